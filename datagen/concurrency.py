@@ -1,0 +1,47 @@
+"""Bounded concurrent mapping for generation methods: keeps at most ``limit`` tasks in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+async def bounded_map(func: Callable[[T], Awaitable[R]], items: Iterable[T], limit: int) -> AsyncIterator[R]:
+    """Yield ``await func(item)`` for each item in completion order, with at most ``limit`` running.
+
+    Items are drawn lazily, so an endless iterable is fine; memory stays bounded by ``limit``. If the
+    consumer stops early or a task fails, the tasks still running are cancelled.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    iterator = iter(items)
+    pending: set[asyncio.Task[R]] = set()
+    exhausted = False
+
+    def refill() -> None:
+        nonlocal exhausted
+        while not exhausted and len(pending) < limit:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                exhausted = True
+                return
+            pending.add(asyncio.ensure_future(func(item)))
+
+    try:
+        refill()
+        while pending:
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            pending.difference_update(done)
+            for task in done:
+                yield task.result()
+            refill()
+    finally:
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,1 @@
+"""datagen's built-in plugins: each module is its own ``datagen`` entry point."""

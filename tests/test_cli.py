@@ -1,0 +1,157 @@
+"""The datagen command: generate end to end; bad input gets exit 2 and leaves no partial file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from datagen.__about__ import __version__
+from datagen.results import Results
+
+
+def test_version(cli) -> None:
+    result = cli("--version")
+    assert result.code == 0 and __version__ in result.out
+
+
+def test_generate_streams_jsonl_through_the_plugin_system(cli, tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text('{"instruction": "Name a fruit."}\n{"instruction": "Add", "input": "2 and 3"}\n')
+    result = cli("generate", "--backend", "echo", "--seeds", str(seeds), "--count", "5", "--out", "out.jsonl")
+    assert result.code == 0, result.err
+    records = list(Results.load(tmp_path / "out.jsonl"))
+    assert len(records) == 5 and len({r.id for r in records}) == 5
+    assert sorted(r.output for r in records).count("echo: Name a fruit.") == 3
+    assert {r.provenance.backend for r in records} == {"echo"} and {r.provenance.model for r in records} == {
+        "echo-1"
+    }
+    assert "wrote 5 records" in result.err
+
+
+def test_generate_parquet_with_the_default_seeds(cli, tmp_path: Path) -> None:
+    result = cli("generate", "--backend", "echo", "--count", "3", "--out", "out.parquet", "--progress")
+    assert result.code == 0, result.err
+    records = Results.load(tmp_path / "out.parquet")
+    assert len(records) == 3 and all(r.provenance.seed_ids[0].startswith("seed_task_") for r in records)
+
+
+def test_generate_with_config_file_and_plugin_options(cli, tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(
+        '[generate]\ncount = 2\nout = "o.jsonl"\n[backend]\nname = "echo"\n[backend.echo]\nprefix = "A:"\n'
+    )
+    result = cli("--config", "c.toml", "generate")
+    assert result.code == 0, result.err
+    assert all(r.output.startswith("A:") for r in Results.load(tmp_path / "o.jsonl"))
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "message"),
+    [
+        (
+            {"c.toml": "[engine]\nmax_retries = 'three'\n"},
+            ["--config", "c.toml"],
+            "$.engine.max_retries: expected int, got 'three'",
+        ),
+        ({"c.toml": "colour = 1\n"}, ["--config", "c.toml"], "$.colour: unknown key"),
+        ({"c.toml": "[engine\n"}, ["--config", "c.toml"], "invalid TOML"),
+        ({}, ["--config", "missing.toml"], "config file not found: missing.toml"),
+        (
+            {"s.jsonl": '{"instruction": "a"}\n{bad json\n'},
+            ["--seeds", "s.jsonl"],
+            "s.jsonl:2: not valid JSON",
+        ),
+        ({"s.jsonl": '{"output": "no instruction"}\n'}, ["--seeds", "s.jsonl"], "s.jsonl:1: a seed needs"),
+        ({}, ["--seeds", "none.jsonl"], "none.jsonl: seeds file not found"),
+        ({}, ["--method", "nope"], "unknown method 'nope'; registered methods: respond"),
+        ({}, ["--backend", "nope"], "unknown backend 'nope'; registered backends: echo"),
+        ({}, ["--count", "0"], "count must be a positive number"),
+        (
+            {"c.toml": "[backend.echo]\nlatency_s = 'x'\n"},
+            ["--config", "c.toml"],
+            "$.backend.echo.latency_s: expected float, got 'x'",
+        ),
+    ],
+)
+def test_bad_input_is_one_clear_error_with_exit_2(cli, tmp_path, files, args, message) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    config_args = args[:2] if args[0] == "--config" else []
+    rest = args[2:] if config_args else args
+    result = cli(*config_args, "generate", "--backend", "echo", *rest, "--out", "out.jsonl")
+    if "--backend" in rest:
+        result = cli(*config_args, "generate", *rest, "--out", "out.jsonl")
+    assert result.code == 2, result
+    assert message in result.err and "Traceback" not in result.err
+    assert not (tmp_path / "out.jsonl").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_unwritable_output_fails_before_any_work(cli, tmp_path: Path) -> None:
+    result = cli("generate", "--backend", "echo", "--out", "missing/out.jsonl")
+    assert result.code == 2 and "folder missing does not exist" in result.err
+    result = cli("generate", "--backend", "echo", "--out", "out.csv")
+    assert result.code == 2 and "unsupported file type '.csv'" in result.err
+    result = cli("generate", "--backend", "echo")
+    assert result.code == 2 and "no output file" in result.err
+
+
+def test_debug_shows_the_traceback(cli) -> None:
+    result = cli("--debug", "generate", "--backend", "nope", "--out", "o.jsonl")
+    assert result.code == 2 and "Traceback" in result.err
+
+
+def test_config_show_masks_secrets_and_reflects_the_environment(cli, monkeypatch) -> None:
+    monkeypatch.setenv("DATAGEN_ENGINE__MAX_RETRIES", "4")
+    monkeypatch.setenv("DATAGEN_BACKEND__ECHO__PREFIX", "sk-abcdefghijklmnopqrstuv")
+    result = cli("config", "show", "--format", "json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["engine"]["max_retries"] == 4
+    assert data["backend"]["echo"]["model"] == "echo-1"  # plugin defaults filled in
+    assert data["backend"]["echo"]["prefix"] == "****" and "sk-abc" not in result.out
+    toml = cli("config", "show").out
+    assert "[engine]" in toml and "max_retries = 4" in toml
+
+
+def test_log_json_goes_to_stderr_as_json_lines(cli) -> None:
+    result = cli("--log-json", "--debug", "generate", "--backend", "echo", "--count", "1", "--out", "o.jsonl")
+    assert result.code == 0
+    events = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
+    assert any(e["event"] == "run_finished" and e["records"] == 1 for e in events)
+
+
+def test_console_script_runs_as_a_user_would(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "datagen.cli",
+            "generate",
+            "--backend",
+            "echo",
+            "--count",
+            "2",
+            "--out",
+            "o.jsonl",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 2
+    bad = subprocess.run(
+        [sys.executable, "-m", "datagen.cli", "generate", "--backend", "nope", "--out", "o2.jsonl"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("error: unknown backend 'nope'")

@@ -1,0 +1,52 @@
+"""Every hook is documented, with its signature; the docs name every CLI command and config section."""
+
+from __future__ import annotations
+
+import inspect
+
+import attrs
+import pytest
+
+from datagen import hookspecs
+from datagen.cli import BUILTIN_COMMANDS
+from datagen.config import DatagenConfig
+from tests.conftest import REPO
+
+HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("datagen_"))
+HOOKS_MD = (REPO / "docs" / "hooks.md").read_text()
+
+
+def signature(name: str) -> str:
+    params = inspect.signature(getattr(hookspecs, name)).parameters
+    return f"{name}({', '.join(params)})"
+
+
+def test_there_are_hooks_for_every_family() -> None:
+    assert len(HOOKS) == 10
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hookspec_has_a_docstring(hook: str) -> None:
+    assert (inspect.getdoc(getattr(hookspecs, hook)) or "").strip()
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_with_its_signature(hook: str) -> None:
+    assert f"### `{signature(hook)}`" in HOOKS_MD
+
+
+def test_docs_name_no_hook_that_does_not_exist() -> None:
+    import re
+
+    documented = set(re.findall(r"### `(datagen_\w+)\(", HOOKS_MD))
+    assert documented == set(HOOKS)
+
+
+@pytest.mark.parametrize("command", BUILTIN_COMMANDS)
+def test_every_command_is_documented(command: str) -> None:
+    assert f"## `datagen {command}" in (REPO / "docs" / "cli.md").read_text()
+
+
+@pytest.mark.parametrize("section", [a.name for a in attrs.fields(DatagenConfig)])
+def test_every_config_section_is_documented(section: str) -> None:
+    assert f"`[{section}]`" in (REPO / "docs" / "configuration.md").read_text()

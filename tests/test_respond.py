@@ -1,0 +1,117 @@
+"""The respond method and the Generator facade, through the plugin system."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from datagen import Generator, UnknownNameError, UsageError, load_config
+from datagen.concurrency import bounded_map
+from datagen.testing import check_method_rejects_bad_input, run_method
+
+
+def test_respond_cycles_through_seeds_with_distinct_sampling_seeds(datagen_plugins) -> None:
+    results = run_method(datagen_plugins, "respond", ["Say A.", "Say B."], 5)
+    by_seed = sorted(
+        (r.instruction, r.metadata.get("cycle", 0), r.provenance.params.get("seed")) for r in results
+    )
+    assert by_seed == [
+        ("Say A.", 0, None),
+        ("Say A.", 1, 1),
+        ("Say A.", 2, 2),
+        ("Say B.", 0, None),
+        ("Say B.", 1, 1),
+    ]
+    assert len({r.id for r in results}) == 5
+
+
+def test_respond_uses_completion_prompts_for_base_models(datagen_plugins) -> None:
+    seeds = [{"instruction": "Add the numbers.", "input": "2 3", "output": "5"}, {"instruction": "Say hi."}]
+    results = run_method(
+        datagen_plugins, "respond", seeds, 2, config={"backend": {"name": "echo", "echo": {"chat": False}}}
+    )
+    # echo answers with the prompt's last line: the Alpaca-style response header
+    assert {r.output for r in results} == {"echo: ### Response:"}
+    assert all(r.provenance.params["stop"] == ["### Instruction", "\n### "] for r in results)
+
+
+def test_truncation_is_recorded_not_hidden(datagen_plugins) -> None:
+    results = run_method(
+        datagen_plugins, "respond", ["one two three four five"], 1, options={"max_tokens": 2}
+    )
+    assert results[0].provenance.finish_reason == "length" and results[0].output == "echo: one"
+
+
+def test_respond_rejects_bad_input(datagen_plugins) -> None:
+    check_method_rejects_bad_input(datagen_plugins, "respond")
+
+
+def test_generator_accepts_config_paths_and_mappings(tmp_path, datagen_plugins) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[backend]\nname = "echo"\n')
+    for config in (path, str(path), {"backend": {"name": "echo"}}, load_config(path, environ={})):
+        gen = Generator(config, plugins=datagen_plugins)
+        assert gen.generate_from_seed(["Hello?"], 1, method="respond")[0].output == "echo: Hello?"
+
+
+def test_generator_default_method_is_self_instruct() -> None:
+    from datagen import load_plugins
+
+    pm = load_plugins(strict=True, disable=["self_instruct"])
+    gen = Generator({"backend": {"name": "echo"}}, plugins=pm)
+    with pytest.raises(
+        UnknownNameError, match=r"unknown method 'self_instruct'; registered methods: .*respond"
+    ):
+        gen.generate_from_seed(["Hello?"], 1)
+
+
+def test_generator_streams_to_a_file(tmp_path, datagen_plugins) -> None:
+    gen = Generator({"backend": {"name": "echo"}}, plugins=datagen_plugins)
+    results = gen.run("respond", ["Q?"], 3, out=tmp_path / "r.parquet")
+    assert results.path == tmp_path / "r.parquet" and len(results) == 3
+
+
+def test_bad_method_options_fail_before_work(datagen_plugins) -> None:
+    gen = Generator({"backend": {"name": "echo"}}, plugins=datagen_plugins)
+    with pytest.raises(UsageError, match=r"\$.method.respond.few_shot: expected int"):
+        gen.run("respond", ["Q?"], 1, few_shot="many")
+
+
+def test_bounded_map_keeps_the_limit_and_yields_everything() -> None:
+    running = peak = 0
+
+    async def work(i: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.001 * (i % 3))
+        running -= 1
+        return i
+
+    async def main() -> list[int]:
+        return [x async for x in bounded_map(work, range(50), 7)]
+
+    assert sorted(asyncio.run(main())) == list(range(50)) and peak == 7
+
+
+def test_bounded_map_cancels_the_rest_when_one_fails() -> None:
+    cancelled = []
+
+    async def work(i: int) -> int:
+        if i == 0:
+            raise ValueError("first")
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(i)
+            raise
+        return i
+
+    async def main() -> None:
+        async for _ in bounded_map(work, range(5), 5):
+            pass
+
+    with pytest.raises(ValueError, match="first"):
+        asyncio.run(main())
+    assert sorted(cancelled) == [1, 2, 3, 4]
