@@ -241,6 +241,14 @@ class PluginsConfig:
 
 
 @attrs.define
+class Price:
+    """USD per million tokens for one model (or model-name prefix)."""
+
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+
+
+@attrs.define
 class DatagenConfig:
     """The whole configuration; every section has defaults, so an empty file is valid."""
 
@@ -257,6 +265,7 @@ class DatagenConfig:
     metric: FamilySection = attrs.field(factory=FamilySection)
     plot: FamilySection = attrs.field(factory=FamilySection)
     agent: FamilySection = attrs.field(factory=FamilySection)
+    prices: dict[str, Price] = attrs.field(factory=dict)
 
     def sections(self) -> dict[str, FamilySection]:
         """The plugin-family sections by family name."""

@@ -32,6 +32,7 @@ class RunStats:
     usage: Usage = attrs.field(factory=lambda: Usage(cost_usd=0.0))
     finish_reasons: Counter[str] = attrs.field(factory=Counter)
     dropped: Counter[str] = attrs.field(factory=Counter)
+    stopped: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for logs and reports."""
@@ -46,6 +47,7 @@ class RunStats:
             "cost_usd": self.usage.cost_usd,
             "finish_reasons": dict(self.finish_reasons),
             "dropped": dict(self.dropped),
+            "stopped": self.stopped,
         }
 
 
@@ -111,6 +113,11 @@ class GenerationContext(RunContext):
         if "stop" in params:
             params["stop"] = tuple(params["stop"])
         return Request(messages=tuple(messages) if messages is not None else None, prompt=prompt, **params)
+
+    def drop(self, reason: str, **details: Any) -> None:
+        """Count a record the method gave up on, and log why."""
+        self.run.stats.dropped[reason] += 1
+        self.log.warning("record_dropped", reason=reason, **details)
 
     async def complete(self, request: Request) -> Response:
         """Send ``request`` through the engine (cache, concurrency, retries, accounting)."""

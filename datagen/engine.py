@@ -1,35 +1,263 @@
-"""The request engine every backend is driven through: concurrency and accounting."""
+"""The request engine every backend is driven through.
+
+It bounds the requests in flight (fixed, or adaptive: slow start then AIMD on 429s), spaces them with
+token buckets for requests/min and tokens/min (taken from rate-limit headers when the server sends them),
+retries 429/5xx/timeouts with ``Retry-After`` or exponential back-off with jitter, cools the whole engine
+down after a 429, never retries permanent errors, stops at once on a rejected key, answers from the
+on-disk cache, sends identical concurrent requests once, accounts tokens and cost, and enforces a budget.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
 
+from datagen.cache import ResponseCache, request_key
 from datagen.config import EngineConfig
 from datagen.context import RunStats
+from datagen.errors import AuthenticationError, BackendError, BudgetExhausted, RateLimitError, TransientError
 from datagen.llm import Request, Response
+from datagen.log import get_logger
+from datagen.pricing import PriceTable
 from datagen.protocols import Backend
+from datagen.records import Usage
 
-DEFAULT_CONCURRENCY = 16
+log = get_logger("datagen.engine")
+
+ADAPTIVE_START = 32
+ADAPTIVE_MAX = 512
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 60.0
+
+
+class AdaptiveLimit:
+    """A concurrency limit: fixed, or adaptive (doubling per round trip until the first 429, then AIMD)."""
+
+    def __init__(self, fixed: int | None) -> None:
+        self.fixed = fixed is not None
+        self.limit = float(fixed if fixed is not None else ADAPTIVE_START)
+        self._slow_start = not self.fixed
+        self.in_flight = 0
+        self._cond = asyncio.Condition()
+
+    async def acquire(self) -> None:
+        """Wait for a free slot."""
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.in_flight < int(self.limit))
+            self.in_flight += 1
+
+    async def release(self) -> None:
+        """Free a slot."""
+        async with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    def on_success(self) -> None:
+        """Grow: +1 per success in slow start (doubling per round trip), else +1 per full window."""
+        if self.fixed:
+            return
+        self.limit = min(ADAPTIVE_MAX, self.limit + (1.0 if self._slow_start else 1.0 / self.limit))
+
+    def on_rate_limited(self) -> None:
+        """Shrink multiplicatively and leave slow start."""
+        if not self.fixed:
+            self._slow_start = False
+            self.limit = max(1.0, self.limit * 0.7)
+
+
+class TokenBucket:
+    """Spaces out consumption to ``rate_per_min`` with a burst of a few seconds' worth."""
+
+    def __init__(self, rate_per_min: float, clock: Callable[[], float], burst_s: float = 5.0) -> None:
+        self.rate_per_s = rate_per_min / 60.0
+        self.capacity = max(1.0, self.rate_per_s * burst_s)
+        self.tokens = self.capacity
+        self._clock = clock
+        self._stamp = clock()
+        self._lock = asyncio.Lock()
+
+    def set_rate(self, rate_per_min: float) -> None:
+        """Change the rate (e.g. from a server's rate-limit headers)."""
+        self.rate_per_s = rate_per_min / 60.0
+        self.capacity = max(1.0, self.rate_per_s * 5.0)
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self._stamp) * self.rate_per_s)
+        self._stamp = now
+
+    async def take(self, amount: float, sleep: Callable[[float], Awaitable[None]]) -> None:
+        """Wait until ``amount`` can be taken (an amount above capacity waits for a full bucket)."""
+        amount = min(amount, self.capacity)
+        async with self._lock:
+            while True:
+                self._refill()
+                if self.tokens >= amount:
+                    self.tokens -= amount
+                    return
+                await sleep((amount - self.tokens) / self.rate_per_s)
+
+    def give_back(self, amount: float) -> None:
+        """Return tokens taken in excess (an estimate above the real use)."""
+        self.tokens = min(self.capacity, self.tokens + max(0.0, amount))
+
+
+def estimate_tokens(request: Request) -> int:
+    """A cheap upper estimate of the tokens a request uses: ~4 characters a token, plus max_tokens."""
+    chars = len(request.prompt or "") + sum(len(m.content) for m in request.messages or ())
+    return chars // 4 + request.max_tokens
 
 
 class Engine:
-    """Sends requests to one backend with bounded concurrency, counting requests, tokens and cost."""
+    """Sends requests to one backend with every policy above; see the module docstring."""
 
-    def __init__(self, backend: Backend, config: EngineConfig, stats: RunStats | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        config: EngineConfig,
+        stats: RunStats | None = None,
+        *,
+        backend_name: str = "",
+        cache: ResponseCache | None = None,
+        prices: PriceTable | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
         self.backend = backend
         self.config = config
         self.stats = stats or RunStats()
-        self._slots = asyncio.Semaphore(config.max_concurrency or DEFAULT_CONCURRENCY)
+        self.backend_name = backend_name or type(backend).__name__
+        self.cache = cache
+        self.prices = prices or PriceTable()
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        # A backend may know its own sensible concurrency (the local model: its slots); config wins.
+        preferred = getattr(backend, "preferred_concurrency", None)
+        self.limit = AdaptiveLimit(config.max_concurrency or preferred)
+        self._rpm = TokenBucket(config.requests_per_minute, clock) if config.requests_per_minute else None
+        self._tpm = TokenBucket(config.tokens_per_minute, clock) if config.tokens_per_minute else None
+        self._cooldown_until = 0.0
+        self._inflight: dict[str, asyncio.Future[Response]] = {}
+        self._identity = str(getattr(backend, "cache_identity", ""))
+
+    # ------------------------------------------------------------------------------------------ public
+
+    def key(self, request: Request) -> str:
+        """The cache key of ``request`` for this backend and model."""
+        return request_key(self.backend_name, self._identity, self.backend.model, request)
 
     async def complete(self, request: Request) -> Response:
-        """Send ``request`` and account for its answer."""
-        async with self._slots:
-            response = await self.backend.complete(request)
-        self.stats.requests += 1
-        self.stats.usage = self.stats.usage + response.usage
-        self.stats.finish_reasons[response.finish_reason] += 1
-        return response
+        """The answer to ``request``: from the cache, from an identical request in flight, or sent."""
+        key = self.key(request)
+        if self.cache is not None:
+            cached = self.cache.get(key)
+            if cached is not None:
+                self.stats.cached += 1
+                return cached
+        pending = self._inflight.get(key)
+        if pending is not None:
+            self.stats.cached += 1
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            response = await self._send(request)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters (if any) re-raise it themselves
+            raise
+        else:
+            future.set_result(response)
+            if self.cache is not None:
+                self.cache.put(key, self.backend_name, self.backend.model, response)
+            return response
+        finally:
+            del self._inflight[key]
 
     async def aclose(self) -> None:
         """Close the backend."""
         await self.backend.aclose()
+
+    # ----------------------------------------------------------------------------------------- sending
+
+    def _check_budget(self) -> None:
+        cfg, usage = self.config, self.stats.usage
+        if cfg.max_tokens is not None and usage.total_tokens >= cfg.max_tokens:
+            raise BudgetExhausted(
+                f"token budget reached: {usage.total_tokens} of max_tokens={cfg.max_tokens}"
+            )
+        if cfg.max_cost_usd is not None:
+            if usage.cost_usd is None:
+                raise BudgetExhausted(
+                    f"cannot enforce max_cost_usd: no price for model {self.backend.model!r} "
+                    f'(add it under [prices."{self.backend.model}"])'
+                )
+            if usage.cost_usd >= cfg.max_cost_usd:
+                raise BudgetExhausted(
+                    f"cost budget reached: ${usage.cost_usd:.4f} of max_cost_usd={cfg.max_cost_usd}"
+                )
+
+    def _backoff(self, attempt: int, error: BackendError) -> float:
+        if error.retry_after is not None:
+            return max(0.0, error.retry_after)
+        return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)) * self._rng.uniform(0.5, 1.5)
+
+    async def _wait_cooldown(self) -> None:
+        while (wait := self._cooldown_until - self._clock()) > 0:
+            await self._sleep(wait)
+
+    def _account(self, response: Response) -> Response:
+        usage = response.usage
+        if usage.cost_usd is None:
+            cost = self.prices.cost(response.model or self.backend.model, usage)
+            if cost is not None:
+                usage = Usage(usage.prompt_tokens, usage.completion_tokens, cost)
+                response = Response(response.text, response.finish_reason, usage, response.model)
+        self.stats.requests += 1
+        self.stats.usage = self.stats.usage + usage
+        self.stats.finish_reasons[response.finish_reason] += 1
+        return response
+
+    async def _send(self, request: Request) -> Response:
+        attempt = 0
+        estimate = estimate_tokens(request)
+        while True:
+            self._check_budget()
+            await self._wait_cooldown()
+            if self._rpm is not None:
+                await self._rpm.take(1, self._sleep)
+            if self._tpm is not None:
+                await self._tpm.take(estimate, self._sleep)
+            await self.limit.acquire()
+            try:
+                response = await asyncio.wait_for(self.backend.complete(request), self.config.timeout_s)
+            except AuthenticationError:
+                raise
+            except TimeoutError:
+                error: BackendError = TransientError(f"no answer within {self.config.timeout_s} s")
+            except BackendError as exc:
+                error = exc
+            else:
+                self.limit.on_success()
+                if self._tpm is not None:
+                    self._tpm.give_back(estimate - response.usage.total_tokens)
+                return self._account(response)
+            finally:
+                await self.limit.release()
+            attempt += 1
+            if not error.retryable or attempt > self.config.max_retries:
+                self.stats.failed += 1
+                raise error
+            self.stats.retries += 1
+            delay = self._backoff(attempt, error)
+            if isinstance(error, RateLimitError):
+                self.limit.on_rate_limited()
+                self._cooldown_until = max(self._cooldown_until, self._clock() + delay)
+            log.debug(
+                "retry", attempt=attempt, delay_s=round(delay, 3), error=str(error), status=error.status
+            )
+            await self._sleep(delay)

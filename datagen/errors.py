@@ -41,3 +41,40 @@ class UnknownNameError(UsageError):
 
 class DuplicateNameError(PluginError):
     """Two plugins registered the same name in one family."""
+
+
+class BackendError(DatagenError):
+    """A request failed. Backends map their SDK's errors onto the subclasses below."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class RateLimitError(BackendError):
+    """429: retried after ``retry_after`` (or back-off), and the whole engine cools down."""
+
+    retryable = True
+
+
+class TransientError(BackendError):
+    """5xx, timeouts, dropped connections: retried with exponential back-off and jitter."""
+
+    retryable = True
+
+
+class PermanentError(BackendError):
+    """400, 404, 422 and the like: the same request would fail again, so it is not retried."""
+
+
+class AuthenticationError(BackendError):
+    """401/403: the key is wrong; the run stops at once with a clear message, nothing is retried."""
+
+    exit_code = 2
+
+
+class BudgetExhausted(DatagenError):
+    """The configured cost or token budget is reached; the run stops cleanly, keeping finished work."""

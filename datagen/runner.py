@@ -12,10 +12,12 @@ import attrs
 
 from datagen.config import DatagenConfig, validate_plugin_options
 from datagen.context import GenerationContext, Run
+from datagen.cache import ResponseCache
 from datagen.engine import Engine
-from datagen.errors import UsageError
+from datagen.errors import BudgetExhausted, UsageError
 from datagen.log import get_logger
 from datagen.plugins import PluginManager
+from datagen.pricing import PriceTable
 from datagen.protocols import Backend, GenerationMethod
 from datagen.records import Record
 from datagen.results import RecordWriter, Results, check_writable
@@ -90,9 +92,24 @@ def prepare(
     return Prepared(run, method_obj, backend, seeds)
 
 
+def make_engine(prepared: Prepared) -> Engine:
+    """The engine for a prepared run: its backend, the response cache unless disabled, the price table."""
+    run = prepared.run
+    config = run.config
+    cache = ResponseCache(config.cache.dir) if config.cache.enabled else None
+    return Engine(
+        prepared.backend,
+        config.engine,
+        run.stats,
+        backend_name=run.backend,
+        cache=cache,
+        prices=PriceTable(config.prices),
+    )
+
+
 async def _records(prepared: Prepared, pm: PluginManager) -> AsyncIterator[Record]:
     run = prepared.run
-    engine = Engine(prepared.backend, run.config.engine, run.stats)
+    engine = make_engine(prepared)
     ctx = GenerationContext(
         run=run, plugins=pm, engine=engine, rng=random.Random(run.config.generate.random_seed)
     )
@@ -104,8 +121,13 @@ async def _records(prepared: Prepared, pm: PluginManager) -> AsyncIterator[Recor
             yield record
             if produced >= run.count:
                 break
+    except BudgetExhausted as exc:
+        run.stats.stopped = str(exc)
+        log.warning("run_stopped", run_id=run.id, reason=str(exc), records=run.stats.records)
     finally:
         await engine.aclose()
+        if engine.cache is not None:
+            engine.cache.close()
 
 
 async def execute(prepared: Prepared, pm: PluginManager, progress: Progress | None = None) -> Results:

@@ -15,7 +15,7 @@ import attrs
 import datagen
 from datagen.concurrency import bounded_map
 from datagen.context import GenerationContext
-from datagen.errors import UsageError
+from datagen.errors import PermanentError, RateLimitError, TransientError, UsageError
 from datagen.records import Message, Record, stable_id
 
 COMPLETION_HEADER = (
@@ -67,7 +67,7 @@ class Respond:
 
     async def _answer(
         self, ctx: GenerationContext, job: tuple[int, Record], seeds: Sequence[Record]
-    ) -> Record:
+    ) -> Record | None:
         index, seed = job
         cycle = index // len(seeds)
         overrides: dict[str, Any] = {}
@@ -84,7 +84,11 @@ class Respond:
             blocks.append(_alpaca_block(seed, False))
             prompt = COMPLETION_HEADER + "\n\n" + "\n".join(blocks)
             request = ctx.request(prompt=prompt, stop=["### Instruction", "\n### "], **overrides)
-        response = await ctx.complete(request)
+        try:
+            response = await ctx.complete(request)
+        except (PermanentError, TransientError, RateLimitError) as exc:
+            ctx.drop("request_failed", seed_id=seed.id, error=str(exc))
+            return None
         return Record(
             id=stable_id("respond", seed.id, cycle),
             instruction=seed.instruction,
@@ -101,7 +105,8 @@ class Respond:
         jobs = zip(range(count), itertools.cycle(seeds), strict=False)
         limit = 4 * (ctx.run.config.engine.max_concurrency or 16)
         async for record in bounded_map(lambda job: self._answer(ctx, job, seeds), jobs, limit):
-            yield record
+            if record is not None:
+                yield record
 
 
 @datagen.hookimpl
