@@ -24,7 +24,7 @@ FILE_NAME = "responses.sqlite"
 
 
 def request_key(backend: str, identity: str, model: str, request: Request) -> str:
-    """The cache key of ``request`` sent to ``model`` through ``backend`` at ``identity`` (e.g. a base URL)."""
+    """The cache key of ``request`` to ``model`` through ``backend`` at ``identity`` (e.g. a base URL)."""
     blob = json.dumps(
         {
             "v": SCHEMA_VERSION,
@@ -89,7 +89,8 @@ class ResponseCache:
         with self._lock:
             rows = self._db.execute(
                 "SELECT backend, model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), "
-                "SUM(cost_usd), COUNT(cost_usd) FROM responses GROUP BY backend, model ORDER BY backend, model"
+                "SUM(cost_usd), COUNT(cost_usd) FROM responses "
+                "GROUP BY backend, model ORDER BY backend, model"
             ).fetchall()
         groups = [
             {
@@ -119,7 +120,7 @@ class ResponseCache:
                 params.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._lock:
-            deleted = self._db.execute(f"DELETE FROM responses{where}", params).rowcount  # noqa: S608
+            deleted = self._db.execute(f"DELETE FROM responses{where}", params).rowcount
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(deleted)
 

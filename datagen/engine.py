@@ -204,7 +204,8 @@ class Engine:
     def _backoff(self, attempt: int, error: BackendError) -> float:
         if error.retry_after is not None:
             return max(0.0, error.retry_after)
-        return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)) * self._rng.uniform(0.5, 1.5)
+        delay: float = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** (attempt - 1))
+        return delay * self._rng.uniform(0.5, 1.5)
 
     async def _wait_cooldown(self) -> None:
         while (wait := self._cooldown_until - self._clock()) > 0:

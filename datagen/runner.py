@@ -10,9 +10,9 @@ from typing import Any
 
 import attrs
 
+from datagen.cache import ResponseCache
 from datagen.config import DatagenConfig, validate_plugin_options
 from datagen.context import GenerationContext, Run
-from datagen.cache import ResponseCache
 from datagen.engine import Engine
 from datagen.errors import BudgetExhausted, UsageError
 from datagen.log import get_logger
