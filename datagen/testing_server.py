@@ -1,0 +1,331 @@
+"""A real HTTP server on 127.0.0.1 that speaks the OpenAI and Anthropic wire formats, for tests and benchmarks.
+
+The official SDKs are pointed at it unchanged. Answers are deterministic; latency, injected errors (429 with
+``Retry-After``, 500, 400, 401, hung connections) and rate-limit headers are configurable, and it counts
+every request body it receives and answers, so tests can prove nothing was sent twice.
+
+Run it standalone: ``python -m datagen.testing_server --latency 0.2 --error-rate 0.05`` prints its URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+ERROR_KINDS = ("429", "500", "400", "401", "timeout")
+
+
+@attrs.define
+class Behaviour:
+    """How the server misbehaves."""
+
+    latency_s: float = 0.0
+    error_rate: float = 0.0
+    fail_first: int = 0
+    error_kinds: tuple[str, ...] = ("429", "500")
+    retry_after_ms: int | None = 20
+    hang_s: float = 30.0
+    rate_limit_headers: bool = False
+    requests_per_minute: int = 10_000
+    tokens_per_minute: int = 10_000_000
+    valid_keys: frozenset[str] | None = None
+    seed: int = 0
+
+
+def body_digest(body: Mapping[str, Any]) -> str:
+    """A short stable hash of a request body."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _answer_text(source: str, max_tokens: int) -> tuple[str, str]:
+    words = ("answer to: " + source).split()
+    finish = "length" if len(words) > max_tokens else "stop"
+    return " ".join(words[:max_tokens]), finish
+
+
+def _schema_object(schema: Mapping[str, Any], source: str) -> dict[str, Any]:
+    props = schema.get("properties", {})
+    out: dict[str, Any] = {}
+    for name, spec in props.items():
+        kind = spec.get("type") if isinstance(spec, Mapping) else None
+        out[name] = {"integer": 1, "number": 1.0, "boolean": True, "array": []}.get(
+            str(kind), f"{name}: {source}"
+        )
+    return out
+
+
+class LoopbackServer:
+    """Serves in a background thread; use as a context manager. ``url`` is ``http://127.0.0.1:PORT``."""
+
+    def __init__(self, behaviour: Behaviour | None = None, *, port: int = 0) -> None:
+        self.behaviour = behaviour or Behaviour()
+        self._port = port
+        self.received: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.auth_headers: list[str] = []
+        self._attempts: Counter[str] = Counter()
+        self._rng = random.Random(self.behaviour.seed)
+        self._kind = 0
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self.port = 0
+
+    # ------------------------------------------------------------------------------------------ control
+
+    @property
+    def url(self) -> str:
+        """The server's base URL (Anthropic's SDK takes it as is; OpenAI's wants ``url + "/v1"``)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LoopbackServer:
+        """Start serving; returns once the port is bound."""
+        self._thread = threading.Thread(target=self._serve, name="loopback-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("test server did not start")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self._loop is not None and self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _serve(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._openai_chat)
+        app.router.add_post("/v1/completions", self._openai_completions)
+        app.router.add_post("/v1/messages", self._anthropic_messages)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port, backlog=1024)
+        self._loop.run_until_complete(site.start())
+        server = site._server
+        assert server is not None and server.sockets
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.close()
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def _headers(self) -> dict[str, str]:
+        b = self.behaviour
+        if not b.rate_limit_headers:
+            return {}
+        return {
+            "x-ratelimit-limit-requests": str(b.requests_per_minute),
+            "x-ratelimit-remaining-requests": str(b.requests_per_minute - 1),
+            "x-ratelimit-reset-requests": "60ms",
+            "x-ratelimit-limit-tokens": str(b.tokens_per_minute),
+            "anthropic-ratelimit-requests-limit": str(b.requests_per_minute),
+            "anthropic-ratelimit-tokens-limit": str(b.tokens_per_minute),
+        }
+
+    def _injected(self, digest: str) -> str | None:
+        b = self.behaviour
+        with self._lock:
+            self._attempts[digest] += 1
+            fail = self._attempts[digest] <= b.fail_first or (
+                b.error_rate and self._rng.random() < b.error_rate
+            )
+            if not fail or not b.error_kinds:
+                return None
+            kind = b.error_kinds[self._kind % len(b.error_kinds)]
+            self._kind += 1
+            self.errors[kind] += 1
+            return kind
+
+    async def _gate(
+        self, request: web.Request, style: str
+    ) -> tuple[dict[str, Any], str] | web.StreamResponse:
+        body = await request.json()
+        digest = body_digest(body)
+        key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
+            "Bearer "
+        )
+        with self._lock:
+            self.received[digest] += 1
+            self.auth_headers.append(key)
+        b = self.behaviour
+        if b.latency_s:
+            await asyncio.sleep(b.latency_s)
+        if b.valid_keys is not None and key not in b.valid_keys:
+            self.errors["401"] += 1
+            return self._error(401, "authentication_error", "invalid api key", style)
+        kind = self._injected(digest)
+        if kind == "timeout":
+            await asyncio.sleep(b.hang_s)
+            return self._error(504, "timeout", "hung", style)
+        if kind is not None:
+            status = int(kind)
+            headers = {}
+            if status == 429 and b.retry_after_ms is not None:
+                headers = {
+                    "retry-after-ms": str(b.retry_after_ms),
+                    "retry-after": str(max(1, b.retry_after_ms // 1000)),
+                }
+            return self._error(status, "injected", f"injected {kind}", style, headers)
+        with self._lock:
+            self.answered[digest] += 1
+        return body, digest
+
+    def _error(
+        self, status: int, kind: str, message: str, style: str, headers: Mapping[str, str] | None = None
+    ) -> web.Response:
+        if style == "anthropic":
+            payload: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+        else:
+            payload = {"error": {"message": message, "type": kind, "code": status}}
+        return web.json_response(payload, status=status, headers=dict(headers or {}))
+
+    # ----------------------------------------------------------------------------------------- handlers
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "loopback-1", "object": "model"}]})
+
+    async def _openai_chat(self, request: web.Request) -> web.StreamResponse:
+        gated = await self._gate(request, "openai")
+        if isinstance(gated, web.StreamResponse):
+            return gated
+        body, digest = gated
+        messages = body.get("messages", [])
+        source = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+        max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 256)
+        text, finish = _answer_text(source, max_tokens)
+        fmt = body.get("response_format") or {}
+        if fmt.get("type") == "json_schema":
+            text, finish = json.dumps(_schema_object(fmt["json_schema"].get("schema", {}), source)), "stop"
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{digest}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "loopback-1"),
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": len(text.split()),
+                    "total_tokens": prompt_tokens + len(text.split()),
+                },
+            },
+            headers=self._headers(),
+        )
+
+    async def _openai_completions(self, request: web.Request) -> web.StreamResponse:
+        gated = await self._gate(request, "openai")
+        if isinstance(gated, web.StreamResponse):
+            return gated
+        body, digest = gated
+        prompt = str(body.get("prompt", ""))
+        lines = [ln for ln in prompt.splitlines() if ln.strip()]
+        text, finish = _answer_text(lines[-1] if lines else "", int(body.get("max_tokens") or 16))
+        return web.json_response(
+            {
+                "id": f"cmpl-{digest}",
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": body.get("model", "loopback-1"),
+                "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+                "usage": {
+                    "prompt_tokens": len(prompt.split()),
+                    "completion_tokens": len(text.split()),
+                    "total_tokens": len(prompt.split()) + len(text.split()),
+                },
+            },
+            headers=self._headers(),
+        )
+
+    async def _anthropic_messages(self, request: web.Request) -> web.StreamResponse:
+        gated = await self._gate(request, "anthropic")
+        if isinstance(gated, web.StreamResponse):
+            return gated
+        body, digest = gated
+        messages = body.get("messages", [])
+        source = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+        text, finish = _answer_text(str(source), int(body.get("max_tokens", 256)))
+        stop_reason = {"stop": "end_turn", "length": "max_tokens"}[finish]
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+        if body.get("tools"):
+            tool = body["tools"][0]
+            content = [
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{digest}",
+                    "name": tool["name"],
+                    "input": _schema_object(tool.get("input_schema", {}), str(source)),
+                }
+            ]
+            stop_reason = "tool_use"
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+        return web.json_response(
+            {
+                "id": f"msg_{digest}",
+                "type": "message",
+                "role": "assistant",
+                "model": body.get("model", "loopback-1"),
+                "content": content,
+                "stop_reason": stop_reason,
+                "stop_sequence": None,
+                "usage": {"input_tokens": prompt_tokens, "output_tokens": len(text.split())},
+            },
+            headers=self._headers(),
+        )
+
+
+def main() -> None:
+    """Serve until interrupted, printing the URL first."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--errors", default="429,500", help="comma separated: " + ",".join(ERROR_KINDS))
+    parser.add_argument("--rate-limit-headers", action="store_true")
+    parser.add_argument("--rpm", type=int, default=10_000)
+    args = parser.parse_args()
+    behaviour = Behaviour(
+        latency_s=args.latency,
+        error_rate=args.error_rate,
+        error_kinds=tuple(k for k in args.errors.split(",") if k),
+        rate_limit_headers=args.rate_limit_headers,
+        requests_per_minute=args.rpm,
+    )
+    with LoopbackServer(behaviour, port=args.port) as server:
+        print(server.url, flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

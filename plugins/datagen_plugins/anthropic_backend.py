@@ -1,0 +1,169 @@
+"""``anthropic``: the official Anthropic SDK (AsyncAnthropic), Messages API.
+
+The key comes from ``[backend.anthropic] api_key`` or ``ANTHROPIC_API_KEY``. Structured output uses tool
+use: the schema becomes the one tool the model must call, and its input is the answer.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from typing import Any, ClassVar
+
+import attrs
+
+import datagen
+from datagen.config import secret_field
+from datagen.errors import UsageError
+from datagen.llm import Request, Response, check_api_key, parse_rate_limits
+from datagen.log import register_secret
+from datagen.records import Usage
+from datagen_plugins._sdk import map_sdk_error, parsed
+
+OFFICIAL_URL = "https://api.anthropic.com"
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_use",
+    "refusal": "content_filter",
+    "pause_turn": "stop",
+}
+
+
+@attrs.define
+class AnthropicConfig:
+    """Options of ``[backend.anthropic]``."""
+
+    api_key: str | None = secret_field()
+    base_url: str | None = None
+    model: str = "claude-3-5-haiku-latest"
+    transport: str = "aiohttp"
+    timeout_s: float = 600.0
+
+
+class AnthropicBackend:
+    """The Messages API through AsyncAnthropic; completion prompts are sent as one user message."""
+
+    name: ClassVar[str] = "anthropic"
+    Config: ClassVar[type[Any]] = AnthropicConfig
+    env_key: ClassVar[str] = "ANTHROPIC_API_KEY"
+
+    def __init__(self, config: AnthropicConfig) -> None:
+        self.config = config
+        self.model = config.model
+        self.is_chat = True
+        self.base_url = (config.base_url or os.environ.get("ANTHROPIC_BASE_URL") or OFFICIAL_URL).rstrip("/")
+        self.cache_identity = self.base_url
+        self.rate_limits: Any = None
+        self._key: str | None = None
+        self._client: Any = None
+        self._params: set[str] | None = None
+
+    def validate(self) -> None:
+        """Check the key's presence and shape before any request."""
+        if self.config.transport not in {"aiohttp", "httpx"}:
+            raise UsageError(
+                f"$.backend.anthropic.transport: expected 'aiohttp' or 'httpx', got {self.config.transport!r}"
+            )
+        official = self.base_url.startswith(OFFICIAL_URL)
+        key = check_api_key(
+            self.config.api_key or os.environ.get(self.env_key),
+            env_var=self.env_key,
+            config_key="[backend.anthropic] api_key",
+            prefix="sk-ant-" if official else None,
+        )
+        register_secret(key)
+        self._key = key
+
+    def client(self) -> Any:
+        """The AsyncAnthropic client, created inside the running loop on first use; the SDK does not retry."""
+        if self._client is None:
+            import anthropic
+
+            if self._key is None:
+                self.validate()
+            transport = anthropic.DefaultAioHttpClient() if self.config.transport == "aiohttp" else None
+            self._client = anthropic.AsyncAnthropic(
+                api_key=self._key,
+                base_url=self.base_url,
+                timeout=self.config.timeout_s,
+                max_retries=0,
+                http_client=transport,
+            )
+        return self._client
+
+    def _declared(self) -> set[str]:
+        if self._params is None:
+            self._params = set(inspect.signature(self.client().messages.create).parameters)
+        return self._params
+
+    async def complete(self, request: Request) -> Response:
+        """Send one Messages request; SDK errors become datagen's retryable/permanent/auth errors."""
+        import anthropic
+
+        system = [m.content for m in request.messages or () if m.role == "system"]
+        if request.messages is not None:
+            messages = [
+                {"role": m.role, "content": m.content} for m in request.messages if m.role != "system"
+            ]
+        else:
+            messages = [{"role": "user", "content": request.prompt or ""}]
+        params: dict[str, Any] = {"model": self.model, "max_tokens": request.max_tokens, "messages": messages}
+        sampling: dict[str, Any] = {"temperature": request.temperature}
+        if request.top_p < 1.0:
+            sampling["top_p"] = request.top_p
+        # Newer SDKs no longer declare every sampling parameter; the API still takes them in the body.
+        declared = self._declared()
+        params.update({k: v for k, v in sampling.items() if k in declared})
+        extra = {k: v for k, v in sampling.items() if k not in declared}
+        if extra:
+            params["extra_body"] = extra
+        if system:
+            params["system"] = "\n\n".join(system)
+        if request.stop:
+            params["stop_sequences"] = list(request.stop)
+        if request.json_schema is not None:
+            params["tools"] = [
+                {
+                    "name": "output",
+                    "description": "Return the answer.",
+                    "input_schema": dict(request.json_schema),
+                }
+            ]
+            params["tool_choice"] = {"type": "tool", "name": "output"}
+        try:
+            raw = await self.client().messages.with_raw_response.create(**params)
+            result = await parsed(raw)
+        except anthropic.AnthropicError as exc:
+            raise map_sdk_error(exc, anthropic, "anthropic", self.base_url) from None
+        self.rate_limits = parse_rate_limits(raw.headers) or self.rate_limits
+        parts = []
+        for block in result.content:
+            if block.type == "text":
+                parts.append(block.text)
+            elif block.type == "tool_use":
+                parts.append(json.dumps(block.input, ensure_ascii=False))
+        finish = _FINISH.get(result.stop_reason or "end_turn", "stop")
+        if request.json_schema is not None and finish == "tool_use":
+            finish = "stop"  # the forced tool call is the complete answer
+        usage = result.usage
+        return Response(
+            text="".join(parts),
+            finish_reason=finish,
+            usage=Usage(usage.input_tokens, usage.output_tokens),
+            model=result.model or self.model,
+        )
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+@datagen.hookimpl
+def datagen_register_backends(register: datagen.Register) -> None:
+    """Register the Anthropic backend."""
+    register(AnthropicBackend)
