@@ -128,10 +128,7 @@ def _number(value: str | None) -> float | None:
 
 
 def parse_rate_limits(headers: Mapping[str, str]) -> RateLimits | None:
-    """Rate limits from OpenAI-style (``x-ratelimit-*``) or Anthropic-style (``anthropic-ratelimit-*``) headers.
-
-    Both state limits per minute.
-    """
+    """Per-minute rate limits from OpenAI (``x-ratelimit-*``) or Anthropic (``anthropic-ratelimit-*``) headers."""
     h = {k.lower(): v for k, v in headers.items()}
     for prefix, lim, rem, reset in (
         ("x-ratelimit-", "limit-{}", "remaining-{}", "reset-{}"),

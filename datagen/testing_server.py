@@ -1,4 +1,4 @@
-"""A real HTTP server on 127.0.0.1 that speaks the OpenAI and Anthropic wire formats, for tests and benchmarks.
+"""A real HTTP server on 127.0.0.1 speaking the OpenAI and Anthropic wire formats, for tests and benchmarks.
 
 The official SDKs are pointed at it unchanged. Answers are deterministic; latency, injected errors (429 with
 ``Retry-After``, 500, 400, 401, hung connections) and rate-limit headers are configurable, and it counts
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
@@ -126,9 +127,9 @@ class LoopbackServer:
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, backlog=1024)
         self._loop.run_until_complete(site.start())
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        sockets = getattr(site._server, "sockets", None)
+        assert sockets, "the test server bound no socket"
+        self.port = sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
         self._loop.close()
@@ -321,10 +322,8 @@ def main() -> None:
     )
     with LoopbackServer(behaviour, port=args.port) as server:
         print(server.url, flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

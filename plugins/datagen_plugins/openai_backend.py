@@ -1,4 +1,4 @@
-"""``openai``: the official OpenAI SDK (AsyncOpenAI), chat or completions, for OpenAI or any compatible server.
+"""``openai``: the official OpenAI SDK (AsyncOpenAI), chat or completions, OpenAI or any compatible server.
 
 ``base_url`` points it at vLLM, llama.cpp, ollama or the local backend's own server. The key comes from
 ``[backend.openai] api_key`` or ``OPENAI_API_KEY``; against OpenAI's own API it must look like an OpenAI
@@ -45,7 +45,7 @@ class OpenAIConfig:
 
 
 class OpenAIBackend:
-    """Chat Completions (``api = "chat"``) or legacy Completions (``api = "completions"``) through AsyncOpenAI."""
+    """Chat Completions (``api = "chat"``) or legacy Completions (``api = "completions"``) via AsyncOpenAI."""
 
     name: ClassVar[str] = "openai"
     Config: ClassVar[type[Any]] = OpenAIConfig
