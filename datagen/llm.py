@@ -128,7 +128,7 @@ def _number(value: str | None) -> float | None:
 
 
 def parse_rate_limits(headers: Mapping[str, str]) -> RateLimits | None:
-    """Per-minute rate limits from OpenAI (``x-ratelimit-*``) or Anthropic (``anthropic-ratelimit-*``) headers."""
+    """Per-minute limits from OpenAI (``x-ratelimit-*``) or Anthropic (``anthropic-ratelimit-*``) headers."""
     h = {k.lower(): v for k, v in headers.items()}
     for prefix, lim, rem, reset in (
         ("x-ratelimit-", "limit-{}", "remaining-{}", "reset-{}"),
