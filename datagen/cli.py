@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from datagen.__about__ import __version__
+from datagen.cache import ResponseCache
 from datagen.config import DatagenConfig, dump_toml, effective_config, load_config
 from datagen.errors import DatagenError
 from datagen.log import configure_logging, get_logger, redact_text
@@ -23,7 +24,7 @@ from datagen.runner import execute, prepare, run_sync
 from datagen.seeds import default_seeds_path, load_seeds_file
 
 log = get_logger("datagen.cli")
-BUILTIN_COMMANDS = ("config", "generate", "plugins")
+BUILTIN_COMMANDS = ("cache", "config", "generate", "plugins")
 
 
 class AppState:
@@ -268,11 +269,74 @@ def generate_cmd(ctx: click.Context, /, **opts: Any) -> None:
         run_sync(execute(prepared, pm))
     s = run.stats
     cost = "unknown" if s.usage.cost_usd is None else f"${s.usage.cost_usd:.4f}"
+    dropped = sum(s.dropped.values())
+    truncated = s.finish_reasons.get("length", 0)
     click.echo(
         f"wrote {s.records} records to {out} ({s.requests} requests, {s.cached} from cache, "
-        f"{s.retries} retries, {s.usage.total_tokens} tokens, cost {cost})",
+        f"{s.retries} retries, {s.failed} failed, {dropped} dropped, {truncated} truncated, "
+        f"{s.usage.total_tokens} tokens, cost {cost})",
         err=True,
     )
+    if s.stopped:
+        click.echo(f"stopped early: {s.stopped}", err=True)
+
+
+# -------------------------------------------------------------------------------------------------- cache
+
+
+@cli.group("cache")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache folder (default: [cache] dir).")
+@click.pass_context
+def cache_group(ctx: click.Context, cache_dir: Path | None) -> None:
+    """Inspect or clear the response cache that makes reruns resume."""
+    ctx.meta["datagen.cache_dir"] = cache_dir
+
+
+def _open_cache(ctx: click.Context) -> ResponseCache:
+    directory = ctx.meta.get("datagen.cache_dir") or _state(ctx).config.cache.dir
+    return ResponseCache(Path(directory))
+
+
+@cache_group.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def cache_stats(ctx: click.Context, as_json: bool) -> None:
+    """Entries, tokens and cost held in the cache, by backend and model."""
+    cache = _open_cache(ctx)
+    try:
+        stats = cache.stats()
+    finally:
+        cache.close()
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+        return
+    table = Table("backend", "model", "entries", "prompt tokens", "completion tokens", "cost (USD)")
+    for g in stats["groups"]:
+        cost = "unknown" if g["cost_usd"] is None else f"{g['cost_usd']:.4f}"
+        table.add_row(
+            g["backend"],
+            g["model"],
+            str(g["entries"]),
+            str(g["prompt_tokens"]),
+            str(g["completion_tokens"]),
+            cost,
+        )
+    Console().print(table)
+    click.echo(f"{stats['entries']} responses, {stats['bytes'] / 1e6:.1f} MB in {stats['path']}")
+
+
+@cache_group.command("clear")
+@click.option("--backend", help="Only this backend's responses.")
+@click.option("--model", help="Only this model's responses.")
+@click.pass_context
+def cache_clear(ctx: click.Context, backend: str | None, model: str | None) -> None:
+    """Delete cached responses (all, or one backend's or model's)."""
+    cache = _open_cache(ctx)
+    try:
+        deleted = cache.clear(backend=backend, model=model)
+    finally:
+        cache.close()
+    click.echo(f"deleted {deleted} cached responses")
 
 
 # --------------------------------------------------------------------------------------------------- main

@@ -123,6 +123,13 @@ class GenerationContext(RunContext):
         """Send ``request`` through the engine (cache, concurrency, retries, accounting)."""
         return await self.require_engine().complete(request)
 
+    async def complete_json(self, request: Request, schema: Mapping[str, Any], *, retries: int = 2) -> Any:
+        """A JSON answer valid against ``schema`` (parsed, repaired, validated, retried); see
+        :func:`datagen.structured.complete_json`. Raises ``StructuredOutputError`` when none comes."""
+        from datagen.structured import complete_json
+
+        return await complete_json(self.require_engine(), request, schema, retries=retries)
+
     def provenance(
         self,
         request: Request | None = None,

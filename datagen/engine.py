@@ -18,7 +18,7 @@ from datagen.cache import ResponseCache, request_key
 from datagen.config import EngineConfig
 from datagen.context import RunStats
 from datagen.errors import AuthenticationError, BackendError, BudgetExhausted, RateLimitError, TransientError
-from datagen.llm import Request, Response
+from datagen.llm import RateLimits, Request, Response
 from datagen.log import get_logger
 from datagen.pricing import PriceTable
 from datagen.protocols import Backend
@@ -30,6 +30,7 @@ ADAPTIVE_START = 32
 ADAPTIVE_MAX = 512
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 60.0
+HEADER_HEADROOM = 0.95  # stay a little under a limit the server announced
 
 
 class AdaptiveLimit:
@@ -143,6 +144,8 @@ class Engine:
         self._cooldown_until = 0.0
         self._inflight: dict[str, asyncio.Future[Response]] = {}
         self._identity = str(getattr(backend, "cache_identity", ""))
+        self._limits_seen: RateLimits | None = None
+        self._fatal: AuthenticationError | None = None
 
     # ------------------------------------------------------------------------------------------ public
 
@@ -184,6 +187,11 @@ class Engine:
 
     # ----------------------------------------------------------------------------------------- sending
 
+    def _raise_if_fatal(self) -> None:
+        """After a rejected key, send nothing more."""
+        if self._fatal is not None:
+            raise self._fatal
+
     def _check_budget(self) -> None:
         cfg, usage = self.config, self.stats.usage
         if cfg.max_tokens is not None and usage.total_tokens >= cfg.max_tokens:
@@ -211,6 +219,27 @@ class Engine:
         while (wait := self._cooldown_until - self._clock()) > 0:
             await self._sleep(wait)
 
+    def _adopt_rate_limits(self) -> None:
+        """Follow the limits a server announces in its headers, unless the config set them."""
+        info: RateLimits | None = getattr(self.backend, "rate_limits", None)
+        if info is None or info == self._limits_seen:
+            return
+        self._limits_seen = info
+        if info.requests_per_minute and self.config.requests_per_minute is None:
+            rate = info.requests_per_minute * HEADER_HEADROOM
+            if self._rpm is None:
+                self._rpm = TokenBucket(rate, self._clock)
+            else:
+                self._rpm.set_rate(rate)
+        if info.tokens_per_minute and self.config.tokens_per_minute is None:
+            rate = info.tokens_per_minute * HEADER_HEADROOM
+            if self._tpm is None:
+                self._tpm = TokenBucket(rate, self._clock)
+            else:
+                self._tpm.set_rate(rate)
+        if info.remaining_requests == 0 and info.reset_requests_s:
+            self._cooldown_until = max(self._cooldown_until, self._clock() + info.reset_requests_s)
+
     def _account(self, response: Response) -> Response:
         usage = response.usage
         if usage.cost_usd is None:
@@ -227,6 +256,7 @@ class Engine:
         attempt = 0
         estimate = estimate_tokens(request)
         while True:
+            self._raise_if_fatal()
             self._check_budget()
             await self._wait_cooldown()
             if self._rpm is not None:
@@ -235,8 +265,14 @@ class Engine:
                 await self._tpm.take(estimate, self._sleep)
             await self.limit.acquire()
             try:
-                response = await asyncio.wait_for(self.backend.complete(request), self.config.timeout_s)
+                self._raise_if_fatal()  # it may have happened while this request waited for a slot
             except AuthenticationError:
+                await self.limit.release()
+                raise
+            try:
+                response = await asyncio.wait_for(self.backend.complete(request), self.config.timeout_s)
+            except AuthenticationError as exc:
+                self._fatal = exc
                 raise
             except TimeoutError:
                 error: BackendError = TransientError(f"no answer within {self.config.timeout_s} s")
@@ -244,6 +280,7 @@ class Engine:
                 error = exc
             else:
                 self.limit.on_success()
+                self._adopt_rate_limits()
                 if self._tpm is not None:
                     self._tpm.give_back(estimate - response.usage.total_tokens)
                 return self._account(response)

@@ -67,7 +67,11 @@ def test_generate_with_config_file_and_plugin_options(cli, tmp_path: Path) -> No
         ({"s.jsonl": '{"output": "no instruction"}\n'}, ["--seeds", "s.jsonl"], "s.jsonl:1: a seed needs"),
         ({}, ["--seeds", "none.jsonl"], "none.jsonl: seeds file not found"),
         ({}, ["--method", "nope"], "unknown method 'nope'; registered methods: respond"),
-        ({}, ["--backend", "nope"], "unknown backend 'nope'; registered backends: echo"),
+        (
+            {},
+            ["--backend", "nope"],
+            "unknown backend 'nope'; registered backends: anthropic, echo, local, openai",
+        ),
         ({}, ["--count", "0"], "count must be a positive number"),
         (
             {"c.toml": "[backend.echo]\nlatency_s = 'x'\n"},

@@ -1,0 +1,344 @@
+"""The openai and anthropic backends: the official SDKs against a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from datagen.config import EngineConfig
+from datagen.engine import Engine
+from datagen.llm import Request
+from datagen.records import Message
+from datagen.results import Results
+from datagen.testing import check_backend
+from datagen.testing_server import Behaviour, LoopbackServer
+from datagen_plugins.anthropic_backend import AnthropicBackend, AnthropicConfig
+from datagen_plugins.openai_backend import OpenAIBackend, OpenAIConfig
+
+OPENAI_KEY = "sk-test-abcdefghijklmnop0123"
+ANTHROPIC_KEY = "sk-ant-test-abcdefghijklmnop0123"
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as srv:
+        yield srv
+
+
+def backend_args(backend: str, srv: LoopbackServer) -> list[str]:
+    url = srv.url + "/v1" if backend == "openai" else srv.url
+    return ["--backend", backend, "--base-url", url]
+
+
+def seeds_file(path: Path, n: int) -> Path:
+    path.write_text(
+        "".join(json.dumps({"id": f"s{i}", "instruction": f"Task number {i}."}) + "\n" for i in range(n))
+    )
+    return path
+
+
+def summary(err: str) -> dict[str, int]:
+    line = next(ln for ln in err.splitlines() if ln.startswith("wrote "))
+    return {
+        k: int(v)
+        for v, k in re.findall(r"(\d+) (records|requests|from cache|retries|failed|dropped|truncated)", line)
+    }
+
+
+@pytest.mark.parametrize("backend", ["openai", "anthropic"])
+def test_generate_through_the_official_sdk(cli, keys, server, tmp_path, backend) -> None:
+    seeds = seeds_file(tmp_path / "s.jsonl", 5)
+    result = cli(
+        "generate", *backend_args(backend, server), "--seeds", str(seeds), "--count", "10", "--out", "o.jsonl"
+    )
+    assert result.code == 0, result.err
+    records = list(Results.load(tmp_path / "o.jsonl"))
+    assert len(records) == 10 and len({r.id for r in records}) == 10
+    assert all(r.output.startswith("answer to: Task number") for r in records)
+    assert {r.provenance.backend for r in records} == {backend}
+    assert all(r.provenance.usage.completion_tokens > 0 for r in records)
+    assert set(server.auth_headers) == {OPENAI_KEY if backend == "openai" else ANTHROPIC_KEY}
+
+
+def test_openai_completions_api(keys, server, datagen_plugins) -> None:
+    from datagen.testing import run_method
+
+    results = run_method(
+        datagen_plugins,
+        "respond",
+        ["Say hi."],
+        2,
+        backend="openai",
+        config={
+            "backend": {"name": "openai", "openai": {"base_url": server.url + "/v1", "api": "completions"}}
+        },
+    )
+    assert {r.output for r in results} == {"answer to: ### Response:"}  # a completion-style few-shot prompt
+
+
+@pytest.mark.parametrize("backend", ["openai", "anthropic"])
+def test_injected_errors_lose_and_duplicate_nothing(cli, keys, tmp_path, backend) -> None:
+    behaviour = Behaviour(error_rate=0.1, error_kinds=("429", "500"), retry_after_ms=5, seed=7)
+    with LoopbackServer(behaviour) as srv:
+        seeds = seeds_file(tmp_path / "s.jsonl", 200)
+        result = cli(
+            "generate",
+            *backend_args(backend, srv),
+            "--seeds",
+            str(seeds),
+            "--count",
+            "200",
+            "--out",
+            "o.jsonl",
+            "--no-cache",
+        )
+    assert result.code == 0, result.err
+    records = list(Results.load(tmp_path / "o.jsonl"))
+    assert len(records) == 200 and len({r.id for r in records}) == 200
+    assert sorted(r.provenance.seed_ids[0] for r in records) == sorted(f"s{i}" for i in range(200))
+    injected = sum(srv.errors.values())
+    assert injected > 0 and summary(result.err)["retries"] == injected
+    assert all(n == 1 for n in srv.answered.values()) and len(srv.answered) == 200
+
+
+def test_timeouts_are_retried(cli, keys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DATAGEN_ENGINE__TIMEOUT_S", "0.3")
+    with LoopbackServer(Behaviour(fail_first=1, error_kinds=("timeout",), hang_s=3)) as srv:
+        seeds = seeds_file(tmp_path / "s.jsonl", 3)
+        result = cli(
+            "generate",
+            *backend_args("openai", srv),
+            "--seeds",
+            str(seeds),
+            "--count",
+            "3",
+            "--out",
+            "o.jsonl",
+        )
+    assert result.code == 0, result.err
+    assert summary(result.err)["retries"] == 3 and len(Results.load(tmp_path / "o.jsonl")) == 3
+
+
+def test_permanent_errors_are_not_retried_and_are_counted(cli, keys, tmp_path) -> None:
+    with LoopbackServer(Behaviour(fail_first=1, error_kinds=("400",))) as srv:
+        seeds = seeds_file(tmp_path / "s.jsonl", 4)
+        result = cli(
+            "generate",
+            *backend_args("openai", srv),
+            "--seeds",
+            str(seeds),
+            "--count",
+            "4",
+            "--out",
+            "o.jsonl",
+        )
+    assert result.code == 0, result.err
+    assert set(srv.received.values()) == {1} and len(srv.received) == 4
+    counts = summary(result.err)
+    assert (
+        counts["failed"] == 4 and counts["dropped"] == 4 and counts["retries"] == 0 and counts["records"] == 0
+    )
+
+
+@pytest.mark.parametrize("backend", ["openai", "anthropic"])
+def test_a_rejected_key_stops_the_run_at_once(cli, keys, tmp_path, backend) -> None:
+    with LoopbackServer(Behaviour(valid_keys=frozenset({"sk-the-right-one-123456"}))) as srv:
+        seeds = seeds_file(tmp_path / "s.jsonl", 50)
+        result = cli(
+            "generate",
+            *backend_args(backend, srv),
+            "--seeds",
+            str(seeds),
+            "--count",
+            "50",
+            "--concurrency",
+            "4",
+            "--out",
+            "o.jsonl",
+        )
+    assert result.code == 2
+    assert f"{backend} rejected the API key (401)" in result.err and "Traceback" not in result.err
+    assert sum(srv.received.values()) <= 4  # only what was already in flight; nothing retried
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("backend", "env", "message"),
+    [
+        ("openai", {}, "no API key: set OPENAI_API_KEY or [backend.openai] api_key"),
+        ("openai", {"OPENAI_API_KEY": "not-an-openai-key"}, "should start with 'sk-'"),
+        ("openai", {"OPENAI_API_KEY": "sk-has a space"}, "malformed (whitespace"),
+        ("anthropic", {}, "no API key: set ANTHROPIC_API_KEY"),
+        ("anthropic", {"ANTHROPIC_API_KEY": "sk-proj-wrongprovider"}, "should start with 'sk-ant-'"),
+    ],
+)
+def test_key_validation_before_any_request(cli, monkeypatch, backend, env, message) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = cli("generate", "--backend", backend, "--count", "1", "--out", "o.jsonl")
+    assert result.code == 2 and message in result.err
+    for value in env.values():
+        assert value not in result.err
+
+
+def test_compatible_servers_need_no_key(cli, server, tmp_path) -> None:
+    result = cli("generate", *backend_args("openai", server), "--count", "1", "--out", "o.jsonl")
+    assert result.code == 0, result.err
+    assert server.auth_headers == ["no-key"]
+
+
+def test_auto_backend_picks_the_key_in_the_environment(cli, keys, server, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    result = cli("generate", "--count", "2", "--out", "o.jsonl")
+    assert result.code == 0, result.err
+    assert {r.provenance.backend for r in Results.load(tmp_path / "o.jsonl")} == {"openai"}
+
+
+def test_secrets_appear_in_no_log_cache_or_output(cli, server, monkeypatch, tmp_path) -> None:
+    secret = "sk-test-SUPERSECRET-0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    result = cli(
+        "--debug",
+        "--log-json",
+        "generate",
+        *backend_args("openai", server),
+        "--count",
+        "3",
+        "--out",
+        "o.jsonl",
+    )
+    assert result.code == 0, result.err
+    assert server.auth_headers[0] == secret  # it was really used
+    cache_bytes = b"".join(p.read_bytes() for p in (tmp_path / ".datagen" / "cache").iterdir())
+    for blob in (result.err, result.out, (tmp_path / "o.jsonl").read_text(), cache_bytes.decode("latin-1")):
+        assert "SUPERSECRET" not in blob
+    shown = cli("config", "show", "--format", "json")
+    assert "SUPERSECRET" not in shown.out
+
+
+def test_truncation_is_recorded_and_counted(cli, keys, server, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DATAGEN_SAMPLING__MAX_TOKENS", "3")
+    result = cli("generate", *backend_args("anthropic", server), "--count", "2", "--out", "o.jsonl")
+    assert result.code == 0, result.err
+    assert {r.provenance.finish_reason for r in Results.load(tmp_path / "o.jsonl")} == {"length"}
+    assert summary(result.err)["truncated"] == 2
+
+
+def test_cached_rerun_sends_nothing_and_a_new_parameter_sends_again(cli, keys, server, tmp_path) -> None:
+    args = [*backend_args("openai", server), "--count", "5", "--out", "o.jsonl"]
+    assert cli("generate", *args).code == 0
+    first = sum(server.received.values())
+    again = cli("generate", *args)
+    assert again.code == 0 and sum(server.received.values()) == first
+    assert summary(again.err)["from cache"] == 5
+    changed = cli("generate", *args, "--model", "gpt-4.1-mini")
+    assert changed.code == 0 and sum(server.received.values()) == first + 5
+    stats = json.loads(cli("cache", "stats", "--json").out)
+    assert stats["entries"] == 10 and {g["model"] for g in stats["groups"]} == {"gpt-4o-mini", "gpt-4.1-mini"}
+    assert cli("cache", "clear", "--model", "gpt-4.1-mini").out.strip() == "deleted 5 cached responses"
+    nocache = cli("generate", *args, "--no-cache")
+    assert nocache.code == 0 and sum(server.received.values()) == first + 10
+
+
+def test_kill_and_resume_pays_for_nothing_twice(keys, tmp_path) -> None:
+    count = 240
+    seeds = seeds_file(tmp_path / "s.jsonl", count)
+    with LoopbackServer(Behaviour(latency_s=0.05)) as srv:
+        cmd = [
+            sys.executable,
+            "-m",
+            "datagen.cli",
+            "generate",
+            *backend_args("openai", srv),
+            "--seeds",
+            str(seeds),
+            "--count",
+            str(count),
+            "--concurrency",
+            "8",
+            "--out",
+            "o.jsonl",
+        ]
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while sum(srv.answered.values()) < count // 3 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        answered_first = sum(srv.answered.values())
+        assert 0 < answered_first < count and not (tmp_path / "o.jsonl").exists()
+        with sqlite3.connect(tmp_path / ".datagen" / "cache" / "responses.sqlite") as db:
+            (kept,) = db.execute("SELECT COUNT(*) FROM responses").fetchone()
+        assert kept >= answered_first - 8  # all but what was still in flight at the kill
+        received_before = sum(srv.received.values())
+        rerun = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+        assert rerun.returncode == 0, rerun.stderr
+        assert sum(srv.received.values()) - received_before == count - kept  # only the unanswered
+    records = list(Results.load(tmp_path / "o.jsonl"))
+    assert len(records) == count and len({r.id for r in records}) == count
+    assert summary(rerun.stderr)["from cache"] == kept
+
+
+def test_structured_output_openai_and_anthropic(keys) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}, "n": {"type": "integer"}},
+        "required": ["answer", "n"],
+    }
+    with LoopbackServer() as srv:
+        for backend in (
+            OpenAIBackend(OpenAIConfig(base_url=srv.url + "/v1")),
+            AnthropicBackend(AnthropicConfig(base_url=srv.url)),
+        ):
+            backend.validate()
+
+            async def ask(b=backend):  # type: ignore[no-untyped-def]
+                from datagen.structured import complete_json
+
+                engine = Engine(b, EngineConfig(), backend_name=b.name)
+                try:
+                    return await complete_json(engine, Request(messages=(Message("user", "Q?"),)), schema)
+                finally:
+                    await engine.aclose()
+
+            answer = asyncio.run(ask())
+            assert answer.value == {"answer": "answer: Q?", "n": 1} and answer.attempts == 1
+
+
+def test_rate_limit_headers_are_followed(keys) -> None:
+    with LoopbackServer(Behaviour(rate_limit_headers=True, requests_per_minute=1200)) as srv:
+        backend = OpenAIBackend(OpenAIConfig(base_url=srv.url + "/v1"))
+        backend.validate()
+
+        async def go() -> Engine:
+            engine = Engine(backend, EngineConfig(), backend_name="openai")
+            await engine.complete(Request(messages=(Message("user", "hi"),)))
+            await engine.aclose()
+            return engine
+
+        engine = asyncio.run(go())
+    assert engine._rpm is not None and engine._rpm.rate_per_s == pytest.approx(1200 * 0.95 / 60)
+
+
+@pytest.mark.parametrize("cls", [OpenAIBackend, AnthropicBackend])
+def test_backends_pass_the_conformance_check(keys, server, cls) -> None:
+    config = cls.Config(base_url=server.url + ("/v1" if cls is OpenAIBackend else ""))
+    response = asyncio.run(check_backend(cls(config)))
+    assert response.text.startswith("answer to:")

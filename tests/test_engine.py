@@ -1,0 +1,309 @@
+"""The request engine, driven by a scripted backend on virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+import pytest
+
+from datagen.cache import ResponseCache
+from datagen.config import EngineConfig, Price
+from datagen.context import RunStats
+from datagen.engine import ADAPTIVE_START, AdaptiveLimit, Engine, TokenBucket
+from datagen.errors import (
+    AuthenticationError,
+    BudgetExhausted,
+    PermanentError,
+    RateLimitError,
+    TransientError,
+)
+from datagen.llm import RateLimits, Request, Response
+from datagen.pricing import PriceTable
+from datagen.records import Message, Usage
+
+
+class VirtualTime:
+    """A clock that only moves when the engine sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+@attrs.define
+class NoOptions:
+    pass
+
+
+class ScriptedBackend:
+    """Raises the scripted errors for each prompt in turn, then answers."""
+
+    name: ClassVar[str] = "scripted"
+    Config: ClassVar[type[Any]] = NoOptions
+    is_chat = True
+
+    def __init__(self, script: dict[str, list[Exception]] | None = None, model: str = "m-1") -> None:
+        self.model = model
+        self.script = {k: list(v) for k, v in (script or {}).items()}
+        self.calls: Counter[str] = Counter()
+        self.rate_limits: RateLimits | None = None
+        self.in_flight = 0
+        self.peak = 0
+
+    def validate(self) -> None: ...
+
+    async def complete(self, request: Request) -> Response:
+        text = request.messages[-1].content if request.messages else ""
+        self.calls[text] += 1
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(0)
+            errors = self.script.get(text)
+            if errors:
+                raise errors.pop(0)
+            return Response(f"re: {text}", "stop", Usage(10, 5), self.model)
+        finally:
+            self.in_flight -= 1
+
+    async def aclose(self) -> None: ...
+
+
+def req(text: str, **kw: Any) -> Request:
+    return Request(messages=(Message("user", text),), **kw)
+
+
+def engine(backend: ScriptedBackend, time: VirtualTime, **config: Any) -> Engine:
+    return Engine(
+        backend,
+        EngineConfig(**config),
+        RunStats(),
+        backend_name="scripted",
+        sleep=time.sleep,
+        clock=time.clock,
+        rng=random.Random(0),
+        prices=PriceTable({"m-1": Price(1.0, 2.0)}),
+    )
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_retry_after_is_honoured_and_retries_counted() -> None:
+    t = VirtualTime()
+    backend = ScriptedBackend(
+        {"a": [RateLimitError("slow down", status=429, retry_after=7.0), TransientError("500")]}
+    )
+    eng = engine(backend, t)
+    response = run(eng.complete(req("a")))
+    assert response.text == "re: a" and backend.calls["a"] == 3
+    assert t.sleeps[0] == 7.0 and 0.5 <= t.sleeps[1] <= 1.5  # Retry-After, then 2nd back-off (1 s +-50%)
+    assert eng.stats.retries == 2 and eng.stats.requests == 1 and eng.stats.failed == 0
+
+
+def test_backoff_grows_exponentially_and_is_capped() -> None:
+    t = VirtualTime()
+    backend = ScriptedBackend({"a": [TransientError("x") for _ in range(5)]})
+    run(engine(backend, t, max_retries=5).complete(req("a")))
+    for attempt, slept in enumerate(t.sleeps, 1):
+        base = min(60.0, 0.5 * 2 ** (attempt - 1))
+        assert 0.5 * base <= slept <= 1.5 * base
+
+
+def test_permanent_errors_are_not_retried() -> None:
+    t = VirtualTime()
+    backend = ScriptedBackend({"a": [PermanentError("bad request", status=400)]})
+    eng = engine(backend, t)
+    with pytest.raises(PermanentError):
+        run(eng.complete(req("a")))
+    assert backend.calls["a"] == 1 and eng.stats.failed == 1 and eng.stats.retries == 0
+
+
+def test_authentication_errors_stop_at_once() -> None:
+    t = VirtualTime()
+    backend = ScriptedBackend({"a": [AuthenticationError("rejected", status=401)]})
+    eng = engine(backend, t)
+    with pytest.raises(AuthenticationError):
+        run(eng.complete(req("a")))
+    assert backend.calls["a"] == 1 and t.sleeps == []
+
+
+def test_retries_are_bounded() -> None:
+    t = VirtualTime()
+    backend = ScriptedBackend({"a": [TransientError("x") for _ in range(10)]})
+    eng = engine(backend, t, max_retries=3)
+    with pytest.raises(TransientError):
+        run(eng.complete(req("a")))
+    assert backend.calls["a"] == 4 and eng.stats.retries == 3 and eng.stats.failed == 1
+
+
+def test_a_429_cools_down_the_whole_engine() -> None:
+    t = VirtualTime()
+    backend = ScriptedBackend({"a": [RateLimitError("429", status=429, retry_after=30.0)]})
+    eng = engine(backend, t, max_concurrency=4)
+
+    async def both() -> None:
+        first = asyncio.ensure_future(eng.complete(req("a")))
+        await asyncio.sleep(0.01)  # "a" has failed and set the cool-down
+        assert eng._cooldown_until == 30.0
+        await eng.complete(req("b"))  # must wait out the cool-down although it never failed
+        await first
+
+    run(both())
+    assert sum(s for s in t.sleeps) >= 30.0 and backend.calls["b"] == 1
+
+
+def test_timeouts_are_transient() -> None:
+    class Slow(ScriptedBackend):
+        async def complete(self, request: Request) -> Response:
+            self.calls["slow"] += 1
+            if self.calls["slow"] == 1:
+                await asyncio.sleep(5)
+            return Response("ok", "stop", Usage(1, 1), self.model)
+
+    t = VirtualTime()
+    eng = engine(Slow(), t, timeout_s=0.05)
+    assert run(eng.complete(req("x"))).text == "ok"
+    assert eng.stats.retries == 1
+
+
+def test_identical_requests_in_flight_are_sent_once() -> None:
+    t = VirtualTime()
+    backend = ScriptedBackend()
+    eng = engine(backend, t)
+
+    async def many() -> list[Response]:
+        return await asyncio.gather(*(eng.complete(req("same")) for _ in range(5)))
+
+    assert {r.text for r in run(many())} == {"re: same"}
+    assert backend.calls["same"] == 1 and eng.stats.cached == 4
+
+
+def test_cache_serves_reruns_and_new_parameters_make_new_keys(tmp_path: Path) -> None:
+    t = VirtualTime()
+    backend = ScriptedBackend()
+    cache = ResponseCache(tmp_path)
+    eng = Engine(
+        backend,
+        EngineConfig(),
+        RunStats(),
+        backend_name="scripted",
+        cache=cache,
+        sleep=t.sleep,
+        clock=t.clock,
+    )
+    run(eng.complete(req("a")))
+    second = Engine(
+        backend,
+        EngineConfig(),
+        RunStats(),
+        backend_name="scripted",
+        cache=cache,
+        sleep=t.sleep,
+        clock=t.clock,
+    )
+    assert run(second.complete(req("a"))).text == "re: a"
+    assert backend.calls["a"] == 1 and second.stats.cached == 1 and second.stats.requests == 0
+    run(second.complete(req("a", temperature=0.1)))
+    assert backend.calls["a"] == 2
+    other_model = Engine(
+        ScriptedBackend(model="m-2"), EngineConfig(), RunStats(), backend_name="scripted", cache=cache
+    )
+    assert other_model.key(req("a")) != eng.key(req("a"))
+    assert cache.stats()["entries"] == 2
+    cache.close()
+
+
+def test_cost_is_accounted_from_the_price_table_and_unknown_stays_unknown() -> None:
+    t = VirtualTime()
+    eng = engine(ScriptedBackend(), t)
+    run(eng.complete(req("a")))
+    assert eng.stats.usage == Usage(10, 5, (10 * 1.0 + 5 * 2.0) / 1e6)
+    unknown = engine(ScriptedBackend(model="mystery"), t)
+    run(unknown.complete(req("a")))
+    assert unknown.stats.usage.cost_usd is None and unknown.stats.usage.total_tokens == 15
+
+
+def test_budgets_stop_cleanly() -> None:
+    t = VirtualTime()
+    eng = engine(ScriptedBackend(), t, max_tokens=30)
+    run(eng.complete(req("a")))
+    run(eng.complete(req("b")))
+    with pytest.raises(BudgetExhausted, match="token budget reached: 30 of max_tokens=30"):
+        run(eng.complete(req("c")))
+    priced = engine(ScriptedBackend(), t, max_cost_usd=0.00001)
+    run(priced.complete(req("a")))
+    with pytest.raises(BudgetExhausted, match="cost budget reached"):
+        run(priced.complete(req("b")))
+    unpriced = engine(ScriptedBackend(model="mystery"), t, max_cost_usd=1.0)
+    run(unpriced.complete(req("a")))
+    with pytest.raises(BudgetExhausted, match=r'no price for model .mystery.*\[prices."mystery"\]'):
+        run(unpriced.complete(req("b")))
+
+
+def test_fixed_concurrency_is_never_exceeded() -> None:
+    backend = ScriptedBackend()
+    eng = engine(backend, VirtualTime(), max_concurrency=3)
+
+    async def many() -> None:
+        await asyncio.gather(*(eng.complete(req(str(i))) for i in range(30)))
+
+    run(many())
+    assert backend.peak == 3
+
+
+def test_adaptive_limit_grows_then_backs_off() -> None:
+    limit = AdaptiveLimit(None)
+    assert limit.limit == ADAPTIVE_START
+    for _ in range(10):
+        limit.on_success()
+    assert limit.limit == ADAPTIVE_START + 10  # slow start: +1 per success
+    limit.on_rate_limited()
+    shrunk = limit.limit
+    assert shrunk == pytest.approx((ADAPTIVE_START + 10) * 0.7)
+    limit.on_success()
+    assert limit.limit == pytest.approx(shrunk + 1 / shrunk)  # congestion avoidance: +1 per window
+    fixed = AdaptiveLimit(8)
+    fixed.on_rate_limited()
+    fixed.on_success()
+    assert fixed.limit == 8
+
+
+def test_token_bucket_spaces_requests() -> None:
+    t = VirtualTime()
+    bucket = TokenBucket(60, t.clock, burst_s=1.0)  # one a second, burst of one
+
+    async def take(n: int) -> None:
+        for _ in range(n):
+            await bucket.take(1, t.sleep)
+
+    run(take(4))
+    assert t.now == pytest.approx(3.0)
+
+
+def test_rate_limit_headers_set_the_pace() -> None:
+    t = VirtualTime()
+    backend = ScriptedBackend()
+    backend.rate_limits = RateLimits(requests_per_minute=600, tokens_per_minute=60_000)
+    eng = engine(backend, t)
+    run(eng.complete(req("a")))
+    assert eng._rpm is not None and eng._rpm.rate_per_s == pytest.approx(600 * 0.95 / 60)
+    assert eng._tpm is not None and eng._tpm.rate_per_s == pytest.approx(60_000 * 0.95 / 60)
+    configured = engine(ScriptedBackend(), t, requests_per_minute=60)
+    configured.backend.rate_limits = RateLimits(requests_per_minute=600)  # type: ignore[attr-defined]
+    run(configured.complete(req("a")))
+    assert configured._rpm is not None and configured._rpm.rate_per_s == pytest.approx(1.0)  # config wins
