@@ -25,18 +25,7 @@ FILE_NAME = "responses.sqlite"
 
 def request_key(backend: str, identity: str, model: str, request: Request) -> str:
     """The cache key of ``request`` to ``model`` through ``backend`` at ``identity`` (e.g. a base URL)."""
-    blob = json.dumps(
-        {
-            "v": SCHEMA_VERSION,
-            "backend": backend,
-            "identity": identity,
-            "model": model,
-            "request": request.payload(),
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    blob = json.dumps([SCHEMA_VERSION, backend, identity, model, request.digest()], ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -20,6 +20,7 @@ async def bounded_map(func: Callable[[T], Awaitable[R]], items: Iterable[T], lim
         raise ValueError("limit must be at least 1")
     iterator = iter(items)
     pending: set[asyncio.Task[R]] = set()
+    finished: asyncio.Queue[asyncio.Task[R]] = asyncio.Queue()
     exhausted = False
 
     def refill() -> None:
@@ -30,15 +31,16 @@ async def bounded_map(func: Callable[[T], Awaitable[R]], items: Iterable[T], lim
             except StopIteration:
                 exhausted = True
                 return
-            pending.add(asyncio.ensure_future(func(item)))
+            task = asyncio.ensure_future(func(item))
+            pending.add(task)
+            task.add_done_callback(finished.put_nowait)  # O(1) per completion, unlike asyncio.wait
 
     try:
         refill()
         while pending:
-            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            pending.difference_update(done)
-            for task in done:
-                yield task.result()
+            task = await finished.get()
+            pending.discard(task)
+            yield task.result()
             refill()
     finally:
         for task in pending:

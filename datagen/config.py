@@ -209,6 +209,8 @@ class EngineConfig:
 
     max_concurrency: int | None = None
     max_retries: int = 6
+    backoff_base_s: float = 0.25
+    backoff_max_s: float = 60.0
     timeout_s: float = 120.0
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None

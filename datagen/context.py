@@ -87,6 +87,11 @@ class GenerationContext(RunContext):
         """Whether the backend takes chat messages (else completion prompts for a base model)."""
         return self.require_engine().backend.is_chat
 
+    @property
+    def parallelism(self) -> int:
+        """How many requests to keep in flight (for :func:`datagen.concurrency.bounded_map`)."""
+        return self.engine.parallelism if self.engine is not None else 1
+
     def require_engine(self) -> Engine:
         """The engine; methods that need no LLM never call this."""
         if self.engine is None:

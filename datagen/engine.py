@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from datagen.cache import ResponseCache, request_key
@@ -28,8 +29,6 @@ log = get_logger("datagen.engine")
 
 ADAPTIVE_START = 32
 ADAPTIVE_MAX = 512
-BACKOFF_BASE_S = 0.5
-BACKOFF_CAP_S = 60.0
 HEADER_HEADROOM = 0.95  # stay a little under a limit the server announced
 
 
@@ -41,25 +40,43 @@ class AdaptiveLimit:
         self.limit = float(fixed if fixed is not None else ADAPTIVE_START)
         self._slow_start = not self.fixed
         self.in_flight = 0
-        self._cond = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def acquire(self) -> None:
-        """Wait for a free slot."""
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.in_flight < int(self.limit))
+        """Wait for a free slot (first come, first served)."""
+        if self.in_flight < int(self.limit) and not self._waiters:
             self.in_flight += 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # the slot is counted for us by _wake
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.in_flight -= 1  # woken and cancelled at once: give the slot back
+                self._wake()
+            else:
+                self._waiters.remove(waiter)
+            raise
 
     async def release(self) -> None:
-        """Free a slot."""
-        async with self._cond:
-            self.in_flight -= 1
-            self._cond.notify_all()
+        """Free a slot and hand it to the next waiter."""
+        self.in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_flight < int(self.limit):
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.in_flight += 1
+                waiter.set_result(None)
 
     def on_success(self) -> None:
         """Grow: +1 per success in slow start (doubling per round trip), else +1 per full window."""
         if self.fixed:
             return
         self.limit = min(ADAPTIVE_MAX, self.limit + (1.0 if self._slow_start else 1.0 / self.limit))
+        self._wake()
 
     def on_rate_limited(self) -> None:
         """Shrink multiplicatively and leave slow start."""
@@ -149,6 +166,13 @@ class Engine:
 
     # ------------------------------------------------------------------------------------------ public
 
+    @property
+    def parallelism(self) -> int:
+        """How many requests a method should keep ready: enough to fill the limit, and room to grow."""
+        if self.limit.fixed:
+            return 4 * int(self.limit.limit)  # spares for requests sleeping in back-off
+        return ADAPTIVE_MAX
+
     def key(self, request: Request) -> str:
         """The cache key of ``request`` for this backend and model."""
         return request_key(self.backend_name, self._identity, self.backend.model, request)
@@ -212,7 +236,7 @@ class Engine:
     def _backoff(self, attempt: int, error: BackendError) -> float:
         if error.retry_after is not None:
             return max(0.0, error.retry_after)
-        delay: float = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** (attempt - 1))
+        delay: float = min(self.config.backoff_max_s, self.config.backoff_base_s * 2.0 ** (attempt - 1))
         return delay * self._rng.uniform(0.5, 1.5)
 
     async def _wait_cooldown(self) -> None:

@@ -30,6 +30,7 @@ class Request:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     json_schema: Mapping[str, Any] | None = None
+    _digest: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
@@ -42,15 +43,26 @@ class Request:
 
     def payload(self) -> dict[str, Any]:
         """Everything that determines the answer, as plain JSON-ready data."""
-        from datagen.config import converter
-
-        data: dict[str, Any] = converter.unstructure(self)
-        return data
+        return {
+            "messages": None
+            if self.messages is None
+            else [{"role": m.role, "content": m.content} for m in self.messages],
+            "prompt": self.prompt,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "stop": list(self.stop),
+            "seed": self.seed,
+            "json_schema": None if self.json_schema is None else dict(self.json_schema),
+        }
 
     def digest(self) -> str:
-        """A hex SHA-256 of :meth:`payload`, stable across runs and processes."""
-        blob = json.dumps(self.payload(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        """A hex SHA-256 of :meth:`payload`, stable across runs and processes (computed once)."""
+        if self._digest is None:
+            blob = json.dumps(self.payload(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            object.__setattr__(self, "_digest", hashlib.sha256(blob.encode()).hexdigest())
+        assert self._digest is not None
+        return self._digest
 
 
 @attrs.frozen

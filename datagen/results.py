@@ -94,7 +94,7 @@ def check_writable(path: Path) -> None:
 class RecordWriter:
     """Streams records to a JSONL or Parquet file via a temporary file renamed on :meth:`close`."""
 
-    def __init__(self, path: str | os.PathLike[str], *, row_group_size: int = 10_000) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, row_group_size: int = 2_000) -> None:
         self.path = Path(path)
         self.format = file_format(self.path)
         check_writable(self.path)
@@ -267,7 +267,7 @@ class Results:
         """The records for which ``predicate`` is true, in order."""
         return Results(r for r in self if predicate(r))
 
-    def save(self, path: str | os.PathLike[str], *, row_group_size: int = 10_000) -> Path:
+    def save(self, path: str | os.PathLike[str], *, row_group_size: int = 2_000) -> Path:
         """Write to ``.jsonl`` or ``.parquet`` (streamed, atomically renamed)."""
         with RecordWriter(path, row_group_size=row_group_size) as writer:
             writer.write_all(self)

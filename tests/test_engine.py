@@ -111,16 +111,17 @@ def test_retry_after_is_honoured_and_retries_counted() -> None:
     eng = engine(backend, t)
     response = run(eng.complete(req("a")))
     assert response.text == "re: a" and backend.calls["a"] == 3
-    assert t.sleeps[0] == 7.0 and 0.5 <= t.sleeps[1] <= 1.5  # Retry-After, then 2nd back-off (1 s +-50%)
+    assert t.sleeps[0] == 7.0 and 0.25 <= t.sleeps[1] <= 0.75  # Retry-After, then 2nd back-off (0.5 s +-50%)
     assert eng.stats.retries == 2 and eng.stats.requests == 1 and eng.stats.failed == 0
 
 
 def test_backoff_grows_exponentially_and_is_capped() -> None:
     t = VirtualTime()
     backend = ScriptedBackend({"a": [TransientError("x") for _ in range(5)]})
-    run(engine(backend, t, max_retries=5).complete(req("a")))
+    run(engine(backend, t, max_retries=5, backoff_base_s=1.0, backoff_max_s=4.0).complete(req("a")))
+    assert len(t.sleeps) == 5
     for attempt, slept in enumerate(t.sleeps, 1):
-        base = min(60.0, 0.5 * 2 ** (attempt - 1))
+        base = min(4.0, 1.0 * 2 ** (attempt - 1))
         assert 0.5 * base <= slept <= 1.5 * base
 
 

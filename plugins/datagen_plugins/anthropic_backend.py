@@ -6,7 +6,6 @@ use: the schema becomes the one tool the model must call, and its input is the a
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from typing import Any, ClassVar
@@ -15,11 +14,11 @@ import attrs
 
 import datagen
 from datagen.config import secret_field
-from datagen.errors import UsageError
+from datagen.errors import TransientError, UsageError
 from datagen.llm import Request, Response, check_api_key, parse_rate_limits
 from datagen.log import register_secret
 from datagen.records import Usage
-from datagen_plugins._sdk import map_sdk_error, parsed
+from datagen_plugins._sdk import map_sdk_error, post_json, raw_response_type
 
 OFFICIAL_URL = "https://api.anthropic.com"
 _FINISH = {
@@ -59,7 +58,7 @@ class AnthropicBackend:
         self.rate_limits: Any = None
         self._key: str | None = None
         self._client: Any = None
-        self._params: set[str] | None = None
+        self._response_type: type[Any] = object
 
     def validate(self) -> None:
         """Check the key's presence and shape before any request."""
@@ -92,12 +91,8 @@ class AnthropicBackend:
                 max_retries=0,
                 http_client=transport,
             )
+            self._response_type = raw_response_type(anthropic)
         return self._client
-
-    def _declared(self) -> set[str]:
-        if self._params is None:
-            self._params = set(inspect.signature(self.client().messages.create).parameters)
-        return self._params
 
     async def complete(self, request: Request) -> Response:
         """Send one Messages request; SDK errors become datagen's retryable/permanent/auth errors."""
@@ -110,16 +105,14 @@ class AnthropicBackend:
             ]
         else:
             messages = [{"role": "user", "content": request.prompt or ""}]
-        params: dict[str, Any] = {"model": self.model, "max_tokens": request.max_tokens, "messages": messages}
-        sampling: dict[str, Any] = {"temperature": request.temperature}
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "messages": messages,
+            "temperature": request.temperature,
+        }
         if request.top_p < 1.0:
-            sampling["top_p"] = request.top_p
-        # Newer SDKs no longer declare every sampling parameter; the API still takes them in the body.
-        declared = self._declared()
-        params.update({k: v for k, v in sampling.items() if k in declared})
-        extra = {k: v for k, v in sampling.items() if k not in declared}
-        if extra:
-            params["extra_body"] = extra
+            params["top_p"] = request.top_p
         if system:
             params["system"] = "\n\n".join(system)
         if request.stop:
@@ -133,27 +126,31 @@ class AnthropicBackend:
                 }
             ]
             params["tool_choice"] = {"type": "tool", "name": "output"}
+        client = self.client()
         try:
-            raw = await self.client().messages.with_raw_response.create(**params)
-            result = await parsed(raw)
+            result, headers = await post_json(client, "/v1/messages", params, self._response_type)
         except anthropic.AnthropicError as exc:
             raise map_sdk_error(exc, anthropic, "anthropic", self.base_url) from None
-        self.rate_limits = parse_rate_limits(raw.headers) or self.rate_limits
-        parts = []
-        for block in result.content:
-            if block.type == "text":
-                parts.append(block.text)
-            elif block.type == "tool_use":
-                parts.append(json.dumps(block.input, ensure_ascii=False))
-        finish = _FINISH.get(result.stop_reason or "end_turn", "stop")
+        self.rate_limits = parse_rate_limits(headers) or self.rate_limits
+        try:
+            parts = []
+            for block in result["content"]:
+                if block.get("type") == "text":
+                    parts.append(block["text"])
+                elif block.get("type") == "tool_use":
+                    parts.append(json.dumps(block["input"], ensure_ascii=False))
+            usage = result.get("usage") or {}
+            stop_reason = result.get("stop_reason") or "end_turn"
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise TransientError(f"anthropic at {self.base_url}: malformed response ({exc!r})") from None
+        finish = _FINISH.get(stop_reason, "stop")
         if request.json_schema is not None and finish == "tool_use":
             finish = "stop"  # the forced tool call is the complete answer
-        usage = result.usage
         return Response(
             text="".join(parts),
             finish_reason=finish,
-            usage=Usage(usage.input_tokens, usage.output_tokens),
-            model=result.model or self.model,
+            usage=Usage(usage.get("input_tokens", 0), usage.get("output_tokens", 0)),
+            model=result.get("model") or self.model,
         )
 
     async def aclose(self) -> None:

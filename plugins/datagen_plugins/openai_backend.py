@@ -14,11 +14,11 @@ import attrs
 
 import datagen
 from datagen.config import secret_field
-from datagen.errors import UsageError
+from datagen.errors import TransientError, UsageError
 from datagen.llm import Request, Response, check_api_key, parse_rate_limits
 from datagen.log import register_secret
 from datagen.records import Usage
-from datagen_plugins._sdk import map_sdk_error, parsed
+from datagen_plugins._sdk import map_sdk_error, post_json, raw_response_type
 
 OFFICIAL_URL = "https://api.openai.com/v1"
 _FINISH = {
@@ -60,6 +60,7 @@ class OpenAIBackend:
         self.rate_limits: Any = None
         self._key: str | None = None
         self._client: Any = None
+        self._response_type: type[Any] = object
 
     @property
     def official(self) -> bool:
@@ -102,6 +103,7 @@ class OpenAIBackend:
                 max_retries=0,
                 http_client=openai.DefaultAioHttpClient() if self.config.transport == "aiohttp" else None,
             )
+            self._response_type = raw_response_type(openai)
         return self._client
 
     def _params(self, request: Request) -> dict[str, Any]:
@@ -122,39 +124,41 @@ class OpenAIBackend:
         import openai
 
         client = self.client()
-        params = self._params(request)
-        try:
-            if self.is_chat:
-                if request.messages is not None:
-                    messages = [{"role": m.role, "content": m.content} for m in request.messages]
-                else:
-                    messages = [{"role": "user", "content": request.prompt or ""}]
-                if request.json_schema is not None:
-                    params["response_format"] = {
-                        "type": "json_schema",
-                        "json_schema": {"name": "output", "schema": dict(request.json_schema)},
-                    }
-                raw = await client.chat.completions.with_raw_response.create(messages=messages, **params)
-                result = await parsed(raw)
-                choice = result.choices[0]
-                text = choice.message.content or ""
+        body = self._params(request)
+        if self.is_chat:
+            path = "/chat/completions"
+            if request.messages is not None:
+                body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
             else:
-                prompt = request.prompt
-                if prompt is None:
-                    prompt = "\n\n".join(m.content for m in request.messages or ())
-                raw = await client.completions.with_raw_response.create(prompt=prompt, **params)
-                result = await parsed(raw)
-                choice = result.choices[0]
-                text = choice.text or ""
+                body["messages"] = [{"role": "user", "content": request.prompt or ""}]
+            if request.json_schema is not None:
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": "output", "schema": dict(request.json_schema)},
+                }
+        else:
+            path = "/completions"
+            body["prompt"] = (
+                request.prompt
+                if request.prompt is not None
+                else "\n\n".join(m.content for m in request.messages or ())
+            )
+        try:
+            result, headers = await post_json(client, path, body, self._response_type)
         except openai.OpenAIError as exc:
             raise map_sdk_error(exc, openai, "openai", self.base_url) from None
-        self.rate_limits = parse_rate_limits(raw.headers) or self.rate_limits
-        usage = result.usage
+        self.rate_limits = parse_rate_limits(headers) or self.rate_limits
+        try:
+            choice = result["choices"][0]
+            text = (choice["message"].get("content") if self.is_chat else choice.get("text")) or ""
+            usage = result.get("usage") or {}
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise TransientError(f"openai at {self.base_url}: malformed response ({exc!r})") from None
         return Response(
             text=text,
-            finish_reason=_FINISH.get(choice.finish_reason or "stop", "stop"),
-            usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
-            model=result.model or self.model,
+            finish_reason=_FINISH.get(choice.get("finish_reason") or "stop", "stop"),
+            usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
+            model=result.get("model") or self.model,
         )
 
     async def aclose(self) -> None:

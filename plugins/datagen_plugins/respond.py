@@ -103,8 +103,7 @@ class Respond:
     ) -> AsyncIterator[Record]:
         """One answer per seed, cycling until ``count``."""
         jobs = zip(range(count), itertools.cycle(seeds), strict=False)
-        limit = 4 * (ctx.run.config.engine.max_concurrency or 16)
-        async for record in bounded_map(lambda job: self._answer(ctx, job, seeds), jobs, limit):
+        async for record in bounded_map(lambda job: self._answer(ctx, job, seeds), jobs, ctx.parallelism):
             if record is not None:
                 yield record
 
