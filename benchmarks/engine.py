@@ -166,6 +166,14 @@ def cpu(repeats: int) -> None:
     print(f"RATIO datagen / raw aiohttp CPU per request: {dg_cpu / raw_cpu:.2f}  (target: datagen < 1 ms)")
 
 
+def peak_rss_kb() -> int:
+    """This process's peak resident set size in KiB (VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 class _NoPandas:
     """An import finder that makes pandas look uninstalled."""
 
@@ -181,12 +189,12 @@ def hide_pandas() -> None:
 
 def memory() -> None:
     section("peak RSS, requests streamed to Parquet, each run in a fresh child process")
+    # VmHWM (this process's own peak), not ru_maxrss, which a child inherits from its parent at fork.
     code = (
-        "import resource, sys; {block}from benchmarks.engine import datagen_run; "
-        "from pathlib import Path; import tempfile; d = tempfile.mkdtemp(); "
-        "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "import sys; {block}from benchmarks.engine import datagen_run, peak_rss_kb; "
+        "from pathlib import Path; import tempfile; d = tempfile.mkdtemp(); r0 = peak_rss_kb(); "
         "datagen_run(sys.stdin.readline().strip(), {n}, 64, Path(d) / 'o.parquet'); "
-        "print(r0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "print(r0, peak_rss_kb())"
     )
     root = Path(__file__).resolve().parents[1]
     variants = (

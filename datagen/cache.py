@@ -45,6 +45,15 @@ class ResponseCache:
             "model TEXT NOT NULL, response TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, "
             "completion_tokens INTEGER NOT NULL, cost_usd REAL, created_at REAL NOT NULL)"
         )
+        # Batches submitted but not yet collected: a rerun after a crash collects them, not pays again.
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS batches (batch_id TEXT PRIMARY KEY, backend TEXT NOT NULL, "
+            "identity TEXT NOT NULL, model TEXT NOT NULL, submitted_at REAL NOT NULL)"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS batch_items (batch_id TEXT NOT NULL, key TEXT NOT NULL, "
+            "request TEXT NOT NULL, PRIMARY KEY (batch_id, key))"
+        )
 
     def get(self, key: str) -> Response | None:
         """The cached response for ``key``, if any."""
@@ -72,6 +81,44 @@ class ResponseCache:
                     time.time(),
                 ),
             )
+
+    def record_batch(
+        self, batch_id: str, backend: str, identity: str, model: str, items: dict[str, Request]
+    ) -> None:
+        """Remember a submitted batch and the requests in it, committed at once."""
+        rows = [
+            (batch_id, key, json.dumps(req.payload(), ensure_ascii=False, separators=(",", ":")))
+            for key, req in items.items()
+        ]
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, ?, ?)",
+                (batch_id, backend, identity, model, time.time()),
+            )
+            self._db.executemany("INSERT OR REPLACE INTO batch_items VALUES (?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+
+    def open_batches(self, backend: str, identity: str, model: str) -> dict[str, dict[str, Request]]:
+        """Batches submitted (by this or an earlier process) and not yet collected: id -> key -> request."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT b.batch_id, i.key, i.request FROM batches b JOIN batch_items i USING (batch_id) "
+                "WHERE b.backend = ? AND b.identity = ? AND b.model = ?",
+                (backend, identity, model),
+            ).fetchall()
+        out: dict[str, dict[str, Request]] = {}
+        for batch_id, key, payload in rows:
+            out.setdefault(batch_id, {})[key] = converter.structure(json.loads(payload), Request)
+        return out
+
+    def close_batch(self, batch_id: str) -> None:
+        """Forget a batch whose results are collected."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM batch_items WHERE batch_id = ?", (batch_id,))
+            self._db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
+            self._db.execute("COMMIT")
 
     def stats(self) -> dict[str, Any]:
         """Entries, tokens and cost by backend and model, and the file size."""

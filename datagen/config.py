@@ -216,6 +216,10 @@ class EngineConfig:
     tokens_per_minute: float | None = None
     max_cost_usd: float | None = None
     max_tokens: int | None = None
+    batch: bool = False
+    batch_size: int = 10_000
+    batch_window_s: float = 2.0
+    batch_poll_s: float = 30.0
 
 
 @attrs.define

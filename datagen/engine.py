@@ -15,10 +15,18 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from datagen.batching import BatchBackend, Batcher
 from datagen.cache import ResponseCache, request_key
 from datagen.config import EngineConfig
 from datagen.context import RunStats
-from datagen.errors import AuthenticationError, BackendError, BudgetExhausted, RateLimitError, TransientError
+from datagen.errors import (
+    AuthenticationError,
+    BackendError,
+    BudgetExhausted,
+    RateLimitError,
+    TransientError,
+    UsageError,
+)
 from datagen.llm import RateLimits, Request, Response
 from datagen.log import get_logger
 from datagen.pricing import PriceTable
@@ -92,7 +100,7 @@ class TokenBucket:
         self.rate_per_s = rate_per_min / 60.0
         self.capacity = max(1.0, self.rate_per_s * burst_s)
         self.tokens = self.capacity
-        self._clock = clock
+        self.clock = clock
         self._stamp = clock()
         self._lock = asyncio.Lock()
 
@@ -102,7 +110,7 @@ class TokenBucket:
         self.capacity = max(1.0, self.rate_per_s * 5.0)
 
     def _refill(self) -> None:
-        now = self._clock()
+        now = self.clock()
         self.tokens = min(self.capacity, self.tokens + (now - self._stamp) * self.rate_per_s)
         self._stamp = now
 
@@ -150,8 +158,8 @@ class Engine:
         self.backend_name = backend_name or type(backend).__name__
         self.cache = cache
         self.prices = prices or PriceTable()
-        self._sleep = sleep
-        self._clock = clock
+        self.sleep = sleep
+        self.clock = clock
         self._rng = rng or random.Random()
         # A backend may know its own sensible concurrency (the local model: its slots); config wins.
         preferred = getattr(backend, "preferred_concurrency", None)
@@ -160,22 +168,29 @@ class Engine:
         self._tpm = TokenBucket(config.tokens_per_minute, clock) if config.tokens_per_minute else None
         self._cooldown_until = 0.0
         self._inflight: dict[str, asyncio.Future[Response]] = {}
-        self._identity = str(getattr(backend, "cache_identity", ""))
+        self.identity = str(getattr(backend, "cache_identity", ""))
         self._limits_seen: RateLimits | None = None
         self._fatal: AuthenticationError | None = None
+        self.batcher: Batcher | None = None
+        if config.batch:
+            if not isinstance(backend, BatchBackend):
+                raise UsageError(f"$.engine.batch: the {self.backend_name} backend has no batch API")
+            self.batcher = Batcher(self, backend)
 
     # ------------------------------------------------------------------------------------------ public
 
     @property
     def parallelism(self) -> int:
         """How many requests a method should keep ready: enough to fill the limit, and room to grow."""
+        if self.batcher is not None:
+            return self.config.batch_size
         if self.limit.fixed:
             return 4 * int(self.limit.limit)  # spares for requests sleeping in back-off
         return ADAPTIVE_MAX
 
     def key(self, request: Request) -> str:
         """The cache key of ``request`` for this backend and model."""
-        return request_key(self.backend_name, self._identity, self.backend.model, request)
+        return request_key(self.backend_name, self.identity, self.backend.model, request)
 
     async def complete(self, request: Request) -> Response:
         """The answer to ``request``: from the cache, from an identical request in flight, or sent."""
@@ -192,21 +207,26 @@ class Engine:
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            response = await self._send(request)
+            if self.batcher is not None:
+                response = await self.batcher.complete(key, request)
+            else:
+                response = await self._send(request)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters (if any) re-raise it themselves
             raise
         else:
             future.set_result(response)
-            if self.cache is not None:
+            if self.cache is not None and self.batcher is None:  # the batcher stores its own answers
                 self.cache.put(key, self.backend_name, self.backend.model, response)
             return response
         finally:
             del self._inflight[key]
 
     async def aclose(self) -> None:
-        """Close the backend."""
+        """Close the backend (and stop batch polling left over from an interrupted run)."""
+        if self.batcher is not None:
+            await self.batcher.aclose()
         await self.backend.aclose()
 
     # ----------------------------------------------------------------------------------------- sending
@@ -216,7 +236,7 @@ class Engine:
         if self._fatal is not None:
             raise self._fatal
 
-    def _check_budget(self) -> None:
+    def check_budget(self) -> None:
         cfg, usage = self.config, self.stats.usage
         if cfg.max_tokens is not None and usage.total_tokens >= cfg.max_tokens:
             raise BudgetExhausted(
@@ -233,15 +253,16 @@ class Engine:
                     f"cost budget reached: ${usage.cost_usd:.4f} of max_cost_usd={cfg.max_cost_usd}"
                 )
 
-    def _backoff(self, attempt: int, error: BackendError) -> float:
+    def backoff(self, attempt: int, error: BackendError) -> float:
+        """Seconds before retry ``attempt``: the server's Retry-After, else exponential with jitter."""
         if error.retry_after is not None:
             return max(0.0, error.retry_after)
         delay: float = min(self.config.backoff_max_s, self.config.backoff_base_s * 2.0 ** (attempt - 1))
         return delay * self._rng.uniform(0.5, 1.5)
 
     async def _wait_cooldown(self) -> None:
-        while (wait := self._cooldown_until - self._clock()) > 0:
-            await self._sleep(wait)
+        while (wait := self._cooldown_until - self.clock()) > 0:
+            await self.sleep(wait)
 
     def _adopt_rate_limits(self) -> None:
         """Follow the limits a server announces in its headers, unless the config set them."""
@@ -252,23 +273,25 @@ class Engine:
         if info.requests_per_minute and self.config.requests_per_minute is None:
             rate = info.requests_per_minute * HEADER_HEADROOM
             if self._rpm is None:
-                self._rpm = TokenBucket(rate, self._clock)
+                self._rpm = TokenBucket(rate, self.clock)
             else:
                 self._rpm.set_rate(rate)
         if info.tokens_per_minute and self.config.tokens_per_minute is None:
             rate = info.tokens_per_minute * HEADER_HEADROOM
             if self._tpm is None:
-                self._tpm = TokenBucket(rate, self._clock)
+                self._tpm = TokenBucket(rate, self.clock)
             else:
                 self._tpm.set_rate(rate)
         if info.remaining_requests == 0 and info.reset_requests_s:
-            self._cooldown_until = max(self._cooldown_until, self._clock() + info.reset_requests_s)
+            self._cooldown_until = max(self._cooldown_until, self.clock() + info.reset_requests_s)
 
-    def _account(self, response: Response) -> Response:
+    def account(self, response: Response, *, discount: float = 1.0) -> Response:
+        """Count a fresh response: requests, tokens, cost (priced from the table if the backend did not)."""
         usage = response.usage
         if usage.cost_usd is None:
             cost = self.prices.cost(response.model or self.backend.model, usage)
             if cost is not None:
+                cost *= discount
                 usage = Usage(usage.prompt_tokens, usage.completion_tokens, cost)
                 response = Response(response.text, response.finish_reason, usage, response.model)
         self.stats.requests += 1
@@ -281,12 +304,12 @@ class Engine:
         estimate = estimate_tokens(request)
         while True:
             self._raise_if_fatal()
-            self._check_budget()
+            self.check_budget()
             await self._wait_cooldown()
             if self._rpm is not None:
-                await self._rpm.take(1, self._sleep)
+                await self._rpm.take(1, self.sleep)
             if self._tpm is not None:
-                await self._tpm.take(estimate, self._sleep)
+                await self._tpm.take(estimate, self.sleep)
             await self.limit.acquire()
             try:
                 self._raise_if_fatal()  # it may have happened while this request waited for a slot
@@ -307,7 +330,7 @@ class Engine:
                 self._adopt_rate_limits()
                 if self._tpm is not None:
                     self._tpm.give_back(estimate - response.usage.total_tokens)
-                return self._account(response)
+                return self.account(response)
             finally:
                 await self.limit.release()
             attempt += 1
@@ -315,11 +338,11 @@ class Engine:
                 self.stats.failed += 1
                 raise error
             self.stats.retries += 1
-            delay = self._backoff(attempt, error)
+            delay = self.backoff(attempt, error)
             if isinstance(error, RateLimitError):
                 self.limit.on_rate_limited()
-                self._cooldown_until = max(self._cooldown_until, self._clock() + delay)
+                self._cooldown_until = max(self._cooldown_until, self.clock() + delay)
             log.debug(
                 "retry", attempt=attempt, delay_s=round(delay, 3), error=str(error), status=error.status
             )
-            await self._sleep(delay)
+            await self.sleep(delay)

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from datagen.batching import BatchBackend
 from datagen.cache import ResponseCache
 from datagen.config import DatagenConfig, validate_plugin_options
 from datagen.context import GenerationContext, Run
@@ -83,6 +84,10 @@ def prepare(
         backend_cfg = attrs.evolve(backend_cfg, model=config.backend.model)
     backend: Backend = backend_cls(backend_cfg)
     backend.validate()
+    if config.engine.batch and not isinstance(backend, BatchBackend):
+        raise UsageError(
+            f"$.engine.batch: the {backend_name} backend has no batch API (openai and anthropic do)"
+        )
     method_obj.validate(seeds, count)
     if out is not None:
         check_writable(out)

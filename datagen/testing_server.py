@@ -42,6 +42,9 @@ class Behaviour:
     tokens_per_minute: int = 10_000_000
     valid_keys: frozenset[str] | None = None
     seed: int = 0
+    batch_polls: int = 1
+    batch_expire_first: int = 0
+    batch_error_first: int = 0
 
 
 def body_digest(body: Mapping[str, Any]) -> str:
@@ -76,6 +79,11 @@ class LoopbackServer:
         self.answered: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.auth_headers: list[str] = []
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.batch_items: Counter[str] = Counter()
+        self._files: dict[str, bytes] = {}
+        self._expired_left = self.behaviour.batch_expire_first
+        self._errored_left = self.behaviour.batch_error_first
         self._attempts: Counter[str] = Counter()
         self._rng = random.Random(self.behaviour.seed)
         self._kind = 0
@@ -123,6 +131,13 @@ class LoopbackServer:
         app.router.add_post("/v1/completions", self._openai_completions)
         app.router.add_post("/v1/messages", self._anthropic_messages)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/files", self._openai_file_upload)
+        app.router.add_get("/v1/files/{id}/content", self._openai_file_content)
+        app.router.add_post("/v1/batches", self._openai_batch_create)
+        app.router.add_get("/v1/batches/{id}", self._openai_batch_get)
+        app.router.add_post("/v1/messages/batches", self._anthropic_batch_create)
+        app.router.add_get("/v1/messages/batches/{id}", self._anthropic_batch_get)
+        app.router.add_get("/v1/messages/batches/{id}/results", self._anthropic_batch_results)
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, backlog=1024)
@@ -216,6 +231,9 @@ class LoopbackServer:
         if isinstance(gated, web.StreamResponse):
             return gated
         body, digest = gated
+        return web.json_response(self._chat_result(body, digest), headers=self._headers())
+
+    def _chat_result(self, body: Mapping[str, Any], digest: str) -> dict[str, Any]:
         messages = body.get("messages", [])
         source = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
         max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 256)
@@ -224,53 +242,53 @@ class LoopbackServer:
         if fmt.get("type") == "json_schema":
             text, finish = json.dumps(_schema_object(fmt["json_schema"].get("schema", {}), source)), "stop"
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
-        return web.json_response(
-            {
-                "id": f"chatcmpl-{digest}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "loopback-1"),
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": len(text.split()),
-                    "total_tokens": prompt_tokens + len(text.split()),
-                },
+        return {
+            "id": f"chatcmpl-{digest}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "loopback-1"),
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(text.split()),
+                "total_tokens": prompt_tokens + len(text.split()),
             },
-            headers=self._headers(),
-        )
+        }
 
     async def _openai_completions(self, request: web.Request) -> web.StreamResponse:
         gated = await self._gate(request, "openai")
         if isinstance(gated, web.StreamResponse):
             return gated
         body, digest = gated
+        return web.json_response(self._completion_result(body, digest), headers=self._headers())
+
+    def _completion_result(self, body: Mapping[str, Any], digest: str) -> dict[str, Any]:
         prompt = str(body.get("prompt", ""))
         lines = [ln for ln in prompt.splitlines() if ln.strip()]
         text, finish = _answer_text(lines[-1] if lines else "", int(body.get("max_tokens") or 16))
-        return web.json_response(
-            {
-                "id": f"cmpl-{digest}",
-                "object": "text_completion",
-                "created": int(time.time()),
-                "model": body.get("model", "loopback-1"),
-                "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
-                "usage": {
-                    "prompt_tokens": len(prompt.split()),
-                    "completion_tokens": len(text.split()),
-                    "total_tokens": len(prompt.split()) + len(text.split()),
-                },
+        return {
+            "id": f"cmpl-{digest}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": body.get("model", "loopback-1"),
+            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+            "usage": {
+                "prompt_tokens": len(prompt.split()),
+                "completion_tokens": len(text.split()),
+                "total_tokens": len(prompt.split()) + len(text.split()),
             },
-            headers=self._headers(),
-        )
+        }
 
     async def _anthropic_messages(self, request: web.Request) -> web.StreamResponse:
         gated = await self._gate(request, "anthropic")
         if isinstance(gated, web.StreamResponse):
             return gated
         body, digest = gated
+        return web.json_response(self._message_result(body, digest), headers=self._headers())
+
+    def _message_result(self, body: Mapping[str, Any], digest: str) -> dict[str, Any]:
         messages = body.get("messages", [])
         source = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
         text, finish = _answer_text(str(source), int(body.get("max_tokens", 256)))
@@ -288,19 +306,239 @@ class LoopbackServer:
             ]
             stop_reason = "tool_use"
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+        return {
+            "id": f"msg_{digest}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "loopback-1"),
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": {"input_tokens": prompt_tokens, "output_tokens": len(text.split())},
+        }
+
+    # ------------------------------------------------------------------------------------ batch APIs
+
+    def _authorised(self, request: web.Request) -> bool:
+        key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
+            "Bearer "
+        )
+        with self._lock:
+            self.auth_headers.append(key)
+        return self.behaviour.valid_keys is None or key in self.behaviour.valid_keys
+
+    def _batch_outcome(self, body: Mapping[str, Any]) -> str:
+        """``ok``, ``expired`` or ``errored`` for one batch item (the first N of each kind misbehave)."""
+        digest = body_digest(body)
+        with self._lock:
+            self.batch_items[digest] += 1
+            if self._expired_left > 0:
+                self._expired_left -= 1
+                return "expired"
+            if self._errored_left > 0:
+                self._errored_left -= 1
+                return "errored"
+        return "ok"
+
+    def _new_batch(self, prefix: str, record: dict[str, Any]) -> str:
+        with self._lock:
+            batch_id = f"{prefix}{len(self.batches) + 1:06d}"
+            self.batches[batch_id] = {"polls": 0, **record}
+        return batch_id
+
+    def _poll(self, batch_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            batch = self.batches.get(batch_id)
+            if batch is not None:
+                batch["polls"] += 1
+                batch["done"] = batch["polls"] > self.behaviour.batch_polls
+        return batch
+
+    async def _openai_file_upload(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorised(request):
+            return self._error(401, "authentication_error", "invalid api key", "openai")
+        form = await request.post()
+        upload = form["file"]
+        data = upload.file.read() if hasattr(upload, "file") else str(upload).encode()
+        with self._lock:
+            file_id = f"file-{len(self._files) + 1:06d}"
+            self._files[file_id] = data
         return web.json_response(
             {
-                "id": f"msg_{digest}",
-                "type": "message",
-                "role": "assistant",
-                "model": body.get("model", "loopback-1"),
-                "content": content,
-                "stop_reason": stop_reason,
-                "stop_sequence": None,
-                "usage": {"input_tokens": prompt_tokens, "output_tokens": len(text.split())},
-            },
-            headers=self._headers(),
+                "id": file_id,
+                "object": "file",
+                "bytes": len(data),
+                "created_at": int(time.time()),
+                "filename": getattr(upload, "filename", "batch.jsonl"),
+                "purpose": form.get("purpose", "batch"),
+                "status": "processed",
+            }
         )
+
+    async def _openai_file_content(self, request: web.Request) -> web.StreamResponse:
+        data = self._files.get(request.match_info["id"])
+        if data is None:
+            return self._error(404, "not_found", "no such file", "openai")
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    def _openai_batch_json(self, batch_id: str, batch: Mapping[str, Any]) -> dict[str, Any]:
+        done = batch.get("done", False)
+        status = ("expired" if batch["expired"] else "completed") if done else "in_progress"
+        total = batch["total"]
+        return {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": batch["endpoint"],
+            "input_file_id": batch["input"],
+            "completion_window": "24h",
+            "status": status,
+            "created_at": batch["created_at"],
+            "output_file_id": batch["output"] if done else None,
+            "error_file_id": batch["errors"] if done else None,
+            "request_counts": {
+                "total": total,
+                "completed": total - batch["failed"] if done else 0,
+                "failed": batch["failed"] if done else 0,
+            },
+        }
+
+    async def _openai_batch_create(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorised(request):
+            return self._error(401, "authentication_error", "invalid api key", "openai")
+        spec = await request.json()
+        lines = [json.loads(x) for x in self._files[spec["input_file_id"]].decode().splitlines() if x.strip()]
+        outputs, errors, expired, failed = [], [], 0, 0
+        for line in lines:
+            body, key = line["body"], line["custom_id"]
+            outcome = self._batch_outcome(body)
+            if outcome == "expired":
+                expired += 1
+                continue
+            if outcome == "errored":
+                failed += 1
+                errors.append(
+                    {
+                        "id": f"r-{key}",
+                        "custom_id": key,
+                        "response": {
+                            "status_code": 500,
+                            "body": {"error": {"message": "injected", "type": "server_error"}},
+                        },
+                        "error": None,
+                    }
+                )
+                continue
+            result = (
+                self._chat_result(body, body_digest(body))
+                if "messages" in body
+                else self._completion_result(body, body_digest(body))
+            )
+            outputs.append(
+                {
+                    "id": f"r-{key}",
+                    "custom_id": key,
+                    "response": {"status_code": 200, "body": result},
+                    "error": None,
+                }
+            )
+        with self._lock:
+            out_id, err_id = f"file-out-{len(self._files) + 1:06d}", f"file-err-{len(self._files) + 2:06d}"
+            self._files[out_id] = "\n".join(json.dumps(o) for o in outputs).encode()
+            self._files[err_id] = "\n".join(json.dumps(e) for e in errors).encode()
+        batch_id = self._new_batch(
+            "batch_",
+            {
+                "endpoint": spec["endpoint"],
+                "input": spec["input_file_id"],
+                "output": out_id,
+                "errors": err_id,
+                "total": len(lines),
+                "failed": failed,
+                "expired": expired,
+                "created_at": int(time.time()),
+            },
+        )
+        return web.json_response(self._openai_batch_json(batch_id, self.batches[batch_id]))
+
+    async def _openai_batch_get(self, request: web.Request) -> web.StreamResponse:
+        batch = self._poll(request.match_info["id"])
+        if batch is None:
+            return self._error(404, "not_found", "no such batch", "openai")
+        return web.json_response(self._openai_batch_json(request.match_info["id"], batch))
+
+    def _anthropic_batch_json(self, batch_id: str, batch: Mapping[str, Any]) -> dict[str, Any]:
+        done = batch.get("done", False)
+        counts = (
+            batch["counts"]
+            if done
+            else {"processing": batch["total"], "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        )
+        return {
+            "id": batch_id,
+            "type": "message_batch",
+            "processing_status": "ended" if done else "in_progress",
+            "request_counts": counts,
+            "created_at": "2026-01-01T00:00:00Z",
+            "expires_at": "2026-01-02T00:00:00Z",
+            "ended_at": "2026-01-01T00:01:00Z" if done else None,
+            "archived_at": None,
+            "cancel_initiated_at": None,
+            "results_url": f"{self.url}/v1/messages/batches/{batch_id}/results" if done else None,
+        }
+
+    async def _anthropic_batch_create(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorised(request):
+            return self._error(401, "authentication_error", "invalid api key", "anthropic")
+        spec = await request.json()
+        results, counts = (
+            [],
+            Counter({"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}),
+        )
+        for item in spec["requests"]:
+            params, key = item["params"], item["custom_id"]
+            outcome = self._batch_outcome(params)
+            if outcome == "expired":
+                counts["expired"] += 1
+                results.append({"custom_id": key, "result": {"type": "expired"}})
+            elif outcome == "errored":
+                counts["errored"] += 1
+                results.append(
+                    {
+                        "custom_id": key,
+                        "result": {
+                            "type": "errored",
+                            "error": {"type": "error", "error": {"type": "api_error", "message": "injected"}},
+                        },
+                    }
+                )
+            else:
+                counts["succeeded"] += 1
+                results.append(
+                    {
+                        "custom_id": key,
+                        "result": {
+                            "type": "succeeded",
+                            "message": self._message_result(params, body_digest(params)),
+                        },
+                    }
+                )
+        batch_id = self._new_batch(
+            "msgbatch_", {"results": results, "counts": dict(counts), "total": len(results)}
+        )
+        return web.json_response(self._anthropic_batch_json(batch_id, self.batches[batch_id]))
+
+    async def _anthropic_batch_get(self, request: web.Request) -> web.StreamResponse:
+        batch = self._poll(request.match_info["id"])
+        if batch is None:
+            return self._error(404, "not_found_error", "no such batch", "anthropic")
+        return web.json_response(self._anthropic_batch_json(request.match_info["id"], batch))
+
+    async def _anthropic_batch_results(self, request: web.Request) -> web.StreamResponse:
+        batch = self.batches.get(request.match_info["id"])
+        if batch is None or not batch.get("done"):
+            return self._error(404, "not_found_error", "results not ready", "anthropic")
+        text = "\n".join(json.dumps(r) for r in batch["results"])
+        return web.Response(text=text, content_type="application/binary")
 
 
 def main() -> None:

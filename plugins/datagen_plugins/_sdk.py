@@ -57,3 +57,14 @@ async def post_json(
     """
     raw = await client.post(path, body=body, cast_to=response_type)
     return raw.json(), raw.headers
+
+
+def status_error(status: int, message: str) -> BackendError:
+    """The datagen error for an HTTP status reported inside a batch result."""
+    if status == 429:
+        return RateLimitError(message, status=status)
+    if status >= 500 or status in RETRYABLE_STATUS:
+        return TransientError(message, status=status)
+    if status in {401, 403}:
+        return AuthenticationError(message, status=status)
+    return PermanentError(message, status=status)

@@ -8,19 +8,30 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
 
 import datagen
+from datagen.batching import BatchResults, BatchStatus
 from datagen.config import secret_field
 from datagen.errors import TransientError, UsageError
 from datagen.llm import Request, Response, check_api_key, parse_rate_limits
-from datagen.log import register_secret
+from datagen.log import redact_text, register_secret
 from datagen.records import Usage
-from datagen_plugins._sdk import map_sdk_error, post_json, raw_response_type
+from datagen_plugins._sdk import map_sdk_error, post_json, raw_response_type, status_error
 
 OFFICIAL_URL = "https://api.anthropic.com"
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "overloaded_error": 529,
+}
 _FINISH = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -94,10 +105,8 @@ class AnthropicBackend:
             self._response_type = raw_response_type(anthropic)
         return self._client
 
-    async def complete(self, request: Request) -> Response:
-        """Send one Messages request; SDK errors become datagen's retryable/permanent/auth errors."""
-        import anthropic
-
+    def body(self, request: Request) -> dict[str, Any]:
+        """The Messages API parameters of ``request`` (system turns go to ``system``)."""
         system = [m.content for m in request.messages or () if m.role == "system"]
         if request.messages is not None:
             messages = [
@@ -126,12 +135,10 @@ class AnthropicBackend:
                 }
             ]
             params["tool_choice"] = {"type": "tool", "name": "output"}
-        client = self.client()
-        try:
-            result, headers = await post_json(client, "/v1/messages", params, self._response_type)
-        except anthropic.AnthropicError as exc:
-            raise map_sdk_error(exc, anthropic, "anthropic", self.base_url) from None
-        self.rate_limits = parse_rate_limits(headers) or self.rate_limits
+        return params
+
+    def parse(self, result: Any, request: Request) -> Response:
+        """A :class:`Response` from a Messages API answer to ``request``."""
         try:
             parts = []
             for block in result["content"]:
@@ -152,6 +159,64 @@ class AnthropicBackend:
             usage=Usage(usage.get("input_tokens", 0), usage.get("output_tokens", 0)),
             model=result.get("model") or self.model,
         )
+
+    async def complete(self, request: Request) -> Response:
+        """Send one Messages request; SDK errors become datagen's retryable/permanent/auth errors."""
+        import anthropic
+
+        try:
+            result, headers = await post_json(
+                self.client(), "/v1/messages", self.body(request), self._response_type
+            )
+        except anthropic.AnthropicError as exc:
+            raise map_sdk_error(exc, anthropic, "anthropic", self.base_url) from None
+        self.rate_limits = parse_rate_limits(headers) or self.rate_limits
+        return self.parse(result, request)
+
+    # ---------------------------------------------------------------------------- Message Batches API
+
+    async def submit_batch(self, items: Sequence[tuple[str, Request]]) -> str:
+        """Create a Message Batch of the requests."""
+        import anthropic
+
+        try:
+            batch = await self.client().messages.batches.create(
+                requests=[{"custom_id": key, "params": self.body(req)} for key, req in items]
+            )
+        except anthropic.AnthropicError as exc:
+            raise map_sdk_error(exc, anthropic, "anthropic", self.base_url) from None
+        return str(batch.id)
+
+    async def poll_batch(self, batch_id: str) -> BatchStatus:
+        """The batch's status; done once processing has ended."""
+        import anthropic
+
+        try:
+            batch = await self.client().messages.batches.retrieve(batch_id)
+        except anthropic.AnthropicError as exc:
+            raise map_sdk_error(exc, anthropic, "anthropic", self.base_url) from None
+        counts = batch.request_counts.model_dump() if batch.request_counts is not None else {}
+        return BatchStatus(batch.processing_status == "ended", str(batch.processing_status), counts)
+
+    async def collect_batch(self, batch_id: str, requests: Mapping[str, Request]) -> BatchResults:
+        """Answers and per-item errors; canceled and expired items are left out (to be resubmitted)."""
+        import anthropic
+
+        results: BatchResults = {}
+        try:
+            async for entry in await self.client().messages.batches.results(batch_id):
+                item = entry.model_dump()
+                key, result = str(item["custom_id"]), item["result"]
+                if result["type"] == "succeeded" and key in requests:
+                    results[key] = self.parse(result["message"], requests[key])
+                elif result["type"] == "errored":
+                    error = (result.get("error") or {}).get("error") or {}
+                    kind = str(error.get("type", "api_error"))
+                    message = redact_text(f"anthropic batch item {key}: {kind}: {error.get('message', '')}")
+                    results[key] = status_error(_ERROR_STATUS.get(kind, 500), message)
+        except anthropic.AnthropicError as exc:
+            raise map_sdk_error(exc, anthropic, "anthropic", self.base_url) from None
+        return results
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

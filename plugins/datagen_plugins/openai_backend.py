@@ -7,20 +7,24 @@ key, against another server it is optional.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
 
 import datagen
+from datagen.batching import BatchResults, BatchStatus
 from datagen.config import secret_field
 from datagen.errors import TransientError, UsageError
 from datagen.llm import Request, Response, check_api_key, parse_rate_limits
-from datagen.log import register_secret
+from datagen.log import redact_text, register_secret
 from datagen.records import Usage
-from datagen_plugins._sdk import map_sdk_error, post_json, raw_response_type
+from datagen_plugins._sdk import map_sdk_error, post_json, raw_response_type, status_error
 
 OFFICIAL_URL = "https://api.openai.com/v1"
+_BATCH_DONE = {"completed", "failed", "expired", "cancelled"}
 _FINISH = {
     "stop": "stop",
     "length": "length",
@@ -106,27 +110,24 @@ class OpenAIBackend:
             self._response_type = raw_response_type(openai)
         return self._client
 
-    def _params(self, request: Request) -> dict[str, Any]:
-        params: dict[str, Any] = {
+    @property
+    def path(self) -> str:
+        """The endpoint requests go to (relative to ``base_url``)."""
+        return "/chat/completions" if self.is_chat else "/completions"
+
+    def body(self, request: Request) -> dict[str, Any]:
+        """The JSON body of ``request`` for this backend's endpoint."""
+        body: dict[str, Any] = {
             "model": self.model,
             self.config.max_tokens_param: request.max_tokens,
             "temperature": request.temperature,
             "top_p": request.top_p,
         }
         if request.stop:
-            params["stop"] = list(request.stop)
+            body["stop"] = list(request.stop)
         if request.seed is not None:
-            params["seed"] = request.seed
-        return params
-
-    async def complete(self, request: Request) -> Response:
-        """Send one request; SDK errors become datagen's retryable/permanent/auth errors."""
-        import openai
-
-        client = self.client()
-        body = self._params(request)
+            body["seed"] = request.seed
         if self.is_chat:
-            path = "/chat/completions"
             if request.messages is not None:
                 body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
             else:
@@ -137,17 +138,15 @@ class OpenAIBackend:
                     "json_schema": {"name": "output", "schema": dict(request.json_schema)},
                 }
         else:
-            path = "/completions"
             body["prompt"] = (
                 request.prompt
                 if request.prompt is not None
                 else "\n\n".join(m.content for m in request.messages or ())
             )
-        try:
-            result, headers = await post_json(client, path, body, self._response_type)
-        except openai.OpenAIError as exc:
-            raise map_sdk_error(exc, openai, "openai", self.base_url) from None
-        self.rate_limits = parse_rate_limits(headers) or self.rate_limits
+        return body
+
+    def parse(self, result: Any) -> Response:
+        """A :class:`Response` from the endpoint's JSON answer."""
         try:
             choice = result["choices"][0]
             text = (choice["message"].get("content") if self.is_chat else choice.get("text")) or ""
@@ -160,6 +159,83 @@ class OpenAIBackend:
             usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
             model=result.get("model") or self.model,
         )
+
+    async def complete(self, request: Request) -> Response:
+        """Send one request; SDK errors become datagen's retryable/permanent/auth errors."""
+        import openai
+
+        try:
+            result, headers = await post_json(
+                self.client(), self.path, self.body(request), self._response_type
+            )
+        except openai.OpenAIError as exc:
+            raise map_sdk_error(exc, openai, "openai", self.base_url) from None
+        self.rate_limits = parse_rate_limits(headers) or self.rate_limits
+        return self.parse(result)
+
+    # ------------------------------------------------------------------------------------- Batch API
+
+    async def submit_batch(self, items: Sequence[tuple[str, Request]]) -> str:
+        """Upload the requests as a JSONL file and create a batch on this backend's endpoint."""
+        import openai
+
+        endpoint = "/v1" + self.path
+        lines = [
+            json.dumps({"custom_id": key, "method": "POST", "url": endpoint, "body": self.body(req)})
+            for key, req in items
+        ]
+        client = self.client()
+        try:
+            upload = await client.files.create(
+                file=("datagen-batch.jsonl", "\n".join(lines).encode(), "application/jsonl"), purpose="batch"
+            )
+            batch = await client.batches.create(
+                input_file_id=upload.id, endpoint=endpoint, completion_window="24h"
+            )
+        except openai.OpenAIError as exc:
+            raise map_sdk_error(exc, openai, "openai", self.base_url) from None
+        return str(batch.id)
+
+    async def poll_batch(self, batch_id: str) -> BatchStatus:
+        """The batch's status; done once completed, failed, expired or cancelled."""
+        import openai
+
+        try:
+            batch = await self.client().batches.retrieve(batch_id)
+        except openai.OpenAIError as exc:
+            raise map_sdk_error(exc, openai, "openai", self.base_url) from None
+        counts = batch.request_counts.model_dump() if batch.request_counts is not None else {}
+        return BatchStatus(batch.status in _BATCH_DONE, str(batch.status), counts)
+
+    async def collect_batch(self, batch_id: str, requests: Mapping[str, Request]) -> BatchResults:
+        """Answers and per-item errors from the batch's output and error files."""
+        import openai
+
+        client = self.client()
+        results: BatchResults = {}
+        try:
+            batch = await client.batches.retrieve(batch_id)
+            for file_id in (batch.output_file_id, batch.error_file_id):
+                if not file_id:
+                    continue
+                content = await client.files.content(file_id)
+                for line in content.text.splitlines():
+                    if line.strip():
+                        self._batch_line(json.loads(line), results)
+        except openai.OpenAIError as exc:
+            raise map_sdk_error(exc, openai, "openai", self.base_url) from None
+        return results
+
+    def _batch_line(self, item: Mapping[str, Any], results: BatchResults) -> None:
+        key = str(item.get("custom_id"))
+        response = item.get("response") or {}
+        status = int(response.get("status_code") or 0)
+        if status == 200:
+            results[key] = self.parse(response.get("body") or {})
+        else:
+            error = item.get("error") or (response.get("body") or {}).get("error") or {}
+            message = redact_text(f"openai batch item {key}: {status} {error.get('message', error)}")
+            results[key] = status_error(status or 500, message)
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
