@@ -277,6 +277,9 @@ def generate_cmd(ctx: click.Context, /, **opts: Any) -> None:
         f"{s.usage.total_tokens} tokens, cost {cost})",
         err=True,
     )
+    if s.dropped:
+        reasons = ", ".join(f"{k}={v}" for k, v in s.dropped.most_common())
+        click.echo(f"rejected or dropped: {reasons}", err=True)
     if s.stopped:
         click.echo(f"stopped early: {s.stopped}", err=True)
 

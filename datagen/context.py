@@ -119,6 +119,10 @@ class GenerationContext(RunContext):
             params["stop"] = tuple(params["stop"])
         return Request(messages=tuple(messages) if messages is not None else None, prompt=prompt, **params)
 
+    def reject(self, reason: str) -> None:
+        """Count a candidate a method filtered out (without logging each one)."""
+        self.run.stats.dropped[reason] += 1
+
     def drop(self, reason: str, **details: Any) -> None:
         """Count a record the method gave up on, and log why."""
         self.run.stats.dropped[reason] += 1

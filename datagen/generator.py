@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,108 @@ class Generator:
     ) -> Results:
         """Generate ``count`` records from ``seed_examples`` with the method registered as ``method``."""
         return self.run(method, seed_examples, count, **options)
+
+    def evolve_instructions(self, instructions: SeedInput, rounds: int = 1, **options: Any) -> Results:
+        """Evol-Instruct: evolve each instruction ``rounds`` times; eliminated evolutions are dropped."""
+        seeds = to_seeds(instructions)
+        return self.run("evol_instruct", seeds, max(1, len(seeds) * rounds), rounds=rounds, **options)
+
+    def generate_from_template(
+        self,
+        template: str,
+        variables: Mapping[str, Iterable[Any] | Callable[[], Iterable[Any]]],
+        count: int,
+        *,
+        complete: bool = False,
+        **options: Any,
+    ) -> Results:
+        """Fill ``template`` with ``count`` distinct combinations of ``variables`` (lists, iterables or
+        generator functions); with ``complete`` the backend answers each filled template."""
+        values = {k: list(v() if callable(v) else v) for k, v in variables.items()}
+        return self.run(
+            "template", [], count, template=template, variables=values, complete=complete, **options
+        )
+
+    def generate_with_constraints(
+        self,
+        instructions: SeedInput,
+        constraints: Mapping[str, Any],
+        examples_per_instruction: int = 1,
+        **options: Any,
+    ) -> Results:
+        """Answers under ``constraints`` (domain, keywords, style, tone, complexity, length), verified."""
+        seeds = to_seeds(instructions)
+        return self.run(
+            "controlled",
+            seeds,
+            max(1, len(seeds) * examples_per_instruction),
+            constraints=dict(constraints),
+            examples_per_instruction=examples_per_instruction,
+            **options,
+        )
+
+    def augment_by_paraphrasing(
+        self,
+        examples: SeedInput,
+        variations_per_example: int = 2,
+        fields_to_paraphrase: Sequence[str] | None = None,
+        **options: Any,
+    ) -> Results:
+        """Paraphrases of each example's fields (default: the instruction); copies are rejected."""
+        seeds = to_seeds(examples)
+        if fields_to_paraphrase is not None:
+            options["fields_to_paraphrase"] = list(fields_to_paraphrase)
+        return self.run(
+            "paraphrase",
+            seeds,
+            max(1, len(seeds) * variations_per_example),
+            variations_per_example=variations_per_example,
+            **options,
+        )
+
+    def augment_with_style_variation(
+        self, examples: SeedInput, styles: Sequence[str], examples_per_style: int = 1, **options: Any
+    ) -> Results:
+        """Each example's output rewritten in each style."""
+        seeds = to_seeds(examples)
+        return self.run(
+            "style_variation",
+            seeds,
+            max(1, len(seeds) * len(styles) * examples_per_style),
+            styles=list(styles),
+            examples_per_style=examples_per_style,
+            **options,
+        )
+
+    def augment_with_domain_transfer(
+        self, examples: SeedInput, target_domains: Sequence[str], examples_per_domain: int = 1, **options: Any
+    ) -> Results:
+        """Each example's task moved into each target domain and answered afresh."""
+        seeds = to_seeds(examples)
+        return self.run(
+            "domain_transfer",
+            seeds,
+            max(1, len(seeds) * len(target_domains) * examples_per_domain),
+            target_domains=list(target_domains),
+            examples_per_domain=examples_per_domain,
+            **options,
+        )
+
+    def generate_conversations(self, seeds: SeedInput, count: int, turns: int = 3, **options: Any) -> Results:
+        """Multi-turn dialogues opened by each seed's instruction (or about it, with ``seed_is_topic``)."""
+        return self.run("conversation", seeds, count, turns=turns, **options)
+
+    def generate_pretraining(
+        self, topics: Sequence[str], count: int, target_words: int = 300, **options: Any
+    ) -> Results:
+        """Pretraining-style documents on ``topics``."""
+        return self.run("pretraining", [], count, topics=list(topics), target_words=target_words, **options)
+
+    def generate_domain_data(
+        self, count: int, preset: str | None = "code", seeds: SeedInput = (), **options: Any
+    ) -> Results:
+        """Instruction data for a domain preset (legal, medical, finance, code) or a described domain."""
+        return self.run("domain", seeds, count, preset=preset, **options)
 
 
 def _raw(config: DatagenConfig) -> dict[str, Any]:

@@ -10,13 +10,15 @@ Installed with datagen as the ``pytest11`` entry point ``datagen``, so in any te
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import attrs
 import pytest
 
 from datagen.config import DatagenConfig, load_config
 from datagen.errors import UsageError
+from datagen.hookspecs import hookimpl
 from datagen.llm import FINISH_REASONS, Request, Response
 from datagen.plugins import PluginManager, load_plugins
 from datagen.records import ROLES, Message, Provenance, Record, Usage
@@ -99,6 +101,78 @@ def check_method_rejects_bad_input(pm: PluginManager, method: str) -> None:
         run_method(pm, method, [], 1)
     with pytest.raises(UsageError):
         run_method(pm, method, ["Write a haiku."], 0)
+
+
+# ------------------------------------------------------------------------------------ a programmable backend
+
+
+@attrs.define
+class _NoOptions:
+    """The scripted backend takes no options."""
+
+
+def scripted_backend(
+    respond: Callable[[Request], str | Response], *, chat: bool = True, name: str = "scripted"
+) -> type[Any]:
+    """A backend class whose answers come from ``respond(request)`` (a string, or a whole Response)."""
+
+    class Scripted:
+        Config: ClassVar[type[Any]] = _NoOptions
+        is_chat = chat
+        model = f"{name}-1"
+
+        def __init__(self, config: Any) -> None:
+            self.requests: list[Request] = []
+
+        def validate(self) -> None:
+            """Nothing to check."""
+
+        async def complete(self, request: Request) -> Response:
+            """Whatever ``respond`` says."""
+            answer = respond(request)
+            if isinstance(answer, Response):
+                return answer
+            words = answer.split()
+            finish = "length" if len(words) > request.max_tokens else "stop"
+            return Response(
+                " ".join(words[: request.max_tokens]) if finish == "length" else answer,
+                finish,
+                Usage(10, len(words), 0.0),
+                self.model,
+            )
+
+        async def aclose(self) -> None:
+            """Nothing to release."""
+
+    Scripted.name = name  # type: ignore[attr-defined]
+    Scripted.__name__ = Scripted.__qualname__ = f"Scripted_{name}"
+    return Scripted
+
+
+def add_scripted_backend(
+    pm: PluginManager,
+    respond: Callable[[Request], str | Response],
+    *,
+    chat: bool = True,
+    name: str = "scripted",
+) -> None:
+    """Register :func:`scripted_backend` under ``name`` in ``pm`` (for :func:`run_method`'s ``backend``)."""
+    cls = scripted_backend(respond, chat=chat, name=name)
+
+    class Plugin:
+        @hookimpl
+        def datagen_register_backends(self, register: Callable[[Any], None]) -> None:
+            """Register the scripted backend."""
+            register(cls)
+
+    pm.register(Plugin(), name=f"scripted-{name}")
+
+
+def request_text(request: Request) -> str:
+    """All the text of a request (its prompt, or its messages joined)."""
+    if request.prompt is not None:
+        return request.prompt
+    return "\n".join(m.content for m in request.messages or ())
 
 
 # ------------------------------------------------------------------------------------ hypothesis strategies

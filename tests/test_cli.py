@@ -66,7 +66,12 @@ def test_generate_with_config_file_and_plugin_options(cli, tmp_path: Path) -> No
         ),
         ({"s.jsonl": '{"output": "no instruction"}\n'}, ["--seeds", "s.jsonl"], "s.jsonl:1: a seed needs"),
         ({}, ["--seeds", "none.jsonl"], "none.jsonl: seeds file not found"),
-        ({}, ["--method", "nope"], "unknown method 'nope'; registered methods: respond"),
+        (
+            {},
+            ["--method", "nope"],
+            "unknown method 'nope'; registered methods: controlled, conversation, domain, domain_transfer, "
+            "evol_instruct, paraphrase, pretraining, respond, self_instruct, style_variation, template",
+        ),
         (
             {},
             ["--backend", "nope"],

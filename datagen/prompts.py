@@ -1,0 +1,63 @@
+"""Prompt templates: Jinja2 text in package data (a TOML file per method), overridable from the config.
+
+A method's templates live in ``<package>/prompts/<method>.toml``, one key per template. Methods come in two
+prompt styles: ``*_chat`` templates for chat models and ``*_completion`` templates (few-shot text to
+continue) for base models such as the embedded one. Users replace any of them with
+``[method.NAME.prompts] key = "..."``; unknown keys and template syntax errors are reported before work.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import jinja2
+
+from datagen.errors import UsageError
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+
+
+class PromptSet:
+    """The named templates of one method, with the user's overrides applied."""
+
+    def __init__(
+        self,
+        package: str,
+        method: str,
+        overrides: Mapping[str, str] | None = None,
+        *,
+        file: str | None = None,
+    ) -> None:
+        text = (resources.files(package) / "prompts" / f"{file or method}.toml").read_text(encoding="utf-8")
+        self.method = method
+        self.sources: dict[str, str] = dict(tomllib.loads(text))
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(self.sources))
+        if unknown:
+            raise UsageError(
+                f"$.method.{method}.prompts: unknown template(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(self.sources))}"
+            )
+        self.sources.update(overrides)
+        self._templates: dict[str, jinja2.Template] = {}
+        for key, source in self.sources.items():
+            try:
+                self._templates[key] = _ENV.from_string(source)
+            except jinja2.TemplateSyntaxError as exc:
+                raise UsageError(
+                    f"$.method.{method}.prompts.{key}: line {exc.lineno}: {exc.message}"
+                ) from None
+
+    def render(self, key: str, **variables: Any) -> str:
+        """Fill template ``key``; an undefined variable is an error naming the template."""
+        try:
+            return self._templates[key].render(**variables)
+        except jinja2.UndefinedError as exc:
+            raise UsageError(f"$.method.{self.method}.prompts.{key}: {exc.message}") from None
+
+    def styled(self, key: str, chat: bool, **variables: Any) -> str:
+        """Template ``key_chat`` or ``key_completion`` for the backend's style."""
+        return self.render(f"{key}_{'chat' if chat else 'completion'}", **variables)

@@ -1,0 +1,81 @@
+"""Shared by the built-in generation methods: prompts, tolerant requests, seeds, text clean-up."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from datagen.context import GenerationContext
+from datagen.errors import PermanentError, RateLimitError, TransientError, UsageError
+from datagen.llm import Request, Response
+from datagen.prompts import PromptSet
+from datagen.records import Message, Record
+from datagen.rouge import rouge_l, tokenize
+
+PACKAGE = "datagen_plugins"
+
+
+def prompts(method: str, overrides: dict[str, str], *, file: str | None = None) -> PromptSet:
+    """The method's templates from ``datagen_plugins/prompts/<file or method>.toml`` with config overrides."""
+    return PromptSet(PACKAGE, method, overrides, file=file)
+
+
+def request_for(ctx: GenerationContext, text: str, *, system: str | None = None, **params: Any) -> Request:
+    """A chat request (one user turn, optional system turn) or a completion request, by backend style."""
+    if ctx.is_chat:
+        messages = [Message("system", system)] if system else []
+        messages.append(Message("user", text))
+        return ctx.request(messages=messages, **params)
+    return ctx.request(prompt=text, **params)
+
+
+async def try_complete(
+    ctx: GenerationContext, request: Request, reason: str = "request_failed"
+) -> Response | None:
+    """The response, or None (counted) when the request failed for good; budget and auth errors propagate."""
+    try:
+        return await ctx.complete(request)
+    except (PermanentError, TransientError, RateLimitError) as exc:
+        ctx.drop(reason, error=str(exc))
+        return None
+
+
+def round_rng(ctx: GenerationContext, method: str, round_no: int) -> random.Random:
+    """A generator seeded by the run's random seed, the method and the round: reruns repeat their prompts."""
+    return random.Random(f"{ctx.run.config.generate.random_seed}:{method}:{round_no}")
+
+
+def require_seeds(seeds: Sequence[Record], method: str, *, field: str = "instruction") -> None:
+    """Seeds must exist and each carry ``field``."""
+    if not seeds:
+        raise UsageError(f"{method} needs at least one seed example")
+    for i, seed in enumerate(seeds):
+        value = getattr(seed, field)
+        if not (isinstance(value, str) and value.strip()):
+            raise UsageError(f"{method}: seed {i} ({seed.id}) has no {field}")
+
+
+def first_paragraph(text: str) -> str:
+    """The text up to the first blank line, stripped."""
+    return text.strip().split("\n\n")[0].strip()
+
+
+def normalise(text: str) -> str:
+    """Lower-cased tokens joined by spaces, for copy detection."""
+    return " ".join(tokenize(text))
+
+
+def is_copy(candidate: str, source: str, threshold: float) -> bool:
+    """Whether ``candidate`` is the source again, verbatim or nearly (ROUGE-L at or above ``threshold``)."""
+    a, b = normalise(candidate), normalise(source)
+    return not a or a == b or rouge_l(a.split(), b.split()) >= threshold
+
+
+_LEADING_LABEL = re.compile(r"^\s*(?:\d+[.)]|[-*•]|(?:task|instruction)\s*\d*\s*:)\s*", re.IGNORECASE)
+
+
+def strip_label(line: str) -> str:
+    """A line without a leading list marker or ``Task N:`` label."""
+    return _LEADING_LABEL.sub("", line).strip()

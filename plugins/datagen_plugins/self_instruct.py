@@ -1,0 +1,278 @@
+"""``self_instruct``: bootstrap new tasks from seed tasks (Wang et al. 2022, "Self-Instruct").
+
+Each round samples ``seed_per_prompt`` human seed tasks and ``machine_per_prompt`` generated ones into a
+prompt and asks for new tasks; candidates go through the paper's filters (length, blacklisted keywords,
+programs, leading punctuation or non-ASCII) and the ROUGE-L novelty filter against every task kept so far
+(:class:`datagen.rouge.RougeLIndex`, exact and sub-quadratic); each kept task is classified
+(classification or not) and gets an instance: input-first, or output-first for classification tasks.
+Rounds are deterministic given the run's random seed, so a rerun repeats its prompts and hits the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import string
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar
+
+import attrs
+
+import datagen
+from datagen.context import GenerationContext
+from datagen.errors import UsageError
+from datagen.records import Record, stable_id
+from datagen.rouge import RougeLIndex
+from datagen_plugins._methods import (
+    first_paragraph,
+    prompts,
+    request_for,
+    require_seeds,
+    round_rng,
+    strip_label,
+    try_complete,
+)
+
+BLACKLIST = (
+    "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps", "draw",
+    "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
+)  # fmt: skip
+_TASK_SPLIT = re.compile(r"\n?\s*Task\s*\d+\s*:", re.IGNORECASE)
+
+
+@attrs.define
+class SelfInstructConfig:
+    """Options of ``[method.self_instruct]``."""
+
+    seed_per_prompt: int = 6
+    machine_per_prompt: int = 2
+    requests_per_round: int = 8
+    rouge_threshold: float = 0.7
+    min_words: int = 4
+    max_words: int = 150
+    instruction_max_tokens: int = 256
+    instance_max_tokens: int = 256
+    temperature: float = 0.7
+    top_p: float = 0.5
+    max_requests_per_record: int = 20
+    prompts: dict[str, str] = attrs.field(factory=dict)
+
+
+def filter_reason(instruction: str, cfg: SelfInstructConfig) -> str | None:
+    """Why the paper's heuristics reject ``instruction`` (None when it passes)."""
+    words = instruction.split()
+    if len(words) < cfg.min_words:
+        return "too_short"
+    if len(words) > cfg.max_words:
+        return "too_long"
+    lower = instruction.lower()
+    if any(re.search(rf"\b{re.escape(word)}\b", lower) for word in BLACKLIST):
+        return "blacklisted_keyword"
+    if lower.startswith("write a program"):
+        return "program"
+    if instruction[0] in string.punctuation:
+        return "starts_with_punctuation"
+    if not instruction[0].isascii():
+        return "non_ascii"
+    return None
+
+
+class SelfInstruct:
+    """The Self-Instruct bootstrap loop with an indexed ROUGE-L novelty filter."""
+
+    name: ClassVar[str] = "self_instruct"
+    Config: ClassVar[type[Any]] = SelfInstructConfig
+
+    def __init__(self, config: SelfInstructConfig) -> None:
+        self.config = config
+        if not 0 < config.rouge_threshold <= 1:
+            raise UsageError("$.method.self_instruct.rouge_threshold must be in (0, 1]")
+        self.prompts = prompts(self.name, config.prompts)
+
+    def validate(self, seeds: Sequence[Record], count: int) -> None:
+        """Seed tasks must exist and carry instructions."""
+        require_seeds(seeds, self.name)
+
+    # ---------------------------------------------------------------------------------------- prompts
+
+    def _sample_tasks(
+        self, rng: Any, seeds: Sequence[Record], machine: Sequence[Record]
+    ) -> tuple[list[str], list[str]]:
+        cfg = self.config
+        human = rng.sample(list(seeds), min(cfg.seed_per_prompt, len(seeds)))
+        generated = rng.sample(list(machine), min(cfg.machine_per_prompt, len(machine)))
+        chosen = human + generated
+        rng.shuffle(chosen)
+        return [r.instruction or "" for r in chosen], [r.id for r in chosen]
+
+    def parse_instructions(self, text: str, chat: bool, truncated: bool) -> list[str]:
+        """Candidate tasks in a response (the last one dropped when the response was cut off)."""
+        if chat:
+            parts = [strip_label(line) for line in text.splitlines() if line.strip()]
+        else:
+            parts = [first_paragraph(p).replace("\n", " ") for p in _TASK_SPLIT.split(text)]
+        parts = [p.strip() for p in parts if p.strip()]
+        if truncated and parts:
+            parts = parts[:-1]
+        return parts
+
+    @staticmethod
+    def parse_instance(text: str, classification: bool) -> tuple[str | None, str] | None:
+        """(input, output) from an instance response, or None when it has no usable output."""
+        text = text.strip()
+        if classification:
+            label, _, rest = text.partition("\n")
+            label = re.sub(r"^\s*class label\s*:\s*", "", label, flags=re.IGNORECASE).strip()
+            match = re.search(r"input\s*:\s*(.*)", rest, re.IGNORECASE | re.DOTALL)
+            value = first_paragraph(match.group(1)) if match else ""
+            if not label:
+                return None
+            return (None if value.lower() in {"", "none", "n/a"} else value), label
+        match = re.search(r"^\s*(?:input\s*:\s*(.*?)\s*)?output\s*:\s*(.*)$", text, re.IGNORECASE | re.DOTALL)
+        if match:
+            value, output = (match.group(1) or "").strip(), first_paragraph(match.group(2))
+        else:
+            value, output = "", first_paragraph(text)
+        output = _TASK_SPLIT.split(output)[0].strip()
+        if not output:
+            return None
+        return (None if value.lower() in {"", "none", "n/a"} else value), output
+
+    # ------------------------------------------------------------------------------------------ steps
+
+    async def _new_instructions(
+        self,
+        ctx: GenerationContext,
+        seeds: Sequence[Record],
+        machine: Sequence[Record],
+        round_no: int,
+        wanted: int,
+    ) -> list[tuple[str, list[str]]]:
+        cfg = self.config
+        rng = round_rng(ctx, self.name, round_no)
+        jobs = []
+        for _ in range(min(cfg.requests_per_round, wanted)):
+            tasks, ids = self._sample_tasks(rng, seeds, machine)
+            text = self.prompts.styled("instructions", ctx.is_chat, tasks=tasks, n=8)
+            request = request_for(
+                ctx,
+                text,
+                max_tokens=cfg.instruction_max_tokens,
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                seed=rng.randrange(2**31),
+                stop=() if ctx.is_chat else (f"Task {len(tasks) + 9}:",),
+            )
+            jobs.append((request, ids))
+        responses = await asyncio.gather(*(try_complete(ctx, req) for req, _ in jobs))
+        found = []
+        for (_, ids), response in zip(jobs, responses, strict=True):
+            if response is None:
+                continue
+            truncated = response.finish_reason == "length"
+            for instruction in self.parse_instructions(response.text, ctx.is_chat, truncated):
+                found.append((instruction, ids))
+        return found
+
+    async def _is_classification(self, ctx: GenerationContext, instruction: str) -> bool | None:
+        text = self.prompts.styled("classify", ctx.is_chat, instruction=instruction)
+        request = request_for(ctx, text, max_tokens=3, temperature=0.0, stop=() if ctx.is_chat else ("\n",))
+        response = await try_complete(ctx, request)
+        if response is None:
+            return None
+        return response.text.strip().lower().startswith("yes")
+
+    async def _task_record(
+        self,
+        ctx: GenerationContext,
+        *,
+        seeds: Sequence[Record],
+        instruction: str,
+        seed_ids: list[str],
+        score: float,
+        round_no: int,
+    ) -> Record | None:
+        cfg = self.config
+        classification = await self._is_classification(ctx, instruction)
+        if classification is None:
+            return None
+        rng = round_rng(ctx, self.name + instruction, round_no)
+        usable = [s for s in seeds if s.output and len(s.output) < 600]
+        examples = rng.sample(usable, min(3, len(usable)))
+        key = "class_instance" if classification else "instance"
+        text = self.prompts.styled(key, ctx.is_chat, instruction=instruction, examples=examples)
+        request = request_for(
+            ctx,
+            text,
+            max_tokens=cfg.instance_max_tokens,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            stop=() if ctx.is_chat else ("\nTask:", "\n\nTask"),
+        )
+        response = await try_complete(ctx, request)
+        if response is None:
+            return None
+        if response.finish_reason != "stop":
+            ctx.reject(f"instance_{response.finish_reason}")
+            return None
+        parsed = self.parse_instance(response.text, classification)
+        if parsed is None:
+            ctx.reject("no_instance")
+            return None
+        value, output = parsed
+        return Record(
+            id=stable_id(self.name, instruction),
+            instruction=instruction,
+            input=value,
+            output=output,
+            metadata={"is_classification": classification, "rouge_l_max": round(score, 4), "round": round_no},
+            provenance=ctx.provenance(request, response, seed_ids=seed_ids),
+        )
+
+    async def generate(
+        self, ctx: GenerationContext, seeds: Sequence[Record], count: int
+    ) -> AsyncIterator[Record]:
+        """Rounds of generate → filter → novelty → classify → instance until ``count`` tasks are kept."""
+        cfg = self.config
+        index = RougeLIndex(cfg.rouge_threshold, (s.instruction or "" for s in seeds))
+        machine: list[Record] = []
+        produced = requests = round_no = 0
+        while produced < count and requests < cfg.max_requests_per_record * count:
+            found = await self._new_instructions(ctx, seeds, machine, round_no, count - produced)
+            requests += min(cfg.requests_per_round, count - produced)
+            kept: list[tuple[str, list[str], float]] = []
+            for instruction, ids in found:
+                reason = filter_reason(instruction, cfg)
+                if reason is not None:
+                    ctx.reject(reason)
+                    continue
+                score, _ = index.best_match(instruction)
+                if score >= cfg.rouge_threshold:
+                    ctx.reject("rouge_l_too_similar")
+                    continue
+                index.add(instruction)
+                kept.append((instruction, ids, score))
+            kept = kept[: count - produced]
+            records = await asyncio.gather(
+                *(
+                    self._task_record(
+                        ctx, seeds=seeds, instruction=inst, seed_ids=ids, score=score, round_no=round_no
+                    )
+                    for inst, ids, score in kept
+                )
+            )
+            requests += 2 * len(kept)
+            for record in records:
+                if record is not None:
+                    machine.append(record)
+                    produced += 1
+                    yield record
+            round_no += 1
+        if produced < count:
+            ctx.log.warning("self_instruct_stopped_short", produced=produced, wanted=count, requests=requests)
+
+
+@datagen.hookimpl
+def datagen_register_methods(register: datagen.Register) -> None:
+    """Register the self_instruct method."""
+    register(SelfInstruct)

@@ -1,0 +1,425 @@
+"""Every generation method, driven by scripted backends in both prompt styles (chat and completion)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from datagen import Generator, UsageError, load_config
+from datagen.errors import ConfigError
+from datagen.llm import Request
+from datagen.rouge import rouge_l
+from datagen.seeds import default_seeds_path, load_seeds_file
+from datagen.testing import add_scripted_backend, check_method_rejects_bad_input, request_text, run_method
+
+SEEDS = load_seeds_file(default_seeds_path())
+
+
+def generator(pm, **config) -> Generator:
+    data = {"backend": {"name": "scripted"}, "cache": {"enabled": False}, **config}
+    return Generator(load_config(data=data, environ={}), plugins=pm)
+
+
+# ---------------------------------------------------------------------------------------- self_instruct
+
+
+VOCAB = (
+    "volcano tax sourdough jazz tide chess solar castle frog marathon origami glacier pension violin comet "
+    "harbor lantern quartz meadow bicycle walrus orchid canyon printer sonnet falcon tundra compass mosaic "
+    "velvet riddle ginger beacon saddle nectar puzzle anchor blossom cobalt"
+).split()
+
+
+def novel_task(n: int) -> str:
+    """A task sharing almost no words with task ``n - 1`` or any seed."""
+    import random
+
+    words = random.Random(n).sample(VOCAB, 6)
+    return f"Describe how {words[0]} {words[1]} relates to {words[2]} {words[3]} near {words[4]} {words[5]}."
+
+
+def self_instruct_responder(counter: itertools.count):
+    def respond(request: Request) -> str:
+        text = request_text(request)
+        if "Class label" in text:
+            return "Positive\nInput: I loved every minute of it."
+        if "classification" in text:
+            return "Yes" if "positive or negative" in text.split("Task:")[-1] else "No"
+        if (
+            text.rstrip().endswith(("Output:", "Task:"))
+            or "Write one example" in text
+            or "examples for" in text
+        ):
+            return "Input: none\nOutput: Here is a careful answer."
+        n = next(counter)
+        new = [
+            novel_task(2 * n),
+            "Draw an image of a cat sitting on a mat.",  # blacklisted
+            SEEDS[0].instruction,  # a copy of a seed: not novel
+            f"Say whether this {novel_task(2 * n + 1)[9:-1]} review is positive or negative.",
+            "Hi.",  # too short
+        ]
+        if request.messages is not None:
+            return "\n".join(f"{i}. {t}" for i, t in enumerate(new, 1))
+        return "\n".join(f"Task {9 + i}: {t}" if i else f" {t}" for i, t in enumerate(new))
+
+    return respond
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_self_instruct_bootstraps_novel_filtered_tasks(datagen_plugins, chat) -> None:
+    add_scripted_backend(datagen_plugins, self_instruct_responder(itertools.count()), chat=chat)
+    results = run_method(
+        datagen_plugins,
+        "self_instruct",
+        SEEDS,
+        6,
+        backend="scripted",
+        config={"backend": {"name": "scripted"}},
+    )
+    assert len(results) == 6
+    instructions = [r.instruction for r in results]
+    assert len(set(instructions)) == 6
+    assert not any("image" in i or i == SEEDS[0].instruction for i in instructions)
+    for a, b in itertools.combinations(instructions + [s.instruction for s in SEEDS], 2):
+        assert a == b or rouge_l(a, b) < 0.7 or a in [s.instruction for s in SEEDS]
+    assert {r.metadata["is_classification"] for r in results} == {True, False}
+    classified = next(r for r in results if r.metadata["is_classification"])
+    assert classified.output == "Positive" and classified.input == "I loved every minute of it."
+    plain = next(r for r in results if not r.metadata["is_classification"])
+    assert plain.input is None and plain.output == "Here is a careful answer."
+    assert all(len(r.provenance.seed_ids) >= 6 and r.provenance.method == "self_instruct" for r in results)
+
+
+def test_self_instruct_counts_what_it_rejects(datagen_plugins, cli, tmp_path) -> None:
+    add_scripted_backend(datagen_plugins, self_instruct_responder(itertools.count()))
+    gen = generator(datagen_plugins)
+    results = gen.generate_from_seed(SEEDS[:20], 4)
+    assert len(results) == 4
+
+
+def test_self_instruct_stops_when_nothing_new_comes(datagen_plugins) -> None:
+    add_scripted_backend(datagen_plugins, lambda r: "1. " + SEEDS[1].instruction)
+    results = run_method(
+        datagen_plugins, "self_instruct", SEEDS, 3, backend="scripted", options={"max_requests_per_record": 2}
+    )
+    assert len(results) == 0
+
+
+def test_self_instruct_rounds_are_reproducible() -> None:
+    from datagen import load_plugins
+
+    prompts_a, prompts_b = [], []
+    for store in (prompts_a, prompts_b):
+        pm = load_plugins(strict=True, disable=())
+        add_scripted_backend(pm, self_instruct_responder(itertools.count()))
+        gen = generator(pm)
+        results = gen.run("self_instruct", SEEDS, 3)
+        store.extend(r.provenance.prompt_hash for r in results)
+    assert prompts_a == prompts_b
+
+
+# ---------------------------------------------------------------------------------------- evol_instruct
+
+
+def evol_responder(request: Request) -> str:
+    text = request_text(request)
+    if "Equal or Not Equal" in text or '"Equal"' in text:
+        return "Equal" if "SAME" in text.split("Second:")[-1] else "Not Equal"
+    if "harder" in text.lower() or "Harder" in text:
+        parent = re.findall(r"Prompt#?: (.*)", text)[-1].strip()
+        if "leak" in parent:
+            return "#Harder prompt#: " + parent
+        if "same" in parent:
+            return parent + " SAME"
+        return parent + " Use exactly three examples and cite one source."
+    if "refuse" in text:
+        return "Sorry, I cannot help with that."
+    if "empty" in text:
+        return "the of and ."
+    return "A full and careful answer with details."
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_evol_instruct_evolves_and_eliminates(datagen_plugins, chat) -> None:
+    add_scripted_backend(datagen_plugins, evol_responder, chat=chat)
+    gen = generator(datagen_plugins)
+    seeds = ["Name three fruits.", "A leak case.", "A same case.", "Please refuse this.", "An empty case."]
+    results = gen.evolve_instructions(seeds, rounds=2)
+    assert [r.instruction for r in results] == [
+        "Name three fruits. Use exactly three examples and cite one source.",
+        "Name three fruits. Use exactly three examples and cite one source. "
+        "Use exactly three examples and cite one source.",
+    ]
+    first, second = results
+    assert first.metadata["round"] == 1 and second.metadata["round"] == 2
+    assert second.provenance.parent_id == first.id and len(second.metadata["lineage"]) == 2
+    assert first.output == "A full and careful answer with details."
+
+
+def test_evol_instruct_reports_elimination_reasons(datagen_plugins, cli, tmp_path, monkeypatch) -> None:
+    add_scripted_backend(datagen_plugins, evol_responder)
+    from datagen.runner import execute, prepare, run_sync
+    from datagen.seeds import to_seeds
+
+    config = load_config(data={"backend": {"name": "scripted"}, "cache": {"enabled": False}}, environ={})
+    seeds = to_seeds(
+        ["Name three fruits.", "A leak case.", "A same case.", "Please refuse this.", "An empty case."]
+    )
+    prepared = prepare(config, datagen_plugins, seeds, count=5, method="evol_instruct")
+    run_sync(execute(prepared, datagen_plugins))
+    dropped = prepared.run.stats.dropped
+    assert dropped["eliminated_copied_prompt"] == 1
+    assert dropped["eliminated_no_information_gain"] == 1
+    assert dropped["eliminated_unanswerable"] == 1
+    assert dropped["eliminated_empty_answer"] == 1
+    assert prepared.run.stats.records == 1
+
+
+def test_evol_instruct_weights_choose_operations(datagen_plugins) -> None:
+    add_scripted_backend(datagen_plugins, evol_responder)
+    results = run_method(
+        datagen_plugins,
+        "evol_instruct",
+        ["Name three fruits.", "Explain rain."],
+        2,
+        backend="scripted",
+        options={"weights": {"breadth": 1.0, "deepen": 0.0}},
+    )
+    assert {r.metadata["operation"] for r in results} == {"breadth"}
+    with pytest.raises(UsageError, match="unknown operation"):
+        run_method(datagen_plugins, "evol_instruct", ["x y z"], 1, options={"weights": {"fly": 1.0}})
+
+
+# ---------------------------------------------------------------------------------------------- template
+
+
+def test_template_samples_distinct_combinations(datagen_plugins) -> None:
+    gen = generator(datagen_plugins, backend={"name": "echo"})
+    variables = {"kind": ["poem", "story", "essay"], "topic": lambda: iter(["cats", "rain", "tea", "maps"])}
+    results = gen.generate_from_template("Write a {{ kind }} about {{ topic }}.", variables, 12)
+    assert len({r.instruction for r in results}) == 12 and all(r.output is None for r in results)
+    completed = gen.generate_from_template("Describe {{ thing }}.", {"thing": ["a", "b"]}, 2, complete=True)
+    assert {r.output for r in completed} == {"echo: Describe a.", "echo: Describe b."}
+    with pytest.raises(UsageError, match="count 13 exceeds the 12 distinct combinations"):
+        gen.generate_from_template("Write a {{ kind }} about {{ topic }}.", variables, 13)
+    with pytest.raises(UsageError, match=r"undefined variable\(s\) topic"):
+        gen.generate_from_template("About {{ topic }}.", {"kind": ["x"]}, 1)
+    with pytest.raises(UsageError, match="line 1"):
+        gen.generate_from_template("About {{ topic ", {"topic": ["x"]}, 1)
+
+
+# -------------------------------------------------------------------------------------------- controlled
+
+
+def test_controlled_verifies_and_retries(datagen_plugins) -> None:
+    def respond(request: Request) -> str:  # the seed encodes the attempt: fail the first, pass the second
+        return "Tea is nice." if request.seed % 1000 == 0 else "Green tea from Japan is mellow and grassy."
+
+    add_scripted_backend(datagen_plugins, respond)
+    gen = generator(datagen_plugins)
+    results = gen.generate_with_constraints(["Describe tea."], {"keywords": ["Japan"], "length": "short"}, 2)
+    assert len(results) == 2 and all("Japan" in r.output for r in results)
+    assert all(r.metadata["attempts"] == 2 for r in results)
+    prompt = request_text(Request(prompt="x"))
+    assert prompt == "x"
+
+
+def test_controlled_drops_what_never_verifies(datagen_plugins) -> None:
+    add_scripted_backend(datagen_plugins, lambda r: "Nothing relevant here.")
+    results = run_method(
+        datagen_plugins,
+        "controlled",
+        ["Describe tea."],
+        1,
+        backend="scripted",
+        options={"constraints": {"keywords": ["Japan"]}},
+    )
+    assert len(results) == 0
+
+
+def test_controlled_judges_style_and_tone(datagen_plugins) -> None:
+    def respond(request: Request) -> str:
+        text = request_text(request)
+        if "Answer Yes or No" in text:
+            return "No" if "formal" in text else "Yes"
+        return "Hey, tea is great, grab some!"
+
+    add_scripted_backend(datagen_plugins, respond)
+    ok = run_method(
+        datagen_plugins,
+        "controlled",
+        ["Describe tea."],
+        1,
+        backend="scripted",
+        options={"constraints": {"tone": "friendly"}, "judge": True},
+    )
+    bad = run_method(
+        datagen_plugins,
+        "controlled",
+        ["Describe tea."],
+        1,
+        backend="scripted",
+        options={"constraints": {"style": "formal"}, "judge": True},
+    )
+    assert len(ok) == 1 and len(bad) == 0
+
+
+def test_controlled_rejects_unknown_constraints(datagen_plugins) -> None:
+    gen = generator(datagen_plugins, backend={"name": "echo"})
+    with pytest.raises(ConfigError, match=r"\$.method.controlled.constraints.colour: unknown key"):
+        gen.generate_with_constraints(["x"], {"colour": "red"})
+    with pytest.raises(UsageError, match="expected one of short, medium, long"):
+        gen.generate_with_constraints(["x"], {"length": "epic"})
+
+
+# ------------------------------------------------------------------------------------------ augmentation
+
+
+def test_paraphrase_rejects_copies_and_counts_them(datagen_plugins) -> None:
+    def respond(request: Request) -> str:  # a copy on each first attempt, a rewording on the second
+        source = re.findall(r"(?:Original|Text): (.*)", request_text(request))[-1]
+        return source if request.seed % 100 == 0 else "In other words: " + source[::-1]
+
+    add_scripted_backend(datagen_plugins, respond)
+    gen = generator(datagen_plugins)
+    examples = [{"id": "e1", "instruction": "How do I boil an egg?", "output": "Boil it for 8 minutes."}]
+    results = gen.augment_by_paraphrasing(examples, variations_per_example=2)
+    assert len(results) == 2 and all(r.instruction != "How do I boil an egg?" for r in results)
+    assert all(r.metadata["attempts"] == 2 and r.provenance.parent_id == "e1" for r in results)
+    assert all(r.output == "Boil it for 8 minutes." for r in results)  # only the instruction was rewritten
+    both = gen.augment_by_paraphrasing(examples, 1, fields_to_paraphrase=["instruction", "output"])
+    assert both[0].output != "Boil it for 8 minutes." and both[0].metadata["rewritten"] == [
+        "instruction",
+        "output",
+    ]
+
+
+def test_paraphrase_gives_up_on_a_model_that_only_copies(datagen_plugins) -> None:
+    add_scripted_backend(
+        datagen_plugins, lambda r: re.findall(r"(?:Original|Text): (.*)", request_text(r))[-1]
+    )
+    results = run_method(
+        datagen_plugins, "paraphrase", [{"instruction": "How do I boil an egg?"}], 2, backend="scripted"
+    )
+    assert len(results) == 0
+
+
+def test_style_variation_and_domain_transfer(datagen_plugins) -> None:
+    def respond(request: Request) -> str:
+        text = request_text(request)
+        if "style" in text:
+            return "Styled: " + re.findall(r"Style: (\w+)|in a (\w+) style", text)[-1][0]
+        if "domain" in text:
+            return "Summarise the key points of this loan agreement."
+        return "An answer about the new task."
+
+    add_scripted_backend(datagen_plugins, respond)
+    gen = generator(datagen_plugins)
+    examples = [{"instruction": "Summarise this essay.", "output": "The essay argues that cats rule."}]
+    styled = gen.augment_with_style_variation(examples, ["formal", "pirate"])
+    assert sorted(r.metadata["variant"] for r in styled) == ["formal", "pirate"]
+    assert all(r.instruction == "Summarise this essay." and r.output != examples[0]["output"] for r in styled)
+    moved = gen.augment_with_domain_transfer(examples, ["finance"])
+    assert moved[0].instruction == "Summarise the key points of this loan agreement."
+    assert moved[0].output == "An answer about the new task." and moved[0].metadata["variant"] == "finance"
+
+
+# ------------------------------------------------------------------------------------------ conversation
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_conversations_alternate_turns(datagen_plugins, chat) -> None:
+    turn = itertools.count()
+    add_scripted_backend(datagen_plugins, lambda r: f"turn text {next(turn)}", chat=chat)
+    gen = generator(datagen_plugins)
+    results = gen.generate_conversations(["Tell me about tides."], 2, turns=3)
+    assert len(results) == 2
+    for record in results:
+        roles = [m.role for m in record.messages]
+        assert roles == ["user", "assistant"] * 3 and record.messages[0].content == "Tell me about tides."
+        assert record.provenance.usage.completion_tokens == 3 * 5  # summed over the five generated turns
+    topics = gen.generate_conversations(["the moon"], 1, turns=2, seed_is_topic=True)
+    assert topics[0].metadata["topic"] == "the moon" and topics[0].messages[0].content.startswith("turn text")
+
+
+# ------------------------------------------------------------------------------------------- pretraining
+
+
+def test_pretraining_documents_meet_length_targets(datagen_plugins) -> None:
+    def respond(request: Request) -> str:  # too short on each first attempt
+        return "word " * (5 if request.seed % 100 == 0 else 40)
+
+    add_scripted_backend(datagen_plugins, respond)
+    gen = generator(datagen_plugins)
+    results = gen.generate_pretraining(["tides", "bread"], 4, target_words=40, personas=["a sailor"])
+    assert len(results) == 4 and all(
+        r.metadata["words"] == 40 and r.metadata["attempts"] == 2 for r in results
+    )
+    assert {r.metadata["topic"] for r in results} == {"tides", "bread"}
+    assert all(r.instruction is None and r.metadata["persona"] == "a sailor" for r in results)
+
+
+# ------------------------------------------------------------------------------------------------ domain
+
+
+def test_domain_presets_generate_novel_domain_tasks(datagen_plugins) -> None:
+    counter = itertools.count()
+
+    def respond(request: Request) -> str:
+        text = request_text(request)
+        if "### Task" in text or (request.messages and request.messages[0].role == "system"):
+            return "An expert answer."
+        n = next(counter)
+        return f"1. {novel_task(100 + n)}\n2. Hi."
+
+    add_scripted_backend(datagen_plugins, respond)
+    gen = generator(datagen_plugins)
+    results = gen.generate_domain_data(3, preset="legal")
+    assert len(results) == 3 and all(r.metadata["domain"] == "legal" for r in results)
+    assert all(r.output == "An expert answer." for r in results)
+    with pytest.raises(
+        UsageError, match="unknown preset 'astrology'; presets: code, finance, legal, medical"
+    ):
+        gen.generate_domain_data(1, preset="astrology")
+
+
+# ------------------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "self_instruct",
+        "evol_instruct",
+        "controlled",
+        "paraphrase",
+        "style_variation",
+        "domain_transfer",
+        "conversation",
+    ],
+)
+def test_methods_reject_bad_input_before_any_request(datagen_plugins, method) -> None:
+    check_method_rejects_bad_input(datagen_plugins, method)
+
+
+def test_seeds_without_instructions_are_refused(datagen_plugins) -> None:
+    with pytest.raises(UsageError, match="a seed needs a non-empty 'instruction'"):
+        run_method(datagen_plugins, "self_instruct", [{"output": "x"}], 1)
+
+
+def test_prompt_overrides_are_checked(datagen_plugins) -> None:
+    with pytest.raises(UsageError, match=r"\$.method.paraphrase.prompts: unknown template\(s\) nope"):
+        run_method(datagen_plugins, "paraphrase", ["x y z"], 1, options={"prompts": {"nope": "x"}})
+    add_scripted_backend(datagen_plugins, lambda r: "Reworded: " + request_text(r)[::-1])
+    results = run_method(
+        datagen_plugins,
+        "paraphrase",
+        ["How are you today?"],
+        1,
+        backend="scripted",
+        options={"prompts": {"paraphrase_chat": "REWORD THIS: {{ text }}"}},
+    )
+    assert results[0].instruction.startswith("Reworded: ") and "SIHT DROWER" in results[0].instruction
