@@ -49,8 +49,9 @@ PROMPT_LEAKS = (
 )
 STOP_WORDS = frozenset(
     (
-        "a an the and or but if of to in on at by for with from as is are was were be been it this that "
-        "these those i you he she we they me him her us them my your his its our their not no yes so do does did"
+        "a an the and or but if of to in on at by for with from as is are was were be been it this "
+        "that these those i you he she we they me him her us them my your his its our their not no yes "
+        "so do does did"
     ).split()
 )
 
