@@ -1,8 +1,8 @@
-"""Quality figures of the generation methods on the embedded model (offline), as the method docs report them.
+"""Quality figures of the generation methods on the embedded model (offline), as docs/methods.md reports them.
 
-    python benchmarks/methods_quality.py self_instruct   # 200 tasks from the 175 seed tasks (~30 min, 2 cores)
-    python benchmarks/methods_quality.py evol            # 100 seed instructions, 2 rounds (~20 min)
-    python benchmarks/methods_quality.py copy_rate       # paraphrase copy rate: naive prompt vs datagen's
+    python benchmarks/methods_quality.py self_instruct [--count 200]   # ~40 s per kept task on 2 cores
+    python benchmarks/methods_quality.py evol [--count 100]            # 2 rounds
+    python benchmarks/methods_quality.py copy_rate [--count 20]        # paraphrase: naive prompt vs datagen's
 
 Everything runs through the response cache in ``.datagen/cache``, so an interrupted run continues.
 """
