@@ -157,6 +157,18 @@ class RecordWriter:
             self.abort()
 
 
+def iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) for each non-blank line; a bad line is an error naming file and line."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+
+
 def iter_records(path: str | os.PathLike[str]) -> Iterator[Record]:
     """Stream the records of a JSONL or Parquet file; errors name the file and line (or row)."""
     path = Path(path)
@@ -164,18 +176,11 @@ def iter_records(path: str | os.PathLike[str]) -> Iterator[Record]:
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     if fmt == "jsonl":
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise UsageError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                try:
-                    yield record_from_dict(data)
-                except ConfigError as exc:
-                    raise UsageError(f"{path}:{lineno}: not a record: {'; '.join(exc.problems)}") from None
+        for lineno, data in iter_json_lines(path):
+            try:
+                yield record_from_dict(data)
+            except ConfigError as exc:
+                raise UsageError(f"{path}:{lineno}: not a record: {'; '.join(exc.problems)}") from None
     else:
         row_no = 0
         for batch in pq.ParquetFile(path).iter_batches():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -12,7 +11,7 @@ from typing import Any
 from datagen.config import structure
 from datagen.errors import ConfigError, UsageError
 from datagen.records import Record, stable_id
-from datagen.results import iter_records
+from datagen.results import iter_json_lines, iter_records
 
 _RECORD_KEYS = {"id", "instruction", "input", "output", "messages", "metadata"}
 
@@ -55,16 +54,7 @@ def load_seeds_file(path: str | os.PathLike[str]) -> list[Record]:
         raise UsageError(f"{path}: seeds file not found")
     if path.suffix.lower() == ".parquet":
         return list(iter_records(path))
-    seeds = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            seeds.append(seed_from_dict(data, f"{path}:{lineno}"))
+    seeds = [seed_from_dict(data, f"{path}:{lineno}") for lineno, data in iter_json_lines(path)]
     if not seeds:
         raise UsageError(f"{path}: the seeds file is empty")
     return seeds

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
+from datagen.concurrency import bounded_map
 from datagen.context import GenerationContext
 from datagen.errors import PermanentError, RateLimitError, TransientError, UsageError
 from datagen.llm import Request, Response
@@ -15,6 +16,8 @@ from datagen.records import Message, Record
 from datagen.rouge import rouge_l, tokenize
 
 PACKAGE = "datagen_plugins"
+T = TypeVar("T")
+_TASK_SPLIT = re.compile(r"\n?\s*Task\s*\d+\s*:", re.IGNORECASE)
 
 
 def prompts(method: str, overrides: dict[str, str], *, file: str | None = None) -> PromptSet:
@@ -79,3 +82,28 @@ _LEADING_LABEL = re.compile(r"^\s*(?:\d+[.)]|[-*•]|(?:task|instruction)\s*\d*\
 def strip_label(line: str) -> str:
     """A line without a leading list marker or ``Task N:`` label."""
     return _LEADING_LABEL.sub("", line).strip()
+
+
+async def records_of(
+    ctx: GenerationContext, make: Callable[[T], Awaitable[Record | None]], jobs: Iterable[T]
+) -> AsyncIterator[Record]:
+    """The records ``make`` returns for ``jobs``, concurrently, skipping the ones it gave up on.
+
+    Jobs are drawn lazily, so the runner stopping at ``count`` leaves the rest unsent."""
+    async for record in bounded_map(make, jobs, ctx.parallelism):
+        if record is not None:
+            yield record
+
+
+def split_tasks(text: str, chat: bool, truncated: bool) -> list[str]:
+    """Tasks listed in a response: numbered lines (chat) or a ``Task N:`` continuation (completion).
+
+    The last one is dropped when the response was cut off, since it is likely incomplete."""
+    if chat:
+        parts = [strip_label(line) for line in text.splitlines() if line.strip()]
+    else:
+        parts = [first_paragraph(p).replace("\n", " ") for p in _TASK_SPLIT.split(text)]
+    parts = [p.strip() for p in parts if p.strip()]
+    if truncated and parts:
+        parts = parts[:-1]
+    return parts

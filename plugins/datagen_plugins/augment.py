@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 import attrs
 
 import datagen
-from datagen.concurrency import bounded_map
 from datagen.context import GenerationContext
 from datagen.errors import UsageError
 from datagen.llm import Request, Response
@@ -24,6 +23,7 @@ from datagen_plugins._methods import (
     first_paragraph,
     is_copy,
     prompts,
+    records_of,
     request_for,
     try_complete,
 )
@@ -188,16 +188,9 @@ class _Augment:
     async def generate(
         self, ctx: GenerationContext, seeds: Sequence[Record], count: int
     ) -> AsyncIterator[Record]:
-        """Every variation of every example, up to ``count``."""
-        produced = 0
-        async for record in bounded_map(
-            lambda job: self._variation(ctx, job), self.jobs(seeds), ctx.parallelism
-        ):
-            if record is not None:
-                produced += 1
-                yield record
-                if produced >= count:
-                    return
+        """Every variation of every example (the runner stops at ``count``)."""
+        async for record in records_of(ctx, lambda job: self._variation(ctx, job), self.jobs(seeds)):
+            yield record
 
 
 class Paraphrase(_Augment):

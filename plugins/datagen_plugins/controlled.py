@@ -15,11 +15,10 @@ from typing import Any, ClassVar
 import attrs
 
 import datagen
-from datagen.concurrency import bounded_map
 from datagen.context import GenerationContext
 from datagen.errors import UsageError
 from datagen.records import Record, stable_id
-from datagen_plugins._methods import prompts, request_for, require_seeds, try_complete
+from datagen_plugins._methods import prompts, records_of, request_for, require_seeds, try_complete
 
 LENGTHS = {"short": (1, 80), "medium": (60, 250), "long": (200, 2000)}
 
@@ -177,13 +176,8 @@ class Controlled:
             for i, seed in enumerate(seeds)
             for example in range(self.config.examples_per_instruction)
         )
-        produced = 0
-        async for record in bounded_map(lambda job: self._one(ctx, job), jobs, ctx.parallelism):
-            if record is not None:
-                produced += 1
-                yield record
-                if produced >= count:
-                    return
+        async for record in records_of(ctx, lambda job: self._one(ctx, job), jobs):
+            yield record
 
 
 @datagen.hookimpl

@@ -13,12 +13,11 @@ from typing import Any, ClassVar
 import attrs
 
 import datagen
-from datagen.concurrency import bounded_map
 from datagen.context import GenerationContext
 from datagen.errors import UsageError
 from datagen.llm import Request, Response
 from datagen.records import Message, Record, Usage, stable_id
-from datagen_plugins._methods import first_paragraph, prompts, require_seeds, try_complete
+from datagen_plugins._methods import first_paragraph, prompts, records_of, require_seeds, try_complete
 
 
 @attrs.define
@@ -112,13 +111,8 @@ class Conversation:
         """Dialogues for each seed in turn, cycling, up to ``count``."""
         per_seed = self.config.conversations_per_seed
         jobs = ((seeds[i % len(seeds)], i // len(seeds)) for i in range(max(count, len(seeds) * per_seed)))
-        produced = 0
-        async for record in bounded_map(lambda job: self._dialogue(ctx, job), jobs, ctx.parallelism):
-            if record is not None:
-                produced += 1
-                yield record
-                if produced >= count:
-                    return
+        async for record in records_of(ctx, lambda job: self._dialogue(ctx, job), jobs):
+            yield record
 
 
 @datagen.hookimpl

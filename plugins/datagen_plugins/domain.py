@@ -9,7 +9,6 @@ get an expert answer. Seeds, if given, join the preset's examples.
 from __future__ import annotations
 
 import asyncio
-import re
 import tomllib
 from collections.abc import AsyncIterator, Sequence
 from importlib import resources
@@ -23,16 +22,7 @@ from datagen.context import GenerationContext
 from datagen.errors import UsageError
 from datagen.records import Message, Record, stable_id
 from datagen.rouge import RougeLIndex
-from datagen_plugins._methods import (
-    first_paragraph,
-    prompts,
-    request_for,
-    round_rng,
-    strip_label,
-    try_complete,
-)
-
-_TASK_SPLIT = re.compile(r"\n?\s*Task\s*\d+\s*:", re.IGNORECASE)
+from datagen_plugins._methods import prompts, request_for, round_rng, split_tasks, try_complete
 
 
 def presets() -> dict[str, dict[str, Any]]:
@@ -132,14 +122,7 @@ class Domain:
         for response in responses:
             if response is None:
                 continue
-            if ctx.is_chat:
-                parts = [strip_label(line) for line in response.text.splitlines() if line.strip()]
-            else:
-                parts = [first_paragraph(p).replace("\n", " ") for p in _TASK_SPLIT.split(response.text)]
-            parts = [p for p in parts if p]
-            if response.finish_reason == "length" and parts:
-                parts = parts[:-1]
-            found.extend(parts)
+            found.extend(split_tasks(response.text, ctx.is_chat, response.finish_reason == "length"))
         return found
 
     async def _answer(self, ctx: GenerationContext, task: str, score: float, round_no: int) -> Record | None:

@@ -14,11 +14,10 @@ from typing import Any, ClassVar
 import attrs
 
 import datagen
-from datagen.concurrency import bounded_map
 from datagen.context import GenerationContext
 from datagen.errors import UsageError
 from datagen.records import Record, stable_id
-from datagen_plugins._methods import prompts, request_for, try_complete
+from datagen_plugins._methods import prompts, records_of, request_for, try_complete
 
 
 @attrs.define
@@ -104,9 +103,8 @@ class Pretraining:
         jobs = (
             (i, topic, kind, persona) for i, (persona, kind, topic) in zip(range(count), combos, strict=False)
         )
-        async for record in bounded_map(lambda job: self._document(ctx, job), jobs, ctx.parallelism):
-            if record is not None:
-                yield record
+        async for record in records_of(ctx, lambda job: self._document(ctx, job), jobs):
+            yield record
 
 
 @datagen.hookimpl

@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 import attrs
 
 import datagen
-from datagen.concurrency import bounded_map
 from datagen.context import GenerationContext
 from datagen.errors import PermanentError, RateLimitError, TransientError, UsageError
 from datagen.records import Message, Record, stable_id
+from datagen_plugins._methods import records_of
 
 COMPLETION_HEADER = (
     "Below is an instruction that describes a task. "
@@ -103,9 +103,8 @@ class Respond:
     ) -> AsyncIterator[Record]:
         """One answer per seed, cycling until ``count``."""
         jobs = zip(range(count), itertools.cycle(seeds), strict=False)
-        async for record in bounded_map(lambda job: self._answer(ctx, job, seeds), jobs, ctx.parallelism):
-            if record is not None:
-                yield record
+        async for record in records_of(ctx, lambda job: self._answer(ctx, job, seeds), jobs):
+            yield record
 
 
 @datagen.hookimpl

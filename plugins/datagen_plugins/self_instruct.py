@@ -29,7 +29,7 @@ from datagen_plugins._methods import (
     request_for,
     require_seeds,
     round_rng,
-    strip_label,
+    split_tasks,
     try_complete,
 )
 
@@ -105,17 +105,6 @@ class SelfInstruct:
         rng.shuffle(chosen)
         return [r.instruction or "" for r in chosen], [r.id for r in chosen]
 
-    def parse_instructions(self, text: str, chat: bool, truncated: bool) -> list[str]:
-        """Candidate tasks in a response (the last one dropped when the response was cut off)."""
-        if chat:
-            parts = [strip_label(line) for line in text.splitlines() if line.strip()]
-        else:
-            parts = [first_paragraph(p).replace("\n", " ") for p in _TASK_SPLIT.split(text)]
-        parts = [p.strip() for p in parts if p.strip()]
-        if truncated and parts:
-            parts = parts[:-1]
-        return parts
-
     @staticmethod
     def parse_instance(text: str, classification: bool) -> tuple[str | None, str] | None:
         """(input, output) from an instance response, or None when it has no usable output."""
@@ -170,7 +159,7 @@ class SelfInstruct:
             if response is None:
                 continue
             truncated = response.finish_reason == "length"
-            for instruction in self.parse_instructions(response.text, ctx.is_chat, truncated):
+            for instruction in split_tasks(response.text, ctx.is_chat, truncated):
                 found.append((instruction, ids))
         return found
 

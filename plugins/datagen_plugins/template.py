@@ -18,11 +18,10 @@ import jinja2
 import jinja2.meta
 
 import datagen
-from datagen.concurrency import bounded_map
 from datagen.context import GenerationContext
 from datagen.errors import UsageError
 from datagen.records import Record, stable_id
-from datagen_plugins._methods import prompts, request_for, try_complete
+from datagen_plugins._methods import prompts, records_of, request_for, try_complete
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 
@@ -133,9 +132,8 @@ class Template:
         jobs = (
             {n: self.config.variables[n][i] for n, i in zip(self.names, idx, strict=True)} for idx in picks
         )
-        async for record in bounded_map(lambda values: self._record(ctx, values), jobs, ctx.parallelism):
-            if record is not None:
-                yield record
+        async for record in records_of(ctx, lambda values: self._record(ctx, values), jobs):
+            yield record
 
 
 @datagen.hookimpl
