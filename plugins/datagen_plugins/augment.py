@@ -119,11 +119,11 @@ class _Augment:
             if response is None:
                 return None
             text = first_paragraph(response.text)
+            if text and is_copy(text, original, cfg.copy_threshold):  # a copy, whatever follows it
+                ctx.reject("copy")
+                continue
             if response.finish_reason != "stop" or not text:
                 ctx.reject("truncated_or_empty")
-                continue
-            if is_copy(text, original, cfg.copy_threshold):
-                ctx.reject("copy")
                 continue
             if cfg.judge and not await self._same_meaning(ctx, original, text):
                 ctx.reject("meaning_changed")
