@@ -106,9 +106,10 @@ def copy_rate(count: int) -> None:
             max_tokens=64,
         )
         copies = stats.dropped.get("copy", 0)
+        reasons = ", ".join(f"{k}={v}" for k, v in stats.dropped.most_common())
         print(
-            f"{label}: {copies} of {count} first attempts were copies or near-copies "
-            f"({copies / count:.0%}); kept {len(results)}"
+            f"{label}: {copies} of {count} answers were copies or near-copies ({copies / count:.0%}); "
+            f"kept {len(results)}; rejected: {reasons}"
         )
 
 
