@@ -141,7 +141,12 @@ def _number(value: str | None) -> float | None:
 
 def parse_rate_limits(headers: Mapping[str, str]) -> RateLimits | None:
     """Per-minute limits from OpenAI (``x-ratelimit-*``) or Anthropic (``anthropic-ratelimit-*``) headers."""
-    h = {k.lower(): v for k, v in headers.items()}
+    # HTTP header objects (httpx, aiohttp) are case-insensitive already; a plain dict is lower-cased once.
+    h: Mapping[str, str] = (
+        headers
+        if hasattr(headers, "getall") or hasattr(headers, "multi_items")
+        else {k.lower(): v for k, v in headers.items()}
+    )
     for prefix, lim, rem, reset in (
         ("x-ratelimit-", "limit-{}", "remaining-{}", "reset-{}"),
         ("anthropic-ratelimit-", "{}-limit", "{}-remaining", "{}-reset"),
