@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -19,7 +18,7 @@ from datagen.cache import ResponseCache
 from datagen.config import DatagenConfig, dump_toml, effective_config, load_config
 from datagen.errors import DatagenError
 from datagen.log import configure_logging, get_logger, redact_text
-from datagen.plugins import PluginManager, load_plugins
+from datagen.plugins import PluginManager, load_plugins_for
 from datagen.runner import execute, prepare, run_sync
 from datagen.seeds import default_seeds_path, load_seeds_file
 
@@ -54,15 +53,8 @@ class AppState:
     def pm(self) -> PluginManager:
         """The plugin manager, honouring the config's disable list and strictness."""
         if self._pm is None:
-            plugins = self.config.plugins
-            disabled = {*plugins.disable, *_env_list("DATAGEN_DISABLE_PLUGINS")}
-            strict = plugins.strict or os.environ.get("DATAGEN_STRICT_PLUGINS", "") in {"1", "true", "yes"}
-            self._pm = load_plugins(disable=sorted(disabled), strict=strict)
+            self._pm = load_plugins_for(self.config)
         return self._pm
-
-
-def _env_list(name: str) -> list[str]:
-    return [p.strip() for p in os.environ.get(name, "").split(",") if p.strip()]
 
 
 def _state(ctx: click.Context) -> AppState:

@@ -240,10 +240,10 @@ class LoggingConfig:
 
 @attrs.define
 class PluginsConfig:
-    """``[plugins]``: entry points to skip, and whether a broken plugin is fatal."""
+    """``[plugins]``: entry points to skip, and whether a broken plugin is fatal (unset: the environment)."""
 
     disable: list[str] = attrs.field(factory=list)
-    strict: bool = False
+    strict: bool | None = None
 
 
 @attrs.define

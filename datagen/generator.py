@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.config import DatagenConfig, load_config, structure
-from datagen.plugins import PluginManager, load_plugins
+from datagen.plugins import PluginManager, load_plugins_for
 from datagen.records import Record
 from datagen.results import Results
 from datagen.runner import execute, prepare, run_sync
@@ -39,9 +39,7 @@ class Generator:
         else:
             self.config = load_config(Path(config))
         if plugins is None:
-            plugins = load_plugins(
-                disable=self.config.plugins.disable or None, strict=self.config.plugins.strict
-            )
+            plugins = load_plugins_for(self.config)
         self.plugins = plugins
 
     def run(

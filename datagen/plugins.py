@@ -11,8 +11,8 @@ import difflib
 import importlib.metadata as md
 import inspect
 import os
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
@@ -21,6 +21,9 @@ from datagen import hookspecs
 from datagen.errors import PluginError
 from datagen.log import get_logger
 from datagen.registry import FAMILIES, Registry
+
+if TYPE_CHECKING:
+    from datagen.config import DatagenConfig
 
 GROUP = "datagen"
 BUILTIN_DIST = "datagen"
@@ -201,11 +204,6 @@ class PluginManager(pluggy.PluginManager):
             )
         return sorted(infos, key=lambda i: i.name)
 
-    def call_each(self, hook: str, **kwargs: Any) -> None:
-        """Call ``hook`` with pluggy's normal semantics (all implementations, LIFO)."""
-        caller: Callable[..., Any] = getattr(self.hook, hook)
-        caller(**kwargs)
-
 
 def load_plugins(
     *,
@@ -223,3 +221,10 @@ def load_plugins(
         pm.load_entry_points(_env_list("DATAGEN_DISABLE_PLUGINS") if disable is None else disable)
     pm.registry("backend")  # register everything now, so every failure is reported at load time
     return pm
+
+
+def load_plugins_for(config: DatagenConfig) -> PluginManager:
+    """A plugin manager for ``config``: its ``[plugins] disable`` plus ``DATAGEN_DISABLE_PLUGINS``, and its
+    ``strict`` setting, or ``DATAGEN_STRICT_PLUGINS`` when the config does not set it."""
+    disable = sorted({*config.plugins.disable, *_env_list("DATAGEN_DISABLE_PLUGINS")})
+    return load_plugins(disable=disable, strict=config.plugins.strict)

@@ -296,3 +296,16 @@ def test_plugin_commands_become_subcommands(monkeypatch, cli) -> None:
     assert "greet" in cli("--help").out
     listing = cli("plugins", "--json").out
     assert '"greet-dist"' in listing and '"2.0"' in listing
+
+
+def test_generator_and_cli_honour_the_environment_and_the_config(monkeypatch, tmp_path) -> None:
+    from datagen import Generator
+
+    install_fake_dists(monkeypatch, FakeDist("broken-dist", "0.1", {"broken": "no_such_module_anywhere"}))
+    monkeypatch.setenv("DATAGEN_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError):
+        Generator({"backend": {"name": "echo"}})  # the config leaves strict unset: the environment decides
+    assert "broken" in Generator({"plugins": {"strict": False}}).plugins.failed  # the config wins when set
+    monkeypatch.setenv("DATAGEN_DISABLE_PLUGINS", "broken")
+    gen = Generator({"plugins": {"disable": ["echo"]}})  # both lists apply
+    assert sorted(gen.plugins.disabled) == ["broken", "echo"]
