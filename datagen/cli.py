@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import tomllib
 import traceback
 from pathlib import Path
 from typing import Any, NoReturn
@@ -177,6 +178,40 @@ def config_show(ctx: click.Context, fmt: str) -> None:
 # ----------------------------------------------------------------------------------------------- generate
 
 
+def _parse_setting(text: str) -> tuple[str, Any]:
+    """``key.path=value`` with the value read as a TOML value when it is one (else as text)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+        raise click.BadParameter(f"expected KEY=VALUE with a dotted KEY, got {text!r}", param_hint="--set")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def _generate_overrides(opts: dict[str, Any]) -> dict[str, Any]:
+    """Config overrides from ``datagen generate``'s flags (``--set`` first, named flags win)."""
+    overrides: dict[str, Any] = {}
+    for setting in opts["settings"]:
+        key, value = _parse_setting(setting)
+        _put(overrides, key, value)
+    for flag, key in (
+        ("method", "method.name"),
+        ("backend", "backend.name"),
+        ("model", "backend.model"),
+        ("count", "generate.count"),
+        ("concurrency", "engine.max_concurrency"),
+        ("max_cost_usd", "engine.max_cost_usd"),
+    ):
+        _put(overrides, key, opts[flag])
+    for flag, key in (("seeds", "generate.seeds"), ("out", "generate.out"), ("cache_dir", "cache.dir")):
+        _put(overrides, key, opts[flag] and str(opts[flag]))
+    if opts["no_cache"]:
+        _put(overrides, "cache.enabled", False)
+    return overrides
+
+
 def _put(tree: dict[str, Any], path: str, value: Any) -> None:
     if value is None:
         return
@@ -202,22 +237,18 @@ def _put(tree: dict[str, Any], path: str, value: Any) -> None:
 @click.option("--no-cache", is_flag=True, default=None, help="Neither read nor write the response cache.")
 @click.option("--max-cost-usd", type=float, help="Stop cleanly when this much has been spent.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any config key, e.g. method.evol_instruct.rounds=2 (VALUE is a TOML value or plain text).",
+)
 @click.pass_context
 def generate_cmd(ctx: click.Context, /, **opts: Any) -> None:
     """Generate records with a method and a backend, streamed to --out."""
     state = _state(ctx)
-    overrides: dict[str, Any] = {}
-    _put(overrides, "method.name", opts["method"])
-    _put(overrides, "backend.name", opts["backend"])
-    _put(overrides, "backend.model", opts["model"])
-    _put(overrides, "generate.seeds", opts["seeds"] and str(opts["seeds"]))
-    _put(overrides, "generate.count", opts["count"])
-    _put(overrides, "generate.out", opts["out"] and str(opts["out"]))
-    _put(overrides, "engine.max_concurrency", opts["concurrency"])
-    _put(overrides, "engine.max_cost_usd", opts["max_cost_usd"])
-    _put(overrides, "cache.dir", opts["cache_dir"] and str(opts["cache_dir"]))
-    if opts["no_cache"]:
-        _put(overrides, "cache.enabled", False)
+    overrides = _generate_overrides(opts)
     config = state.load(overrides)
     if opts["base_url"]:
         from datagen.runner import resolve_backend_name

@@ -164,3 +164,29 @@ def test_console_script_runs_as_a_user_would(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error: unknown backend 'nope'")
+
+
+def test_set_overrides_any_config_key(cli, tmp_path: Path) -> None:
+    result = cli(
+        "generate",
+        "--backend",
+        "echo",
+        "--count",
+        "2",
+        "--out",
+        "o.jsonl",
+        "--set",
+        "backend.echo.prefix=Q:",
+        "--set",
+        "sampling.max_tokens=3",
+        "--set",
+        "method.respond.few_shot=0",
+    )
+    assert result.code == 0, result.err
+    assert sorted(r.output for r in Results.load(tmp_path / "o.jsonl")) == [
+        "Q:Is there anything",
+        "Q:What is the",
+    ]
+    bad = cli("generate", "--backend", "echo", "--out", "o.jsonl", "--set", "sampling.max_tokens=many")
+    assert bad.code == 2 and "$.sampling.max_tokens: expected int, got 'many'" in bad.err
+    assert cli("generate", "--out", "o.jsonl", "--set", "nokey").code == 2
