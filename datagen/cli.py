@@ -12,7 +12,9 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.progress import ProgressColumn, Task
 from rich.table import Table
+from rich.text import Text
 
 from datagen.__about__ import __version__
 from datagen.cache import ResponseCache
@@ -190,6 +192,17 @@ def _parse_setting(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+class _RateColumn(ProgressColumn):
+    """Records per second (per minute when slow), as rich measures it."""
+
+    def render(self, task: Task) -> Text:
+        """The current rate."""
+        speed = task.speed
+        if not speed:
+            return Text("-/s")
+        return Text(f"{speed:.1f}/s" if speed >= 1 else f"{speed * 60:.1f}/min")
+
+
 def _generate_overrides(opts: dict[str, Any]) -> dict[str, Any]:
     """Config overrides from ``datagen generate``'s flags (``--set`` first, named flags win)."""
     overrides: dict[str, Any] = {}
@@ -272,6 +285,7 @@ def generate_cmd(ctx: click.Context, /, **opts: Any) -> None:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            _RateColumn(),
             TextColumn("{task.fields[stats]}"),
             TimeRemainingColumn(),
             console=err,
