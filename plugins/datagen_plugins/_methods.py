@@ -13,7 +13,7 @@ from datagen.errors import PermanentError, RateLimitError, TransientError, Usage
 from datagen.llm import Request, Response
 from datagen.prompts import PromptSet
 from datagen.records import Message, Record
-from datagen.rouge import rouge_l, tokenize
+from datagen.rouge import RougeLIndex, rouge_l, tokenize
 
 PACKAGE = "datagen_plugins"
 T = TypeVar("T")
@@ -107,3 +107,29 @@ def split_tasks(text: str, chat: bool, truncated: bool) -> list[str]:
     if truncated and parts:
         parts = parts[:-1]
     return parts
+
+
+def keep_novel(
+    ctx: GenerationContext,
+    index: RougeLIndex,
+    candidates: Iterable[tuple[str, T]],
+    reject: Callable[[str], str | None],
+    limit: int,
+) -> list[tuple[str, T, float]]:
+    """Up to ``limit`` candidates that pass ``reject`` (None = keep, else the counted reason) and score
+    below the index's ROUGE-L threshold against everything kept so far; each kept one joins the index."""
+    kept: list[tuple[str, T, float]] = []
+    for text, extra in candidates:
+        if len(kept) >= limit:
+            break
+        reason = reject(text)
+        if reason is not None:
+            ctx.reject(reason)
+            continue
+        score, _ = index.best_match(text)
+        if score >= index.threshold:
+            ctx.reject("rouge_l_too_similar")
+            continue
+        index.add(text)
+        kept.append((text, extra, score))
+    return kept

@@ -22,7 +22,7 @@ from datagen.context import GenerationContext
 from datagen.errors import UsageError
 from datagen.records import Message, Record, stable_id
 from datagen.rouge import RougeLIndex
-from datagen_plugins._methods import prompts, request_for, round_rng, split_tasks, try_complete
+from datagen_plugins._methods import keep_novel, prompts, request_for, round_rng, split_tasks, try_complete
 
 
 def presets() -> dict[str, dict[str, Any]]:
@@ -174,21 +174,15 @@ class Domain:
         while produced < count and requests < cfg.max_requests_per_record * count:
             found = await self._tasks(ctx, examples, round_no, count - produced)
             requests += min(cfg.requests_per_round, count - produced)
-            kept = []
-            for task in found:
-                words = len(task.split())
-                if not cfg.min_words <= words <= cfg.max_words:
-                    ctx.reject("length")
-                    continue
-                score, _ = index.best_match(task)
-                if score >= cfg.rouge_threshold:
-                    ctx.reject("rouge_l_too_similar")
-                    continue
-                index.add(task)
-                kept.append((task, score))
-            kept = kept[: count - produced]
+            kept = keep_novel(
+                ctx,
+                index,
+                ((task, None) for task in found),
+                lambda text: None if cfg.min_words <= len(text.split()) <= cfg.max_words else "length",
+                count - produced,
+            )
             records = await asyncio.gather(
-                *(self._answer(ctx, task, score, round_no) for task, score in kept)
+                *(self._answer(ctx, task, score, round_no) for task, _, score in kept)
             )
             requests += len(kept)
             for record in records:
@@ -197,6 +191,8 @@ class Domain:
                     produced += 1
                     yield record
             round_no += 1
+        if produced < count:
+            ctx.log.warning("domain_stopped_short", produced=produced, wanted=count, requests=requests)
 
 
 @datagen.hookimpl

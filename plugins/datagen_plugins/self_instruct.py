@@ -25,6 +25,7 @@ from datagen.records import Record, stable_id
 from datagen.rouge import RougeLIndex
 from datagen_plugins._methods import (
     first_paragraph,
+    keep_novel,
     prompts,
     request_for,
     require_seeds,
@@ -229,19 +230,7 @@ class SelfInstruct:
         while produced < count and requests < cfg.max_requests_per_record * count:
             found = await self._new_instructions(ctx, seeds, machine, round_no, count - produced)
             requests += min(cfg.requests_per_round, count - produced)
-            kept: list[tuple[str, list[str], float]] = []
-            for instruction, ids in found:
-                reason = filter_reason(instruction, cfg)
-                if reason is not None:
-                    ctx.reject(reason)
-                    continue
-                score, _ = index.best_match(instruction)
-                if score >= cfg.rouge_threshold:
-                    ctx.reject("rouge_l_too_similar")
-                    continue
-                index.add(instruction)
-                kept.append((instruction, ids, score))
-            kept = kept[: count - produced]
+            kept = keep_novel(ctx, index, found, lambda text: filter_reason(text, cfg), count - produced)
             records = await asyncio.gather(
                 *(
                     self._task_record(
