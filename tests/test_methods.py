@@ -172,7 +172,7 @@ def test_evol_instruct_reports_elimination_reasons(datagen_plugins, cli, tmp_pat
     run_sync(execute(prepared, datagen_plugins))
     dropped = prepared.run.stats.dropped
     assert dropped["eliminated_copied_prompt"] == 1
-    assert dropped["eliminated_no_information_gain"] == 1
+    assert dropped["eliminated_no_information_gain"] == 1  # the judge said Equal
     assert dropped["eliminated_unanswerable"] == 1
     assert dropped["eliminated_empty_answer"] == 1
     assert prepared.run.stats.records == 1

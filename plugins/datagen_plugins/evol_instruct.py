@@ -6,7 +6,8 @@ the same domain). Then the **elimination step**, which the reference code and di
 evolution that
 
 1. copies the prompt's own wording ("#Prompt#", "rewritten prompt", ...) — ``copied_prompt``;
-2. adds no information over its parent: the same text, or judged equal by the LLM — ``no_information_gain``;
+2. adds no information over its parent: the same words (``unchanged``), or judged equal by the LLM
+   (``no_information_gain``);
 3. the model cannot answer ("sorry" in a short answer) — ``unanswerable``;
 4. is answered with only punctuation and stop words — ``empty_answer``.
 
@@ -131,7 +132,7 @@ class EvolInstruct:
             ctx.reject("eliminated_copied_prompt")
             return None
         if normalise(child) == normalise(parent.instruction or ""):
-            ctx.reject("eliminated_no_information_gain")
+            ctx.reject("eliminated_unchanged")
             return None
         if cfg.judge and await self._judged_equal(ctx, parent.instruction or "", child):
             ctx.reject("eliminated_no_information_gain")
