@@ -134,6 +134,8 @@ def evol_responder(request: Request) -> str:
             return "#Harder prompt#: " + parent
         if "same" in parent:
             return parent + " SAME"
+        if "unchanged" in parent:
+            return parent.upper()
         return parent + " Use exactly three examples and cite one source."
     if "refuse" in text:
         return "Sorry, I cannot help with that."
@@ -166,15 +168,23 @@ def test_evol_instruct_reports_elimination_reasons(datagen_plugins, cli, tmp_pat
 
     config = load_config(data={"backend": {"name": "scripted"}, "cache": {"enabled": False}}, environ={})
     seeds = to_seeds(
-        ["Name three fruits.", "A leak case.", "A same case.", "Please refuse this.", "An empty case."]
+        [
+            "Name three fruits.",
+            "A leak case.",
+            "A same case.",
+            "Please refuse this.",
+            "An empty case.",
+            "An unchanged one.",
+        ]
     )
-    prepared = prepare(config, datagen_plugins, seeds, count=5, method="evol_instruct")
+    prepared = prepare(config, datagen_plugins, seeds, count=6, method="evol_instruct")
     run_sync(execute(prepared, datagen_plugins))
     dropped = prepared.run.stats.dropped
     assert dropped["eliminated_copied_prompt"] == 1
     assert dropped["eliminated_no_information_gain"] == 1  # the judge said Equal
     assert dropped["eliminated_unanswerable"] == 1
     assert dropped["eliminated_empty_answer"] == 1
+    assert dropped["eliminated_unchanged"] == 1  # the same words, only re-cased
     assert prepared.run.stats.records == 1
 
 
