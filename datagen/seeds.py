@@ -13,7 +13,7 @@ from datagen.errors import ConfigError, UsageError
 from datagen.records import Record, stable_id
 from datagen.results import iter_json_lines, iter_records
 
-_RECORD_KEYS = {"id", "instruction", "input", "output", "messages", "metadata"}
+_RECORD_KEYS = {"id", "instruction", "input", "output", "messages", "metadata", "provenance"}
 
 
 def default_seeds_path() -> Path:

@@ -190,3 +190,24 @@ def test_set_overrides_any_config_key(cli, tmp_path: Path) -> None:
     bad = cli("generate", "--backend", "echo", "--out", "o.jsonl", "--set", "sampling.max_tokens=many")
     assert bad.code == 2 and "$.sampling.max_tokens: expected int, got 'many'" in bad.err
     assert cli("generate", "--out", "o.jsonl", "--set", "nokey").code == 2
+
+
+def test_one_runs_output_is_the_next_runs_seeds(cli, tmp_path: Path) -> None:
+    assert cli("generate", "--backend", "echo", "--count", "2", "--out", "a.jsonl").code == 0
+    result = cli(
+        "generate",
+        "--backend",
+        "echo",
+        "--seeds",
+        "a.jsonl",
+        "--method",
+        "paraphrase",
+        "--count",
+        "2",
+        "--out",
+        "b.jsonl",
+    )
+    assert result.code == 0, result.err
+    sources = {r.id: r for r in Results.load(tmp_path / "a.jsonl")}
+    for record in Results.load(tmp_path / "b.jsonl"):
+        assert record.provenance.parent_id in sources and "provenance" not in record.metadata
