@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-async def bounded_map(func: Callable[[T], Awaitable[R]], items: Iterable[T], limit: int) -> AsyncIterator[R]:
+async def bounded_map(
+    func: Callable[[T], Awaitable[R]], items: Iterable[T], limit: int
+) -> AsyncGenerator[R, None]:
     """Yield ``await func(item)`` for each item in completion order, with at most ``limit`` running.
 
     Items are drawn lazily, so an endless iterable is fine; memory stays bounded by ``limit``. If the

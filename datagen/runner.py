@@ -118,9 +118,10 @@ async def _records(prepared: Prepared, pm: PluginManager) -> AsyncIterator[Recor
     ctx = GenerationContext(
         run=run, plugins=pm, engine=engine, rng=random.Random(run.config.generate.random_seed)
     )
+    records = prepared.method.generate(ctx, prepared.seeds, run.count)
     try:
         produced = 0
-        async for record in prepared.method.generate(ctx, prepared.seeds, run.count):
+        async for record in records:
             produced += 1
             run.stats.records = produced
             yield record
@@ -130,6 +131,9 @@ async def _records(prepared: Prepared, pm: PluginManager) -> AsyncIterator[Recor
         run.stats.stopped = str(exc)
         log.warning("run_stopped", run_id=run.id, reason=str(exc), records=run.stats.records)
     finally:
+        close = getattr(records, "aclose", None)
+        if close is not None:
+            await close()  # stop the method now: its requests still in flight are cancelled, not orphaned
         await engine.aclose()
         if engine.cache is not None:
             engine.cache.close()

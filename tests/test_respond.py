@@ -115,3 +115,77 @@ def test_bounded_map_cancels_the_rest_when_one_fails() -> None:
     with pytest.raises(ValueError, match="first"):
         asyncio.run(main())
     assert sorted(cancelled) == [1, 2, 3, 4]
+
+
+def test_stopping_at_count_cancels_what_is_still_in_flight(datagen_plugins) -> None:
+    import attrs
+
+    import datagen
+    from datagen.llm import Response
+    from datagen.records import Record, Usage
+    from datagen_plugins._methods import records_of
+
+    started, finished, in_flight_at_close = [], [], []
+
+    @attrs.define
+    class NoOptions:
+        pass
+
+    class SlowBackend:
+        name, Config, is_chat, model = "slow", NoOptions, True, "slow-1"
+
+        def __init__(self, config):
+            pass
+
+        def validate(self):
+            pass
+
+        async def complete(self, request):
+            text = request.messages[-1].content
+            started.append(text)
+            try:
+                await asyncio.sleep(0.001 if text == "fast" else 2.0)
+            finally:
+                finished.append(text)
+            return Response(text, "stop", Usage(1, 1, 0.0), self.model)
+
+        async def aclose(self):
+            in_flight_at_close.append(len(started) - len(finished))
+
+    class Burst:
+        """Asks everything at once, whatever the count."""
+
+        name, Config = "burst", NoOptions
+
+        def __init__(self, config):
+            pass
+
+        def validate(self, seeds, count):
+            pass
+
+        def generate(self, ctx, seeds, count):
+            async def one(seed):
+                response = await ctx.complete(
+                    ctx.request(messages=[datagen.Message("user", seed.instruction)])
+                )
+                return Record(instruction=seed.instruction, output=response.text)
+
+            return records_of(ctx, one, seeds)
+
+    class Plugin:
+        @datagen.hookimpl
+        def datagen_register_backends(self, register):
+            """The slow backend."""
+            register(SlowBackend)
+
+        @datagen.hookimpl
+        def datagen_register_methods(self, register):
+            """The burst method."""
+            register(Burst)
+
+    datagen_plugins.register(Plugin(), name="slow-burst")
+    gen = Generator({"backend": {"name": "slow"}, "cache": {"enabled": False}}, plugins=datagen_plugins)
+    results = gen.run("burst", [f"slow {i}" for i in range(5)] + ["fast"], 1)
+    assert [r.output for r in results] == ["fast"]
+    assert len(started) == 6 and finished[0] == "fast"
+    assert in_flight_at_close == [0]  # the five slow ones were cancelled before the backend closed

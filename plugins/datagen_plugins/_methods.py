@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -89,10 +90,13 @@ async def records_of(
 ) -> AsyncIterator[Record]:
     """The records ``make`` returns for ``jobs``, concurrently, skipping the ones it gave up on.
 
-    Jobs are drawn lazily, so the runner stopping at ``count`` leaves the rest unsent."""
-    async for record in bounded_map(make, jobs, ctx.parallelism):
-        if record is not None:
-            yield record
+    Jobs are drawn lazily, so the runner stopping at ``count`` leaves the rest unsent; closing this stream
+    cancels the requests still in flight at once. Return it from ``generate`` as it is: wrapping it in
+    another async generator would delay that closing until garbage collection."""
+    async with contextlib.aclosing(bounded_map(make, jobs, ctx.parallelism)) as results:
+        async for record in results:
+            if record is not None:
+                yield record
 
 
 def split_tasks(text: str, chat: bool, truncated: bool) -> list[str]:

@@ -185,12 +185,9 @@ class _Augment:
         """Last changes to a variation (domain transfer answers its new instruction)."""
         return changes
 
-    async def generate(
-        self, ctx: GenerationContext, seeds: Sequence[Record], count: int
-    ) -> AsyncIterator[Record]:
+    def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
         """Every variation of every example (the runner stops at ``count``)."""
-        async for record in records_of(ctx, lambda job: self._variation(ctx, job), self.jobs(seeds)):
-            yield record
+        return records_of(ctx, lambda job: self._variation(ctx, job), self.jobs(seeds))
 
 
 class Paraphrase(_Augment):

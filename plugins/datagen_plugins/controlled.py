@@ -167,17 +167,14 @@ class Controlled:
         ctx.reject("constraint_" + failed[0])
         return None
 
-    async def generate(
-        self, ctx: GenerationContext, seeds: Sequence[Record], count: int
-    ) -> AsyncIterator[Record]:
+    def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
         """``examples_per_instruction`` verified answers per instruction, up to ``count``."""
         jobs = (
             (i, seed, example)
             for i, seed in enumerate(seeds)
             for example in range(self.config.examples_per_instruction)
         )
-        async for record in records_of(ctx, lambda job: self._one(ctx, job), jobs):
-            yield record
+        return records_of(ctx, lambda job: self._one(ctx, job), jobs)
 
 
 @datagen.hookimpl

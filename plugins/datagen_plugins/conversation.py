@@ -105,14 +105,11 @@ class Conversation:
             provenance=attrs.evolve(provenance, usage=usage),
         )
 
-    async def generate(
-        self, ctx: GenerationContext, seeds: Sequence[Record], count: int
-    ) -> AsyncIterator[Record]:
+    def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
         """Dialogues for each seed in turn, cycling, up to ``count``."""
         per_seed = self.config.conversations_per_seed
         jobs = ((seeds[i % len(seeds)], i // len(seeds)) for i in range(max(count, len(seeds) * per_seed)))
-        async for record in records_of(ctx, lambda job: self._dialogue(ctx, job), jobs):
-            yield record
+        return records_of(ctx, lambda job: self._dialogue(ctx, job), jobs)
 
 
 @datagen.hookimpl

@@ -93,9 +93,7 @@ class Pretraining:
         ctx.reject("length")
         return None
 
-    async def generate(
-        self, ctx: GenerationContext, seeds: Sequence[Record], count: int
-    ) -> AsyncIterator[Record]:
+    def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
         """Documents over topic x kind x persona, cycling, up to ``count``."""
         personas: list[str | None] = list(self.config.personas) or [None]
         # topics vary fastest, then kinds, then personas: a small count still covers many topics
@@ -103,8 +101,7 @@ class Pretraining:
         jobs = (
             (i, topic, kind, persona) for i, (persona, kind, topic) in zip(range(count), combos, strict=False)
         )
-        async for record in records_of(ctx, lambda job: self._document(ctx, job), jobs):
-            yield record
+        return records_of(ctx, lambda job: self._document(ctx, job), jobs)
 
 
 @datagen.hookimpl

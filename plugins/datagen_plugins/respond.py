@@ -98,13 +98,10 @@ class Respond:
             provenance=ctx.provenance(request, response, seed_ids=[seed.id]),
         )
 
-    async def generate(
-        self, ctx: GenerationContext, seeds: Sequence[Record], count: int
-    ) -> AsyncIterator[Record]:
+    def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
         """One answer per seed, cycling until ``count``."""
         jobs = zip(range(count), itertools.cycle(seeds), strict=False)
-        async for record in records_of(ctx, lambda job: self._answer(ctx, job, seeds), jobs):
-            yield record
+        return records_of(ctx, lambda job: self._answer(ctx, job, seeds), jobs)
 
 
 @datagen.hookimpl

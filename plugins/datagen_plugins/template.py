@@ -123,17 +123,14 @@ class Template:
             provenance=ctx.provenance(request, response, params={"variables": values}),
         )
 
-    async def generate(
-        self, ctx: GenerationContext, seeds: Sequence[Record], count: int
-    ) -> AsyncIterator[Record]:
+    def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
         """``count`` distinct combinations, filled (and completed)."""
         sizes = [len(self.config.variables[n]) for n in self.names]
         picks = combinations(sizes, count, ctx.rng)
         jobs = (
             {n: self.config.variables[n][i] for n, i in zip(self.names, idx, strict=True)} for idx in picks
         )
-        async for record in records_of(ctx, lambda values: self._record(ctx, values), jobs):
-            yield record
+        return records_of(ctx, lambda values: self._record(ctx, values), jobs)
 
 
 @datagen.hookimpl
