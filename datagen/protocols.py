@@ -52,7 +52,9 @@ class GenerationMethod(Plugin, Protocol):
         """Raise :class:`datagen.errors.UsageError` for bad input, before any request is sent."""
 
     def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
-        """Yield up to ``count`` records, each with full provenance."""
+        """Stream records, each with full provenance; the runner stops reading at ``count`` and closes the
+        stream. An async generator that itself iterates another one should close it (``contextlib.aclosing``)
+        so that requests still in flight are cancelled when the run stops."""
         ...
 
 
