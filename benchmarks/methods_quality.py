@@ -43,8 +43,15 @@ def run(method: str, seeds: Any, count: int, **options: Any) -> tuple[Any, Any]:
     return results, stats
 
 
-def self_instruct(count: int) -> None:
-    results, stats = run("self_instruct", SEEDS, count, instruction_max_tokens=160, instance_max_tokens=128)
+def self_instruct(count: int, classify_with: str) -> None:
+    results, stats = run(
+        "self_instruct",
+        SEEDS,
+        count,
+        instruction_max_tokens=160,
+        instance_max_tokens=128,
+        classify_with=classify_with,
+    )
     rejected = {k: v for k, v in stats.dropped.items() if k not in {"request_failed"}}
     candidate_reasons = {k: v for k, v in rejected.items() if not k.startswith(("instance_", "no_instance"))}
     candidates = (
@@ -117,9 +124,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("what", choices=["self_instruct", "evol", "copy_rate"])
     parser.add_argument("--count", type=int)
+    parser.add_argument("--classify-with", default="model", choices=["model", "keywords"])
     args = parser.parse_args()
     if args.what == "self_instruct":
-        self_instruct(args.count or 200)
+        self_instruct(args.count or 200, args.classify_with)
     elif args.what == "evol":
         evol(args.count or 100, 2)
     else:

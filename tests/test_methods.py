@@ -433,3 +433,20 @@ def test_prompt_overrides_are_checked(datagen_plugins) -> None:
         options={"prompts": {"paraphrase_chat": "REWORD THIS: {{ text }}"}},
     )
     assert results[0].instruction.startswith("Reworded: ") and "SIHT DROWER" in results[0].instruction
+
+
+def test_self_instruct_can_classify_by_keywords(datagen_plugins) -> None:
+    from datagen_plugins.self_instruct import _CLASSIFICATION_CUES
+
+    assert _CLASSIFICATION_CUES.search("Tell me whether this email is spam.")
+    assert _CLASSIFICATION_CUES.search("Classify the sentiment of the review.")
+    assert not _CLASSIFICATION_CUES.search("Write a haiku about autumn leaves.")
+    add_scripted_backend(datagen_plugins, self_instruct_responder(itertools.count()))
+    results = run_method(
+        datagen_plugins, "self_instruct", SEEDS, 4, backend="scripted", options={"classify_with": "keywords"}
+    )
+    by_kind = {r.metadata["is_classification"]: r for r in results}
+    assert by_kind[True].instruction.startswith("Say whether")  # the cue "whether", no classifier request
+    assert "Say whether" not in by_kind[False].instruction
+    with pytest.raises(UsageError, match="classify_with: expected 'model' or 'keywords'"):
+        run_method(datagen_plugins, "self_instruct", SEEDS, 1, options={"classify_with": "coin"})

@@ -39,6 +39,13 @@ BLACKLIST = (
     "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
 )  # fmt: skip
 _TASK_SPLIT = re.compile(r"\n?\s*Task\s*\d+\s*:", re.IGNORECASE)
+# Cues that a task's answer is one of a few labels (used by classify_with = "keywords").
+_CLASSIFICATION_CUES = re.compile(
+    r"\b(classify|classification|categori[sz]e|which (?:category|class|of the following)|true or false|"
+    r"yes or no|positive or negative|sentiment|(?:tell|determine|decide|identify|detect|check) (?:me )?"
+    r"(?:if|whether)|is (?:it|this|the following) (?:a|an)?\s*\w+ or|label)\b",
+    re.IGNORECASE,
+)
 
 
 @attrs.define
@@ -56,6 +63,7 @@ class SelfInstructConfig:
     temperature: float = 0.7
     top_p: float = 0.5
     max_requests_per_record: int = 20
+    classify_with: str = "model"
     prompts: dict[str, str] = attrs.field(factory=dict)
 
 
@@ -88,6 +96,11 @@ class SelfInstruct:
         self.config = config
         if not 0 < config.rouge_threshold <= 1:
             raise UsageError("$.method.self_instruct.rouge_threshold must be in (0, 1]")
+        if config.classify_with not in {"model", "keywords"}:
+            raise UsageError(
+                "$.method.self_instruct.classify_with: expected 'model' or 'keywords', "
+                f"got {config.classify_with!r}"
+            )
         self.prompts = prompts(self.name, config.prompts)
 
     def validate(self, seeds: Sequence[Record], count: int) -> None:
@@ -165,6 +178,8 @@ class SelfInstruct:
         return found
 
     async def _is_classification(self, ctx: GenerationContext, instruction: str) -> bool | None:
+        if self.config.classify_with == "keywords":
+            return bool(_CLASSIFICATION_CUES.search(instruction))
         text = self.prompts.styled("classify", ctx.is_chat, instruction=instruction)
         request = request_for(ctx, text, max_tokens=3, temperature=0.0, stop=() if ctx.is_chat else ("\n",))
         response = await try_complete(ctx, request)
