@@ -57,11 +57,9 @@ class Generator:
         """
         config = self.config
         if options:
-            section = dict(config.method.options.get(method, {}))
-            section.update(options)
-            config = structure(
-                {**_raw(config), "method": {**_raw(config)["method"], method: section}}, DatagenConfig
-            )
+            raw = _raw(config)
+            raw["method"][method] = {**config.method.options.get(method, {}), **options}
+            config = structure(raw, DatagenConfig)
         prepared = prepare(
             config,
             self.plugins,
