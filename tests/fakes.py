@@ -17,7 +17,7 @@ class FakeDist:
     def __init__(self, name: str, version: str, entry_points: dict[str, str]) -> None:
         self.metadata = {"Name": name}
         self.version = version
-        self.entry_points = [md.EntryPoint(n, v, "datagen") for n, v in entry_points.items()]
+        self.entry_points = md.EntryPoints(md.EntryPoint(n, v, "datagen") for n, v in entry_points.items())
 
 
 def install_fake_dists(monkeypatch: pytest.MonkeyPatch, *dists: FakeDist, keep_real: bool = True) -> None:
