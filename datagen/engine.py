@@ -317,7 +317,8 @@ class Engine:
                 await self.limit.release()
                 raise
             try:
-                response = await asyncio.wait_for(self.backend.complete(request), self.config.timeout_s)
+                async with asyncio.timeout(self.config.timeout_s):  # no extra task, unlike wait_for
+                    response = await self.backend.complete(request)
             except AuthenticationError as exc:
                 self._fatal = exc
                 raise
