@@ -181,6 +181,8 @@ class LoopbackServer:
     async def _gate(
         self, request: web.Request, style: str
     ) -> tuple[dict[str, Any], str] | web.StreamResponse:
+        if request.content_type != "application/json":  # real APIs reject other bodies
+            return self._error(400, "invalid_request_error", "Content-Type must be application/json", style)
         body = await request.json()
         digest = body_digest(body)
         key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(

@@ -342,3 +342,33 @@ def test_backends_pass_the_conformance_check(keys, server, cls) -> None:
     config = cls.Config(base_url=server.url + ("/v1" if cls is OpenAIBackend else ""))
     response = asyncio.run(check_backend(cls(config)))
     assert response.text.startswith("answer to:")
+
+
+@pytest.mark.parametrize("cls", [OpenAIBackend, AnthropicBackend])
+def test_a_non_json_answer_is_a_retryable_error(keys, cls) -> None:
+    from aiohttp import web
+
+    from datagen.errors import TransientError
+
+    async def login_page(_: web.Request) -> web.Response:
+        return web.Response(text="<html>proxy login</html>")
+
+    async def go() -> None:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", login_page)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        backend = cls(cls.Config(base_url=f"http://127.0.0.1:{port}"))
+        backend.validate()
+        try:
+            with pytest.raises(TransientError, match="not JSON") as info:
+                await backend.complete(Request(prompt="hi", max_tokens=8))
+            assert info.value.retryable
+        finally:
+            await backend.aclose()
+            await runner.cleanup()
+
+    asyncio.run(go())

@@ -20,7 +20,7 @@ from datagen.errors import TransientError, UsageError
 from datagen.llm import Request, Response, check_api_key, parse_rate_limits
 from datagen.log import redact_text, register_secret
 from datagen.records import Usage
-from datagen_plugins._sdk import map_sdk_error, post_json, raw_response_type, status_error
+from datagen_plugins._sdk import Poster, map_sdk_error, raw_response_type, status_error
 
 OFFICIAL_URL = "https://api.anthropic.com"
 _ERROR_STATUS = {
@@ -69,7 +69,7 @@ class AnthropicBackend:
         self.rate_limits: Any = None
         self._key: str | None = None
         self._client: Any = None
-        self._response_type: type[Any] = object
+        self._post: Poster | None = None
 
     def validate(self) -> None:
         """Check the key's presence and shape before any request."""
@@ -102,8 +102,14 @@ class AnthropicBackend:
                 max_retries=0,
                 http_client=transport,
             )
-            self._response_type = raw_response_type(anthropic)
+            self._post = Poster(self._client, "/v1/messages", raw_response_type(anthropic))
         return self._client
+
+    def poster(self) -> Poster:
+        """Sends this backend's requests through :meth:`client`."""
+        self.client()
+        assert self._post is not None
+        return self._post
 
     def body(self, request: Request) -> dict[str, Any]:
         """The Messages API parameters of ``request`` (system turns go to ``system``)."""
@@ -165,9 +171,7 @@ class AnthropicBackend:
         import anthropic
 
         try:
-            result, headers = await post_json(
-                self.client(), "/v1/messages", self.body(request), self._response_type
-            )
+            result, headers = await self.poster()(self.body(request))
         except anthropic.AnthropicError as exc:
             raise map_sdk_error(exc, anthropic, "anthropic", self.base_url) from None
         self.rate_limits = parse_rate_limits(headers) or self.rate_limits
@@ -222,7 +226,7 @@ class AnthropicBackend:
         """Close the HTTP connections."""
         if self._client is not None:
             await self._client.close()
-            self._client = None
+            self._client = self._post = None
 
 
 @datagen.hookimpl

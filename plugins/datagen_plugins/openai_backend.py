@@ -21,7 +21,7 @@ from datagen.errors import TransientError, UsageError
 from datagen.llm import Request, Response, check_api_key, parse_rate_limits
 from datagen.log import redact_text, register_secret
 from datagen.records import Usage
-from datagen_plugins._sdk import map_sdk_error, post_json, raw_response_type, status_error
+from datagen_plugins._sdk import Poster, map_sdk_error, raw_response_type, status_error
 
 OFFICIAL_URL = "https://api.openai.com/v1"
 _BATCH_DONE = {"completed", "failed", "expired", "cancelled"}
@@ -64,7 +64,7 @@ class OpenAIBackend:
         self.rate_limits: Any = None
         self._key: str | None = None
         self._client: Any = None
-        self._response_type: type[Any] = object
+        self._post: Poster | None = None
 
     @property
     def official(self) -> bool:
@@ -107,8 +107,14 @@ class OpenAIBackend:
                 max_retries=0,
                 http_client=openai.DefaultAioHttpClient() if self.config.transport == "aiohttp" else None,
             )
-            self._response_type = raw_response_type(openai)
+            self._post = Poster(self._client, self.path, raw_response_type(openai))
         return self._client
+
+    def poster(self) -> Poster:
+        """Sends this backend's requests through :meth:`client`."""
+        self.client()
+        assert self._post is not None
+        return self._post
 
     @property
     def path(self) -> str:
@@ -165,9 +171,7 @@ class OpenAIBackend:
         import openai
 
         try:
-            result, headers = await post_json(
-                self.client(), self.path, self.body(request), self._response_type
-            )
+            result, headers = await self.poster()(self.body(request))
         except openai.OpenAIError as exc:
             raise map_sdk_error(exc, openai, "openai", self.base_url) from None
         self.rate_limits = parse_rate_limits(headers) or self.rate_limits
@@ -241,7 +245,7 @@ class OpenAIBackend:
         """Close the HTTP connections."""
         if self._client is not None:
             await self._client.close()
-            self._client = None
+            self._client = self._post = None
 
 
 @datagen.hookimpl
