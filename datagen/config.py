@@ -45,6 +45,34 @@ def secret_field(default: str | None = None) -> Any:
 # ---------------------------------------------------------------------------------------------- converter
 
 
+class BoundError(ValueError):
+    """A number outside its allowed range; ``key`` names the option."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def bounded(low: float | None = None, *, above: float | None = None, high: float | None = None) -> Any:
+    """An attrs validator: ``None`` passes; a number must be >= ``low``, > ``above`` and <= ``high``."""
+
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        if low is not None and value < low:
+            raise BoundError(attribute.name, f"must be at least {low:g}, got {value!r}")
+        if above is not None and value <= above:
+            raise BoundError(attribute.name, f"must be greater than {above:g}, got {value!r}")
+        if high is not None and value > high:
+            raise BoundError(attribute.name, f"must be at most {high:g}, got {value!r}")
+
+    return check
+
+
+POSITIVE = bounded(above=0)
+NON_NEGATIVE = bounded(0)
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
@@ -116,7 +144,9 @@ def _message(exc: BaseException) -> str:
 
 
 def _walk(exc: BaseException, path: str) -> Iterator[str]:
-    if isinstance(exc, ForbiddenExtraKeysError):
+    if isinstance(exc, BoundError):
+        yield f"{path}.{exc.key}: {exc}"
+    elif isinstance(exc, ForbiddenExtraKeysError):
         for key in sorted(exc.extra_fields):
             yield f"{path}.{key}: unknown key"
     elif isinstance(exc, ClassValidationError):
@@ -186,9 +216,9 @@ class BackendSection(FamilySection):
 class SamplingConfig:
     """``[sampling]``: default sampling parameters sent with each request."""
 
-    temperature: float = 0.7
-    top_p: float = 1.0
-    max_tokens: int = 256
+    temperature: float = attrs.field(default=0.7, validator=NON_NEGATIVE)
+    top_p: float = attrs.field(default=1.0, validator=bounded(above=0, high=1))
+    max_tokens: int = attrs.field(default=256, validator=POSITIVE)
     seed: int | None = None
     stop: list[str] = attrs.field(factory=list)
 
@@ -197,7 +227,7 @@ class SamplingConfig:
 class GenerateConfig:
     """``[generate]``: what a ``datagen generate`` run produces."""
 
-    count: int = 10
+    count: int = attrs.field(default=10, validator=POSITIVE)
     seeds: Path | None = None
     out: Path | None = None
     random_seed: int = 0
@@ -207,19 +237,21 @@ class GenerateConfig:
 class EngineConfig:
     """``[engine]``: how requests are sent (concurrency, retries, limits, budget)."""
 
-    max_concurrency: int | None = None
-    max_retries: int = 6
-    backoff_base_s: float = 0.25
-    backoff_max_s: float = 60.0
-    timeout_s: float = 120.0
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    max_cost_usd: float | None = None
-    max_tokens: int | None = None
+    max_concurrency: int | None = attrs.field(default=None, validator=POSITIVE)
+    max_retries: int = attrs.field(default=6, validator=NON_NEGATIVE)
+    backoff_base_s: float = attrs.field(default=0.25, validator=NON_NEGATIVE)
+    backoff_max_s: float = attrs.field(default=60.0, validator=NON_NEGATIVE)
+    timeout_s: float = attrs.field(default=120.0, validator=POSITIVE)
+    requests_per_minute: float | None = attrs.field(default=None, validator=POSITIVE)
+    tokens_per_minute: float | None = attrs.field(default=None, validator=POSITIVE)
+    max_cost_usd: float | None = attrs.field(default=None, validator=NON_NEGATIVE)
+    max_tokens: int | None = attrs.field(default=None, validator=POSITIVE)
     batch: bool = False
-    batch_size: int = 10_000
-    batch_window_s: float = 2.0
-    batch_poll_s: float = 30.0
+    batch_size: int = attrs.field(default=10_000, validator=POSITIVE)
+    batch_window_s: float = attrs.field(default=2.0, validator=NON_NEGATIVE)
+    batch_poll_s: float = attrs.field(default=30.0, validator=POSITIVE)
+    #: collect young objects every this many allocations during a run (Python's default: 700)
+    gc_threshold: int | None = attrs.field(default=10_000, validator=POSITIVE)
 
 
 @attrs.define

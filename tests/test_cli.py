@@ -77,7 +77,7 @@ def test_generate_with_config_file_and_plugin_options(cli, tmp_path: Path) -> No
             ["--backend", "nope"],
             "unknown backend 'nope'; registered backends: anthropic, echo, local, openai",
         ),
-        ({}, ["--count", "0"], "count must be a positive number"),
+        ({}, ["--count", "0"], "$.generate.count: must be greater than 0, got 0"),
         (
             {"c.toml": "[backend.echo]\nlatency_s = 'x'\n"},
             ["--config", "c.toml"],

@@ -53,6 +53,24 @@ def test_all_errors_are_reported_at_once() -> None:
     ]
 
 
+def test_numbers_out_of_range_name_the_key() -> None:
+    found = problems(
+        engine={"max_concurrency": 0, "timeout_s": -1.0},
+        sampling={"top_p": 1.5, "max_tokens": 0},
+        generate={"count": -3},
+    )
+    assert sorted(found) == [
+        "$.engine.max_concurrency: must be greater than 0, got 0",
+        "$.generate.count: must be greater than 0, got -3",
+        "$.sampling.top_p: must be at most 1, got 1.5",
+    ]
+    assert problems(engine={"timeout_s": -1.0}) == ["$.engine.timeout_s: must be greater than 0, got -1.0"]
+    assert problems(sampling={"max_tokens": 0}) == ["$.sampling.max_tokens: must be greater than 0, got 0"]
+    engine = {"max_concurrency": None, "max_retries": 0, "gc_threshold": None}
+    cfg = load_config(data={"engine": engine}, environ={})
+    assert cfg.engine.max_retries == 0
+
+
 def test_strict_scalars() -> None:
     assert problems(generate={"count": 2.5}) == ["$.generate.count: expected int, got 2.5"]
     assert problems(generate={"count": True}) == ["$.generate.count: expected int, got True"]
