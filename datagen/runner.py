@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import random
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +142,47 @@ async def _records(prepared: Prepared, pm: PluginManager) -> AsyncIterator[Recor
             engine.cache.close()
 
 
+class _YoungGC:
+    """Shared state of :func:`young_gc_threshold`: how many runs hold it, and what to restore."""
+
+    lock = threading.Lock()
+    depth = 0
+    saved: tuple[int, ...] = ()
+
+
+@contextlib.contextmanager
+def young_gc_threshold(threshold: int | None) -> Iterator[None]:
+    """Collect the youngest generation every ``threshold`` allocations instead of 700, then restore.
+
+    A run allocates many short-lived objects per request (HTTP messages, JSON); with Python's default the
+    cyclic collector runs every few requests and costs ~0.1 ms of CPU per request. Nested or concurrent
+    runs share the setting; the last to finish restores the previous thresholds. ``None`` leaves gc alone.
+    """
+    if threshold is None:
+        yield
+        return
+    state = _YoungGC
+    with state.lock:
+        if state.depth == 0:
+            state.saved = gc.get_threshold()
+            gc.set_threshold(max(threshold, state.saved[0]), *state.saved[1:])
+        state.depth += 1
+    try:
+        yield
+    finally:
+        with state.lock:
+            state.depth -= 1
+            if state.depth == 0:
+                gc.set_threshold(*state.saved)
+
+
 async def execute(prepared: Prepared, pm: PluginManager, progress: Progress | None = None) -> Results:
     """Run a prepared job: lifecycle hooks, records streamed to ``run.out`` (or kept in memory)."""
+    with young_gc_threshold(prepared.run.config.engine.gc_threshold):
+        return await _execute(prepared, pm, progress)
+
+
+async def _execute(prepared: Prepared, pm: PluginManager, progress: Progress | None) -> Results:
     run = prepared.run
     pm.hook.datagen_run_start(run=run)
     if run.out is not None:

@@ -308,3 +308,29 @@ def test_rate_limit_headers_set_the_pace() -> None:
     configured.backend.rate_limits = RateLimits(requests_per_minute=600)  # type: ignore[attr-defined]
     run(configured.complete(req("a")))
     assert configured._rpm is not None and configured._rpm.rate_per_s == pytest.approx(1.0)  # config wins
+
+
+def test_a_run_raises_the_young_gc_threshold_and_restores_it() -> None:
+    import gc
+
+    from datagen.runner import young_gc_threshold
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        with young_gc_threshold(5000):
+            assert gc.get_threshold() == (5000, 10, 10)
+            with young_gc_threshold(9000):  # a nested run keeps the first run's setting
+                assert gc.get_threshold() == (5000, 10, 10)
+            assert gc.get_threshold() == (5000, 10, 10)
+        assert gc.get_threshold() == (700, 10, 10)
+        with young_gc_threshold(None):
+            assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(20000, 10, 10)
+        with young_gc_threshold(5000):  # never lowered below what the user chose
+            assert gc.get_threshold() == (20000, 10, 10)
+        with pytest.raises(RuntimeError), young_gc_threshold(5000):
+            raise RuntimeError("a failed run restores it too")
+        assert gc.get_threshold() == (20000, 10, 10)
+    finally:
+        gc.set_threshold(*before)
