@@ -337,11 +337,72 @@ def test_rate_limit_headers_are_followed(keys) -> None:
     assert engine._rpm is not None and engine._rpm.rate_per_s == pytest.approx(1200 * 0.95 / 60)
 
 
+@pytest.mark.parametrize("transport", ["lean", "aiohttp", "httpx"])
 @pytest.mark.parametrize("cls", [OpenAIBackend, AnthropicBackend])
-def test_backends_pass_the_conformance_check(keys, server, cls) -> None:
-    config = cls.Config(base_url=server.url + ("/v1" if cls is OpenAIBackend else ""))
+def test_backends_pass_the_conformance_check(keys, server, cls, transport) -> None:
+    config = cls.Config(base_url=server.url + ("/v1" if cls is OpenAIBackend else ""), transport=transport)
     response = asyncio.run(check_backend(cls(config)))
     assert response.text.startswith("answer to:")
+
+
+def test_an_unknown_transport_is_a_config_error(keys) -> None:
+    from datagen.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"\$\.backend\.openai\.transport: expected one of lean, aiohttp"):
+        OpenAIBackend(OpenAIConfig(transport="curl")).validate()
+
+
+@pytest.mark.parametrize("cls", [OpenAIBackend, AnthropicBackend])
+def test_a_refused_connection_is_a_retryable_error(keys, cls) -> None:
+    import socket
+
+    from datagen.errors import TransientError
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    backend = cls(cls.Config(base_url=f"http://127.0.0.1:{port}"))
+    backend.validate()
+
+    async def go() -> None:
+        try:
+            with pytest.raises(TransientError, match="Connection") as info:
+                await backend.complete(Request(prompt="hi", max_tokens=8))
+            assert info.value.retryable
+        finally:
+            await backend.aclose()
+
+    asyncio.run(go())
+
+
+def test_a_compressed_answer_is_decoded(keys) -> None:
+    import gzip
+
+    from aiohttp import web
+
+    answer = {"choices": [{"message": {"content": "unzipped"}, "finish_reason": "stop"}], "usage": {}}
+
+    async def gzipped(_: web.Request) -> web.Response:
+        body = gzip.compress(json.dumps(answer).encode())
+        headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        return web.Response(body=body, headers=headers)
+
+    async def go() -> str:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", gzipped)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        backend = OpenAIBackend(OpenAIConfig(base_url=f"http://127.0.0.1:{runner.addresses[0][1]}/v1"))
+        backend.validate()
+        try:
+            return (await backend.complete(Request(prompt="hi", max_tokens=8))).text
+        finally:
+            await backend.aclose()
+            await runner.cleanup()
+
+    assert asyncio.run(go()) == "unzipped"
 
 
 @pytest.mark.parametrize("cls", [OpenAIBackend, AnthropicBackend])
@@ -372,3 +433,25 @@ def test_a_non_json_answer_is_a_retryable_error(keys, cls) -> None:
             await runner.cleanup()
 
     asyncio.run(go())
+
+
+def test_the_lean_transport_goes_through_the_proxy_in_the_environment(keys, server, monkeypatch) -> None:
+    from datagen.errors import TransientError
+
+    for var in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url)  # the loopback server answers as the proxy
+    target = "http://api.example.invalid/v1"  # no such host: only a proxy can answer
+
+    async def ask() -> str:
+        backend = OpenAIBackend(OpenAIConfig(base_url=target))
+        backend.validate()
+        try:
+            return (await backend.complete(Request(prompt="hi", max_tokens=8))).text
+        finally:
+            await backend.aclose()
+
+    assert asyncio.run(ask()) == "answer to: hi"
+    monkeypatch.setenv("NO_PROXY", "api.example.invalid")
+    with pytest.raises(TransientError):
+        asyncio.run(ask())

@@ -1,10 +1,11 @@
-"""Shared by the OpenAI and Anthropic backends: mapping the official SDKs' errors onto datagen's."""
+"""Shared by the OpenAI and Anthropic backends: the SDKs' HTTP client, their errors mapped onto datagen's."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
 import json
+import urllib.request
 from types import ModuleType
 from typing import Any
 
@@ -38,15 +39,113 @@ def map_sdk_error(exc: Exception, sdk: ModuleType, provider: str, where: str) ->
     return PermanentError(message)
 
 
-def raw_response_type(sdk: ModuleType) -> type[Any]:
-    """The response class of the HTTP library the SDK is built on (httpx, or httpx2 in newer SDKs)."""
+TRANSPORTS = ("lean", "aiohttp", "httpx")
+
+
+def http_library(sdk: ModuleType) -> ModuleType:
+    """The HTTP library the SDK is built on (httpx, or httpx2 in newer SDKs)."""
     base = importlib.import_module(f"{sdk.__name__}._base_client")
     for name in ("httpx2", "httpx"):
         library = getattr(base, name, None)
-        if library is not None:
-            response_type: type[Any] = library.Response
-            return response_type
+        if isinstance(library, ModuleType):
+            return library
     raise RuntimeError(f"cannot find the HTTP library of {sdk.__name__} {getattr(sdk, '__version__', '')}")
+
+
+def raw_response_type(sdk: ModuleType) -> type[Any]:
+    """The response class of the SDK's HTTP library."""
+    response_type: type[Any] = http_library(sdk).Response
+    return response_type
+
+
+def http_client(sdk: ModuleType, transport: str, base_url: str) -> Any:
+    """The SDK's ``http_client``: ``lean`` (datagen's), ``aiohttp`` (the SDK's) or ``httpx`` (None).
+
+    ``lean`` plugs :func:`lean_transport` into the SDK's own HTTP client, the SDK's documented way to
+    customise transports; everything above the transport (auth, headers, errors) stays the SDK's.
+    """
+    if transport == "httpx":
+        return None
+    if transport == "aiohttp":
+        return sdk.DefaultAioHttpClient()
+    library = http_library(sdk)
+    return library.AsyncClient(
+        transport=lean_transport(library, secure=base_url.startswith("https:")), follow_redirects=True
+    )
+
+
+def lean_transport(library: ModuleType, *, secure: bool) -> Any:
+    """An httpx transport that sends through one aiohttp session and reads each answer whole.
+
+    About 0.1 ms of client CPU per request less than the SDK's aiohttp transport, which wraps every
+    answer in a stream. Proxies come from the environment (``HTTPS_PROXY``, ``NO_PROXY``); certificates
+    are checked with the HTTP library's default context (``SSL_CERT_FILE`` honoured).
+    """
+    import aiohttp
+
+    timeout_error = library.ReadTimeout
+    connect_error = library.ConnectError
+
+    class LeanTransport(library.AsyncBaseTransport):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            self.session: aiohttp.ClientSession | None = None
+            self.proxies: dict[tuple[str, str], str | None] = {}
+
+        def _proxy(self, url: Any) -> str | None:
+            # Read from the environment once per host; aiohttp's trust_env would do it (and read
+            # ~/.netrc) on every request.
+            key = (url.scheme, url.host)
+            if key not in self.proxies:
+                proxy = urllib.request.getproxies().get(url.scheme)
+                if proxy and urllib.request.proxy_bypass(url.host):
+                    proxy = None
+                self.proxies[key] = proxy
+            return self.proxies[key]
+
+        def _session(self) -> aiohttp.ClientSession:
+            if self.session is None:
+                context = library.create_ssl_context() if secure else True
+                connector = aiohttp.TCPConnector(limit=0, ssl=context)
+                self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+            return self.session
+
+        async def handle_async_request(self, request: Any) -> Any:
+            timeout = request.extensions.get("timeout", {})
+            data = await request.aread()
+            try:
+                async with self._session().request(
+                    request.method,
+                    str(request.url),
+                    headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
+                    data=data or None,
+                    allow_redirects=False,
+                    compress=False,
+                    proxy=self._proxy(request.url),
+                    timeout=aiohttp.ClientTimeout(
+                        sock_connect=timeout.get("connect"),
+                        sock_read=timeout.get("read"),
+                        connect=timeout.get("pool"),
+                    ),
+                ) as response:
+                    body = await response.read()
+            except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
+                raise timeout_error(str(exc) or "timed out", request=request) from exc
+            except aiohttp.ClientError as exc:
+                raise connect_error(str(exc) or type(exc).__name__, request=request) from exc
+            return library.Response(
+                status_code=response.status,
+                headers=response.raw_headers,
+                content=body,
+                request=request,
+                extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
+            )
+
+        async def aclose(self) -> None:
+            if self.session is not None:
+                await self.session.close()
+                self.session = None
+
+    return LeanTransport()
 
 
 class Poster:

@@ -20,7 +20,14 @@ from datagen.errors import TransientError, UsageError
 from datagen.llm import Request, Response, check_api_key, parse_rate_limits
 from datagen.log import redact_text, register_secret
 from datagen.records import Usage
-from datagen_plugins._sdk import Poster, map_sdk_error, raw_response_type, status_error
+from datagen_plugins._sdk import (
+    TRANSPORTS,
+    Poster,
+    http_client,
+    map_sdk_error,
+    raw_response_type,
+    status_error,
+)
 
 OFFICIAL_URL = "https://api.anthropic.com"
 _ERROR_STATUS = {
@@ -49,7 +56,7 @@ class AnthropicConfig:
     api_key: str | None = secret_field()
     base_url: str | None = None
     model: str = "claude-3-5-haiku-latest"
-    transport: str = "aiohttp"
+    transport: str = "lean"
     timeout_s: float = 600.0
 
 
@@ -73,9 +80,10 @@ class AnthropicBackend:
 
     def validate(self) -> None:
         """Check the key's presence and shape before any request."""
-        if self.config.transport not in {"aiohttp", "httpx"}:
+        if self.config.transport not in TRANSPORTS:
             raise UsageError(
-                f"$.backend.anthropic.transport: expected 'aiohttp' or 'httpx', got {self.config.transport!r}"
+                f"$.backend.anthropic.transport: expected one of {', '.join(TRANSPORTS)}, "
+                f"got {self.config.transport!r}"
             )
         official = self.base_url.startswith(OFFICIAL_URL)
         key = check_api_key(
@@ -94,13 +102,12 @@ class AnthropicBackend:
 
             if self._key is None:
                 self.validate()
-            transport = anthropic.DefaultAioHttpClient() if self.config.transport == "aiohttp" else None
             self._client = anthropic.AsyncAnthropic(
                 api_key=self._key,
                 base_url=self.base_url,
                 timeout=self.config.timeout_s,
                 max_retries=0,
-                http_client=transport,
+                http_client=http_client(anthropic, self.config.transport, self.base_url),
             )
             self._post = Poster(self._client, "/v1/messages", raw_response_type(anthropic))
         return self._client

@@ -21,7 +21,14 @@ from datagen.errors import TransientError, UsageError
 from datagen.llm import Request, Response, check_api_key, parse_rate_limits
 from datagen.log import redact_text, register_secret
 from datagen.records import Usage
-from datagen_plugins._sdk import Poster, map_sdk_error, raw_response_type, status_error
+from datagen_plugins._sdk import (
+    TRANSPORTS,
+    Poster,
+    http_client,
+    map_sdk_error,
+    raw_response_type,
+    status_error,
+)
 
 OFFICIAL_URL = "https://api.openai.com/v1"
 _BATCH_DONE = {"completed", "failed", "expired", "cancelled"}
@@ -43,7 +50,7 @@ class OpenAIConfig:
     model: str = "gpt-4o-mini"
     api: str = "chat"
     organization: str | None = None
-    transport: str = "aiohttp"
+    transport: str = "lean"
     timeout_s: float = 600.0
     max_tokens_param: str = "max_tokens"
 
@@ -77,9 +84,10 @@ class OpenAIBackend:
             raise UsageError(
                 f"$.backend.openai.api: expected 'chat' or 'completions', got {self.config.api!r}"
             )
-        if self.config.transport not in {"aiohttp", "httpx"}:
+        if self.config.transport not in TRANSPORTS:
             raise UsageError(
-                f"$.backend.openai.transport: expected 'aiohttp' or 'httpx', got {self.config.transport!r}"
+                f"$.backend.openai.transport: expected one of {', '.join(TRANSPORTS)}, "
+                f"got {self.config.transport!r}"
             )
         key = self.config.api_key or os.environ.get(self.env_key)
         if self.official or key:
@@ -105,7 +113,7 @@ class OpenAIBackend:
                 organization=self.config.organization,
                 timeout=self.config.timeout_s,
                 max_retries=0,
-                http_client=openai.DefaultAioHttpClient() if self.config.transport == "aiohttp" else None,
+                http_client=http_client(openai, self.config.transport, self.base_url),
             )
             self._post = Poster(self._client, self.path, raw_response_type(openai))
         return self._client
