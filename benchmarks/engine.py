@@ -157,10 +157,18 @@ def throughput(repeats: int) -> None:
 
 def cpu(repeats: int) -> None:
     section(f"client CPU per request, 0 ms latency, {N} requests")
+    # Interleaved (raw, SDK, datagen, raw, ...) so a drift in the machine's speed hits all three alike.
+    cpus: dict[str, list[float]] = {"raw": [], "sdk": [], "datagen": []}
     with Server() as srv:
-        _, raw_cpu = timed(run_async(lambda: raw_aiohttp(srv.url, N)), repeats)
-        _, sdk_cpu = timed(run_async(lambda: plain_sdk(srv.url, N)), repeats)
-        _, dg_cpu = timed(lambda: datagen_run(srv.url, N, IN_FLIGHT), repeats)
+        clients: dict[str, Callable[[], Any]] = {
+            "raw": run_async(lambda: raw_aiohttp(srv.url, N)),
+            "sdk": run_async(lambda: plain_sdk(srv.url, N)),
+            "datagen": lambda: datagen_run(srv.url, N, IN_FLIGHT),
+        }
+        for _ in range(repeats):
+            for name, client in clients.items():
+                cpus[name].append(timed(client, 1)[1])
+    raw_cpu, sdk_cpu, dg_cpu = (statistics.median(cpus[k]) for k in ("raw", "sdk", "datagen"))
     for name, value in (("raw aiohttp", raw_cpu), ("plain AsyncOpenAI", sdk_cpu), ("datagen", dg_cpu)):
         print(f"{name:18s} {1000 * value / N:.2f} ms CPU per request")
     print(f"RATIO datagen / raw aiohttp CPU per request: {dg_cpu / raw_cpu:.2f}  (target: datagen < 1 ms)")
@@ -312,14 +320,16 @@ def local_tokens(repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="one repeat instead of three")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repeats: 1 instead of 3 (3 instead of 5 for cpu)"
+    )
     parser.add_argument("--only", choices=["throughput", "cpu", "memory", "resume", "local"])
     args = parser.parse_args()
     repeats = 1 if args.quick else 3
     print(f"datagen engine benchmark, python {sys.version.split()[0]}, {os.cpu_count()} cores")
     steps: dict[str, Callable[[], None]] = {
         "throughput": lambda: throughput(repeats),
-        "cpu": lambda: cpu(repeats),
+        "cpu": lambda: cpu(repeats + 2),
         "memory": memory,
         "resume": kill_resume,
         "local": lambda: local_tokens(repeats),
