@@ -25,10 +25,14 @@ from datagen.seeds import default_seeds_path, load_seeds_file, to_seeds
 SEEDS = load_seeds_file(default_seeds_path())
 
 
+THREADS = [2]
+
+
 def run(method: str, seeds: Any, count: int, **options: Any) -> tuple[Any, Any]:
     """Run ``method`` on the local backend; returns (results, run stats)."""
     config = load_config(
-        data={"backend": {"name": "local", "local": {"threads": 2}}, "method": {method: options}}, environ={}
+        data={"backend": {"name": "local", "local": {"threads": THREADS[0]}}, "method": {method: options}},
+        environ={},
     )
     pm = load_plugins()
     prepared = prepare(config, pm, to_seeds(seeds), count=count, method=method)
@@ -125,7 +129,9 @@ def main() -> None:
     parser.add_argument("what", choices=["self_instruct", "evol", "copy_rate"])
     parser.add_argument("--count", type=int)
     parser.add_argument("--classify-with", default="model", choices=["model", "keywords"])
+    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads of the local model")
     args = parser.parse_args()
+    THREADS[0] = args.threads
     if args.what == "self_instruct":
         self_instruct(args.count or 200, args.classify_with)
     elif args.what == "evol":
