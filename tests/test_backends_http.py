@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -11,13 +12,15 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from datagen.config import EngineConfig
 from datagen.engine import Engine
+from datagen.errors import TransientError, UsageError
 from datagen.llm import Request
 from datagen.records import Message
 from datagen.results import Results
@@ -346,33 +349,45 @@ def test_backends_pass_the_conformance_check(keys, server, cls, transport) -> No
 
 
 def test_an_unknown_transport_is_a_config_error(keys) -> None:
-    from datagen.errors import UsageError
-
     with pytest.raises(UsageError, match=r"\$\.backend\.openai\.transport: expected one of lean, aiohttp"):
         OpenAIBackend(OpenAIConfig(transport="curl")).validate()
+
+
+async def ask(backend: OpenAIBackend | AnthropicBackend) -> str:
+    """One request through ``backend``, closed afterwards."""
+    backend.validate()
+    try:
+        return (await backend.complete(Request(prompt="hi", max_tokens=8))).text
+    finally:
+        await backend.aclose()
+
+
+@contextlib.asynccontextmanager
+async def one_handler(handler: Callable[[Any], Awaitable[Any]]) -> AsyncIterator[str]:
+    """A throwaway aiohttp server answering every POST with ``handler``; yields its base URL."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.mark.parametrize("cls", [OpenAIBackend, AnthropicBackend])
 def test_a_refused_connection_is_a_retryable_error(keys, cls) -> None:
     import socket
 
-    from datagen.errors import TransientError
-
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    backend = cls(cls.Config(base_url=f"http://127.0.0.1:{port}"))
-    backend.validate()
-
-    async def go() -> None:
-        try:
-            with pytest.raises(TransientError, match="Connection") as info:
-                await backend.complete(Request(prompt="hi", max_tokens=8))
-            assert info.value.retryable
-        finally:
-            await backend.aclose()
-
-    asyncio.run(go())
+    with pytest.raises(TransientError, match="Connection") as info:
+        asyncio.run(ask(cls(cls.Config(base_url=f"http://127.0.0.1:{port}"))))
+    assert info.value.retryable
 
 
 def test_a_compressed_answer_is_decoded(keys) -> None:
@@ -388,19 +403,8 @@ def test_a_compressed_answer_is_decoded(keys) -> None:
         return web.Response(body=body, headers=headers)
 
     async def go() -> str:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", gzipped)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        backend = OpenAIBackend(OpenAIConfig(base_url=f"http://127.0.0.1:{runner.addresses[0][1]}/v1"))
-        backend.validate()
-        try:
-            return (await backend.complete(Request(prompt="hi", max_tokens=8))).text
-        finally:
-            await backend.aclose()
-            await runner.cleanup()
+        async with one_handler(gzipped) as url:
+            return await ask(OpenAIBackend(OpenAIConfig(base_url=url + "/v1")))
 
     assert asyncio.run(go()) == "unzipped"
 
@@ -409,49 +413,24 @@ def test_a_compressed_answer_is_decoded(keys) -> None:
 def test_a_non_json_answer_is_a_retryable_error(keys, cls) -> None:
     from aiohttp import web
 
-    from datagen.errors import TransientError
-
     async def login_page(_: web.Request) -> web.Response:
         return web.Response(text="<html>proxy login</html>")
 
-    async def go() -> None:
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", login_page)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        backend = cls(cls.Config(base_url=f"http://127.0.0.1:{port}"))
-        backend.validate()
-        try:
-            with pytest.raises(TransientError, match="not JSON") as info:
-                await backend.complete(Request(prompt="hi", max_tokens=8))
-            assert info.value.retryable
-        finally:
-            await backend.aclose()
-            await runner.cleanup()
+    async def go() -> str:
+        async with one_handler(login_page) as url:
+            return await ask(cls(cls.Config(base_url=url)))
 
-    asyncio.run(go())
+    with pytest.raises(TransientError, match="not JSON") as info:
+        asyncio.run(go())
+    assert info.value.retryable
 
 
 def test_the_lean_transport_goes_through_the_proxy_in_the_environment(keys, server, monkeypatch) -> None:
-    from datagen.errors import TransientError
-
     for var in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HTTP_PROXY", server.url)  # the loopback server answers as the proxy
     target = "http://api.example.invalid/v1"  # no such host: only a proxy can answer
-
-    async def ask() -> str:
-        backend = OpenAIBackend(OpenAIConfig(base_url=target))
-        backend.validate()
-        try:
-            return (await backend.complete(Request(prompt="hi", max_tokens=8))).text
-        finally:
-            await backend.aclose()
-
-    assert asyncio.run(ask()) == "answer to: hi"
+    assert asyncio.run(ask(OpenAIBackend(OpenAIConfig(base_url=target)))) == "answer to: hi"
     monkeypatch.setenv("NO_PROXY", "api.example.invalid")
     with pytest.raises(TransientError):
-        asyncio.run(ask())
+        asyncio.run(ask(OpenAIBackend(OpenAIConfig(base_url=target))))
