@@ -224,3 +224,17 @@ def test_config_round_trips_through_toml(count, temperature, name, stops, disabl
     )
     text = dump_toml(converter.unstructure(cfg))
     assert structure(tomllib.loads(text), DatagenConfig) == cfg
+
+
+def test_plugin_configs_range_check_with_the_kernel_validators() -> None:
+    from datagen.config import POSITIVE, bounded
+
+    @attrs.define
+    class ShortConfig:
+        max_words: int = attrs.field(default=20, validator=POSITIVE)
+        ratio: float = attrs.field(default=0.5, validator=bounded(0, high=1))
+
+    with pytest.raises(ConfigError) as info:
+        structure({"ratio": 1.5}, ShortConfig, path="$.filter.short_only")
+    assert info.value.problems == ["$.filter.short_only.ratio: must be at most 1, got 1.5"]
+    assert structure({"max_words": 3}, ShortConfig).max_words == 3
