@@ -434,3 +434,66 @@ def test_the_lean_transport_goes_through_the_proxy_in_the_environment(keys, serv
     monkeypatch.setenv("NO_PROXY", "api.example.invalid")
     with pytest.raises(TransientError):
         asyncio.run(ask(OpenAIBackend(OpenAIConfig(base_url=target))))
+
+
+def test_proxy_credentials_in_the_environment_are_sent_to_the_proxy_only(keys, monkeypatch) -> None:
+    import base64
+
+    from aiohttp import web
+
+    seen: list[tuple[str | None, str | None, str]] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        seen.append(
+            (
+                request.headers.get("Proxy-Authorization"),
+                request.headers.get("Authorization"),
+                request.url.host,
+            )
+        )
+        answer = {"choices": [{"message": {"content": "via proxy"}, "finish_reason": "stop"}], "usage": {}}
+        return web.json_response(answer)
+
+    for var in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+
+    async def go() -> str:
+        async with one_handler(proxy) as url:
+            monkeypatch.setenv("HTTP_PROXY", url.replace("http://", "http://alice:p%40ss@"))
+            return await ask(OpenAIBackend(OpenAIConfig(base_url="http://api.example.invalid/v1")))
+
+    assert asyncio.run(go()) == "via proxy"
+    [(proxy_auth, auth, host)] = seen
+    assert proxy_auth == "Basic " + base64.b64encode(b"alice:p@ss").decode()
+    assert auth == f"Bearer {os.environ['OPENAI_API_KEY']}"
+    assert host == "api.example.invalid"
+
+
+def test_https_through_a_proxy_opens_a_tunnel_with_the_proxy_credentials(keys, monkeypatch) -> None:
+    """The proxy sees CONNECT with Proxy-Authorization; it then hangs up, so no TLS is needed here."""
+    import base64
+
+    connects: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connects.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.close()
+
+    for var in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+
+    async def go() -> None:
+        server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        monkeypatch.setenv("HTTPS_PROXY", f"http://bob:s3cret@127.0.0.1:{port}")
+        try:
+            with pytest.raises(TransientError):
+                await ask(OpenAIBackend(OpenAIConfig(base_url="https://api.example.invalid/v1")))
+        finally:
+            server.close()
+
+    asyncio.run(go())
+    head = connects[0].decode("latin-1")
+    assert head.startswith("CONNECT api.example.invalid:443 HTTP/1.1\r\n")
+    assert "Proxy-Authorization: Basic " + base64.b64encode(b"bob:s3cret").decode() in head
+    assert "Authorization: Bearer" not in head  # the API key stays inside the tunnel

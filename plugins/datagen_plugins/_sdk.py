@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import importlib
 import inspect
 import json
+import urllib.parse
 import urllib.request
 from types import ModuleType
 from typing import Any
@@ -89,17 +91,25 @@ def lean_transport(library: ModuleType, *, secure: bool) -> Any:
     class LeanTransport(library.AsyncBaseTransport):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             self.session: aiohttp.ClientSession | None = None
-            self.proxies: dict[tuple[str, str], str | None] = {}
+            self.proxies: dict[tuple[str, str], tuple[str | None, str | None]] = {}
 
-        def _proxy(self, url: Any) -> str | None:
-            # Read from the environment once per host; aiohttp's trust_env would do it (and read
-            # ~/.netrc) on every request.
+        def _proxy(self, url: Any) -> tuple[str | None, str | None]:
+            # Read from the environment once per host; aiohttp's trust_env would look the proxy and
+            # ~/.netrc up again, in a worker thread, for every request.
             key = (url.scheme, url.host)
             if key not in self.proxies:
-                proxy = urllib.request.getproxies().get(url.scheme)
-                if proxy and urllib.request.proxy_bypass(url.host):
-                    proxy = None
-                self.proxies[key] = proxy
+                found = urllib.request.getproxies().get(url.scheme)
+                if not found or urllib.request.proxy_bypass(url.host):
+                    self.proxies[key] = (None, None)
+                else:  # credentials in the proxy's URL go as Proxy-Authorization
+                    parts = urllib.parse.urlsplit(found)
+                    auth = None
+                    if parts.username is not None:
+                        user = urllib.parse.unquote(parts.username)
+                        pair = f"{user}:{urllib.parse.unquote(parts.password or '')}"
+                        auth = "Basic " + base64.b64encode(pair.encode()).decode()
+                    bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+                    self.proxies[key] = (bare, auth)
             return self.proxies[key]
 
         def _session(self) -> aiohttp.ClientSession:
@@ -112,15 +122,24 @@ def lean_transport(library: ModuleType, *, secure: bool) -> Any:
         async def handle_async_request(self, request: Any) -> Any:
             timeout = request.extensions.get("timeout", {})
             data = await request.aread()
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+            proxy, proxy_auth = self._proxy(request.url)
+            proxy_headers = None
+            if proxy_auth is not None:  # on the tunnel's CONNECT for https, on the request itself for http
+                if request.url.scheme == "https":
+                    proxy_headers = {"Proxy-Authorization": proxy_auth}
+                else:
+                    headers.append(("Proxy-Authorization", proxy_auth))
             try:
                 async with self._session().request(
                     request.method,
                     str(request.url),
-                    headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
+                    headers=headers,
                     data=data or None,
                     allow_redirects=False,
                     compress=False,
-                    proxy=self._proxy(request.url),
+                    proxy=proxy,
+                    proxy_headers=proxy_headers,
                     timeout=aiohttp.ClientTimeout(
                         sock_connect=timeout.get("connect"),
                         sock_read=timeout.get("read"),
