@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import re
@@ -137,3 +138,38 @@ def keep_novel(
         index.add(text)
         kept.append((text, extra, score))
     return kept
+
+
+async def bootstrap(
+    ctx: GenerationContext,
+    *,
+    method: str,
+    count: int,
+    index: RougeLIndex,
+    requests_per_round: int,
+    max_requests: int,
+    propose: Callable[[int, int], Awaitable[Iterable[tuple[str, T]]]],
+    reject: Callable[[str], str | None],
+    build: Callable[[str, T, float, int], Awaitable[Record | None]],
+    requests_per_kept: int,
+) -> AsyncIterator[Record]:
+    """The bootstrap loop shared by ``self_instruct`` and ``domain``, round after round until ``count``.
+
+    ``propose(round_no, wanted)`` sends up to ``requests_per_round`` requests for new candidates;
+    :func:`keep_novel` filters them; ``build(text, extra, score, round_no)`` turns each kept one into a
+    record (``requests_per_kept`` requests, None when it fails). Stops after ``max_requests``.
+    """
+    produced = requests = round_no = 0
+    while produced < count and requests < max_requests:
+        found = await propose(round_no, count - produced)
+        requests += min(requests_per_round, count - produced)
+        kept = keep_novel(ctx, index, found, reject, count - produced)
+        records = await asyncio.gather(*(build(text, extra, score, round_no) for text, extra, score in kept))
+        requests += requests_per_kept * len(kept)
+        for record in records:
+            if record is not None:
+                produced += 1
+                yield record
+        round_no += 1
+    if produced < count:
+        ctx.log.warning(f"{method}_stopped_short", produced=produced, wanted=count, requests=requests)

@@ -22,7 +22,7 @@ from datagen.context import GenerationContext
 from datagen.errors import UsageError
 from datagen.records import Message, Record, stable_id
 from datagen.rouge import RougeLIndex
-from datagen_plugins._methods import keep_novel, prompts, request_for, round_rng, split_tasks, try_complete
+from datagen_plugins._methods import bootstrap, prompts, request_for, round_rng, split_tasks, try_complete
 
 
 def presets() -> dict[str, dict[str, Any]]:
@@ -169,30 +169,27 @@ class Domain:
         """Rounds of new domain tasks → filters → novelty → expert answers until ``count``."""
         cfg = self.config
         examples = self.examples + [s.instruction for s in seeds if s.instruction]
-        index = RougeLIndex(cfg.rouge_threshold, examples)
-        produced = requests = round_no = 0
-        while produced < count and requests < cfg.max_requests_per_record * count:
-            found = await self._tasks(ctx, examples, round_no, count - produced)
-            requests += min(cfg.requests_per_round, count - produced)
-            kept = keep_novel(
-                ctx,
-                index,
-                ((task, None) for task in found),
-                lambda text: None if cfg.min_words <= len(text.split()) <= cfg.max_words else "length",
-                count - produced,
-            )
-            records = await asyncio.gather(
-                *(self._answer(ctx, task, score, round_no) for task, _, score in kept)
-            )
-            requests += len(kept)
-            for record in records:
-                if record is not None:
-                    examples.append(record.instruction or "")
-                    produced += 1
-                    yield record
-            round_no += 1
-        if produced < count:
-            ctx.log.warning("domain_stopped_short", produced=produced, wanted=count, requests=requests)
+
+        async def propose(round_no: int, wanted: int) -> list[tuple[str, None]]:
+            return [(task, None) for task in await self._tasks(ctx, examples, round_no, wanted)]
+
+        async def build(task: str, _: None, score: float, round_no: int) -> Record | None:
+            return await self._answer(ctx, task, score, round_no)
+
+        async for record in bootstrap(
+            ctx,
+            method=self.name,
+            count=count,
+            index=RougeLIndex(cfg.rouge_threshold, examples),
+            requests_per_round=cfg.requests_per_round,
+            max_requests=cfg.max_requests_per_record * count,
+            propose=propose,
+            reject=lambda text: None if cfg.min_words <= len(text.split()) <= cfg.max_words else "length",
+            build=build,
+            requests_per_kept=1,
+        ):
+            examples.append(record.instruction or "")
+            yield record
 
 
 @datagen.hookimpl

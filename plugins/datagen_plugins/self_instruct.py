@@ -24,8 +24,8 @@ from datagen.errors import UsageError
 from datagen.records import Record, stable_id
 from datagen.rouge import RougeLIndex
 from datagen_plugins._methods import (
+    bootstrap,
     first_paragraph,
-    keep_novel,
     prompts,
     request_for,
     require_seeds,
@@ -239,30 +239,27 @@ class SelfInstruct:
     ) -> AsyncIterator[Record]:
         """Rounds of generate → filter → novelty → classify → instance until ``count`` tasks are kept."""
         cfg = self.config
-        index = RougeLIndex(cfg.rouge_threshold, (s.instruction or "" for s in seeds))
         machine: list[Record] = []
-        produced = requests = round_no = 0
-        while produced < count and requests < cfg.max_requests_per_record * count:
-            found = await self._new_instructions(ctx, seeds, machine, round_no, count - produced)
-            requests += min(cfg.requests_per_round, count - produced)
-            kept = keep_novel(ctx, index, found, lambda text: filter_reason(text, cfg), count - produced)
-            records = await asyncio.gather(
-                *(
-                    self._task_record(
-                        ctx, seeds=seeds, instruction=inst, seed_ids=ids, score=score, round_no=round_no
-                    )
-                    for inst, ids, score in kept
-                )
+
+        async def build(instruction: str, seed_ids: list[str], score: float, round_no: int) -> Record | None:
+            return await self._task_record(
+                ctx, seeds=seeds, instruction=instruction, seed_ids=seed_ids, score=score, round_no=round_no
             )
-            requests += 2 * len(kept)
-            for record in records:
-                if record is not None:
-                    machine.append(record)
-                    produced += 1
-                    yield record
-            round_no += 1
-        if produced < count:
-            ctx.log.warning("self_instruct_stopped_short", produced=produced, wanted=count, requests=requests)
+
+        async for record in bootstrap(
+            ctx,
+            method=self.name,
+            count=count,
+            index=RougeLIndex(cfg.rouge_threshold, (s.instruction or "" for s in seeds)),
+            requests_per_round=cfg.requests_per_round,
+            max_requests=cfg.max_requests_per_record * count,
+            propose=lambda round_no, wanted: self._new_instructions(ctx, seeds, machine, round_no, wanted),
+            reject=lambda text: filter_reason(text, cfg),
+            build=build,
+            requests_per_kept=2,  # classification and instance
+        ):
+            machine.append(record)
+            yield record
 
 
 @datagen.hookimpl
