@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from datagen.errors import AuthenticationError, BackendError, PermanentError, RateLimitError, TransientError
-from datagen.llm import parse_retry_after
+from datagen.llm import RateLimits, parse_rate_limits, parse_retry_after
 from datagen.log import redact_text
 
 RETRYABLE_STATUS = {408, 409, 425}
@@ -168,29 +168,38 @@ def lean_transport(library: ModuleType, *, secure: bool) -> Any:
 
 
 class Poster:
-    """POSTs JSON through an SDK client's public low-level ``post`` and returns (JSON body, headers).
+    """POSTs JSON through an SDK client's public low-level ``post``: (JSON answer, rate limits).
 
     This keeps the SDK's transport, authentication, timeouts and error classes, but skips its per-call
     parameter transformation and pydantic model construction (half the client CPU per request). The
     body is serialised once here and the URL made absolute once, so the SDK neither re-encodes the body
-    nor merges the path into its base URL for every request.
+    nor merges the path into its base URL for every request. The SDK's errors (subclasses of
+    ``base_error``) become datagen's.
     """
 
-    def __init__(self, client: Any, path: str, response_type: type[Any]) -> None:
+    def __init__(
+        self, client: Any, path: str, sdk: ModuleType, base_error: type[Exception], where: str
+    ) -> None:
         self.client = client
         self.url = str(client.base_url).rstrip("/") + "/" + path.lstrip("/")
-        self.response_type = response_type
+        self.response_type = raw_response_type(sdk)
         self.raw_content = "content" in inspect.signature(client.post).parameters
+        self.sdk = sdk
+        self.base_error = base_error
+        self.where = where
 
-    async def __call__(self, body: dict[str, Any]) -> tuple[Any, Any]:
-        """The parsed JSON answer and the response headers."""
-        if self.raw_content:
-            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-            raw = await self.client.post(self.url, content=data, cast_to=self.response_type)
-        else:  # SDKs before the ``content`` parameter
-            raw = await self.client.post(self.url, body=body, cast_to=self.response_type)
+    async def __call__(self, body: dict[str, Any]) -> tuple[Any, RateLimits | None]:
+        """The parsed JSON answer and the rate limits its headers announce."""
         try:
-            return json.loads(raw.content), raw.headers
+            if self.raw_content:
+                data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+                raw = await self.client.post(self.url, content=data, cast_to=self.response_type)
+            else:  # SDKs before the ``content`` parameter
+                raw = await self.client.post(self.url, body=body, cast_to=self.response_type)
+        except self.base_error as exc:
+            raise map_sdk_error(exc, self.sdk, self.sdk.__name__, self.where) from None
+        try:
+            return json.loads(raw.content), parse_rate_limits(raw.headers)
         except ValueError:
             raise TransientError(f"malformed response from {self.url}: not JSON") from None
 

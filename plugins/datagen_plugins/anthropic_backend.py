@@ -17,7 +17,7 @@ import datagen
 from datagen.batching import BatchResults, BatchStatus
 from datagen.config import secret_field
 from datagen.errors import TransientError, UsageError
-from datagen.llm import Request, Response, check_api_key, parse_rate_limits
+from datagen.llm import Request, Response, check_api_key
 from datagen.log import redact_text, register_secret
 from datagen.records import Usage
 from datagen_plugins._sdk import (
@@ -25,7 +25,6 @@ from datagen_plugins._sdk import (
     Poster,
     http_client,
     map_sdk_error,
-    raw_response_type,
     status_error,
 )
 
@@ -109,7 +108,9 @@ class AnthropicBackend:
                 max_retries=0,
                 http_client=http_client(anthropic, self.config.transport, self.base_url),
             )
-            self._post = Poster(self._client, "/v1/messages", raw_response_type(anthropic))
+            self._post = Poster(
+                self._client, "/v1/messages", anthropic, anthropic.AnthropicError, self.base_url
+            )
         return self._client
 
     def poster(self) -> Poster:
@@ -175,13 +176,8 @@ class AnthropicBackend:
 
     async def complete(self, request: Request) -> Response:
         """Send one Messages request; SDK errors become datagen's retryable/permanent/auth errors."""
-        import anthropic
-
-        try:
-            result, headers = await self.poster()(self.body(request))
-        except anthropic.AnthropicError as exc:
-            raise map_sdk_error(exc, anthropic, "anthropic", self.base_url) from None
-        self.rate_limits = parse_rate_limits(headers) or self.rate_limits
+        result, rate_limits = await self.poster()(self.body(request))
+        self.rate_limits = rate_limits or self.rate_limits
         return self.parse(result, request)
 
     # ---------------------------------------------------------------------------- Message Batches API

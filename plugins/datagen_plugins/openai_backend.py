@@ -18,7 +18,7 @@ import datagen
 from datagen.batching import BatchResults, BatchStatus
 from datagen.config import secret_field
 from datagen.errors import TransientError, UsageError
-from datagen.llm import Request, Response, check_api_key, parse_rate_limits
+from datagen.llm import Request, Response, check_api_key
 from datagen.log import redact_text, register_secret
 from datagen.records import Usage
 from datagen_plugins._sdk import (
@@ -26,7 +26,6 @@ from datagen_plugins._sdk import (
     Poster,
     http_client,
     map_sdk_error,
-    raw_response_type,
     status_error,
 )
 
@@ -115,7 +114,7 @@ class OpenAIBackend:
                 max_retries=0,
                 http_client=http_client(openai, self.config.transport, self.base_url),
             )
-            self._post = Poster(self._client, self.path, raw_response_type(openai))
+            self._post = Poster(self._client, self.path, openai, openai.OpenAIError, self.base_url)
         return self._client
 
     def poster(self) -> Poster:
@@ -176,13 +175,8 @@ class OpenAIBackend:
 
     async def complete(self, request: Request) -> Response:
         """Send one request; SDK errors become datagen's retryable/permanent/auth errors."""
-        import openai
-
-        try:
-            result, headers = await self.poster()(self.body(request))
-        except openai.OpenAIError as exc:
-            raise map_sdk_error(exc, openai, "openai", self.base_url) from None
-        self.rate_limits = parse_rate_limits(headers) or self.rate_limits
+        result, rate_limits = await self.poster()(self.body(request))
+        self.rate_limits = rate_limits or self.rate_limits
         return self.parse(result)
 
     # ------------------------------------------------------------------------------------- Batch API
