@@ -50,6 +50,12 @@ def backend_args(backend: str, srv: LoopbackServer) -> list[str]:
     return ["--backend", backend, "--base-url", url]
 
 
+def generate_args(backend: str, srv: LoopbackServer, seeds: Path, count: int | str, *extra: str) -> list[str]:
+    """``datagen generate`` through ``backend`` at ``srv``, ``count`` records from ``seeds`` to o.jsonl."""
+    where = ["--seeds", str(seeds), "--count", str(count), "--out", "o.jsonl"]
+    return ["generate", *backend_args(backend, srv), *where, *extra]
+
+
 def seeds_file(path: Path, n: int) -> Path:
     path.write_text(
         "".join(json.dumps({"id": f"s{i}", "instruction": f"Task number {i}."}) + "\n" for i in range(n))
@@ -68,9 +74,7 @@ def summary(err: str) -> dict[str, int]:
 @pytest.mark.parametrize("backend", ["openai", "anthropic"])
 def test_generate_through_the_official_sdk(cli, keys, server, tmp_path, backend) -> None:
     seeds = seeds_file(tmp_path / "s.jsonl", 5)
-    result = cli(
-        "generate", *backend_args(backend, server), "--seeds", str(seeds), "--count", "10", "--out", "o.jsonl"
-    )
+    result = cli(*generate_args(backend, server, seeds, 10))
     assert result.code == 0, result.err
     records = list(Results.load(tmp_path / "o.jsonl"))
     assert len(records) == 10 and len({r.id for r in records}) == 10
@@ -102,15 +106,7 @@ def test_injected_errors_lose_and_duplicate_nothing(cli, keys, tmp_path, backend
     with LoopbackServer(behaviour) as srv:
         seeds = seeds_file(tmp_path / "s.jsonl", 200)
         result = cli(
-            "generate",
-            *backend_args(backend, srv),
-            "--seeds",
-            str(seeds),
-            "--count",
-            "200",
-            "--out",
-            "o.jsonl",
-            "--no-cache",
+            *generate_args(backend, srv, seeds, 200, "--no-cache"),
         )
     assert result.code == 0, result.err
     records = list(Results.load(tmp_path / "o.jsonl"))
@@ -126,14 +122,7 @@ def test_timeouts_are_retried(cli, keys, tmp_path, monkeypatch) -> None:
     with LoopbackServer(Behaviour(fail_first=1, error_kinds=("timeout",), hang_s=3)) as srv:
         seeds = seeds_file(tmp_path / "s.jsonl", 3)
         result = cli(
-            "generate",
-            *backend_args("openai", srv),
-            "--seeds",
-            str(seeds),
-            "--count",
-            "3",
-            "--out",
-            "o.jsonl",
+            *generate_args("openai", srv, seeds, 3),
         )
     assert result.code == 0, result.err
     assert summary(result.err)["retries"] == 3 and len(Results.load(tmp_path / "o.jsonl")) == 3
@@ -143,14 +132,7 @@ def test_permanent_errors_are_not_retried_and_are_counted(cli, keys, tmp_path) -
     with LoopbackServer(Behaviour(fail_first=1, error_kinds=("400",))) as srv:
         seeds = seeds_file(tmp_path / "s.jsonl", 4)
         result = cli(
-            "generate",
-            *backend_args("openai", srv),
-            "--seeds",
-            str(seeds),
-            "--count",
-            "4",
-            "--out",
-            "o.jsonl",
+            *generate_args("openai", srv, seeds, 4),
         )
     assert result.code == 0, result.err
     assert set(srv.received.values()) == {1} and len(srv.received) == 4
@@ -165,16 +147,7 @@ def test_a_rejected_key_stops_the_run_at_once(cli, keys, tmp_path, backend) -> N
     with LoopbackServer(Behaviour(valid_keys=frozenset({"sk-the-right-one-123456"}))) as srv:
         seeds = seeds_file(tmp_path / "s.jsonl", 50)
         result = cli(
-            "generate",
-            *backend_args(backend, srv),
-            "--seeds",
-            str(seeds),
-            "--count",
-            "50",
-            "--concurrency",
-            "4",
-            "--out",
-            "o.jsonl",
+            *generate_args(backend, srv, seeds, 50, "--concurrency", "4"),
         )
     assert result.code == 2
     assert f"{backend} rejected the API key (401)" in result.err and "Traceback" not in result.err
@@ -268,16 +241,7 @@ def test_kill_and_resume_pays_for_nothing_twice(keys, tmp_path) -> None:
             sys.executable,
             "-m",
             "datagen.cli",
-            "generate",
-            *backend_args("openai", srv),
-            "--seeds",
-            str(seeds),
-            "--count",
-            str(count),
-            "--concurrency",
-            "8",
-            "--out",
-            "o.jsonl",
+            *generate_args("openai", srv, seeds, count, "--concurrency", "8"),
         ]
         proc = subprocess.Popen(cmd, cwd=tmp_path, env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60

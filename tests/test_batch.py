@@ -13,7 +13,7 @@ import pytest
 
 from datagen.results import Results
 from datagen.testing_server import Behaviour, LoopbackServer
-from tests.test_backends_http import backend_args, seeds_file, summary
+from tests.test_backends_http import backend_args, generate_args, seeds_file, summary
 
 BATCH_ENV = {
     "DATAGEN_ENGINE__BATCH": "1",
@@ -35,14 +35,7 @@ def test_batch_mode_submits_polls_collects_and_resubmits(cli, batch_env, tmp_pat
     with LoopbackServer(Behaviour(batch_polls=2, batch_expire_first=3, batch_error_first=2)) as srv:
         seeds = seeds_file(tmp_path / "s.jsonl", 30)
         result = cli(
-            "generate",
-            *backend_args(backend, srv),
-            "--seeds",
-            str(seeds),
-            "--count",
-            "30",
-            "--out",
-            "o.jsonl",
+            *generate_args(backend, srv, seeds, 30),
         )
         assert result.code == 0, result.err
         assert len(srv.batches) == 2  # the first, then one resubmitting the 3 expired + 2 errored items
@@ -52,14 +45,7 @@ def test_batch_mode_submits_polls_collects_and_resubmits(cli, batch_env, tmp_pat
         assert len(records) == 30 and len({r.id for r in records}) == 30
         assert summary(result.err)["retries"] == 5
         again = cli(
-            "generate",
-            *backend_args(backend, srv),
-            "--seeds",
-            str(seeds),
-            "--count",
-            "30",
-            "--out",
-            "o.jsonl",
+            *generate_args(backend, srv, seeds, 30),
         )
         assert again.code == 0 and summary(again.err)["from cache"] == 30 and len(srv.batches) == 2
 
@@ -93,14 +79,7 @@ def test_a_batch_submitted_before_a_crash_is_collected_not_paid_again(batch_env,
             sys.executable,
             "-m",
             "datagen.cli",
-            "generate",
-            *backend_args(backend, srv),
-            "--seeds",
-            str(seeds),
-            "--count",
-            str(count),
-            "--out",
-            "o.jsonl",
+            *generate_args(backend, srv, seeds, count),
         ]
         proc = subprocess.Popen(cmd, cwd=tmp_path, env=os.environ.copy(), stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
