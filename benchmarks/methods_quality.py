@@ -18,9 +18,9 @@ from collections import Counter
 from typing import Any
 
 from datagen import load_config, load_plugins
-from datagen.rouge import RougeLIndex, tokenize
-from datagen.runner import execute, prepare, run_sync
-from datagen.seeds import default_seeds_path, load_seeds_file, to_seeds
+from datagen.app.runner import execute, prepare, run_sync
+from datagen.datamodel.seeds import default_seeds_path, load_seeds_file, to_seeds
+from datagen.text.rouge import RougeLIndex, tokenize
 
 SEEDS = load_seeds_file(default_seeds_path())
 

@@ -7,15 +7,15 @@
 from __future__ import annotations
 
 from datagen.__about__ import __version__
-from datagen.config import DatagenConfig, load_config
-from datagen.context import GenerationContext, Run, RunContext, RunStats
+from datagen.app.generator import Generator
+from datagen.datamodel.config import DatagenConfig, load_config
+from datagen.datamodel.records import Message, Provenance, Record, Usage
+from datagen.datamodel.results import RecordWriter, Results
+from datagen.engine.llm import Request, Response
 from datagen.errors import ConfigError, DatagenError, PluginError, UnknownNameError, UsageError
-from datagen.generator import Generator
-from datagen.hookspecs import Register, hookimpl, hookspec
-from datagen.llm import Request, Response
-from datagen.plugins import PluginManager, load_plugins
-from datagen.records import Message, Provenance, Record, Usage
-from datagen.results import RecordWriter, Results
+from datagen.kernel.context import GenerationContext, Run, RunContext, RunStats
+from datagen.kernel.hookspecs import Register, hookimpl, hookspec
+from datagen.kernel.manager import PluginManager, load_plugins
 
 __all__ = [
     "ConfigError",

@@ -2,7 +2,7 @@
 
 Installed with datagen as the ``pytest11`` entry point ``datagen``, so in any test suite:
 
-* ``datagen_plugins``: a fresh, strict :class:`~datagen.plugins.PluginManager` with every entry point loaded;
+* ``datagen_plugins``: a fresh, strict :class:`~datagen.kernel.manager.PluginManager` with every entry point loaded;
 * :func:`check_plugin_class` / :func:`check_backend` / :func:`run_method`: conformance checks;
 * :func:`records`, :func:`messages`, :func:`json_values`: hypothesis strategies (hypothesis imported lazily).
 """
@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 import pytest
 
-from datagen.config import DatagenConfig, load_config
+from datagen.datamodel.config import DatagenConfig, load_config
+from datagen.datamodel.records import ROLES, Message, Provenance, Record, Usage
+from datagen.datamodel.results import Results
+from datagen.engine.llm import FINISH_REASONS, Request, Response
 from datagen.errors import UsageError
-from datagen.hookspecs import hookimpl
-from datagen.llm import FINISH_REASONS, Request, Response
-from datagen.plugins import PluginManager, load_plugins
-from datagen.records import ROLES, Message, Provenance, Record, Usage
-from datagen.registry import FAMILIES, check_member
-from datagen.results import Results
+from datagen.kernel.hookspecs import hookimpl
+from datagen.kernel.manager import PluginManager, load_plugins
+from datagen.kernel.registry import FAMILIES, check_member
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -83,7 +83,7 @@ def run_method(
     config: dict[str, Any] | None = None,
 ) -> Results:
     """Run ``method`` on ``backend`` (default: the deterministic echo); check each record's provenance."""
-    from datagen.generator import Generator
+    from datagen.app.generator import Generator
 
     data = {"backend": {"name": backend}, "cache": {"enabled": False}, **(config or {})}
     gen = Generator(load_config(data=data, environ={}), plugins=pm)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import datagen
-from datagen.seeds import default_seeds_path
+from datagen.datamodel.seeds import default_seeds_path
 
 count = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 out_dir = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("examples_output")

@@ -18,16 +18,16 @@ from typing import Any
 
 import pytest
 
-from datagen.config import EngineConfig
-from datagen.engine import Engine
+from datagen.datamodel.config import EngineConfig
+from datagen.datamodel.records import Message
+from datagen.datamodel.results import Results
+from datagen.engine.core import Engine
+from datagen.engine.llm import Request
 from datagen.errors import TransientError, UsageError
-from datagen.llm import Request
-from datagen.records import Message
-from datagen.results import Results
 from datagen.testing import check_backend
 from datagen.testing_server import Behaviour, LoopbackServer
-from datagen_plugins.anthropic_backend import AnthropicBackend, AnthropicConfig
-from datagen_plugins.openai_backend import OpenAIBackend, OpenAIConfig
+from datagen_plugins.backends.anthropic_backend import AnthropicBackend, AnthropicConfig
+from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
 
 OPENAI_KEY = "sk-test-abcdefghijklmnop0123"
 ANTHROPIC_KEY = "sk-ant-test-abcdefghijklmnop0123"
@@ -240,7 +240,7 @@ def test_kill_and_resume_pays_for_nothing_twice(keys, tmp_path) -> None:
         cmd = [
             sys.executable,
             "-m",
-            "datagen.cli",
+            "datagen.app.cli",
             *generate_args("openai", srv, seeds, count, "--concurrency", "8"),
         ]
         proc = subprocess.Popen(cmd, cwd=tmp_path, env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
@@ -277,7 +277,7 @@ def test_structured_output_openai_and_anthropic(keys) -> None:
             backend.validate()
 
             async def ask(b=backend):  # type: ignore[no-untyped-def]
-                from datagen.structured import complete_json
+                from datagen.engine.structured import complete_json
 
                 engine = Engine(b, EngineConfig(), backend_name=b.name)
                 try:

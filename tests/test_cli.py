@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from datagen.__about__ import __version__
-from datagen.results import Results
+from datagen.datamodel.results import Results
 
 
 def test_version(cli) -> None:
@@ -138,7 +138,7 @@ def test_console_script_runs_as_a_user_would(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "datagen.cli",
+            "datagen.app.cli",
             "generate",
             "--backend",
             "echo",
@@ -156,7 +156,7 @@ def test_console_script_runs_as_a_user_would(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 2
     bad = subprocess.run(
-        [sys.executable, "-m", "datagen.cli", "generate", "--backend", "nope", "--out", "o2.jsonl"],
+        [sys.executable, "-m", "datagen.app.cli", "generate", "--backend", "nope", "--out", "o2.jsonl"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

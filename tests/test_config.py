@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datagen.config import (
+from datagen.datamodel.config import (
     DatagenConfig,
     converter,
     dump_toml,
@@ -23,7 +23,7 @@ from datagen.config import (
     validate_plugin_options,
 )
 from datagen.errors import ConfigError
-from datagen.plugins import PluginManager, load_plugins
+from datagen.kernel.manager import PluginManager, load_plugins
 
 
 def problems(**data):
@@ -227,7 +227,7 @@ def test_config_round_trips_through_toml(count, temperature, name, stops, disabl
 
 
 def test_plugin_configs_range_check_with_the_kernel_validators() -> None:
-    from datagen.config import POSITIVE, bounded
+    from datagen.datamodel.config import POSITIVE, bounded
 
     @attrs.define
     class ShortConfig:

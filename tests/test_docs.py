@@ -7,9 +7,9 @@ import inspect
 import attrs
 import pytest
 
-from datagen import hookspecs
-from datagen.cli import BUILTIN_COMMANDS
-from datagen.config import DatagenConfig
+from datagen.app.cli import BUILTIN_COMMANDS
+from datagen.datamodel.config import DatagenConfig
+from datagen.kernel import hookspecs
 from tests.conftest import REPO
 
 HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("datagen_"))

@@ -11,10 +11,12 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
-from datagen.cache import ResponseCache
-from datagen.config import EngineConfig, Price
-from datagen.context import RunStats
-from datagen.engine import ADAPTIVE_START, AdaptiveLimit, Engine, TokenBucket
+from datagen.datamodel.config import EngineConfig, Price
+from datagen.datamodel.records import Message, Usage
+from datagen.engine.cache import ResponseCache
+from datagen.engine.core import ADAPTIVE_START, AdaptiveLimit, Engine, TokenBucket
+from datagen.engine.llm import RateLimits, Request, Response
+from datagen.engine.pricing import PriceTable
 from datagen.errors import (
     AuthenticationError,
     BudgetExhausted,
@@ -22,9 +24,7 @@ from datagen.errors import (
     RateLimitError,
     TransientError,
 )
-from datagen.llm import RateLimits, Request, Response
-from datagen.pricing import PriceTable
-from datagen.records import Message, Usage
+from datagen.kernel.context import RunStats
 
 
 class VirtualTime:
@@ -313,7 +313,7 @@ def test_rate_limit_headers_set_the_pace() -> None:
 def test_a_run_raises_the_young_gc_threshold_and_restores_it() -> None:
     import gc
 
-    from datagen.runner import young_gc_threshold
+    from datagen.app.runner import young_gc_threshold
 
     before = gc.get_threshold()
     try:

@@ -7,14 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from datagen.config import EngineConfig
-from datagen.engine import Engine
-from datagen.llm import Request
-from datagen.results import Results
-from datagen.structured import complete_json
+from datagen.datamodel.config import EngineConfig
+from datagen.datamodel.results import Results
+from datagen.engine.core import Engine
+from datagen.engine.llm import Request
+from datagen.engine.structured import complete_json
 from datagen.testing import check_backend
-from datagen_plugins.local import LocalBackend, LocalConfig
-from datagen_plugins.openai_backend import OpenAIBackend, OpenAIConfig
+from datagen_plugins.backends.local import LocalBackend, LocalConfig
+from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
 
 pytestmark = pytest.mark.slow
 

@@ -8,11 +8,11 @@ import re
 import pytest
 
 from datagen import Generator, UsageError, load_config
+from datagen.datamodel.seeds import default_seeds_path, load_seeds_file
+from datagen.engine.llm import Request
 from datagen.errors import ConfigError
-from datagen.llm import Request
-from datagen.rouge import rouge_l
-from datagen.seeds import default_seeds_path, load_seeds_file
 from datagen.testing import add_scripted_backend, check_method_rejects_bad_input, request_text, run_method
+from datagen.text.rouge import rouge_l
 
 SEEDS = load_seeds_file(default_seeds_path())
 
@@ -163,8 +163,8 @@ def test_evol_instruct_evolves_and_eliminates(datagen_plugins, chat) -> None:
 
 def test_evol_instruct_reports_elimination_reasons(datagen_plugins, cli, tmp_path, monkeypatch) -> None:
     add_scripted_backend(datagen_plugins, evol_responder)
-    from datagen.runner import execute, prepare, run_sync
-    from datagen.seeds import to_seeds
+    from datagen.app.runner import execute, prepare, run_sync
+    from datagen.datamodel.seeds import to_seeds
 
     config = load_config(data={"backend": {"name": "scripted"}, "cache": {"enabled": False}}, environ={})
     seeds = to_seeds(
@@ -436,7 +436,7 @@ def test_prompt_overrides_are_checked(datagen_plugins) -> None:
 
 
 def test_self_instruct_can_classify_by_keywords(datagen_plugins) -> None:
-    from datagen_plugins.self_instruct import _CLASSIFICATION_CUES
+    from datagen_plugins.methods.self_instruct import _CLASSIFICATION_CUES
 
     assert _CLASSIFICATION_CUES.search("Tell me whether this email is spam.")
     assert _CLASSIFICATION_CUES.search("Classify the sentiment of the review.")

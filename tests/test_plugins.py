@@ -12,7 +12,7 @@ import pytest
 
 import datagen
 from datagen.errors import DuplicateNameError, PluginError, UnknownNameError
-from datagen.plugins import PluginManager, load_plugins
+from datagen.kernel.manager import PluginManager, load_plugins
 from tests.conftest import REPO
 from tests.fakes import FakeDist, fake_module, install_fake_dists
 
@@ -211,7 +211,7 @@ def test_registration_runs_once_per_manager() -> None:
 
 def make_plugin_for_family(family: str, name: str) -> object:
     """A plugin object registering one member of ``family`` (any family, including commands)."""
-    from datagen.registry import FAMILIES
+    from datagen.kernel.registry import FAMILIES
 
     hook = FAMILIES[family].hook
     if family == "command":
@@ -240,8 +240,8 @@ def test_every_register_hook_fills_its_registry(family: str) -> None:
 
 
 def test_lifecycle_hooks_are_called_with_the_run_and_results() -> None:
-    from datagen.config import load_config
-    from datagen.generator import Generator
+    from datagen.app.generator import Generator
+    from datagen.datamodel.config import load_config
 
     seen: dict[str, Any] = {}
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from datagen import Generator, UnknownNameError, UsageError, load_config
-from datagen.concurrency import bounded_map
+from datagen.engine.concurrency import bounded_map
 from datagen.testing import check_method_rejects_bad_input, run_method
 
 
@@ -121,9 +121,9 @@ def test_stopping_at_count_cancels_what_is_still_in_flight(datagen_plugins) -> N
     import attrs
 
     import datagen
-    from datagen.llm import Response
-    from datagen.records import Record, Usage
-    from datagen_plugins._methods import records_of
+    from datagen.datamodel.records import Record, Usage
+    from datagen.engine.llm import Response
+    from datagen_plugins.methods._shared import records_of
 
     started, finished, in_flight_at_close = [], [], []
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from datagen.datamodel.records import Message, Provenance, Record, Usage, stable_id
+from datagen.datamodel.results import RecordWriter, Results, iter_records
 from datagen.errors import UsageError
-from datagen.records import Message, Provenance, Record, Usage, stable_id
-from datagen.results import RecordWriter, Results, iter_records
 from datagen.testing import records
 
 roundtrip = settings(

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 import datagen
-from datagen.results import iter_records, record_to_dict
+from datagen.datamodel.results import iter_records, record_to_dict
 
 
 @attrs.define

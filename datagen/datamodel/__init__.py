@@ -1,0 +1,1 @@
+"""The data model: records, results and their files, seeds, and the configuration."""

@@ -1,0 +1,519 @@
+"""Configuration: nested attrs classes, one strict cattrs converter, file + environment + flag layering.
+
+Every plugin's own options live in a table named after it inside its family's section, e.g.
+``[backend.openai]``, and are structured by the same converter into that plugin's ``Config`` class.
+Errors are collected, each naming its path: ``$.backend.openai.max_retries: expected int, got 'three'``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+import cattrs
+import yaml
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn
+
+from datagen.errors import ConfigError
+
+if TYPE_CHECKING:
+    from datagen.kernel.manager import PluginManager
+
+T = TypeVar("T")
+ENV_PREFIX = "DATAGEN_"
+SECRET_KEY_RE = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.IGNORECASE)
+MASK = "****"
+
+
+def secret_field(default: str | None = None) -> Any:
+    """An attrs field holding a secret: masked by ``config show`` and never part of a repr."""
+    return attrs.field(default=default, repr=False, metadata={"secret": True})
+
+
+# ---------------------------------------------------------------------------------------------- converter
+
+
+class BoundError(ValueError):
+    """A number outside its allowed range; ``key`` names the option."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def bounded(low: float | None = None, *, above: float | None = None, high: float | None = None) -> Any:
+    """An attrs validator: ``None`` passes; a number must be >= ``low``, > ``above`` and <= ``high``."""
+
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        if low is not None and value < low:
+            raise BoundError(attribute.name, f"must be at least {low:g}, got {value!r}")
+        if above is not None and value <= above:
+            raise BoundError(attribute.name, f"must be greater than {above:g}, got {value!r}")
+        if high is not None and value > high:
+            raise BoundError(attribute.name, f"must be at most {high:g}, got {value!r}")
+
+    return check
+
+
+POSITIVE = bounded(above=0)
+NON_NEGATIVE = bounded(0)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _strict_str(value: Any, _tp: type) -> str:
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected str, got {value!r}")
+
+
+def _strict_int(value: Any, _tp: type) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        return int(value)
+    raise TypeError(f"expected int, got {value!r}")
+
+
+def _strict_float(value: Any, _tp: type) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise TypeError(f"expected float, got {value!r}")
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _strict_bool(value: Any, _tp: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise TypeError(f"expected bool, got {value!r}")
+
+
+def _str_list(value: Any, tp: Any) -> list[str]:
+    if isinstance(value, str):  # from an environment variable or flag: comma separated
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"expected a list of str, got {value!r}")
+    return [_strict_str(v, str) for v in value]
+
+
+def make_converter() -> cattrs.Converter:
+    """The converter every config and record goes through: strict scalars, no unknown keys."""
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(str, _strict_str)
+    conv.register_structure_hook(int, _strict_int)
+    conv.register_structure_hook(float, _strict_float)
+    conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook_func(lambda t: t == list[str], _str_list)
+    conv.register_structure_hook(Path, lambda v, _: Path(_strict_str(v, str)))
+    conv.register_unstructure_hook(Path, str)
+    return conv
+
+
+converter = make_converter()
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return "required key is missing"
+    return str(exc) or type(exc).__name__
+
+
+def _walk(exc: BaseException, path: str) -> Iterator[str]:
+    if isinstance(exc, BoundError):
+        yield f"{path}.{exc.key}: {exc}"
+    elif isinstance(exc, ForbiddenExtraKeysError):
+        for key in sorted(exc.extra_fields):
+            yield f"{path}.{key}: unknown key"
+    elif isinstance(exc, ClassValidationError):
+        with_notes, without = exc.group_exceptions()
+        for inner, note in with_notes:
+            sub = f"{path}.{note.name}" if isinstance(note, AttributeValidationNote) else path
+            yield from _walk(inner, sub)
+        for inner in without:
+            yield from _walk(inner, path)
+    elif isinstance(exc, IterableValidationError):
+        with_inotes, without_i = exc.group_exceptions()
+        for inner, inote in with_inotes:
+            idx = inote.index if isinstance(inote, IterableValidationNote) else "?"
+            yield from _walk(inner, f"{path}[{idx!r}]" if isinstance(idx, int) else f"{path}.{idx}")
+        for inner in without_i:
+            yield from _walk(inner, path)
+    elif isinstance(exc, BaseExceptionGroup):
+        for sub_exc in exc.exceptions:
+            yield from _walk(sub_exc, path)
+    else:
+        yield f"{path}: {_message(exc)}"
+
+
+def structure(data: Any, cls: type[T], *, path: str = "$", source: str | None = None) -> T:
+    """Structure ``data`` into ``cls``, raising one :class:`ConfigError` that lists every problem."""
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(list(_walk(exc, path)) or [f"{path}: {exc}"], source) from exc
+
+
+def problems_of(data: Any, cls: type[Any], path: str) -> list[str]:
+    """Like :func:`structure` but returns the problems instead of raising."""
+    try:
+        converter.structure(data, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
+        return list(_walk(exc, path)) or [f"{path}: {exc}"]
+    return []
+
+
+# ------------------------------------------------------------------------------------------ config classes
+
+
+@attrs.define
+class FamilySection:
+    """Options of one plugin family, a table per plugin name (``[filter.length]``)."""
+
+    options: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+
+
+@attrs.define
+class MethodSection(FamilySection):
+    """``[method]``: which generation method runs, and per-method tables (``[method.self_instruct]``)."""
+
+    name: str = "respond"
+
+
+@attrs.define
+class BackendSection(FamilySection):
+    """``[backend]``: which backend runs (``auto`` = an API key's backend, else ``local``) and its model."""
+
+    name: str = "auto"
+    model: str | None = None
+
+
+@attrs.define
+class SamplingConfig:
+    """``[sampling]``: default sampling parameters sent with each request."""
+
+    temperature: float = attrs.field(default=0.7, validator=NON_NEGATIVE)
+    top_p: float = attrs.field(default=1.0, validator=bounded(above=0, high=1))
+    max_tokens: int = attrs.field(default=256, validator=POSITIVE)
+    seed: int | None = None
+    stop: list[str] = attrs.field(factory=list)
+
+
+@attrs.define
+class GenerateConfig:
+    """``[generate]``: what a ``datagen generate`` run produces."""
+
+    count: int = attrs.field(default=10, validator=POSITIVE)
+    seeds: Path | None = None
+    out: Path | None = None
+    random_seed: int = 0
+
+
+@attrs.define
+class EngineConfig:
+    """``[engine]``: how requests are sent (concurrency, retries, limits, budget)."""
+
+    max_concurrency: int | None = attrs.field(default=None, validator=POSITIVE)
+    max_retries: int = attrs.field(default=6, validator=NON_NEGATIVE)
+    backoff_base_s: float = attrs.field(default=0.25, validator=NON_NEGATIVE)
+    backoff_max_s: float = attrs.field(default=60.0, validator=NON_NEGATIVE)
+    timeout_s: float = attrs.field(default=120.0, validator=POSITIVE)
+    requests_per_minute: float | None = attrs.field(default=None, validator=POSITIVE)
+    tokens_per_minute: float | None = attrs.field(default=None, validator=POSITIVE)
+    max_cost_usd: float | None = attrs.field(default=None, validator=NON_NEGATIVE)
+    max_tokens: int | None = attrs.field(default=None, validator=POSITIVE)
+    batch: bool = False
+    batch_size: int = attrs.field(default=10_000, validator=POSITIVE)
+    batch_window_s: float = attrs.field(default=2.0, validator=NON_NEGATIVE)
+    batch_poll_s: float = attrs.field(default=30.0, validator=POSITIVE)
+    #: collect young objects every this many allocations during a run (Python's default: 700)
+    gc_threshold: int | None = attrs.field(default=10_000, validator=POSITIVE)
+
+
+@attrs.define
+class CacheConfig:
+    """``[cache]``: the on-disk response cache that makes reruns resume."""
+
+    enabled: bool = True
+    dir: Path = Path(".datagen/cache")
+
+
+@attrs.define
+class LoggingConfig:
+    """``[logging]``: level and format."""
+
+    level: str = "warning"
+    json: bool = False
+
+
+@attrs.define
+class PluginsConfig:
+    """``[plugins]``: entry points to skip, and whether a broken plugin is fatal (unset: the environment)."""
+
+    disable: list[str] = attrs.field(factory=list)
+    strict: bool | None = None
+
+
+@attrs.define
+class Price:
+    """USD per million tokens for one model (or model-name prefix)."""
+
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+
+
+@attrs.define
+class DatagenConfig:
+    """The whole configuration; every section has defaults, so an empty file is valid."""
+
+    generate: GenerateConfig = attrs.field(factory=GenerateConfig)
+    method: MethodSection = attrs.field(factory=MethodSection)
+    backend: BackendSection = attrs.field(factory=BackendSection)
+    sampling: SamplingConfig = attrs.field(factory=SamplingConfig)
+    engine: EngineConfig = attrs.field(factory=EngineConfig)
+    cache: CacheConfig = attrs.field(factory=CacheConfig)
+    logging: LoggingConfig = attrs.field(factory=LoggingConfig)
+    plugins: PluginsConfig = attrs.field(factory=PluginsConfig)
+    filter: FamilySection = attrs.field(factory=FamilySection)
+    privacy: FamilySection = attrs.field(factory=FamilySection)
+    metric: FamilySection = attrs.field(factory=FamilySection)
+    plot: FamilySection = attrs.field(factory=FamilySection)
+    agent: FamilySection = attrs.field(factory=FamilySection)
+    prices: dict[str, Price] = attrs.field(factory=dict)
+
+    def sections(self) -> dict[str, FamilySection]:
+        """The plugin-family sections by family name."""
+        return {
+            f: getattr(self, f) for f in ("method", "backend", "filter", "privacy", "metric", "plot", "agent")
+        }
+
+    def plugin_config(self, family: str, name: str, config_cls: type[T]) -> T:
+        """The structured options of plugin ``name`` in ``family`` (defaults when it has no table)."""
+        raw = self.sections()[family].options.get(name, {})
+        return structure(raw, config_cls, path=f"$.{family}.{name}")
+
+
+def _family_hook(cls: type[FamilySection]) -> Callable[[Any, Any], FamilySection]:
+    fields = {a.name for a in attrs.fields(cls)} - {"options"}
+    inner = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True)
+
+    def hook(value: Any, _tp: Any) -> FamilySection:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected a table, got {value!r}")
+        known = {k: v for k, v in value.items() if k in fields}
+        errors: list[Exception] = []
+        options: dict[str, dict[str, Any]] = {}
+        for key, val in value.items():
+            if key in fields:
+                continue
+            if key == "options" or not isinstance(val, Mapping):
+                err = TypeError(f"unknown key (a plugin's options must be a table, got {val!r})")
+                err.__notes__ = [AttributeValidationNote(f"Structuring {key}", key, dict)]
+                errors.append(err)
+            else:
+                options[key] = dict(val)
+        try:
+            section = inner(known, cls)
+        except ClassValidationError as exc:
+            errors.extend(exc.exceptions)
+        if errors:
+            raise ClassValidationError(f"While structuring {cls.__name__}", errors, cls)
+        section.options = options
+        return section
+
+    return hook
+
+
+for _cls in (FamilySection, MethodSection, BackendSection):
+    converter.register_structure_hook(_cls, _family_hook(_cls))
+
+
+def _unstructure_section(section: FamilySection) -> dict[str, Any]:
+    out = {a.name: converter.unstructure(getattr(section, a.name)) for a in attrs.fields(type(section))}
+    out.pop("options")
+    out.update(section.options)
+    return out
+
+
+converter.register_unstructure_hook(FamilySection, _unstructure_section)
+converter.register_unstructure_hook(MethodSection, _unstructure_section)
+converter.register_unstructure_hook(BackendSection, _unstructure_section)
+
+
+# -------------------------------------------------------------------------------------------------- loading
+
+
+def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` merged into a copy of ``base``, tables recursively."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The raw table of a TOML or YAML config file; errors name the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"config file not found: {path}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"cannot read config file {path}: {exc.strerror}"]) from None
+    if path.suffix in {".yaml", ".yml"}:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise ConfigError([f"{path}{line}: invalid YAML: {exc.problem}"]) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"{path}: invalid YAML: {exc}"]) from None
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the top level must be a table, got {type(data).__name__}"])
+    return data
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Config values from ``DATAGEN_SECTION__KEY[__SUBKEY]`` variables (names without ``__`` are not)."""
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__")]
+        if not all(keys):
+            continue
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[keys[-1]] = value
+    return out
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> DatagenConfig:
+    """The effective config: defaults < ``data`` < the file at ``path`` < environment < ``overrides``."""
+    raw: dict[str, Any] = dict(data or {})
+    source = None
+    if path is not None:
+        raw = deep_merge(raw, read_config_file(path))
+        source = str(path)
+    raw = deep_merge(raw, env_overrides(os.environ if environ is None else environ))
+    raw = deep_merge(raw, overrides or {})
+    return structure(raw, DatagenConfig, source=source)
+
+
+def validate_plugin_options(config: DatagenConfig, pm: PluginManager) -> None:
+    """Check every plugin table against its plugin's ``Config``; one error listing all problems."""
+    problems: list[str] = []
+    for family, section in config.sections().items():
+        registry = pm.registry(family)
+        for name, raw in section.options.items():
+            if name not in registry:
+                known = ", ".join(registry.names()) or "none"
+                problems.append(f"$.{family}.{name}: no {family} plugin named {name!r} (registered: {known})")
+                continue
+            problems.extend(problems_of(raw, registry.get(name).Config, f"$.{family}.{name}"))
+    if problems:
+        raise ConfigError(problems)
+
+
+# --------------------------------------------------------------------------------------------------- output
+
+
+def _masked(value: Any, key: str | None = None, secret: bool = False) -> Any:
+    if secret or (key is not None and SECRET_KEY_RE.search(key) and isinstance(value, str)):
+        return MASK if value else value
+    if isinstance(value, str):
+        from datagen.log import redact_text
+
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _masked(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def unstructure_masked(obj: Any) -> Any:
+    """``obj`` unstructured to plain data with every secret replaced by ``****``."""
+    if attrs.has(type(obj)):
+        data = converter.unstructure(obj)
+        for a in attrs.fields(type(obj)):
+            if a.name in data:
+                data[a.name] = (
+                    unstructure_masked(getattr(obj, a.name))
+                    if attrs.has(type(getattr(obj, a.name)))
+                    else _masked(data[a.name], a.name, bool(a.metadata.get("secret")))
+                )
+        return data
+    return _masked(converter.unstructure(obj))
+
+
+def effective_config(config: DatagenConfig, pm: PluginManager | None = None) -> dict[str, Any]:
+    """The config as plain data, secrets masked, each configured plugin's options with their defaults."""
+    out: dict[str, Any] = unstructure_masked(config)
+    if pm is None:
+        return out
+    for family, section in config.sections().items():
+        registry = pm.registry(family)
+        for name in section.options:
+            if name in registry:
+                cfg = config.plugin_config(family, name, registry.get(name).Config)
+                out[family][name] = unstructure_masked(cfg)
+    return out
+
+
+def dump_toml(data: Mapping[str, Any]) -> str:
+    """``data`` as TOML (``None`` values, which TOML cannot hold, are left out)."""
+    import tomli_w
+
+    def drop_none(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: drop_none(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [drop_none(v) for v in value]
+        return value
+
+    return tomli_w.dumps(drop_none(data))

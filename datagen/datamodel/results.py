@@ -1,0 +1,311 @@
+"""Results: an ordered collection of records, with lossless JSONL and Parquet files written in a stream.
+
+A file is written under a temporary name beside its destination and renamed when complete, so a crashed
+run never leaves a half-written file that looks like a result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, overload
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datagen.datamodel.config import converter, structure
+from datagen.datamodel.records import Record
+from datagen.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMATS = {".jsonl": "jsonl", ".parquet": "parquet"}
+_JSON_COLUMNS = ("metadata", "provenance")
+
+PARQUET_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("instruction", pa.string()),
+        ("input", pa.string()),
+        ("output", pa.string()),
+        ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+        ("metadata", pa.string()),  # JSON: free-form values of any shape
+        ("provenance", pa.string()),  # JSON
+    ]
+)
+
+
+def file_format(path: Path) -> str:
+    """``jsonl`` or ``parquet`` from the file name; a :class:`UsageError` for anything else."""
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"{path}: unsupported file type {path.suffix!r} (use .jsonl or .parquet)")
+    return fmt
+
+
+def record_to_dict(record: Record) -> dict[str, Any]:
+    """``record`` as JSON-ready plain data."""
+    data: dict[str, Any] = converter.unstructure(record)
+    return data
+
+
+def record_from_dict(data: Any, *, where: str = "$") -> Record:
+    """A record from plain data; a :class:`ConfigError` names ``where`` and the bad key."""
+    return structure(data, Record, path=where)
+
+
+def _json_line(record: Record) -> str:
+    return json.dumps(record_to_dict(record), ensure_ascii=False, separators=(",", ":"))
+
+
+def _to_row(record: Record) -> dict[str, Any]:
+    row = record_to_dict(record)
+    for col in _JSON_COLUMNS:
+        row[col] = None if row[col] is None else json.dumps(row[col], ensure_ascii=False, sort_keys=True)
+    return row
+
+
+def _from_row(row: dict[str, Any], where: str) -> Record:
+    for col in _JSON_COLUMNS:
+        if row.get(col) is not None:
+            row[col] = json.loads(row[col])
+    if row.get("metadata") is None:
+        row.pop("metadata", None)
+    return record_from_dict(row, where=where)
+
+
+def check_writable(path: Path) -> None:
+    """Fail before any work if ``path`` cannot be written (missing folder, no permission, bad suffix)."""
+    file_format(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{path}: cannot write output, folder {parent} does not exist")
+    if path.is_dir():
+        raise UsageError(f"{path}: cannot write output, it is a folder")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{path}: cannot write output, permission denied")
+
+
+class RecordWriter:
+    """Streams records to a JSONL or Parquet file via a temporary file renamed on :meth:`close`."""
+
+    def __init__(self, path: str | os.PathLike[str], *, row_group_size: int = 2_000) -> None:
+        self.path = Path(path)
+        self.format = file_format(self.path)
+        check_writable(self.path)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.count = 0
+        self._row_group_size = row_group_size
+        self._rows: list[dict[str, Any]] = []
+        self._text = open(self.tmp, "w", encoding="utf-8") if self.format == "jsonl" else None  # noqa: SIM115
+        self._parquet: pq.ParquetWriter | None = None
+        if self.format == "parquet":
+            self._parquet = pq.ParquetWriter(self.tmp, PARQUET_SCHEMA, compression="zstd")
+
+    def write(self, record: Record) -> None:
+        """Append one record."""
+        if self._text is not None:
+            self._text.write(_json_line(record) + "\n")
+        else:
+            self._rows.append(_to_row(record))
+            if len(self._rows) >= self._row_group_size:
+                self._flush_rows()
+        self.count += 1
+
+    def write_all(self, records: Iterable[Record]) -> None:
+        """Append every record of ``records``."""
+        for record in records:
+            self.write(record)
+
+    def _flush_rows(self) -> None:
+        if self._parquet is not None and self._rows:
+            self._parquet.write_table(pa.Table.from_pylist(self._rows, schema=PARQUET_SCHEMA))
+            self._rows = []
+
+    def close(self) -> Path:
+        """Finish the file and move it to its final name."""
+        if self._text is not None:
+            self._text.close()
+        if self._parquet is not None:
+            self._flush_rows()
+            self._parquet.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the temporary file; nothing appears at the destination."""
+        if self._text is not None:
+            self._text.close()
+        if self._parquet is not None:
+            self._parquet.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) for each non-blank line; a bad line is an error naming file and line."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+
+
+def iter_records(path: str | os.PathLike[str]) -> Iterator[Record]:
+    """Stream the records of a JSONL or Parquet file; errors name the file and line (or row)."""
+    path = Path(path)
+    fmt = file_format(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    if fmt == "jsonl":
+        for lineno, data in iter_json_lines(path):
+            try:
+                yield record_from_dict(data)
+            except ConfigError as exc:
+                raise UsageError(f"{path}:{lineno}: not a record: {'; '.join(exc.problems)}") from None
+    else:
+        row_no = 0
+        for batch in pq.ParquetFile(path).iter_batches():
+            for row in batch.to_pylist():
+                row_no += 1
+                try:
+                    yield _from_row(row, "$")
+                except ConfigError as exc:
+                    raise UsageError(
+                        f"{path}: row {row_no}: not a record: {'; '.join(exc.problems)}"
+                    ) from None
+
+
+def _count(path: Path) -> int:
+    if file_format(path) == "parquet":
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+class Results:
+    """An ordered collection of :class:`Record`; in memory, or backed by a file and streamed from it."""
+
+    def __init__(self, records: Iterable[Record] = ()) -> None:
+        self._records: list[Record] | None = list(records)
+        self._path: Path | None = None
+        self._len: int | None = None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Results:
+        """Read a whole JSONL or Parquet file into memory."""
+        return cls(iter_records(path))
+
+    @classmethod
+    def scan(cls, path: str | os.PathLike[str]) -> Results:
+        """Results backed by a file: iteration streams it; indexing and :meth:`to_pandas` load it."""
+        res = cls()
+        res._records, res._path = None, Path(path)
+        file_format(res._path)
+        return res
+
+    @property
+    def path(self) -> Path | None:
+        """The file behind file-backed results."""
+        return self._path
+
+    def _materialize(self) -> list[Record]:
+        if self._records is None:
+            assert self._path is not None
+            self._records = list(iter_records(self._path))
+        return self._records
+
+    def __len__(self) -> int:
+        if self._records is not None:
+            return len(self._records)
+        if self._len is None:
+            assert self._path is not None
+            self._len = _count(self._path)
+        return self._len
+
+    def __iter__(self) -> Iterator[Record]:
+        if self._records is not None:
+            return iter(self._records)
+        assert self._path is not None
+        return iter_records(self._path)
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+    @overload
+    def __getitem__(self, index: slice) -> Results: ...
+    def __getitem__(self, index: int | slice) -> Record | Results:
+        records = self._materialize()
+        if isinstance(index, slice):
+            return Results(records[index])
+        return records[index]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable collection
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Results):
+            return NotImplemented
+        return list(self) == list(other)
+
+    def __repr__(self) -> str:
+        where = f", path={str(self._path)!r}" if self._path is not None else ""
+        return f"Results(len={len(self)}{where})"
+
+    def filter(self, predicate: Callable[[Record], bool]) -> Results:
+        """The records for which ``predicate`` is true, in order."""
+        return Results(r for r in self if predicate(r))
+
+    def save(self, path: str | os.PathLike[str], *, row_group_size: int = 2_000) -> Path:
+        """Write to ``.jsonl`` or ``.parquet`` (streamed, atomically renamed)."""
+        with RecordWriter(path, row_group_size=row_group_size) as writer:
+            writer.write_all(self)
+        return writer.path
+
+    def to_pandas(self) -> pd.DataFrame:
+        """A DataFrame, one row per record; nested fields stay dicts and lists."""
+        import pandas as pd
+
+        return pd.DataFrame([record_to_dict(r) for r in self], columns=list(PARQUET_SCHEMA.names))
+
+    @classmethod
+    def from_pandas(cls, frame: pd.DataFrame) -> Results:
+        """Records from a DataFrame made by :meth:`to_pandas` (missing columns take their defaults)."""
+        records = []
+        for i, row in enumerate(frame.to_dict(orient="records")):
+            clean: dict[str, Any] = {str(k): _from_cell(v) for k, v in row.items()}
+            if clean.get("metadata") is None:
+                clean.pop("metadata", None)
+            if clean.get("id") is None:
+                clean.pop("id", None)
+            records.append(record_from_dict(clean, where=f"$[{i}]"))
+        return cls(records)
+
+
+def _from_cell(value: Any) -> Any:
+    """pandas cells back to plain data (NaN/None → None, numpy containers → lists)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, Mapping):
+        return dict(value)
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return value.tolist()
+    return value

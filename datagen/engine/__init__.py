@@ -1,0 +1,2 @@
+"""The request engine: concurrency, rate limits, retries, the response cache, batch APIs, pricing and
+structured output."""

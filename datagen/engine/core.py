@@ -1,0 +1,349 @@
+"""The request engine every backend is driven through.
+
+It bounds the requests in flight (fixed, or adaptive: slow start then AIMD on 429s), spaces them with
+token buckets for requests/min and tokens/min (taken from rate-limit headers when the server sends them),
+retries 429/5xx/timeouts with ``Retry-After`` or exponential back-off with jitter, cools the whole engine
+down after a 429, never retries permanent errors, stops at once on a rejected key, answers from the
+on-disk cache, sends identical concurrent requests once, accounts tokens and cost, and enforces a budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from datagen.datamodel.config import EngineConfig
+from datagen.datamodel.records import Usage
+from datagen.engine.batching import BatchBackend, Batcher
+from datagen.engine.cache import ResponseCache, request_key
+from datagen.engine.llm import RateLimits, Request, Response
+from datagen.engine.pricing import PriceTable
+from datagen.errors import (
+    AuthenticationError,
+    BackendError,
+    BudgetExhausted,
+    RateLimitError,
+    TransientError,
+    UsageError,
+)
+from datagen.kernel.context import RunStats
+from datagen.kernel.protocols import Backend
+from datagen.log import get_logger
+
+log = get_logger("datagen.engine.core")
+
+ADAPTIVE_START = 32
+ADAPTIVE_MAX = 512
+HEADER_HEADROOM = 0.95  # stay a little under a limit the server announced
+
+
+class AdaptiveLimit:
+    """A concurrency limit: fixed, or adaptive (doubling per round trip until the first 429, then AIMD)."""
+
+    def __init__(self, fixed: int | None) -> None:
+        self.fixed = fixed is not None
+        self.limit = float(fixed if fixed is not None else ADAPTIVE_START)
+        self._slow_start = not self.fixed
+        self.in_flight = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        """Wait for a free slot (first come, first served)."""
+        if self.in_flight < int(self.limit) and not self._waiters:
+            self.in_flight += 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # the slot is counted for us by _wake
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.in_flight -= 1  # woken and cancelled at once: give the slot back
+                self._wake()
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    async def release(self) -> None:
+        """Free a slot and hand it to the next waiter."""
+        self.in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_flight < int(self.limit):
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.in_flight += 1
+                waiter.set_result(None)
+
+    def on_success(self) -> None:
+        """Grow: +1 per success in slow start (doubling per round trip), else +1 per full window."""
+        if self.fixed:
+            return
+        self.limit = min(ADAPTIVE_MAX, self.limit + (1.0 if self._slow_start else 1.0 / self.limit))
+        self._wake()
+
+    def on_rate_limited(self) -> None:
+        """Shrink multiplicatively and leave slow start."""
+        if not self.fixed:
+            self._slow_start = False
+            self.limit = max(1.0, self.limit * 0.7)
+
+
+class TokenBucket:
+    """Spaces out consumption to ``rate_per_min`` with a burst of a few seconds' worth."""
+
+    def __init__(self, rate_per_min: float, clock: Callable[[], float], burst_s: float = 5.0) -> None:
+        self.rate_per_s = rate_per_min / 60.0
+        self.capacity = max(1.0, self.rate_per_s * burst_s)
+        self.tokens = self.capacity
+        self.clock = clock
+        self._stamp = clock()
+        self._lock = asyncio.Lock()
+
+    def set_rate(self, rate_per_min: float) -> None:
+        """Change the rate (e.g. from a server's rate-limit headers)."""
+        self.rate_per_s = rate_per_min / 60.0
+        self.capacity = max(1.0, self.rate_per_s * 5.0)
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self._stamp) * self.rate_per_s)
+        self._stamp = now
+
+    async def take(self, amount: float, sleep: Callable[[float], Awaitable[None]]) -> None:
+        """Wait until ``amount`` can be taken (an amount above capacity waits for a full bucket)."""
+        amount = min(amount, self.capacity)
+        async with self._lock:
+            while True:
+                self._refill()
+                if self.tokens >= amount:
+                    self.tokens -= amount
+                    return
+                await sleep((amount - self.tokens) / self.rate_per_s)
+
+    def give_back(self, amount: float) -> None:
+        """Return tokens taken in excess (an estimate above the real use)."""
+        self.tokens = min(self.capacity, self.tokens + max(0.0, amount))
+
+
+def estimate_tokens(request: Request) -> int:
+    """A cheap upper estimate of the tokens a request uses: ~4 characters a token, plus max_tokens."""
+    chars = len(request.prompt or "") + sum(len(m.content) for m in request.messages or ())
+    return chars // 4 + request.max_tokens
+
+
+class Engine:
+    """Sends requests to one backend with every policy above; see the module docstring."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        config: EngineConfig,
+        stats: RunStats | None = None,
+        *,
+        backend_name: str = "",
+        cache: ResponseCache | None = None,
+        prices: PriceTable | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.backend = backend
+        self.config = config
+        self.stats = stats or RunStats()
+        self.backend_name = backend_name or type(backend).__name__
+        self.cache = cache
+        self.prices = prices or PriceTable()
+        self.sleep = sleep
+        self.clock = clock
+        self._rng = rng or random.Random()
+        # A backend may know its own sensible concurrency (the local model: its slots); config wins.
+        preferred = getattr(backend, "preferred_concurrency", None)
+        self.limit = AdaptiveLimit(config.max_concurrency or preferred)
+        self._rpm = TokenBucket(config.requests_per_minute, clock) if config.requests_per_minute else None
+        self._tpm = TokenBucket(config.tokens_per_minute, clock) if config.tokens_per_minute else None
+        self._cooldown_until = 0.0
+        self._inflight: dict[str, asyncio.Future[Response]] = {}
+        self.identity = str(getattr(backend, "cache_identity", ""))
+        self._limits_seen: RateLimits | None = None
+        self._fatal: AuthenticationError | None = None
+        self.batcher: Batcher | None = None
+        if config.batch:
+            if not isinstance(backend, BatchBackend):
+                raise UsageError(f"$.engine.batch: the {self.backend_name} backend has no batch API")
+            self.batcher = Batcher(self, backend)
+
+    # ------------------------------------------------------------------------------------------ public
+
+    @property
+    def parallelism(self) -> int:
+        """How many requests a method should keep ready: enough to fill the limit, and room to grow."""
+        if self.batcher is not None:
+            return self.config.batch_size
+        if self.limit.fixed:
+            return 4 * int(self.limit.limit)  # spares for requests sleeping in back-off
+        return ADAPTIVE_MAX
+
+    def key(self, request: Request) -> str:
+        """The cache key of ``request`` for this backend and model."""
+        return request_key(self.backend_name, self.identity, self.backend.model, request)
+
+    async def complete(self, request: Request) -> Response:
+        """The answer to ``request``: from the cache, from an identical request in flight, or sent."""
+        key = self.key(request)
+        if self.cache is not None:
+            cached = self.cache.get(key)
+            if cached is not None:
+                self.stats.cached += 1
+                return cached
+        pending = self._inflight.get(key)
+        if pending is not None:
+            self.stats.cached += 1
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            if self.batcher is not None:
+                response = await self.batcher.complete(key, request)
+            else:
+                response = await self._send(request)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters (if any) re-raise it themselves
+            raise
+        else:
+            future.set_result(response)
+            if self.cache is not None and self.batcher is None:  # the batcher stores its own answers
+                self.cache.put(key, self.backend_name, self.backend.model, response)
+            return response
+        finally:
+            del self._inflight[key]
+
+    async def aclose(self) -> None:
+        """Close the backend (and stop batch polling left over from an interrupted run)."""
+        if self.batcher is not None:
+            await self.batcher.aclose()
+        await self.backend.aclose()
+
+    # ----------------------------------------------------------------------------------------- sending
+
+    def _raise_if_fatal(self) -> None:
+        """After a rejected key, send nothing more."""
+        if self._fatal is not None:
+            raise self._fatal
+
+    def check_budget(self) -> None:
+        cfg, usage = self.config, self.stats.usage
+        if cfg.max_tokens is not None and usage.total_tokens >= cfg.max_tokens:
+            raise BudgetExhausted(
+                f"token budget reached: {usage.total_tokens} of max_tokens={cfg.max_tokens}"
+            )
+        if cfg.max_cost_usd is not None:
+            if usage.cost_usd is None:
+                raise BudgetExhausted(
+                    f"cannot enforce max_cost_usd: no price for model {self.backend.model!r} "
+                    f'(add it under [prices."{self.backend.model}"])'
+                )
+            if usage.cost_usd >= cfg.max_cost_usd:
+                raise BudgetExhausted(
+                    f"cost budget reached: ${usage.cost_usd:.4f} of max_cost_usd={cfg.max_cost_usd}"
+                )
+
+    def backoff(self, attempt: int, error: BackendError) -> float:
+        """Seconds before retry ``attempt``: the server's Retry-After, else exponential with jitter."""
+        if error.retry_after is not None:
+            return max(0.0, error.retry_after)
+        delay: float = min(self.config.backoff_max_s, self.config.backoff_base_s * 2.0 ** (attempt - 1))
+        return delay * self._rng.uniform(0.5, 1.5)
+
+    async def _wait_cooldown(self) -> None:
+        while (wait := self._cooldown_until - self.clock()) > 0:
+            await self.sleep(wait)
+
+    def _adopt_rate_limits(self) -> None:
+        """Follow the limits a server announces in its headers, unless the config set them."""
+        info: RateLimits | None = getattr(self.backend, "rate_limits", None)
+        if info is None or info == self._limits_seen:
+            return
+        self._limits_seen = info
+        if info.requests_per_minute and self.config.requests_per_minute is None:
+            rate = info.requests_per_minute * HEADER_HEADROOM
+            if self._rpm is None:
+                self._rpm = TokenBucket(rate, self.clock)
+            else:
+                self._rpm.set_rate(rate)
+        if info.tokens_per_minute and self.config.tokens_per_minute is None:
+            rate = info.tokens_per_minute * HEADER_HEADROOM
+            if self._tpm is None:
+                self._tpm = TokenBucket(rate, self.clock)
+            else:
+                self._tpm.set_rate(rate)
+        if info.remaining_requests == 0 and info.reset_requests_s:
+            self._cooldown_until = max(self._cooldown_until, self.clock() + info.reset_requests_s)
+
+    def account(self, response: Response, *, discount: float = 1.0) -> Response:
+        """Count a fresh response: requests, tokens, cost (priced from the table if the backend did not)."""
+        usage = response.usage
+        if usage.cost_usd is None:
+            cost = self.prices.cost(response.model or self.backend.model, usage)
+            if cost is not None:
+                cost *= discount
+                usage = Usage(usage.prompt_tokens, usage.completion_tokens, cost)
+                response = Response(response.text, response.finish_reason, usage, response.model)
+        self.stats.requests += 1
+        self.stats.usage = self.stats.usage + usage
+        self.stats.finish_reasons[response.finish_reason] += 1
+        return response
+
+    async def _send(self, request: Request) -> Response:
+        attempt = 0
+        estimate = estimate_tokens(request)
+        while True:
+            self._raise_if_fatal()
+            self.check_budget()
+            await self._wait_cooldown()
+            if self._rpm is not None:
+                await self._rpm.take(1, self.sleep)
+            if self._tpm is not None:
+                await self._tpm.take(estimate, self.sleep)
+            await self.limit.acquire()
+            try:
+                self._raise_if_fatal()  # it may have happened while this request waited for a slot
+            except AuthenticationError:
+                await self.limit.release()
+                raise
+            try:
+                async with asyncio.timeout(self.config.timeout_s):  # no extra task, unlike wait_for
+                    response = await self.backend.complete(request)
+            except AuthenticationError as exc:
+                self._fatal = exc
+                raise
+            except TimeoutError:
+                error: BackendError = TransientError(f"no answer within {self.config.timeout_s} s")
+            except BackendError as exc:
+                error = exc
+            else:
+                self.limit.on_success()
+                self._adopt_rate_limits()
+                if self._tpm is not None:
+                    self._tpm.give_back(estimate - response.usage.total_tokens)
+                return self.account(response)
+            finally:
+                await self.limit.release()
+            attempt += 1
+            if not error.retryable or attempt > self.config.max_retries:
+                self.stats.failed += 1
+                raise error
+            self.stats.retries += 1
+            delay = self.backoff(attempt, error)
+            if isinstance(error, RateLimitError):
+                self.limit.on_rate_limited()
+                self._cooldown_until = max(self._cooldown_until, self.clock() + delay)
+            log.debug(
+                "retry", attempt=attempt, delay_s=round(delay, 3), error=str(error), status=error.status
+            )
+            await self.sleep(delay)

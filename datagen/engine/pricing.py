@@ -1,0 +1,44 @@
+"""Token prices: a table shipped in the package, extended by ``[prices]`` in the config."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+
+from datagen.datamodel.config import Price, structure
+from datagen.datamodel.records import Usage
+
+
+def builtin_prices() -> dict[str, Price]:
+    """The table in ``datagen/data/prices.toml``."""
+    text = (resources.files("datagen") / "data" / "prices.toml").read_text(encoding="utf-8")
+    return structure(tomllib.loads(text), dict[str, Price])
+
+
+class PriceTable:
+    """Looks up a model's price by exact name or longest prefix; unknown models cost ``None``."""
+
+    def __init__(self, extra: Mapping[str, Price] | None = None) -> None:
+        self._prices = {**builtin_prices(), **(extra or {})}
+        self._by_length = sorted(self._prices, key=len, reverse=True)
+
+    def price(self, model: str | None) -> Price | None:
+        """The price for ``model``, or None when it is not in the table."""
+        if not model:
+            return None
+        if model in self._prices:
+            return self._prices[model]
+        for name in self._by_length:
+            if model.startswith(name):
+                return self._prices[name]
+        return None
+
+    def cost(self, model: str | None, usage: Usage) -> float | None:
+        """What ``usage`` of ``model`` cost in USD, or None when the price is unknown."""
+        price = self.price(model)
+        if price is None:
+            return None
+        return (
+            usage.prompt_tokens * price.input_per_mtok + usage.completion_tokens * price.output_per_mtok
+        ) / 1e6

@@ -1,0 +1,170 @@
+"""What a running job hands to plugins: the run, its statistics, and the LLM client for methods."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from datagen.datamodel.config import DatagenConfig
+from datagen.datamodel.records import Message, Provenance, Usage, new_id, utc_now
+from datagen.engine.llm import Request, Response
+from datagen.log import Logger, get_logger
+
+if TYPE_CHECKING:
+    from datagen.engine.core import Engine
+    from datagen.kernel.manager import PluginManager
+
+
+@attrs.define
+class RunStats:
+    """Counters of one run, reported at its end."""
+
+    requests: int = 0
+    cached: int = 0
+    retries: int = 0
+    failed: int = 0
+    records: int = 0
+    usage: Usage = attrs.field(factory=lambda: Usage(cost_usd=0.0))
+    finish_reasons: Counter[str] = attrs.field(factory=Counter)
+    dropped: Counter[str] = attrs.field(factory=Counter)
+    stopped: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for logs and reports."""
+        return {
+            "requests": self.requests,
+            "cached": self.cached,
+            "retries": self.retries,
+            "failed": self.failed,
+            "records": self.records,
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "cost_usd": self.usage.cost_usd,
+            "finish_reasons": dict(self.finish_reasons),
+            "dropped": dict(self.dropped),
+            "stopped": self.stopped,
+        }
+
+
+@attrs.define
+class Run:
+    """One generation job, as the lifecycle hooks see it."""
+
+    config: DatagenConfig
+    method: str
+    backend: str
+    model: str | None
+    count: int
+    out: Path | None = None
+    id: str = attrs.field(factory=new_id)
+    started_at: str = attrs.field(factory=utc_now)
+    stats: RunStats = attrs.field(factory=RunStats)
+
+
+@attrs.define
+class RunContext:
+    """Handed to filters and privacy mechanisms: the run, the plugins and a logger."""
+
+    run: Run
+    plugins: PluginManager
+    log: Logger = attrs.field(factory=lambda: get_logger("datagen.run"))
+
+
+@attrs.define
+class GenerationContext(RunContext):
+    """Handed to generation methods: adds the LLM engine, default sampling and a seeded RNG."""
+
+    engine: Engine | None = None
+    rng: random.Random = attrs.field(factory=random.Random)
+
+    @property
+    def is_chat(self) -> bool:
+        """Whether the backend takes chat messages (else completion prompts for a base model)."""
+        return self.require_engine().backend.is_chat
+
+    @property
+    def parallelism(self) -> int:
+        """How many requests to keep in flight (for :func:`datagen.engine.concurrency.bounded_map`)."""
+        return self.engine.parallelism if self.engine is not None else 1
+
+    def require_engine(self) -> Engine:
+        """The engine; methods that need no LLM never call this."""
+        if self.engine is None:
+            raise RuntimeError("this run has no backend")
+        return self.engine
+
+    def request(
+        self,
+        *,
+        prompt: str | None = None,
+        messages: Sequence[Message] | None = None,
+        **overrides: Any,
+    ) -> Request:
+        """A request with the run's sampling defaults, ``overrides`` applied."""
+        s = self.run.config.sampling
+        params: dict[str, Any] = {
+            "max_tokens": s.max_tokens,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "stop": tuple(s.stop),
+            "seed": s.seed,
+        }
+        params.update(overrides)
+        if "stop" in params:
+            params["stop"] = tuple(params["stop"])
+        return Request(messages=tuple(messages) if messages is not None else None, prompt=prompt, **params)
+
+    def reject(self, reason: str) -> None:
+        """Count a candidate a method filtered out (without logging each one)."""
+        self.run.stats.dropped[reason] += 1
+
+    def drop(self, reason: str, **details: Any) -> None:
+        """Count a record the method gave up on, and log why."""
+        self.run.stats.dropped[reason] += 1
+        self.log.warning("record_dropped", reason=reason, **details)
+
+    async def complete(self, request: Request) -> Response:
+        """Send ``request`` through the engine (cache, concurrency, retries, accounting)."""
+        return await self.require_engine().complete(request)
+
+    async def complete_json(self, request: Request, schema: Mapping[str, Any], *, retries: int = 2) -> Any:
+        """A JSON answer valid against ``schema`` (parsed, repaired, validated, retried); see
+        :func:`datagen.engine.structured.complete_json`. Raises ``StructuredOutputError`` when none comes."""
+        from datagen.engine.structured import complete_json
+
+        return await complete_json(self.require_engine(), request, schema, retries=retries)
+
+    def provenance(
+        self,
+        request: Request | None = None,
+        response: Response | None = None,
+        *,
+        seed_ids: Sequence[str] = (),
+        parent_id: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Provenance:
+        """Provenance for a record made from ``response`` to ``request`` by this run's method."""
+        sampling: dict[str, Any] = {}
+        if request is not None:
+            sampling = {
+                k: v
+                for k, v in request.payload().items()
+                if k not in {"messages", "prompt"} and v not in (None, [], ())
+            }
+        engine = self.engine
+        return Provenance(
+            method=self.run.method,
+            backend=self.run.backend if engine else None,
+            model=(response.model if response and response.model else self.run.model) if engine else None,
+            params={**sampling, **(params or {})},
+            prompt_hash=request.digest() if request is not None else None,
+            seed_ids=tuple(seed_ids),
+            parent_id=parent_id,
+            usage=response.usage if response else Usage(),
+            finish_reason=response.finish_reason if response else None,
+        )

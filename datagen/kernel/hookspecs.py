@@ -1,0 +1,78 @@
+"""Every hook datagen calls. A plugin implements any of them with ``@datagen.hookimpl``.
+
+The ``datagen_register_*`` hooks each receive a ``register`` callable; call it once per class (or, for
+commands, per ``click.Command``) the plugin contributes. Registration runs once per plugin manager.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+import pluggy
+
+if TYPE_CHECKING:
+    from datagen.datamodel.results import Results
+    from datagen.kernel.context import Run
+
+hookspec = pluggy.HookspecMarker("datagen")
+hookimpl = pluggy.HookimplMarker("datagen")
+
+Register = Callable[[Any], None]
+
+
+@hookspec
+def datagen_register_backends(register: Register) -> None:
+    """Register backend classes (LLM clients), each satisfying :class:`datagen.kernel.protocols.Backend`.
+
+    ``register(MyBackend)``; ``MyBackend.name`` becomes the ``--backend`` name.
+    """
+
+
+@hookspec
+def datagen_register_methods(register: Register) -> None:
+    """Register generation-method classes, each satisfying :class:`datagen.kernel.protocols.GenerationMethod`.
+
+    ``register(MyMethod)``; ``MyMethod.name`` becomes the ``--method`` name.
+    """
+
+
+@hookspec
+def datagen_register_filters(register: Register) -> None:
+    """Register quality-filter classes, each satisfying :class:`datagen.kernel.protocols.Filter`."""
+
+
+@hookspec
+def datagen_register_privacy(register: Register) -> None:
+    """Register privacy-mechanism classes, each satisfying :class:`datagen.kernel.protocols.PrivacyMechanism`."""
+
+
+@hookspec
+def datagen_register_metrics(register: Register) -> None:
+    """Register metric classes, each satisfying :class:`datagen.kernel.protocols.Metric`."""
+
+
+@hookspec
+def datagen_register_plots(register: Register) -> None:
+    """Register plot classes, each satisfying :class:`datagen.kernel.protocols.Plot`."""
+
+
+@hookspec
+def datagen_register_agents(register: Register) -> None:
+    """Register RL/search agent classes, each satisfying :class:`datagen.kernel.protocols.Agent`."""
+
+
+@hookspec
+def datagen_register_commands(register: Callable[[click.Command], None]) -> None:
+    """Register ``click.Command`` objects that become ``datagen`` subcommands under their own names."""
+
+
+@hookspec
+def datagen_run_start(run: Run) -> None:
+    """Called once when a run starts, after its config is validated and before any request is sent."""
+
+
+@hookspec
+def datagen_run_end(run: Run, results: Results) -> None:
+    """Called once when a run ends without error, with its results (file-backed for CLI runs)."""

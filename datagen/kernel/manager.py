@@ -1,0 +1,230 @@
+"""The plugin manager: entry-point discovery, a disable list, error isolation and typed registries.
+
+Built-in features are entry points of the ``datagen`` distribution, loaded exactly like third-party ones.
+A plugin that fails to import, declares a hook that does not exist, or raises while registering is
+skipped with a warning naming it, so the others still load; with ``strict`` it raises instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata as md
+import inspect
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pluggy
+
+from datagen.errors import PluginError
+from datagen.kernel import hookspecs
+from datagen.kernel.registry import FAMILIES, Registry
+from datagen.log import get_logger
+
+if TYPE_CHECKING:
+    from datagen.datamodel.config import DatagenConfig
+
+GROUP = "datagen"
+BUILTIN_DIST = "datagen"
+log = get_logger("datagen.kernel.manager")
+
+
+@attrs.frozen
+class PluginInfo:
+    """What ``datagen plugins`` lists about one plugin."""
+
+    name: str
+    dist: str | None
+    version: str | None
+    hooks: tuple[str, ...]
+
+    @property
+    def builtin(self) -> bool:
+        """Whether it ships inside the datagen distribution."""
+        return self.dist == BUILTIN_DIST
+
+
+def _env_list(name: str) -> list[str]:
+    return [p.strip() for p in os.environ.get(name, "").split(",") if p.strip()]
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager plus entry-point loading with isolation, provenance and registries."""
+
+    def __init__(self, *, strict: bool = False) -> None:
+        super().__init__(GROUP)
+        self.add_hookspecs(hookspecs)
+        self.strict = strict
+        self.failed: dict[str, str] = {}
+        self.disabled: list[str] = []
+        self._dists: dict[str, md.Distribution] = {}
+        self._registries: dict[str, Registry[Any]] | None = None
+
+    # Functions named datagen_* count as hook implementations even undecorated, so a misspelled hook
+    # name is caught instead of silently ignored.
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        """Hook options of ``plugin.name``: decorated functions, and any routine named ``datagen_*``."""
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name.startswith("datagen_") and inspect.isroutine(getattr(plugin, name, None)):
+            return pluggy.HookimplOpts(
+                wrapper=False,
+                hookwrapper=False,
+                optionalhook=False,
+                tryfirst=False,
+                trylast=False,
+                specname=None,
+            )
+        return opts
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin`` and reject hooks with no spec; invalidates the cached registries."""
+        plugin_name = super().register(plugin, name)
+        if plugin_name is None:
+            return None
+        unknown = [
+            caller.name
+            for caller in self.get_hookcallers(plugin) or []
+            if not caller.has_spec()
+            and any(not i.optionalhook for i in caller.get_hookimpls() if i.plugin is plugin)
+        ]
+        if unknown:
+            self.unregister(plugin)
+            hints = []
+            for hook in unknown:
+                close = difflib.get_close_matches(hook, self.hook_names(), n=1)
+                hints.append(f"{hook!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise pluggy.PluginValidationError(
+                plugin, f"plugin {plugin_name!r} implements unknown hook(s): {', '.join(hints)}"
+            )
+        self._registries = None
+        return plugin_name
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
+        """Unregister a plugin; invalidates the cached registries."""
+        self._registries = None
+        return super().unregister(plugin, name)
+
+    def hook_names(self) -> list[str]:
+        """Names of every hook spec."""
+        return sorted(
+            n for n in dir(self.hook) if n.startswith("datagen_") and getattr(self.hook, n).has_spec()
+        )
+
+    # ---------------------------------------------------------------------------------------- loading
+
+    def _fail(self, name: str, what: str, exc: BaseException) -> None:
+        message = f"plugin {name!r} {what}: {type(exc).__name__}: {exc}"
+        if self.strict:
+            if isinstance(exc, PluginError):
+                raise exc
+            raise PluginError(message) from exc
+        self.failed[name] = message
+        log.warning("plugin_skipped", plugin=name, error=message)
+
+    def load_entry_points(self, disable: Iterable[str] = ()) -> None:
+        """Load every ``datagen`` entry point, built-ins first, each isolated from the others' failures."""
+        skip = set(disable)
+        # Only distributions that declare datagen entry points get their metadata parsed (the costly part).
+        found = [(dist, eps) for dist in md.distributions() if (eps := dist.entry_points.select(group=GROUP))]
+        found.sort(key=lambda item: (item[0].metadata["Name"] != BUILTIN_DIST, item[0].metadata["Name"]))
+        seen: set[str] = set()
+        for dist, eps in found:
+            for ep in eps:
+                if ep.name in seen:
+                    continue
+                seen.add(ep.name)
+                if ep.name in skip:
+                    self.disabled.append(ep.name)
+                    continue
+                if self.get_plugin(ep.name) is not None:
+                    continue
+                try:
+                    plugin = ep.load()
+                    self.register(plugin, name=ep.name)
+                except Exception as exc:
+                    self._fail(ep.name, f"from {dist.metadata['Name']} failed to load", exc)
+                else:
+                    self._dists[ep.name] = dist
+
+    # ------------------------------------------------------------------------------------- registries
+
+    def _build_registries(self) -> dict[str, Registry[Any]]:
+        # A plugin that fails part-way is dropped whole: build again without it until nothing fails.
+        while True:
+            failures = len(self.failed)
+            registries = self._build_once()
+            if len(self.failed) == failures:
+                return registries
+
+    def _build_once(self) -> dict[str, Registry[Any]]:
+        registries: dict[str, Registry[Any]] = {name: Registry(name) for name in FAMILIES}
+        for family in FAMILIES.values():
+            registry = registries[family.name]
+            caller = getattr(self.hook, family.hook)
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name in self.failed:
+                    continue
+                collected: list[Any] = []
+                try:
+                    impl.function(**dict.fromkeys(impl.argnames, collected.append))
+                    for obj in collected:
+                        registry.add(obj, impl.plugin_name)
+                except Exception as exc:
+                    self._fail(impl.plugin_name, f"failed in {family.hook}", exc)
+        return registries
+
+    def registry(self, family: str) -> Registry[Any]:
+        """The registry of ``family`` (``backend``, ``method``, ...), built once per manager."""
+        if self._registries is None:
+            self._registries = self._build_registries()
+        return self._registries[family]
+
+    # ---------------------------------------------------------------------------------------- listing
+
+    def plugin_infos(self) -> list[PluginInfo]:
+        """Every registered plugin with its distribution, version and the hooks it implements."""
+        infos = []
+        for name, plugin in self.list_name_plugin():
+            if plugin is None:
+                continue
+            dist = self._dists.get(name)
+            hooks = tuple(sorted(c.name for c in self.get_hookcallers(plugin) or []))
+            infos.append(
+                PluginInfo(
+                    name,
+                    dist.metadata["Name"] if dist else None,
+                    dist.version if dist else None,
+                    hooks,
+                )
+            )
+        return sorted(infos, key=lambda i: i.name)
+
+
+def load_plugins(
+    *,
+    disable: Iterable[str] | None = None,
+    strict: bool | None = None,
+    entry_points: bool = True,
+) -> PluginManager:
+    """A new plugin manager with every ``datagen`` entry point loaded.
+
+    ``disable`` defaults to ``DATAGEN_DISABLE_PLUGINS`` (comma separated names); ``strict`` to
+    ``DATAGEN_STRICT_PLUGINS=1``, which turns a broken plugin from a warning into an error.
+    """
+    pm = PluginManager(strict=_env_flag("DATAGEN_STRICT_PLUGINS") if strict is None else strict)
+    if entry_points:
+        pm.load_entry_points(_env_list("DATAGEN_DISABLE_PLUGINS") if disable is None else disable)
+    pm.registry("backend")  # register everything now, so every failure is reported at load time
+    return pm
+
+
+def load_plugins_for(config: DatagenConfig) -> PluginManager:
+    """A plugin manager for ``config``: its ``[plugins] disable`` plus ``DATAGEN_DISABLE_PLUGINS``, and its
+    ``strict`` setting, or ``DATAGEN_STRICT_PLUGINS`` when the config does not set it."""
+    disable = sorted({*config.plugins.disable, *_env_list("DATAGEN_DISABLE_PLUGINS")})
+    return load_plugins(disable=disable, strict=config.plugins.strict)

@@ -1,0 +1,114 @@
+"""The Protocols a plugin class satisfies, one per extension family.
+
+Every plugin class has a class attribute ``name`` (its registered name, a Python identifier) and a class
+attribute ``Config``: an attrs class whose fields all have defaults, structured from the plugin's table in
+the config file (``[backend.openai]``, ``[filter.length]``, ...). It is constructed as ``cls(config)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from datagen.datamodel.records import Record
+    from datagen.datamodel.results import Results
+    from datagen.engine.llm import Request, Response
+    from datagen.kernel.context import GenerationContext, RunContext
+
+
+@runtime_checkable
+class Plugin(Protocol):
+    """What every plugin class has."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[Any]]
+
+
+@runtime_checkable
+class Backend(Plugin, Protocol):
+    """Talks to one kind of LLM. ``is_chat`` says whether it takes chat messages or completion prompts."""
+
+    model: str
+    is_chat: bool
+
+    def validate(self) -> None:
+        """Raise :class:`datagen.errors.UsageError` for a missing or malformed key, before any request."""
+
+    async def complete(self, request: Request) -> Response:
+        """Send one request; raise :class:`datagen.errors.BackendError` subclasses on failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and processes."""
+
+
+@runtime_checkable
+class GenerationMethod(Plugin, Protocol):
+    """Produces records from seeds through a backend."""
+
+    def validate(self, seeds: Sequence[Record], count: int) -> None:
+        """Raise :class:`datagen.errors.UsageError` for bad input, before any request is sent."""
+
+    def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
+        """Stream records, each with full provenance; the runner stops reading at ``count`` and closes the
+        stream. An async generator that itself iterates another one should close it (``contextlib.aclosing``)
+        so that requests still in flight are cancelled when the run stops."""
+        ...
+
+
+@runtime_checkable
+class Filter(Plugin, Protocol):
+    """Keeps, drops or rewrites records of a stream (length, heuristics, dedup, LLM judge)."""
+
+    def apply(self, ctx: RunContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
+        """Yield the records that pass, in order."""
+        ...
+
+
+@runtime_checkable
+class PrivacyMechanism(Plugin, Protocol):
+    """Transforms a stream of records for privacy (PII scrubbing, differential privacy)."""
+
+    def apply(self, ctx: RunContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
+        """Yield the transformed records."""
+        ...
+
+    def spent(self) -> Mapping[str, float]:
+        """The privacy budget spent so far (e.g. ``{"epsilon": 1.2, "delta": 1e-6}``); empty if none."""
+        ...
+
+
+@runtime_checkable
+class Metric(Plugin, Protocol):
+    """Measures a dataset (stats, diversity, perplexity, readability, topics)."""
+
+    def compute(self, results: Results) -> Mapping[str, Any]:
+        """Named values, JSON-serialisable."""
+        ...
+
+
+@runtime_checkable
+class Plot(Plugin, Protocol):
+    """Draws figures of a dataset and its metrics."""
+
+    def render(self, results: Results, metrics: Mapping[str, Mapping[str, Any]], out_dir: Path) -> list[Path]:
+        """Write image files into ``out_dir`` and return their paths."""
+        ...
+
+
+@runtime_checkable
+class Agent(Plugin, Protocol):
+    """Searches generation parameters against a score, ask/tell style (random, REINFORCE, PPO, Bayesian)."""
+
+    def ask(self) -> dict[str, Any]:
+        """The next parameters to try."""
+        ...
+
+    def tell(self, params: Mapping[str, Any], reward: float) -> None:
+        """Report the reward the parameters earned."""
+
+    def best(self) -> tuple[dict[str, Any], float]:
+        """The best parameters seen and their reward."""
+        ...

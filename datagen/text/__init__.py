@@ -1,0 +1,1 @@
+"""Text helpers for generation methods: ROUGE-L and prompt templates."""

@@ -1,0 +1,1 @@
+"""Built-in backend plugins: the embedded local model, OpenAI, Anthropic, echo."""

@@ -1,0 +1,215 @@
+"""Shared by the OpenAI and Anthropic backends: the SDKs' HTTP client, their errors mapped onto datagen's."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import inspect
+import json
+import urllib.parse
+import urllib.request
+from types import ModuleType
+from typing import Any
+
+from datagen.engine.llm import RateLimits, parse_rate_limits, parse_retry_after
+from datagen.errors import AuthenticationError, BackendError, PermanentError, RateLimitError, TransientError
+from datagen.log import redact_text
+
+RETRYABLE_STATUS = {408, 409, 425}
+
+
+def map_sdk_error(exc: Exception, sdk: ModuleType, provider: str, where: str) -> BackendError:
+    """The datagen error for an ``openai``/``anthropic`` SDK exception (messages are redacted)."""
+    message = redact_text(f"{provider} at {where}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, (sdk.AuthenticationError, sdk.PermissionDeniedError)):
+        status = getattr(exc, "status_code", None)
+        return AuthenticationError(
+            f"{provider} rejected the API key ({status}) at {where}; check the key and try again",
+            status=status,
+        )
+    if isinstance(exc, sdk.APIStatusError):
+        status = exc.status_code
+        headers: Any = getattr(exc.response, "headers", {}) or {}
+        retry_after = parse_retry_after(headers)
+        if isinstance(exc, sdk.RateLimitError) or status == 429:
+            return RateLimitError(message, status=status, retry_after=retry_after)
+        if status >= 500 or status in RETRYABLE_STATUS:
+            return TransientError(message, status=status, retry_after=retry_after)
+        return PermanentError(message, status=status)
+    if isinstance(exc, (sdk.APITimeoutError, sdk.APIConnectionError)):
+        return TransientError(message)
+    return PermanentError(message)
+
+
+TRANSPORTS = ("lean", "aiohttp", "httpx")
+
+
+def http_library(sdk: ModuleType) -> ModuleType:
+    """The HTTP library the SDK is built on (httpx, or httpx2 in newer SDKs)."""
+    base = importlib.import_module(f"{sdk.__name__}._base_client")
+    for name in ("httpx2", "httpx"):
+        library = getattr(base, name, None)
+        if isinstance(library, ModuleType):
+            return library
+    raise RuntimeError(f"cannot find the HTTP library of {sdk.__name__} {getattr(sdk, '__version__', '')}")
+
+
+def raw_response_type(sdk: ModuleType) -> type[Any]:
+    """The response class of the SDK's HTTP library."""
+    response_type: type[Any] = http_library(sdk).Response
+    return response_type
+
+
+def http_client(sdk: ModuleType, transport: str, base_url: str) -> Any:
+    """The SDK's ``http_client``: ``lean`` (datagen's), ``aiohttp`` (the SDK's) or ``httpx`` (None).
+
+    ``lean`` plugs :func:`lean_transport` into the SDK's own HTTP client, the SDK's documented way to
+    customise transports; everything above the transport (auth, headers, errors) stays the SDK's.
+    """
+    if transport == "httpx":
+        return None
+    if transport == "aiohttp":
+        return sdk.DefaultAioHttpClient()
+    library = http_library(sdk)
+    return library.AsyncClient(
+        transport=lean_transport(library, secure=base_url.startswith("https:")), follow_redirects=True
+    )
+
+
+def lean_transport(library: ModuleType, *, secure: bool) -> Any:
+    """An httpx transport that sends through one aiohttp session and reads each answer whole.
+
+    About 0.1 ms of client CPU per request less than the SDK's aiohttp transport, which wraps every
+    answer in a stream. Proxies come from the environment (``HTTPS_PROXY``, ``NO_PROXY``); certificates
+    are checked with the HTTP library's default context (``SSL_CERT_FILE`` honoured).
+    """
+    import aiohttp
+
+    timeout_error = library.ReadTimeout
+    connect_error = library.ConnectError
+
+    class LeanTransport(library.AsyncBaseTransport):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            self.session: aiohttp.ClientSession | None = None
+            self.proxies: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+
+        def _proxy(self, url: Any) -> tuple[str | None, str | None]:
+            # Read from the environment once per host; aiohttp's trust_env would look the proxy and
+            # ~/.netrc up again, in a worker thread, for every request.
+            key = (url.scheme, url.host)
+            if key not in self.proxies:
+                found = urllib.request.getproxies().get(url.scheme)
+                if not found or urllib.request.proxy_bypass(url.host):
+                    self.proxies[key] = (None, None)
+                else:  # credentials in the proxy's URL go as Proxy-Authorization
+                    parts = urllib.parse.urlsplit(found)
+                    auth = None
+                    if parts.username is not None:
+                        user = urllib.parse.unquote(parts.username)
+                        pair = f"{user}:{urllib.parse.unquote(parts.password or '')}"
+                        auth = "Basic " + base64.b64encode(pair.encode()).decode()
+                    bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+                    self.proxies[key] = (bare, auth)
+            return self.proxies[key]
+
+        def _session(self) -> aiohttp.ClientSession:
+            if self.session is None:
+                context = library.create_ssl_context() if secure else True
+                connector = aiohttp.TCPConnector(limit=0, ssl=context)
+                self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+            return self.session
+
+        async def handle_async_request(self, request: Any) -> Any:
+            timeout = request.extensions.get("timeout", {})
+            data = await request.aread()
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+            proxy, proxy_auth = self._proxy(request.url)
+            proxy_headers = None
+            if proxy_auth is not None:  # on the tunnel's CONNECT for https, on the request itself for http
+                if request.url.scheme == "https":
+                    proxy_headers = {"Proxy-Authorization": proxy_auth}
+                else:
+                    headers.append(("Proxy-Authorization", proxy_auth))
+            try:
+                async with self._session().request(
+                    request.method,
+                    str(request.url),
+                    headers=headers,
+                    data=data or None,
+                    allow_redirects=False,
+                    compress=False,
+                    proxy=proxy,
+                    proxy_headers=proxy_headers,
+                    timeout=aiohttp.ClientTimeout(
+                        sock_connect=timeout.get("connect"),
+                        sock_read=timeout.get("read"),
+                        connect=timeout.get("pool"),
+                    ),
+                ) as response:
+                    body = await response.read()
+            except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
+                raise timeout_error(str(exc) or "timed out", request=request) from exc
+            except aiohttp.ClientError as exc:
+                raise connect_error(str(exc) or type(exc).__name__, request=request) from exc
+            return library.Response(
+                status_code=response.status,
+                headers=response.raw_headers,
+                content=body,
+                request=request,
+                extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
+            )
+
+        async def aclose(self) -> None:
+            if self.session is not None:
+                await self.session.close()
+                self.session = None
+
+    return LeanTransport()
+
+
+class Poster:
+    """POSTs JSON through an SDK client's public low-level ``post``: (JSON answer, rate limits).
+
+    This keeps the SDK's transport, authentication, timeouts and error classes, but skips its per-call
+    parameter transformation and pydantic model construction (half the client CPU per request). The
+    body is serialised once here and the URL made absolute once, so the SDK neither re-encodes the body
+    nor merges the path into its base URL for every request. The SDK's errors (subclasses of
+    ``base_error``) become datagen's.
+    """
+
+    def __init__(
+        self, client: Any, path: str, sdk: ModuleType, base_error: type[Exception], where: str
+    ) -> None:
+        self.client = client
+        self.url = str(client.base_url).rstrip("/") + "/" + path.lstrip("/")
+        self.response_type = raw_response_type(sdk)
+        self.raw_content = "content" in inspect.signature(client.post).parameters
+        self.sdk = sdk
+        self.base_error = base_error
+        self.where = where
+
+    async def __call__(self, body: dict[str, Any]) -> tuple[Any, RateLimits | None]:
+        """The parsed JSON answer and the rate limits its headers announce."""
+        try:
+            if self.raw_content:
+                data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+                raw = await self.client.post(self.url, content=data, cast_to=self.response_type)
+            else:  # SDKs before the ``content`` parameter
+                raw = await self.client.post(self.url, body=body, cast_to=self.response_type)
+        except self.base_error as exc:
+            raise map_sdk_error(exc, self.sdk, self.sdk.__name__, self.where) from None
+        try:
+            return json.loads(raw.content), parse_rate_limits(raw.headers)
+        except ValueError:
+            raise TransientError(f"malformed response from {self.url}: not JSON") from None
+
+
+def status_error(status: int, message: str) -> BackendError:
+    """The datagen error for an HTTP status reported inside a batch result."""
+    if status == 429:
+        return RateLimitError(message, status=status)
+    if status >= 500 or status in RETRYABLE_STATUS:
+        return TransientError(message, status=status)
+    if status in {401, 403}:
+        return AuthenticationError(message, status=status)
+    return PermanentError(message, status=status)

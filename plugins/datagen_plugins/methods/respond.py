@@ -1,0 +1,110 @@
+"""``respond``: answer each seed's instruction (and input) with the backend, storing the answer as output.
+
+With ``count`` larger than the number of seeds it cycles through them; each cycle gets a distinct sampling
+seed so answers differ while reruns stay reproducible (and cached).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar
+
+import attrs
+
+import datagen
+from datagen.datamodel.records import Message, Record, stable_id
+from datagen.errors import PermanentError, RateLimitError, TransientError, UsageError
+from datagen.kernel.context import GenerationContext
+from datagen_plugins.methods._shared import records_of
+
+COMPLETION_HEADER = (
+    "Below is an instruction that describes a task. "
+    "Write a response that appropriately completes the request."
+)
+
+
+@attrs.define
+class RespondConfig:
+    """Options of ``[method.respond]``."""
+
+    system_prompt: str | None = None
+    few_shot: int = 2
+    max_tokens: int | None = None
+
+
+def _alpaca_block(record: Record, with_output: bool) -> str:
+    parts = [f"### Instruction:\n{record.instruction or ''}"]
+    if record.input:
+        parts.append(f"### Input:\n{record.input}")
+    parts.append("### Response:\n" + ((record.output or "") + "\n" if with_output else ""))
+    return "\n\n".join(parts)
+
+
+class Respond:
+    """Sends every seed's instruction to the backend and keeps the answer."""
+
+    name: ClassVar[str] = "respond"
+    Config: ClassVar[type[Any]] = RespondConfig
+
+    def __init__(self, config: RespondConfig) -> None:
+        self.config = config
+
+    def validate(self, seeds: Sequence[Record], count: int) -> None:
+        """Seeds must exist and each carry an instruction."""
+        if not seeds:
+            raise UsageError("respond needs at least one seed")
+        for i, seed in enumerate(seeds):
+            if not (seed.instruction and seed.instruction.strip()):
+                raise UsageError(f"seed {i} ({seed.id}) has no instruction")
+
+    def _demos(self, seeds: Sequence[Record], seed: Record) -> list[Record]:
+        usable = [s for s in seeds if s.output and s.id != seed.id and len(s.output) < 800]
+        if not usable or self.config.few_shot <= 0:
+            return []
+        start = int(seed.id.encode().hex(), 16) % len(usable) if seed.id else 0
+        return [usable[(start + k) % len(usable)] for k in range(min(self.config.few_shot, len(usable)))]
+
+    async def _answer(
+        self, ctx: GenerationContext, job: tuple[int, Record], seeds: Sequence[Record]
+    ) -> Record | None:
+        index, seed = job
+        cycle = index // len(seeds)
+        overrides: dict[str, Any] = {}
+        if self.config.max_tokens is not None:
+            overrides["max_tokens"] = self.config.max_tokens
+        if cycle:
+            overrides["seed"] = (ctx.run.config.sampling.seed or 0) + cycle
+        if ctx.is_chat:
+            messages = [Message("system", self.config.system_prompt)] if self.config.system_prompt else []
+            messages.append(Message("user", seed.prompt_text))
+            request = ctx.request(messages=messages, **overrides)
+        else:
+            blocks = [_alpaca_block(d, True) for d in self._demos(seeds, seed)]
+            blocks.append(_alpaca_block(seed, False))
+            prompt = COMPLETION_HEADER + "\n\n" + "\n".join(blocks)
+            request = ctx.request(prompt=prompt, stop=["### Instruction", "\n### "], **overrides)
+        try:
+            response = await ctx.complete(request)
+        except (PermanentError, TransientError, RateLimitError) as exc:
+            ctx.drop("request_failed", seed_id=seed.id, error=str(exc))
+            return None
+        return Record(
+            id=stable_id("respond", seed.id, cycle),
+            instruction=seed.instruction,
+            input=seed.input,
+            output=response.text.strip(),
+            metadata={"cycle": cycle} if cycle else {},
+            provenance=ctx.provenance(request, response, seed_ids=[seed.id]),
+        )
+
+    def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
+        """One answer per seed, cycling until ``count``."""
+        jobs = zip(range(count), itertools.cycle(seeds), strict=False)
+        return records_of(ctx, lambda job: self._answer(ctx, job, seeds), jobs)
+
+
+@datagen.hookimpl
+def datagen_register_methods(register: datagen.Register) -> None:
+    """Register the respond method."""
+    register(Respond)

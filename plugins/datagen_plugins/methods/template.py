@@ -1,0 +1,139 @@
+"""``template``: fill a Jinja2 template with combinations of variable values, optionally completed by the LLM.
+
+``variables`` maps each variable to its list of values (the Python API also takes any iterable or a
+generator function). Combinations are sampled without repeats; asking for more records than there are
+distinct combinations, or a template that uses an undefined variable, is an error before any request.
+With ``complete = true`` each filled template is sent to the backend and the answer becomes the output.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, ClassVar
+
+import attrs
+import jinja2
+import jinja2.meta
+
+import datagen
+from datagen.datamodel.records import Record, stable_id
+from datagen.errors import UsageError
+from datagen.kernel.context import GenerationContext
+from datagen_plugins.methods._shared import prompts, records_of, request_for, try_complete
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+@attrs.define
+class TemplateConfig:
+    """Options of ``[method.template]``."""
+
+    template: str = ""
+    variables: dict[str, list[Any]] = attrs.field(factory=dict)
+    complete: bool = False
+    max_tokens: int | None = None
+    prompts: dict[str, str] = attrs.field(factory=dict)
+
+
+def combinations(sizes: Sequence[int], count: int, rng: random.Random) -> Iterator[tuple[int, ...]]:
+    """``count`` distinct index tuples over ``sizes``, uniformly at random, without repeats."""
+    total = math.prod(sizes)
+    picks = rng.sample(range(total), count) if total <= 10_000_000 else _rejection(total, count, rng)
+    for pick in picks:
+        digits, flat = [], pick
+        for size in reversed(sizes):
+            flat, digit = divmod(flat, size)
+            digits.append(digit)
+        yield tuple(reversed(digits))
+
+
+def _rejection(total: int, count: int, rng: random.Random) -> list[int]:
+    seen: set[int] = set()
+    while len(seen) < count:
+        seen.add(rng.randrange(total))
+    return list(seen)
+
+
+class Template:
+    """Filled templates as instructions (and LLM answers as outputs with ``complete``)."""
+
+    name: ClassVar[str] = "template"
+    Config: ClassVar[type[Any]] = TemplateConfig
+
+    def __init__(self, config: TemplateConfig) -> None:
+        self.config = config
+        if not config.template.strip():
+            raise UsageError("$.method.template.template: a template is required")
+        try:
+            parsed = _ENV.parse(config.template)
+        except jinja2.TemplateSyntaxError as exc:
+            raise UsageError(f"$.method.template.template: line {exc.lineno}: {exc.message}") from None
+        used = jinja2.meta.find_undeclared_variables(parsed)
+        undefined = sorted(used - set(config.variables))
+        if undefined:
+            raise UsageError(
+                f"$.method.template.template: undefined variable(s) {', '.join(undefined)}; "
+                f"defined: {', '.join(sorted(config.variables)) or 'none'}"
+            )
+        empty = sorted(k for k, v in config.variables.items() if not v)
+        if empty:
+            raise UsageError(f"$.method.template.variables: no values for {', '.join(empty)}")
+        self.names = sorted(used)
+        self.template = _ENV.from_string(config.template)
+        self.prompts = prompts(self.name, config.prompts)
+
+    def validate(self, seeds: Sequence[Record], count: int) -> None:
+        """There must be at least ``count`` distinct combinations."""
+        total = math.prod(len(self.config.variables[n]) for n in self.names)
+        if count > total:
+            raise UsageError(
+                f"template: count {count} exceeds the {total} distinct combinations of "
+                f"{', '.join(self.names) or 'no variables'}"
+            )
+
+    async def _record(self, ctx: GenerationContext, values: dict[str, Any]) -> Record | None:
+        text = self.template.render(**values).strip()
+        record_id = stable_id(self.name, self.config.template, values)
+        if not self.config.complete:
+            return Record(
+                id=record_id,
+                instruction=text,
+                metadata={"variables": values},
+                provenance=ctx.provenance(params={"variables": values}),
+            )
+        params: dict[str, Any] = (
+            {} if self.config.max_tokens is None else {"max_tokens": self.config.max_tokens}
+        )
+        request = request_for(
+            ctx,
+            self.prompts.styled("complete", ctx.is_chat, text=text),
+            stop=() if ctx.is_chat else ("### Instruction", "\n### "),
+            **params,
+        )
+        response = await try_complete(ctx, request)
+        if response is None:
+            return None
+        return Record(
+            id=record_id,
+            instruction=text,
+            output=response.text.strip(),
+            metadata={"variables": values},
+            provenance=ctx.provenance(request, response, params={"variables": values}),
+        )
+
+    def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
+        """``count`` distinct combinations, filled (and completed)."""
+        sizes = [len(self.config.variables[n]) for n in self.names]
+        picks = combinations(sizes, count, ctx.rng)
+        jobs = (
+            {n: self.config.variables[n][i] for n, i in zip(self.names, idx, strict=True)} for idx in picks
+        )
+        return records_of(ctx, lambda values: self._record(ctx, values), jobs)
+
+
+@datagen.hookimpl
+def datagen_register_methods(register: datagen.Register) -> None:
+    """Register the template method."""
+    register(Template)
