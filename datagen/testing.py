@@ -2,7 +2,8 @@
 
 Installed with datagen as the ``pytest11`` entry point ``datagen``, so in any test suite:
 
-* ``datagen_plugins``: a fresh, strict :class:`~datagen.kernel.manager.PluginManager` with every entry point loaded;
+* ``datagen_plugins``: a fresh, strict :class:`~datagen.kernel.manager.PluginManager`, every entry point
+  loaded;
 * :func:`check_plugin_class` / :func:`check_backend` / :func:`run_method`: conformance checks;
 * :func:`records`, :func:`messages`, :func:`json_values`: hypothesis strategies (hypothesis imported lazily).
 """

@@ -134,7 +134,8 @@ def test_permanent_errors_are_not_retried_and_are_counted(cli, keys, tmp_path) -
         result = cli(
             *generate_args("openai", srv, seeds, 4),
         )
-    assert result.code == 0, result.err
+    assert result.code == 1, result.err  # nothing written: a failure, and no output file
+    assert not (tmp_path / "o.jsonl").exists()
     assert set(srv.received.values()) == {1} and len(srv.received) == 4
     counts = summary(result.err)
     assert (
@@ -221,15 +222,15 @@ def test_cached_rerun_sends_nothing_and_a_new_parameter_sends_again(cli, keys, s
     args = [*backend_args("openai", server), "--count", "5", "--out", "o.jsonl"]
     assert cli("generate", *args).code == 0
     first = sum(server.received.values())
-    again = cli("generate", *args)
+    again = cli("generate", *args, "--overwrite")
     assert again.code == 0 and sum(server.received.values()) == first
     assert summary(again.err)["from cache"] == 5
-    changed = cli("generate", *args, "--model", "gpt-4.1-mini")
+    changed = cli("generate", *args, "--model", "gpt-4.1-mini", "--overwrite")
     assert changed.code == 0 and sum(server.received.values()) == first + 5
     stats = json.loads(cli("cache", "stats", "--json").out)
     assert stats["entries"] == 10 and {g["model"] for g in stats["groups"]} == {"gpt-4o-mini", "gpt-4.1-mini"}
     assert cli("cache", "clear", "--model", "gpt-4.1-mini").out.strip() == "deleted 5 cached responses"
-    nocache = cli("generate", *args, "--no-cache")
+    nocache = cli("generate", *args, "--no-cache", "--overwrite")
     assert nocache.code == 0 and sum(server.received.values()) == first + 10
 
 

@@ -45,7 +45,7 @@ def test_batch_mode_submits_polls_collects_and_resubmits(cli, batch_env, tmp_pat
         assert len(records) == 30 and len({r.id for r in records}) == 30
         assert summary(result.err)["retries"] == 5
         again = cli(
-            *generate_args(backend, srv, seeds, 30),
+            *generate_args(backend, srv, seeds, 30, "--overwrite"),
         )
         assert again.code == 0 and summary(again.err)["from cache"] == 30 and len(srv.batches) == 2
 

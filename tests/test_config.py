@@ -59,9 +59,11 @@ def test_numbers_out_of_range_name_the_key() -> None:
         sampling={"top_p": 1.5, "max_tokens": 0},
         generate={"count": -3},
     )
-    assert sorted(found) == [
+    assert sorted(found) == [  # every range error at once, not the first of each section
         "$.engine.max_concurrency: must be greater than 0, got 0",
+        "$.engine.timeout_s: must be greater than 0, got -1.0",
         "$.generate.count: must be greater than 0, got -3",
+        "$.sampling.max_tokens: must be greater than 0, got 0",
         "$.sampling.top_p: must be at most 1, got 1.5",
     ]
     assert problems(engine={"timeout_s": -1.0}) == ["$.engine.timeout_s: must be greater than 0, got -1.0"]

@@ -123,7 +123,7 @@ def test_stopping_at_count_cancels_what_is_still_in_flight(datagen_plugins) -> N
     import datagen
     from datagen.datamodel.records import Record, Usage
     from datagen.engine.llm import Response
-    from datagen_plugins.methods._shared import records_of
+    from datagen.plugin import records_of
 
     started, finished, in_flight_at_close = [], [], []
 

@@ -19,6 +19,7 @@ from rich.text import Text
 from datagen.__about__ import __version__
 from datagen.app.runner import execute, prepare, run_sync
 from datagen.datamodel.config import DatagenConfig, dump_toml, effective_config, load_config
+from datagen.datamodel.report import RunReport, plural
 from datagen.datamodel.seeds import default_seeds_path, load_seeds_file
 from datagen.engine.cache import ResponseCache
 from datagen.errors import DatagenError
@@ -26,7 +27,7 @@ from datagen.kernel.manager import PluginManager, load_plugins_for
 from datagen.log import configure_logging, get_logger, redact_text
 
 log = get_logger("datagen.app.cli")
-BUILTIN_COMMANDS = ("cache", "config", "generate", "plugins")
+BUILTIN_COMMANDS = ("cache", "config", "filter", "generate", "plugins")
 
 
 class AppState:
@@ -216,12 +217,29 @@ def _generate_overrides(opts: dict[str, Any]) -> dict[str, Any]:
         ("count", "generate.count"),
         ("concurrency", "engine.max_concurrency"),
         ("max_cost_usd", "engine.max_cost_usd"),
+        ("temperature", "sampling.temperature"),
+        ("top_p", "sampling.top_p"),
+        ("max_tokens", "sampling.max_tokens"),
+        ("seed", "sampling.seed"),
+        ("require_count", "generate.require_count"),
+        ("overwrite", "generate.overwrite"),
     ):
         _put(overrides, key, opts[flag])
-    for flag, key in (("seeds", "generate.seeds"), ("out", "generate.out"), ("cache_dir", "cache.dir")):
+    for flag, key in (
+        ("seeds", "generate.seeds"),
+        ("out", "generate.out"),
+        ("cache_dir", "cache.dir"),
+        ("rejected", "generate.rejected"),
+        ("report", "generate.report"),
+    ):
         _put(overrides, key, opts[flag] and str(opts[flag]))
     if opts["no_cache"]:
         _put(overrides, "cache.enabled", False)
+    if opts["filters"]:
+        _put(overrides, "filter.chain", list(opts["filters"]))
+    if opts["privacy"]:
+        _put(overrides, "privacy.inputs", list(opts["privacy"]))
+        _put(overrides, "privacy.outputs", list(opts["privacy"]))
     return overrides
 
 
@@ -235,6 +253,67 @@ def _put(tree: dict[str, Any], path: str, value: Any) -> None:
     node[leaf] = value
 
 
+def _stage_options(func: Any) -> Any:
+    """``--filter``, ``--privacy``, ``--rejected``, ``--report`` and ``--overwrite``, shared by ``generate``
+    and ``filter``."""
+    for option in reversed(
+        (
+            click.option(
+                "--filter",
+                "filters",
+                multiple=True,
+                metavar="NAME",
+                help="A filter stage, in order; repeatable (replaces [filter] chain).",
+            ),
+            click.option(
+                "--privacy",
+                "privacy",
+                multiple=True,
+                metavar="NAME",
+                help="A privacy stage on the seeds and on the output, in order; repeatable.",
+            ),
+            click.option(
+                "--rejected",
+                type=click.Path(path_type=Path),
+                help="JSONL file of every removed record, with stage and reason.",
+            ),
+            click.option("--report", type=click.Path(path_type=Path), help="Write the run report as JSON."),
+            click.option("--overwrite", is_flag=True, default=None, help="Replace an existing output file."),
+        )
+    ):
+        func = option(func)
+    return func
+
+
+def _finish(report: RunReport, require_count: bool) -> None:
+    """The closing lines of a run, and its exit code: 1 when nothing was written, 3 when short and
+    ``require_count``."""
+    click.echo(report.summary(), err=True)
+    if report.method_rejections:
+        reasons = ", ".join(f"{k}={v}" for k, v in report.method_rejections.items())
+        click.echo(f"rejected or dropped by {report.method}: {reasons}", err=True)
+    for stage in report.stages:
+        if stage["removed"]:
+            reasons = ", ".join(f"{k}={v}" for k, v in stage["reasons"].items())
+            click.echo(
+                f"{stage['family']} {stage['name']}: removed {stage['removed']} of {stage['examined']} "
+                f"({reasons})",
+                err=True,
+            )
+    if report.stopped:
+        click.echo(f"stopped early: {report.stopped}", err=True)
+    if report.written == 0:
+        why = "; ".join(report.short_reasons) or "no record survived"
+        _fail(f"no record written ({why}); no output file was created", 1)
+    if report.status == "short":
+        why = "; ".join(report.short_reasons)
+        click.echo(
+            f"warning: {plural(report.written, 'record')} of {report.requested} asked: {why}", err=True
+        )
+        if require_count:
+            _fail(f"fewer records than asked ({report.written} of {report.requested}; --require-count)", 3)
+
+
 @cli.command("generate")
 @click.option("--method", help="Generation method (default: [method] name).")
 @click.option("--backend", help="Backend (default: [backend] name; auto = key in environment, else local).")
@@ -243,12 +322,23 @@ def _put(tree: dict[str, Any], path: str, value: Any) -> None:
 @click.option(
     "--seeds", type=click.Path(path_type=Path), help="Seeds: JSONL (records or Self-Instruct tasks)."
 )
-@click.option("--count", type=int, help="How many records to generate.")
-@click.option("--out", type=click.Path(path_type=Path), help="Output file: .jsonl or .parquet.")
+@click.option("-n", "--count", type=int, help="How many records to generate.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Output file: .jsonl or .parquet.")
+@click.option("--temperature", type=float, help="Sampling temperature ([sampling] temperature).")
+@click.option("--top-p", type=float, help="Nucleus sampling ([sampling] top_p).")
+@click.option("--max-tokens", type=int, help="Tokens per answer at most ([sampling] max_tokens).")
+@click.option("--seed", type=int, help="Sampling seed sent with each request ([sampling] seed).")
 @click.option("--concurrency", type=int, help="Requests in flight at once.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="Response cache folder.")
 @click.option("--no-cache", is_flag=True, default=None, help="Neither read nor write the response cache.")
 @click.option("--max-cost-usd", type=float, help="Stop cleanly when this much has been spent.")
+@click.option(
+    "--require-count",
+    is_flag=True,
+    default=None,
+    help="Exit 3 when fewer records than --count are written (default: a warning).",
+)
+@_stage_options
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option(
     "--set",
@@ -259,7 +349,8 @@ def _put(tree: dict[str, Any], path: str, value: Any) -> None:
 )
 @click.pass_context
 def generate_cmd(ctx: click.Context, /, **opts: Any) -> None:
-    """Generate records with a method and a backend, streamed to --out."""
+    """Generate records with a method and a backend, through the filter and privacy stages, streamed to
+    --out. `datagen plugins NAME` lists a method's options."""
     state = _state(ctx)
     overrides = _generate_overrides(opts)
     config = state.load(overrides)
@@ -277,6 +368,7 @@ def generate_cmd(ctx: click.Context, /, **opts: Any) -> None:
     prepared = prepare(config, pm, seeds, count=config.generate.count, out=out)
     show = opts["progress"] if opts["progress"] is not None else sys.stderr.isatty()
     run = prepared.run
+    click.echo(f"backend {run.backend}, model {run.model} ({prepared.backend_reason})", err=True)
     err = Console(stderr=True)
     if show:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -301,24 +393,57 @@ def generate_cmd(ctx: click.Context, /, **opts: Any) -> None:
                     stats=f"{s.requests} req, {s.cached} cached, {s.usage.total_tokens} tok, {cost}",
                 )
 
-            run_sync(execute(prepared, pm, advance))
+            results = run_sync(execute(prepared, pm, advance))
     else:
-        run_sync(execute(prepared, pm))
-    s = run.stats
-    cost = "unknown" if s.usage.cost_usd is None else f"${s.usage.cost_usd:.4f}"
-    dropped = sum(s.dropped.values())
-    truncated = s.finish_reasons.get("length", 0)
-    click.echo(
-        f"wrote {s.records} records to {out} ({s.requests} requests, {s.cached} from cache, "
-        f"{s.retries} retries, {s.failed} failed, {dropped} dropped, {truncated} truncated, "
-        f"{s.usage.total_tokens} tokens, cost {cost})",
-        err=True,
+        results = run_sync(execute(prepared, pm))
+    _finish(results.report, config.generate.require_count)
+
+
+@cli.command("filter")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path), required=True, help="Output: .jsonl or .parquet."
+)
+@_stage_options
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Any config key (stage options).")
+@click.pass_context
+def filter_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> None:
+    """Run filter and privacy stages over an existing JSONL or Parquet file, without generating.
+
+    The stages are the --filter and --privacy flags in order, else the config's [filter] chain and
+    [privacy] outputs.
+    """
+    from datagen.app.pipeline import apply_stages
+    from datagen.datamodel.results import check_side_file, check_writable, iter_records
+
+    state = _state(ctx)
+    overrides: dict[str, Any] = {}
+    for setting in opts["settings"]:
+        key, value = _parse_setting(setting)
+        _put(overrides, key, value)
+    config = state.load(overrides)
+    if not source.is_file():
+        raise click.UsageError(f"{source}: no such file")
+    check_writable(out, overwrite=bool(opts["overwrite"]))
+    if opts["report"] is not None:
+        check_side_file(Path(opts["report"]), "report")
+    stages = [("filter", n) for n in opts["filters"]] + [("privacy", n) for n in opts["privacy"]]
+    if not stages and not (config.filter.chain or config.privacy.outputs):
+        raise click.UsageError("no stage: pass --filter NAME / --privacy NAME or set [filter] chain")
+    results = apply_stages(
+        iter_records(source),
+        stages,
+        config=config,
+        plugins=state.pm,
+        out=out,
+        rejected=opts["rejected"],
+        overwrite=bool(opts["overwrite"]),
     )
-    if s.dropped:
-        reasons = ", ".join(f"{k}={v}" for k, v in s.dropped.most_common())
-        click.echo(f"rejected or dropped: {reasons}", err=True)
-    if s.stopped:
-        click.echo(f"stopped early: {s.stopped}", err=True)
+    report = results.report
+    assert report is not None
+    if opts["report"] is not None:
+        report.save(opts["report"])
+    _finish(report, require_count=False)
 
 
 # -------------------------------------------------------------------------------------------------- cache
@@ -387,9 +512,37 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+#: the group's own options, also accepted after a subcommand (``datagen generate --config x.toml``)
+GLOBAL_VALUE_OPTIONS = ("--config",)
+GLOBAL_FLAGS = ("--debug", "--log-json")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move the global options that follow the subcommand in front of it, where click expects them."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg in GLOBAL_FLAGS:
+            front.append(arg)
+        elif arg in GLOBAL_VALUE_OPTIONS and i + 1 < len(args):
+            front.extend(args[i : i + 2])
+            i += 1
+        elif arg.split("=", 1)[0] in GLOBAL_VALUE_OPTIONS and "=" in arg:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``datagen`` console script: clean errors and exit codes, tracebacks with --debug."""
-    args = sys.argv[1:] if argv is None else argv
+    args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
     debug = "--debug" in args
     try:
         cli.main(args=args, prog_name="datagen", standalone_mode=False)

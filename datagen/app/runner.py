@@ -4,26 +4,38 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import os
 import random
+import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from datagen.app.pipeline import build_stages, construct, plugin_versions, reject_sink
 from datagen.datamodel.config import DatagenConfig, validate_plugin_options
-from datagen.datamodel.records import Record
-from datagen.datamodel.results import RecordWriter, Results, check_writable
+from datagen.datamodel.records import Record, utc_now
+from datagen.datamodel.report import RunReport
+from datagen.datamodel.results import (
+    RecordWriter,
+    RejectedWriter,
+    Results,
+    check_side_file,
+    check_writable,
+)
 from datagen.engine.batching import BatchBackend
 from datagen.engine.cache import ResponseCache
 from datagen.engine.core import Engine
 from datagen.engine.pricing import PriceTable
-from datagen.errors import BudgetExhausted, UsageError
+from datagen.errors import BudgetExhausted, ConfigError, UsageError
 from datagen.kernel.context import GenerationContext, Run
 from datagen.kernel.manager import PluginManager
 from datagen.kernel.protocols import Backend, GenerationMethod
+from datagen.kernel.stages import Pipeline, StageSpec, aiter_of
 from datagen.log import get_logger
 
 log = get_logger("datagen.app.runner")
@@ -38,20 +50,29 @@ DEFAULT_BACKEND = "local"
 Progress = Callable[[int], None]
 
 
-def resolve_backend_name(
+def resolve_backend(
     config: DatagenConfig, pm: PluginManager, environ: Mapping[str, str] | None = None
-) -> str:
-    """The backend to use: the configured one, or for ``auto`` the first with a key, else ``local``."""
+) -> tuple[str, str]:
+    """The backend to use and why: the configured one, or for ``auto`` the first with a key, else
+    ``local``."""
     name = config.backend.name
     if name != "auto":
-        return name
+        return name, "chosen by --backend / [backend] name"
     env = os.environ if environ is None else environ
     registry = pm.registry("backend")
     for var, backend in AUTO_BACKENDS:
         configured_key = config.backend.options.get(backend, {}).get("api_key")
         if (env.get(var) or configured_key) and backend in registry:
-            return backend
-    return DEFAULT_BACKEND
+            source = f"{var} is set" if env.get(var) else f"[backend.{backend}] api_key is set"
+            return backend, f"{source}; --backend local for the embedded model"
+    return DEFAULT_BACKEND, "no API key set: the embedded offline model"
+
+
+def resolve_backend_name(
+    config: DatagenConfig, pm: PluginManager, environ: Mapping[str, str] | None = None
+) -> str:
+    """The backend to use (see :func:`resolve_backend`)."""
+    return resolve_backend(config, pm, environ)[0]
 
 
 @attrs.define
@@ -62,6 +83,8 @@ class Prepared:
     method: GenerationMethod
     backend: Backend
     seeds: Sequence[Record]
+    stages: list[StageSpec] = attrs.field(factory=list)
+    backend_reason: str = ""
 
 
 def prepare(
@@ -73,19 +96,30 @@ def prepare(
     method: str | None = None,
     out: Path | None = None,
 ) -> Prepared:
-    """Resolve and validate the method, backend, seeds and output; raises :class:`UsageError` on bad input."""
+    """Resolve and validate the method, backend, stages, seeds and output; raises :class:`UsageError` on
+    bad input (every configuration problem at once)."""
     if count <= 0:
         raise UsageError(f"count must be a positive number, got {count}")
     validate_plugin_options(config, pm)
+    problems: list[str] = []
     method_name = method or config.method.name
     method_cls = pm.registry("method").get(method_name)
-    method_obj: GenerationMethod = method_cls(config.plugin_config("method", method_name, method_cls.Config))
-    backend_name = resolve_backend_name(config, pm)
+    method_obj: GenerationMethod | None = construct(method_cls, config, "method", method_name, problems)
+    backend_name, reason = resolve_backend(config, pm)
     backend_cls = pm.registry("backend").get(backend_name)
-    backend_cfg = config.plugin_config("backend", backend_name, backend_cls.Config)
-    if config.backend.model and hasattr(backend_cfg, "model"):
-        backend_cfg = attrs.evolve(backend_cfg, model=config.backend.model)
-    backend: Backend = backend_cls(backend_cfg)
+    backend: Backend | None = None
+    try:
+        backend_cfg = config.plugin_config("backend", backend_name, backend_cls.Config)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    else:
+        if config.backend.model and hasattr(backend_cfg, "model"):
+            backend_cfg = attrs.evolve(backend_cfg, model=config.backend.model)
+        backend = construct(backend_cls, config, "backend", backend_name, problems, options=backend_cfg)
+    stages = build_stages(config, pm, problems)
+    if problems:
+        raise ConfigError(problems)
+    assert method_obj is not None and backend is not None
     backend.validate()
     if config.engine.batch and not isinstance(backend, BatchBackend):
         raise UsageError(
@@ -93,11 +127,16 @@ def prepare(
         )
     method_obj.validate(seeds, count)
     if out is not None:
-        check_writable(out)
+        check_writable(out, overwrite=config.generate.overwrite)
+    for path, what in ((config.generate.rejected, "rejected"), (config.generate.report, "report")):
+        if path is not None:
+            if out is not None and Path(path).resolve() == out.resolve():
+                raise UsageError(f"{path}: the {what} file cannot be the output file")
+            check_side_file(Path(path), what)
     run = Run(
         config=config, method=method_name, backend=backend_name, model=backend.model, count=count, out=out
     )
-    return Prepared(run, method_obj, backend, seeds)
+    return Prepared(run, method_obj, backend, seeds, stages, reason)
 
 
 def make_engine(prepared: Prepared) -> Engine:
@@ -112,23 +151,25 @@ def make_engine(prepared: Prepared) -> Engine:
         backend_name=run.backend,
         cache=cache,
         prices=PriceTable(config.prices),
+        identity=config.cache.identity,
     )
 
 
-async def _records(prepared: Prepared, pm: PluginManager) -> AsyncIterator[Record]:
+async def _generated(
+    prepared: Prepared, pm: PluginManager, seeds: Sequence[Record], limit: int
+) -> AsyncIterator[Record]:
+    """The method's records, at most ``limit`` of them; a spent budget ends the stream cleanly."""
     run = prepared.run
     engine = make_engine(prepared)
     ctx = GenerationContext(
         run=run, plugins=pm, engine=engine, rng=random.Random(run.config.generate.random_seed)
     )
-    records = prepared.method.generate(ctx, prepared.seeds, run.count)
+    records = prepared.method.generate(ctx, seeds, limit)
     try:
-        produced = 0
         async for record in records:
-            produced += 1
-            run.stats.records = produced
+            run.stats.generated += 1
             yield record
-            if produced >= run.count:
+            if run.stats.generated >= limit:
                 break
     except BudgetExhausted as exc:
         run.stats.stopped = str(exc)
@@ -177,31 +218,207 @@ def young_gc_threshold(threshold: int | None) -> Iterator[None]:
 
 
 async def execute(prepared: Prepared, pm: PluginManager, progress: Progress | None = None) -> Results:
-    """Run a prepared job: lifecycle hooks, records streamed to ``run.out`` (or kept in memory)."""
+    """Run a prepared job: lifecycle hooks, privacy on the seeds, the method's records through the filter
+    and privacy stages, survivors streamed to ``run.out`` (or kept in memory); ``results.report`` tells
+    what happened."""
     with young_gc_threshold(prepared.run.config.engine.gc_threshold):
         return await _execute(prepared, pm, progress)
 
 
+def attempts_limit(prepared: Prepared) -> int:
+    """How many records the method may produce: ``count``, or with output stages that can remove
+    records, ``max_attempts_factor`` times that."""
+    run = prepared.run
+    if not any(s.position == "outputs" for s in prepared.stages):
+        return run.count
+    return max(run.count, math.ceil(run.count * run.config.generate.max_attempts_factor))
+
+
+class _Sink:
+    """Where surviving records go: a file through a temporary name, or a list."""
+
+    def __init__(self, out: Path | None) -> None:
+        self.writer = RecordWriter(out) if out is not None else None
+        self.kept: list[Record] = []
+
+    def write(self, record: Record) -> None:
+        if self.writer is not None:
+            self.writer.write(record)
+        else:
+            self.kept.append(record)
+
+    @property
+    def count(self) -> int:
+        return self.writer.count if self.writer is not None else len(self.kept)
+
+    def results(self) -> Results:
+        """Finish: the file is renamed into place only when it holds at least one record."""
+        if self.writer is None:
+            return Results(self.kept)
+        if self.writer.count == 0:
+            self.writer.abort()
+            return Results()
+        return Results.scan(self.writer.close())
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+
+
 async def _execute(prepared: Prepared, pm: PluginManager, progress: Progress | None) -> Results:
     run = prepared.run
+    config = run.config
+    started, t0 = utc_now(), time.monotonic()
     pm.hook.datagen_run_start(run=run)
-    if run.out is not None:
-        with RecordWriter(run.out) as writer:
-            async for record in _records(prepared, pm):
-                writer.write(record)
-                if progress:
-                    progress(1)
-        results = Results.scan(run.out)
-    else:
-        kept: list[Record] = []
-        async for record in _records(prepared, pm):
-            kept.append(record)
-            if progress:
-                progress(1)
-        results = Results(kept)
+    rejects = RejectedWriter(config.generate.rejected) if config.generate.rejected is not None else None
+    pipeline = Pipeline(run, pm, prepared.stages, sink=reject_sink(rejects))
+    sink = _Sink(run.out)
+    try:
+        await _flow(prepared, pm, pipeline, sink, progress)
+    except BaseException:
+        sink.abort()
+        if rejects is not None:
+            rejects.abort()
+        raise
+    run.stats.records = sink.count
+    results = sink.results()
+    if rejects is not None:
+        rejects.close()
+    report = build_report(
+        prepared, pm, pipeline, started=started, elapsed=time.monotonic() - t0, rejects=rejects
+    )
+    results.report = report
+    if config.generate.report is not None:
+        report.save(config.generate.report)
     log.info("run_finished", run_id=run.id, **run.stats.as_dict())
+    if report.status != "complete":
+        log.warning(
+            "run_short",
+            written=report.written,
+            requested=report.requested,
+            reasons="; ".join(report.short_reasons) or "unknown",
+        )
     pm.hook.datagen_run_end(run=run, results=results)
     return results
+
+
+async def _flow(
+    prepared: Prepared, pm: PluginManager, pipeline: Pipeline, sink: _Sink, progress: Progress | None
+) -> None:
+    """Seeds through the input stages; the method's records through the output stages into ``sink``,
+    until ``count`` survive. Stages from the first whole-dataset one on run after generation, over a
+    spool file of the survivors."""
+    run = prepared.run
+    inputs, late_inputs = pipeline.split("inputs")
+    seeds = [r async for r in pipeline.chain(inputs + late_inputs, aiter_of(prepared.seeds))]
+    head, tail = pipeline.split("outputs")
+    spool: RecordWriter | None = None
+    if tail:
+        fd, name = tempfile.mkstemp(prefix="datagen-spool-", suffix=".jsonl")
+        os.close(fd)
+        spool = RecordWriter(name)
+    try:
+        survivors = pipeline.chain(head, _generated(prepared, pm, seeds, attempts_limit(prepared)))
+        async with contextlib.aclosing(survivors):
+            kept = 0
+            async for record in survivors:
+                kept += 1
+                if spool is not None:
+                    spool.write(record)
+                else:
+                    sink.write(record)
+                    if progress:
+                        progress(1)
+                if kept >= run.count:
+                    break
+    except BaseException:
+        if spool is not None:
+            spool.abort()
+            spool.path.unlink(missing_ok=True)
+        raise
+    if spool is None:
+        return
+    spooled = spool.close()
+    try:
+        async for record in pipeline.chain(tail, aiter_of(Results.scan(spooled))):
+            sink.write(record)
+            if progress:
+                progress(1)
+    finally:
+        spooled.unlink(missing_ok=True)
+
+
+def short_reasons(prepared: Prepared, pipeline: Pipeline, limit: int) -> list[str]:
+    """Why a run wrote fewer records than asked, most decisive first."""
+    run = prepared.run
+    stats = run.stats
+    reasons: list[str] = []
+    if stats.stopped:
+        reasons.append(f"stopped: {stats.stopped}")
+    if stats.generated >= limit > run.count:
+        factor = run.config.generate.max_attempts_factor
+        reasons.append(
+            f"attempts limit reached: {stats.generated} candidates generated ({factor:g} x {run.count}; "
+            "raise [generate] max_attempts_factor)"
+        )
+    elif stats.generated < limit and not stats.stopped:
+        reasons.append(f"{run.method} produced {stats.generated} of the {limit} records it was asked for")
+    for report in pipeline.reports:
+        if report.removed:
+            top = ", ".join(f"{k}={v}" for k, v in report.reasons.most_common(3))
+            reasons.append(f"{report.family} {report.name} removed {report.removed} ({top})")
+    if stats.dropped:
+        top = ", ".join(f"{k}={v}" for k, v in stats.dropped.most_common(4))
+        reasons.append(f"{run.method} rejected or dropped {sum(stats.dropped.values())} ({top})")
+    return reasons
+
+
+def build_report(
+    prepared: Prepared,
+    pm: PluginManager,
+    pipeline: Pipeline,
+    *,
+    started: str,
+    elapsed: float,
+    rejects: RejectedWriter | None,
+) -> RunReport:
+    """The report of a finished run."""
+    run = prepared.run
+    s = run.stats
+    limit = attempts_limit(prepared)
+    written = s.records
+    status = "complete" if written >= run.count else ("empty" if written == 0 else "short")
+    return RunReport(
+        run_id=run.id,
+        kind="generate",
+        method=run.method,
+        backend=run.backend,
+        model=run.model,
+        backend_reason=prepared.backend_reason,
+        requested=run.count,
+        written=written,
+        generated=s.generated,
+        status=status,
+        started_at=started,
+        finished_at=utc_now(),
+        elapsed_s=round(elapsed, 3),
+        requests=s.requests,
+        cached=s.cached,
+        retries=s.retries,
+        failed=s.failed,
+        prompt_tokens=s.usage.prompt_tokens,
+        completion_tokens=s.usage.completion_tokens,
+        cost_usd=s.usage.cost_usd,
+        finish_reasons=dict(s.finish_reasons),
+        method_rejections=dict(s.dropped.most_common()),
+        stages=[r.to_dict() for r in pipeline.reports],
+        privacy_spent=pipeline.spent(),
+        stopped=s.stopped,
+        short_reasons=short_reasons(prepared, pipeline, limit) if status != "complete" else [],
+        plugins=plugin_versions(pm, prepared.stages, ("method", run.method), ("backend", run.backend)),
+        out=str(run.out) if run.out is not None and written else None,
+        rejected_file=str(rejects.path) if rejects is not None else None,
+    )
 
 
 def run_sync(coro: Any) -> Any:

@@ -170,21 +170,51 @@ def _walk(exc: BaseException, path: str) -> Iterator[str]:
         yield f"{path}: {_message(exc)}"
 
 
+_ERRORS = (cattrs.BaseValidationError, TypeError, ValueError, KeyError)
+
+
+def _validate_all(obj: Any, path: str) -> Iterator[str]:
+    """Run every attrs validator of ``obj`` and its nested attrs values, yielding each failure."""
+    if not attrs.has(type(obj)):
+        if isinstance(obj, dict):
+            for key, value in obj.items():
+                yield from _validate_all(value, f"{path}.{key}")
+        return
+    for a in attrs.fields(type(obj)):
+        value = getattr(obj, a.name)
+        if a.validator is not None:
+            try:
+                a.validator(obj, a, value)
+            except BoundError as exc:
+                yield f"{path}.{exc.key}: {exc}"
+            except (TypeError, ValueError) as exc:
+                yield f"{path}.{a.name}: {exc}"
+        yield from _validate_all(value, f"{path}.{a.name}")
+
+
+def problems_of(data: Any, cls: type[Any], path: str) -> list[str]:
+    """Every problem of structuring ``data`` into ``cls``: type errors and unknown keys from cattrs, and
+    (when those are fine) every failing range check, not only the first of each class."""
+    try:
+        converter.structure(data, cls)
+    except _ERRORS as exc:
+        first = list(_walk(exc, path)) or [f"{path}: {exc}"]
+    else:
+        return []
+    with attrs.validators.disabled():  # build it unchecked, then check every field
+        try:
+            obj = converter.structure(data, cls)
+        except _ERRORS:
+            return first
+    return list(_validate_all(obj, path)) or first
+
+
 def structure(data: Any, cls: type[T], *, path: str = "$", source: str | None = None) -> T:
     """Structure ``data`` into ``cls``, raising one :class:`ConfigError` that lists every problem."""
     try:
         return converter.structure(data, cls)
-    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
-        raise ConfigError(list(_walk(exc, path)) or [f"{path}: {exc}"], source) from exc
-
-
-def problems_of(data: Any, cls: type[Any], path: str) -> list[str]:
-    """Like :func:`structure` but returns the problems instead of raising."""
-    try:
-        converter.structure(data, cls)
-    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
-        return list(_walk(exc, path)) or [f"{path}: {exc}"]
-    return []
+    except _ERRORS as exc:
+        raise ConfigError(problems_of(data, cls, path), source) from exc
 
 
 # ------------------------------------------------------------------------------------------ config classes
@@ -213,6 +243,22 @@ class BackendSection(FamilySection):
 
 
 @attrs.define
+class FilterSection(FamilySection):
+    """``[filter]``: the filters every generated record passes through, in order, and their tables."""
+
+    chain: list[str] = attrs.field(factory=list)
+
+
+@attrs.define
+class PrivacySection(FamilySection):
+    """``[privacy]``: mechanisms applied to the seeds before any backend sees them (``inputs``) and to
+    the records before they are written (``outputs``), in order, and their tables."""
+
+    inputs: list[str] = attrs.field(factory=list)
+    outputs: list[str] = attrs.field(factory=list)
+
+
+@attrs.define
 class SamplingConfig:
     """``[sampling]``: default sampling parameters sent with each request."""
 
@@ -231,6 +277,16 @@ class GenerateConfig:
     seeds: Path | None = None
     out: Path | None = None
     random_seed: int = 0
+    #: with filters configured, generate at most this many times ``count`` candidates before stopping short
+    max_attempts_factor: float = attrs.field(default=4.0, validator=bounded(1))
+    #: where removed records go, with the stage and the reason (JSONL)
+    rejected: Path | None = None
+    #: where the run report goes (JSON)
+    report: Path | None = None
+    #: a run that writes fewer records than ``count`` fails (exit 3) instead of warning
+    require_count: bool = False
+    #: replace an existing output file (otherwise refused, unless the run resumes into it)
+    overwrite: bool = False
 
 
 @attrs.define
@@ -260,6 +316,9 @@ class CacheConfig:
 
     enabled: bool = True
     dir: Path = Path(".datagen/cache")
+    #: what names the server in cache keys (default: the backend's endpoint); give endpoints that serve
+    #: the same model one identity to share their answers
+    identity: str | None = None
 
 
 @attrs.define
@@ -298,8 +357,8 @@ class DatagenConfig:
     cache: CacheConfig = attrs.field(factory=CacheConfig)
     logging: LoggingConfig = attrs.field(factory=LoggingConfig)
     plugins: PluginsConfig = attrs.field(factory=PluginsConfig)
-    filter: FamilySection = attrs.field(factory=FamilySection)
-    privacy: FamilySection = attrs.field(factory=FamilySection)
+    filter: FilterSection = attrs.field(factory=FilterSection)
+    privacy: PrivacySection = attrs.field(factory=PrivacySection)
     metric: FamilySection = attrs.field(factory=FamilySection)
     plot: FamilySection = attrs.field(factory=FamilySection)
     agent: FamilySection = attrs.field(factory=FamilySection)
@@ -348,7 +407,7 @@ def _family_hook(cls: type[FamilySection]) -> Callable[[Any, Any], FamilySection
     return hook
 
 
-for _cls in (FamilySection, MethodSection, BackendSection):
+for _cls in (FamilySection, MethodSection, BackendSection, FilterSection, PrivacySection):
     converter.register_structure_hook(_cls, _family_hook(_cls))
 
 
@@ -359,9 +418,8 @@ def _unstructure_section(section: FamilySection) -> dict[str, Any]:
     return out
 
 
-converter.register_unstructure_hook(FamilySection, _unstructure_section)
-converter.register_unstructure_hook(MethodSection, _unstructure_section)
-converter.register_unstructure_hook(BackendSection, _unstructure_section)
+for _cls in (FamilySection, MethodSection, BackendSection, FilterSection, PrivacySection):
+    converter.register_unstructure_hook(_cls, _unstructure_section)
 
 
 # -------------------------------------------------------------------------------------------------- loading

@@ -24,6 +24,8 @@ from datagen.errors import ConfigError, UsageError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from datagen.datamodel.report import RunReport
+
 FORMATS = {".jsonl": "jsonl", ".parquet": "parquet"}
 _JSON_COLUMNS = ("metadata", "provenance")
 
@@ -79,9 +81,12 @@ def _from_row(row: dict[str, Any], where: str) -> Record:
     return record_from_dict(row, where=where)
 
 
-def check_writable(path: Path) -> None:
-    """Fail before any work if ``path`` cannot be written (missing folder, no permission, bad suffix)."""
+def check_writable(path: Path, *, overwrite: bool = True, what: str = "output") -> None:
+    """Fail before any work if ``path`` cannot be written (missing folder, no permission, bad suffix) or,
+    unless ``overwrite``, already exists."""
     file_format(path)
+    if not overwrite and path.is_file():
+        raise UsageError(f"{path}: the {what} file exists; pass --overwrite (or choose another name)")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"{path}: cannot write output, folder {parent} does not exist")
@@ -89,6 +94,15 @@ def check_writable(path: Path) -> None:
         raise UsageError(f"{path}: cannot write output, it is a folder")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(f"{path}: cannot write output, permission denied")
+
+
+def check_side_file(path: Path, what: str) -> None:
+    """Fail before any work if a report or rejected file could not be written at ``path``."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{path}: cannot write the {what} file, folder {parent} does not exist")
+    if path.is_dir():
+        raise UsageError(f"{path}: cannot write the {what} file, it is a folder")
 
 
 class RecordWriter:
@@ -157,6 +171,45 @@ class RecordWriter:
             self.abort()
 
 
+class RejectedWriter:
+    """The rejected file: one JSON line per removed record, with the stage, family, reason and details.
+
+    Written under a temporary name and renamed by :meth:`close`, like every output.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if self.path.suffix.lower() != ".jsonl":
+            raise UsageError(f"{self.path}: the rejected file is JSON lines; name it .jsonl")
+        check_writable(self.path)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.count = 0
+        self._fh = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115
+
+    def write(self, record: Record, stage: str, family: str, reason: str, details: Mapping[str, Any]) -> None:
+        """Append one removed record."""
+        line = {
+            "stage": stage,
+            "family": family,
+            "reason": reason,
+            "details": dict(details),
+            "record": record_to_dict(record),
+        }
+        self._fh.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        self.count += 1
+
+    def close(self) -> Path:
+        """Finish and move to the final name."""
+        self._fh.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the temporary file."""
+        self._fh.close()
+        self.tmp.unlink(missing_ok=True)
+
+
 def iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed JSON) for each non-blank line; a bad line is an error naming file and line."""
     with open(path, encoding="utf-8") as fh:
@@ -208,6 +261,8 @@ class Results:
         self._records: list[Record] | None = list(records)
         self._path: Path | None = None
         self._len: int | None = None
+        #: the report of the run (or filter pass) that made these results, if any
+        self.report: RunReport | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Results:
@@ -271,6 +326,25 @@ class Results:
     def filter(self, predicate: Callable[[Record], bool]) -> Results:
         """The records for which ``predicate`` is true, in order."""
         return Results(r for r in self if predicate(r))
+
+    def apply(
+        self,
+        *stages: str | tuple[str, str],
+        config: Any = None,
+        plugins: Any = None,
+        out: str | os.PathLike[str] | None = None,
+        rejected: str | os.PathLike[str] | None = None,
+    ) -> Results:
+        """These records through filter and privacy stages, without generating: ``apply("length",
+        ("privacy", "pii"))``. A bare name is a filter, or a privacy mechanism if no filter has it.
+
+        ``config`` (a :class:`~datagen.datamodel.config.DatagenConfig`, mapping or path) gives the stages'
+        options; ``out`` streams the kept records to a file; ``rejected`` writes what each stage removed.
+        The returned results carry the report (``.report``).
+        """
+        from datagen.app.pipeline import apply_stages
+
+        return apply_stages(self, stages, config=config, plugins=plugins, out=out, rejected=rejected)
 
     def save(self, path: str | os.PathLike[str], *, row_group_size: int = 2_000) -> Path:
         """Write to ``.jsonl`` or ``.parquet`` (streamed, atomically renamed)."""

@@ -30,7 +30,7 @@ from datagen.errors import (
     UsageError,
 )
 from datagen.kernel.context import RunStats
-from datagen.kernel.protocols import Backend
+from datagen.kernel.protocols import Backend, backend_attribute
 from datagen.log import get_logger
 
 log = get_logger("datagen.engine.core")
@@ -151,6 +151,7 @@ class Engine:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        identity: str | None = None,
     ) -> None:
         self.backend = backend
         self.config = config
@@ -162,13 +163,16 @@ class Engine:
         self.clock = clock
         self._rng = rng or random.Random()
         # A backend may know its own sensible concurrency (the local model: its slots); config wins.
-        preferred = getattr(backend, "preferred_concurrency", None)
+        preferred = backend_attribute(backend, "preferred_concurrency")
         self.limit = AdaptiveLimit(config.max_concurrency or preferred)
         self._rpm = TokenBucket(config.requests_per_minute, clock) if config.requests_per_minute else None
         self._tpm = TokenBucket(config.tokens_per_minute, clock) if config.tokens_per_minute else None
         self._cooldown_until = 0.0
         self._inflight: dict[str, asyncio.Future[Response]] = {}
-        self.identity = str(getattr(backend, "cache_identity", ""))
+        # What names the server in cache keys: the configured identity, else the backend's endpoint.
+        self.identity = (
+            identity if identity is not None else str(backend_attribute(backend, "cache_identity"))
+        )
         self._limits_seen: RateLimits | None = None
         self._fatal: AuthenticationError | None = None
         self.batcher: Batcher | None = None
@@ -266,7 +270,7 @@ class Engine:
 
     def _adopt_rate_limits(self) -> None:
         """Follow the limits a server announces in its headers, unless the config set them."""
-        info: RateLimits | None = getattr(self.backend, "rate_limits", None)
+        info: RateLimits | None = backend_attribute(self.backend, "rate_limits")
         if info is None or info == self._limits_seen:
             return
         self._limits_seen = info

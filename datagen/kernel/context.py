@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from datagen.datamodel.config import DatagenConfig
-from datagen.datamodel.records import Message, Provenance, Usage, new_id, utc_now
+from datagen.datamodel.records import Message, Provenance, Record, Usage, new_id, utc_now
 from datagen.engine.llm import Request, Response
 from datagen.log import Logger, get_logger
 
@@ -28,6 +28,9 @@ class RunStats:
     cached: int = 0
     retries: int = 0
     failed: int = 0
+    #: records the method produced (before filters)
+    generated: int = 0
+    #: records written (after filters)
     records: int = 0
     usage: Usage = attrs.field(factory=lambda: Usage(cost_usd=0.0))
     finish_reasons: Counter[str] = attrs.field(factory=Counter)
@@ -41,6 +44,7 @@ class RunStats:
             "cached": self.cached,
             "retries": self.retries,
             "failed": self.failed,
+            "generated": self.generated,
             "records": self.records,
             "prompt_tokens": self.usage.prompt_tokens,
             "completion_tokens": self.usage.completion_tokens,
@@ -66,13 +70,31 @@ class Run:
     stats: RunStats = attrs.field(factory=RunStats)
 
 
+#: what a stage calls for each record it removes: (record, stage, reason, details)
+RemoveSink = Callable[["Record", str, str, Mapping[str, Any]], None]
+
+
+def _ignore_removal(_record: Record, _stage: str, _reason: str, _details: Mapping[str, Any]) -> None:
+    return None
+
+
 @attrs.define
 class RunContext:
-    """Handed to filters and privacy mechanisms: the run, the plugins and a logger."""
+    """Handed to filters and privacy mechanisms: the run, the plugins, a logger, and the stage's name.
+
+    A stage says why it removes a record with :meth:`remove`; the record then goes to the run's rejected
+    file (``--rejected``) with the stage and the reason, and the run report counts it.
+    """
 
     run: Run
     plugins: PluginManager
     log: Logger = attrs.field(factory=lambda: get_logger("datagen.run"))
+    stage: str = ""
+    sink: RemoveSink = attrs.field(default=_ignore_removal, repr=False)
+
+    def remove(self, record: Record, reason: str, **details: Any) -> None:
+        """Remove ``record`` from the stream (do not yield it) for ``reason``, e.g. ``too_short``."""
+        self.sink(record, self.stage, reason, details)
 
 
 @attrs.define

@@ -45,7 +45,7 @@ def datagen_register_filters(register: Register) -> None:
 
 @hookspec
 def datagen_register_privacy(register: Register) -> None:
-    """Register privacy-mechanism classes, each satisfying :class:`datagen.kernel.protocols.PrivacyMechanism`."""
+    """Register privacy mechanisms, each satisfying :class:`datagen.kernel.protocols.PrivacyMechanism`."""
 
 
 @hookspec

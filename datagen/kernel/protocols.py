@@ -26,9 +26,32 @@ class Plugin(Protocol):
     Config: ClassVar[type[Any]]
 
 
+#: Optional attributes of a backend that the engine reads, with the value it assumes when one is missing.
+BACKEND_DEFAULTS: dict[str, Any] = {
+    "rate_limits": None,
+    "preferred_concurrency": None,
+    "cache_identity": "",
+}
+
+
+def backend_attribute(backend: Any, name: str) -> Any:
+    """An optional :class:`Backend` attribute, or its documented default from :data:`BACKEND_DEFAULTS`."""
+    return getattr(backend, name, BACKEND_DEFAULTS[name])
+
+
 @runtime_checkable
 class Backend(Plugin, Protocol):
-    """Talks to one kind of LLM. ``is_chat`` says whether it takes chat messages or completion prompts."""
+    """Talks to one kind of LLM. ``is_chat`` says whether it takes chat messages or completion prompts.
+
+    Optional attributes (read with their defaults from :data:`BACKEND_DEFAULTS` when absent):
+
+    - ``rate_limits: RateLimits | None`` — the limits the server announced in its last answer's headers;
+      the engine follows them unless the config sets its own.
+    - ``preferred_concurrency: int | None`` — requests in flight that suit this backend (the embedded
+      model: its slots); ``[engine] max_concurrency`` wins.
+    - ``cache_identity: str`` — what names the server in cache keys (e.g. its base URL), so answers of
+      different servers are kept apart; ``[cache] identity`` wins.
+    """
 
     model: str
     is_chat: bool

@@ -11,9 +11,17 @@ import urllib.request
 from types import ModuleType
 from typing import Any
 
-from datagen.engine.llm import RateLimits, parse_rate_limits, parse_retry_after
-from datagen.errors import AuthenticationError, BackendError, PermanentError, RateLimitError, TransientError
-from datagen.log import redact_text
+from datagen.plugin import (
+    AuthenticationError,
+    BackendError,
+    PermanentError,
+    RateLimitError,
+    RateLimits,
+    TransientError,
+    parse_rate_limits,
+    parse_retry_after,
+    redact_text,
+)
 
 RETRYABLE_STATUS = {408, 409, 425}
 

@@ -13,13 +13,21 @@ from typing import Any, ClassVar
 
 import attrs
 
-import datagen
-from datagen.datamodel.config import secret_field
-from datagen.datamodel.records import Usage
-from datagen.engine.batching import BatchResults, BatchStatus
-from datagen.engine.llm import Request, Response, check_api_key
-from datagen.errors import TransientError, UsageError
-from datagen.log import redact_text, register_secret
+from datagen.plugin import (
+    BatchResults,
+    BatchStatus,
+    Register,
+    Request,
+    Response,
+    TransientError,
+    Usage,
+    UsageError,
+    check_api_key,
+    hookimpl,
+    redact_text,
+    register_secret,
+    secret_field,
+)
 from datagen_plugins.backends._sdk import (
     TRANSPORTS,
     Poster,
@@ -232,7 +240,7 @@ class AnthropicBackend:
             self._client = self._post = None
 
 
-@datagen.hookimpl
-def datagen_register_backends(register: datagen.Register) -> None:
+@hookimpl
+def datagen_register_backends(register: Register) -> None:
     """Register the Anthropic backend."""
     register(AnthropicBackend)

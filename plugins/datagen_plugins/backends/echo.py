@@ -10,9 +10,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-import datagen
-from datagen.datamodel.records import Usage
-from datagen.engine.llm import Request, Response
+from datagen.plugin import Register, Request, Response, Usage, hookimpl
 
 
 @attrs.define
@@ -66,7 +64,7 @@ class EchoBackend:
         """Nothing to release."""
 
 
-@datagen.hookimpl
-def datagen_register_backends(register: datagen.Register) -> None:
+@hookimpl
+def datagen_register_backends(register: Register) -> None:
     """Register the echo backend."""
     register(EchoBackend)

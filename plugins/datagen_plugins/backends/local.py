@@ -17,10 +17,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-import datagen
-from datagen.datamodel.records import Usage
-from datagen.engine.llm import Request, Response
-from datagen.errors import PermanentError, UsageError
+from datagen.plugin import PermanentError, Register, Request, Response, Usage, UsageError, hookimpl
 
 DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"
 _FINISH = {"stop": "stop", "length": "length", "eos": "stop"}
@@ -161,7 +158,7 @@ class LocalBackend:
             self._server = None
 
 
-@datagen.hookimpl
-def datagen_register_backends(register: datagen.Register) -> None:
+@hookimpl
+def datagen_register_backends(register: Register) -> None:
     """Register the local backend."""
     register(LocalBackend)

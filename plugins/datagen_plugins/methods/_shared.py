@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import TypeVar
 
-from datagen.datamodel.records import Message, Record
-from datagen.engine.concurrency import bounded_map
-from datagen.engine.llm import Request, Response
-from datagen.errors import PermanentError, RateLimitError, TransientError, UsageError
-from datagen.kernel.context import GenerationContext
-from datagen.text.prompts import PromptSet
-from datagen.text.rouge import RougeLIndex, rouge_l, tokenize
+from datagen.plugin import (
+    GenerationContext,
+    PromptSet,
+    Record,
+    RougeLIndex,
+    rouge_l,
+    tokenize,
+)
 
 PACKAGE = "datagen_plugins.methods"
 T = TypeVar("T")
@@ -25,41 +24,6 @@ _TASK_SPLIT = re.compile(r"\n?\s*Task\s*\d+\s*:", re.IGNORECASE)
 def prompts(method: str, overrides: dict[str, str], *, file: str | None = None) -> PromptSet:
     """The method's templates from ``datagen_plugins/prompts/<file or method>.toml`` with config overrides."""
     return PromptSet(PACKAGE, method, overrides, file=file)
-
-
-def request_for(ctx: GenerationContext, text: str, *, system: str | None = None, **params: Any) -> Request:
-    """A chat request (one user turn, optional system turn) or a completion request, by backend style."""
-    if ctx.is_chat:
-        messages = [Message("system", system)] if system else []
-        messages.append(Message("user", text))
-        return ctx.request(messages=messages, **params)
-    return ctx.request(prompt=text, **params)
-
-
-async def try_complete(
-    ctx: GenerationContext, request: Request, reason: str = "request_failed"
-) -> Response | None:
-    """The response, or None (counted) when the request failed for good; budget and auth errors propagate."""
-    try:
-        return await ctx.complete(request)
-    except (PermanentError, TransientError, RateLimitError) as exc:
-        ctx.drop(reason, error=str(exc))
-        return None
-
-
-def round_rng(ctx: GenerationContext, method: str, round_no: int) -> random.Random:
-    """A generator seeded by the run's random seed, the method and the round: reruns repeat their prompts."""
-    return random.Random(f"{ctx.run.config.generate.random_seed}:{method}:{round_no}")
-
-
-def require_seeds(seeds: Sequence[Record], method: str, *, field: str = "instruction") -> None:
-    """Seeds must exist and each carry ``field``."""
-    if not seeds:
-        raise UsageError(f"{method} needs at least one seed example")
-    for i, seed in enumerate(seeds):
-        value = getattr(seed, field)
-        if not (isinstance(value, str) and value.strip()):
-            raise UsageError(f"{method}: seed {i} ({seed.id}) has no {field}")
 
 
 def first_paragraph(text: str) -> str:
@@ -84,20 +48,6 @@ _LEADING_LABEL = re.compile(r"^\s*(?:\d+[.)]|[-*•]|(?:task|instruction)\s*\d*\
 def strip_label(line: str) -> str:
     """A line without a leading list marker or ``Task N:`` label."""
     return _LEADING_LABEL.sub("", line).strip()
-
-
-async def records_of(
-    ctx: GenerationContext, make: Callable[[T], Awaitable[Record | None]], jobs: Iterable[T]
-) -> AsyncIterator[Record]:
-    """The records ``make`` returns for ``jobs``, concurrently, skipping the ones it gave up on.
-
-    Jobs are drawn lazily, so the runner stopping at ``count`` leaves the rest unsent; closing this stream
-    cancels the requests still in flight at once. Return it from ``generate`` as it is: wrapping it in
-    another async generator would delay that closing until garbage collection."""
-    async with contextlib.aclosing(bounded_map(make, jobs, ctx.parallelism)) as results:
-        async for record in results:
-            if record is not None:
-                yield record
 
 
 def split_tasks(text: str, chat: bool, truncated: bool) -> list[str]:

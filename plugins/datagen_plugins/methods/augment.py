@@ -14,19 +14,20 @@ from typing import Any, ClassVar
 
 import attrs
 
-import datagen
-from datagen.datamodel.records import Record, stable_id
-from datagen.engine.llm import Request, Response
-from datagen.errors import UsageError
-from datagen.kernel.context import GenerationContext
-from datagen_plugins.methods._shared import (
-    first_paragraph,
-    is_copy,
-    prompts,
+from datagen.plugin import (
+    GenerationContext,
+    Record,
+    Register,
+    Request,
+    Response,
+    UsageError,
+    hookimpl,
     records_of,
     request_for,
+    stable_id,
     try_complete,
 )
+from datagen_plugins.methods._shared import first_paragraph, is_copy, prompts
 
 FIELDS = ("instruction", "input", "output")
 
@@ -286,8 +287,8 @@ class DomainTransfer(_Augment):
         return {**changes, "input": None, "output": response.text.strip()}
 
 
-@datagen.hookimpl
-def datagen_register_methods(register: datagen.Register) -> None:
+@hookimpl
+def datagen_register_methods(register: Register) -> None:
     """Register the three augmentation methods."""
     register(Paraphrase)
     register(StyleVariation)

@@ -14,11 +14,19 @@ from typing import Any, ClassVar
 
 import attrs
 
-import datagen
-from datagen.datamodel.records import Record, stable_id
-from datagen.errors import UsageError
-from datagen.kernel.context import GenerationContext
-from datagen_plugins.methods._shared import prompts, records_of, request_for, require_seeds, try_complete
+from datagen.plugin import (
+    GenerationContext,
+    Record,
+    Register,
+    UsageError,
+    hookimpl,
+    records_of,
+    request_for,
+    require_seeds,
+    stable_id,
+    try_complete,
+)
+from datagen_plugins.methods._shared import prompts
 
 LENGTHS = {"short": (1, 80), "medium": (60, 250), "long": (200, 2000)}
 
@@ -177,7 +185,7 @@ class Controlled:
         return records_of(ctx, lambda job: self._one(ctx, job), jobs)
 
 
-@datagen.hookimpl
-def datagen_register_methods(register: datagen.Register) -> None:
+@hookimpl
+def datagen_register_methods(register: Register) -> None:
     """Register the controlled method."""
     register(Controlled)

@@ -12,12 +12,22 @@ from typing import Any, ClassVar
 
 import attrs
 
-import datagen
-from datagen.datamodel.records import Message, Record, Usage, stable_id
-from datagen.engine.llm import Request, Response
-from datagen.errors import UsageError
-from datagen.kernel.context import GenerationContext
-from datagen_plugins.methods._shared import first_paragraph, prompts, records_of, require_seeds, try_complete
+from datagen.plugin import (
+    GenerationContext,
+    Message,
+    Record,
+    Register,
+    Request,
+    Response,
+    Usage,
+    UsageError,
+    hookimpl,
+    records_of,
+    require_seeds,
+    stable_id,
+    try_complete,
+)
+from datagen_plugins.methods._shared import first_paragraph, prompts
 
 
 @attrs.define
@@ -112,7 +122,7 @@ class Conversation:
         return records_of(ctx, lambda job: self._dialogue(ctx, job), jobs)
 
 
-@datagen.hookimpl
-def datagen_register_methods(register: datagen.Register) -> None:
+@hookimpl
+def datagen_register_methods(register: Register) -> None:
     """Register the conversation method."""
     register(Conversation)

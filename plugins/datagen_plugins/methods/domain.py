@@ -17,19 +17,20 @@ from typing import Any, ClassVar
 
 import attrs
 
-import datagen
-from datagen.datamodel.records import Message, Record, stable_id
-from datagen.errors import UsageError
-from datagen.kernel.context import GenerationContext
-from datagen.text.rouge import RougeLIndex
-from datagen_plugins.methods._shared import (
-    bootstrap,
-    prompts,
+from datagen.plugin import (
+    GenerationContext,
+    Message,
+    Record,
+    Register,
+    RougeLIndex,
+    UsageError,
+    hookimpl,
     request_for,
     round_rng,
-    split_tasks,
+    stable_id,
     try_complete,
 )
+from datagen_plugins.methods._shared import bootstrap, prompts, split_tasks
 
 
 def presets() -> dict[str, dict[str, Any]]:
@@ -199,7 +200,7 @@ class Domain:
             yield record
 
 
-@datagen.hookimpl
-def datagen_register_methods(register: datagen.Register) -> None:
+@hookimpl
+def datagen_register_methods(register: Register) -> None:
     """Register the domain method."""
     register(Domain)

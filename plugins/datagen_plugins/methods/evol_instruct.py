@@ -24,20 +24,19 @@ from typing import Any, ClassVar
 
 import attrs
 
-import datagen
-from datagen.datamodel.records import Record, stable_id
-from datagen.errors import UsageError
-from datagen.kernel.context import GenerationContext
-from datagen_plugins.methods._shared import (
-    first_paragraph,
-    normalise,
-    prompts,
+from datagen.plugin import (
+    GenerationContext,
+    Record,
+    Register,
+    UsageError,
+    hookimpl,
     request_for,
     require_seeds,
     round_rng,
-    strip_label,
+    stable_id,
     try_complete,
 )
+from datagen_plugins.methods._shared import first_paragraph, normalise, prompts, strip_label
 
 OPERATIONS = ("add_constraints", "deepen", "concretize", "increase_reasoning", "complicate_input", "breadth")
 PROMPT_LEAKS = (
@@ -202,7 +201,7 @@ class EvolInstruct:
             pool = next_pool
 
 
-@datagen.hookimpl
-def datagen_register_methods(register: datagen.Register) -> None:
+@hookimpl
+def datagen_register_methods(register: Register) -> None:
     """Register the evol_instruct method."""
     register(EvolInstruct)

@@ -13,11 +13,18 @@ from typing import Any, ClassVar
 
 import attrs
 
-import datagen
-from datagen.datamodel.records import Record, stable_id
-from datagen.errors import UsageError
-from datagen.kernel.context import GenerationContext
-from datagen_plugins.methods._shared import prompts, records_of, request_for, try_complete
+from datagen.plugin import (
+    GenerationContext,
+    Record,
+    Register,
+    UsageError,
+    hookimpl,
+    records_of,
+    request_for,
+    stable_id,
+    try_complete,
+)
+from datagen_plugins.methods._shared import prompts
 
 
 @attrs.define
@@ -104,7 +111,7 @@ class Pretraining:
         return records_of(ctx, lambda job: self._document(ctx, job), jobs)
 
 
-@datagen.hookimpl
-def datagen_register_methods(register: datagen.Register) -> None:
+@hookimpl
+def datagen_register_methods(register: Register) -> None:
     """Register the pretraining method."""
     register(Pretraining)

@@ -12,11 +12,19 @@ from typing import Any, ClassVar
 
 import attrs
 
-import datagen
-from datagen.datamodel.records import Message, Record, stable_id
-from datagen.errors import PermanentError, RateLimitError, TransientError, UsageError
-from datagen.kernel.context import GenerationContext
-from datagen_plugins.methods._shared import records_of
+from datagen.plugin import (
+    GenerationContext,
+    Message,
+    PermanentError,
+    RateLimitError,
+    Record,
+    Register,
+    TransientError,
+    UsageError,
+    hookimpl,
+    records_of,
+    stable_id,
+)
 
 COMPLETION_HEADER = (
     "Below is an instruction that describes a task. "
@@ -104,7 +112,7 @@ class Respond:
         return records_of(ctx, lambda job: self._answer(ctx, job, seeds), jobs)
 
 
-@datagen.hookimpl
-def datagen_register_methods(register: datagen.Register) -> None:
+@hookimpl
+def datagen_register_methods(register: Register) -> None:
     """Register the respond method."""
     register(Respond)

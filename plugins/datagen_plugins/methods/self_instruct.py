@@ -18,21 +18,20 @@ from typing import Any, ClassVar
 
 import attrs
 
-import datagen
-from datagen.datamodel.records import Record, stable_id
-from datagen.errors import UsageError
-from datagen.kernel.context import GenerationContext
-from datagen.text.rouge import RougeLIndex
-from datagen_plugins.methods._shared import (
-    bootstrap,
-    first_paragraph,
-    prompts,
+from datagen.plugin import (
+    GenerationContext,
+    Record,
+    Register,
+    RougeLIndex,
+    UsageError,
+    hookimpl,
     request_for,
     require_seeds,
     round_rng,
-    split_tasks,
+    stable_id,
     try_complete,
 )
+from datagen_plugins.methods._shared import bootstrap, first_paragraph, prompts, split_tasks
 
 BLACKLIST = (
     "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps", "draw",
@@ -262,7 +261,7 @@ class SelfInstruct:
             yield record
 
 
-@datagen.hookimpl
-def datagen_register_methods(register: datagen.Register) -> None:
+@hookimpl
+def datagen_register_methods(register: Register) -> None:
     """Register the self_instruct method."""
     register(SelfInstruct)

@@ -17,11 +17,18 @@ import attrs
 import jinja2
 import jinja2.meta
 
-import datagen
-from datagen.datamodel.records import Record, stable_id
-from datagen.errors import UsageError
-from datagen.kernel.context import GenerationContext
-from datagen_plugins.methods._shared import prompts, records_of, request_for, try_complete
+from datagen.plugin import (
+    GenerationContext,
+    Record,
+    Register,
+    UsageError,
+    hookimpl,
+    records_of,
+    request_for,
+    stable_id,
+    try_complete,
+)
+from datagen_plugins.methods._shared import prompts
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 
@@ -133,7 +140,7 @@ class Template:
         return records_of(ctx, lambda values: self._record(ctx, values), jobs)
 
 
-@datagen.hookimpl
-def datagen_register_methods(register: datagen.Register) -> None:
+@hookimpl
+def datagen_register_methods(register: Register) -> None:
     """Register the template method."""
     register(Template)

@@ -12,8 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-import datagen
-from datagen.datamodel.results import iter_records, record_to_dict
+from datagen.plugin import Record, Register, hookimpl, iter_records, record_to_dict
 
 
 @attrs.define
@@ -30,7 +29,7 @@ class Summary:
     completion_tokens: int = 0
     cost_usd: float | None = 0.0
 
-    def add(self, record: datagen.Record) -> None:
+    def add(self, record: Record) -> None:
         """Count one record."""
         self.records += 1
         if record.messages is not None:
@@ -95,7 +94,7 @@ def inspect_cmd(path: Path, head: int, as_json: bool) -> None:
         click.echo(json.dumps(record_to_dict(record), ensure_ascii=False))
 
 
-@datagen.hookimpl
-def datagen_register_commands(register: datagen.Register) -> None:
+@hookimpl
+def datagen_register_commands(register: Register) -> None:
     """Add ``datagen inspect``."""
     register(inspect_cmd)

@@ -1,0 +1,223 @@
+"""Stages from the config, and the stages run on existing records (``datagen filter``, ``Results.apply``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from datagen.datamodel.config import DatagenConfig, load_config
+from datagen.datamodel.records import Record, utc_now
+from datagen.datamodel.report import RunReport
+from datagen.datamodel.results import RecordWriter, RejectedWriter, Results
+from datagen.errors import ConfigError, UsageError
+from datagen.kernel.context import Run
+from datagen.kernel.manager import PluginManager, load_plugins_for
+from datagen.kernel.stages import Pipeline, RejectSink, StageReport, StageSpec, aiter_of
+from datagen.log import get_logger
+
+log = get_logger("datagen.pipeline")
+
+#: (family, position, config key listing the stage names) for every stage list a run applies
+STAGE_LISTS = (
+    ("privacy", "inputs", "privacy.inputs"),
+    ("filter", "outputs", "filter.chain"),
+    ("privacy", "outputs", "privacy.outputs"),
+)
+
+
+def build_stages(
+    config: DatagenConfig, pm: PluginManager, problems: list[str] | None = None
+) -> list[StageSpec]:
+    """A plugin instance for every configured stage, in run order. Problems (unknown names, bad options,
+    a plugin refusing its config) are appended to ``problems`` when given, else raised at once."""
+    collect: list[str] = [] if problems is None else problems
+    specs: list[StageSpec] = []
+    lists = {
+        "privacy.inputs": config.privacy.inputs,
+        "filter.chain": config.filter.chain,
+        "privacy.outputs": config.privacy.outputs,
+    }
+    for family, position, key in STAGE_LISTS:
+        registry = pm.registry(family)
+        for i, name in enumerate(lists[key]):
+            where = f"$.{key}[{i}]"
+            if name not in registry:
+                known = ", ".join(registry.names()) or "none installed"
+                collect.append(f"{where}: no {family} plugin named {name!r} (registered: {known})")
+                continue
+            cls = registry.get(name)
+            plugin = construct(cls, config, family, name, collect)
+            if plugin is not None:
+                specs.append(StageSpec(family, position, name, plugin))
+    if problems is None and collect:
+        raise ConfigError(collect)
+    return specs
+
+
+def construct(
+    cls: Any, config: DatagenConfig, family: str, name: str, problems: list[str], *, options: Any = None
+) -> Any:
+    """``cls(its options)``, or None with the problems appended (bad options, a refusing constructor).
+    ``options`` are the plugin's structured config when the caller already has them."""
+    try:
+        return cls(options if options is not None else config.plugin_config(family, name, cls.Config))
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    except UsageError as exc:
+        text = str(exc)
+        problems.append(text if text.startswith("$.") else f"$.{family}.{name}: {text}")
+    return None
+
+
+def _resolve_names(stages: Sequence[str | tuple[str, str]], pm: PluginManager) -> dict[str, list[str]]:
+    """Bare names → filter if a filter has the name, else privacy; (family, name) pairs as given."""
+    chain: list[str] = []
+    outputs: list[str] = []
+    for stage in stages:
+        family, name = stage if isinstance(stage, tuple) else ("", stage)
+        if not family:
+            family = (
+                "privacy"
+                if name not in pm.registry("filter") and name in pm.registry("privacy")
+                else "filter"
+            )
+        if family == "filter":
+            chain.append(name)
+        elif family == "privacy":
+            outputs.append(name)
+        else:
+            raise UsageError(f"stage {stage!r}: the family must be 'filter' or 'privacy'")
+    return {"chain": chain, "outputs": outputs}
+
+
+def apply_stages(
+    records: Iterable[Record],
+    stages: Sequence[str | tuple[str, str]] = (),
+    *,
+    config: DatagenConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    plugins: PluginManager | None = None,
+    out: str | os.PathLike[str] | None = None,
+    rejected: str | os.PathLike[str] | None = None,
+    overwrite: bool = True,
+) -> Results:
+    """Run filter and privacy stages over existing ``records``: the named ``stages`` when given, else the
+    config's ``[filter] chain`` then ``[privacy] outputs``. Returns the kept records with a report."""
+    if config is None or isinstance(config, DatagenConfig):
+        cfg = config or load_config()
+    elif isinstance(config, Mapping):
+        cfg = load_config(data=config)
+    else:
+        cfg = load_config(Path(config))
+    pm = plugins or load_plugins_for(cfg)
+    if stages:
+        names = _resolve_names(stages, pm)
+        cfg.filter.chain = names["chain"]
+        cfg.privacy.outputs = names["outputs"]
+    cfg.privacy.inputs = []
+    from datagen.datamodel.config import validate_plugin_options
+
+    validate_plugin_options(cfg, pm)
+    specs = build_stages(cfg, pm)
+    out_path = Path(out) if out is not None else None
+    if out_path is not None:
+        from datagen.datamodel.results import check_writable
+
+        check_writable(out_path, overwrite=overwrite)
+    run = Run(config=cfg, method="filter", backend="", model=None, count=0, out=out_path)
+    from datagen.app.runner import run_sync
+
+    results: Results = run_sync(
+        _apply(run, pm, specs=specs, records=records, out=out_path, rejected=rejected)
+    )
+    return results
+
+
+async def _apply(
+    run: Run,
+    pm: PluginManager,
+    *,
+    specs: list[StageSpec],
+    records: Iterable[Record],
+    out: Path | None,
+    rejected: str | os.PathLike[str] | None,
+) -> Results:
+    started, t0 = utc_now(), time.monotonic()
+    rejects = RejectedWriter(rejected) if rejected is not None else None
+    pipeline = Pipeline(run, pm, specs, sink=reject_sink(rejects))
+    writer = RecordWriter(out) if out is not None else None
+    kept: list[Record] = []
+    examined = 0
+
+    def source() -> Iterable[Record]:
+        nonlocal examined
+        for record in records:
+            examined += 1
+            yield record
+
+    try:
+        stream = pipeline.chain(range(len(specs)), aiter_of(source()))
+        async with contextlib.aclosing(stream):
+            async for record in stream:
+                if writer is not None:
+                    writer.write(record)
+                else:
+                    kept.append(record)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        if rejects is not None:
+            rejects.abort()
+        raise
+    written = writer.count if writer is not None else len(kept)
+    if writer is not None:
+        writer.close()
+    if rejects is not None:
+        rejects.close()
+    results = Results.scan(out) if out is not None else Results(kept)
+    report = RunReport(
+        run_id=run.id,
+        kind="filter",
+        requested=None,
+        written=written,
+        generated=examined,
+        status="complete" if written else "empty",
+        started_at=started,
+        finished_at=utc_now(),
+        elapsed_s=round(time.monotonic() - t0, 3),
+        stages=[r.to_dict() for r in pipeline.reports],
+        privacy_spent=pipeline.spent(),
+        plugins=plugin_versions(pm, specs),
+        out=str(out) if out is not None else None,
+        rejected_file=str(rejects.path) if rejects is not None else None,
+    )
+    results.report = report
+    return results
+
+
+def reject_sink(writer: RejectedWriter | None) -> RejectSink | None:
+    """The pipeline's sink writing removed records to ``writer``."""
+    if writer is None:
+        return None
+
+    def sink(record: Record, report: StageReport, reason: str, details: Mapping[str, Any]) -> None:
+        writer.write(record, report.name, report.family, reason, details)
+
+    return sink
+
+
+def plugin_versions(
+    pm: PluginManager, specs: Sequence[StageSpec], *names: tuple[str, str]
+) -> dict[str, str | None]:
+    """``family:name`` → the version of the distribution that provides it, for the report."""
+    versions = {i.name: i.version for i in pm.plugin_infos()}
+    out: dict[str, str | None] = {}
+    wanted = [(s.family, s.name) for s in specs] + list(names)
+    for family, name in wanted:
+        registry = pm.registry(family)
+        if name in registry:
+            out[f"{family}:{name}"] = versions.get(registry.entry(name).plugin)
+    return out

@@ -1,0 +1,269 @@
+"""Pipeline stages: the filters and privacy mechanisms a run applies to its records, in order.
+
+A stage is any plugin of the ``filter`` or ``privacy`` family: ``apply(ctx, records)`` takes an async
+iterator of records and yields the ones that go on. A stage that removes a record says why with
+``ctx.remove(record, reason)``; one that drops a record without a word is still counted (reason
+``unexplained``) and the record still reaches the rejected file, so nothing disappears silently.
+
+A streaming stage yields in input order (that is how silently dropped records are found without holding
+the stream). A stage that needs the whole dataset (global deduplication, differential privacy) sets the
+class attribute ``whole_dataset = True``: the runner then gives it every record that survived the stages
+before it, once generation has finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+from datagen.datamodel.records import Record
+from datagen.kernel.context import RunContext
+
+if TYPE_CHECKING:
+    from datagen.kernel.context import Run
+    from datagen.kernel.manager import PluginManager
+
+UNEXPLAINED = "unexplained"
+
+
+@attrs.frozen
+class Rejected:
+    """What :meth:`Stage.process` returns for a record it removes."""
+
+    reason: str
+    details: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class StageReport:
+    """What one stage did: records examined, kept and removed, and why."""
+
+    name: str
+    family: str
+    position: str
+    whole_dataset: bool = False
+    examined: int = 0
+    kept: int = 0
+    removed: int = 0
+    reasons: Counter[str] = attrs.field(factory=Counter)
+    #: what the plugin adds of its own (``report()``), e.g. entities found by type, budget spent
+    details: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def retention(self) -> float | None:
+        """Kept / examined; None when nothing came in."""
+        return self.kept / self.examined if self.examined else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the run report."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "position": self.position,
+            "whole_dataset": self.whole_dataset,
+            "examined": self.examined,
+            "kept": self.kept,
+            "removed": self.removed,
+            "retention": self.retention,
+            "reasons": dict(self.reasons.most_common()),
+            "details": self.details,
+        }
+
+
+class Stage:
+    """A convenient base for per-record stages: implement :meth:`process`.
+
+    ``process`` returns the record (possibly rewritten; keep its ``id``) to pass it on, or
+    :class:`Rejected` with a reason to remove it.
+    """
+
+    whole_dataset: ClassVar[bool] = False
+
+    def process(self, ctx: RunContext, record: Record) -> Record | Rejected:
+        """Pass (or rewrite) ``record``, or reject it."""
+        raise NotImplementedError
+
+    async def apply(self, ctx: RunContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
+        """Every record through :meth:`process`, in order."""
+        async for record in records:
+            out = self.process(ctx, record)
+            if isinstance(out, Rejected):
+                ctx.remove(record, out.reason, **dict(out.details))
+            else:
+                yield out
+
+
+#: where removed records go: (record, stage report, reason, details)
+RejectSink = Callable[[Record, StageReport, str, Mapping[str, Any]], None]
+
+
+@attrs.define
+class StageSpec:
+    """A stage as configured: its family, where it runs, its name and the plugin instance."""
+
+    family: str
+    position: str
+    name: str
+    plugin: Any
+
+    @property
+    def whole_dataset(self) -> bool:
+        """Whether the plugin asks for the whole dataset at once."""
+        return bool(getattr(self.plugin, "whole_dataset", False))
+
+
+class _Pending:
+    """Records a stage has taken and not yet passed on or removed, in order, by id."""
+
+    def __init__(self) -> None:
+        self._items: dict[int, Record] = {}
+        self._by_id: dict[str, list[int]] = {}
+        self._next = 0
+
+    def add(self, record: Record) -> None:
+        self._items[self._next] = record
+        self._by_id.setdefault(record.id, []).append(self._next)
+        self._next += 1
+
+    def take(self, record_id: str) -> int | None:
+        """Forget the oldest pending record with this id; its sequence number, or None."""
+        seqs = self._by_id.get(record_id)
+        if not seqs:
+            return None
+        seq = seqs.pop(0)
+        if not seqs:
+            del self._by_id[record_id]
+        del self._items[seq]
+        return seq
+
+    def before(self, seq: int) -> list[Record]:
+        """Take every pending record older than ``seq`` (a streaming stage dropped them silently)."""
+        old = []
+        for s in list(self._items):  # in insertion order, i.e. by sequence number
+            if s >= seq:
+                break
+            record = self._items.pop(s)
+            seqs = self._by_id[record.id]
+            seqs.remove(s)
+            if not seqs:
+                del self._by_id[record.id]
+            old.append(record)
+        return old
+
+    def rest(self) -> list[Record]:
+        """Take everything still pending."""
+        rest = list(self._items.values())
+        self._items.clear()
+        self._by_id.clear()
+        return rest
+
+
+class Pipeline:
+    """Runs configured stages over a stream of records, counting and routing every removal."""
+
+    def __init__(
+        self, run: Run, plugins: PluginManager, specs: Iterable[StageSpec], sink: RejectSink | None = None
+    ) -> None:
+        self.run = run
+        self.plugins = plugins
+        self.specs = list(specs)
+        self.sink = sink
+        self.reports = [
+            StageReport(s.name, s.family, s.position, whole_dataset=s.whole_dataset) for s in self.specs
+        ]
+
+    def split(self, position: str) -> tuple[list[int], list[int]]:
+        """Indexes of the stages at ``position``: the streaming head, and the tail from the first
+        whole-dataset stage on (which runs after generation)."""
+        idx = [i for i, s in enumerate(self.specs) if s.position == position]
+        for n, i in enumerate(idx):
+            if self.specs[i].whole_dataset:
+                return idx[:n], idx[n:]
+        return idx, []
+
+    def chain(self, indexes: Iterable[int], records: AsyncIterator[Record]) -> AsyncGenerator[Record, None]:
+        """``records`` through the stages at ``indexes``, in order."""
+        stream: AsyncGenerator[Record, None] = _passthrough(records)
+        for i in indexes:
+            stream = self._stage(i, stream)
+        return stream
+
+    def _remove(self, report: StageReport, record: Record, reason: str, details: Mapping[str, Any]) -> None:
+        report.removed += 1
+        report.reasons[reason] += 1
+        if self.sink is not None:
+            self.sink(record, report, reason, details)
+
+    async def _stage(self, index: int, upstream: AsyncIterator[Record]) -> AsyncGenerator[Record, None]:
+        spec, report = self.specs[index], self.reports[index]
+        pending = _Pending()
+
+        async def feed() -> AsyncIterator[Record]:
+            try:
+                async for record in upstream:
+                    report.examined += 1
+                    pending.add(record)
+                    yield record
+            finally:
+                close = getattr(upstream, "aclose", None)
+                if close is not None:
+                    await close()  # closing a stage closes everything upstream, down to the method
+
+        def on_remove(record: Record, _stage: str, reason: str, details: Mapping[str, Any]) -> None:
+            pending.take(record.id)
+            self._remove(report, record, reason, details)
+
+        ctx = RunContext(
+            run=self.run, plugins=self.plugins, stage=spec.name, sink=on_remove, log=_stage_logger(spec)
+        )
+        try:
+            async with contextlib.aclosing(spec.plugin.apply(ctx, feed())) as out:
+                async for record in out:
+                    seq = pending.take(record.id)
+                    if seq is not None and not spec.whole_dataset:
+                        for dropped in pending.before(seq):
+                            self._remove(report, dropped, UNEXPLAINED, {})
+                    report.kept += 1
+                    yield record
+            for dropped in pending.rest():
+                self._remove(report, dropped, UNEXPLAINED, {})
+        finally:
+            extra = getattr(spec.plugin, "report", None)
+            if callable(extra):
+                report.details = dict(extra())
+
+    def spent(self) -> dict[str, dict[str, float]]:
+        """The privacy budget each privacy stage spent, by name (only those that spent any)."""
+        out: dict[str, dict[str, float]] = {}
+        for spec in self.specs:
+            if spec.family == "privacy":
+                spent = dict(spec.plugin.spent())
+                if spent:
+                    out[spec.name] = spent
+        return out
+
+
+def _stage_logger(spec: StageSpec) -> Any:
+    from datagen.log import get_logger
+
+    return get_logger(f"datagen.{spec.family}.{spec.name}")
+
+
+async def _passthrough(records: AsyncIterator[Record]) -> AsyncGenerator[Record, None]:
+    try:
+        async for record in records:
+            yield record
+    finally:
+        close = getattr(records, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def aiter_of(records: Iterable[Record]) -> AsyncGenerator[Record, None]:
+    """An async iterator over a plain iterable."""
+    for record in records:
+        yield record

@@ -1,0 +1,131 @@
+"""The plugin API: everything a plugin may import from datagen, and nothing else.
+
+Built-in and third-party plugins alike import only from this module (``tests/test_architecture.py``
+walks every plugin's imports and fails on anything else), so the kernel's internals can change without
+breaking a plugin. What is here is documented in ``docs/plugin-guide.md`` and ``docs/hooks.md``.
+"""
+
+from __future__ import annotations
+
+from datagen.datamodel.config import NON_NEGATIVE, POSITIVE, bounded, secret_field
+from datagen.datamodel.records import Message, Provenance, Record, Usage, new_id, stable_id
+from datagen.datamodel.results import Results, iter_records, record_from_dict, record_to_dict
+from datagen.engine.batching import BatchResults, BatchStatus
+from datagen.engine.concurrency import bounded_map
+from datagen.engine.llm import (
+    FINISH_REASONS,
+    RateLimits,
+    Request,
+    Response,
+    check_api_key,
+    parse_rate_limits,
+    parse_retry_after,
+)
+from datagen.errors import (
+    AuthenticationError,
+    BackendError,
+    BudgetExhausted,
+    ConfigError,
+    DatagenError,
+    PermanentError,
+    PluginError,
+    RateLimitError,
+    TransientError,
+    UsageError,
+)
+from datagen.kernel.context import GenerationContext, Run, RunContext, RunStats
+from datagen.kernel.hookspecs import Register, hookimpl
+from datagen.kernel.methods import records_of, request_for, require_seeds, round_rng, try_complete
+from datagen.kernel.protocols import (
+    BACKEND_DEFAULTS,
+    Agent,
+    Backend,
+    Filter,
+    GenerationMethod,
+    Metric,
+    Plot,
+    Plugin,
+    PrivacyMechanism,
+)
+from datagen.kernel.stages import Rejected, Stage, StageReport
+from datagen.log import Logger, get_logger, redact_text, register_secret
+from datagen.text.prompts import PromptSet
+from datagen.text.rouge import RougeLIndex, rouge_l, tokenize
+
+__all__ = [
+    # hooks
+    "Register",
+    "hookimpl",
+    # protocols, one per family
+    "Agent",
+    "BACKEND_DEFAULTS",
+    "Backend",
+    "Filter",
+    "GenerationMethod",
+    "Metric",
+    "Plot",
+    "Plugin",
+    "PrivacyMechanism",
+    # what a run hands to plugins
+    "GenerationContext",
+    "Run",
+    "RunContext",
+    "RunStats",
+    # pipeline stages (filters and privacy mechanisms)
+    "Rejected",
+    "Stage",
+    "StageReport",
+    # records and files
+    "Message",
+    "Provenance",
+    "Record",
+    "Results",
+    "Usage",
+    "iter_records",
+    "new_id",
+    "record_from_dict",
+    "record_to_dict",
+    "stable_id",
+    # requests and backends
+    "BatchResults",
+    "BatchStatus",
+    "FINISH_REASONS",
+    "RateLimits",
+    "Request",
+    "Response",
+    "check_api_key",
+    "parse_rate_limits",
+    "parse_retry_after",
+    # errors
+    "AuthenticationError",
+    "BackendError",
+    "BudgetExhausted",
+    "ConfigError",
+    "DatagenError",
+    "PermanentError",
+    "PluginError",
+    "RateLimitError",
+    "TransientError",
+    "UsageError",
+    # config helpers
+    "NON_NEGATIVE",
+    "POSITIVE",
+    "bounded",
+    "secret_field",
+    # logging and secrets
+    "Logger",
+    "get_logger",
+    "redact_text",
+    "register_secret",
+    # helpers for generation methods
+    "PromptSet",
+    "RougeLIndex",
+    "bounded_map",
+    "records_of",
+    "request_for",
+    "require_seeds",
+    "round_rng",
+    "rouge_l",
+    "tokenize",
+    "try_complete",
+]
