@@ -170,7 +170,7 @@ def test_stopping_at_count_cancels_what_is_still_in_flight(datagen_plugins) -> N
                 )
                 return Record(instruction=seed.instruction, output=response.text)
 
-            return records_of(ctx, one, seeds)
+            return records_of(ctx, one, seeds, limit=len(seeds))
 
     class Plugin:
         @datagen.hookimpl

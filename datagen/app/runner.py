@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from datagen.app.pipeline import build_stages, construct, plugin_versions, reject_sink
-from datagen.datamodel.config import DatagenConfig, validate_plugin_options
+from datagen.datamodel.config import DatagenConfig, plugin_option_problems
 from datagen.datamodel.records import Record, utc_now
 from datagen.datamodel.report import RunReport
 from datagen.datamodel.results import (
@@ -100,8 +100,7 @@ def prepare(
     bad input (every configuration problem at once)."""
     if count <= 0:
         raise UsageError(f"count must be a positive number, got {count}")
-    validate_plugin_options(config, pm)
-    problems: list[str] = []
+    problems = plugin_option_problems(config, pm)
     method_name = method or config.method.name
     method_cls = pm.registry("method").get(method_name)
     method_obj: GenerationMethod | None = construct(method_cls, config, "method", method_name, problems)
@@ -118,7 +117,7 @@ def prepare(
         backend = construct(backend_cls, config, "backend", backend_name, problems, options=backend_cfg)
     stages = build_stages(config, pm, problems)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(list(dict.fromkeys(problems)))  # a bad table is found twice: once is enough
     assert method_obj is not None and backend is not None
     backend.validate()
     if config.engine.batch and not isinstance(backend, BatchBackend):
@@ -136,7 +135,9 @@ def prepare(
     run = Run(
         config=config, method=method_name, backend=backend_name, model=backend.model, count=count, out=out
     )
-    return Prepared(run, method_obj, backend, seeds, stages, reason)
+    prepared = Prepared(run, method_obj, backend, seeds, stages, reason)
+    run.limit = attempts_limit(prepared)
+    return prepared
 
 
 def make_engine(prepared: Prepared) -> Engine:
@@ -318,11 +319,12 @@ async def _flow(
         os.close(fd)
         spool = RecordWriter(name)
     try:
-        survivors = pipeline.chain(head, _generated(prepared, pm, seeds, attempts_limit(prepared)))
+        survivors = pipeline.chain(head, _generated(prepared, pm, seeds, run.limit))
         async with contextlib.aclosing(survivors):
             kept = 0
             async for record in survivors:
                 kept += 1
+                run.stats.records = kept  # live, for the methods' demand window (ctx.remaining)
                 if spool is not None:
                     spool.write(record)
                 else:

@@ -504,6 +504,13 @@ def load_config(
 
 def validate_plugin_options(config: DatagenConfig, pm: PluginManager) -> None:
     """Check every plugin table against its plugin's ``Config``; one error listing all problems."""
+    problems = plugin_option_problems(config, pm)
+    if problems:
+        raise ConfigError(problems)
+
+
+def plugin_option_problems(config: DatagenConfig, pm: PluginManager) -> list[str]:
+    """Every problem of the plugin tables: unknown plugin names, unknown keys, wrong types, ranges."""
     problems: list[str] = []
     for family, section in config.sections().items():
         registry = pm.registry(family)
@@ -513,8 +520,7 @@ def validate_plugin_options(config: DatagenConfig, pm: PluginManager) -> None:
                 problems.append(f"$.{family}.{name}: no {family} plugin named {name!r} (registered: {known})")
                 continue
             problems.extend(problems_of(raw, registry.get(name).Config, f"$.{family}.{name}"))
-    if problems:
-        raise ConfigError(problems)
+    return problems
 
 
 # --------------------------------------------------------------------------------------------------- output

@@ -11,14 +11,16 @@ R = TypeVar("R")
 
 
 async def bounded_map(
-    func: Callable[[T], Awaitable[R]], items: Iterable[T], limit: int
+    func: Callable[[T], Awaitable[R]], items: Iterable[T], limit: int | Callable[[], int]
 ) -> AsyncGenerator[R, None]:
     """Yield ``await func(item)`` for each item in completion order, with at most ``limit`` running.
 
+    ``limit`` may be a callable, asked again whenever a task finishes (a window that follows demand).
     Items are drawn lazily, so an endless iterable is fine; memory stays bounded by ``limit``. If the
     consumer stops early or a task fails, the tasks still running are cancelled.
     """
-    if limit < 1:
+    size = limit if callable(limit) else (lambda: limit)
+    if size() < 1:
         raise ValueError("limit must be at least 1")
     iterator = iter(items)
     pending: set[asyncio.Task[R]] = set()
@@ -27,7 +29,7 @@ async def bounded_map(
 
     def refill() -> None:
         nonlocal exhausted
-        while not exhausted and len(pending) < limit:
+        while not exhausted and len(pending) < max(1, size()):
             try:
                 item = next(iterator)
             except StopIteration:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -66,6 +67,8 @@ class Run:
     count: int
     out: Path | None = None
     id: str = attrs.field(factory=new_id)
+    #: the most records the method is asked for: ``count``, or more when stages may remove some
+    limit: int = attrs.field(default=attrs.Factory(lambda self: self.count, takes_self=True))
     started_at: str = attrs.field(factory=utc_now)
     stats: RunStats = attrs.field(factory=RunStats)
 
@@ -111,8 +114,28 @@ class GenerationContext(RunContext):
 
     @property
     def parallelism(self) -> int:
-        """How many requests to keep in flight (for :func:`datagen.engine.concurrency.bounded_map`)."""
+        """How many requests the engine can keep in flight."""
         return self.engine.parallelism if self.engine is not None else 1
+
+    def remaining(self, produced: int, limit: int) -> int:
+        """How many more records a method should work on now, having produced ``produced`` of ``limit``.
+
+        Without stages that remove records that is ``limit - produced``. With them the runner asks the
+        method for up to ``max_attempts_factor`` times the count, but a method should not start all of
+        that at once: this is the records still wanted after the stages, scaled by the share that has
+        survived them so far, so a run pays only for the candidates it needs.
+        """
+        left = max(0, limit - produced)
+        stats = self.run.stats
+        wanted = self.run.count - stats.records
+        if stats.generated == 0 or wanted <= 0:
+            return min(left, max(1, wanted))
+        survival = max(stats.records, 1) / stats.generated
+        return min(left, max(1, math.ceil(wanted / survival)))
+
+    def window(self) -> int:
+        """How many jobs to keep running at once: the engine's parallelism, at most :meth:`remaining`."""
+        return max(1, min(self.parallelism, self.remaining(self.run.stats.generated, self.run.limit)))
 
     def require_engine(self) -> Engine:
         """The engine; methods that need no LLM never call this."""

@@ -53,14 +53,21 @@ def require_seeds(seeds: Sequence[Record], method: str, *, field: str = "instruc
 
 
 async def records_of(
-    ctx: GenerationContext, make: Callable[[T], Awaitable[Record | None]], jobs: Iterable[T]
+    ctx: GenerationContext,
+    make: Callable[[T], Awaitable[Record | None]],
+    jobs: Iterable[T],
+    *,
+    limit: int | None = None,
 ) -> AsyncIterator[Record]:
     """The records ``make`` returns for ``jobs``, concurrently, skipping the ones it gave up on.
 
-    Jobs are drawn lazily, so the runner stopping at ``count`` leaves the rest unsent; closing this stream
+    Jobs are drawn lazily and no more run at once than the run still needs (``ctx.window()``: the records
+    still wanted, scaled by the share that survived the filters so far, at most the engine's parallelism;
+    or a fixed ``limit``), so the runner stopping at ``count`` leaves the rest unsent; closing this stream
     cancels the requests still in flight at once. Return it from ``generate`` as it is: wrapping it in
     another async generator would delay that closing until garbage collection."""
-    async with contextlib.aclosing(bounded_map(make, jobs, ctx.parallelism)) as results:
+    window = ctx.window if limit is None else limit
+    async with contextlib.aclosing(bounded_map(make, jobs, window)) as results:
         async for record in results:
             if record is not None:
                 yield record

@@ -111,9 +111,10 @@ async def bootstrap(
     """
     produced = requests = round_no = 0
     while produced < count and requests < max_requests:
-        found = await propose(round_no, count - produced)
-        requests += min(requests_per_round, count - produced)
-        kept = keep_novel(ctx, index, found, reject, count - produced)
+        wanted = ctx.remaining(produced, count)  # fewer than count - produced when stages remove some
+        found = await propose(round_no, wanted)
+        requests += min(requests_per_round, wanted)
+        kept = keep_novel(ctx, index, found, reject, wanted)
         records = await asyncio.gather(*(build(text, extra, score, round_no) for text, extra, score in kept))
         requests += requests_per_kept * len(kept)
         for record in records:
