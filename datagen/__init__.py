@@ -10,14 +10,21 @@ from datagen.__about__ import __version__
 from datagen.app.generator import Generator
 from datagen.datamodel.config import DatagenConfig, load_config
 from datagen.datamodel.records import Message, Provenance, Record, Usage
+from datagen.datamodel.report import RunReport
 from datagen.datamodel.results import RecordWriter, Results
+from datagen.datamodel.seeds import SEED_TASKS
 from datagen.engine.llm import Request, Response
 from datagen.errors import ConfigError, DatagenError, PluginError, UnknownNameError, UsageError
 from datagen.kernel.context import GenerationContext, Run, RunContext, RunStats
 from datagen.kernel.hookspecs import Register, hookimpl, hookspec
 from datagen.kernel.manager import PluginManager, load_plugins
 
+#: the seed's name for the configuration class
+Config = DatagenConfig
+
 __all__ = [
+    "SEED_TASKS",
+    "Config",
     "ConfigError",
     "DatagenConfig",
     "DatagenError",
@@ -35,6 +42,7 @@ __all__ = [
     "Results",
     "Run",
     "RunContext",
+    "RunReport",
     "RunStats",
     "UnknownNameError",
     "Usage",

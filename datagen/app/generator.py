@@ -11,7 +11,7 @@ from datagen.app.runner import execute, prepare, run_sync
 from datagen.datamodel.config import DatagenConfig, load_config, structure
 from datagen.datamodel.records import Record
 from datagen.datamodel.results import Results
-from datagen.datamodel.seeds import to_seeds
+from datagen.datamodel.seeds import SEED_TASKS, to_seeds
 from datagen.kernel.manager import PluginManager, load_plugins_for
 
 SeedInput = Iterable[Record | Mapping[str, Any] | str] | str | os.PathLike[str]
@@ -72,10 +72,15 @@ class Generator:
         return results
 
     def generate_from_seed(
-        self, seed_examples: SeedInput, count: int, method: str = "self_instruct", **options: Any
+        self,
+        seed_examples: SeedInput | None = None,
+        count: int = 10,
+        method: str = "self_instruct",
+        **options: Any,
     ) -> Results:
-        """Generate ``count`` records from ``seed_examples`` with the method registered as ``method``."""
-        return self.run(method, seed_examples, count, **options)
+        """Generate ``count`` records from ``seed_examples`` (default: the 175 Self-Instruct seed tasks
+        shipped with datagen, :data:`datagen.SEED_TASKS`) with the method registered as ``method``."""
+        return self.run(method, SEED_TASKS if seed_examples is None else seed_examples, count, **options)
 
     def evolve_instructions(self, instructions: SeedInput, rounds: int = 1, **options: Any) -> Results:
         """Evol-Instruct: evolve each instruction ``rounds`` times; eliminated evolutions are dropped."""

@@ -14,11 +14,20 @@ from datagen.datamodel.results import iter_json_lines, iter_records
 from datagen.errors import ConfigError, UsageError
 
 _RECORD_KEYS = {"id", "instruction", "input", "output", "messages", "metadata", "provenance"}
+#: other names users' data gives the fields, first match wins (documented in docs/records.md)
+ALIASES = {
+    "instruction": ("prompt", "question", "query"),
+    "output": ("response", "answer", "completion"),
+}
 
 
 def default_seeds_path() -> Path:
     """The 175 Self-Instruct seed tasks (Wang et al. 2022, Apache-2.0) shipped in the package."""
     return Path(str(resources.files("datagen") / "data" / "self_instruct_seed_tasks.jsonl"))
+
+
+#: the path of the 175 Self-Instruct seed tasks shipped with datagen, usable from any directory
+SEED_TASKS = default_seeds_path()
 
 
 def seed_from_dict(data: Any, where: str) -> Record:
@@ -30,6 +39,12 @@ def seed_from_dict(data: Any, where: str) -> Record:
     if isinstance(instances, list) and instances and isinstance(instances[0], Mapping):
         data.setdefault("input", instances[0].get("input") or None)
         data.setdefault("output", instances[0].get("output") or None)
+    for field, aliases in ALIASES.items():
+        if data.get(field) in (None, ""):
+            for alias in aliases:
+                if isinstance(data.get(alias), str) and data[alias].strip():
+                    data[field] = data.pop(alias)
+                    break
     extra = {k: data.pop(k) for k in list(data) if k not in _RECORD_KEYS}
     if instances is not None:
         extra["instances"] = instances

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -31,6 +32,14 @@ from datagen.plugin import (
 from datagen_plugins.methods._shared import prompts
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+_FORMAT_FIELD = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
+
+
+def jinja_template(template: str) -> str:
+    """``template`` as Jinja2: a ``str.format`` template (``{var}``, no ``{{``/``{%``) is converted."""
+    if "{{" in template or "{%" in template:
+        return template
+    return _FORMAT_FIELD.sub(lambda m: "{{ " + m.group(1) + " }}", template)
 
 
 @attrs.define
@@ -73,8 +82,9 @@ class Template:
         self.config = config
         if not config.template.strip():
             raise UsageError("$.method.template.template: a template is required")
+        source = jinja_template(config.template)
         try:
-            parsed = _ENV.parse(config.template)
+            parsed = _ENV.parse(source)
         except jinja2.TemplateSyntaxError as exc:
             raise UsageError(f"$.method.template.template: line {exc.lineno}: {exc.message}") from None
         used = jinja2.meta.find_undeclared_variables(parsed)
@@ -82,22 +92,24 @@ class Template:
         if undefined:
             raise UsageError(
                 f"$.method.template.template: undefined variable(s) {', '.join(undefined)}; "
-                f"defined: {', '.join(sorted(config.variables)) or 'none'}"
+                f"defined: {', '.join(sorted(config.variables)) or 'none'} "
+                "(write a variable as {{ name }} in Jinja2, or {name} in a template without {{ }})"
             )
         empty = sorted(k for k, v in config.variables.items() if not v)
         if empty:
             raise UsageError(f"$.method.template.variables: no values for {', '.join(empty)}")
         self.names = sorted(used)
-        self.template = _ENV.from_string(config.template)
+        self.template = _ENV.from_string(source)
         self.prompts = prompts(self.name, config.prompts)
 
     def validate(self, seeds: Sequence[Record], count: int) -> None:
         """There must be at least ``count`` distinct combinations."""
         total = math.prod(len(self.config.variables[n]) for n in self.names)
         if count > total:
+            hint = "" if self.names else " (a template without variables; write them as {{ name }})"
             raise UsageError(
                 f"template: count {count} exceeds the {total} distinct combinations of "
-                f"{', '.join(self.names) or 'no variables'}"
+                f"{', '.join(self.names) or 'no variables'}{hint}"
             )
 
     async def _record(self, ctx: GenerationContext, values: dict[str, Any]) -> Record | None:
@@ -133,7 +145,7 @@ class Template:
     def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
         """``count`` distinct combinations, filled (and completed)."""
         sizes = [len(self.config.variables[n]) for n in self.names]
-        picks = combinations(sizes, count, ctx.rng)
+        picks = combinations(sizes, min(count, math.prod(sizes)), ctx.rng)
         jobs = (
             {n: self.config.variables[n][i] for n, i in zip(self.names, idx, strict=True)} for idx in picks
         )
