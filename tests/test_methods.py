@@ -128,10 +128,11 @@ def evol_responder(request: Request) -> str:
     text = request_text(request)
     if "Equal or Not Equal" in text or '"Equal"' in text:
         return "Equal" if "SAME" in text.split("Second:")[-1] else "Not Equal"
-    if "harder" in text.lower() or "Harder" in text:
-        parent = re.findall(r"Prompt#?: (.*)", text)[-1].strip()
+    if "harder" in text.lower() or "new prompt" in text.lower():  # in-depth or in-breadth
+        found = re.findall(r"(?:#Prompt#|#Given prompt#): (.*)", text)
+        parent = found[-1].strip() if found else text.split("Prompt:\n", 1)[1].strip()
         if "leak" in parent:
-            return "#Harder prompt#: " + parent
+            return parent + " Make it harder than the #Given Prompt#."
         if "same" in parent:
             return parent + " SAME"
         if "unchanged" in parent:
@@ -166,7 +167,14 @@ def test_evol_instruct_reports_elimination_reasons(datagen_plugins, cli, tmp_pat
     from datagen.app.runner import execute, prepare, run_sync
     from datagen.datamodel.seeds import to_seeds
 
-    config = load_config(data={"backend": {"name": "scripted"}, "cache": {"enabled": False}}, environ={})
+    config = load_config(
+        data={
+            "backend": {"name": "scripted"},
+            "cache": {"enabled": False},
+            "method": {"evol_instruct": {"max_attempts": 1}},
+        },
+        environ={},
+    )
     seeds = to_seeds(
         [
             "Name three fruits.",
@@ -186,6 +194,72 @@ def test_evol_instruct_reports_elimination_reasons(datagen_plugins, cli, tmp_pat
     assert dropped["eliminated_empty_answer"] == 1
     assert dropped["eliminated_unchanged"] == 1  # the same words, only re-cased
     assert prepared.run.stats.records == 1
+
+
+def test_evol_instruct_retries_an_eliminated_evolution_with_another_operation(datagen_plugins) -> None:
+    def responder(request: Request) -> str:
+        text = request_text(request)
+        if "Equal or Not Equal" in text or '"Equal"' in text:
+            return "Not Equal"
+        if "new prompt" in text.lower():  # in-breadth: a fresh task
+            return "Name two root vegetables eaten raw in Korea, with a dish for each."
+        if "harder" in text.lower():  # every in-depth rewrite copies the few-shot example
+            return "Name three tropical fruits high in vitamin C, and for each say when it is harvested."
+        return "Radish in kkakdugi and carrot in salads."
+
+    add_scripted_backend(datagen_plugins, responder)
+    gen = generator(datagen_plugins)
+    results = gen.evolve_instructions(["Name three fruits."], rounds=1, max_attempts=6)
+    assert [r.metadata["operation"] for r in results] == ["breadth"]
+    report = results.report
+    assert report.method_rejections["eliminated_copied_prompt"] >= 1
+    assert (
+        report.method_rejections["evolution_retried"] == report.method_rejections["eliminated_copied_prompt"]
+    )
+    single = gen.evolve_instructions(
+        ["Name three fruits."], rounds=1, max_attempts=1, weights={"deepen": 1.0}
+    )
+    assert len(single) == 0 and single.report.short_reasons
+
+
+def test_evol_instruct_sends_the_seed_input_and_keeps_multiline_input_data(datagen_plugins) -> None:
+    table = "| item | price |\n|---|---|\n| tea | 3 |\n| cake | 4 |"
+    sent: list[str] = []
+
+    def responder(request: Request) -> str:
+        text = request_text(request)
+        sent.append(text)
+        if "Equal or Not Equal" in text or '"Equal"' in text:
+            return "Not Equal"
+        if "harder" in text.lower():
+            return f"Compute the total price of this order, with a 10% discount on cake:\n\n{table}"
+        return "6.6"
+
+    add_scripted_backend(datagen_plugins, responder)
+    gen = generator(datagen_plugins)
+    seed = {"instruction": "Compute the total price.", "input": "tea 3, cake 4"}
+    results = gen.evolve_instructions([seed], rounds=1, weights={"complicate_input": 1.0})
+    (record,) = results
+    assert "Compute the total price.\ntea 3, cake 4" in sent[0]  # the input travels with the instruction
+    assert record.instruction.endswith(table)  # the table keeps its lines
+    assert record.output == "6.6"
+
+
+def test_evol_instruct_keeps_answers_in_any_script_and_can_include_the_seeds(datagen_plugins) -> None:
+    def responder(request: Request) -> str:
+        text = request_text(request)
+        if "Equal or Not Equal" in text or '"Equal"' in text:
+            return "Not Equal"
+        if "harder" in text.lower() or "new prompt" in text.lower():
+            return "用一句话说明法国的首都是哪座城市并说出它的一条河流。"
+        return "巴黎是法国的首都。"
+
+    add_scripted_backend(datagen_plugins, responder)
+    gen = generator(datagen_plugins)
+    results = gen.evolve_instructions(["What is the capital of France?"], rounds=1, include_seeds=True)
+    assert [r.metadata["round"] for r in results] == [0, 1]
+    assert results[0].instruction == "What is the capital of France?"
+    assert results[1].output == "巴黎是法国的首都。"
 
 
 def test_evol_instruct_weights_choose_operations(datagen_plugins) -> None:

@@ -82,10 +82,15 @@ class Generator:
         shipped with datagen, :data:`datagen.SEED_TASKS`) with the method registered as ``method``."""
         return self.run(method, SEED_TASKS if seed_examples is None else seed_examples, count, **options)
 
-    def evolve_instructions(self, instructions: SeedInput, rounds: int = 1, **options: Any) -> Results:
-        """Evol-Instruct: evolve each instruction ``rounds`` times; eliminated evolutions are dropped."""
+    def evolve_instructions(
+        self, instructions: SeedInput, rounds: int = 1, *, include_seeds: bool = False, **options: Any
+    ) -> Results:
+        """Evol-Instruct: evolve each instruction ``rounds`` times. An eliminated evolution is retried
+        with another operation (``max_attempts``); ``include_seeds`` adds the originals to the output.
+        ``results.report`` says what was eliminated and why."""
         seeds = to_seeds(instructions)
-        return self.run("evol_instruct", seeds, max(1, len(seeds) * rounds), rounds=rounds, **options)
+        count = max(1, len(seeds) * (rounds + int(include_seeds)))
+        return self.run("evol_instruct", seeds, count, rounds=rounds, include_seeds=include_seeds, **options)
 
     def generate_from_template(
         self,

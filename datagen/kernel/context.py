@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from datagen.datamodel.config import DatagenConfig
-from datagen.datamodel.records import Message, Provenance, Record, Usage, new_id, utc_now
+from datagen.datamodel.records import Message, Provenance, Record, Usage, new_id, stable_id, utc_now
 from datagen.engine.llm import Request, Response
 from datagen.log import Logger, get_logger
 
@@ -163,6 +163,20 @@ class GenerationContext(RunContext):
         if "stop" in params:
             params["stop"] = tuple(params["stop"])
         return Request(messages=tuple(messages) if messages is not None else None, prompt=prompt, **params)
+
+    def record_id(self, *parts: Any) -> str:
+        """A deterministic id for a record made from ``parts``, scoped by what produced it: backend,
+        model, endpoint identity, default sampling and the method's options. A rerun repeats its ids;
+        runs through another backend, model or sampling never share one."""
+        s = self.run.config.sampling
+        scope = (
+            self.run.backend if self.engine else None,
+            self.run.model if self.engine else None,
+            self.engine.identity if self.engine else None,
+            (s.temperature, s.top_p, s.max_tokens, s.seed, list(s.stop)),
+            self.run.config.method.options.get(self.run.method, {}),
+        )
+        return stable_id(scope, *parts)
 
     def reject(self, reason: str) -> None:
         """Count a candidate a method filtered out (without logging each one)."""

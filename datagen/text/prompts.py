@@ -8,6 +8,7 @@ continue) for base models such as the embedded one. Users replace any of them wi
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -16,8 +17,24 @@ from typing import Any
 import jinja2
 
 from datagen.errors import UsageError
+from datagen.text.rouge import rouge_l, tokenize
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_LABEL = re.compile(r"^\s*(?:#[^#\n]{1,40}#\s*:?|[\w ()/-]{1,30}:|\d+[.)]|[-*\u2022])\s*")
+#: shorter example lines than this are not compared (labels, "Answer: Equal")
+MIN_EXAMPLE_WORDS = 4
+
+
+def example_lines(source: str) -> list[list[str]]:
+    """The static lines of a template (variables and tags removed, leading labels stripped), tokenized:
+    its few-shot examples and instructions, which a model's answer must not simply copy."""
+    lines = []
+    for raw in _JINJA.sub("\n", source).splitlines():
+        tokens = tokenize(_LABEL.sub("", raw))
+        if len(tokens) >= MIN_EXAMPLE_WORDS:
+            lines.append(tokens)
+    return lines
 
 
 class PromptSet:
@@ -43,6 +60,7 @@ class PromptSet:
             )
         self.sources.update(overrides)
         self._templates: dict[str, jinja2.Template] = {}
+        self._examples = [line for source in self.sources.values() for line in example_lines(source)]
         for key, source in self.sources.items():
             try:
                 self._templates[key] = _ENV.from_string(source)
@@ -57,6 +75,19 @@ class PromptSet:
             return self._templates[key].render(**variables)
         except jinja2.UndefinedError as exc:
             raise UsageError(f"$.method.{self.method}.prompts.{key}: {exc.message}") from None
+
+    def copies_example(self, text: str, threshold: float = 0.7) -> bool:
+        """Whether ``text`` copies, or nearly copies (ROUGE-L at or above ``threshold``), a line of these
+        templates: a few-shot example or the instructions themselves, echoed back by the model."""
+        tokens = tokenize(text)
+        if not tokens:
+            return False
+        n = len(tokens)
+        for line in self._examples:
+            m = len(line)
+            if 2 * min(n, m) / (n + m) >= threshold and rouge_l(tokens, line) >= threshold:
+                return True
+        return False
 
     def styled(self, key: str, chat: bool, **variables: Any) -> str:
         """Template ``key_chat`` or ``key_completion`` for the backend's style."""

@@ -109,6 +109,33 @@ class RougeLIndex:
                 best, best_index = score, i
         return best, best_index
 
+    def max_score(self, text: str) -> tuple[float, int | None]:
+        """The exact highest ROUGE-L of ``text`` against the whole pool, and its index (``(0.0, None)`` for
+        an empty pool or no shared word). Entries are tried by their overlap bound, so most are skipped."""
+        tokens = tokenize(text)
+        if not tokens:
+            return 0.0, None
+        counts, n = Counter(tokens), len(tokens)
+        candidates: set[int] = set()
+        for token in counts:
+            candidates.update(self._postings.get(token, ()))
+        bounds = sorted(
+            (
+                (2 * sum((counts & self._counts[i]).values()) / (n + len(self._tokens[i])), i)
+                for i in candidates
+            ),
+            reverse=True,
+        )
+        best, best_index = 0.0, None
+        for bound, i in bounds:
+            if bound <= best:
+                break
+            self.lcs_computed += 1
+            score = 2 * lcs_length(tokens, self._tokens[i]) / (n + len(self._tokens[i]))
+            if score > best:
+                best, best_index = score, i
+        return best, best_index
+
     def is_novel(self, text: str) -> bool:
         """Whether ``text`` scores below the threshold against every entry."""
         return self.best_match(text)[0] < self.threshold

@@ -24,7 +24,6 @@ from datagen.plugin import (
     hookimpl,
     records_of,
     request_for,
-    stable_id,
     try_complete,
 )
 from datagen_plugins.methods._shared import first_paragraph, is_copy, prompts
@@ -169,7 +168,7 @@ class _Augment:
         if variant is not None:
             meta["variant"] = variant
         return source.evolve(
-            id=stable_id(self.name, source.id, number, variant),
+            id=ctx.record_id(self.name, source.id, number, variant),
             metadata=meta,
             provenance=ctx.provenance(
                 *last,

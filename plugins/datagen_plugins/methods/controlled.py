@@ -23,7 +23,6 @@ from datagen.plugin import (
     records_of,
     request_for,
     require_seeds,
-    stable_id,
     try_complete,
 )
 from datagen_plugins.methods._shared import prompts
@@ -161,7 +160,7 @@ class Controlled:
                         failed.append(quality)
             if not failed:
                 return Record(
-                    id=stable_id(self.name, seed.id, example, attrs.asdict(constraints)),
+                    id=ctx.record_id(self.name, seed.id, example, attrs.asdict(constraints)),
                     instruction=seed.instruction,
                     input=seed.input,
                     output=output,

@@ -24,7 +24,6 @@ from datagen.plugin import (
     hookimpl,
     records_of,
     require_seeds,
-    stable_id,
     try_complete,
 )
 from datagen_plugins.methods._shared import first_paragraph, prompts
@@ -109,7 +108,7 @@ class Conversation:
         assert last is not None
         provenance = ctx.provenance(*last, seed_ids=[seed.id], params={"turns": self.config.turns})
         return Record(
-            id=stable_id(self.name, seed.id, sample),
+            id=ctx.record_id(self.name, seed.id, sample),
             messages=tuple(messages),
             metadata={"turns": self.config.turns, "topic": topic, "truncated_turns": truncated},
             provenance=attrs.evolve(provenance, usage=usage),

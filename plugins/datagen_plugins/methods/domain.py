@@ -27,7 +27,6 @@ from datagen.plugin import (
     hookimpl,
     request_for,
     round_rng,
-    stable_id,
     try_complete,
 )
 from datagen_plugins.methods._shared import bootstrap, prompts, split_tasks
@@ -158,7 +157,7 @@ class Domain:
             ctx.reject(f"answer_{response.finish_reason}")
             return None
         return Record(
-            id=stable_id(self.name, self.domain, task),
+            id=ctx.record_id(self.name, self.domain, task),
             instruction=task,
             output=response.text.strip(),
             metadata={

@@ -21,7 +21,6 @@ from datagen.plugin import (
     hookimpl,
     records_of,
     request_for,
-    stable_id,
     try_complete,
 )
 from datagen_plugins.methods._shared import prompts
@@ -86,7 +85,7 @@ class Pretraining:
             words = len(document.split())
             if low <= words <= high:
                 return Record(
-                    id=stable_id(self.name, topic, kind, persona, index),
+                    id=ctx.record_id(self.name, topic, kind, persona, index),
                     output=document,
                     metadata={
                         "topic": topic,

@@ -23,7 +23,6 @@ from datagen.plugin import (
     UsageError,
     hookimpl,
     records_of,
-    stable_id,
 )
 
 COMPLETION_HEADER = (
@@ -98,7 +97,7 @@ class Respond:
             ctx.drop("request_failed", seed_id=seed.id, error=str(exc))
             return None
         return Record(
-            id=stable_id("respond", seed.id, cycle),
+            id=ctx.record_id("respond", seed.id, cycle),
             instruction=seed.instruction,
             input=seed.input,
             output=response.text.strip(),

@@ -28,7 +28,6 @@ from datagen.plugin import (
     request_for,
     require_seeds,
     round_rng,
-    stable_id,
     try_complete,
 )
 from datagen_plugins.methods._shared import bootstrap, first_paragraph, prompts, split_tasks
@@ -225,7 +224,7 @@ class SelfInstruct:
             return None
         value, output = parsed
         return Record(
-            id=stable_id(self.name, instruction),
+            id=ctx.record_id(self.name, instruction),
             instruction=instruction,
             input=value,
             output=output,

@@ -26,7 +26,6 @@ from datagen.plugin import (
     hookimpl,
     records_of,
     request_for,
-    stable_id,
     try_complete,
 )
 from datagen_plugins.methods._shared import prompts
@@ -114,7 +113,7 @@ class Template:
 
     async def _record(self, ctx: GenerationContext, values: dict[str, Any]) -> Record | None:
         text = self.template.render(**values).strip()
-        record_id = stable_id(self.name, self.config.template, values)
+        record_id = ctx.record_id(self.name, self.config.template, values)
         if not self.config.complete:
             return Record(
                 id=record_id,
