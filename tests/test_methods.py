@@ -522,5 +522,34 @@ def test_self_instruct_can_classify_by_keywords(datagen_plugins) -> None:
     by_kind = {r.metadata["is_classification"]: r for r in results}
     assert by_kind[True].instruction.startswith("Say whether")  # the cue "whether", no classifier request
     assert "Say whether" not in by_kind[False].instruction
-    with pytest.raises(UsageError, match="classify_with: expected 'model' or 'keywords'"):
+    with pytest.raises(UsageError, match="classify_with: expected 'auto', 'model' or 'keywords'"):
         run_method(datagen_plugins, "self_instruct", SEEDS, 1, options={"classify_with": "coin"})
+
+
+def test_self_instruct_classify_with_auto_asks_the_model_except_on_the_embedded_one(datagen_plugins) -> None:
+    asked: list[str] = []
+
+    def responder(request: Request) -> str:
+        text = request_text(request)
+        if "classification" in text.lower():
+            asked.append(text)
+        return self_instruct_responder(itertools.count())(request)
+
+    add_scripted_backend(datagen_plugins, responder)
+    run_method(datagen_plugins, "self_instruct", SEEDS, 2, backend="scripted")
+    assert asked  # an API-style backend: the paper's question is asked
+    from datagen_plugins.methods.self_instruct import EMBEDDED_BACKEND
+
+    assert EMBEDDED_BACKEND == "local"
+
+
+def test_self_instruct_rejects_a_task_copied_from_its_own_prompt(datagen_plugins) -> None:
+    copied = (
+        "Give me an example of a time when you had to use your sense of humour."  # cf. the classify prompt
+    )
+    add_scripted_backend(datagen_plugins, lambda r: f"1. {copied}")
+    results = run_method(
+        datagen_plugins, "self_instruct", SEEDS, 1, backend="scripted", options={"max_requests_per_record": 2}
+    )
+    assert len(results) == 0
+    assert results.report.method_rejections["copied_prompt_example"] >= 1

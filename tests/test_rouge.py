@@ -43,3 +43,13 @@ def test_index_prunes_almost_everything_on_a_large_pool() -> None:
     novel = [" ".join(rng.choices(vocab, k=12)) for _ in range(200)]
     assert all(index.is_novel(p) for p in novel)
     assert index.lcs_computed < 0.01 * 400 * len(pool)  # vs. 1.2 million comparisons done naively
+
+
+@given(pool=st.lists(texts, max_size=25), probe=texts)
+def test_max_score_is_the_exact_maximum(pool: list[str], probe: str) -> None:
+    index = RougeLIndex(0.7, pool)
+    brute = max((rouge_l(probe, p) for p in pool), default=0.0)
+    score, where = index.max_score(probe)
+    assert score == pytest.approx(brute)
+    if brute > 0:
+        assert where is not None and rouge_l(probe, pool[where]) == pytest.approx(brute)

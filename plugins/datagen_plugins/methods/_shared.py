@@ -85,6 +85,7 @@ def keep_novel(
         if score >= index.threshold:
             ctx.reject("rouge_l_too_similar")
             continue
+        score, _ = index.max_score(text)  # below the threshold best_match gives only a bound
         index.add(text)
         kept.append((text, extra, score))
     return kept

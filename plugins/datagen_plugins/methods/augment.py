@@ -122,6 +122,9 @@ class _Augment:
             if text and is_copy(text, original, cfg.copy_threshold):  # a copy, whatever follows it
                 ctx.reject("copy")
                 continue
+            if self.prompts.copies_example(text, cfg.copy_threshold):  # a few-shot example echoed back
+                ctx.reject("copied_prompt_example")
+                continue
             if response.finish_reason != "stop" or not text:
                 ctx.reject("truncated_or_empty")
                 continue

@@ -191,7 +191,10 @@ class Domain:
             requests_per_round=cfg.requests_per_round,
             max_requests=cfg.max_requests_per_record * count,
             propose=propose,
-            reject=lambda text: None if cfg.min_words <= len(text.split()) <= cfg.max_words else "length",
+            reject=lambda text: (
+                (None if cfg.min_words <= len(text.split()) <= cfg.max_words else "length")
+                or ("copied_prompt_example" if self.prompts.copies_example(text) else None)
+            ),
             build=build,
             requests_per_kept=1,
         ):

@@ -61,7 +61,10 @@ class SelfInstructConfig:
     temperature: float = 0.7
     top_p: float = 0.5
     max_requests_per_record: int = 20
-    classify_with: str = "model"
+    #: how a task is judged a classification task: the model's answer ("model", the paper's way), cue
+    #: words ("keywords"), or "auto": keywords on the embedded model (which answers Yes to everything),
+    #: the model's answer on any other backend
+    classify_with: str = "auto"
     prompts: dict[str, str] = attrs.field(factory=dict)
 
 
@@ -84,6 +87,10 @@ def filter_reason(instruction: str, cfg: SelfInstructConfig) -> str | None:
     return None
 
 
+#: the backend whose small base model needs ``classify_with = "keywords"``
+EMBEDDED_BACKEND = "local"
+
+
 class SelfInstruct:
     """The Self-Instruct bootstrap loop with an indexed ROUGE-L novelty filter."""
 
@@ -94,9 +101,9 @@ class SelfInstruct:
         self.config = config
         if not 0 < config.rouge_threshold <= 1:
             raise UsageError("$.method.self_instruct.rouge_threshold must be in (0, 1]")
-        if config.classify_with not in {"model", "keywords"}:
+        if config.classify_with not in {"auto", "model", "keywords"}:
             raise UsageError(
-                "$.method.self_instruct.classify_with: expected 'model' or 'keywords', "
+                "$.method.self_instruct.classify_with: expected 'auto', 'model' or 'keywords', "
                 f"got {config.classify_with!r}"
             )
         self.prompts = prompts(self.name, config.prompts)
@@ -176,7 +183,10 @@ class SelfInstruct:
         return found
 
     async def _is_classification(self, ctx: GenerationContext, instruction: str) -> bool | None:
-        if self.config.classify_with == "keywords":
+        mode = self.config.classify_with
+        if mode == "auto":
+            mode = "keywords" if ctx.run.backend == EMBEDDED_BACKEND else "model"
+        if mode == "keywords":
             return bool(_CLASSIFICATION_CUES.search(instruction))
         text = self.prompts.styled("classify", ctx.is_chat, instruction=instruction)
         request = request_for(ctx, text, max_tokens=3, temperature=0.0, stop=() if ctx.is_chat else ("\n",))
@@ -252,7 +262,10 @@ class SelfInstruct:
             requests_per_round=cfg.requests_per_round,
             max_requests=cfg.max_requests_per_record * count,
             propose=lambda round_no, wanted: self._new_instructions(ctx, seeds, machine, round_no, wanted),
-            reject=lambda text: filter_reason(text, cfg),
+            reject=lambda text: (
+                filter_reason(text, cfg)
+                or ("copied_prompt_example" if self.prompts.copies_example(text) else None)
+            ),
             build=build,
             requests_per_kept=2,  # classification and instance
         ):
