@@ -1,29 +1,80 @@
 """datagen: synthetic text datasets for training LLMs, built from pluggy plugins.
 
 ``datagen.load_plugins()`` returns a plugin manager with every ``datagen`` entry point loaded;
-``datagen.Generator`` is the high-level API.
+``datagen.Generator`` is the high-level API. Names are imported on first use, so ``import datagen`` (and
+the command line starting up) costs next to nothing.
 """
 
 from __future__ import annotations
 
-from datagen.__about__ import __version__
-from datagen.app.generator import Generator
-from datagen.datamodel.config import DatagenConfig, load_config
-from datagen.datamodel.records import Message, Provenance, Record, Usage
-from datagen.datamodel.report import RunReport
-from datagen.datamodel.results import RecordWriter, Results
-from datagen.datamodel.seeds import SEED_TASKS
-from datagen.engine.llm import Request, Response
-from datagen.errors import ConfigError, DatagenError, PluginError, UnknownNameError, UsageError
-from datagen.kernel.context import GenerationContext, Run, RunContext, RunStats
-from datagen.kernel.hookspecs import Register, hookimpl, hookspec
-from datagen.kernel.manager import PluginManager, load_plugins
+import importlib
+from typing import TYPE_CHECKING, Any
 
-#: the seed's name for the configuration class
-Config = DatagenConfig
+from datagen.__about__ import __version__
+
+if TYPE_CHECKING:
+    from datagen.app.generator import Generator
+    from datagen.datamodel.config import DatagenConfig, load_config
+    from datagen.datamodel.records import Message, Provenance, Record, Usage
+    from datagen.datamodel.report import RunReport
+    from datagen.datamodel.results import RecordWriter, Results
+    from datagen.datamodel.seeds import SEED_TASKS
+    from datagen.engine.llm import Request, Response
+    from datagen.errors import ConfigError, DatagenError, PluginError, UnknownNameError, UsageError
+    from datagen.kernel.context import GenerationContext, Run, RunContext, RunStats
+    from datagen.kernel.hookspecs import Register, hookimpl, hookspec
+    from datagen.kernel.manager import PluginManager, load_plugins
+
+    Config = DatagenConfig
+
+_EXPORTS: dict[str, str] = {
+    "Generator": "datagen.app.generator",
+    "DatagenConfig": "datagen.datamodel.config",
+    "load_config": "datagen.datamodel.config",
+    "Message": "datagen.datamodel.records",
+    "Provenance": "datagen.datamodel.records",
+    "Record": "datagen.datamodel.records",
+    "Usage": "datagen.datamodel.records",
+    "RunReport": "datagen.datamodel.report",
+    "RecordWriter": "datagen.datamodel.results",
+    "Results": "datagen.datamodel.results",
+    "SEED_TASKS": "datagen.datamodel.seeds",
+    "Request": "datagen.engine.llm",
+    "Response": "datagen.engine.llm",
+    "ConfigError": "datagen.errors",
+    "DatagenError": "datagen.errors",
+    "PluginError": "datagen.errors",
+    "UnknownNameError": "datagen.errors",
+    "UsageError": "datagen.errors",
+    "GenerationContext": "datagen.kernel.context",
+    "Run": "datagen.kernel.context",
+    "RunContext": "datagen.kernel.context",
+    "RunStats": "datagen.kernel.context",
+    "Register": "datagen.kernel.hookspecs",
+    "hookimpl": "datagen.kernel.hookspecs",
+    "hookspec": "datagen.kernel.hookspecs",
+    "PluginManager": "datagen.kernel.manager",
+    "load_plugins": "datagen.kernel.manager",
+}
+#: the seed's names for the same objects
+_ALIASES = {"Config": "DatagenConfig"}
+
+
+def __getattr__(name: str) -> Any:
+    target = _ALIASES.get(name, name)
+    module = _EXPORTS.get(target)
+    if module is None:
+        raise AttributeError(f"module 'datagen' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), target)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS, *_ALIASES])
+
 
 __all__ = [
-    "SEED_TASKS",
     "Config",
     "ConfigError",
     "DatagenConfig",
@@ -44,6 +95,7 @@ __all__ = [
     "RunContext",
     "RunReport",
     "RunStats",
+    "SEED_TASKS",
     "UnknownNameError",
     "Usage",
     "UsageError",

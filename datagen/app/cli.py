@@ -546,8 +546,8 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     try:
         cli.main(args=args, prog_name="datagen", standalone_mode=False)
-    except click.exceptions.Abort:
-        _fail("aborted", 130)
+    except click.exceptions.Abort:  # click's name for a KeyboardInterrupt
+        _fail("interrupted", 130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

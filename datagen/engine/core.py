@@ -63,7 +63,7 @@ class AdaptiveLimit:
             if waiter.done() and not waiter.cancelled():
                 self.in_flight -= 1  # woken and cancelled at once: give the slot back
                 self._wake()
-            else:
+            elif waiter in self._waiters:  # _wake may already have dropped a cancelled waiter
                 self._waiters.remove(waiter)
             raise
 

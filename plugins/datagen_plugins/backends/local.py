@@ -9,8 +9,10 @@ network and no account. It is a base model: methods send it completion-style few
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,6 +22,7 @@ import attrs
 from datagen.plugin import PermanentError, Register, Request, Response, Usage, UsageError, hookimpl
 
 DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"
+_LIVE: weakref.WeakSet[LocalBackend] = weakref.WeakSet()
 _FINISH = {"stop": "stop", "length": "length", "eos": "stop"}
 
 
@@ -63,6 +66,7 @@ class LocalBackend:
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, config.parallel), thread_name_prefix="datagen-local"
         )
+        _LIVE.add(self)
 
     def validate(self) -> None:
         """The model file must exist (or the packaged model be installed) and xllamacpp import."""
@@ -152,10 +156,22 @@ class LocalBackend:
         )
 
     async def aclose(self) -> None:
-        """Stop the server and its threads."""
-        self._pool.shutdown(wait=True)
+        """Stop the server and its threads: queued generations are dropped, a running one is waited for
+        (off the event loop), then llama.cpp is shut down while the interpreter is still whole."""
+        await asyncio.shield(asyncio.to_thread(self.stop))
+
+    def stop(self) -> None:
+        """Synchronous :meth:`aclose` (also run at interpreter exit for a backend never closed)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
-            self._server = None
+            server, self._server = self._server, None
+        del server  # the last reference: llama.cpp's threads stop here, not during interpreter teardown
+
+
+@atexit.register
+def _stop_all() -> None:
+    for backend in list(_LIVE):
+        backend.stop()
 
 
 @hookimpl
