@@ -66,6 +66,15 @@ class TransientError(BackendError):
     retryable = True
 
 
+class ConnectionFailed(TransientError):
+    """The server could not be reached at all (refused, unknown host, reset before an answer); retried,
+    but several in a row stop the run (:class:`EndpointUnreachable`)."""
+
+
+class EndpointUnreachable(DatagenError):
+    """Every recent request failed to connect: the run stops at once, naming the endpoint and error."""
+
+
 class PermanentError(BackendError):
     """400, 404, 422 and the like: the same request would fail again, so it is not retried."""
 

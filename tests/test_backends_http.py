@@ -462,3 +462,22 @@ def test_https_through_a_proxy_opens_a_tunnel_with_the_proxy_credentials(keys, m
     assert head.startswith("CONNECT api.example.invalid:443 HTTP/1.1\r\n")
     assert "Proxy-Authorization: Basic " + base64.b64encode(b"bob:s3cret").decode() in head
     assert "Authorization: Bearer" not in head  # the API key stays inside the tunnel
+
+
+@pytest.mark.parametrize("backend", ["openai", "anthropic"])
+def test_nothing_listening_stops_at_once_with_one_line(cli, keys, tmp_path, backend) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}" + ("/v1" if backend == "openai" else "")
+    seeds = seeds_file(tmp_path / "s.jsonl", 3)
+    started = time.monotonic()
+    result = cli(
+        "generate", "--backend", backend, "--base-url", url, "--seeds", str(seeds), "-n", "3", "-o", "d.jsonl"
+    )
+    assert result.code == 1 and time.monotonic() - started < 10
+    errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot reach the server" in errors[0] and f"127.0.0.1:{port}" in errors[0]
+    assert not (tmp_path / "d.jsonl").exists()

@@ -306,6 +306,8 @@ class EngineConfig:
     batch_size: int = attrs.field(default=10_000, validator=POSITIVE)
     batch_window_s: float = attrs.field(default=2.0, validator=NON_NEGATIVE)
     batch_poll_s: float = attrs.field(default=30.0, validator=POSITIVE)
+    #: stop the run when this many requests in a row could not connect at all (0: never)
+    max_connection_failures: int = attrs.field(default=5, validator=NON_NEGATIVE)
     #: collect young objects every this many allocations during a run (Python's default: 700)
     gc_threshold: int | None = attrs.field(default=10_000, validator=POSITIVE)
 

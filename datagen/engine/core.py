@@ -25,6 +25,9 @@ from datagen.errors import (
     AuthenticationError,
     BackendError,
     BudgetExhausted,
+    ConnectionFailed,
+    DatagenError,
+    EndpointUnreachable,
     RateLimitError,
     TransientError,
     UsageError,
@@ -174,7 +177,8 @@ class Engine:
             identity if identity is not None else str(backend_attribute(backend, "cache_identity"))
         )
         self._limits_seen: RateLimits | None = None
-        self._fatal: AuthenticationError | None = None
+        self._fatal: DatagenError | None = None
+        self._connection_failures = 0  # in a row, across all requests
         self.batcher: Batcher | None = None
         if config.batch:
             if not isinstance(backend, BatchBackend):
@@ -234,6 +238,18 @@ class Engine:
         await self.backend.aclose()
 
     # ----------------------------------------------------------------------------------------- sending
+
+    def _connection_failed(self, error: ConnectionFailed) -> None:
+        """Count a failed connection; too many in a row latch the engine: nothing more is sent."""
+        self._connection_failures += 1
+        limit = self.config.max_connection_failures
+        if limit and self._connection_failures >= limit and self._fatal is None:
+            self.stats.failed += 1
+            self._fatal = EndpointUnreachable(
+                f"cannot reach the server: {error} ({self._connection_failures} connection failures in a "
+                "row; is it running, and is the URL right?)"
+            )
+            raise self._fatal
 
     def _raise_if_fatal(self) -> None:
         """After a rejected key, send nothing more."""
@@ -328,9 +344,13 @@ class Engine:
                 raise
             except TimeoutError:
                 error: BackendError = TransientError(f"no answer within {self.config.timeout_s} s")
+            except ConnectionFailed as exc:
+                error = exc
+                self._connection_failed(exc)
             except BackendError as exc:
                 error = exc
             else:
+                self._connection_failures = 0
                 self.limit.on_success()
                 self._adopt_rate_limits()
                 if self._tpm is not None:

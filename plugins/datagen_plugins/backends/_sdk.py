@@ -14,6 +14,7 @@ from typing import Any
 from datagen.plugin import (
     AuthenticationError,
     BackendError,
+    ConnectionFailed,
     PermanentError,
     RateLimitError,
     RateLimits,
@@ -44,8 +45,12 @@ def map_sdk_error(exc: Exception, sdk: ModuleType, provider: str, where: str) ->
         if status >= 500 or status in RETRYABLE_STATUS:
             return TransientError(message, status=status, retry_after=retry_after)
         return PermanentError(message, status=status)
-    if isinstance(exc, (sdk.APITimeoutError, sdk.APIConnectionError)):
+    if isinstance(exc, sdk.APITimeoutError):
         return TransientError(message)
+    if isinstance(exc, sdk.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+        return ConnectionFailed(redact_text(f"{provider} at {where}: {detail}"))
     return PermanentError(message)
 
 
