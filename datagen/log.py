@@ -14,7 +14,12 @@ from typing import IO, Any
 
 import structlog
 
-SECRET_KEY_RE = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.IGNORECASE)
+#: a key that names a secret: one ending in api_key, token, secret, password, authorization or credentials
+#: (``access_token``, ``OPENAI_API_KEY``), not one that merely contains such a word (``max_tokens_param``)
+SECRET_KEY_RE = re.compile(
+    r"(?:^|[_\-.])(?:api[_\-]?key|apikey|token|secret|password|passwd|authorization|credentials?)$",
+    re.IGNORECASE,
+)
 SECRET_VALUE_RE = re.compile(
     r"(sk-[A-Za-z0-9_\-]{8,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}|(?i:x-api-key)[\"':\s=]+[A-Za-z0-9._\-]{8,})"
 )

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import ProgressColumn, Task
 from rich.table import Table
 from rich.text import Text
@@ -110,14 +111,68 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool, log_json: boo
 # ------------------------------------------------------------------------------------------------ plugins
 
 
+FAMILY_ORDER = ("backend", "method", "filter", "privacy", "metric", "plot", "agent")
+
+
+def describe_member(pm: PluginManager, name: str) -> list[dict[str, Any]]:
+    """What is registered as ``name`` in any family: its doc and every option with type and default."""
+    import inspect
+
+    import attrs as attrs_
+
+    found = []
+    for family in FAMILY_ORDER:
+        registry = pm.registry(family)
+        if name not in registry:
+            continue
+        entry = registry.entry(name)
+        cls = entry.obj
+        options = []
+        for field in attrs_.fields(cls.Config):
+            default = field.default
+            if isinstance(default, attrs_.Factory):  # type: ignore[arg-type]
+                default = default.factory()
+            secret = bool(field.metadata.get("secret"))
+            options.append(
+                {
+                    "name": field.name,
+                    "type": field.type
+                    if isinstance(field.type, str)
+                    else getattr(field.type, "__name__", ""),
+                    "default": "****" if secret and default else default,
+                }
+            )
+        found.append(
+            {
+                "family": family,
+                "name": name,
+                "plugin": entry.plugin,
+                "doc": inspect.getdoc(cls) or "",
+                "table": f"[{family}.{name}]",
+                "options": options,
+            }
+        )
+    return found
+
+
 @cli.command("plugins")
+@click.argument("name", required=False)
 @click.option("--all", "show_all", is_flag=True, help="Include the built-in plugins.")
 @click.option("--hook", "hook", default=None, help="Only plugins implementing this hook.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
-def plugins_cmd(ctx: click.Context, show_all: bool, hook: str | None, as_json: bool) -> None:
-    """List installed plugins: name, distribution, version and hooks implemented."""
+def plugins_cmd(
+    ctx: click.Context, name: str | None, show_all: bool, hook: str | None, as_json: bool
+) -> None:
+    """List installed plugins: name, distribution, version and hooks implemented.
+
+    With NAME (a method, backend, filter, ...), describe it: what it does and every option with its type
+    and default, as set in its config table or with --set.
+    """
     pm = _state(ctx).pm
+    if name is not None:
+        _describe(pm, name, as_json)
+        return
     if hook is not None and hook not in pm.hook_names():
         raise click.BadParameter(
             f"no hook {hook!r}; hooks: {', '.join(pm.hook_names())}", param_hint="--hook"
@@ -145,19 +200,44 @@ def plugins_cmd(ctx: click.Context, show_all: bool, hook: str | None, as_json: b
         click.echo(json.dumps(data, indent=2))
     else:
         table = Table("name", "distribution", "version", "hooks", "provides")
+        for column in table.columns:
+            column.overflow = "fold"  # wrap long names instead of cutting them
         for i in rows:
             table.add_row(
                 i.name,
                 i.dist or "-",
                 i.version or "-",
-                "\n".join(i.hooks),
-                ", ".join(provides.get(i.name, [])),
+                "\n".join(h.removeprefix("datagen_register_").removeprefix("datagen_") for h in i.hooks),
+                "\n".join(provides.get(i.name, [])),
             )
         Console().print(table)
         if not rows and not show_all:
             click.echo("no third-party plugins installed (--all lists the built-ins)")
     for _name, error in sorted(pm.failed.items()):
         click.echo(f"warning: {error}", err=True)
+
+
+def _describe(pm: PluginManager, name: str, as_json: bool) -> None:
+    members = describe_member(pm, name)
+    if not members:
+        known = sorted({n for family in FAMILY_ORDER for n in pm.registry(family).names()})
+        raise click.BadParameter(f"nothing is registered as {name!r}; known: {', '.join(known)}")
+    if as_json:
+        click.echo(json.dumps(members, indent=2, default=str))
+        return
+    console = Console()
+    for member in members:
+        console.print(f"[bold]{member['family']} {member['name']}[/bold] (plugin {member['plugin']})")
+        if member["doc"]:
+            console.print(member["doc"], markup=False)
+        where = f"{member['family']}.{member['name']}"
+        console.print(escape(f"options: [{where}] in the config file, or --set {where}.OPTION=VALUE"))
+        table = Table("option", "type", "default")
+        for column in table.columns:
+            column.overflow = "fold"
+        for option in member["options"]:
+            table.add_row(option["name"], str(option["type"]), json.dumps(option["default"], default=str))
+        console.print(table)
 
 
 # ------------------------------------------------------------------------------------------------- config
@@ -476,6 +556,8 @@ def cache_stats(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(stats, indent=2))
         return
     table = Table("backend", "model", "entries", "prompt tokens", "completion tokens", "cost (USD)")
+    for column in table.columns:
+        column.overflow = "fold"  # wrap long model names instead of cutting them
     for g in stats["groups"]:
         cost = "unknown" if g["cost_usd"] is None else f"{g['cost_usd']:.4f}"
         table.add_row(

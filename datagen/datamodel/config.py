@@ -27,13 +27,13 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn
 
 from datagen.errors import ConfigError
+from datagen.log import SECRET_KEY_RE
 
 if TYPE_CHECKING:
     from datagen.kernel.manager import PluginManager
 
 T = TypeVar("T")
 ENV_PREFIX = "DATAGEN_"
-SECRET_KEY_RE = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.IGNORECASE)
 MASK = "****"
 
 
