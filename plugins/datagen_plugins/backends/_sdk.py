@@ -50,7 +50,7 @@ def map_sdk_error(exc: Exception, sdk: ModuleType, provider: str, where: str) ->
     if isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
         detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-        return ConnectionFailed(redact_text(f"{provider} at {where}: {detail}"))
+        return ConnectionFailed(redact_text(f"{provider} at {where}: Connection failed ({detail})"))
     return PermanentError(message)
 
 
