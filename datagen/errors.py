@@ -79,6 +79,15 @@ class PermanentError(BackendError):
     """400, 404, 422 and the like: the same request would fail again, so it is not retried."""
 
 
+class DegenerateAnswer(PermanentError):
+    """The answer looped (a line or phrase repeated until the token limit): not kept, counted as
+    ``degenerate_<kind>`` by the methods."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 class AuthenticationError(BackendError):
     """401/403: the key is wrong; the run stops at once with a clear message, nothing is retried."""
 

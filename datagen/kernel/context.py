@@ -14,7 +14,9 @@ import attrs
 from datagen.datamodel.config import DatagenConfig
 from datagen.datamodel.records import Message, Provenance, Record, Usage, new_id, stable_id, utc_now
 from datagen.engine.llm import Request, Response
+from datagen.errors import DegenerateAnswer
 from datagen.log import Logger, get_logger
+from datagen.text.repetition import degenerate
 
 if TYPE_CHECKING:
     from datagen.engine.core import Engine
@@ -188,8 +190,13 @@ class GenerationContext(RunContext):
         self.log.warning("record_dropped", reason=reason, **details)
 
     async def complete(self, request: Request) -> Response:
-        """Send ``request`` through the engine (cache, concurrency, retries, accounting)."""
-        return await self.require_engine().complete(request)
+        """Send ``request`` through the engine (cache, concurrency, retries, accounting). An answer that
+        looped until the token limit raises :class:`~datagen.errors.DegenerateAnswer`."""
+        response = await self.require_engine().complete(request)
+        kind = degenerate(response.text, response.finish_reason)
+        if kind is not None:
+            raise DegenerateAnswer(f"degenerate answer ({kind.replace('_', ' ')})", kind)
+        return response
 
     async def complete_json(self, request: Request, schema: Mapping[str, Any], *, retries: int = 2) -> Any:
         """A JSON answer valid against ``schema`` (parsed, repaired, validated, retried); see

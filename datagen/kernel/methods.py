@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from datagen.datamodel.records import Message, Record
 from datagen.engine.concurrency import bounded_map
 from datagen.engine.llm import Request, Response
-from datagen.errors import PermanentError, RateLimitError, TransientError, UsageError
+from datagen.errors import DegenerateAnswer, PermanentError, RateLimitError, TransientError, UsageError
 from datagen.kernel.context import GenerationContext
 
 T = TypeVar("T")
@@ -29,9 +29,13 @@ def request_for(ctx: GenerationContext, text: str, *, system: str | None = None,
 async def try_complete(
     ctx: GenerationContext, request: Request, reason: str = "request_failed"
 ) -> Response | None:
-    """The response, or None (counted) when the request failed for good; budget and auth errors propagate."""
+    """The response, or None (counted) when the request failed for good or the answer looped until the
+    token limit (``degenerate_*``); budget and auth errors propagate."""
     try:
         return await ctx.complete(request)
+    except DegenerateAnswer as exc:
+        ctx.reject(f"degenerate_{exc.kind}")
+        return None
     except (PermanentError, TransientError, RateLimitError) as exc:
         ctx.drop(reason, error=str(exc))
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import re
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,20 @@ import attrs
 from datagen.plugin import PermanentError, Register, Request, Response, Usage, UsageError, hookimpl
 
 DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"
+#: where a turn or document ends in the chat formats of GGUF models (Gemma, ChatML, Llama 3, Mistral)
+END_OF_TURN = (
+    "<end_of_turn>",
+    "<start_of_turn>",
+    "<eos>",
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|endoftext|>",
+    "</s>",
+)
+#: special tokens that must never reach a record (Gemma's image and turn markers, unused slots, ...)
+SPECIAL_TOKEN = re.compile(
+    r"<(?:start|end)_of_(?:turn|image)>|<(?:bos|eos|pad|mask|unk)>|<unused\d+>|</?s>|<\|[a-z_]+\|>"
+)
 _LIVE: weakref.WeakSet[LocalBackend] = weakref.WeakSet()
 _FINISH = {"stop": "stop", "length": "length", "eos": "stop"}
 
@@ -123,8 +138,7 @@ class LocalBackend:
             "temperature": request.temperature,
             "top_p": request.top_p,
         }
-        if request.stop:
-            body["stop"] = list(request.stop)
+        body["stop"] = [*request.stop, *(s for s in END_OF_TURN if s not in request.stop)]
         if request.seed is not None:
             body["seed"] = request.seed
         if request.json_schema is not None:
@@ -147,6 +161,7 @@ class LocalBackend:
             raise PermanentError(f"local model error: {out.get('error', out)}")
         choice = out["choices"][0]
         text = choice["message"]["content"] if "message" in choice else choice.get("text", "")
+        text = SPECIAL_TOKEN.sub("", text or "")
         usage = out.get("usage", {})
         return Response(
             text=text or "",

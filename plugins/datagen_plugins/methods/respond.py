@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import (
+    DegenerateAnswer,
     GenerationContext,
     Message,
     PermanentError,
@@ -93,6 +94,9 @@ class Respond:
             request = ctx.request(prompt=prompt, stop=["### Instruction", "\n### "], **overrides)
         try:
             response = await ctx.complete(request)
+        except DegenerateAnswer as exc:
+            ctx.reject(f"degenerate_{exc.kind}")
+            return None
         except (PermanentError, TransientError, RateLimitError) as exc:
             ctx.drop("request_failed", seed_id=seed.id, error=str(exc))
             return None

@@ -1,0 +1,63 @@
+"""The embedded model's output is clean: no special tokens, and looping answers are counted, not kept."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from datagen.datamodel.records import Usage
+from datagen.engine.llm import Request, Response
+from datagen.testing import add_scripted_backend, request_text, run_method
+from datagen.text.repetition import degenerate
+from datagen_plugins.backends.local import END_OF_TURN, SPECIAL_TOKEN, LocalBackend, LocalConfig
+
+
+def test_a_line_repeated_until_the_limit_is_degenerate() -> None:
+    looping = "Famous founders:\n- Musk\n- Musk\n- Musk\n- Musk\n- Musk"
+    assert degenerate(looping, "length") == "repeated_line"
+    assert degenerate(looping, "stop") is None  # it stopped by itself: a list may repeat on purpose
+    phrase = "and then the cat sat " * 12
+    assert degenerate(phrase, "length") == "repeated_phrase"
+
+
+@given(
+    st.lists(
+        st.sampled_from("the quick brown fox jumps over lazy dogs while birds sing".split()), max_size=60
+    )
+)
+def test_ordinary_text_is_not_degenerate(words: list[str]) -> None:
+    text = " ".join(dict.fromkeys(words))  # no word twice: nothing can repeat
+    assert degenerate(text, "length") is None
+
+
+def test_looping_answers_are_dropped_with_a_counted_reason(datagen_plugins) -> None:
+    def responder(request: Request) -> str | Response:
+        if "founder" in request_text(request):
+            return Response("- Musk\n" * 40, "length", Usage(10, 80, 0.0), "scripted-1")
+        return "Blue."
+
+    add_scripted_backend(datagen_plugins, responder)
+    results = run_method(
+        datagen_plugins,
+        "respond",
+        ["Name a founder.", "Name a colour."],
+        2,
+        backend="scripted",
+    )
+    assert [r.output for r in results] == ["Blue."]
+    assert results.report.method_rejections == {"degenerate_repeated_line": 1}
+
+
+@pytest.mark.parametrize(
+    "token", ["<start_of_image>", "<end_of_turn>", "<eos>", "<unused12>", "<|im_end|>", "</s>", "<pad>"]
+)
+def test_special_tokens_never_reach_a_record(token: str) -> None:
+    assert SPECIAL_TOKEN.sub("", f"A calm{token} sea.") == "A calm sea."
+    assert SPECIAL_TOKEN.sub("", "a <b>bold</b> claim, 3 < 4 > 2") == "a <b>bold</b> claim, 3 < 4 > 2"
+
+
+def test_the_local_backend_stops_at_the_end_of_a_turn() -> None:
+    backend = LocalBackend(LocalConfig())
+    body = backend._body(Request(prompt="Hi", stop=("###",)))
+    assert body["stop"][0] == "###" and set(END_OF_TURN) <= set(body["stop"])
