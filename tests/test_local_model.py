@@ -94,3 +94,17 @@ def test_generate_defaults_to_the_embedded_model(cli, tmp_path, monkeypatch) -> 
     assert len(records) == 2 and all(r.output for r in records)
     assert {(r.provenance.backend, r.provenance.model) for r in records} == {("local", "gemma-3-270m-q4_k_m")}
     assert all(0 < r.provenance.usage.completion_tokens <= 24 for r in records)
+
+
+def test_evolve_instructions_on_the_embedded_model_evolves_or_says_why() -> None:
+    import datagen
+
+    results = datagen.Generator({"backend": {"name": "local"}}).evolve_instructions(
+        ["Write a short poem about the sea."], rounds=1
+    )
+    report = results.report
+    assert report is not None
+    assert len(results) >= 1 or report.short_reasons, report.to_dict()
+    for record in results:
+        assert record.instruction and record.instruction != "Write a short poem about the sea."
+        assert record.output and "<" not in record.output.replace("<=", "")
