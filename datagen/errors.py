@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DatagenError(Exception):
     """Base class of datagen's own errors."""
@@ -48,10 +50,19 @@ class BackendError(DatagenError):
 
     retryable: bool = False
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        rate_limits: Any = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        #: what the error's rate-limit headers said (a ``RateLimits``), when it had any
+        self.rate_limits = rate_limits
 
 
 class RateLimitError(BackendError):

@@ -17,7 +17,7 @@ import json
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +40,11 @@ class Behaviour:
     rate_limit_headers: bool = False
     requests_per_minute: int = 10_000
     tokens_per_minute: int = 10_000_000
+    #: enforce ``requests_per_minute`` over a sliding window: beyond it, 429 with Retry-After (and, with
+    #: ``rate_limit_headers``, headers showing the budget spent), like a real API's rate limit
+    enforce_limit: bool = False
+    #: the window the limit is enforced over (``requests_per_minute * limit_window_s / 60`` requests)
+    limit_window_s: float = 60.0
     valid_keys: frozenset[str] | None = None
     seed: int = 0
     batch_polls: int = 1
@@ -87,6 +92,10 @@ class LoopbackServer:
         self._attempts: Counter[str] = Counter()
         self._rng = random.Random(self.behaviour.seed)
         self._kind = 0
+        self._accepted: deque[float] = deque()  # when each request inside the limit window arrived
+        self.limited = 0  # requests refused by the enforced limit
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -151,14 +160,37 @@ class LoopbackServer:
 
     # ------------------------------------------------------------------------------------------ helpers
 
+    def _window_allowance(self) -> int:
+        b = self.behaviour
+        return max(1, int(b.requests_per_minute * b.limit_window_s / 60))
+
+    def _admit(self) -> float | None:
+        """Under an enforced limit: None when the request may pass, else seconds until it could."""
+        b = self.behaviour
+        now = time.monotonic()
+        with self._lock:
+            while self._accepted and self._accepted[0] <= now - b.limit_window_s:
+                self._accepted.popleft()
+            if len(self._accepted) >= self._window_allowance():
+                self.limited += 1
+                return self._accepted[0] + b.limit_window_s - now
+            self._accepted.append(now)
+        return None
+
     def _headers(self) -> dict[str, str]:
         b = self.behaviour
         if not b.rate_limit_headers:
             return {}
+        remaining, reset = b.requests_per_minute - 1, 0.06
+        if b.enforce_limit:
+            with self._lock:
+                remaining = self._window_allowance() - len(self._accepted)
+                oldest = self._accepted[0] if self._accepted else time.monotonic()
+            reset = max(0.0, oldest + b.limit_window_s - time.monotonic())
         return {
             "x-ratelimit-limit-requests": str(b.requests_per_minute),
-            "x-ratelimit-remaining-requests": str(b.requests_per_minute - 1),
-            "x-ratelimit-reset-requests": "60ms",
+            "x-ratelimit-remaining-requests": str(max(0, remaining)),
+            "x-ratelimit-reset-requests": f"{int(reset * 1000)}ms",
             "x-ratelimit-limit-tokens": str(b.tokens_per_minute),
             "anthropic-ratelimit-requests-limit": str(b.requests_per_minute),
             "anthropic-ratelimit-tokens-limit": str(b.tokens_per_minute),
@@ -191,6 +223,26 @@ class LoopbackServer:
         with self._lock:
             self.received[digest] += 1
             self.auth_headers.append(key)
+        b = self.behaviour
+        if b.enforce_limit and (wait := self._admit()) is not None:
+            headers = {
+                "retry-after-ms": str(max(1, int(wait * 1000))),
+                "retry-after": str(max(1, round(wait))),
+            }
+            headers.update(self._headers())
+            return self._error(429, "rate_limit_exceeded", "rate limit reached", style, headers)
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._serve_gated(body, digest, key, style)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _serve_gated(
+        self, body: dict[str, Any], digest: str, key: str, style: str
+    ) -> tuple[dict[str, Any], str] | web.StreamResponse:
         b = self.behaviour
         if b.latency_s:
             await asyncio.sleep(b.latency_s)
@@ -552,6 +604,8 @@ def main() -> None:
     parser.add_argument("--errors", default="429,500", help="comma separated: " + ",".join(ERROR_KINDS))
     parser.add_argument("--rate-limit-headers", action="store_true")
     parser.add_argument("--rpm", type=int, default=10_000)
+    parser.add_argument("--enforce", action="store_true", help="refuse requests beyond --rpm with 429")
+    parser.add_argument("--window", type=float, default=60.0, help="seconds the --rpm limit is counted over")
     args = parser.parse_args()
     behaviour = Behaviour(
         latency_s=args.latency,
@@ -559,6 +613,8 @@ def main() -> None:
         error_kinds=tuple(k for k in args.errors.split(",") if k),
         rate_limit_headers=args.rate_limit_headers,
         requests_per_minute=args.rpm,
+        enforce_limit=args.enforce,
+        limit_window_s=args.window,
     )
     with LoopbackServer(behaviour, port=args.port) as server:
         print(server.url, flush=True)

@@ -268,20 +268,49 @@ def test_fixed_concurrency_is_never_exceeded() -> None:
 
 
 def test_adaptive_limit_grows_then_backs_off() -> None:
-    limit = AdaptiveLimit(None)
+    t = VirtualTime()
+    limit = AdaptiveLimit(None, t.clock)
     assert limit.limit == ADAPTIVE_START
     for _ in range(10):
-        limit.on_success()
-    assert limit.limit == ADAPTIVE_START + 10  # slow start: +1 per success
-    limit.on_rate_limited()
+        limit.on_success(0.2)
+    assert limit.limit == ADAPTIVE_START + 20  # slow start, latency flat: +2 per answer
+    while True:  # latency rises: growth slows to +1 per answer once the average leaves the floor
+        before = limit.limit
+        limit.on_success(0.6)
+        if limit.limit - before == 1:
+            break
+    t.now = 1.0
+    grown = limit.limit
+    assert limit.on_rate_limited(sent_at=0.9, explained=True)  # the server said the budget is spent
     shrunk = limit.limit
-    assert shrunk == pytest.approx((ADAPTIVE_START + 10) * 0.7)
-    limit.on_success()
+    assert shrunk == pytest.approx(grown * 0.7)
+    assert not limit.on_rate_limited(sent_at=0.95, explained=True)  # sent before the decrease: same RTT
+    assert limit.limit == shrunk
+    limit.on_success(0.2)
     assert limit.limit == pytest.approx(shrunk + 1 / shrunk)  # congestion avoidance: +1 per window
     fixed = AdaptiveLimit(8)
-    fixed.on_rate_limited()
+    fixed.on_rate_limited(0.0, explained=True)
     fixed.on_success()
     assert fixed.limit == 8
+
+
+def test_occasional_unexplained_429s_do_not_shrink_the_limit_but_frequent_ones_do() -> None:
+    t = VirtualTime()
+    limit = AdaptiveLimit(None, t.clock)
+    for i in range(200):  # 5 % of answers are 429s without Retry-After: a busy server
+        t.now = i * 0.01
+        if i % 20 == 0:
+            assert not limit.on_rate_limited(sent_at=t.now - 0.2, explained=False)
+        else:
+            limit.on_success(0.2)
+    assert limit.decreases == 0
+    for i in range(200, 240):  # then half of them: overload
+        t.now = i * 0.01
+        if i % 2:
+            limit.on_rate_limited(sent_at=t.now - 0.001, explained=False)
+        else:
+            limit.on_success(0.2)
+    assert limit.decreases >= 1
 
 
 def test_token_bucket_spaces_requests() -> None:

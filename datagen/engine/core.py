@@ -38,20 +38,42 @@ from datagen.log import get_logger
 
 log = get_logger("datagen.engine.core")
 
-ADAPTIVE_START = 32
-ADAPTIVE_MAX = 512
+ADAPTIVE_START = 64
+ADAPTIVE_MAX = 1024
 HEADER_HEADROOM = 0.95  # stay a little under a limit the server announced
+#: requests may go out this many seconds' worth at once under a requests-per-minute limit (servers
+#: enforce per-minute limits over shorter intervals, so a whole minute's burst would be refused)
+REQUEST_BURST_S = 0.1
+#: share of 429s among the last RECENT answers above which an unexplained 429 means overload
+CONGESTION_SHARE = 0.2
+RECENT = 50
+#: slow start grows faster while latency stays within this factor of the lowest seen
+FLAT_LATENCY = 1.5
 
 
 class AdaptiveLimit:
-    """A concurrency limit: fixed, or adaptive (doubling per round trip until the first 429, then AIMD)."""
+    """A concurrency limit: fixed, or adaptive like TCP congestion control.
 
-    def __init__(self, fixed: int | None) -> None:
+    Slow start grows the limit by two per answer (tripling it per round trip) while latency stays flat,
+    by one (doubling) once it rises; after the first congestion signal it grows by one per full window.
+    A congestion signal shrinks it by 0.7, at most once per round trip: answers to requests sent before
+    the last decrease cannot cause another. A 429 the server explains (``Retry-After``, or rate-limit
+    headers that show the budget spent) is a congestion signal; an unexplained 429 is one only when 429s
+    are frequent in the current window (an overloaded server), not when they are occasional.
+    """
+
+    def __init__(self, fixed: int | None, clock: Callable[[], float] = time.monotonic) -> None:
         self.fixed = fixed is not None
         self.limit = float(fixed if fixed is not None else ADAPTIVE_START)
         self._slow_start = not self.fixed
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self.clock = clock
+        self._last_decrease = float("-inf")
+        self._recent: deque[bool] = deque(maxlen=RECENT)  # was each of the last answers a 429?
+        self._min_latency = float("inf")
+        self._latency = 0.0
+        self.decreases = 0
 
     async def acquire(self) -> None:
         """Wait for a free slot (first come, first served)."""
@@ -82,25 +104,55 @@ class AdaptiveLimit:
                 self.in_flight += 1
                 waiter.set_result(None)
 
-    def on_success(self) -> None:
-        """Grow: +1 per success in slow start (doubling per round trip), else +1 per full window."""
+    def _count(self, limited: bool) -> None:
+        self._recent.append(limited)
+
+    def on_success(self, latency: float | None = None) -> None:
+        """Grow: in slow start by 2 per answer while latency is flat (else 1), then 1 per full window."""
+        self._count(False)
         if self.fixed:
             return
-        self.limit = min(ADAPTIVE_MAX, self.limit + (1.0 if self._slow_start else 1.0 / self.limit))
+        if latency is not None:
+            self._min_latency = min(self._min_latency, latency)
+            self._latency = latency if not self._latency else 0.8 * self._latency + 0.2 * latency
+        if self._slow_start:
+            flat = self._latency <= FLAT_LATENCY * self._min_latency
+            step = 2.0 if flat else 1.0
+        else:
+            step = 1.0 / self.limit
+        self.limit = min(ADAPTIVE_MAX, self.limit + step)
         self._wake()
 
-    def on_rate_limited(self) -> None:
-        """Shrink multiplicatively and leave slow start."""
-        if not self.fixed:
-            self._slow_start = False
-            self.limit = max(1.0, self.limit * 0.7)
+    def on_rate_limited(self, sent_at: float, *, explained: bool) -> bool:
+        """A 429 for a request sent at ``sent_at``; True when it shrank the limit.
+
+        ``explained``: the server said the budget is spent (``Retry-After`` or exhausted headers).
+        """
+        self._count(True)
+        if self.fixed or sent_at < self._last_decrease:
+            return False  # at most one decrease per round trip
+        share = sum(self._recent) / len(self._recent)
+        if not explained and (len(self._recent) < RECENT // 2 or share < CONGESTION_SHARE):
+            return False  # an occasional 429 of a busy server: retry it, keep the pace
+        self._slow_start = False
+        self.limit = max(1.0, self.limit * 0.7)
+        self._last_decrease = self.clock()
+        self.decreases += 1
+        return True
+
+    def start_from(self, allowed: int) -> None:
+        """In slow start, begin at what the server's headers allow (capped), instead of ramping to it."""
+        if not self.fixed and self._slow_start and allowed > self.limit:
+            self.limit = float(min(ADAPTIVE_MAX, allowed))
+            self._wake()
 
 
 class TokenBucket:
-    """Spaces out consumption to ``rate_per_min`` with a burst of a few seconds' worth."""
+    """Spaces out consumption to ``rate_per_min`` with a burst of ``burst_s`` seconds' worth."""
 
     def __init__(self, rate_per_min: float, clock: Callable[[], float], burst_s: float = 5.0) -> None:
         self.rate_per_s = rate_per_min / 60.0
+        self.burst_s = burst_s
         self.capacity = max(1.0, self.rate_per_s * burst_s)
         self.tokens = self.capacity
         self.clock = clock
@@ -110,7 +162,7 @@ class TokenBucket:
     def set_rate(self, rate_per_min: float) -> None:
         """Change the rate (e.g. from a server's rate-limit headers)."""
         self.rate_per_s = rate_per_min / 60.0
-        self.capacity = max(1.0, self.rate_per_s * 5.0)
+        self.capacity = max(1.0, self.rate_per_s * self.burst_s)
 
     def _refill(self) -> None:
         now = self.clock()
@@ -167,8 +219,18 @@ class Engine:
         self._rng = rng or random.Random()
         # A backend may know its own sensible concurrency (the local model: its slots); config wins.
         preferred = backend_attribute(backend, "preferred_concurrency")
-        self.limit = AdaptiveLimit(config.max_concurrency or preferred)
-        self._rpm = TokenBucket(config.requests_per_minute, clock) if config.requests_per_minute else None
+        self.limit = AdaptiveLimit(config.max_concurrency or preferred, clock)
+        self._rpm = (
+            TokenBucket(config.requests_per_minute, clock, REQUEST_BURST_S)
+            if config.requests_per_minute
+            else None
+        )
+        # learning the pace of a server that enforces a rate without announcing it (_learn)
+        self._accepted_sends: deque[float] = deque(maxlen=100_000)  # when accepted requests were sent
+        self._first_sent: float | None = None
+        self._reopened_at: float | None = None
+        self._pending_limit: tuple[float, float] | None = None  # (when the budget ran out, Retry-After)
+        self._learned_at = float("-inf")
         self._tpm = TokenBucket(config.tokens_per_minute, clock) if config.tokens_per_minute else None
         self._cooldown_until = 0.0
         self._inflight: dict[str, asyncio.Future[Response]] = {}
@@ -251,6 +313,68 @@ class Engine:
             )
             raise self._fatal
 
+    def _rate_limited(self, error: RateLimitError, sent_at: float) -> None:
+        """React to a 429: pause everything only as long as the server asks (``Retry-After``) or until
+        its announced budget resets; shrink the concurrency at most once per round trip."""
+        info: RateLimits | None = error.rate_limits
+        exhausted = info is not None and (info.remaining_requests == 0 or info.remaining_tokens == 0)
+        if exhausted and info is not None and info.reset_requests_s:
+            self._cooldown_until = max(self._cooldown_until, self.clock() + info.reset_requests_s)
+        explained = error.retry_after is not None or exhausted
+        if error.retry_after is not None:
+            self._cooldown_until = max(self._cooldown_until, self.clock() + error.retry_after)
+            self._learn_rate(error.retry_after, sent_at)
+        self.limit.on_rate_limited(sent_at, explained=explained)
+
+    def _learn_rate(self, retry_after: float, sent_at: float) -> None:
+        """Note that a server without announced limits said its budget is spent (see :meth:`_learn`)."""
+        if self.config.requests_per_minute is not None:
+            return
+        if self._limits_seen is not None and self._limits_seen.requests_per_minute:
+            return
+        if self._pending_limit is None and sent_at >= self._learned_at:
+            self._pending_limit = (self.clock(), retry_after)
+
+    def _learn(self) -> None:
+        """Pace at the rate the server let through: the requests it accepted from the moment its budget
+        (re)opened until it ran out, over the time until it reopens again. Measured once the cool-down
+        is over, when every answer of that stretch is in; each new exhaustion measures again."""
+        assert self._pending_limit is not None
+        event, retry_after = self._pending_limit
+        self._pending_limit = None
+        start = self._reopened_at if self._reopened_at is not None else self._first_sent
+        self._reopened_at = event + retry_after
+        self._learned_at = event
+        if start is None:
+            return
+        accepted = sum(1 for sent in self._accepted_sends if start <= sent <= event)
+        period = event + retry_after - start
+        if accepted == 0 or period <= 0:
+            return
+        rate = accepted / period * 60.0 * HEADER_HEADROOM
+        if self._rpm is None:
+            self._rpm = TokenBucket(rate, self.clock, REQUEST_BURST_S)
+        else:
+            self._rpm.set_rate(rate)
+        log.info(
+            "pace_learned", requests_per_minute=round(rate, 1), accepted=accepted, period_s=round(period, 2)
+        )
+
+    async def _clear_to_send(self, estimate: int) -> None:
+        """With a slot held: wait out a cool-down and the rate buckets, so that whatever changed while
+        this request queued for its slot (a 429, a learned pace) applies to it too."""
+        self._raise_if_fatal()  # it may have happened while this request waited for a slot
+        await self._wait_cooldown()
+        if self._pending_limit is not None and self.clock() >= sum(self._pending_limit):
+            self._learn()
+        if self._first_sent is None:
+            self._first_sent = self.clock()
+        if self._rpm is not None:
+            await self._rpm.take(1, self.sleep)
+        if self._tpm is not None:
+            await self._tpm.take(estimate, self.sleep)
+        self._raise_if_fatal()
+
     def _raise_if_fatal(self) -> None:
         """After a rejected key, send nothing more."""
         if self._fatal is not None:
@@ -293,7 +417,7 @@ class Engine:
         if info.requests_per_minute and self.config.requests_per_minute is None:
             rate = info.requests_per_minute * HEADER_HEADROOM
             if self._rpm is None:
-                self._rpm = TokenBucket(rate, self.clock)
+                self._rpm = TokenBucket(rate, self.clock, REQUEST_BURST_S)
             else:
                 self._rpm.set_rate(rate)
         if info.tokens_per_minute and self.config.tokens_per_minute is None:
@@ -304,6 +428,8 @@ class Engine:
                 self._tpm.set_rate(rate)
         if info.remaining_requests == 0 and info.reset_requests_s:
             self._cooldown_until = max(self._cooldown_until, self.clock() + info.reset_requests_s)
+        elif info.remaining_requests:
+            self.limit.start_from(int(info.remaining_requests))
 
     def account(self, response: Response, *, discount: float = 1.0) -> Response:
         """Count a fresh response: requests, tokens, cost (priced from the table if the backend did not)."""
@@ -325,17 +451,13 @@ class Engine:
         while True:
             self._raise_if_fatal()
             self.check_budget()
-            await self._wait_cooldown()
-            if self._rpm is not None:
-                await self._rpm.take(1, self.sleep)
-            if self._tpm is not None:
-                await self._tpm.take(estimate, self.sleep)
             await self.limit.acquire()
             try:
-                self._raise_if_fatal()  # it may have happened while this request waited for a slot
-            except AuthenticationError:
+                await self._clear_to_send(estimate)
+            except BaseException:
                 await self.limit.release()
                 raise
+            sent_at = self.clock()
             try:
                 async with asyncio.timeout(self.config.timeout_s):  # no extra task, unlike wait_for
                     response = await self.backend.complete(request)
@@ -351,7 +473,8 @@ class Engine:
                 error = exc
             else:
                 self._connection_failures = 0
-                self.limit.on_success()
+                self._accepted_sends.append(sent_at)
+                self.limit.on_success(self.clock() - sent_at)
                 self._adopt_rate_limits()
                 if self._tpm is not None:
                     self._tpm.give_back(estimate - response.usage.total_tokens)
@@ -365,8 +488,7 @@ class Engine:
             self.stats.retries += 1
             delay = self.backoff(attempt, error)
             if isinstance(error, RateLimitError):
-                self.limit.on_rate_limited()
-                self._cooldown_until = max(self._cooldown_until, self.clock() + delay)
+                self._rate_limited(error, sent_at)
             log.debug(
                 "retry", attempt=attempt, delay_s=round(delay, 3), error=str(error), status=error.status
             )

@@ -41,7 +41,8 @@ def map_sdk_error(exc: Exception, sdk: ModuleType, provider: str, where: str) ->
         headers: Any = getattr(exc.response, "headers", {}) or {}
         retry_after = parse_retry_after(headers)
         if isinstance(exc, sdk.RateLimitError) or status == 429:
-            return RateLimitError(message, status=status, retry_after=retry_after)
+            limits = parse_rate_limits(headers)
+            return RateLimitError(message, status=status, retry_after=retry_after, rate_limits=limits)
         if status >= 500 or status in RETRYABLE_STATUS:
             return TransientError(message, status=status, retry_after=retry_after)
         return PermanentError(message, status=status)

@@ -1,0 +1,55 @@
+"""The default engine against a busy server (occasional 429s) and against an enforced rate limit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from datagen.datamodel.config import EngineConfig
+from datagen.engine.core import ADAPTIVE_START, Engine
+from datagen.engine.llm import Request
+from datagen.testing_server import Behaviour, LoopbackServer
+from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
+
+KEY = "sk-test-abcdefghijklmnop0123"
+
+
+async def send_all(srv: LoopbackServer, n: int, **config: object) -> Engine:
+    backend = OpenAIBackend(OpenAIConfig(base_url=srv.url + "/v1", api_key=KEY))
+    engine = Engine(backend, EngineConfig(**config), backend_name="openai")  # type: ignore[arg-type]
+    try:
+        requests = [Request(prompt=f"request {i}", max_tokens=8) for i in range(n)]
+        await asyncio.gather(*(engine.complete(r) for r in requests))
+    finally:
+        await engine.aclose()
+    return engine
+
+
+def test_occasional_429s_without_retry_after_do_not_throttle_the_default() -> None:
+    behaviour = Behaviour(latency_s=0.05, error_rate=0.05, error_kinds=("429", "500"), retry_after_ms=None)
+    with LoopbackServer(behaviour) as srv:
+        engine = asyncio.run(send_all(srv, 600))
+        assert srv.errors["429"] > 5 and engine.stats.retries == sum(srv.errors.values())
+        assert engine.limit.decreases == 0 and engine.limit.limit > ADAPTIVE_START
+        assert srv.peak_in_flight > ADAPTIVE_START  # it kept ramping up through the errors
+        assert engine._cooldown_until == 0.0  # and never paused everything
+
+
+@pytest.mark.parametrize("headers", [True, False], ids=["with-headers", "retry-after-only"])
+def test_an_enforced_limit_is_respected_with_few_429s(headers: bool) -> None:
+    # 1,200 requests per minute, counted over a 2 s window: 40 per window, 100 requests to send
+    behaviour = Behaviour(
+        latency_s=0.02,
+        enforce_limit=True,
+        requests_per_minute=1200,
+        limit_window_s=2.0,
+        rate_limit_headers=headers,
+    )
+    with LoopbackServer(behaviour) as srv:
+        engine = asyncio.run(send_all(srv, 100))
+        assert sum(srv.answered.values()) == 100 and engine.stats.failed == 0
+        # only the first burst (ADAPTIVE_START in flight against 40 allowed) meets the limit: after it the
+        # engine paces itself, from the headers or from what the server let through
+        assert srv.limited <= ADAPTIVE_START - 40
+        assert engine._rpm is not None and 0.8 * 20 <= engine._rpm.rate_per_s <= 20
