@@ -12,8 +12,6 @@ import sys
 from collections.abc import MutableMapping
 from typing import IO, Any
 
-import structlog
-
 #: a key that names a secret: one ending in api_key, token, secret, password, authorization or credentials
 #: (``access_token``, ``OPENAI_API_KEY``), not one that merely contains such a word (``max_tokens_param``)
 SECRET_KEY_RE = re.compile(
@@ -80,6 +78,8 @@ class _Sink:
 
 
 def _processors() -> list[Any]:
+    import structlog  # imported on the first line logged: the CLI starts without it
+
     renderer: Any
     if _Settings.json:
         renderer = structlog.processors.JSONRenderer()
@@ -106,6 +106,8 @@ class Logger:
 
     def _get(self) -> Any:
         if self._generation != _Settings.generation:
+            import structlog
+
             self._bound = structlog.wrap_logger(
                 _Sink(),
                 processors=_processors(),
@@ -117,15 +119,18 @@ class Logger:
 
     def debug(self, event: str, **kw: Any) -> None:
         """Log at debug level."""
-        self._get().debug(event, **kw)
+        if _Settings.level <= logging.DEBUG:
+            self._get().debug(event, **kw)
 
     def info(self, event: str, **kw: Any) -> None:
         """Log at info level."""
-        self._get().info(event, **kw)
+        if _Settings.level <= logging.INFO:
+            self._get().info(event, **kw)
 
     def warning(self, event: str, **kw: Any) -> None:
         """Log at warning level."""
-        self._get().warning(event, **kw)
+        if _Settings.level <= logging.WARNING:
+            self._get().warning(event, **kw)
 
     def error(self, event: str, **kw: Any) -> None:
         """Log at error level."""

@@ -11,11 +11,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import ProgressColumn, Task
-from rich.table import Table
-from rich.text import Text
 
 from datagen.__about__ import __version__
 from datagen.app.runner import execute, prepare, run_sync
@@ -199,6 +194,9 @@ def plugins_cmd(
         ]
         click.echo(json.dumps(data, indent=2))
     else:
+        from rich.console import Console
+        from rich.table import Table
+
         table = Table("name", "distribution", "version", "hooks", "provides")
         for column in table.columns:
             column.overflow = "fold"  # wrap long names instead of cutting them
@@ -225,6 +223,10 @@ def _describe(pm: PluginManager, name: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(members, indent=2, default=str))
         return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     console = Console()
     for member in members:
         console.print(f"[bold]{member['family']} {member['name']}[/bold] (plugin {member['plugin']})")
@@ -273,15 +275,19 @@ def _parse_setting(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-class _RateColumn(ProgressColumn):
-    """Records per second (per minute when slow), as rich measures it."""
+def _rate_column() -> Any:
+    """A progress column: records per second (per minute when slow), as rich measures it."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
 
-    def render(self, task: Task) -> Text:
-        """The current rate."""
-        speed = task.speed
-        if not speed:
-            return Text("-/s")
-        return Text(f"{speed:.1f}/s" if speed >= 1 else f"{speed * 60:.1f}/min")
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.speed
+            if not speed:
+                return Text("-/s")
+            return Text(f"{speed:.1f}/s" if speed >= 1 else f"{speed * 60:.1f}/min")
+
+    return RateColumn()
 
 
 def _generate_overrides(opts: dict[str, Any]) -> dict[str, Any]:
@@ -449,18 +455,18 @@ def generate_cmd(ctx: click.Context, /, **opts: Any) -> None:
     show = opts["progress"] if opts["progress"] is not None else sys.stderr.isatty()
     run = prepared.run
     click.echo(f"backend {run.backend}, model {run.model} ({prepared.backend_reason})", err=True)
-    err = Console(stderr=True)
     if show:
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            _RateColumn(),
+            _rate_column(),
             TextColumn("{task.fields[stats]}"),
             TimeRemainingColumn(),
-            console=err,
+            console=Console(stderr=True),
         ) as bar:
             task = bar.add_task(f"{run.method} via {run.backend}", total=run.count, stats="")
 
@@ -555,6 +561,9 @@ def cache_stats(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(stats, indent=2))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("backend", "model", "entries", "prompt tokens", "completion tokens", "cost (USD)")
     for column in table.columns:
         column.overflow = "fold"  # wrap long model names instead of cutting them

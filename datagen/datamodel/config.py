@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import cattrs
-import yaml
 from cattrs.errors import (
     AttributeValidationNote,
     ClassValidationError,
@@ -447,6 +446,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError([f"cannot read config file {path}: {exc.strerror}"]) from None
     if path.suffix in {".yaml", ".yml"}:
+        import yaml  # only for YAML files
+
         try:
             data = yaml.safe_load(text)
         except yaml.MarkedYAMLError as exc:

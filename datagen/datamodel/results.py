@@ -6,6 +6,7 @@ run never leaves a half-written file that looks like a result.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -14,32 +15,39 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from datagen.datamodel.config import converter, structure
 from datagen.datamodel.records import Record
 from datagen.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from datagen.datamodel.report import RunReport
 
 FORMATS = {".jsonl": "jsonl", ".parquet": "parquet"}
 _JSON_COLUMNS = ("metadata", "provenance")
 
-PARQUET_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("instruction", pa.string()),
-        ("input", pa.string()),
-        ("output", pa.string()),
-        ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
-        ("metadata", pa.string()),  # JSON: free-form values of any shape
-        ("provenance", pa.string()),  # JSON
-    ]
-)
+COLUMNS = ("id", "instruction", "input", "output", "messages", "metadata", "provenance")
+
+
+@functools.cache
+def parquet_schema() -> pa.Schema:
+    """The Parquet schema of records (pyarrow is imported on first use: a JSONL run never loads it)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("instruction", pa.string()),
+            ("input", pa.string()),
+            ("output", pa.string()),
+            ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+            ("metadata", pa.string()),  # JSON: free-form values of any shape
+            ("provenance", pa.string()),  # JSON
+        ]
+    )
 
 
 def file_format(path: Path) -> str:
@@ -119,7 +127,9 @@ class RecordWriter:
         self._text = open(self.tmp, "w", encoding="utf-8") if self.format == "jsonl" else None  # noqa: SIM115
         self._parquet: pq.ParquetWriter | None = None
         if self.format == "parquet":
-            self._parquet = pq.ParquetWriter(self.tmp, PARQUET_SCHEMA, compression="zstd")
+            import pyarrow.parquet as pq
+
+            self._parquet = pq.ParquetWriter(self.tmp, parquet_schema(), compression="zstd")
 
     def write(self, record: Record) -> None:
         """Append one record."""
@@ -138,7 +148,9 @@ class RecordWriter:
 
     def _flush_rows(self) -> None:
         if self._parquet is not None and self._rows:
-            self._parquet.write_table(pa.Table.from_pylist(self._rows, schema=PARQUET_SCHEMA))
+            import pyarrow as pa
+
+            self._parquet.write_table(pa.Table.from_pylist(self._rows, schema=parquet_schema()))
             self._rows = []
 
     def close(self) -> Path:
@@ -236,6 +248,8 @@ def iter_records(path: str | os.PathLike[str]) -> Iterator[Record]:
                 raise UsageError(f"{path}:{lineno}: not a record: {'; '.join(exc.problems)}") from None
     else:
         row_no = 0
+        import pyarrow.parquet as pq
+
         for batch in pq.ParquetFile(path).iter_batches():
             for row in batch.to_pylist():
                 row_no += 1
@@ -249,6 +263,8 @@ def iter_records(path: str | os.PathLike[str]) -> Iterator[Record]:
 
 def _count(path: Path) -> int:
     if file_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
         return int(pq.ParquetFile(path).metadata.num_rows)
     with open(path, "rb") as fh:
         return sum(1 for line in fh if line.strip())
@@ -356,7 +372,7 @@ class Results:
         """A DataFrame, one row per record; nested fields stay dicts and lists."""
         import pandas as pd
 
-        return pd.DataFrame([record_to_dict(r) for r in self], columns=list(PARQUET_SCHEMA.names))
+        return pd.DataFrame([record_to_dict(r) for r in self], columns=list(COLUMNS))
 
     @classmethod
     def from_pandas(cls, frame: pd.DataFrame) -> Results:
