@@ -605,6 +605,9 @@ def main() -> None:
     parser.add_argument("--rate-limit-headers", action="store_true")
     parser.add_argument("--rpm", type=int, default=10_000)
     parser.add_argument("--enforce", action="store_true", help="refuse requests beyond --rpm with 429")
+    parser.add_argument(
+        "--retry-after-ms", type=int, default=20, help="Retry-After of injected 429s; negative: none"
+    )
     parser.add_argument("--window", type=float, default=60.0, help="seconds the --rpm limit is counted over")
     args = parser.parse_args()
     behaviour = Behaviour(
@@ -614,6 +617,7 @@ def main() -> None:
         rate_limit_headers=args.rate_limit_headers,
         requests_per_minute=args.rpm,
         enforce_limit=args.enforce,
+        retry_after_ms=args.retry_after_ms if args.retry_after_ms >= 0 else None,
         limit_window_s=args.window,
     )
     with LoopbackServer(behaviour, port=args.port) as server:
