@@ -63,7 +63,11 @@ asyncio.run(main())
 """.replace("API_KEY", KEY)
 
 CURATOR = """
-import sys
+import importlib.util, os, sys
+# offline: tiktoken's cl100k_base as litellm (a Curator dependency) ships it, instead of a download
+litellm = importlib.util.find_spec("litellm")
+os.environ.setdefault("TIKTOKEN_CACHE_DIR",
+                      os.path.join(os.path.dirname(litellm.origin), "litellm_core_utils", "tokenizers"))
 from bespokelabs import curator
 url, n = sys.argv[1], int(sys.argv[2])
 llm = curator.LLM(model_name="gpt-4o-mini", backend="openai",

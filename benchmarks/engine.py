@@ -46,7 +46,11 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(10)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:  # connections a client left open keep it busy
+            self.proc.kill()
+            self.proc.wait()
 
 
 def prompts(n: int) -> list[str]:
