@@ -1,0 +1,1 @@
+"""Built-in quality-filter plugins: each module is its own entry point of the ``filter`` family."""

@@ -1,0 +1,220 @@
+"""The built-in quality filters, as stages of a run and on files."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import datagen
+from datagen.datamodel.results import Results
+from datagen_plugins.filters.gopher import Gopher, GopherConfig
+from datagen_plugins.filters.near_dedup import MinHasher, jaccard_estimate, optimal_bands
+
+R = datagen.Record
+
+
+def apply(records: list[datagen.Record], *stages: str, **options: dict) -> Results:
+    config = {"filter": dict(options)} if options else None
+    return Results(records).apply(*stages, config=config)
+
+
+def test_every_builtin_filter_is_a_plugin_of_its_own(datagen_plugins) -> None:
+    from datagen.testing import check_plugin_class
+
+    names = {"length", "exact_dedup", "near_dedup", "instruction", "blocklist", "decontaminate", "gopher"}
+    assert names <= set(datagen_plugins.registry("filter").names())
+    for name in names - {"blocklist", "decontaminate"}:  # these two need options
+        check_plugin_class(datagen_plugins.registry("filter").get(name), "filter")
+
+
+def test_length_with_the_seeds_option_names() -> None:
+    records = [
+        R(id="short-out", instruction="Name a colour please.", output="Blue"),
+        R(id="ok", instruction="Name a colour please.", output="Blue is a calm colour."),
+        R(id="short-ins", instruction="Colour?", output="Blue is a calm colour."),
+        R(id="long", instruction="Name a colour please.", output="word " * 300),
+    ]
+    kept = apply(
+        records,
+        "length",
+        length={"instruction_min_length": 3, "response_min_length": 3, "max_length": 200},
+    )
+    assert [r.id for r in kept] == ["ok"]
+    assert kept.report.stages[0]["reasons"] == {
+        "output_too_short": 1,
+        "instruction_too_short": 1,
+        "output_too_long": 1,
+    }
+    chars = apply(records[:2], "length", length={"unit": "chars", "fields": ["output"], "min_length": 10})
+    assert [r.id for r in chars] == ["ok"]
+
+
+def test_exact_dedup_normalises_case_whitespace_and_unicode() -> None:
+    records = [
+        R(id="a", instruction="Name a colour.", output="Blue"),
+        R(id="b", instruction="name  a   COLOUR.", output="blue"),
+        R(id="c", instruction="Name a colour.", output="Red"),
+        R(id="d", instruction="\uff2e\uff41\uff4d\uff45 a colour.", output="BLUE"),  # full-width: NFKC
+    ]
+    kept = apply(records, "exact_dedup")
+    assert [r.id for r in kept] == ["a", "c"]
+    assert kept.report.stages[0]["reasons"] == {"duplicate": 2}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(alphabet="ab ", min_size=1, max_size=6), min_size=1, max_size=30), st.randoms())
+def test_exact_dedup_finds_every_planted_copy_and_keeps_order(texts: list[str], rnd: random.Random) -> None:
+    originals = [R(id=f"o{i}", instruction=f"text {i} {t}") for i, t in enumerate(dict.fromkeys(texts))]
+    copies = [
+        R(id=f"c{i}", instruction=r.instruction.upper())
+        for i, r in enumerate(rnd.sample(originals, len(originals) // 2))
+    ]
+    mixed = originals + copies
+    kept = apply(mixed, "exact_dedup")
+    assert [r.id for r in kept] == [r.id for r in originals]  # order kept, every copy found
+    again = apply(list(kept), "exact_dedup")
+    assert [r.id for r in again] == [r.id for r in kept]  # idempotent
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sets(st.integers(0, 60), min_size=5, max_size=40), st.sets(st.integers(0, 60), min_size=5, max_size=40)
+)
+def test_minhash_estimates_jaccard_within_tolerance(a: set[int], b: set[int]) -> None:
+    hasher = MinHasher(num_perm=256, ngram=1, seed=3)
+    text_a, text_b = " ".join(f"w{i}" for i in sorted(a)), " ".join(f"w{i}" for i in sorted(b))
+    exact = len(a & b) / len(a | b)
+    estimate = jaccard_estimate(hasher.signature(text_a), hasher.signature(text_b))
+    assert abs(estimate - exact) <= 0.15  # 256 permutations: standard error <= 0.031
+
+
+def test_lsh_parameters_follow_the_threshold() -> None:
+    b, r = optimal_bands(0.8, 128)
+    assert b * r <= 128 and 0.6 <= (1 / b) ** (1 / r) <= 0.9  # the S-curve's midpoint near 0.8
+
+
+def document(rng: random.Random, words: int = 120) -> str:
+    vocab = [f"word{i}" for i in range(2000)]
+    return " ".join(rng.choice(vocab) for _ in range(words))
+
+
+def test_near_dedup_removes_edited_copies_and_keeps_distinct_texts() -> None:
+    rng = random.Random(0)
+    originals = [document(rng) for _ in range(40)]
+    records = [R(id=f"d{i}", output=t) for i, t in enumerate(originals)]
+    for i in range(10):  # 10 near copies: one word in 120 replaced (Jaccard of the 5-grams about 0.92)
+        words = originals[i].split()
+        words[rng.randrange(len(words))] = "edited"
+        records.append(R(id=f"near{i}", output=" ".join(words)))
+    kept = apply(records, "near_dedup", near_dedup={"fields": ["output"]})
+    assert [r.id for r in kept] == [f"d{i}" for i in range(40)]
+    assert kept.report.stages[0]["reasons"] == {"near_duplicate": 10}
+
+
+def test_near_dedup_keep_best_keeps_the_highest_score() -> None:
+    rng = random.Random(1)
+    text = document(rng)
+    records = [
+        R(id="low", output=text, metadata={"score": 1}),
+        R(id="other", output=document(rng), metadata={"score": 0}),
+        R(id="high", output=text + " extra", metadata={"score": 9}),
+    ]
+    kept = apply(records, "near_dedup", near_dedup={"fields": ["output"], "keep": "best"})
+    assert sorted(r.id for r in kept) == ["high", "other"]
+
+
+def test_the_persistent_index_finds_a_duplicate_across_two_runs(tmp_path: Path) -> None:
+    rng = random.Random(2)
+    text = document(rng)
+    options = {"fields": ["output"], "index": str(tmp_path / "idx")}
+    first = apply([R(id="a", output=text), R(id="b", output=document(rng))], "near_dedup", near_dedup=options)
+    assert len(first) == 2
+    second = apply(
+        [R(id="c", output=text), R(id="d", output=document(rng))], "near_dedup", near_dedup=options
+    )
+    assert [r.id for r in second] == ["d"]
+    rejected = second.report.stages[0]
+    assert rejected["details"]["from_earlier_runs"] == 2
+
+
+def test_instruction_filter_reasons() -> None:
+    records = [
+        R(id="ok", instruction="Explain photosynthesis briefly.", output="Plants turn light into sugar."),
+        R(id="image", instruction="Draw a picture of a cat.", output="..."),
+        R(id="punct", instruction="- list three fruits", output="apple"),
+        R(id="copy", instruction="Repeat the input.", input="hello there", output="Hello there"),
+        R(id="refusal", instruction="Tell me a secret.", output="As an AI language model, I cannot."),
+    ]
+    kept = apply(records, "instruction")
+    assert [r.id for r in kept] == ["ok"]
+    assert kept.report.stages[0]["reasons"] == {
+        "blacklisted_keyword": 1,
+        "starts_with_punctuation": 1,
+        "output_copies_input": 1,
+        "refusal": 1,
+    }
+
+
+def test_blocklist_words_and_patterns() -> None:
+    records = [
+        R(id="a", output="a fine answer"),
+        R(id="b", output="a Darn answer"),
+        R(id="c", output="call 555-1234"),
+    ]
+    kept = apply(records, "blocklist", blocklist={"words": ["darn"], "patterns": [r"\d{3}-\d{4}"]})
+    assert [r.id for r in kept] == ["a"]
+    assert kept.report.stages[0]["reasons"] == {"blocked_word": 1, "blocked_pattern": 1}
+
+
+def test_decontamination_finds_a_13_gram_and_not_a_12_gram(tmp_path: Path) -> None:
+    test_set = tmp_path / "bench.jsonl"
+    question = "what is the name of the longest river that flows through the city of cairo in egypt"
+    test_set.write_text(json.dumps({"question": question, "answer": "the Nile"}) + "\n")
+    words = question.split()
+    thirteen = "Quiz: " + " ".join(words[2:15]) + "?"
+    twelve = "Quiz: " + " ".join(words[2:14]) + " nowhere else."
+    records = [R(id="13", instruction=thirteen), R(id="12", instruction=twelve)]
+    kept = apply(records, "decontaminate", decontaminate={"benchmarks": {"nile-qa": str(test_set)}})
+    assert [r.id for r in kept] == ["12"]
+    assert kept.report.stages[0]["details"]["hits"] == {"nile-qa": 1}
+
+
+def test_gopher_rules() -> None:
+    gopher = Gopher(GopherConfig())
+    good = (
+        "The old town sits where the river meets the sea. Fishermen have worked there for centuries, and "
+        "their boats still leave the harbour before dawn. In summer the market fills with visitors who come "
+        "to taste the fresh catch, walk along the stone walls and watch the light change over the water. "
+        "Winters are quiet: storms close the port for days, and the people who stay mend nets, repair the "
+        "houses that face the wind and tell stories of the great flood that reshaped the coast long ago."
+    )
+    assert gopher.check(good) is None
+    assert gopher.check("too short")[0] == "gopher_word_count"
+    repeated = "\n".join(["This same line is repeated to fill the page with the text."] * 12)
+    assert gopher.check(repeated)[0].startswith("gopher_duplicate")
+    bullets = "\n".join(f"- item {i} of the list with the words" for i in range(12))
+    assert gopher.check(bullets)[0] == "gopher_bullet_lines"
+
+
+def test_filters_run_as_stages_of_a_generation_run(cli, tmp_path: Path) -> None:
+    seeds = tmp_path / "s.jsonl"
+    seeds.write_text("".join(json.dumps({"instruction": f"Task {i % 3}."}) + "\n" for i in range(9)))
+    result = cli(
+        "generate",
+        "--backend",
+        "echo",
+        "--seeds",
+        str(seeds),
+        "-n",
+        "3",
+        "-o",
+        "o.jsonl",
+        "--filter",
+        "exact_dedup",
+    )
+    assert result.code == 0, result.err
+    assert len({r.output for r in Results.load(tmp_path / "o.jsonl")}) == 3
