@@ -14,6 +14,7 @@ from datagen.__about__ import __version__
 
 if TYPE_CHECKING:
     from datagen.app.generator import Generator
+    from datagen.app.quality import QualityFilter
     from datagen.datamodel.config import DatagenConfig, load_config
     from datagen.datamodel.records import Message, Provenance, Record, Usage
     from datagen.datamodel.report import RunReport
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, str] = {
     "Generator": "datagen.app.generator",
+    "QualityFilter": "datagen.app.quality",
     "DatagenConfig": "datagen.datamodel.config",
     "load_config": "datagen.datamodel.config",
     "Message": "datagen.datamodel.records",
@@ -85,6 +87,7 @@ __all__ = [
     "PluginError",
     "PluginManager",
     "Provenance",
+    "QualityFilter",
     "Record",
     "RecordWriter",
     "Register",

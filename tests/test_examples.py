@@ -20,6 +20,7 @@ EXAMPLES = {
     "template_generation.py": ["templated.jsonl"],
     "controlled_generation.py": ["controlled.jsonl"],
     "data_augmentation.py": ["paraphrased.jsonl", "styled.jsonl"],
+    "quality_filtering.py": ["answers.jsonl"],
 }
 
 

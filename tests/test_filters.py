@@ -6,6 +6,7 @@ import json
 import random
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -218,3 +219,49 @@ def test_filters_run_as_stages_of_a_generation_run(cli, tmp_path: Path) -> None:
     )
     assert result.code == 0, result.err
     assert len({r.output for r in Results.load(tmp_path / "o.jsonl")}) == 3
+
+
+def test_quality_filter_facade_with_the_seeds_options_and_plain_functions() -> None:
+    records = [
+        R(id="ok", instruction="Name a colour.", output="Blue is calm."),
+        R(id="dup", instruction="name a colour.", output="blue is calm."),
+        R(id="short", instruction="Name a colour.", output="Hm"),
+        R(id="question", instruction="Name a colour.", output="Is it blue?"),
+    ]
+    qf = datagen.QualityFilter({"response_min_length": 2, "remove_duplicates": True})
+    assert qf.chain == ["length", "exact_dedup"]
+    name = qf.register_filter(lambda r: "asks_back" if "?" in (r.output or "") else True)
+
+    def no_red(record: datagen.Record) -> bool:
+        return "red" not in (record.output or "").lower()
+
+    assert qf.register_filter(no_red) == "no_red"
+    kept = qf.filter(Results(records))
+    assert [r.id for r in kept] == ["ok"]
+    stages = {s["name"]: s for s in kept.report.stages}
+    assert stages["length"]["reasons"] == {"output_too_short": 1}
+    assert stages["exact_dedup"]["reasons"] == {"duplicate": 1}
+    assert stages[name]["reasons"] == {"asks_back": 1}
+    assert stages["no_red"]["examined"] == 1 and stages["no_red"]["retention"] == 1.0
+
+
+def test_quality_filter_reports_are_well_defined_when_nothing_comes_in_or_nothing_is_left() -> None:
+    qf = datagen.QualityFilter({"min_length": 1000})
+    empty = qf.filter(Results())
+    assert len(empty) == 0 and empty.report.stages[0]["retention"] is None  # no division by zero
+    none_left = qf.filter([R(id="a", instruction="x", output="y")])
+    assert len(none_left) == 0 and none_left.report.stages[0]["retention"] == 0.0
+    with pytest.raises(datagen.UsageError, match="unknown option"):
+        datagen.QualityFilter({"min_length": 1, "colour": "blue"})
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(["a b c", "A  b c", "d e", "f", "a b c d e f g h"]), max_size=25))
+def test_filtering_never_adds_keeps_order_and_is_idempotent(texts: list[str]) -> None:
+    records = [R(id=str(i), instruction="task", output=t) for i, t in enumerate(texts)]
+    qf = datagen.QualityFilter({"response_min_length": 2, "remove_duplicates": True})
+    once = qf.filter(records)
+    ids = [r.id for r in once]
+    assert len(ids) <= len(records) and ids == sorted(ids, key=int)  # a subsequence, in order
+    twice = datagen.QualityFilter({"response_min_length": 2, "remove_duplicates": True}).filter(list(once))
+    assert [r.id for r in twice] == ids

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from datagen.app.runner import execute, prepare, run_sync
 from datagen.datamodel.config import DatagenConfig, load_config, structure
 from datagen.datamodel.records import Record
@@ -49,13 +51,17 @@ class Generator:
         count: int,
         *,
         out: str | os.PathLike[str] | None = None,
+        overwrite: bool | None = None,
         **options: Any,
     ) -> Results:
         """Run ``method`` on ``seeds`` for ``count`` records; ``options`` override the method's config.
 
-        With ``out`` the records stream to that file (``.jsonl``/``.parquet``), which backs the results.
+        With ``out`` the records stream to that file (``.jsonl``/``.parquet``), which backs the results;
+        an existing file is refused unless ``overwrite`` (or ``[generate] overwrite``).
         """
         config = self.config
+        if overwrite is not None:
+            config = attrs.evolve(config, generate=attrs.evolve(config.generate, overwrite=overwrite))
         if options:
             raw = _raw(config)
             raw["method"][method] = {**config.method.options.get(method, {}), **options}

@@ -174,7 +174,11 @@ async def _apply(
         raise
     written = writer.count if writer is not None else len(kept)
     if writer is not None:
-        writer.close()
+        if written:
+            writer.close()
+        else:  # no record left: no file that looks like a result
+            writer.abort()
+            out = None
     if rejects is not None:
         rejects.close()
     results = Results.scan(out) if out is not None else Results(kept)

@@ -1,0 +1,164 @@
+"""``QualityFilter``: the seed's facade over the filter stages, for Python users.
+
+qf = datagen.QualityFilter({"min_length": 5, "max_length": 2000, "remove_duplicates": True})
+qf.register_filter(lambda r: "?" not in (r.output or ""))            # or return a reason string
+kept = qf.filter(results)                                          # kept.report says what went
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from datagen.app.pipeline import apply_stages
+from datagen.datamodel.config import DatagenConfig, load_config
+from datagen.datamodel.records import Record
+from datagen.datamodel.results import Results
+from datagen.errors import UsageError
+from datagen.kernel.hookspecs import hookimpl
+from datagen.kernel.manager import PluginManager, load_plugins_for
+from datagen.kernel.stages import Rejected, Stage
+
+#: the seed's flat options, and the filter each one configures
+LENGTH_OPTIONS = (
+    "min_length",
+    "max_length",
+    "instruction_min_length",
+    "instruction_max_length",
+    "response_min_length",
+    "response_max_length",
+    "unit",
+)
+DEDUP_OPTIONS = ("remove_duplicates", "dedup", "exact_dedup")
+
+Check = Callable[[Record], bool | str | None]
+
+
+@attrs.define
+class _NoOptions:
+    """A registered function takes no options."""
+
+
+class QualityFilter:
+    """Filters of the ``filter`` family, plus plain functions, applied in order.
+
+    ``config`` is the config file's shape (``{"filter": {"chain": [...], "length": {...}}}``), a
+    :class:`~datagen.datamodel.config.DatagenConfig` or a path, or the seed's flat options:
+    ``min_length``, ``max_length``, ``instruction_min_length``, ``response_min_length`` (and ``_max``
+    forms, ``unit``) configure ``length``; ``remove_duplicates`` adds ``exact_dedup``; ``filters`` lists
+    more filter names.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | DatagenConfig | str | os.PathLike[str] | None = None,
+        *,
+        plugins: PluginManager | None = None,
+    ) -> None:
+        self.config = self._config(config)
+        self.plugins = plugins or load_plugins_for(self.config)
+        self._functions: list[str] = []
+
+    @staticmethod
+    def _config(config: Mapping[str, Any] | DatagenConfig | str | os.PathLike[str] | None) -> DatagenConfig:
+        if config is None:
+            return load_config()
+        if isinstance(config, DatagenConfig):
+            return config
+        if not isinstance(config, Mapping):
+            return load_config(Path(config))
+        flat = dict(config)
+        if "filter" in flat or not (set(flat) & {*LENGTH_OPTIONS, *DEDUP_OPTIONS, "filters"}):
+            return load_config(data=flat)
+        chain: list[str] = list(flat.pop("filters", []))
+        length = {k: flat.pop(k) for k in LENGTH_OPTIONS if k in flat}
+        dedup = any(bool(flat.pop(k)) for k in DEDUP_OPTIONS if k in flat)
+        if flat:
+            raise UsageError(f"QualityFilter: unknown option(s) {', '.join(sorted(flat))}")
+        if length:
+            chain.insert(0, "length")
+        if dedup:
+            chain.append("exact_dedup")
+        section: dict[str, Any] = {"chain": chain}
+        if length:
+            section["length"] = length
+        return load_config(data={"filter": section})
+
+    def register_filter(self, check: Check, name: str | None = None) -> str:
+        """Add a plain function as the next filter: it returns True to keep a record, False to drop it,
+        or a string, the reason it drops it. Returns the name it runs under (the function's name)."""
+        if not callable(check):
+            raise UsageError(f"register_filter takes a function Record -> bool | str, got {check!r}")
+        stage_name: str = name or str(getattr(check, "__name__", "function"))
+        if not stage_name.isidentifier():  # lambdas and the like
+            stage_name = f"function_{len(self._functions) + 1}"
+        if stage_name in self.plugins.registry("filter"):
+            raise UsageError(f"a filter named {stage_name!r} is registered already; pass name=")
+        stage = _function_stage(stage_name, check)
+
+        class Plugin:
+            @hookimpl
+            def datagen_register_filters(self, register: Callable[[Any], None]) -> None:
+                register(stage)
+
+        self.plugins.register(Plugin(), name=f"quality-filter-{stage_name}")
+        self.config.filter.chain = [*self.config.filter.chain, stage_name]
+        self._functions.append(stage_name)
+        return stage_name
+
+    @property
+    def chain(self) -> list[str]:
+        """The filters, in the order they run."""
+        return list(self.config.filter.chain)
+
+    def filter(
+        self,
+        results: Results | list[Record],
+        *,
+        out: str | os.PathLike[str] | None = None,
+        rejected: str | os.PathLike[str] | None = None,
+    ) -> Results:
+        """The records that pass every filter, in order, with the report (``.report``) attached: per
+        filter the records examined, removed, kept, the retention and the reasons."""
+        if not self.config.filter.chain:
+            raise UsageError(
+                "QualityFilter: no filter configured (min_length, filters=[...] or register_filter)"
+            )
+        return apply_stages(
+            results,
+            [("filter", name) for name in self.config.filter.chain],
+            config=self.config,
+            plugins=self.plugins,
+            out=out,
+            rejected=rejected,
+        )
+
+
+def _function_stage(name: str, check: Check) -> type[Any]:
+    """A filter class around a plain function."""
+
+    def process(self: Any, ctx: Any, record: Record) -> Record | Rejected:
+        verdict = check(record)
+        if verdict is True or verdict is None:
+            return record
+        if verdict is False:
+            return Rejected(f"{name}_rejected")
+        return Rejected(str(verdict))
+
+    attributes = {
+        "name": name,
+        "Config": _NoOptions,
+        "__init__": lambda self, config: None,
+        "process": process,
+        "__doc__": inspect.getdoc(check) or f"The function {name}.",
+    }
+    cls: type[Any] = type(f"FunctionFilter_{name}", (Stage,), attributes)
+    return cls
+
+
+__all__ = ["QualityFilter"]
