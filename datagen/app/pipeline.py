@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from datagen.datamodel.config import DatagenConfig, load_config
 from datagen.datamodel.records import Record, utc_now
 from datagen.datamodel.report import RunReport
@@ -113,11 +115,16 @@ def apply_stages(
     else:
         cfg = load_config(Path(config))
     pm = plugins or load_plugins_for(cfg)
+    # a copy: the caller's config keeps its own stage lists
+    chain, outputs = list(cfg.filter.chain), list(cfg.privacy.outputs)
     if stages:
         names = _resolve_names(stages, pm)
-        cfg.filter.chain = names["chain"]
-        cfg.privacy.outputs = names["outputs"]
-    cfg.privacy.inputs = []
+        chain, outputs = names["chain"], names["outputs"]
+    cfg = attrs.evolve(
+        cfg,
+        filter=attrs.evolve(cfg.filter, chain=chain),
+        privacy=attrs.evolve(cfg.privacy, inputs=[], outputs=outputs),
+    )
     from datagen.datamodel.config import validate_plugin_options
 
     validate_plugin_options(cfg, pm)
