@@ -293,8 +293,9 @@ class EngineConfig:
     """``[engine]``: how requests are sent (concurrency, retries, limits, budget)."""
 
     max_concurrency: int | None = attrs.field(default=None, validator=POSITIVE)
-    max_retries: int = attrs.field(default=6, validator=NON_NEGATIVE)
-    backoff_base_s: float = attrs.field(default=0.25, validator=NON_NEGATIVE)
+    max_retries: int = attrs.field(default=8, validator=NON_NEGATIVE)
+    #: first back-off (doubling, +-50 % jitter, capped at backoff_max_s): 0.1, 0.2, ... 12.8 s over 8 tries
+    backoff_base_s: float = attrs.field(default=0.1, validator=NON_NEGATIVE)
     backoff_max_s: float = attrs.field(default=60.0, validator=NON_NEGATIVE)
     timeout_s: float = attrs.field(default=120.0, validator=POSITIVE)
     requests_per_minute: float | None = attrs.field(default=None, validator=POSITIVE)
