@@ -46,7 +46,7 @@ def test_looping_answers_are_dropped_with_a_counted_reason(datagen_plugins) -> N
         backend="scripted",
     )
     assert [r.output for r in results] == ["Blue."]
-    assert results.report.method_rejections == {"degenerate_repeated_line": 1}
+    assert results.report.method_rejections == {"degenerate_repeated_line": 3}  # asked 3 times, then dropped
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import (
+    POSITIVE,
     DegenerateAnswer,
     GenerationContext,
     Message,
@@ -20,6 +21,7 @@ from datagen.plugin import (
     RateLimitError,
     Record,
     Register,
+    Request,
     TransientError,
     UsageError,
     hookimpl,
@@ -39,6 +41,8 @@ class RespondConfig:
     system_prompt: str | None = None
     few_shot: int = 2
     max_tokens: int | None = None
+    #: answers asked per seed when the model loops until the token limit (each counted as degenerate_*)
+    max_attempts: int = attrs.field(default=3, validator=POSITIVE)
 
 
 def _alpaca_block(record: Record, with_output: bool) -> str:
@@ -78,36 +82,42 @@ class Respond:
     ) -> Record | None:
         index, seed = job
         cycle = index // len(seeds)
-        overrides: dict[str, Any] = {}
-        if self.config.max_tokens is not None:
-            overrides["max_tokens"] = self.config.max_tokens
-        if cycle:
-            overrides["seed"] = (ctx.run.config.sampling.seed or 0) + cycle
+        for attempt in range(self.config.max_attempts):
+            overrides: dict[str, Any] = {}
+            if self.config.max_tokens is not None:
+                overrides["max_tokens"] = self.config.max_tokens
+            if cycle or attempt:  # another sample: a later cycle, or a retry after a looping answer
+                overrides["seed"] = (ctx.run.config.sampling.seed or 0) + cycle + 1000 * attempt
+            request = self._request(ctx, seed, seeds, overrides)
+            try:
+                response = await ctx.complete(request)
+            except DegenerateAnswer as exc:
+                ctx.reject(f"degenerate_{exc.kind}")
+                continue
+            except (PermanentError, TransientError, RateLimitError) as exc:
+                ctx.drop("request_failed", seed_id=seed.id, error=str(exc))
+                return None
+            return Record(
+                id=ctx.record_id("respond", seed.id, cycle),
+                instruction=seed.instruction,
+                input=seed.input,
+                output=response.text.strip(),
+                metadata={"cycle": cycle} if cycle else {},
+                provenance=ctx.provenance(request, response, seed_ids=[seed.id]),
+            )
+        return None
+
+    def _request(
+        self, ctx: GenerationContext, seed: Record, seeds: Sequence[Record], overrides: dict[str, Any]
+    ) -> Request:
         if ctx.is_chat:
             messages = [Message("system", self.config.system_prompt)] if self.config.system_prompt else []
             messages.append(Message("user", seed.prompt_text))
-            request = ctx.request(messages=messages, **overrides)
-        else:
-            blocks = [_alpaca_block(d, True) for d in self._demos(seeds, seed)]
-            blocks.append(_alpaca_block(seed, False))
-            prompt = COMPLETION_HEADER + "\n\n" + "\n".join(blocks)
-            request = ctx.request(prompt=prompt, stop=["### Instruction", "\n### "], **overrides)
-        try:
-            response = await ctx.complete(request)
-        except DegenerateAnswer as exc:
-            ctx.reject(f"degenerate_{exc.kind}")
-            return None
-        except (PermanentError, TransientError, RateLimitError) as exc:
-            ctx.drop("request_failed", seed_id=seed.id, error=str(exc))
-            return None
-        return Record(
-            id=ctx.record_id("respond", seed.id, cycle),
-            instruction=seed.instruction,
-            input=seed.input,
-            output=response.text.strip(),
-            metadata={"cycle": cycle} if cycle else {},
-            provenance=ctx.provenance(request, response, seed_ids=[seed.id]),
-        )
+            return ctx.request(messages=messages, **overrides)
+        blocks = [_alpaca_block(d, True) for d in self._demos(seeds, seed)]
+        blocks.append(_alpaca_block(seed, False))
+        prompt = COMPLETION_HEADER + "\n\n" + "\n".join(blocks)
+        return ctx.request(prompt=prompt, stop=["### Instruction", "\n### "], **overrides)
 
     def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
         """One answer per seed, cycling until ``count``."""
