@@ -105,9 +105,9 @@ def document(rng: random.Random, words: int = 120) -> str:
 
 def test_near_dedup_removes_edited_copies_and_keeps_distinct_texts() -> None:
     rng = random.Random(0)
-    originals = [document(rng) for _ in range(40)]
+    originals = [document(rng, 300) for _ in range(40)]
     records = [R(id=f"d{i}", output=t) for i, t in enumerate(originals)]
-    for i in range(10):  # 10 near copies: one word in 120 replaced (Jaccard of the 5-grams about 0.92)
+    for i in range(10):  # 10 near copies: one word in 300 replaced (Jaccard of the 5-grams about 0.97)
         words = originals[i].split()
         words[rng.randrange(len(words))] = "edited"
         records.append(R(id=f"near{i}", output=" ".join(words)))
