@@ -3,10 +3,10 @@ Massive Datasets", ch. 3), vectorised with numpy.
 
 Each record's text becomes a set of word n-gram shingles (``ngram`` words, 5 by default), hashed from
 its words' xxhash values; ``num_perm`` hash permutations give its MinHash signature, whose equal
-entries estimate the Jaccard similarity of two shingle sets. LSH cuts the signature into ``bands`` of ``rows``: records that
-agree on a whole band are candidates, and a candidate whose estimated Jaccard reaches ``threshold`` is a
-near duplicate. Unless ``bands`` and ``rows`` are given they are chosen from ``threshold`` to minimise
-the expected false positives and negatives (equal weights).
+entries estimate the Jaccard similarity of two shingle sets. LSH cuts the signature into ``bands`` of
+``rows``: records that agree on a whole band are candidates, and a candidate whose estimated Jaccard
+reaches ``threshold`` is a near duplicate. Unless ``bands`` and ``rows`` are given they are chosen from
+``threshold`` to minimise the expected false positives and negatives (equal weights).
 
 ``keep = "first"`` streams and keeps the first of each cluster; ``keep = "best"`` needs the whole
 dataset and keeps, of each cluster, the record with the highest ``metadata[score_field]``. ``index`` (a
@@ -15,6 +15,7 @@ folder) persists the signatures and buckets, so a new batch is deduplicated agai
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 from collections.abc import AsyncIterator
@@ -92,12 +93,12 @@ class MinHasher:
         cache = self._cache
         if len(cache) > 1_000_000:  # a bounded vocabulary cache
             cache.clear()
-        values = []
-        for token in tokens:
-            value = cache.get(token)
-            if value is None:
-                value = cache[token] = xxhash.xxh64_intdigest(token.encode())
-            values.append(value)
+        values = list(map(cache.get, tokens))  # C-speed lookups; new words are hashed once below
+        if None in values:
+            for i, value in enumerate(values):
+                if value is None:
+                    token = tokens[i]
+                    values[i] = cache[token] = xxhash.xxh64_intdigest(token.encode())
         return np.array(values, dtype=np.uint64)
 
     def shingles(self, text: str) -> np.ndarray:
@@ -118,16 +119,38 @@ class MinHasher:
         return np.unique(h >> SHIFT)
 
     def signatures(self, texts: list[str]) -> np.ndarray:
-        """The signatures of many texts at once: a (len(texts), num_perm) uint32 array."""
+        """The signatures of many texts at once: a (len(texts), num_perm) uint32 array.
+
+        The n-grams of the whole batch are hashed in one pass over the concatenated word hashes (an
+        n-gram never spans two texts), and each text's minimum taken with one ``reduceat``; repeated
+        n-grams need no removal, since they cannot change a minimum."""
         if not texts:
             return np.empty((0, self.num_perm), dtype=np.uint32)
-        parts = [self.shingles(t) for t in texts]
-        sizes = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
-        hashes = np.concatenate(parts)
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-        with np.errstate(over="ignore"):  # the products wrap modulo 2**64 on purpose
-            permuted = (np.multiply.outer(self.a, hashes) + self.b[:, None]) >> SHIFT
-        mins = np.minimum.reduceat(permuted, starts, axis=1)
+        token_lists = [words(t) or [""] for t in texts]
+        lengths = np.fromiter((len(tl) for tl in token_lists), dtype=np.int64, count=len(texts))
+        ids = self._word_hashes(list(itertools.chain.from_iterable(token_lists)))
+        n = self.ngram
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        spans = np.minimum(lengths, n)  # a text shorter than n is one shingle of all its words
+        grams_per_text = lengths - spans + 1
+        # the first word of every n-gram, and how many words it has, text by text
+        first = np.repeat(starts, grams_per_text) + (
+            np.arange(int(grams_per_text.sum()))
+            - np.repeat(np.cumsum(grams_per_text) - grams_per_text, grams_per_text)
+        )
+        width = np.repeat(spans, grams_per_text)
+        with np.errstate(over="ignore"):  # wrapping modulo 2**64 is the point
+            h = ids[first].copy()
+            for k in range(1, n):
+                more = width > k
+                h[more] = h[more] * POLY + ids[first[more] + k]
+            h ^= h >> np.uint64(33)
+            h *= MIX
+            h ^= h >> np.uint64(29)
+            shingles = h >> SHIFT
+            permuted = (np.multiply.outer(self.a, shingles) + self.b[:, None]) >> SHIFT
+        gram_starts = np.concatenate(([0], np.cumsum(grams_per_text)[:-1]))
+        mins = np.minimum.reduceat(permuted, gram_starts, axis=1)
         signatures: np.ndarray = mins.T.astype(np.uint32)
         return signatures
 
