@@ -153,10 +153,41 @@ def near(corpus: Path, planted: dict[str, str], python: str) -> None:
     print(f"flagged by both {len(both)}, only datagen {only_ours}, only datasketch {only_theirs}")
 
 
+def degrade(docs: list[dict[str, str]], seed: int = 1) -> list[dict[str, str]]:
+    """Half the documents get one defect a Gopher rule is meant to catch (or nearly so)."""
+    rng = random.Random(seed)
+    out = []
+    for d in docs:
+        words = d["text"].split()
+        sentences = d["text"].split(". ")
+        kind = rng.randrange(16)
+        if kind == 0:
+            text = " ".join(words[: rng.randint(20, 70)])  # around the 50-word minimum
+        elif kind == 1:
+            text = "\n".join(f"- {s}" for s in sentences)  # bullet lines
+        elif kind == 2:
+            text = "\n".join(f"{s}..." if rng.random() < 0.5 else s for s in sentences)  # ellipses
+        elif kind == 3:
+            text = " ".join(w if rng.random() < 0.8 else "#" for w in words)  # symbols
+        elif kind == 4:
+            stop = {"the", "of", "and", "to", "a", "in", "that", "is", "with", "be", "have", "for"}
+            text = " ".join(w for w in words if w.lower() not in stop)  # no stop words
+        elif kind == 5:
+            text = "\n".join(sentences + [sentences[0]] * rng.randint(1, 6))  # repeated lines
+        elif kind == 6:
+            text = " ".join(w if rng.random() < 0.7 else str(rng.randint(0, 999)) for w in words)  # numbers
+        elif kind == 7:
+            text = " ".join(words + words[: rng.randint(10, 60)])  # a repeated passage
+        else:
+            text = d["text"]
+        out.append({"id": d["id"], "text": text})
+    return out
+
+
 def gopher(corpus: Path, n: int, python: str) -> None:
     from datagen_plugins.filters.gopher import Gopher, GopherConfig
 
-    docs = read(corpus)[:n]
+    docs = degrade(read(corpus)[:n])
     small = corpus.with_name("gopher.jsonl")
     small.write_text("".join(json.dumps(d) + "\n" for d in docs))
     rule = Gopher(GopherConfig())

@@ -13,6 +13,7 @@ is an option. Meant for documents (``pretraining``): lower ``min_words`` for sho
 from __future__ import annotations
 
 import re
+import string
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -37,7 +38,8 @@ BULLETS = (
     "\u25e6",
 )
 _WORD = re.compile(r"\S+")
-_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
+#: what is stripped from either end of a word (ASCII punctuation and common typographic marks)
+_PUNCT = string.punctuation + "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00ab\u00bb\u00bf\u00a1"
 _PARAGRAPHS = re.compile(r"\n{2,}")
 
 
@@ -78,33 +80,36 @@ def _duplicates(parts: list[str]) -> tuple[int, int]:
     return count, chars
 
 
-def top_ngram_share(words: list[str], n: int) -> float:
-    """Characters in the most frequent n-gram's occurrences over all words' characters."""
-    total = sum(len(w) for w in words)
-    if len(words) < n or not total:
+def top_ngram_share(words: list[str], n: int, text_length: int) -> float:
+    """Characters in the most frequent n-gram's occurrences (when it occurs twice or more) over the
+    text's characters."""
+    if len(words) < n or not text_length:
         return 0.0
-    grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    grams = Counter(zip(*(words[k:] for k in range(n)), strict=False))
     gram, count = grams.most_common(1)[0]
     if count < 2:
         return 0.0
-    return sum(len(w) for w in gram) * count / total
+    return sum(len(w) for w in gram) * count / text_length
 
 
-def duplicate_ngram_share(words: list[str], n: int) -> float:
-    """Characters of words covered by an n-gram that occurs earlier too, over all words' characters."""
-    total = sum(len(w) for w in words)
-    if len(words) < n or not total:
+def duplicate_ngram_share(words: list[str], n: int, text_length: int) -> float:
+    """Characters in n-grams that repeat an earlier one, over the text's characters. After a repeat the
+    scan moves on by the whole n-gram, so overlapping repeats are not counted twice (as Gopher's
+    reference implementation in datatrove does)."""
+    if len(words) < n or not text_length:
         return 0.0
     seen: set[tuple[str, ...]] = set()
-    covered = [False] * len(words)
-    for i in range(len(words) - n + 1):
+    repeated = 0
+    i, last = 0, len(words) - n
+    while i <= last:
         gram = tuple(words[i : i + n])
         if gram in seen:
-            for j in range(i, i + n):
-                covered[j] = True
+            repeated += sum(len(w) for w in gram)
+            i += n
         else:
             seen.add(gram)
-    return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / total
+            i += 1
+    return repeated / text_length
 
 
 class Gopher(Stage):
@@ -121,7 +126,7 @@ class Gopher(Stage):
         """The first rule ``text`` breaks, with the measured value; None when it passes all."""
         c = self.config
         raw_words = _WORD.findall(text)
-        words = [w for w in (_PUNCT.sub("", w) for w in raw_words) if w]
+        words = [w for w in (w.strip(_PUNCT) for w in raw_words) if w]
         n = len(words)
         if not c.min_words <= n <= c.max_words:
             return "gopher_word_count", {"words": n}
@@ -163,11 +168,11 @@ class Gopher(Stage):
                 if chars / total > max_chars:
                     return f"gopher_duplicate_{label[:-1]}_chars", {"share": round(chars / total, 3)}
         for size, limit in sorted(c.max_top_ngram_chars.items(), key=lambda kv: int(kv[0])):
-            share = top_ngram_share(words, int(size))
+            share = top_ngram_share(words, int(size), len(text))
             if share > limit:
                 return "gopher_top_ngram", {"n": int(size), "share": round(share, 3)}
         for size, limit in sorted(c.max_duplicate_ngram_chars.items(), key=lambda kv: int(kv[0])):
-            share = duplicate_ngram_share(words, int(size))
+            share = duplicate_ngram_share(words, int(size), len(text))
             if share > limit:
                 return "gopher_duplicate_ngrams", {"n": int(size), "share": round(share, 3)}
         return None
