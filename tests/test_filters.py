@@ -265,3 +265,15 @@ def test_filtering_never_adds_keeps_order_and_is_idempotent(texts: list[str]) ->
     assert len(ids) <= len(records) and ids == sorted(ids, key=int)  # a subsequence, in order
     twice = datagen.QualityFilter({"response_min_length": 2, "remove_duplicates": True}).filter(list(once))
     assert [r.id for r in twice] == ids
+
+
+def test_the_index_flag_of_datagen_filter_dedups_across_runs(cli, tmp_path: Path) -> None:
+    rng = random.Random(5)
+    text = document(rng, 200)
+    Results([R(id="a", output=text)]).save(tmp_path / "one.jsonl")
+    Results([R(id="b", output=text), R(id="c", output=document(rng, 200))]).save(tmp_path / "two.jsonl")
+    args = ["--filter", "near_dedup", "--index", "idx", "--set", 'filter.near_dedup.fields=["output"]']
+    assert cli("filter", "one.jsonl", "-o", "k1.jsonl", *args).code == 0
+    second = cli("filter", "two.jsonl", "-o", "k2.jsonl", *args)
+    assert second.code == 0, second.err
+    assert [r.id for r in Results.load(tmp_path / "k2.jsonl")] == ["c"]

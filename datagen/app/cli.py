@@ -326,6 +326,8 @@ def _generate_overrides(opts: dict[str, Any]) -> dict[str, Any]:
     if opts["privacy"]:
         _put(overrides, "privacy.inputs", list(opts["privacy"]))
         _put(overrides, "privacy.outputs", list(opts["privacy"]))
+    if opts["index"]:
+        _put(overrides, "filter.near_dedup.index", str(opts["index"]))
     return overrides
 
 
@@ -365,6 +367,11 @@ def _stage_options(func: Any) -> Any:
             ),
             click.option("--report", type=click.Path(path_type=Path), help="Write the run report as JSON."),
             click.option("--overwrite", is_flag=True, default=None, help="Replace an existing output file."),
+            click.option(
+                "--index",
+                type=click.Path(file_okay=False, path_type=Path),
+                help="near_dedup's persistent index folder: deduplicate against earlier runs too.",
+            ),
         )
     ):
         func = option(func)
@@ -507,6 +514,8 @@ def filter_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> N
     for setting in opts["settings"]:
         key, value = _parse_setting(setting)
         _put(overrides, key, value)
+    if opts["index"]:
+        _put(overrides, "filter.near_dedup.index", str(opts["index"]))
     config = state.load(overrides)
     if not source.is_file():
         raise click.UsageError(f"{source}: no such file")
