@@ -277,3 +277,37 @@ def test_the_index_flag_of_datagen_filter_dedups_across_runs(cli, tmp_path: Path
     second = cli("filter", "two.jsonl", "-o", "k2.jsonl", *args)
     assert second.code == 0, second.err
     assert [r.id for r in Results.load(tmp_path / "k2.jsonl")] == ["c"]
+
+
+def test_the_judge_scores_through_a_backend_and_keeps_its_scores(datagen_plugins, tmp_path: Path) -> None:
+    from datagen.testing import add_scripted_backend, request_text
+
+    asked: list[str] = []
+
+    def judge(request):  # a judge that likes long answers
+        text = request_text(request)
+        asked.append(text)
+        answer = text.split("### Answer:")[1].split("Reply with JSON")[0]
+        good = len(answer.split()) > 4
+        return json.dumps(
+            dict.fromkeys(("helpfulness", "correctness", "honesty", "complexity"), 5 if good else 1)
+        )
+
+    add_scripted_backend(datagen_plugins, judge)
+    records = [
+        R(id="long", instruction="Explain rain.", output="Water vapour condenses into drops that fall."),
+        R(id="short", instruction="Explain rain.", output="It rains."),
+    ]
+    config = {"backend": {"name": "scripted"}, "cache": {"dir": str(tmp_path / "cache")}}
+    kept = Results(records).apply("judge", config=config, plugins=datagen_plugins)
+    assert [r.id for r in kept] == ["long"]
+    assert kept[0].metadata["judge"]["mean"] == 5.0
+    stage = kept.report.stages[0]
+    assert stage["reasons"] == {"judge_below_threshold": 1}
+    assert stage["details"] == {
+        "scored": 2,
+        "mean_scores": {"helpfulness": 3.0, "correctness": 3.0, "honesty": 3.0, "complexity": 3.0},
+    }
+    assert len(asked) == 2 and "helpfulness" in asked[0]
+    Results(records).apply("judge", config=config, plugins=datagen_plugins)
+    assert len(asked) == 2  # the second pass is answered from the cache

@@ -15,8 +15,11 @@ from datagen.datamodel.config import DatagenConfig, load_config
 from datagen.datamodel.records import Record, utc_now
 from datagen.datamodel.report import RunReport
 from datagen.datamodel.results import RecordWriter, RejectedWriter, Results
+from datagen.engine.cache import ResponseCache
+from datagen.engine.core import Engine
+from datagen.engine.pricing import PriceTable
 from datagen.errors import ConfigError, UsageError
-from datagen.kernel.context import Run
+from datagen.kernel.context import GenerationContext, Run
 from datagen.kernel.manager import PluginManager, load_plugins_for
 from datagen.kernel.stages import Pipeline, RejectSink, StageReport, StageSpec, aiter_of
 from datagen.log import get_logger
@@ -154,7 +157,8 @@ async def _apply(
 ) -> Results:
     started, t0 = utc_now(), time.monotonic()
     rejects = RejectedWriter(rejected) if rejected is not None else None
-    pipeline = Pipeline(run, pm, specs, sink=reject_sink(rejects))
+    llms = StageLLMs(run, pm)
+    pipeline = Pipeline(run, pm, specs, sink=reject_sink(rejects), llm_factory=llms)
     writer = RecordWriter(out) if out is not None else None
     kept: list[Record] = []
     examined = 0
@@ -179,6 +183,8 @@ async def _apply(
         if rejects is not None:
             rejects.abort()
         raise
+    finally:
+        await llms.aclose()
     written = writer.count if writer is not None else len(kept)
     if writer is not None:
         if written:
@@ -207,6 +213,53 @@ async def _apply(
     )
     results.report = report
     return results
+
+
+class StageLLMs:
+    """The LLM clients stages ask for (``ctx.llm()``): one engine per backend and model, with the run's
+    cache, limits and accounting, closed by :meth:`aclose` when the run ends."""
+
+    def __init__(self, run: Run, plugins: PluginManager) -> None:
+        self.run = run
+        self.plugins = plugins
+        self._contexts: dict[tuple[str, str | None], GenerationContext] = {}
+
+    def __call__(self, backend: str | None, model: str | None) -> GenerationContext:
+        from datagen.app.runner import resolve_backend_name
+
+        config = self.run.config
+        name = backend or resolve_backend_name(config, self.plugins)
+        key = (name, model)
+        if key not in self._contexts:
+            cls = self.plugins.registry("backend").get(name)
+            options = config.plugin_config("backend", name, cls.Config)
+            chosen = model or (config.backend.model if backend is None else None)  # the run's model
+            if chosen and hasattr(options, "model"):
+                options = attrs.evolve(options, model=chosen)
+            instance = cls(options)
+            instance.validate()
+            cache = ResponseCache(config.cache.dir) if config.cache.enabled else None
+            engine = Engine(
+                instance,
+                config.engine,
+                self.run.stats,
+                backend_name=name,
+                cache=cache,
+                prices=PriceTable(config.prices),
+                identity=config.cache.identity,
+            )
+            run = attrs.evolve(self.run, backend=name, model=instance.model)
+            self._contexts[key] = GenerationContext(run=run, plugins=self.plugins, engine=engine)
+        return self._contexts[key]
+
+    async def aclose(self) -> None:
+        """Close every engine (and its backend and cache)."""
+        for ctx in self._contexts.values():
+            engine = ctx.require_engine()
+            await engine.aclose()
+            if engine.cache is not None:
+                engine.cache.close()
+        self._contexts.clear()
 
 
 def reject_sink(writer: RejectedWriter | None) -> RejectSink | None:

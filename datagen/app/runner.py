@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from datagen.app.pipeline import build_stages, construct, plugin_versions, reject_sink
+from datagen.app.pipeline import StageLLMs, build_stages, construct, plugin_versions, reject_sink
 from datagen.datamodel.config import DatagenConfig, plugin_option_problems
 from datagen.datamodel.records import Record, utc_now
 from datagen.datamodel.report import RunReport
@@ -272,7 +272,8 @@ async def _execute(prepared: Prepared, pm: PluginManager, progress: Progress | N
     started, t0 = utc_now(), time.monotonic()
     pm.hook.datagen_run_start(run=run)
     rejects = RejectedWriter(config.generate.rejected) if config.generate.rejected is not None else None
-    pipeline = Pipeline(run, pm, prepared.stages, sink=reject_sink(rejects))
+    llms = StageLLMs(run, pm)
+    pipeline = Pipeline(run, pm, prepared.stages, sink=reject_sink(rejects), llm_factory=llms)
     sink = _Sink(run.out)
     try:
         await _flow(prepared, pm, pipeline, sink, progress)
@@ -281,6 +282,8 @@ async def _execute(prepared: Prepared, pm: PluginManager, progress: Progress | N
         if rejects is not None:
             rejects.abort()
         raise
+    finally:
+        await llms.aclose()
     run.stats.records = sink.count
     results = sink.results()
     if rejects is not None:

@@ -96,10 +96,21 @@ class RunContext:
     log: Logger = attrs.field(factory=lambda: get_logger("datagen.run"))
     stage: str = ""
     sink: RemoveSink = attrs.field(default=_ignore_removal, repr=False)
+    #: builds an LLM client for a stage (set by the runner; see :meth:`llm`)
+    llm_factory: Callable[[str | None, str | None], GenerationContext] | None = attrs.field(
+        default=None, repr=False
+    )
 
     def remove(self, record: Record, reason: str, **details: Any) -> None:
         """Remove ``record`` from the stream (do not yield it) for ``reason``, e.g. ``too_short``."""
         self.sink(record, self.stage, reason, details)
+
+    def llm(self, backend: str | None = None, model: str | None = None) -> GenerationContext:
+        """An LLM for a stage that needs one (an LLM judge): the run's backend and model unless named,
+        through an engine with the run's cache, limits and accounting; closed when the run ends."""
+        if self.llm_factory is None:
+            raise RuntimeError("this run offers stages no LLM")
+        return self.llm_factory(backend, model)
 
 
 @attrs.define

@@ -166,12 +166,18 @@ class Pipeline:
     """Runs configured stages over a stream of records, counting and routing every removal."""
 
     def __init__(
-        self, run: Run, plugins: PluginManager, specs: Iterable[StageSpec], sink: RejectSink | None = None
+        self,
+        run: Run,
+        plugins: PluginManager,
+        specs: Iterable[StageSpec],
+        sink: RejectSink | None = None,
+        llm_factory: Callable[[str | None, str | None], Any] | None = None,
     ) -> None:
         self.run = run
         self.plugins = plugins
         self.specs = list(specs)
         self.sink = sink
+        self.llm_factory = llm_factory
         self.reports = [
             StageReport(s.name, s.family, s.position, whole_dataset=s.whole_dataset) for s in self.specs
         ]
@@ -218,7 +224,12 @@ class Pipeline:
             self._remove(report, record, reason, details)
 
         ctx = RunContext(
-            run=self.run, plugins=self.plugins, stage=spec.name, sink=on_remove, log=_stage_logger(spec)
+            run=self.run,
+            plugins=self.plugins,
+            stage=spec.name,
+            sink=on_remove,
+            log=_stage_logger(spec),
+            llm_factory=self.llm_factory,
         )
         try:
             async with contextlib.aclosing(spec.plugin.apply(ctx, feed())) as out:
