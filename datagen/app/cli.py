@@ -507,7 +507,7 @@ def filter_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> N
     [privacy] outputs.
     """
     from datagen.app.pipeline import apply_stages
-    from datagen.datamodel.results import check_side_file, check_writable, iter_records
+    from datagen.datamodel.results import check_side_file, iter_records
 
     state = _state(ctx)
     overrides: dict[str, Any] = {}
@@ -519,7 +519,6 @@ def filter_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> N
     config = state.load(overrides)
     if not source.is_file():
         raise click.UsageError(f"{source}: no such file")
-    check_writable(out, overwrite=bool(opts["overwrite"]))
     if opts["report"] is not None:
         check_side_file(Path(opts["report"]), "report")
     stages = [("filter", n) for n in opts["filters"]] + [("privacy", n) for n in opts["privacy"]]

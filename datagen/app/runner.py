@@ -390,7 +390,7 @@ def build_report(
     """The report of a finished run."""
     run = prepared.run
     s = run.stats
-    limit = attempts_limit(prepared)
+    limit = run.limit
     written = s.records
     status = "complete" if written >= run.count else ("empty" if written == 0 else "short")
     return RunReport(

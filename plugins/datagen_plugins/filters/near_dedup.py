@@ -101,23 +101,6 @@ class MinHasher:
                     values[i] = cache[token] = xxhash.xxh64_intdigest(token.encode())
         return np.array(values, dtype=np.uint64)
 
-    def shingles(self, text: str) -> np.ndarray:
-        """The 32-bit hashes of the text's distinct word n-grams (the whole text when it is shorter).
-
-        Each word is hashed once (xxhash, cached); an n-gram's hash combines its words' hashes in order
-        (a polynomial over 64 bits, mixed down to 32 bits), for all n-grams of a text at once."""
-        ids = self._word_hashes(words(text) or [""])
-        n = min(self.ngram, len(ids))
-        m = len(ids) - n + 1
-        with np.errstate(over="ignore"):  # wrapping modulo 2**64 is the point
-            h = ids[:m].copy()
-            for k in range(1, n):
-                h = h * POLY + ids[k : k + m]
-            h ^= h >> np.uint64(33)
-            h *= MIX
-            h ^= h >> np.uint64(29)
-        return np.unique(h >> SHIFT)
-
     def signatures(self, texts: list[str]) -> np.ndarray:
         """The signatures of many texts at once: a (len(texts), num_perm) uint32 array.
 
