@@ -116,6 +116,19 @@ def test_near_dedup_removes_edited_copies_and_keeps_distinct_texts() -> None:
     assert kept.report.stages[0]["reasons"] == {"near_duplicate": 10}
 
 
+def test_near_dedup_worker_processes_decide_as_one_process_does() -> None:
+    """Over several batches, signatures computed by worker processes give the same removals, in order."""
+    rng = random.Random(5)
+    originals = [document(rng, 80) for _ in range(600)]
+    records = [R(id=f"d{i}", output=t) for i, t in enumerate(originals)]
+    for i in range(0, 600, 7):  # copies spread over the batches, some of them in a later batch
+        records.insert(rng.randrange(i, len(records) + 1), R(id=f"copy{i}", output=originals[i] + " end"))
+    one = apply(records, "near_dedup", near_dedup={"fields": ["output"], "workers": 1})
+    two = apply(records, "near_dedup", near_dedup={"fields": ["output"], "workers": 2})
+    assert [r.id for r in two] == [r.id for r in one]
+    assert len(records) - len(one) >= 80  # (a copy placed before its original removes the original)
+
+
 def test_near_dedup_keep_best_keeps_the_highest_score() -> None:
     rng = random.Random(1)
     text = document(rng)

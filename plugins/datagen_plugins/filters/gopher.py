@@ -41,6 +41,8 @@ _WORD = re.compile(r"\S+")
 #: what is stripped from either end of a word (ASCII punctuation and common typographic marks)
 _PUNCT = string.punctuation + "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00ab\u00bb\u00bf\u00a1"
 _PARAGRAPHS = re.compile(r"\n{2,}")
+#: a whitespace-delimited word without a letter (only digits, punctuation, symbols)
+_NO_LETTER = re.compile(r"(?<!\S)(?:(?!\s)[\W\d_])+(?!\S)")
 
 
 @attrs.define
@@ -144,7 +146,7 @@ class Gopher(Stage):
             ellipses = sum(ln.endswith(("...", "…")) for ln in lines) / len(lines)
             if ellipses > c.max_ellipsis_lines:
                 return "gopher_ellipsis_lines", {"share": round(ellipses, 3)}
-        alpha = sum(any(ch.isalpha() for ch in w) for w in raw_words) / max(1, len(raw_words))
+        alpha = 1 - len(_NO_LETTER.findall(text)) / max(1, len(raw_words))
         if alpha < c.min_alpha_words:
             return "gopher_alpha_words", {"share": round(alpha, 3)}
         lower = {w.lower() for w in words}
@@ -172,9 +174,14 @@ class Gopher(Stage):
             if share > limit:
                 return "gopher_top_ngram", {"n": int(size), "share": round(share, 3)}
         for size, limit in sorted(c.max_duplicate_ngram_chars.items(), key=lambda kv: int(kv[0])):
-            share = duplicate_ngram_share(words, int(size), len(text))
+            n = int(size)
+            if len(words) >= n and len(set(zip(*(words[k:] for k in range(n)), strict=False))) == (
+                len(words) - n + 1
+            ):
+                break  # no n-gram repeats, so no longer one does either
+            share = duplicate_ngram_share(words, n, len(text))
             if share > limit:
-                return "gopher_duplicate_ngrams", {"n": int(size), "share": round(share, 3)}
+                return "gopher_duplicate_ngrams", {"n": n, "share": round(share, 3)}
         return None
 
     def process(self, ctx: RunContext, record: Record) -> Record | Rejected:

@@ -15,27 +15,25 @@ folder) persists the signatures and buckets, so a new batch is deduplicated agai
 
 from __future__ import annotations
 
-import itertools
+import asyncio
 import os
 import pickle
+from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
 import numpy as np
-import xxhash
 
 from datagen.plugin import POSITIVE, Record, Register, RunContext, UsageError, bounded, hookimpl
-from datagen_plugins.filters._text import FIELDS, check_fields, record_text, words
+from datagen_plugins.filters._minhash import MinHasher, Workers
+from datagen_plugins.filters._text import FIELDS, check_fields, record_text
 
-SHIFT = np.uint64(32)
 #: records whose signatures are computed together (a streaming stage still yields them in order)
 BATCH = 256
-POLY = np.uint64(1_000_003)
-MIX = np.uint64(0xFF51AFD7ED558CCD)
 INDEX_FILE = "near_dedup.pkl"
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 
 
 @attrs.define
@@ -52,6 +50,7 @@ class NearDedupConfig:
     score_field: str = "score"
     index: str | None = None
     seed: int = 1
+    workers: int = attrs.field(factory=lambda: min(2, os.cpu_count() or 1), validator=bounded(1, high=256))
 
 
 def _integrate(f: Any, low: float, high: float, steps: int = 200) -> float:
@@ -71,76 +70,6 @@ def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
             if error < best_error:
                 best, best_error = (b, r), error
     return best
-
-
-class MinHasher:
-    """MinHash signatures of word n-gram shingle sets, ``num_perm`` permutations from ``seed``.
-
-    A shingle's 32-bit hash ``x`` is permuted by multiply-shift hashing, ``((a * x + b) mod 2**64) >>
-    32`` with random odd 64-bit ``a`` and random ``b`` (a 2-universal family: Dietzfelbinger et al.
-    1997), which needs no modulo by a prime and so runs several times faster in numpy.
-    """
-
-    def __init__(self, num_perm: int, ngram: int, seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        self.a = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-        self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
-        self.ngram = ngram
-        self.num_perm = num_perm
-        self._cache: dict[str, int] = {}
-
-    def _word_hashes(self, tokens: list[str]) -> np.ndarray:
-        cache = self._cache
-        if len(cache) > 1_000_000:  # a bounded vocabulary cache
-            cache.clear()
-        values = list(map(cache.get, tokens))  # C-speed lookups; new words are hashed once below
-        if None in values:
-            for i, value in enumerate(values):
-                if value is None:
-                    token = tokens[i]
-                    values[i] = cache[token] = xxhash.xxh64_intdigest(token.encode())
-        return np.array(values, dtype=np.uint64)
-
-    def signatures(self, texts: list[str]) -> np.ndarray:
-        """The signatures of many texts at once: a (len(texts), num_perm) uint32 array.
-
-        The n-grams of the whole batch are hashed in one pass over the concatenated word hashes (an
-        n-gram never spans two texts), and each text's minimum taken with one ``reduceat``; repeated
-        n-grams need no removal, since they cannot change a minimum."""
-        if not texts:
-            return np.empty((0, self.num_perm), dtype=np.uint32)
-        token_lists = [words(t) or [""] for t in texts]
-        lengths = np.fromiter((len(tl) for tl in token_lists), dtype=np.int64, count=len(texts))
-        ids = self._word_hashes(list(itertools.chain.from_iterable(token_lists)))
-        n = self.ngram
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        spans = np.minimum(lengths, n)  # a text shorter than n is one shingle of all its words
-        grams_per_text = lengths - spans + 1
-        # the first word of every n-gram, and how many words it has, text by text
-        first = np.repeat(starts, grams_per_text) + (
-            np.arange(int(grams_per_text.sum()))
-            - np.repeat(np.cumsum(grams_per_text) - grams_per_text, grams_per_text)
-        )
-        width = np.repeat(spans, grams_per_text)
-        with np.errstate(over="ignore"):  # wrapping modulo 2**64 is the point
-            h = ids[first].copy()
-            for k in range(1, n):
-                more = width > k
-                h[more] = h[more] * POLY + ids[first[more] + k]
-            h ^= h >> np.uint64(33)
-            h *= MIX
-            h ^= h >> np.uint64(29)
-            shingles = h >> SHIFT
-            permuted = (np.multiply.outer(self.a, shingles) + self.b[:, None]) >> SHIFT
-        gram_starts = np.concatenate(([0], np.cumsum(grams_per_text)[:-1]))
-        mins = np.minimum.reduceat(permuted, gram_starts, axis=1)
-        signatures: np.ndarray = mins.T.astype(np.uint32)
-        return signatures
-
-    def signature(self, text: str) -> np.ndarray:
-        """The MinHash signature of one text (``num_perm`` uint32 values)."""
-        signature: np.ndarray = self.signatures([text])[0]
-        return signature
 
 
 def jaccard_estimate(a: np.ndarray, b: np.ndarray) -> float:
@@ -173,7 +102,9 @@ class NearDedup:
         else:
             self.bands, self.rows = optimal_bands(config.threshold, config.num_perm)
         self.hasher = MinHasher(config.num_perm, config.ngram, config.seed)
-        self.tables: list[dict[bytes, list[int]]] = [{} for _ in range(self.bands)]
+        mix = np.random.default_rng(config.seed + 1).integers(0, 2**63, size=self.rows, dtype=np.uint64)
+        self._band_mix = mix * np.uint64(2) + np.uint64(1)
+        self.tables: list[dict[int, list[int]]] = [{} for _ in range(self.bands)]
         self.signatures: list[np.ndarray] = []
         self.ids: list[str] = []
         self.from_index = 0
@@ -219,11 +150,17 @@ class NearDedup:
 
     # ------------------------------------------------------------------------------------------ lookup
 
-    def _band_keys(self, signature: np.ndarray) -> list[bytes]:
-        r = self.rows
-        return [signature[i * r : (i + 1) * r].tobytes() for i in range(self.bands)]
+    def band_keys(self, signatures: np.ndarray) -> list[list[int]]:
+        """Each signature's LSH bucket keys, one per band: a 64-bit hash of the band's ``rows`` values
+        (a collision only adds a candidate, which the Jaccard estimate then rejects)."""
+        r, b = self.rows, self.bands
+        bands = signatures[:, : b * r].reshape(len(signatures), b, r).astype(np.uint64)
+        with np.errstate(over="ignore"):
+            keys = (bands * self._band_mix).sum(axis=2, dtype=np.uint64)
+        rows: list[list[int]] = keys.tolist()
+        return rows
 
-    def match(self, signature: np.ndarray, keys: list[bytes]) -> tuple[int, float] | None:
+    def match(self, signature: np.ndarray, keys: list[int]) -> tuple[int, float] | None:
         """The first indexed record this signature nearly duplicates, with the estimated Jaccard."""
         seen: set[int] = set()
         for table, key in zip(self.tables, keys, strict=True):
@@ -236,7 +173,7 @@ class NearDedup:
                     return index, score
         return None
 
-    def add(self, record_id: str, signature: np.ndarray, keys: list[bytes]) -> int:
+    def add(self, record_id: str, signature: np.ndarray, keys: list[int]) -> int:
         """Index a kept record."""
         index = len(self.ids)
         self.ids.append(record_id)
@@ -253,24 +190,54 @@ class NearDedup:
         if self.config.keep == "best":
             async for record in self._best(ctx, records):
                 yield record
-        else:
+            self.save()
+            return
+        # with workers > 1, signatures are computed in worker processes (started at the first full
+        # batch, so a small run starts none) while this one matches batches against the index in order
+        pending: deque[tuple[list[Record], asyncio.Task[np.ndarray]]] = deque()
+        workers: Workers | None = None
+        try:
             batch: list[Record] = []
             async for record in records:
                 batch.append(record)
-                if len(batch) >= BATCH:
-                    for kept in self._first(ctx, batch):
+                if len(batch) < BATCH:
+                    continue
+                if self.config.workers == 1:
+                    for kept in self._first(ctx, batch, self._sign(batch)):
                         yield kept
-                    batch = []
-            for kept in self._first(ctx, batch):
+                else:
+                    if workers is None:
+                        c = self.config
+                        workers = Workers(c.workers, c.num_perm, c.ngram, c.seed)
+                        await workers.start()
+                    texts = [record_text(r, self.config.fields) for r in batch]
+                    pending.append((batch, asyncio.create_task(workers.signatures(texts))))
+                    if len(pending) > self.config.workers:
+                        done, task = pending.popleft()
+                        for kept in self._first(ctx, done, await task):
+                            yield kept
+                batch = []
+            while pending:
+                done, task = pending.popleft()
+                for kept in self._first(ctx, done, await task):
+                    yield kept
+            for kept in self._first(ctx, batch, self._sign(batch)):
                 yield kept
+        finally:
+            for _, task in pending:
+                task.cancel()
+            if workers is not None:
+                await workers.close()
         self.save()
 
-    def _first(self, ctx: RunContext, batch: list[Record]) -> list[Record]:
-        """Of a batch (signatures computed together), the records that duplicate nothing seen before."""
+    def _sign(self, batch: list[Record]) -> np.ndarray:
+        signatures: np.ndarray = self.hasher.signatures([record_text(r, self.config.fields) for r in batch])
+        return signatures
+
+    def _first(self, ctx: RunContext, batch: list[Record], signatures: np.ndarray) -> list[Record]:
+        """Of a batch, the records that duplicate nothing seen before."""
         kept = []
-        signatures = self.hasher.signatures([record_text(r, self.config.fields) for r in batch])
-        for record, signature in zip(batch, signatures, strict=True):
-            keys = self._band_keys(signature)
+        for record, signature, keys in zip(batch, signatures, self.band_keys(signatures), strict=True):
             found = self.match(signature, keys)
             if found is None:
                 self.add(record.id, signature, keys)
@@ -286,7 +253,7 @@ class NearDedup:
         position: dict[int, int] = {}  # index entry -> position in kept
         async for record in records:
             signature = self.hasher.signature(record_text(record, self.config.fields))
-            keys = self._band_keys(signature)
+            keys = self.band_keys(signature[None, :])[0]
             found = self.match(signature, keys)
             if found is None:
                 position[self.add(record.id, signature, keys)] = len(kept)

@@ -1,0 +1,242 @@
+"""MinHash signatures of word n-gram shingle sets, computed in this process or in worker processes.
+
+``python -m datagen_plugins.filters._minhash NUM_PERM NGRAM SEED`` is a worker: it reads pickled
+batches of texts on stdin (each after its 8-byte length) and writes each batch's signatures back (the
+batch size as 8 bytes, then the uint32 array). Plain subprocesses rather than ``multiprocessing``: a
+spawned ``multiprocessing`` child re-runs the user's ``__main__`` script, which breaks every script
+without an ``if __name__ == "__main__"`` guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import pickle
+import sys
+import tempfile
+from collections import deque
+from typing import IO
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+import numpy as np
+import xxhash
+
+from datagen_plugins.filters._text import words
+
+SHIFT = np.uint64(32)
+POLY = np.uint64(1_000_003)
+MIX = np.uint64(0xFF51AFD7ED558CCD)
+#: shingles permuted together: a (num_perm, CHUNK) uint64 buffer that stays in the CPU's cache
+CHUNK = 8192
+_WORD_BYTES = bytes(c if chr(c).isascii() and (chr(c).isalnum() or c == 95) else 32 for c in range(256))
+
+
+def _tokens(text: str) -> list[bytes]:
+    """The text's words as UTF-8 bytes, as ``words()`` finds them; ASCII text takes a faster path."""
+    if text.isascii():
+        return text.encode().lower().translate(_WORD_BYTES).split()
+    return [w.encode() for w in words(text)]
+
+
+class MinHasher:
+    """MinHash signatures of word n-gram shingle sets, ``num_perm`` permutations from ``seed``.
+
+    A shingle's 32-bit hash ``x`` is permuted by multiply-shift hashing, ``((a * x + b) mod 2**64) >>
+    32`` with random odd 64-bit ``a`` and random ``b`` (a 2-universal family: Dietzfelbinger et al.
+    1997), which needs no modulo by a prime and so runs several times faster in numpy.
+    """
+
+    def __init__(self, num_perm: int, ngram: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.a = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+        self.ngram = ngram
+        self.num_perm = num_perm
+        self._cache: dict[bytes, int] = {}
+        self._buffer = np.empty((num_perm, CHUNK), dtype=np.uint64)
+
+    def _word_hashes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The xxhash of every word of every text, concatenated, and each text's word count."""
+        cache = self._cache
+        if len(cache) > 1_000_000:  # a bounded vocabulary cache
+            cache.clear()
+        token_lists = [_tokens(t) or [b""] for t in texts]
+        lengths = np.fromiter((len(tl) for tl in token_lists), dtype=np.int64, count=len(texts))
+        tokens = list(itertools.chain.from_iterable(token_lists))
+        hash64 = xxhash.xxh64_intdigest
+        cache.update((word, hash64(word)) for word in set(tokens).difference(cache))  # new words
+        values = list(map(cache.__getitem__, tokens))  # C-speed lookups
+        return np.array(values, dtype=np.uint64), lengths
+
+    def signatures(self, texts: list[str]) -> np.ndarray:
+        """The signatures of many texts at once: a (len(texts), num_perm) uint32 array.
+
+        The n-grams of the whole batch are hashed in one pass over the concatenated word hashes (an
+        n-gram never spans two texts); the permutations are applied to ``CHUNK`` shingles at a time,
+        in place (a buffer that stays in cache), and each text's minimum taken with one ``reduceat``.
+        Repeated n-grams need no removal, since they cannot change a minimum."""
+        if not texts:
+            return np.empty((0, self.num_perm), dtype=np.uint32)
+        ids, lengths = self._word_hashes(texts)
+        n = self.ngram
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        spans = np.minimum(lengths, n)  # a text shorter than n is one shingle of all its words
+        grams_per_text = lengths - spans + 1
+        # the first word of every n-gram, text by text
+        first = np.repeat(starts, grams_per_text) + (
+            np.arange(int(grams_per_text.sum()))
+            - np.repeat(np.cumsum(grams_per_text) - grams_per_text, grams_per_text)
+        )
+        with np.errstate(over="ignore"):  # wrapping modulo 2**64 is the point
+            h = ids[first]
+            if int(spans.min()) == n:
+                for k in range(1, n):
+                    h *= POLY
+                    h += ids[first + k]
+            else:
+                width = np.repeat(spans, grams_per_text)
+                for k in range(1, n):
+                    more = width > k
+                    h[more] = h[more] * POLY + ids[first[more] + k]
+            h ^= h >> np.uint64(33)
+            h *= MIX
+            h ^= h >> np.uint64(29)
+            shingles = h >> SHIFT
+        gram_ends = np.cumsum(grams_per_text)
+        out = np.empty((self.num_perm, len(texts)), dtype=np.uint64)
+        buffer = self._buffer
+        text = 0
+        while text < len(texts):  # whole texts, about CHUNK shingles at a time
+            low = int(gram_ends[text - 1]) if text else 0
+            last = max(text + 1, int(np.searchsorted(gram_ends, low + CHUNK, side="right")))
+            high = int(gram_ends[last - 1])
+            if high - low > buffer.shape[1]:  # one text longer than a chunk
+                buffer = np.empty((self.num_perm, high - low), dtype=np.uint64)
+            permuted = buffer[:, : high - low]
+            np.multiply(self.a[:, None], shingles[None, low:high], out=permuted)
+            permuted += self.b[:, None]  # mod 2**64; the high 32 bits are the permuted value
+            bounds = np.concatenate(([0], gram_ends[text : last - 1] - low))
+            out[:, text:last] = np.minimum.reduceat(permuted, bounds, axis=1)
+            text = last
+        # the minimum's high bits are the minimum of the high bits
+        signatures: np.ndarray = (out >> SHIFT).T.astype(np.uint32)
+        return signatures
+
+    def signature(self, text: str) -> np.ndarray:
+        """The MinHash signature of one text (``num_perm`` uint32 values)."""
+        signature: np.ndarray = self.signatures([text])[0]
+        return signature
+
+
+class Workers:
+    """``count`` worker processes computing signatures; batches are handed out in turn and each
+    worker answers its batches in the order given."""
+
+    def __init__(self, count: int, num_perm: int, ngram: int, seed: int) -> None:
+        self.count, self.num_perm, self.args = count, num_perm, (num_perm, ngram, seed)
+        self._procs: list[asyncio.subprocess.Process] = []
+        self._waiting: list[deque[asyncio.Future[np.ndarray]]] = []
+        self._readers: list[asyncio.Task[None]] = []
+        self._stderr: list[IO[bytes]] = []
+        self._next = 0
+
+    async def start(self) -> None:
+        """Start the workers (each imports numpy: a fraction of a second)."""
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        for i in range(self.count):
+            err = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                __name__,
+                *map(str, self.args),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+                env=env,
+            )
+            _widen_pipe(proc.stdin)
+            self._procs.append(proc)
+            self._stderr.append(err)
+            self._waiting.append(deque())
+            self._readers.append(asyncio.create_task(self._read(i)))
+
+    async def signatures(self, texts: list[str]) -> np.ndarray:
+        """The signatures of a batch, from the next worker in turn."""
+        i, self._next = self._next, (self._next + 1) % self.count
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        self._waiting[i].append(future)
+        stdin = self._procs[i].stdin
+        assert stdin is not None
+        data = pickle.dumps(texts, protocol=pickle.HIGHEST_PROTOCOL)
+        stdin.write(len(data).to_bytes(8, "little") + data)
+        await stdin.drain()
+        return await future
+
+    async def _read(self, i: int) -> None:
+        stdout = self._procs[i].stdout
+        assert stdout is not None
+        try:
+            while True:
+                n = int.from_bytes(await stdout.readexactly(8), "little")
+                data = await stdout.readexactly(n * self.num_perm * 4)
+                array = np.frombuffer(data, dtype=np.uint32).reshape(n, self.num_perm)
+                self._waiting[i].popleft().set_result(array)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            if self._waiting[i]:
+                await self._procs[i].wait()
+                self._stderr[i].seek(0)
+                detail = self._stderr[i].read().decode(errors="replace").strip()[-2000:]
+                error = RuntimeError(f"near_dedup worker exited ({self._procs[i].returncode}): {detail}")
+                while self._waiting[i]:
+                    self._waiting[i].popleft().set_exception(error)
+
+    async def close(self) -> None:
+        """Stop the workers (their input closed, they exit) and wait for them."""
+        for proc in self._procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc, reader, err in zip(self._procs, self._readers, self._stderr, strict=True):
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+            reader.cancel()
+            err.close()
+
+
+def _widen_pipe(stream: asyncio.StreamWriter | None) -> None:
+    """On Linux, a 1 MiB pipe buffer (64 KiB by default) so a whole batch is written in one call."""
+    pipe = stream.get_extra_info("pipe") if stream is not None else None
+    if pipe is not None:
+        _widen(pipe.fileno())
+
+
+def _widen(fd: int) -> None:
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if setpipe is not None:
+        with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size: keep the default
+            fcntl.fcntl(fd, setpipe, 1 << 20)
+
+
+def serve(num_perm: int, ngram: int, seed: int) -> None:
+    """A worker's loop: batches from stdin, signatures to stdout, until stdin closes."""
+    hasher = MinHasher(num_perm, ngram, seed)
+    _widen(sys.stdout.fileno())
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    while header := source.read(8):
+        texts = pickle.loads(source.read(int.from_bytes(header, "little")))  # from our own parent
+        signatures = hasher.signatures(texts)
+        sink.write(len(texts).to_bytes(8, "little") + signatures.tobytes())
+        sink.flush()
+
+
+if __name__ == "__main__":
+    serve(*map(int, sys.argv[1:4]))
