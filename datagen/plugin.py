@@ -52,6 +52,7 @@ from datagen.kernel.protocols import (
 )
 from datagen.kernel.stages import Rejected, Stage, StageReport
 from datagen.log import Logger, get_logger, redact_text, register_secret
+from datagen.text.embeddings import Embedder
 from datagen.text.prompts import PromptSet
 from datagen.text.rouge import RougeLIndex, rouge_l, tokenize
 
@@ -125,6 +126,7 @@ __all__ = [
     "register_secret",
     # helpers for generation methods
     "PromptSet",
+    "Embedder",
     "RougeLIndex",
     "bounded_map",
     "records_of",

@@ -50,6 +50,19 @@ class Behaviour:
     batch_polls: int = 1
     batch_expire_first: int = 0
     batch_error_first: int = 0
+    #: ``/v1/moderations`` flags a text for a category when it contains one of that category's words
+    moderation_words: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("violence", ("kill", "attack", "stab")),
+        ("harassment", ("idiot", "loser")),
+        ("self-harm", ("hurt myself",)),
+    )
+
+
+MODERATION_CATEGORIES = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+    "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors", "violence",
+    "violence/graphic",
+)  # fmt: skip
 
 
 def body_digest(body: Mapping[str, Any]) -> str:
@@ -140,6 +153,7 @@ class LoopbackServer:
         app.router.add_post("/v1/completions", self._openai_completions)
         app.router.add_post("/v1/messages", self._anthropic_messages)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/moderations", self._openai_moderations)
         app.router.add_post("/v1/files", self._openai_file_upload)
         app.router.add_get("/v1/files/{id}/content", self._openai_file_content)
         app.router.add_post("/v1/batches", self._openai_batch_create)
@@ -279,6 +293,35 @@ class LoopbackServer:
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "loopback-1", "object": "model"}]})
+
+    async def _openai_moderations(self, request: web.Request) -> web.StreamResponse:
+        gated = await self._gate(request, "openai")
+        if isinstance(gated, web.StreamResponse):
+            return gated
+        body, digest = gated
+        inputs = body.get("input", "")
+        texts = [inputs] if isinstance(inputs, str) else [str(t) for t in inputs]
+        results = []
+        for text in texts:
+            lower = text.lower()
+            scores = dict.fromkeys(MODERATION_CATEGORIES, 0.0005)
+            for category, words in self.behaviour.moderation_words:
+                if any(w in lower for w in words):
+                    scores[category] = 0.93
+            results.append(
+                {
+                    "flagged": any(v > 0.5 for v in scores.values()),
+                    "categories": {c: v > 0.5 for c, v in scores.items()},
+                    "category_scores": scores,
+                    "category_applied_input_types": {c: ["text"] for c in scores},
+                }
+            )
+        payload = {
+            "id": f"modr-{digest}",
+            "model": body.get("model", "omni-moderation-latest"),
+            "results": results,
+        }
+        return web.json_response(payload, headers=self._headers())
 
     async def _openai_chat(self, request: web.Request) -> web.StreamResponse:
         gated = await self._gate(request, "openai")

@@ -27,6 +27,7 @@ def test_every_builtin_filter_is_a_plugin_of_its_own(datagen_plugins) -> None:
     from datagen.testing import check_plugin_class
 
     names = {"length", "exact_dedup", "near_dedup", "instruction", "blocklist", "decontaminate", "gopher"}
+    names |= {"language"}
     assert names <= set(datagen_plugins.registry("filter").names())
     for name in names - {"blocklist", "decontaminate"}:  # these two need options
         check_plugin_class(datagen_plugins.registry("filter").get(name), "filter")
@@ -153,6 +154,56 @@ def test_the_persistent_index_finds_a_duplicate_across_two_runs(tmp_path: Path) 
     assert [r.id for r in second] == ["d"]
     rejected = second.report.stages[0]
     assert rejected["details"]["from_earlier_runs"] == 2
+
+
+def test_language_keeps_the_expected_languages_with_their_thresholds() -> None:
+    tides = "Describe how tides are caused by the moon."
+    records = [
+        R(
+            id="en",
+            instruction=tides,
+            output="The moon's gravity pulls the oceans, raising a bulge of water.",
+        ),
+        R(
+            id="de",
+            instruction="Beschreibe, wie der Mond die Gezeiten verursacht.",
+            output="Die Schwerkraft des Mondes zieht das Wasser der Ozeane an und hebt es an.",
+        ),
+        R(id="fr-output", instruction=tides, output="La gravité de la lune attire les océans vers elle."),
+        R(id="short", instruction="Hi", output="Hello"),
+    ]
+    kept = apply(records, "language")
+    assert [r.id for r in kept] == ["en", "short"]
+    report = kept.report.stages[0]
+    assert report["reasons"] == {"wrong_language": 2}
+    assert report["details"]["languages"]["en"] >= 3
+    assert kept[0].metadata["language"]["language"] == "en"
+    both = apply(records, "language", language={"languages": ["en", "de"]})
+    assert [r.id for r in both] == ["en", "de", "short"]
+    strict = apply(records, "language", language={"languages": ["en", "de"], "thresholds": {"de": 1.0}})
+    assert [r.id for r in strict] == ["en", "short"]
+    with pytest.raises(datagen.UsageError, match=r"filter\.language\.thresholds\.de"):
+        apply(records, "language", language={"thresholds": {"de": 2}})
+
+
+@pytest.mark.slow
+def test_semantic_dedup_removes_paraphrases_across_and_within_batches() -> None:
+    pytest.importorskip("sentence_transformers")
+    texts = {
+        "cat": "The cat sat on the mat all afternoon.",
+        "quantum": "Quantum computers use qubits to represent information.",
+        "cat-paraphrase": "All afternoon, the cat was sitting on the mat.",
+        "market": "The stock market fell sharply after the announcement.",
+        "cat-lower": "the cat sat on the mat all afternoon",
+        "market-paraphrase": "After the announcement, stock markets dropped sharply.",
+    }
+    records = [R(id=k, output=v) for k, v in texts.items()]
+    for batch_size in (2, 64):  # duplicates in an earlier batch, and in the same one
+        options = {"fields": ["output"], "threshold": 0.85, "batch_size": batch_size}
+        kept = apply(records, "semantic_dedup", semantic_dedup=options)
+        assert [r.id for r in kept] == ["cat", "quantum", "market"]
+        removed = kept.report.stages[0]
+        assert removed["reasons"] == {"semantic_duplicate": 3}
 
 
 def test_instruction_filter_reasons() -> None:
@@ -324,3 +375,31 @@ def test_the_judge_scores_through_a_backend_and_keeps_its_scores(datagen_plugins
     assert len(asked) == 2 and "helpfulness" in asked[0]
     Results(records).apply("judge", config=config, plugins=datagen_plugins)
     assert len(asked) == 2  # the second pass is answered from the cache
+
+
+def test_moderation_through_the_openai_client_against_a_loopback_server(tmp_path: Path, monkeypatch) -> None:
+    from datagen.testing_server import Behaviour, LoopbackServer
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    records = [
+        R(id="calm", instruction="Describe a quiet morning.", output="The lake was still and grey."),
+        R(id="violent", instruction="Write a story.", output="He wanted to kill the dragon."),
+        R(id="rude", instruction="Answer politely, you idiot.", output="Certainly."),
+        R(id="calm2", instruction="Name a fruit.", output="A pear."),
+    ]
+    # one injected 500 on the first request: retried
+    with LoopbackServer(Behaviour(fail_first=1, error_kinds=("500",))) as srv:
+        config = {
+            "backend": {"openai": {"base_url": srv.url + "/v1"}},
+            "filter": {"moderation": {"batch_size": 3}},
+        }
+        kept = Results(records).apply("moderation", config=config)
+        assert [r.id for r in kept] == ["calm", "calm2"]
+        stage = kept.report.stages[0]
+        assert stage["reasons"] == {"moderation_flagged": 2}
+        assert stage["details"]["categories"] == {"violence": 1, "harassment": 1}
+        narrow = {**config, "filter": {"moderation": {"categories": ["violence"], "threshold": 0.9}}}
+        assert [r.id for r in Results(records).apply("moderation", config=narrow)] == ["calm", "rude", "calm2"]
+    # OpenAI's own API without a key: an error naming the variable, before any request
+    with pytest.raises(datagen.UsageError, match="OPENAI_API_KEY"):
+        Results(records).apply("moderation", config={"backend": {"openai": {"base_url": None}}})

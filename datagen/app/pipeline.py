@@ -170,6 +170,7 @@ async def _apply(
             yield record
 
     try:
+        pipeline.start()
         stream = pipeline.chain(range(len(specs)), aiter_of(source()))
         async with contextlib.aclosing(stream):
             async for record in stream:

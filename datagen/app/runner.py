@@ -276,6 +276,7 @@ async def _execute(prepared: Prepared, pm: PluginManager, progress: Progress | N
     pipeline = Pipeline(run, pm, prepared.stages, sink=reject_sink(rejects), llm_factory=llms)
     sink = _Sink(run.out)
     try:
+        pipeline.start()
         await _flow(prepared, pm, pipeline, sink, progress)
     except BaseException:
         sink.abort()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from datagen.datamodel.records import Record
-from datagen.kernel.context import RunContext
+from datagen.kernel.context import RemoveSink, RunContext
 
 if TYPE_CHECKING:
     from datagen.kernel.context import Run
@@ -182,6 +182,26 @@ class Pipeline:
             StageReport(s.name, s.family, s.position, whole_dataset=s.whole_dataset) for s in self.specs
         ]
 
+    def _context(self, spec: StageSpec, sink: RemoveSink | None = None) -> RunContext:
+        ctx = RunContext(
+            run=self.run,
+            plugins=self.plugins,
+            stage=spec.name,
+            log=_stage_logger(spec),
+            llm_factory=self.llm_factory,
+        )
+        if sink is not None:
+            ctx.sink = sink
+        return ctx
+
+    def start(self) -> None:
+        """Let each stage check what it needs before any work (``start(ctx)``, optional): a missing
+        API key for a stage's backend is an error before the first record is generated."""
+        for spec in self.specs:
+            start = getattr(spec.plugin, "start", None)
+            if callable(start):
+                start(self._context(spec))
+
     def split(self, position: str) -> tuple[list[int], list[int]]:
         """Indexes of the stages at ``position``: the streaming head, and the tail from the first
         whole-dataset stage on (which runs after generation)."""
@@ -223,14 +243,7 @@ class Pipeline:
             pending.take(record.id)
             self._remove(report, record, reason, details)
 
-        ctx = RunContext(
-            run=self.run,
-            plugins=self.plugins,
-            stage=spec.name,
-            sink=on_remove,
-            log=_stage_logger(spec),
-            llm_factory=self.llm_factory,
-        )
+        ctx = self._context(spec, on_remove)
         try:
             async with contextlib.aclosing(spec.plugin.apply(ctx, feed())) as out:
                 async for record in out:

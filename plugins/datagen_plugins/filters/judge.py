@@ -119,6 +119,10 @@ class Judge:
             return None
         return {k: int(value.value[k]) for k in self.config.criteria}
 
+    def start(self, ctx: RunContext) -> None:
+        """Check the judge's backend (its key, its options) before any work."""
+        ctx.llm(self.config.backend, self.config.model)
+
     async def apply(self, ctx: RunContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
         """Records scored in batches (in order); those at or above the threshold go on, with scores."""
         llm = ctx.llm(self.config.backend, self.config.model)
