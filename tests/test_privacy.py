@@ -1,0 +1,206 @@
+"""The pii privacy stage: detectors, validators, strategies, the scrub command."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import datagen
+from datagen.app.cli import cli
+from datagen.datamodel.results import Results
+from datagen_plugins.privacy._detect import detect, iban_valid, luhn_valid, ssn_valid
+from datagen_plugins.privacy.pii import PII, PIIConfig
+
+R = datagen.Record
+
+PII_SAMPLES = [
+    ("EMAIL", "jane.roe@example.org"),
+    ("PHONE", "+44 20 7946 0958"),
+    ("PHONE", "(555) 201-3344"),
+    ("PHONE", "030 12345678"),
+    ("PHONE", "+33 1 23 45 67 89"),
+    ("CREDIT_CARD", "4111 1111 1111 1111"),
+    ("CREDIT_CARD", "2221-0000-0000-0009"),
+    ("IBAN", "DE89 3704 0044 0532 0130 00"),
+    ("IBAN", "GB82WEST12345698765432"),
+    ("US_SSN", "123-45-6789"),
+    ("IP_ADDRESS", "192.168.1.10"),
+    ("IP_ADDRESS", "2001:db8::8a2e:370:7334"),
+    ("URL", "https://intranet.example.com/hr/records"),
+    ("API_KEY", "sk-proj-Q3k9XbT2mLr8VwZp4NcY7uHs1FdJe6Ga"),
+    ("API_KEY", "AKIAIOSFODNN7EXAMPLE"),
+    ("API_KEY", "ghp_a8Kd92LmQz7Xv3Tn5Rb1Wc6Ye4Hu0Po9Js2F"),
+    ("API_KEY", "xoxb-123456789012-abcdefghijKLMNOP"),
+    ("API_KEY", "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"),
+    ("API_KEY", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+    ("API_KEY", "glpat-xYz12AbC34dEf56GhI78jK"),
+]
+DECOYS = [
+    "Upgrade to version 5.17.9.21 before Friday.",
+    "Order number 12345678 ships at 14:30.",
+    "The ISBN is 978-3-16-148410-0.",
+    "It costs $1,234.56 in total.",
+    "Card 1234 5678 9012 3456 was rejected.",  # fails Luhn
+    "The meeting is on 2024-03-05 in room 4.",
+]
+
+
+@pytest.mark.parametrize(("kind", "value"), PII_SAMPLES)
+def test_each_type_is_found_in_a_sentence(kind: str, value: str) -> None:
+    text = f"Please note {value}: it was in the file."
+    found = [(e.type, text[e.start : e.end]) for e in detect(text)]
+    assert (kind, value) in found
+
+
+@pytest.mark.parametrize("text", DECOYS)
+def test_decoys_are_not_flagged(text: str) -> None:
+    assert detect(text) == []
+
+
+def test_context_makes_names_addresses_and_dates_of_birth() -> None:
+    text = (
+        "Herr Hans-Jürgen Müller, geboren am 5. März 1970, wohnt in der Hauptstraße 12, 10115 Berlin. "
+        "Mme Claire Dubois habite 12 rue de la Paix, 75002 Paris. "
+        "Dr. Alan Grant lives at 1600 Pennsylvania Avenue NW, Washington, DC 20500."
+    )
+    found = {(e.type, text[e.start : e.end]) for e in detect(text)}
+    assert ("PERSON", "Hans-Jürgen Müller") in found
+    assert ("PERSON", "Claire Dubois") in found
+    assert ("PERSON", "Alan Grant") in found
+    assert ("DATE_OF_BIRTH", "5. März 1970") in found
+    assert ("STREET_ADDRESS", "Hauptstraße 12, 10115 Berlin") in found
+    assert ("STREET_ADDRESS", "12 rue de la Paix, 75002 Paris") in found
+    assert ("STREET_ADDRESS", "1600 Pennsylvania Avenue NW, Washington, DC 20500") in found
+
+
+def test_validators_on_known_numbers() -> None:
+    assert luhn_valid("4539 1488 0343 6467") and luhn_valid("378282246310005")
+    assert not luhn_valid("4539 1488 0343 6468") and not luhn_valid("1234567812345678")
+    assert iban_valid("DE89 3704 0044 0532 0130 00") and iban_valid("FR1420041010050500013M02606")
+    assert not iban_valid("DE89 3704 0044 0532 0130 01") and not iban_valid("DE89370400440532013")
+    assert ssn_valid("123-45-6789") and not ssn_valid("666-45-6789") and not ssn_valid("123-00-6789")
+
+
+texts = st.lists(
+    st.one_of(
+        st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30),
+        st.sampled_from([v for _, v in PII_SAMPLES]),
+        st.sampled_from(["Dear Anna Schmidt,", " born on 12/03/1985 ", " at 221 Baker Street "]),
+    ),
+    max_size=6,
+).map(" ".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts, st.sampled_from(["mask", "pseudonym"]))
+def test_scrubbing_is_idempotent_removes_every_value_and_keeps_the_rest(text: str, strategy: str) -> None:
+    pii = PII(PIIConfig(strategy=strategy, ner="none"))
+    entities = pii.find([text])[0]
+    once = pii.scrub(text, entities)
+    assert pii.find([once])[0] == []  # nothing left to find: scrubbing again changes nothing
+    for entity in entities:
+        assert text[entity.start : entity.end] == entity.value
+    # the text between the entities is kept byte for byte, in order
+    last = 0
+    rest = once
+    for entity in entities:
+        between = text[last : entity.start]
+        assert rest.startswith(between)
+        rest = rest[len(between) :]
+        rest = rest[rest.index(">" if strategy == "pseudonym" else "]") + 1 :]
+        last = entity.end
+    assert rest == text[last:]
+
+
+def test_no_detected_value_is_left_in_place() -> None:
+    text = " and ".join(v for _, v in PII_SAMPLES)
+    pii = PII(PIIConfig(ner="none"))
+    scrubbed = pii.scrub(text, pii.find([text])[0])
+    for _, value in PII_SAMPLES:
+        assert value not in scrubbed
+
+
+def test_pseudonyms_are_stable_per_value_and_scope() -> None:
+    records = [
+        R(id="a", instruction="Mail ann@example.com", output="Sent to ann@example.com, cc bob@example.com"),
+        R(id="b", output="bob@example.com wrote back"),
+    ]
+    per_record = Results(records).apply(
+        ("privacy", "pii"), config={"privacy": {"pii": {"strategy": "pseudonym"}}}
+    )
+    assert per_record[0].instruction == "Mail <EMAIL_1>"
+    assert per_record[0].output == "Sent to <EMAIL_1>, cc <EMAIL_2>"
+    assert per_record[1].output == "<EMAIL_1> wrote back"
+    options = {"privacy": {"pii": {"strategy": "pseudonym", "scope": "dataset"}}}
+    dataset = Results(records).apply(("privacy", "pii"), config=options)
+    assert dataset[1].output == "<EMAIL_2> wrote back"
+
+
+def test_fake_values_keep_their_format() -> None:
+    text = "Card 4111 1111 1111 1111, IBAN DE89 3704 0044 0532 0130 00, phone +44 20 7946 0958."
+    pii = PII(PIIConfig(strategy="fake", ner="none", locale="de_DE"))
+    entities = pii.find([text])[0]
+    faked = pii.scrub(text, entities)
+    again = {e.type: e.value for e in detect(faked)}
+    assert luhn_valid(again["CREDIT_CARD"]) and again["CREDIT_CARD"] != "4111 1111 1111 1111"
+    assert again["CREDIT_CARD"].startswith("4111 ") and len(again["CREDIT_CARD"]) == 19
+    assert iban_valid(again["IBAN"]) and again["IBAN"].startswith("DE")
+    assert again["PHONE"].startswith("+44 ") and len(again["PHONE"]) == len("+44 20 7946 0958")
+    assert pii.scrub(text, entities) == faked  # stable per value
+
+
+def test_scrub_command_writes_entities_and_never_logs_a_value(tmp_path: Path, caplog) -> None:
+    source = tmp_path / "in.jsonl"
+    rows = [
+        {"id": "1", "instruction": "Reply to him", "output": "Write to Mr. John Carter at john@carter.io."},
+        {
+            "id": "2",
+            "messages": [{"role": "user", "content": "My key is sk-live-abcdefghijklmnop1234567890"}],
+        },
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out, entities, report = tmp_path / "out.jsonl", tmp_path / "entities.jsonl", tmp_path / "r.json"
+    with caplog.at_level(logging.DEBUG):
+        result = CliRunner().invoke(
+            cli,
+            [
+                "--debug",
+                "scrub",
+                str(source),
+                "-o",
+                str(out),
+                "--entities",
+                str(entities),
+                "--report",
+                str(report),
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    scrubbed = [json.loads(line) for line in out.read_text().splitlines()]
+    assert scrubbed[0]["output"] == "Write to Mr. [PERSON] at [EMAIL]."
+    assert scrubbed[1]["messages"][0]["content"] == "My key is [API_KEY]"
+    found = [json.loads(line) for line in entities.read_text().splitlines()]
+    original = rows[0]["output"]
+    assert {original[e["start"] : e["end"]] for e in found if e["record"] == 0} == {
+        "John Carter",
+        "john@carter.io",
+    }
+    assert {e["field"] for e in found} == {"output", "messages[0]"}
+    everything = result.output + caplog.text + entities.read_text() + report.read_text()
+    for secret in ("john@carter.io", "sk-live-abcdefghijklmnop1234567890", "John Carter"):
+        assert secret not in everything
+    details = json.loads(report.read_text())["stages"][0]["details"]
+    assert details["found"] == {"PERSON": 1, "EMAIL": 1, "API_KEY": 1}
+
+
+def test_bad_options_name_their_key() -> None:
+    with pytest.raises(datagen.UsageError, match=r"privacy\.pii\.types"):
+        PII(PIIConfig(types=["EMAIL", "SHOE_SIZE"]))
+    with pytest.raises(datagen.UsageError, match=r"privacy\.pii\.strategy"):
+        PII(PIIConfig(strategy="shred"))
