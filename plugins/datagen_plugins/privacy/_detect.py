@@ -141,7 +141,8 @@ _IPV4 = re.compile(
     r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.]\d)"
 )
 _VERSION_CUE = re.compile(
-    r"(?:\b(?:v|ver|version|versión|release|build|firmware|patch|update|rev|revision|libreoffice|kernel)"
+    r"(?:\b(?:v|ver|version|versión|release|build|firmware|patch|update|upgrade|rev|revision|kernel|"
+    r"mise à jour|aktualisierung|stand|sp|fix)"
     r"\.?\s*:?\s*|\bv)$",
     re.IGNORECASE,
 )
@@ -190,14 +191,20 @@ _DOB_CUE = re.compile(
     re.IGNORECASE,
 )
 _PHONE = re.compile(
-    r"(?<![\w+/.-])(?:"
+    r"(?<![\w+/.-])(?<!\d\s)(?:"  # not the middle of a longer digit run ("4922 0163 0446 1545")
     # international, with an optional (0): +49 (0)30 1234567, +44 20 7946 0958, 0033 1 23 45 67 89
     r"(?:\+|00)\d{1,3}[\s./-]?(?:\(0\)[\s./-]?)?(?:\(\d{1,5}\)|\d{1,5})(?:[\s./-]?\d{1,5}){1,5}"
     r"|\(\d{2,5}\)[\s./-]?\d{2,5}(?:[\s./-]?\d{2,5}){0,3}"  # (030) 1234567, (555) 555-5555
     r"|0\d{1,4}(?:[\s./-]?\d{2,5}){1,4}"  # national with trunk 0 (UK, DE, FR)
     r"|[2-9]\d{2}[\s.-]\d{3}[\s.-]\d{4}"  # US 555-555-5555
     r"|1[\s.-][2-9]\d{2}[\s.-]\d{3}[\s.-]\d{4}"
+    r"|1?[2-9]\d{2}[2-9]\d{6}"  # NANP without separators: needs a cue (see _phone_ok)
     r")(?:\s?(?:x|ext\.?|extension|#)\s?\d{1,6})?(?![\w-]|\.\d)",
+    re.IGNORECASE,
+)
+_PHONE_CUE = re.compile(
+    r"\b(?:phone|tel|telephone|call|reach|mobile|cell|fax|on|at|from|number|telefon|handy|tél|téléphone|"
+    r"portable|au|unter|anrufen|appeler)\.?\s*:?\s*$",
     re.IGNORECASE,
 )
 _PHONE_BAD_CUE = re.compile(
@@ -223,7 +230,7 @@ _EN_STREET = (
     r"Ridges|River|Roads|Route|Shoal|Shoals|Shore|Shores|Skyway|Spring|Springs|Spur|Spurs|Squares|"
     r"Station|Stravenue|Stream|Streets|Summit|Throughway|Trace|Track|Trafficway|Tunnel|Turnpike|"
     r"Underpass|Union|Unions|Valley|Valleys|Viaduct|Views|Village|Villages|Ville|Vista|Walks|Wall|"
-    r"Ways|Well|Wells|Gate|Hall|Yard|Yards"
+    r"Ways|Well|Wells|Gate|Hall|Yard|Yards|Fall|Via|Vis|Run|Stream|Heights"
 )
 _CAP = r"[A-Z][A-Za-z'\u2019-]*"
 _EN_ADDRESS = re.compile(
@@ -236,9 +243,11 @@ _EN_ADDRESS = re.compile(
 _DE_ADDRESS = re.compile(
     r"\b(?:[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)*(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|"
     r"damm|ufer|chaussee|steig|pfad|markt|stieg|graben|berg|hof|park)|"
+    r"[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)*-(?:Straße|Strasse|Str\.|Weg|Gasse|Platz|Allee|Ring|Damm|"
+    r"Ufer|Chaussee|Steig|Pfad|Markt|Stieg|Graben|Berg|Hof|Park)|"
     r"(?:[A-ZÄÖÜ][a-zäöüß]+(?:er)?\s+)(?:Straße|Strasse|Str\.|Weg|Gasse|Platz|Allee|Ring|Damm)|"
     r"(?:Am|An der|Auf dem|Im|In der|Zum|Zur)\s+[A-ZÄÖÜ][a-zäöüß]+)"
-    r"\s+\d{1,4}(?:\s?[a-zA-Z])?(?:/\d{1,4})?\b"
+    r"\s+\d{1,4}(?:\s?[a-zA-Z])?(?:\s?[/-]\s?\d{1,4})?\b"
     r"(?:,?\s*\n?\s*\d{5}\s+[A-ZÄÖÜ][\wäöüß-]+(?:\s(?:am|an der|im|bei|ob der)\s[A-ZÄÖÜ][\wäöüß-]+)?"
     r"(?:\s\([^)\n]{1,20}\))?)?"
 )
@@ -249,18 +258,58 @@ _FR_ADDRESS = re.compile(
     r"(?:,?\s*\n?\s*(?:CS\s+\d+\s*\n?\s*)?\d{5}\s+[A-ZÉÈ][\w'\u2019-]+(?:[\s-]+[A-ZÉÈa-zé][\w'\u2019-]+)*(?:\s+Cedex)?)?",
     re.IGNORECASE,
 )
-_NAME = r"[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'\u2019]+(?:-[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'\u2019]+)?"
+_FR_STREET_NO_NUMBER = re.compile(
+    r"\b(?:rue|avenue|boulevard|chemin|impasse|allée|quai|route|cours|passage|place)\s+"
+    r"(?:(?:de\s+la|de\s+l'|du|des|de|d')\s*)?[A-ZÉÈÊÀÂÎÔÛÇ][\w'\u2019-]*(?:\s+(?:de\s+|du\s+)?[A-ZÉÈÊÀÂÎÔÛÇ][\w'\u2019-]*)*"
+    r"(?:,?\s*\n?\s*\d{5}\s+[A-ZÉÈ][\w'\u2019-]+(?:[\s-]+[A-ZÉÈa-zé][\w'\u2019-]+)*(?:\s+Cedex)?)?"
+)
+_WORD = r"(?:Mc|Mac|O['\u2019]|D['\u2019])?[A-ZÀ-ÖØ-Þ][a-zßà-öø-ÿ'\u2019]+"
+_NAME = rf"{_WORD}(?:-{_WORD})?"
+#: one word of a name: capitalised (with hyphenated parts), or a particle (van, von, de, ...)
+NAME_TOKEN = re.compile(
+    rf"{_WORD}(?:-{_WORD})*|"
+    r"van|von|de|der|den|du|da|di|del|la|le|zu|ten|ter|Le|La|De|Da|Van|Von|[A-Z]\."
+)
 _PARTICLE = r"(?:(?:van|von|de|der|den|du|da|di|del|la|le|zu|ten|ter|van der|von der|de la)\s+)?"
 _PERSON_CUE = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Herr|Frau|Hr|Fr|Mme|Mlle|Me|Monsieur|Madame|"
     r"Mademoiselle|Professor|Doktor)\.?\s+(?:(?:Dr|Prof)\.?\s+)?|"
     r"\b(?:[Mm]y name is|[Nn]ame:|[Nn]ame is|[Cc]ontact(?: person)?:?|[Dd]ear|[Ss]incerely,?|[Rr]egards,?|"
     r"[Cc]alled|[Ii]'m|[Ii] am|[Mm]ein Name ist|[Ii]ch heiße|[Ii]ch bin|[Ii]ch hei[sß]e|[Ll]iebe[rs]?|"
-    r"[Hh]allo|[Gg]rüße,?|[Je]e m'appelle|[Mm]on nom est|[Cc]her|[Cc]hère|[Bb]onjour|[Cc]ordialement,?|"
-    r"[Pp]atient:?|[Cc]ustomer:?|[Cc]lient:?|[Kk]unde:?|[Ee]mployee:?|[Ss]igned,?|[Aa]uthor:?|[Vv]on:?|"
-    r"[Ff]rom:?|[Tt]o:?|[Aa]n:?|[Dd]e la part de)\s+)"
+    r"[Hh]allo|[Gg]rüße,?|[Jj]e m'appelle|[Jj]e suis|[Mm]on nom est|[Cc]her|[Cc]hère|[Bb]onjour|"
+    r"[Cc]ordialement,?|[Pp]atient:?|[Pp]atientin:?|[Cc]ustomer:?|[Cc]lient:?|[Kk]unde:?|[Kk]undin:?|"
+    r"[Ee]mployee:?|[Ss]igned,?|[Aa]uthor:?|[Tt]hanks,?|[Tt]hank you,?|[Mm]erci,?|[Dd]anke,?|"
+    r"[Mm]aintained by|[Ww]ritten by|[Ss]ent by|[Rr]eported by|[Aa]pproved by|[Ss]igned by|"
+    r"(?:[Nn]ame|[Nn]om|[Pp]rénom|[Vv]orname|[Nn]achname|[Aa]pplicant|[Aa]ttendees?|[Pp]articipants?|"
+    r"[Tt]eilnehmer(?:in)?|[Aa]ntragsteller(?:in)?|[Dd]emandeur|[Cc]ontact|[Aa]uteur|[Vv]erfasser)\s?:|"
+    r"by|[Aa]ccording to|[Ll]aut|[Dd]'après|[Ss]elon|"
+    r"[Vv]on:|[Ff]rom:|[Tt]o:|[Aa]n:?|[Cc]c:|[Gg]eht an|[Ll]ivré à|[Dd]e la part de|"
+    r"Dipl\.-Ing\.|Dipl\.-Kfm\.)\s+)"
     rf"((?:{_NAME}\s+){{0,2}}{_PARTICLE}{_NAME})"
 )
+_DEGREE = re.compile(
+    rf"\b((?:{_NAME}\s+){{1,2}}{_PARTICLE}{_NAME})\s+(?:MBA|B\.\s?Eng|B\.\s?Sc|M\.\s?Sc|B\.\s?A|M\.\s?A|"
+    r"LL\.\s?M|Ph\.\s?D|MdB|Dipl\.-Ing|PhD|MD)\.?"
+)
+#: what ends a company's name: a name before it is not a person
+COMPANY_SUFFIX = re.compile(
+    r"^\s*(?:&|(?:and|und|et)\s+(?:Sons|Söhne|Fils|Partners?|Co\b)|,\s*[A-Z][\w-]+(?:,\s*[A-Z][\w-]+)*\s+"
+    r"(?:and|und|et)\s+[A-Z]|LLC|Inc|Ltd|Limited|PLC|plc|GmbH|AG|KG|KGaA|OHG|SE|SA|SAS|SARL|S\.A\.|"
+    r"Group|Corp|Corporation|Co\b|Stiftung|e\.V\.|Partners|Brothers|Bros|Holding)"
+)
+COMPANY_WORDS = frozenset(
+    "LLC Inc Ltd Limited PLC GmbH AG KG KGaA OHG SE SA SAS SARL Group Corp Corporation Co Stiftung "
+    "Partners Brothers Bros Holding Pro".split()
+)
+_BEFORE_PERSON_VERB = re.compile(
+    rf"\b((?:{_NAME}\s+){{1,2}}{_PARTICLE}{_NAME})(?=,?\s+(?:geboren|geb\.|née?|was born|born|DOB|wohnt|"
+    r"lives|habite|ruft|called|calls|schreibt|writes|wrote|écrit|said|sagt|dit)\b)"
+)
+_TITLES = re.compile(
+    r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Herr|Frau|Hr|Fr|Mme|Mlle|Me|Monsieur|Madame|Mademoiselle|"
+    r"Professor|Doktor|Dipl\.-Ing|Dipl\.-Kfm)\b"
+)
+_LIST_NEXT = re.compile(rf"(?:,\s*|\s+(?:and|und|et)\s+)((?:{_NAME}\s+){{1,2}}{_PARTICLE}{_NAME})\b")
 _NOT_NAMES = frozenset(
     "The A An I We You He She It They This That Thanks Thank Please Team All Sir Madam Customer Support "
     "Service Mr Mrs Ms Dr Hello Hi Dear Best Kind Regards Yours Sincerely Sehr Geehrte Geehrter Damen "
@@ -367,7 +416,9 @@ def _phone_ok(text: str, start: int, value: str) -> bool:
         return False
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}", value):
         return False  # a date
-    return not (value.isdigit() and not value.startswith("0"))  # a bare number: an amount, an id
+    if value.isdigit() and not value.startswith("0"):  # a bare number: an amount, an id, or a phone
+        return _PHONE_CUE.search(text[max(0, start - 20) : start]) is not None
+    return True
 
 
 def _phones(text: str) -> Iterator[Entity]:
@@ -387,25 +438,43 @@ def _phones(text: str) -> Iterator[Entity]:
 
 
 def _addresses(text: str) -> Iterator[Entity]:
-    for pattern in (_EN_ADDRESS, _DE_ADDRESS, _FR_ADDRESS):
+    for pattern in (_EN_ADDRESS, _DE_ADDRESS, _FR_ADDRESS, _FR_STREET_NO_NUMBER):
         for m in pattern.finditer(text):
             value = m.group().rstrip(" ,\n")
             yield Entity(m.start(), m.start() + len(value), "STREET_ADDRESS", 0.8, value)
 
 
 def _persons(text: str) -> Iterator[Entity]:
+    for m in _DEGREE.finditer(text):  # "Lorenz Tlustek B.Eng.": the degree belongs to the name
+        yield Entity(m.start(), m.end(), "PERSON", 0.75, m.group())
+    for m in _BEFORE_PERSON_VERB.finditer(text):  # "Anna Beck, born on ...", "Max Roth wohnt ..."
+        words = m.group(1).split()
+        while words and (_TITLES.fullmatch(words[0].rstrip(".")) or words[0] in _NOT_NAMES):
+            words.pop(0)  # "Herr", "Mme": the title is not the name
+        if len(words) >= 2 and not COMPANY_WORDS.intersection(words):
+            value = " ".join(words)
+            yield Entity(m.end(1) - len(value), m.end(1), "PERSON", 0.7, value)
     for m in _PERSON_CUE.finditer(text):
         words = m.group(1).split()
         while words and words[0] in _NOT_NAMES:
             words.pop(0)
         while words and words[-1] in _NOT_NAMES:
             words.pop()
-        if not words:
-            continue
+        titled = _TITLES.match(m.group(0)) is not None
+        if not words or (len(words) < 2 and not titled) or COMPANY_WORDS.intersection(words):
+            continue  # one word after "by" or "Dear" may be a company; after "Mr." it is a surname
         value = " ".join(words)
         start = text.find(value, m.start(1))
-        if start >= 0:
+        if start >= 0 and not COMPANY_SUFFIX.match(text[start + len(value) :]):
             yield Entity(start, start + len(value), "PERSON", 0.7, value)
+            # a list after the cue: "Attendees: Ann Lee, Bob Roy and Cy Tan"
+            pos = start + len(value)
+            while (more := _LIST_NEXT.match(text, pos)) is not None:
+                name = more.group(1)
+                if COMPANY_WORDS.intersection(name.split()) or COMPANY_SUFFIX.match(text[more.end() :]):
+                    break
+                yield Entity(more.start(1), more.end(1), "PERSON", 0.65, name)
+                pos = more.end()
 
 
 DETECTORS: dict[str, Detector] = {

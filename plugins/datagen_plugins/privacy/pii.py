@@ -30,7 +30,16 @@ from typing import IO, Any, ClassVar
 import attrs
 
 from datagen.plugin import Message, Record, Register, RunContext, UsageError, hookimpl
-from datagen_plugins.privacy._detect import TYPES, Entity, detect, iban_valid, luhn_valid
+from datagen_plugins.privacy._detect import (
+    COMPANY_SUFFIX,
+    COMPANY_WORDS,
+    NAME_TOKEN,
+    TYPES,
+    Entity,
+    detect,
+    iban_valid,
+    luhn_valid,
+)
 
 STRATEGIES = ("mask", "pseudonym", "fake")
 FIELDS = ("instruction", "input", "output", "messages")
@@ -72,6 +81,42 @@ def _load_ner(name: str) -> Any:
     if name == "auto":
         return None
     raise UsageError(f"$.privacy.pii.ner: no spaCy pipeline {name!r} installed")
+
+
+_CANDIDATE = re.compile(
+    r"[A-ZÀ-ÖØ-Þ][a-zßà-öø-ÿ'\u2019-]+(?:\s+(?:(?:van|von|de|der|du|da|la|le)\s+)?[A-ZÀ-ÖØ-Þ][a-zßà-öø-ÿ'\u2019-]+)+"
+)
+#: capitalised words that start a pair of capitalised words without naming anyone
+_NOT_FIRST = frozenset(
+    "The This That These Those A An In On At For From To With By Of And Or But If When Please Thanks "
+    "Dear Hello Hi Der Die Das Den Dem Des Ein Eine Einen Bitte Danke Sehr Mit Von Zu Im Am Auf Für "
+    "Le La Les Un Une Des Du Au Aux Merci Bonjour Cher Chère Pour Avec Sur Dans Par".split()
+)
+
+
+def _unexplained_name(text: str, entities: list[Entity]) -> bool:
+    """Whether ``text`` has two or more capitalised words in a row outside the entities found."""
+    for m in _CANDIDATE.finditer(text):
+        words = m.group().split()
+        if words[0] in _NOT_FIRST:
+            words = words[1:]
+        if len(words) < 2:
+            continue
+        if not any(e.start <= m.start() < e.end or e.start < m.end() <= e.end for e in entities):
+            return True
+    return False
+
+
+def _name_shaped(name: str, after: str) -> bool:
+    """An NER PERSON worth keeping: two or more words, each a capitalised name or a particle, and not
+    followed by a company's suffix ("Jones LLC", "Pruschke Salz AG")."""
+    words = name.split()
+    return (
+        len(words) >= 2
+        and all(NAME_TOKEN.fullmatch(w) for w in words)
+        and not COMPANY_WORDS.intersection(words)
+        and not COMPANY_SUFFIX.match(after)
+    )
 
 
 class Faked:
@@ -228,15 +273,24 @@ class PII:
                 [
                     Entity(e.start_char, e.end_char, "PERSON", 0.6, e.text)
                     for e in doc.ents
-                    if e.label_ in {"PERSON", "PER"} and " " in e.text.strip()
+                    if e.label_ in {"PERSON", "PER"} and _name_shaped(e.text, doc.text[e.end_char :])
                 ]
             )
         return out
 
     def find(self, texts: list[str]) -> list[list[Entity]]:
-        """The entities of each text (offsets into it), overlaps resolved."""
-        extra = self._ner(texts)
-        return [detect(t, self.types, e) for t, e in zip(texts, extra, strict=True)]
+        """The entities of each text (offsets into it), overlaps resolved.
+
+        The NER model, the slow part, reads only the texts with a run of two capitalised words that
+        the rules did not already explain (most texts have none)."""
+        found = [detect(t, self.types) for t in texts]
+        if self.nlp is None:
+            return found
+        todo = [i for i, (t, ents) in enumerate(zip(texts, found, strict=True)) if _unexplained_name(t, ents)]
+        for i, extra in zip(todo, self._ner([texts[i] for i in todo]), strict=True):
+            if extra:
+                found[i] = detect(texts[i], self.types, extra)
+        return found
 
     # ------------------------------------------------------------------------------------ replacement
 
