@@ -52,6 +52,7 @@ from datagen.kernel.protocols import (
 )
 from datagen.kernel.stages import Rejected, Stage, StageReport
 from datagen.log import Logger, get_logger, redact_text, register_secret
+from datagen.privacy.accounting import BudgetExceeded, GaussianAccountant, epsilon_for, noise_multiplier_for
 from datagen.text.embeddings import Embedder
 from datagen.text.prompts import PromptSet
 from datagen.text.rouge import RougeLIndex, rouge_l, tokenize
@@ -127,6 +128,11 @@ __all__ = [
     # helpers for generation methods
     "PromptSet",
     "Embedder",
+    # differential privacy
+    "GaussianAccountant",
+    "BudgetExceeded",
+    "epsilon_for",
+    "noise_multiplier_for",
     "RougeLIndex",
     "bounded_map",
     "records_of",

@@ -415,6 +415,11 @@ def _finish(report: RunReport, require_count: bool) -> None:
 @click.option(
     "--seeds", type=click.Path(path_type=Path), help="Seeds: JSONL (records or Self-Instruct tasks)."
 )
+@click.option(
+    "--private",
+    type=click.Path(path_type=Path),
+    help="Private dataset (JSONL/Parquet) for a differentially private method such as aug_pe.",
+)
 @click.option("-n", "--count", type=int, help="How many records to generate.")
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Output file: .jsonl or .parquet.")
 @click.option("--temperature", type=float, help="Sampling temperature ([sampling] temperature).")
@@ -447,6 +452,12 @@ def generate_cmd(ctx: click.Context, /, **opts: Any) -> None:
     state = _state(ctx)
     overrides = _generate_overrides(opts)
     config = state.load(overrides)
+    if opts["private"] is not None:
+        # the private dataset of a differentially private method (aug_pe): one of its options
+        if not Path(opts["private"]).is_file():
+            raise click.UsageError(f"--private {opts['private']}: no such file")
+        _put(overrides, f"method.{config.method.name}.private", str(opts["private"]))
+        config = state.load(overrides)
     if opts["base_url"]:
         from datagen.app.runner import resolve_backend_name
 

@@ -418,13 +418,20 @@ def build_report(
         finish_reasons=dict(s.finish_reasons),
         method_rejections=dict(s.dropped.most_common()),
         stages=[r.to_dict() for r in pipeline.reports],
-        privacy_spent=pipeline.spent(),
+        privacy_spent={**_method_spent(prepared.method, run.method), **pipeline.spent()},
         stopped=s.stopped,
         short_reasons=short_reasons(prepared, pipeline, limit) if status != "complete" else [],
         plugins=plugin_versions(pm, prepared.stages, ("method", run.method), ("backend", run.backend)),
         out=str(run.out) if run.out is not None and written else None,
         rejected_file=str(rejects.path) if rejects is not None else None,
     )
+
+
+def _method_spent(method: Any, name: str) -> dict[str, dict[str, float]]:
+    """The privacy budget a differentially private method spent (``spent()``, optional), by name."""
+    spent = getattr(method, "spent", None)
+    value = dict(spent()) if callable(spent) else {}
+    return {f"method:{name}": value} if value else {}
 
 
 def run_sync(coro: Any) -> Any:
