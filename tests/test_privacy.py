@@ -204,3 +204,39 @@ def test_bad_options_name_their_key() -> None:
         PII(PIIConfig(types=["EMAIL", "SHOE_SIZE"]))
     with pytest.raises(datagen.UsageError, match=r"privacy\.pii\.strategy"):
         PII(PIIConfig(strategy="shred"))
+
+
+def test_the_audit_finds_copies_near_copies_pii_and_canaries(tmp_path: Path) -> None:
+    from datagen.app.audit import audit, plant_canaries, verdict
+
+    private = tmp_path / "private.jsonl"
+    texts = [
+        "The soup arrived cold and the waiter never came back to our table.",
+        "Best pasta in town, the staff remembered our names from last time.",
+        "We waited forty minutes for a table although we had booked a week ahead.",
+        "Lovely terrace, friendly service and the dessert was worth the trip alone.",
+    ]
+    private.write_text("".join(json.dumps({"id": f"p{i}", "output": t}) + "\n" for i, t in enumerate(texts)))
+    planted = tmp_path / "planted.jsonl"
+    canaries = plant_canaries(private, planted, 2, seed=3)
+    assert sum(c["text"] in line for c in canaries for line in planted.read_text().splitlines()) == 2
+    untouched = next(i for i in range(4) if f"p{i}" not in {c["record"] for c in canaries})
+    other = next(i for i in range(4) if i != untouched)
+    synthetic = [
+        R(id="s0", output=texts[untouched]),  # an exact copy
+        R(id="s1", output="Honestly, " + " ".join(texts[other].split()[:10]) + " indeed."),  # 10 words
+        R(id="s2", output="A quiet place with good bread. Mail me at ann@example.com."),
+        R(id="s3", output="Noted: " + canaries[0]["text"]),
+    ]
+    found = audit(datagen.Results.load(planted), synthetic, canaries=canaries, pii=PII(PIIConfig(ner="none")))
+    assert found["exact_copies"] == 1
+    # the copy, the 10 words and the canary (9 words of its private record)
+    assert found["near_verbatim"] == 3 and found["longest_shared_words"]["max"] >= 10
+    assert found["pii_in_synthetic"] == {"EMAIL": 1}
+    assert found["canaries"]["planted"] == 2 and found["canaries"]["reappeared"] == 1
+    assert [c["exact_reappearances"] for c in found["canaries"]["each"]] == [1, 0]
+    said = "\n".join(verdict(found))
+    assert "1 of 4 synthetic records copy a private record exactly" in said
+    assert "Canaries: 1 of 2 reappeared verbatim" in said
+    clean = audit(datagen.Results.load(private), [R(id="x", output="Entirely new words about bicycles.")])
+    assert clean["exact_copies"] == 0 and clean["near_verbatim"] == 0 and clean["shared_8gram_share"] == 0.0
