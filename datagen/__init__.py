@@ -14,6 +14,7 @@ from datagen.__about__ import __version__
 
 if TYPE_CHECKING:
     from datagen.app.generator import Generator
+    from datagen.app.privacy import PrivacyManager
     from datagen.app.quality import QualityFilter
     from datagen.datamodel.config import DatagenConfig, load_config
     from datagen.datamodel.records import Message, Provenance, Record, Usage
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "Generator": "datagen.app.generator",
     "QualityFilter": "datagen.app.quality",
+    "PrivacyManager": "datagen.app.privacy",
     "DatagenConfig": "datagen.datamodel.config",
     "load_config": "datagen.datamodel.config",
     "Message": "datagen.datamodel.records",
@@ -78,6 +80,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Config",
+    "PrivacyManager",
     "ConfigError",
     "DatagenConfig",
     "DatagenError",

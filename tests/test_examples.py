@@ -21,6 +21,7 @@ EXAMPLES = {
     "controlled_generation.py": ["controlled.jsonl"],
     "data_augmentation.py": ["paraphrased.jsonl", "styled.jsonl"],
     "quality_filtering.py": ["answers.jsonl"],
+    "privacy_features.py": ["answers.jsonl", "dp_tickets.jsonl"],
 }
 
 

@@ -240,3 +240,39 @@ def test_the_audit_finds_copies_near_copies_pii_and_canaries(tmp_path: Path) -> 
     assert "Canaries: 1 of 2 reappeared verbatim" in said
     clean = audit(datagen.Results.load(private), [R(id="x", output="Entirely new words about bicycles.")])
     assert clean["exact_copies"] == 0 and clean["near_verbatim"] == 0 and clean["shared_8gram_share"] == 0.0
+
+
+def test_the_seeds_privacy_manager(datagen_plugins, tmp_path: Path) -> None:
+    from datagen.testing import add_scripted_backend, request_text
+
+    pm = datagen.PrivacyManager(
+        {"strategy": "pseudonym", "types": ["EMAIL", "PHONE"]}, plugins=datagen_plugins
+    )
+    text = "Write to ann@example.com or call +44 20 7946 0958, ann@example.com again."
+    assert [(e["type"], e["text"]) for e in pm.find_pii(text)] == [
+        ("EMAIL", "ann@example.com"),
+        ("PHONE", "+44 20 7946 0958"),
+        ("EMAIL", "ann@example.com"),
+    ]
+    assert pm.scrub_text(text) == "Write to <EMAIL_1> or call <PHONE_1>, <EMAIL_1> again."
+    assert pm.config.privacy.inputs == ["pii"] and pm.config.privacy.outputs == ["pii"]
+    # a run with the manager's config: the backend never sees the seed's address, nor does the file
+    seen: list[str] = []
+    add_scripted_backend(
+        datagen_plugins, lambda r: seen.append(request_text(r)) or "Reply sent to bob@example.org."
+    )
+    config = {"privacy": {"inputs": ["pii"], "outputs": ["pii"]}, "backend": {"name": "scripted"}}
+    results = datagen.Generator(config, plugins=datagen_plugins).run(
+        "respond", ["Email carol@example.net now."], 1
+    )
+    assert seen and all("carol@example.net" not in s for s in seen)
+    assert results[0].output == "Reply sent to [EMAIL]."
+    outputs = pm.protect_outputs([R(id="a", output="Mail dan@example.com")])
+    assert outputs[0].output == "Mail <EMAIL_1>" and outputs.report.stages[0]["details"]["found"] == {
+        "EMAIL": 1
+    }
+    with pytest.raises(datagen.UsageError, match="unknown option"):
+        datagen.PrivacyManager({"stratgey": "mask"})
+    off = datagen.PrivacyManager({"pii_scrubbing": False}, plugins=datagen_plugins)
+    with pytest.raises(datagen.UsageError, match="no privacy mechanism"):
+        off.protect_inputs([R(id="a", output="x")])
