@@ -158,8 +158,10 @@ class AugPE:
         Embedder(c.embedding_model)  # the embeddings extra is installed, or a clear error now
 
     def spent(self) -> dict[str, float]:
-        """The (epsilon, delta) spent so far."""
-        return self.accountant.spent() if self.accountant is not None else {}
+        """The (epsilon, delta) spent so far; nothing with ``epsilon = inf`` (no noise: no guarantee)."""
+        if self.accountant is None or self.sigma == 0:
+            return {}
+        return self.accountant.spent()
 
     # ------------------------------------------------------------------------------------ the LLM
 
