@@ -92,6 +92,10 @@ def main() -> None:
                 "private": str(planted), "epsilon": epsilon,
                 "population": args.population, "rounds": args.rounds, "label_field": "label",
                 "prompt": "a one-sentence review of a product, a film or a restaurant", "max_tokens": 48,
+                "label_prompts": {  # public knowledge: what the labels mean
+                    "positive": "a one-sentence positive review, full of praise, of a product or a film",
+                    "negative": "a one-sentence negative review, a complaint, of a product or a film",
+                },
                 "seed": args.seed,
             }  # fmt: skip
             start = time.perf_counter()

@@ -276,3 +276,13 @@ def test_the_seeds_privacy_manager(datagen_plugins, tmp_path: Path) -> None:
     off = datagen.PrivacyManager({"pii_scrubbing": False}, plugins=datagen_plugins)
     with pytest.raises(datagen.UsageError, match="no privacy mechanism"):
         off.protect_inputs([R(id="a", output="x")])
+
+
+def test_ner_finds_a_name_no_cue_announces() -> None:
+    pytest.importorskip("spacy")
+    pii = PII(PIIConfig())  # ner = "auto": the small English pipeline when installed
+    if pii.nlp is None:
+        pytest.skip("no spaCy English pipeline installed")
+    text = "Please forward the contract to Jessica Brown before the meeting."
+    assert [(e.type, e.value) for e in pii.find([text])[0]] == [("PERSON", "Jessica Brown")]
+    assert PII(PIIConfig(ner="none")).find([text])[0] == []
