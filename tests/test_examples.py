@@ -22,6 +22,7 @@ EXAMPLES = {
     "data_augmentation.py": ["paraphrased.jsonl", "styled.jsonl"],
     "quality_filtering.py": ["answers.jsonl"],
     "privacy_features.py": ["answers.jsonl", "dp_tickets.jsonl"],
+    "evaluation_metrics.py": ["answers.jsonl"],
 }
 
 

@@ -197,14 +197,14 @@ def plugins_cmd(
         from rich.console import Console
         from rich.table import Table
 
-        table = Table("name", "distribution", "version", "hooks", "provides")
+        table = Table("name", "from", "hooks", "provides")
         for column in table.columns:
             column.overflow = "fold"  # wrap long names instead of cutting them
+        table.columns[-1].no_wrap = True  # "family:name" whole, it is what users type
         for i in rows:
             table.add_row(
                 i.name,
-                i.dist or "-",
-                i.version or "-",
+                f"{i.dist or '-'} {i.version or ''}".strip(),
                 "\n".join(h.removeprefix("datagen_register_").removeprefix("datagen_") for h in i.hooks),
                 "\n".join(provides.get(i.name, [])),
             )
@@ -687,6 +687,107 @@ def audit_cmd(ctx: click.Context, /, **opts: Any) -> None:
         click.echo(line)
     if opts["json_out"] is not None:
         Path(opts["json_out"]).write_text(json.dumps(found, indent=2))
+
+
+@cli.command("metrics")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--metric", "names", multiple=True, metavar="NAME", help="A metric; repeatable (default: [metric] run)."
+)
+@click.option(
+    "--compare", type=click.Path(path_type=Path), help="Another dataset: the same metrics, side by side."
+)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the metrics as JSON.")
+@click.option(
+    "--set", "settings", multiple=True, metavar="KEY=VALUE", help="Any config key (metric options)."
+)
+@click.pass_context
+def metrics_cmd(ctx: click.Context, /, source: Path, **opts: Any) -> None:
+    """Compute metrics of a JSONL or Parquet file (stats, diversity, readability, topics, ... ; `datagen
+    plugins --all` lists them). A metric that cannot run is reported as skipped, with the reason."""
+    from datagen.datamodel.results import check_side_file
+    from datagen.metrics import compare, compute
+
+    state = _state(ctx)
+    overrides: dict[str, Any] = {}
+    for setting in opts["settings"]:
+        key, value = _parse_setting(setting)
+        _put(overrides, key, value)
+    config = state.load(overrides)
+    for path in (source, opts["compare"]):
+        if path is not None and not Path(path).is_file():
+            raise click.UsageError(f"{path}: no such file")
+    if opts["json_out"] is not None:
+        check_side_file(Path(opts["json_out"]), "json")
+    names = list(opts["names"]) or None
+    if opts["compare"] is not None:
+        found: dict[str, Any] = compare(source, opts["compare"], names, config=config, plugins=state.pm)
+        for key, diff in sorted(found["differences"].items()):
+            click.echo(f"{key}: {diff.get('a')} -> {diff.get('b')}")
+    else:
+        found = compute(source, names, config=config, plugins=state.pm)
+        for name, values in found.items():
+            if "skipped" in values:
+                click.echo(f"{name}: skipped ({values['skipped']})")
+                continue
+            flat = {
+                k: v
+                for k, v in values.items()
+                if isinstance(v, int | float | str) and not isinstance(v, bool)
+            }
+            click.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in flat.items()))
+    if opts["json_out"] is not None:
+        Path(opts["json_out"]).write_text(json.dumps(found, indent=2))
+
+
+@cli.command("report")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="The HTML file to write.")
+@click.option("--compare", type=click.Path(path_type=Path), help="Another dataset to compare with.")
+@click.option(
+    "--run-report", type=click.Path(path_type=Path), help="The run's --report JSON (filters, budget)."
+)
+@click.option("--metric", "names", multiple=True, metavar="NAME", help="A metric; repeatable.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing report.")
+@click.option(
+    "--set", "settings", multiple=True, metavar="KEY=VALUE", help="Any config key (metric options)."
+)
+@click.pass_context
+def report_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> None:
+    """Write one self-contained HTML page about a dataset: summary, dataset card, metrics, plots, the
+    filter and privacy report and the run report when given, and a comparison with --compare."""
+    from datagen.app.html_report import write_report
+    from datagen.datamodel.results import iter_records
+    from datagen.metrics import compute, differences
+
+    state = _state(ctx)
+    overrides: dict[str, Any] = {}
+    for setting in opts["settings"]:
+        key, value = _parse_setting(setting)
+        _put(overrides, key, value)
+    config = state.load(overrides)
+    for path in (source, opts["compare"], opts["run_report"]):
+        if path is not None and not Path(path).is_file():
+            raise click.UsageError(f"{path}: no such file")
+    if out.exists() and not opts["overwrite"]:
+        raise click.UsageError(f"{out} exists; pass --overwrite to replace it")
+    run_report = None
+    if opts["run_report"] is not None:
+        try:
+            run_report = json.loads(Path(opts["run_report"]).read_text())
+        except ValueError as exc:
+            raise click.UsageError(f"--run-report {opts['run_report']}: {exc}") from None
+    names = list(opts["names"]) or None
+    found = compute(source, names, config=config, plugins=state.pm)
+    comparison = None
+    if opts["compare"] is not None:
+        second = compute(opts["compare"], names, config=config, plugins=state.pm)
+        comparison = {"differences": differences(found, second)}
+    label = Path(opts["compare"]).name if opts["compare"] is not None else None
+    write_report(
+        source, out, found, iter_records(source), run_report=run_report, comparison=comparison, other=label
+    )
+    click.echo(f"wrote {out}")
 
 
 # -------------------------------------------------------------------------------------------------- cache

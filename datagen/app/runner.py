@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import math
@@ -116,6 +117,11 @@ def prepare(
             backend_cfg = attrs.evolve(backend_cfg, model=config.backend.model)
         backend = construct(backend_cls, config, "backend", backend_name, problems, options=backend_cfg)
     stages = build_stages(config, pm, problems)
+    metrics = pm.registry("metric")
+    for i, name in enumerate(config.metric.run):
+        if name not in metrics:
+            known = ", ".join(metrics.names()) or "none installed"
+            problems.append(f"$.metric.run[{i}]: no metric plugin named {name!r} (registered: {known})")
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))  # a bad table is found twice: once is enough
     assert method_obj is not None and backend is not None
@@ -293,6 +299,12 @@ async def _execute(prepared: Prepared, pm: PluginManager, progress: Progress | N
         prepared, pm, pipeline, started=started, elapsed=time.monotonic() - t0, rejects=rejects
     )
     results.report = report
+    if config.metric.run and len(results):
+        from datagen.metrics import compute
+
+        report.metrics = await asyncio.to_thread(
+            compute, results, config.metric.run, config=config, plugins=pm
+        )
     if config.generate.report is not None:
         report.save(config.generate.report)
     log.info("run_finished", run_id=run.id, **run.stats.as_dict())

@@ -249,6 +249,14 @@ class FilterSection(FamilySection):
 
 
 @attrs.define
+class MetricSection(FamilySection):
+    """``[metric]``: metrics computed at the end of a generation run (``run``), in the run report, and
+    their tables."""
+
+    run: list[str] = attrs.field(factory=list)
+
+
+@attrs.define
 class PrivacySection(FamilySection):
     """``[privacy]``: mechanisms applied to the seeds before any backend sees them (``inputs``) and to
     the records before they are written (``outputs``), in order, and their tables."""
@@ -361,7 +369,7 @@ class DatagenConfig:
     plugins: PluginsConfig = attrs.field(factory=PluginsConfig)
     filter: FilterSection = attrs.field(factory=FilterSection)
     privacy: PrivacySection = attrs.field(factory=PrivacySection)
-    metric: FamilySection = attrs.field(factory=FamilySection)
+    metric: MetricSection = attrs.field(factory=MetricSection)
     plot: FamilySection = attrs.field(factory=FamilySection)
     agent: FamilySection = attrs.field(factory=FamilySection)
     prices: dict[str, Price] = attrs.field(factory=dict)
@@ -409,7 +417,7 @@ def _family_hook(cls: type[FamilySection]) -> Callable[[Any, Any], FamilySection
     return hook
 
 
-for _cls in (FamilySection, MethodSection, BackendSection, FilterSection, PrivacySection):
+for _cls in (FamilySection, MethodSection, BackendSection, FilterSection, PrivacySection, MetricSection):
     converter.register_structure_hook(_cls, _family_hook(_cls))
 
 
@@ -420,7 +428,7 @@ def _unstructure_section(section: FamilySection) -> dict[str, Any]:
     return out
 
 
-for _cls in (FamilySection, MethodSection, BackendSection, FilterSection, PrivacySection):
+for _cls in (FamilySection, MethodSection, BackendSection, FilterSection, PrivacySection, MetricSection):
     converter.register_unstructure_hook(_cls, _unstructure_section)
 
 

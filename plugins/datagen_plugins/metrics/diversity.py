@@ -1,0 +1,132 @@
+"""``diversity``: lexical diversity of one text field (``output`` by default).
+
+- distinct-n (n = 1, 2, 3): distinct n-grams over all n-grams of the dataset (Li et al. 2016);
+- n-gram entropy (bits) of the same n-gram distributions;
+- MTLD (McCarthy and Jarvis 2010, factor threshold 0.72, forward and backward averaged): the mean over
+  records of 10 words or more, and over the whole dataset as one text;
+- compression ratio: the dataset's bytes over their gzip size (Shaib et al. 2024; higher = more repetitive);
+- self-BLEU (Zhu et al. 2018): each of ``sample`` sampled texts scored with sacrebleu's sentence BLEU
+  against the other sampled texts as references, averaged (higher = more alike); the sample size is
+  reported, so the cost is bounded whatever the dataset's size. Skipped, with the reason, without sacrebleu.
+
+The n-gram counters hold each distinct n-gram once: memory grows with the vocabulary of n-grams.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import random
+from collections import Counter
+from typing import Any, ClassVar
+
+import attrs
+
+from datagen.plugin import Register, Results, bounded, hookimpl
+from datagen_plugins.metrics._common import check_field, texts, words
+
+MTLD_THRESHOLD = 0.72
+
+
+def _mtld_pass(tokens: list[str]) -> float:
+    factors, types, count = 0.0, set(), 0
+    for token in tokens:
+        types.add(token)
+        count += 1
+        if len(types) / count <= MTLD_THRESHOLD:
+            factors += 1
+            types, count = set(), 0
+    if count:
+        ttr = len(types) / count
+        factors += (1 - ttr) / (1 - MTLD_THRESHOLD) if ttr < 1 else 0.0
+    return len(tokens) / factors if factors else float(len(tokens))
+
+
+def mtld(tokens: list[str]) -> float:
+    """MTLD: the mean length of the runs of words that keep the type-token ratio above 0.72, forward
+    and backward averaged."""
+    if not tokens:
+        return 0.0
+    return (_mtld_pass(tokens) + _mtld_pass(tokens[::-1])) / 2
+
+
+def entropy(counts: Counter[Any]) -> float:
+    """Shannon entropy, in bits, of a count distribution."""
+    total = sum(counts.values())
+    return -sum(c / total * math.log2(c / total) for c in counts.values()) if total else 0.0
+
+
+@attrs.define
+class DiversityConfig:
+    """Options of ``[metric.diversity]``."""
+
+    field: str = "output"
+    sample: int = attrs.field(default=200, validator=bounded(2))
+    mtld_min_words: int = attrs.field(default=10, validator=bounded(1))
+    seed: int = 0
+
+
+class Diversity:
+    """Distinct-n, n-gram entropy, MTLD, compression ratio, self-BLEU."""
+
+    name: ClassVar[str] = "diversity"
+    Config: ClassVar[type[Any]] = DiversityConfig
+
+    def __init__(self, config: DiversityConfig) -> None:
+        check_field(config.field, "$.metric.diversity.field")
+        self.config = config
+
+    def compute(self, results: Results) -> dict[str, Any]:
+        """The diversity of the configured field's texts."""
+        c = self.config
+        grams: dict[int, Counter[tuple[str, ...]]] = {n: Counter() for n in (1, 2, 3)}
+        per_record: list[float] = []
+        stream: list[str] = []
+        raw = bytearray()
+        sample: list[str] = []
+        rng = random.Random(c.seed)
+        n_texts = 0
+        for text in texts(results, c.field):
+            n_texts += 1
+            tokens = words(text)
+            for n, counter in grams.items():
+                counter.update(zip(*(tokens[k:] for k in range(n)), strict=False))
+            if len(tokens) >= c.mtld_min_words:
+                per_record.append(mtld(tokens))
+            stream.extend(tokens)
+            raw += text.encode() + b"\n"
+            if len(sample) < c.sample:  # reservoir sampling: a uniform sample of any stream
+                sample.append(text)
+            elif (j := rng.randrange(n_texts)) < c.sample:
+                sample[j] = text
+        if n_texts == 0:
+            return {"skipped": f"no {c.field} text"}
+        out: dict[str, Any] = {"texts": n_texts, "field": c.field}
+        for n, counter in grams.items():
+            total = sum(counter.values())
+            out[f"distinct_{n}"] = round(len(counter) / total, 6) if total else 0.0
+            out[f"entropy_{n}"] = round(entropy(counter), 6)
+        out["mtld_mean"] = round(sum(per_record) / len(per_record), 4) if per_record else None
+        out["mtld_corpus"] = round(mtld(stream), 4)
+        out["compression_ratio"] = round(len(raw) / len(gzip.compress(bytes(raw), 9)), 4)
+        out["self_bleu"] = self_bleu(sample)
+        return out
+
+
+def self_bleu(sample: list[str]) -> dict[str, Any]:
+    """Mean sentence BLEU (sacrebleu) of each sampled text against the others."""
+    if len(sample) < 2:
+        return {"skipped": "fewer than two texts"}
+    try:
+        from sacrebleu.metrics import BLEU
+    except ImportError:
+        return {"skipped": "sacrebleu is not installed: pip install 'datagen[metrics]'"}
+    bleu = BLEU(effective_order=True)
+    scores = [bleu.sentence_score(text, sample[:i] + sample[i + 1 :]).score for i, text in enumerate(sample)]
+    return {"mean": round(sum(scores) / len(scores), 4), "sample": len(sample)}
+
+
+@hookimpl
+def datagen_register_metrics(register: Register) -> None:
+    """Register the diversity metric."""
+    register(Diversity)

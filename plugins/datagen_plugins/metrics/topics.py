@@ -1,0 +1,99 @@
+"""``topics``: topic models over one text field (``output`` by default) with scikit-learn: NMF over
+TF-IDF and LDA (online variational Bayes) over term counts, ``topics`` topics each.
+
+Reported per model: the top words of each topic, how many records each topic holds, the topic of each
+record, and each record's topic weights (up to ``detail_records`` records; beyond, only the topics).
+Skipped, with the reason, without scikit-learn or with too few texts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+
+from datagen.plugin import Register, Results, UsageError, bounded, hookimpl
+from datagen_plugins.metrics._common import check_field, texts
+
+MODELS = ("nmf", "lda")
+
+
+@attrs.define
+class TopicsConfig:
+    """Options of ``[metric.topics]``."""
+
+    field: str = "output"
+    topics: int = attrs.field(default=8, validator=bounded(2, high=200))
+    models: list[str] = attrs.field(factory=lambda: list(MODELS))
+    top_words: int = attrs.field(default=8, validator=bounded(1))
+    max_features: int = attrs.field(default=5000, validator=bounded(10))
+    detail_records: int = attrs.field(default=5000, validator=bounded(0))
+    seed: int = 0
+
+
+class Topics:
+    """NMF and LDA topics: top words, sizes, each record's topic."""
+
+    name: ClassVar[str] = "topics"
+    Config: ClassVar[type[Any]] = TopicsConfig
+
+    def __init__(self, config: TopicsConfig) -> None:
+        check_field(config.field, "$.metric.topics.field")
+        unknown = sorted(set(config.models) - set(MODELS))
+        if unknown or not config.models:
+            raise UsageError(
+                f"$.metric.topics.models: expected some of {', '.join(MODELS)}, got {config.models}"
+            )
+        self.config = config
+
+    def compute(self, results: Results) -> dict[str, Any]:
+        """The topic models' findings."""
+        try:
+            from sklearn.decomposition import NMF, LatentDirichletAllocation
+            from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+        except ImportError:
+            return {"skipped": "scikit-learn is not installed: pip install 'datagen[metrics]'"}
+        c = self.config
+        corpus = list(texts(results, c.field))
+        if len(corpus) < c.topics:
+            return {"skipped": f"{len(corpus)} texts, fewer than the {c.topics} topics asked for"}
+        out: dict[str, Any] = {"field": c.field, "texts": len(corpus), "topics": c.topics}
+        for model in c.models:
+            if model == "nmf":
+                vectorizer: Any = TfidfVectorizer(
+                    max_features=c.max_features, stop_words="english", max_df=0.95
+                )
+                estimator: Any = NMF(n_components=c.topics, init="nndsvda", random_state=c.seed, max_iter=300)
+            else:
+                vectorizer = CountVectorizer(max_features=c.max_features, stop_words="english", max_df=0.95)
+                estimator = LatentDirichletAllocation(
+                    n_components=c.topics, learning_method="online", random_state=c.seed, max_iter=10,
+                    batch_size=1024,
+                )  # fmt: skip
+            try:
+                matrix = vectorizer.fit_transform(corpus)
+            except ValueError as exc:  # e.g. only stop words
+                out[model] = {"skipped": str(exc)}
+                continue
+            weights = estimator.fit_transform(matrix)
+            vocabulary = vectorizer.get_feature_names_out()
+            top = [
+                [str(vocabulary[i]) for i in row.argsort()[::-1][: c.top_words]]
+                for row in estimator.components_
+            ]
+            totals = weights.sum(axis=1, keepdims=True)
+            totals[totals == 0] = 1
+            shares = weights / totals
+            assignment = shares.argmax(axis=1)
+            sizes = [int((assignment == k).sum()) for k in range(c.topics)]
+            found: dict[str, Any] = {"top_words": top, "sizes": sizes, "assignments": assignment.tolist()}
+            if len(corpus) <= c.detail_records:
+                found["weights"] = [[round(float(w), 4) for w in row] for row in shares]
+            out[model] = found
+        return out
+
+
+@hookimpl
+def datagen_register_metrics(register: Register) -> None:
+    """Register the topics metric."""
+    register(Topics)
