@@ -3,20 +3,22 @@
 - distinct-n (n = 1, 2, 3): distinct n-grams over all n-grams of the dataset (Li et al. 2016);
 - n-gram entropy (bits) of the same n-gram distributions;
 - MTLD (McCarthy and Jarvis 2010, factor threshold 0.72, forward and backward averaged): the mean over
-  records of 10 words or more, and over the whole dataset as one text;
-- compression ratio: the dataset's bytes over their gzip size (Shaib et al. 2024; higher = more repetitive);
+  records of 10 words or more, and over the sampled texts read as one text;
+- compression ratio: the dataset's bytes over their gzip size, compressed as they stream (Shaib et al.
+  2024; higher = more repetitive);
 - self-BLEU (Zhu et al. 2018): each of ``sample`` sampled texts scored with sacrebleu's sentence BLEU
   against the other sampled texts as references, averaged (higher = more alike); the sample size is
   reported, so the cost is bounded whatever the dataset's size. Skipped, with the reason, without sacrebleu.
 
-The n-gram counters hold each distinct n-gram once: memory grows with the vocabulary of n-grams.
+The n-gram counters hold each distinct n-gram once: exact distinct-n needs memory that grows with the
+number of distinct n-grams (everything else is bounded).
 """
 
 from __future__ import annotations
 
-import gzip
 import math
 import random
+import zlib
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -81,8 +83,8 @@ class Diversity:
         c = self.config
         grams: dict[int, Counter[tuple[str, ...]]] = {n: Counter() for n in (1, 2, 3)}
         per_record: list[float] = []
-        stream: list[str] = []
-        raw = bytearray()
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip, streamed: constant memory
+        raw_bytes = packed_bytes = 0
         sample: list[str] = []
         rng = random.Random(c.seed)
         n_texts = 0
@@ -93,8 +95,9 @@ class Diversity:
                 counter.update(zip(*(tokens[k:] for k in range(n)), strict=False))
             if len(tokens) >= c.mtld_min_words:
                 per_record.append(mtld(tokens))
-            stream.extend(tokens)
-            raw += text.encode() + b"\n"
+            data = text.encode() + b"\n"
+            raw_bytes += len(data)
+            packed_bytes += len(packer.compress(data))
             if len(sample) < c.sample:  # reservoir sampling: a uniform sample of any stream
                 sample.append(text)
             elif (j := rng.randrange(n_texts)) < c.sample:
@@ -107,8 +110,10 @@ class Diversity:
             out[f"distinct_{n}"] = round(len(counter) / total, 6) if total else 0.0
             out[f"entropy_{n}"] = round(entropy(counter), 6)
         out["mtld_mean"] = round(sum(per_record) / len(per_record), 4) if per_record else None
-        out["mtld_corpus"] = round(mtld(stream), 4)
-        out["compression_ratio"] = round(len(raw) / len(gzip.compress(bytes(raw), 9)), 4)
+        # MTLD of the sampled texts read as one text (bounded, like self-BLEU's sample)
+        out["mtld_sample"] = round(mtld([w for text in sample for w in words(text)]), 4)
+        packed_bytes += len(packer.flush())
+        out["compression_ratio"] = round(raw_bytes / packed_bytes, 4)
         out["self_bleu"] = self_bleu(sample)
         return out
 
