@@ -10,6 +10,7 @@ from __future__ import annotations
 from datagen.datamodel.config import NON_NEGATIVE, POSITIVE, bounded, secret_field
 from datagen.datamodel.records import Message, Provenance, Record, Usage, new_id, stable_id
 from datagen.datamodel.results import Results, iter_records, record_from_dict, record_to_dict
+from datagen.datamodel.space import Param, ParameterSpace
 from datagen.engine.batching import BatchResults, BatchStatus
 from datagen.engine.concurrency import bounded_map
 from datagen.engine.llm import (
@@ -50,12 +51,16 @@ from datagen.kernel.protocols import (
     Plugin,
     PrivacyMechanism,
 )
+from datagen.kernel.protocols import (
+    Agent as BaseAgent,
+)
 from datagen.kernel.stages import Rejected, Stage, StageReport
 from datagen.log import Logger, get_logger, redact_text, register_secret
 from datagen.privacy.accounting import BudgetExceeded, GaussianAccountant, epsilon_for, noise_multiplier_for
 from datagen.text.embeddings import Embedder
 from datagen.text.prompts import PromptSet
 from datagen.text.rouge import RougeLIndex, rouge_l, tokenize
+from datagen.tuning.agents import SearchAgent
 
 __all__ = [
     # hooks
@@ -63,6 +68,7 @@ __all__ = [
     "hookimpl",
     # protocols, one per family
     "Agent",
+    "BaseAgent",
     "BACKEND_DEFAULTS",
     "Backend",
     "Filter",
@@ -133,6 +139,10 @@ __all__ = [
     "BudgetExceeded",
     "epsilon_for",
     "noise_multiplier_for",
+    # search agents
+    "SearchAgent",
+    "ParameterSpace",
+    "Param",
     "RougeLIndex",
     "bounded_map",
     "records_of",

@@ -25,6 +25,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
+from datagen.datamodel.space import Param
 from datagen.errors import ConfigError
 from datagen.log import SECRET_KEY_RE
 
@@ -355,6 +356,34 @@ class Price:
     output_per_mtok: float = 0.0
 
 
+def _default_space() -> list[Param]:
+    return [
+        Param("temperature", "continuous", 0.1, 1.5, target="sampling.temperature"),
+        Param("top_p", "continuous", 0.5, 1.0, target="sampling.top_p"),
+    ]
+
+
+@attrs.define
+class RLTuningConfig:
+    """``[tune]``: RL-guided search over generation parameters (see ``datagen.tuning``)."""
+
+    agent: str = "random"
+    iterations: int = attrs.field(default=20, validator=POSITIVE)
+    #: records generated per evaluation
+    batch_size: int = attrs.field(default=20, validator=POSITIVE)
+    #: parameter sets evaluated at once (asked together, generated concurrently)
+    parallel: int = attrs.field(default=1, validator=POSITIVE)
+    space: list[Param] = attrs.field(factory=_default_space)
+    #: the key of the callback's result that is the reward (higher is better)
+    reward_metric: str = "reward"
+    #: stop after this many iterations without an improvement of at least ``min_improvement``
+    patience: int | None = None
+    min_improvement: float = 0.0
+    seed: int = 0
+    #: ``package.module:function`` computing the metrics of a batch (for ``datagen tune``)
+    evaluate: str | None = None
+
+
 @attrs.define
 class DatagenConfig:
     """The whole configuration; every section has defaults, so an empty file is valid."""
@@ -372,6 +401,7 @@ class DatagenConfig:
     metric: MetricSection = attrs.field(factory=MetricSection)
     plot: FamilySection = attrs.field(factory=FamilySection)
     agent: FamilySection = attrs.field(factory=FamilySection)
+    tune: RLTuningConfig = attrs.field(factory=RLTuningConfig)
     prices: dict[str, Price] = attrs.field(factory=dict)
 
     def sections(self) -> dict[str, FamilySection]:

@@ -1,0 +1,137 @@
+"""``ppo``: Proximal Policy Optimisation (Schulman et al. 2017) with the seed's PolicyNetwork.
+
+Steps are collected ``batch`` at a time; advantages come from generalised advantage estimation
+(``gae_lambda``, ``discount``) over the value head's estimates, standardised; then ``epochs`` passes
+minimise the clipped surrogate (``clip``) plus ``value_coef`` times the value error, minus
+``entropy_bonus`` times the entropy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import attrs
+
+from datagen.plugin import Register, SearchAgent, bounded, get_logger, hookimpl
+from datagen_plugins.agents._policy import build_policy, require_torch, sample_action, standardise
+
+
+@attrs.define
+class PPOConfig:
+    """Options of ``[agent.ppo]``."""
+
+    learning_rate: float = attrs.field(default=0.03, validator=bounded(above=0))
+    discount: float = attrs.field(default=0.0, validator=bounded(0, high=1))
+    gae_lambda: float = attrs.field(default=0.95, validator=bounded(0, high=1))
+    clip: float = attrs.field(default=0.2, validator=bounded(above=0))
+    epochs: int = attrs.field(default=4, validator=bounded(1))
+    batch: int = attrs.field(default=4, validator=bounded(1))
+    value_coef: float = 0.5
+    entropy_bonus: float = attrs.field(default=0.01, validator=bounded(0))
+    hidden: int = attrs.field(default=32, validator=bounded(1))
+    fallback: str | None = None
+
+
+class PPOAgent(SearchAgent):
+    """Clipped policy optimisation with a value baseline."""
+
+    name: ClassVar[str] = "ppo"
+    Config: ClassVar[type[Any]] = PPOConfig
+
+    def __init__(self, config: PPOConfig) -> None:
+        super().__init__(config)
+        self.fallback = False
+        try:
+            self.torch = require_torch(self.name)
+        except Exception:
+            if config.fallback != "random":
+                raise
+            self.fallback = True
+            get_logger("datagen.agents").warning(
+                "agent_fallback", agent=self.name, to="random", reason="no torch"
+            )
+        self.buffer: list[tuple[list[float], list[float], list[int], float, float]] = []
+        self.pending: tuple[list[float], list[float], list[int], float] | None = None
+        self.seen: list[float] = []
+        self.state: list[float] = []
+
+    def setup(self, space: Any, seed: int) -> None:
+        """Build the policy for ``space``."""
+        super().setup(space, seed)
+        self.state = [0.0, *space.vector(space.sample(self.rng))]
+        if self.fallback:
+            return
+        torch = self.torch
+        self.net = build_policy(torch, space, self.config.hidden, seed)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.learning_rate)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def ask(self) -> dict[str, Any]:
+        """Parameters drawn from the policy."""
+        space = self.require_space()
+        if self.fallback:
+            return space.sample(self.rng)
+        torch = self.torch
+        numeric, indexes = sample_action(torch, self.net, self.state, self.generator)
+        with torch.no_grad():
+            logp, _, _ = self.net.distribution(
+                torch.tensor([self.state], dtype=torch.float32),
+                torch.tensor([numeric], dtype=torch.float32),
+                torch.tensor([indexes], dtype=torch.long).reshape(1, -1),
+            )
+        self.pending = (list(self.state), numeric, indexes, float(logp[0]))
+        return space.decode(numeric, indexes)
+
+    def tell(self, params: Mapping[str, Any], reward: float) -> None:
+        """Store the step; update every ``batch`` steps."""
+        super().tell(params, reward)
+        space = self.require_space()
+        self.seen.append(reward)
+        normalised = standardise(self.seen)[-1] if len(self.seen) > 1 else 0.0
+        self.state = [normalised, *space.vector(params)]
+        if self.fallback or self.pending is None:
+            return
+        state, numeric, indexes, logp = self.pending
+        self.pending = None
+        self.buffer.append((state, numeric, indexes, logp, reward))
+        if len(self.buffer) >= self.config.batch:
+            self.learn()
+
+    def learn(self) -> None:
+        """GAE advantages, then ``epochs`` passes over the clipped objective."""
+        torch, c = self.torch, self.config
+        states = torch.tensor([b[0] for b in self.buffer], dtype=torch.float32)
+        numeric = torch.tensor([b[1] for b in self.buffer], dtype=torch.float32)
+        indexes = torch.tensor([b[2] for b in self.buffer], dtype=torch.long).reshape(len(self.buffer), -1)
+        old_logp = torch.tensor([b[3] for b in self.buffer])
+        rewards = standardise([b[4] for b in self.buffer])
+        with torch.no_grad():
+            _, _, values = self.net.distribution(states, numeric, indexes)
+        advantages, gae = [0.0] * len(rewards), 0.0
+        for t in reversed(range(len(rewards))):
+            following = float(values[t + 1]) if t + 1 < len(rewards) else 0.0
+            delta = rewards[t] + c.discount * following - float(values[t])
+            gae = delta + c.discount * c.gae_lambda * gae
+            advantages[t] = gae
+        returns = torch.tensor([a + float(v) for a, v in zip(advantages, values, strict=True)])
+        adv = torch.tensor(standardise(advantages))
+        for _ in range(c.epochs):
+            logp, entropy, value = self.net.distribution(states, numeric, indexes)
+            ratio = (logp - old_logp).exp()
+            surrogate = torch.min(ratio * adv, ratio.clamp(1 - c.clip, 1 + c.clip) * adv)
+            loss = (
+                -surrogate.mean()
+                + c.value_coef * ((value - returns) ** 2).mean()
+                - c.entropy_bonus * entropy.mean()
+            )
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+        self.buffer.clear()
+
+
+@hookimpl
+def datagen_register_agents(register: Register) -> None:
+    """Register the ppo agent."""
+    register(PPOAgent)
