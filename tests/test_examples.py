@@ -23,6 +23,8 @@ EXAMPLES = {
     "quality_filtering.py": ["answers.jsonl"],
     "privacy_features.py": ["answers.jsonl", "dp_tickets.jsonl"],
     "evaluation_metrics.py": ["answers.jsonl"],
+    "rl_tuning.py": ["best.jsonl"],
+    "policy_gradient_tuning.py": ["best.jsonl"],
 }
 
 
