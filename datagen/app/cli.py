@@ -7,6 +7,7 @@ import json
 import sys
 import tomllib
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -292,10 +293,7 @@ def _rate_column() -> Any:
 
 def _generate_overrides(opts: dict[str, Any]) -> dict[str, Any]:
     """Config overrides from ``datagen generate``'s flags (``--set`` first, named flags win)."""
-    overrides: dict[str, Any] = {}
-    for setting in opts["settings"]:
-        key, value = _parse_setting(setting)
-        _put(overrides, key, value)
+    overrides = _settings(opts["settings"])
     for flag, key in (
         ("method", "method.name"),
         ("backend", "backend.name"),
@@ -339,6 +337,15 @@ def _put(tree: dict[str, Any], path: str, value: Any) -> None:
     for key in parents:
         node = node.setdefault(key, {})
     node[leaf] = value
+
+
+def _settings(settings: Sequence[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` options as nested overrides."""
+    overrides: dict[str, Any] = {}
+    for setting in settings:
+        key, value = _parse_setting(setting)
+        _put(overrides, key, value)
+    return overrides
 
 
 def _stage_options(func: Any) -> Any:
@@ -521,10 +528,7 @@ def filter_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> N
     from datagen.datamodel.results import check_side_file, iter_records
 
     state = _state(ctx)
-    overrides: dict[str, Any] = {}
-    for setting in opts["settings"]:
-        key, value = _parse_setting(setting)
-        _put(overrides, key, value)
+    overrides = _settings(opts["settings"])
     if opts["index"]:
         _put(overrides, "filter.near_dedup.index", str(opts["index"]))
     config = state.load(overrides)
@@ -589,10 +593,7 @@ def scrub_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> No
     from datagen.datamodel.results import check_side_file, iter_records
 
     state = _state(ctx)
-    overrides: dict[str, Any] = {}
-    for setting in opts["settings"]:
-        key, value = _parse_setting(setting)
-        _put(overrides, key, value)
+    overrides = _settings(opts["settings"])
     for option, key in (("strategy", "strategy"), ("scope", "scope"), ("locale", "locale")):
         if opts[option] is not None:
             _put(overrides, f"privacy.pii.{key}", opts[option])
@@ -709,10 +710,7 @@ def metrics_cmd(ctx: click.Context, /, source: Path, **opts: Any) -> None:
     from datagen.metrics import compare, compute
 
     state = _state(ctx)
-    overrides: dict[str, Any] = {}
-    for setting in opts["settings"]:
-        key, value = _parse_setting(setting)
-        _put(overrides, key, value)
+    overrides = _settings(opts["settings"])
     config = state.load(overrides)
     for path in (source, opts["compare"]):
         if path is not None and not Path(path).is_file():
@@ -761,10 +759,7 @@ def report_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> N
     from datagen.metrics import compute, differences
 
     state = _state(ctx)
-    overrides: dict[str, Any] = {}
-    for setting in opts["settings"]:
-        key, value = _parse_setting(setting)
-        _put(overrides, key, value)
+    overrides = _settings(opts["settings"])
     config = state.load(overrides)
     for path in (source, opts["compare"], opts["run_report"]):
         if path is not None and not Path(path).is_file():
@@ -814,10 +809,7 @@ def tune_cmd(ctx: click.Context, /, config_file: Path, out: Path, **opts: Any) -
     if not config_file.is_file():
         raise click.UsageError(f"{config_file}: no such file")
     state = _state(ctx)
-    overrides: dict[str, Any] = {}
-    for setting in opts["settings"]:
-        key, value = _parse_setting(setting)
-        _put(overrides, key, value)
+    overrides = _settings(opts["settings"])
     if opts["agent"]:
         _put(overrides, "tune.agent", opts["agent"])
     if opts["iterations"]:

@@ -8,9 +8,10 @@ one categorical head per categorical parameter, and a value head (PPO's baseline
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
-from datagen.plugin import ParameterSpace, UsageError
+from datagen.plugin import ParameterSpace, SearchAgent, UsageError, get_logger
 
 
 def require_torch(agent: str) -> Any:
@@ -80,3 +81,41 @@ def standardise(values: list[float]) -> list[float]:
     mean = sum(values) / len(values)
     spread = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
     return [(v - mean) / spread if spread > 1e-12 else 0.0 for v in values]
+
+
+class PolicyAgent(SearchAgent):
+    """What REINFORCE and PPO share: torch (or the configured random fallback), the policy, its
+    optimiser and generator, and the state (the previous reward, standardised, and parameters)."""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self.fallback = False
+        self.torch: Any = None
+        try:
+            self.torch = require_torch(self.name)
+        except UsageError:
+            if config.fallback != "random":
+                raise
+            self.fallback = True
+            get_logger("datagen.agents").warning(
+                "agent_fallback", agent=self.name, to="random", reason="no torch"
+            )
+        self.seen: list[float] = []
+        self.state: list[float] = []
+
+    def setup(self, space: ParameterSpace, seed: int) -> None:
+        """Build the policy for ``space``."""
+        super().setup(space, seed)
+        self.state = [0.0, *space.vector(space.sample(self.rng))]
+        if self.fallback:
+            return
+        torch = self.torch
+        self.net = build_policy(torch, space, self.config.hidden, seed)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.learning_rate)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def observe(self, params: Mapping[str, Any], reward: float) -> None:
+        """Move the state on: the reward standardised by those seen so far, and the parameters."""
+        self.seen.append(reward)
+        normalised = standardise(self.seen)[-1] if len(self.seen) > 1 else 0.0
+        self.state = [normalised, *self.require_space().vector(params)]

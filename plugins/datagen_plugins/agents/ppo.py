@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, SearchAgent, bounded, get_logger, hookimpl
-from datagen_plugins.agents._policy import build_policy, require_torch, sample_action, standardise
+from datagen.plugin import Register, bounded, hookimpl
+from datagen_plugins.agents._policy import PolicyAgent, sample_action, standardise
 
 
 @attrs.define
@@ -33,7 +33,7 @@ class PPOConfig:
     fallback: str | None = None
 
 
-class PPOAgent(SearchAgent):
+class PPOAgent(PolicyAgent):
     """Clipped policy optimisation with a value baseline."""
 
     name: ClassVar[str] = "ppo"
@@ -41,31 +41,8 @@ class PPOAgent(SearchAgent):
 
     def __init__(self, config: PPOConfig) -> None:
         super().__init__(config)
-        self.fallback = False
-        try:
-            self.torch = require_torch(self.name)
-        except Exception:
-            if config.fallback != "random":
-                raise
-            self.fallback = True
-            get_logger("datagen.agents").warning(
-                "agent_fallback", agent=self.name, to="random", reason="no torch"
-            )
         self.buffer: list[tuple[list[float], list[float], list[int], float, float]] = []
         self.pending: tuple[list[float], list[float], list[int], float] | None = None
-        self.seen: list[float] = []
-        self.state: list[float] = []
-
-    def setup(self, space: Any, seed: int) -> None:
-        """Build the policy for ``space``."""
-        super().setup(space, seed)
-        self.state = [0.0, *space.vector(space.sample(self.rng))]
-        if self.fallback:
-            return
-        torch = self.torch
-        self.net = build_policy(torch, space, self.config.hidden, seed)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.learning_rate)
-        self.generator = torch.Generator().manual_seed(seed)
 
     def ask(self) -> dict[str, Any]:
         """Parameters drawn from the policy."""
@@ -86,10 +63,7 @@ class PPOAgent(SearchAgent):
     def tell(self, params: Mapping[str, Any], reward: float) -> None:
         """Store the step; update every ``batch`` steps."""
         super().tell(params, reward)
-        space = self.require_space()
-        self.seen.append(reward)
-        normalised = standardise(self.seen)[-1] if len(self.seen) > 1 else 0.0
-        self.state = [normalised, *space.vector(params)]
+        self.observe(params, reward)
         if self.fallback or self.pending is None:
             return
         state, numeric, indexes, logp = self.pending

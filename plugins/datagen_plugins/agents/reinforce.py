@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, SearchAgent, bounded, get_logger, hookimpl
-from datagen_plugins.agents._policy import build_policy, require_torch, sample_action, standardise
+from datagen.plugin import Register, bounded, hookimpl
+from datagen_plugins.agents._policy import PolicyAgent, sample_action, standardise
 
 
 @attrs.define
@@ -31,7 +31,7 @@ class ReinforceConfig:
     fallback: str | None = None
 
 
-class REINFORCEAgent(SearchAgent):
+class REINFORCEAgent(PolicyAgent):
     """Policy gradient with a batch baseline."""
 
     name: ClassVar[str] = "reinforce"
@@ -39,31 +39,8 @@ class REINFORCEAgent(SearchAgent):
 
     def __init__(self, config: ReinforceConfig) -> None:
         super().__init__(config)
-        self.fallback = False
-        try:
-            self.torch = require_torch(self.name)
-        except Exception:
-            if config.fallback != "random":
-                raise
-            self.fallback = True
-            get_logger("datagen.agents").warning(
-                "agent_fallback", agent=self.name, to="random", reason="no torch"
-            )
         self.buffer: list[tuple[list[float], list[float], list[int], float]] = []
         self.pending: tuple[list[float], list[float], list[int]] | None = None
-        self.seen: list[float] = []
-        self.state: list[float] = []
-
-    def setup(self, space: Any, seed: int) -> None:
-        """Build the policy for ``space``."""
-        super().setup(space, seed)
-        self.state = [0.0, *space.vector(space.sample(self.rng))]
-        if self.fallback:
-            return
-        torch = self.torch
-        self.net = build_policy(torch, space, self.config.hidden, seed)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.learning_rate)
-        self.generator = torch.Generator().manual_seed(seed)
 
     def ask(self) -> dict[str, Any]:
         """Parameters drawn from the policy (or at random, as configured, without torch)."""
@@ -74,15 +51,10 @@ class REINFORCEAgent(SearchAgent):
         self.pending = (list(self.state), numeric, indexes)
         return space.decode(numeric, indexes)
 
-    def _normalised(self, reward: float) -> float:
-        self.seen.append(reward)
-        return standardise(self.seen)[-1] if len(self.seen) > 1 else 0.0
-
     def tell(self, params: Mapping[str, Any], reward: float) -> None:
         """Store the step; learn every ``batch`` steps."""
         super().tell(params, reward)
-        space = self.require_space()
-        self.state = [self._normalised(reward), *space.vector(params)]
+        self.observe(params, reward)
         if self.fallback or self.pending is None:
             return
         state, numeric, indexes = self.pending

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -35,6 +36,17 @@ def texts(records: Iterable[Record], field: str) -> Iterator[str]:
         text = field_text(record, field)
         if text and text.strip():
             yield text
+
+
+def reservoir(items: Iterable[str], size: int, rng: random.Random) -> list[str]:
+    """A uniform sample of at most ``size`` items from a stream of any length (Vitter's algorithm R)."""
+    sample: list[str] = []
+    for n, item in enumerate(items, start=1):
+        if len(sample) < size:
+            sample.append(item)
+        elif (j := rng.randrange(n)) < size:
+            sample[j] = item
+    return sample
 
 
 def words(text: str) -> list[str]:

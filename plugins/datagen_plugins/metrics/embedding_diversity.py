@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import Embedder, Register, Results, UsageError, bounded, hookimpl
-from datagen_plugins.metrics._common import check_field, texts
+from datagen_plugins.metrics._common import check_field, reservoir, texts
 
 
 @attrs.define
@@ -47,13 +47,7 @@ class EmbeddingDiversity:
             from sklearn.cluster import AgglomerativeClustering
         except (UsageError, ImportError) as exc:
             return {"skipped": str(exc)}
-        rng = random.Random(c.seed)
-        sample: list[str] = []
-        for n, text in enumerate(texts(results, c.field), start=1):
-            if len(sample) < c.sample:
-                sample.append(text)
-            elif (j := rng.randrange(n)) < c.sample:
-                sample[j] = text
+        sample = reservoir(texts(results, c.field), c.sample, random.Random(c.seed))
         if len(sample) < 2:
             return {"skipped": "fewer than two texts"}
         vectors = embedder.encode(sample)

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import Register, Results, bounded, hookimpl
-from datagen_plugins.metrics._common import check_field, summary, texts
+from datagen_plugins.metrics._common import check_field, reservoir, summary, texts
 
 
 @attrs.define
@@ -162,13 +162,7 @@ class Perplexity:
     def compute(self, results: Results) -> dict[str, Any]:
         """The perplexity distribution of the sampled texts."""
         c = self.config
-        rng = random.Random(c.seed)
-        sample: list[str] = []
-        for n, text in enumerate(texts(results, c.field), start=1):
-            if len(sample) < c.sample:
-                sample.append(text)
-            elif (j := rng.randrange(n)) < c.sample:
-                sample[j] = text
+        sample = reservoir(texts(results, c.field), c.sample, random.Random(c.seed))
         if not sample:
             return {"skipped": f"no {c.field} text"}
         try:
