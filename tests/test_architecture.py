@@ -107,3 +107,14 @@ def test_the_checker_catches_each_kind_of_violation(tmp_path: Path) -> None:
     ]
     # a method module may use its own family's private helpers
     assert len(plugin_violations(bad, "methods", tmp_path)) == 5
+
+
+def test_no_builtin_plugin_registers_a_command() -> None:
+    """``datagen --help`` lists plugin commands from third-party plugins only, so that it never
+    imports every built-in plugin: a built-in command belongs in ``datagen/app/cli.py``."""
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "plugins" / "datagen_plugins").rglob("*.py")
+        if "datagen_register_commands" in path.read_text()
+    ]
+    assert offenders == []

