@@ -50,6 +50,9 @@ class NearDedupConfig:
     score_field: str = "score"
     index: str | None = None
     seed: int = 1
+    #: a bucket collision counts only when the estimated Jaccard reaches ``threshold`` (false: any
+    #: collision is a duplicate, as datasketch's ``MinHashLSH.query`` has it: more recall, less precision)
+    verify: bool = True
     workers: int = attrs.field(factory=lambda: min(2, os.cpu_count() or 1), validator=bounded(1, high=256))
 
 
@@ -172,7 +175,7 @@ class NearDedup:
                     continue
                 seen.add(index)
                 score = jaccard_estimate(signature, self._signatures[index])
-                if score >= self.config.threshold:
+                if score >= self.config.threshold or not self.config.verify:
                     return index, score
         return None
 
