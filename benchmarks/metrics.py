@@ -2,7 +2,7 @@
 
     python benchmarks/metrics.py [--sizes 10000 100000] [--big 1000000]
 
-Records are 2-5 real review sentences each (../shared/data/sentiment_labelled_sentences, drawn with
+Records are 2-5 real review sentences each (examples/data/sentiment_labelled_sentences, drawn with
 replacement: ~40 words, real English for readability and topics). For each size: the time of stats,
 diversity, readability and topics (each alone, then the four together, the issue's target: under 60 s
 at 100k), records per second, and the process's peak memory growth. ``--big`` runs stats and diversity
@@ -20,7 +20,7 @@ from pathlib import Path
 import datagen
 from datagen.metrics import compute
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sentiment_labelled_sentences"
+DATA = Path(__file__).resolve().parents[1] / "examples" / "data" / "sentiment_labelled_sentences"
 
 
 def sentences() -> list[str]:
