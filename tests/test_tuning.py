@@ -142,6 +142,9 @@ def test_early_stopping_and_unknown_agents(datagen_plugins, tmp_path: Path) -> N
     assert len(tuner.records) == 4  # the first, then three without improvement
     with pytest.raises(datagen.UsageError, match=r"tune\.agent"):
         _tuner(datagen_plugins, tmp_path, length_reward, agent="genetic")
+    misspelt = [{"name": "t", "kind": "continuous", "low": 0.1, "high": 1.0, "target": "sampling.temprature"}]
+    with pytest.raises(datagen.ConfigError, match="temprature"):
+        _tuner(datagen_plugins, tmp_path, length_reward, space=misspelt)
 
 
 def test_a_torch_agent_without_torch_refuses_unless_a_fallback_is_configured(monkeypatch) -> None:

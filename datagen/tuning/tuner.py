@@ -77,11 +77,18 @@ class RLTuner:
         return agent
 
     def _resolve_targets(self) -> None:
-        """Every target must be a key the config knows (or a method or filter option table)."""
+        """Every target must be a key the config knows: a config built from a sample point is checked
+        now, so a misspelt target is an error naming it before any evaluation."""
         for i, p in enumerate(self.space.params):
             head = p.where.split(".")[0]
             if head not in self._base:
                 raise UsageError(f"$.tune.space[{i}].target: {p.where!r} is not a config key")
+        import random
+
+        from datagen.datamodel.config import validate_plugin_options
+
+        config = self._config_for(self.space.sample(random.Random(self.config.seed)))
+        validate_plugin_options(config, self.generator.plugins)
 
     # ------------------------------------------------------------------------------------ evaluation
 
