@@ -268,7 +268,9 @@ _NAME = rf"{_WORD}(?:-{_WORD})?"
 #: one word of a name: capitalised (with hyphenated parts), or a particle (van, von, de, ...)
 NAME_TOKEN = re.compile(
     rf"{_WORD}(?:-{_WORD})*|"
-    r"van|von|de|der|den|du|da|di|del|la|le|zu|ten|ter|Le|La|De|Da|Van|Von|[A-Z]\."
+    r"van|von|de|der|den|du|da|di|del|la|le|zu|ten|ter|Le|La|De|Da|Van|Von|[A-Z]\.|"
+    # generational and professional suffixes written after a name ("Jr.", "III", "MD", "PhD")
+    r"Jr\.?|Sr\.?|II|III|IV|MD|DDS|DVM|PhD|Esq\.?"
 )
 _PARTICLE = r"(?:(?:van|von|de|der|den|du|da|di|del|la|le|zu|ten|ter|van der|von der|de la)\s+)?"
 _PERSON_CUE = re.compile(
