@@ -77,11 +77,14 @@ def zipf_vocabulary(rng: random.Random, size: int = 20_000) -> tuple[list[str], 
     return vocab, weights
 
 
-def make_corpus(path: Path, n: int, seed: int = 0) -> dict[str, str]:
+def make_corpus(
+    path: Path, n: int, seed: int = 0, edits: tuple[float, float] = (0.05, 0.15)
+) -> dict[str, str]:
     """Write the corpus; return planted copy id -> the id of its original (near copies only)."""
     rng = random.Random(seed)
     vocab, weights = zipf_vocabulary(rng)
     originals: list[str] = []
+    original_ids: list[str] = []
     planted: dict[str, str] = {}
     with open(path, "w") as fh:
         for i in range(n):
@@ -89,9 +92,9 @@ def make_corpus(path: Path, n: int, seed: int = 0) -> dict[str, str]:
             if originals and kind < 0.10:
                 j = rng.randrange(len(originals))
                 words = originals[j].split()
-                for k in rng.sample(range(len(words)), int(len(words) * rng.uniform(0.05, 0.15))):
+                for k in rng.sample(range(len(words)), max(1, int(len(words) * rng.uniform(*edits)))):
                     words[k] = rng.choices(vocab, weights)[0]
-                text, planted[f"d{i}"] = " ".join(words), f"d{j}"
+                text, planted[f"d{i}"] = " ".join(words), original_ids[j]
             elif originals and kind < 0.12:
                 text = originals[rng.randrange(len(originals))]
             else:
@@ -101,6 +104,7 @@ def make_corpus(path: Path, n: int, seed: int = 0) -> dict[str, str]:
                     sentences.append(" ".join(sentence).capitalize() + ".")
                 text = " ".join(sentences)
                 originals.append(text)
+                original_ids.append(f"d{i}")
             fh.write(json.dumps({"id": f"d{i}", "text": text}) + "\n")
     return planted
 
@@ -238,14 +242,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--peer-python", required=True)
     parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument(
+        "--edits", type=float, nargs=2, default=(0.05, 0.15), metavar=("LOW", "HIGH"),
+        help="share of an original's words replaced in a planted near copy (the issue's corpus: 0.05 0.15)",
+    )  # fmt: skip
     parser.add_argument("--gopher-docs", type=int, default=5_000)
     parser.add_argument("--exact", type=int, default=1_000_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.jsonl"
-        planted = make_corpus(corpus, args.docs)
+        planted = make_corpus(corpus, args.docs, edits=tuple(args.edits))
         version = sys.version.split()[0]
-        print(f"corpus: {args.docs:,} docs, {len(planted):,} planted near copies, python {version}")
+        low, high = args.edits
+        print(
+            f"corpus: {args.docs:,} docs, {len(planted):,} planted near copies ({low:.0%}-{high:.0%} of words edited)"
+        )
+        print(f"python {version}")
         for workers in (1, 2):
             near(corpus, planted, args.peer_python, workers)
         near(corpus, planted, args.peer_python, 2, verify=False)
