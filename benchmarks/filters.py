@@ -254,9 +254,8 @@ def main() -> None:
         planted = make_corpus(corpus, args.docs, edits=tuple(args.edits))
         version = sys.version.split()[0]
         low, high = args.edits
-        print(
-            f"corpus: {args.docs:,} docs, {len(planted):,} planted near copies ({low:.0%}-{high:.0%} of words edited)"
-        )
+        edited = f"{low:.0%}-{high:.0%} of words edited"
+        print(f"corpus: {args.docs:,} docs, {len(planted):,} planted near copies ({edited})")
         print(f"python {version}")
         for workers in (1, 2):
             near(corpus, planted, args.peer_python, workers)
