@@ -56,25 +56,10 @@ def cheap(seeds: int, budget: int) -> None:
 
 
 def real(seeds: int, budget: int, batch: int) -> None:
-    from sentiment_task import TEMPLATES, evaluate, generator_config
+    from sentiment_task import SPACE, TEMPLATES, evaluate, generator_config
 
     generator = datagen.Generator(generator_config())
-    space = [
-        {
-            "name": "temperature",
-            "kind": "continuous",
-            "low": 0.2,
-            "high": 1.4,
-            "target": "sampling.temperature",
-        },
-        {"name": "top_p", "kind": "continuous", "low": 0.6, "high": 1.0, "target": "sampling.top_p"},
-        {
-            "name": "template",
-            "kind": "categorical",
-            "choices": TEMPLATES,
-            "target": "method.template.template",
-        },
-    ]
+    space = SPACE
     print(
         f"\n== sentiment task on the embedded model: {budget} evaluations of {batch} records, {seeds} seeds"
     )

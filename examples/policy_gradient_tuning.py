@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sentiment_task import TEMPLATES, evaluate, generator_config
+from sentiment_task import SPACE, evaluate, generator_config
 
 import datagen
 from datagen.tuning import RLTuner
@@ -28,22 +28,7 @@ config = {
     "iterations": 4,
     "batch_size": max(2, batch),
     "seed": 1,
-    "space": [
-        {
-            "name": "temperature",
-            "kind": "continuous",
-            "low": 0.2,
-            "high": 1.4,
-            "target": "sampling.temperature",
-        },
-        {"name": "top_p", "kind": "continuous", "low": 0.6, "high": 1.0, "target": "sampling.top_p"},
-        {
-            "name": "template",
-            "kind": "categorical",
-            "choices": TEMPLATES,
-            "target": "method.template.template",
-        },
-    ],
+    "space": SPACE,
 }
 generator = datagen.Generator(
     {**generator_config(), "agent": {"reinforce": {"batch": 2, "learning_rate": 0.1}}}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sentiment_task import TEMPLATES, evaluate, generator_config
+from sentiment_task import SPACE, evaluate, generator_config
 
 import datagen
 from datagen.tuning import RLTuner, plot_rewards
@@ -23,15 +23,10 @@ batch = int(sys.argv[1]) if len(sys.argv) > 1 else 8
 out_dir = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("examples_output")
 out_dir.mkdir(parents=True, exist_ok=True)
 
-space = [
-    {"name": "temperature", "kind": "continuous", "low": 0.2, "high": 1.4, "target": "sampling.temperature"},
-    {"name": "top_p", "kind": "continuous", "low": 0.6, "high": 1.0, "target": "sampling.top_p"},
-    {"name": "template", "kind": "categorical", "choices": TEMPLATES, "target": "method.template.template"},
-]
 generator = datagen.Generator(generator_config())
 curves = {}
 for agent in ("random", "bayes"):
-    config = {"agent": agent, "iterations": 3, "batch_size": max(2, batch), "space": space, "seed": 0}
+    config = {"agent": agent, "iterations": 3, "batch_size": max(2, batch), "space": SPACE, "seed": 0}
     tuner = RLTuner(generator, evaluate, config, seeds=[], checkpoint=out_dir / f"{agent}.json")
     best = tuner.tune(progress=lambda r: print(f"  {r['agent']} #{r['iteration']}: reward {r['reward']:.3f}"))
     curves[agent] = [r["reward"] for r in tuner.records]

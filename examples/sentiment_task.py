@@ -29,6 +29,14 @@ VARIABLES = {
 }  # fmt: skip
 
 
+#: what the tuning examples search: sampling and the prompt template
+SPACE = [
+    {"name": "temperature", "kind": "continuous", "low": 0.2, "high": 1.4, "target": "sampling.temperature"},
+    {"name": "top_p", "kind": "continuous", "low": 0.6, "high": 1.0, "target": "sampling.top_p"},
+    {"name": "template", "kind": "categorical", "choices": TEMPLATES, "target": "method.template.template"},
+]
+
+
 @cache
 def real_sentences() -> tuple[list[str], list[int]]:
     """The real sentences and their labels (1 positive, 0 negative)."""

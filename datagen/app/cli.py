@@ -535,28 +535,42 @@ def filter_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> N
     The stages are the --filter and --privacy flags in order, else the config's [filter] chain and
     [privacy] outputs.
     """
-    from datagen.app.pipeline import apply_stages
-    from datagen.datamodel.results import check_side_file, iter_records
-
     state = _state(ctx)
     overrides = _settings(opts["settings"])
     if opts["index"]:
         _put(overrides, "filter.near_dedup.index", str(opts["index"]))
     config = state.load(overrides)
+    stages = [("filter", n) for n in opts["filters"]] + [("privacy", n) for n in opts["privacy"]]
+    if not stages and not (config.filter.chain or config.privacy.outputs):
+        raise click.UsageError("no stage: pass --filter NAME / --privacy NAME or set [filter] chain")
+    _stages_over_file(state, config, source, out, stages, opts=opts, rejected=opts["rejected"])
+
+
+def _stages_over_file(
+    state: AppState,
+    config: DatagenConfig,
+    source: Path,
+    out: Path,
+    stages: list[tuple[str, str]],
+    *,
+    opts: dict[str, Any],
+    rejected: Path | None = None,
+) -> None:
+    """``stages`` over the records of ``source`` into ``out``: the shared end of filter and scrub."""
+    from datagen.app.pipeline import apply_stages
+    from datagen.datamodel.results import check_side_file, iter_records
+
     if not source.is_file():
         raise click.UsageError(f"{source}: no such file")
     if opts["report"] is not None:
         check_side_file(Path(opts["report"]), "report")
-    stages = [("filter", n) for n in opts["filters"]] + [("privacy", n) for n in opts["privacy"]]
-    if not stages and not (config.filter.chain or config.privacy.outputs):
-        raise click.UsageError("no stage: pass --filter NAME / --privacy NAME or set [filter] chain")
     results = apply_stages(
         iter_records(source),
         stages,
         config=config,
         plugins=state.pm,
         out=out,
-        rejected=opts["rejected"],
+        rejected=rejected,
         overwrite=bool(opts["overwrite"]),
     )
     report = results.report
@@ -600,8 +614,7 @@ def scrub_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> No
     Every text of a record is scrubbed unless --fields names some. The counts by type are in the
     report; --entities lists each entity's position in the original text.
     """
-    from datagen.app.pipeline import apply_stages
-    from datagen.datamodel.results import check_side_file, iter_records
+    from datagen.datamodel.results import check_side_file
 
     state = _state(ctx)
     overrides = _settings(opts["settings"])
@@ -617,23 +630,7 @@ def scrub_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> No
         check_side_file(Path(opts["entities"]), "entities")
         _put(overrides, "privacy.pii.entities", str(opts["entities"]))
     config = state.load(overrides)
-    if not source.is_file():
-        raise click.UsageError(f"{source}: no such file")
-    if opts["report"] is not None:
-        check_side_file(Path(opts["report"]), "report")
-    results = apply_stages(
-        iter_records(source),
-        [("privacy", "pii")],
-        config=config,
-        plugins=state.pm,
-        out=out,
-        overwrite=bool(opts["overwrite"]),
-    )
-    report = results.report
-    assert report is not None
-    if opts["report"] is not None:
-        report.save(opts["report"])
-    _finish(report, require_count=False)
+    _stages_over_file(state, config, source, out, [("privacy", "pii")], opts=opts)
 
 
 @cli.command("audit")
