@@ -521,7 +521,7 @@ def detect(text: str, types: frozenset[str] | None = None, extra: list[Entity] |
     001-01-0001": a too-long phone number, then an SSN): the text between the chosen entities is
     searched again, as it would be once they are replaced, so that scrubbing is idempotent."""
     chosen = resolve(list(extra or ()) + _run(text, types))
-    for _ in range(3):
+    while True:  # each pass adds an entity or stops: ends within the text's length
         more: list[Entity] = []
         last = 0
         for entity in [*chosen, Entity(len(text), len(text), "", 0.0, "")]:
