@@ -36,10 +36,12 @@ class ResponseCache:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / FILE_NAME
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # the busy timeout first: switching to WAL while another connection (a concurrent run sharing
+        # the cache, e.g. the tuner's parallel evaluations) holds the file must wait, not fail
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # a committed answer survives a killed process
-        self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, backend TEXT NOT NULL, "
             "model TEXT NOT NULL, response TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, "
