@@ -363,3 +363,52 @@ def test_a_run_raises_the_young_gc_threshold_and_restores_it() -> None:
         assert gc.get_threshold() == (20000, 10, 10)
     finally:
         gc.set_threshold(*before)
+
+
+def test_runs_opening_one_fresh_cache_at_once_all_succeed_and_share_answers(tmp_path: Path) -> None:
+    """Concurrent runs (the tuner's parallel evaluations, two processes) create the same cache together."""
+    import subprocess
+    import sys
+    import threading
+
+    writer = (
+        "import sys; from pathlib import Path; from datagen.engine.cache import ResponseCache;"
+        "from datagen.engine.llm import Response; from datagen.datamodel.records import Usage;"
+        "c = ResponseCache(Path(sys.argv[1]));"
+        "[c.put(f'p{i}', 'b', 'm', Response(text=str(i), usage=Usage(1, 1))) for i in range(100)];"
+        "c.close()"
+    )
+    # the race is at creation (switching a new file to WAL), so many fresh caches, threads released at once
+    for trial in range(25):
+        directory = tmp_path / f"cache-{trial}"
+        process = subprocess.Popen([sys.executable, "-c", writer, str(directory)]) if trial == 0 else None
+        start = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def open_and_write(
+            n: int,
+            directory: Path = directory,
+            start: threading.Barrier = start,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            try:
+                start.wait()
+                cache = ResponseCache(directory)
+                cache.put(f"t{n}", "b", "m", Response(text=str(n), usage=Usage(1, 1)))
+                cache.close()
+            except BaseException as error:  # collected: an exception in a thread would otherwise vanish
+                errors.append(error)
+
+        threads = [threading.Thread(target=open_and_write, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [], f"trial {trial}"
+        if process is not None:
+            assert process.wait(timeout=60) == 0
+        cache = ResponseCache(directory)
+        assert cache.stats()["entries"] == 4 + (100 if trial == 0 else 0)
+        found = cache.get("t3")
+        assert found is not None and found.text == "3"
+        cache.close()

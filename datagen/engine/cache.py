@@ -29,6 +29,28 @@ def request_key(backend: str, identity: str, model: str, request: Request) -> st
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _use_wal(db: sqlite3.Connection, patience: float = 10.0) -> None:
+    """Put the database in WAL mode, waiting while other connections hold it.
+
+    WAL mode is stored in the file, so only the connection that creates it switches. The switch needs
+    the file to itself and SQLite answers "database is locked" at once, without its busy handler, when
+    a concurrent run sharing the cache (the tuner's parallel evaluations, two processes) has it open:
+    so the mode is read first and the switch retried with a short back-off.
+    """
+    deadline = time.monotonic() + patience
+    delay = 0.005
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 class ResponseCache:
     """A SQLite table of responses by request key; safe to share between threads of one process."""
 
@@ -36,11 +58,8 @@ class ResponseCache:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / FILE_NAME
         self._lock = threading.Lock()
-        # the busy timeout first: switching to WAL while another connection (a concurrent run sharing
-        # the cache, e.g. the tuner's parallel evaluations) holds the file must wait, not fail
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _use_wal(self._db)
         self._db.execute("PRAGMA synchronous=NORMAL")  # a committed answer survives a killed process
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, backend TEXT NOT NULL, "
