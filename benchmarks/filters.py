@@ -10,7 +10,8 @@ compared record by record. One core each; nothing is asserted, ratios are printe
 
 - near_dedup: datagen's numpy MinHash + LSH against datasketch's fastest documented path
   (``MinHash.bulk`` with ``xxhash.xxh32_intdigest`` and ``MinHashLSH``), word 5-grams, 128 permutations,
-  threshold 0.8: docs/s, and the recall of the planted near copies (how many are flagged at all).
+  threshold 0.8: docs/s, and the recall of the planted near copies (how many are flagged at all), one
+  seed; then the recall averaged over ``--recall-seeds`` hash seeds on a ``--recall-docs`` corpus.
 - gopher: datagen's rules against datatrove's ``GopherQualityFilter`` and ``GopherRepetitionFilter``
   chained: docs/s and the share of documents with the same keep/drop decision, with the differences
   listed by rule.
@@ -20,6 +21,7 @@ compared record by record. One core each; nothing is asserted, ratios are printe
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import subprocess
@@ -51,6 +53,23 @@ if task == "near":
         else:
             lsh.insert(d["id"], m)
     out = {"seconds": time.perf_counter() - t, "flagged": flagged}
+elif task == "recall":
+    import xxhash
+    from datasketch import MinHash, MinHashLSH
+    shingles = []
+    for d in docs:
+        words = d["text"].lower().split()
+        shingles.append([" ".join(words[i:i + 5]).encode() for i in range(max(1, len(words) - 4))])
+    for seed in map(int, sys.argv[3].split(",")):
+        hashes = MinHash.bulk(shingles, num_perm=128, hashfunc=xxhash.xxh32_intdigest, seed=seed)
+        lsh = MinHashLSH(threshold=0.8, num_perm=128)
+        flagged = []
+        for d, m in zip(docs, hashes):
+            if lsh.query(m):
+                flagged.append(d["id"])
+            else:
+                lsh.insert(d["id"], m)
+        out[seed] = flagged
 elif task == "gopher":
     from datatrove.data import Document
     from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
@@ -83,6 +102,7 @@ def make_corpus(
     """Write the corpus; return planted copy id -> the id of its original (near copies only)."""
     rng = random.Random(seed)
     vocab, weights = zipf_vocabulary(rng)
+    cumulative = list(itertools.accumulate(weights))  # what choices() computes per call from weights
     originals: list[str] = []
     original_ids: list[str] = []
     planted: dict[str, str] = {}
@@ -93,14 +113,14 @@ def make_corpus(
                 j = rng.randrange(len(originals))
                 words = originals[j].split()
                 for k in rng.sample(range(len(words)), max(1, int(len(words) * rng.uniform(*edits)))):
-                    words[k] = rng.choices(vocab, weights)[0]
+                    words[k] = rng.choices(vocab, cum_weights=cumulative)[0]
                 text, planted[f"d{i}"] = " ".join(words), original_ids[j]
             elif originals and kind < 0.12:
                 text = originals[rng.randrange(len(originals))]
             else:
                 sentences = []
                 for _ in range(rng.randint(8, 14)):
-                    sentence = rng.choices(vocab, weights, k=rng.randint(10, 22))
+                    sentence = rng.choices(vocab, cum_weights=cumulative, k=rng.randint(10, 22))
                     sentences.append(" ".join(sentence).capitalize() + ".")
                 text = " ".join(sentences)
                 originals.append(text)
@@ -114,16 +134,16 @@ def read(path: Path) -> list[dict[str, str]]:
         return [json.loads(line) for line in fh]
 
 
-def peer(python: str, corpus: Path, task: str) -> dict[str, object]:
+def peer(python: str, corpus: Path, task: str, *args: str) -> dict[str, object]:
     proc = subprocess.run(
-        [python, "-c", PEER, str(corpus), task], capture_output=True, text=True, check=False
+        [python, "-c", PEER, str(corpus), task, *args], capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         raise SystemExit(f"peer {task} failed: {proc.stderr[-1500:]}")
     return json.loads(proc.stdout)
 
 
-def near(corpus: Path, planted: dict[str, str], python: str, workers: int, verify: bool = True) -> None:
+def near(corpus: Path, planted: dict[str, str], python: str, workers: int, verify: bool = False) -> None:
     import datagen
     from datagen.app.pipeline import apply_stages
     from datagen_plugins.filters.near_dedup import NearDedup, NearDedupConfig
@@ -147,7 +167,7 @@ def near(corpus: Path, planted: dict[str, str], python: str, workers: int, verif
     theirs = peer(python, corpus, "near")
     ds_flagged = set(theirs["flagged"])  # type: ignore[arg-type]
     lsh = f"bands {stage.bands} x rows {stage.rows}"
-    mode = "" if verify else ", verify = false (any bucket collision, as datasketch)"
+    mode = ", verify = true (the estimated Jaccard must reach the threshold)" if verify else ""
     print(f"\n== near_dedup, {len(docs):,} docs, word 5-grams, 128 permutations, threshold 0.8 ({lsh}{mode})")
     print(f"datagen, {workers} process(es)  {len(docs) / ours:9.0f} docs/s  (the stage, as users run it)")
     print(f"datasketch bulk + LSH    {len(docs) / theirs['seconds']:9.0f} docs/s")  # type: ignore[operator]
@@ -161,6 +181,51 @@ def near(corpus: Path, planted: dict[str, str], python: str, workers: int, verif
     both = set(flagged) & ds_flagged
     only_ours, only_theirs = len(set(flagged) - ds_flagged), len(ds_flagged - set(flagged))
     print(f"flagged by both {len(both)}, only datagen {only_ours}, only datasketch {only_theirs}")
+
+
+def recall(corpus: Path, planted: dict[str, str], python: str, seeds: int) -> None:
+    """The recall of the planted near copies over many hash seeds, datagen's and datasketch's.
+
+    One seed's recall moves by about a point with the permutations drawn (the planted pairs share them),
+    so a comparison needs the mean over seeds; both tools are given the same seeds 1..N."""
+    import statistics
+
+    import datagen
+    from datagen.app.pipeline import apply_stages
+
+    docs = read(corpus)
+    records = [datagen.Record(id=d["id"], output=d["text"]) for d in docs]
+    chosen = list(range(1, seeds + 1))
+    results: dict[str, list[tuple[int, float]]] = {}
+
+    def score(flagged: set[str]) -> tuple[int, float]:
+        return len(flagged), sum(1 for p in planted if p in flagged) / max(1, len(planted))
+
+    theirs = peer(python, corpus, "recall", ",".join(map(str, chosen)))
+    results["datasketch MinHashLSH"] = [score(set(theirs[str(seed)])) for seed in chosen]  # type: ignore[arg-type]
+    for label, verify in (("datagen (default)", False), ("datagen verify = true", True)):
+        runs = []
+        for seed in chosen:
+            options = {"fields": ["output"], "ngram": 5, "num_perm": 128, "threshold": 0.8}
+            options |= {"seed": seed, "verify": verify}
+            kept = {
+                r.id
+                for r in apply_stages(records, ["near_dedup"], config={"filter": {"near_dedup": options}})
+            }
+            runs.append(score({d["id"] for d in docs if d["id"] not in kept}))
+        results[label] = runs
+    print(
+        f"\n== near_dedup recall of the {len(planted):,} planted near copies in {len(docs):,} docs,"
+        f" hash seeds 1-{seeds}"
+    )
+    for label, runs in results.items():
+        flagged = [f for f, _ in runs]
+        recalls = [r for _, r in runs]
+        spread = statistics.stdev(recalls) if len(recalls) > 1 else 0.0
+        print(
+            f"{label:24} flags {statistics.mean(flagged):8.1f} docs (min {min(flagged)}, max {max(flagged)});"
+            f"  recall {statistics.mean(recalls):.4f} ± {spread / len(recalls) ** 0.5:.4f} (sd {spread:.4f})"
+        )
 
 
 def degrade(docs: list[dict[str, str]], seed: int = 1) -> list[dict[str, str]]:
@@ -246,6 +311,8 @@ def main() -> None:
         "--edits", type=float, nargs=2, default=(0.05, 0.15), metavar=("LOW", "HIGH"),
         help="share of an original's words replaced in a planted near copy (the issue's corpus: 0.05 0.15)",
     )  # fmt: skip
+    parser.add_argument("--recall-docs", type=int, default=20_000, help="corpus of the recall comparison")
+    parser.add_argument("--recall-seeds", type=int, default=16, help="hash seeds the recall is averaged over")
     parser.add_argument("--gopher-docs", type=int, default=5_000)
     parser.add_argument("--exact", type=int, default=1_000_000)
     args = parser.parse_args()
@@ -259,7 +326,15 @@ def main() -> None:
         print(f"python {version}")
         for workers in (1, 2):
             near(corpus, planted, args.peer_python, workers)
-        near(corpus, planted, args.peer_python, 2, verify=False)
+        near(corpus, planted, args.peer_python, 2, verify=True)
+        if args.recall_seeds:
+            small = Path(tmp) / "recall.jsonl"
+            recall(
+                small,
+                make_corpus(small, args.recall_docs, edits=tuple(args.edits)),
+                args.peer_python,
+                args.recall_seeds,
+            )
         gopher(corpus, args.gopher_docs, args.peer_python)
     exact(args.exact)
 

@@ -117,6 +117,22 @@ def test_near_dedup_removes_edited_copies_and_keeps_distinct_texts() -> None:
     assert kept.report.stages[0]["reasons"] == {"near_duplicate": 10}
 
 
+def test_near_dedup_verify_keeps_candidates_whose_estimate_is_under_the_threshold() -> None:
+    """A copy with 5-gram Jaccard about 0.78 and a threshold of 0.95: with 64 bands of 2 rows the pair
+    shares a band all but surely; by default that makes a duplicate, with ``verify`` the estimate decides."""
+    rng = random.Random(4)
+    original = document(rng, 400)
+    words = original.split()
+    for k in range(0, len(words), 40):  # one word in 40 replaced: about 12 % of the 5-grams changed
+        words[k] = "edited"
+    records = [R(id="a", output=original), R(id="b", output=" ".join(words))]
+    loose = {"fields": ["output"], "bands": 64, "rows": 2, "threshold": 0.95}
+    default = apply(records, "near_dedup", near_dedup=loose)
+    assert [r.id for r in default] == ["a"]
+    verified = apply(records, "near_dedup", near_dedup={**loose, "verify": True})
+    assert [r.id for r in verified] == ["a", "b"]
+
+
 def test_near_dedup_worker_processes_decide_as_one_process_does() -> None:
     """Over several batches, signatures computed by worker processes give the same removals, in order."""
     rng = random.Random(5)
