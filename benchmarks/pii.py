@@ -141,6 +141,62 @@ FRESH: dict[str, list[str]] = {
         "Remboursement de {AMOUNT} sur {IBAN}, dossier {ORDER}.",
     ],
 }
+#: a fourth set, written in session 5 before the French pipeline was added and run once after it,
+#: never used to change the detector
+FOURTH: dict[str, list[str]] = {
+    "en": [
+        "Hi team, {PERSON} from accounts here. The transfer to {IBAN} bounced, see ref {ORDER}.",
+        "Can someone reset the password for {EMAIL}? The user, {PERSON}, is locked out since {TIME}.",
+        "Deliver to: {PERSON}, {STREET_ADDRESS}. Phone on file {PHONE}.",
+        "Per {PERSON}'s note the staging box ({IP_ADDRESS}) still runs {PRODUCT} {VERSION}.",
+        "Thanks {PERSON}! I've rotated the token {API_KEY} and updated the docs at {URL}.",
+        "Patient {PERSON}, DOB {DATE_OF_BIRTH}, SSN {US_SSN}, seen by {PERSON} today.",
+        "Card ending in the number {CREDIT_CARD} was declined for {AMOUNT}; the backup {BADCARD} too.",
+        "Quote from {COMPANY} attached. {PERSON} and {PERSON} both signed off.",
+    ],
+    "de": [
+        "Hallo zusammen, {PERSON} aus der Buchhaltung: Die Überweisung auf {IBAN} kam zurück.",
+        "Lieferadresse: {PERSON}, {STREET_ADDRESS}. Rückruf bitte unter {PHONE}.",
+        "Danke {PERSON}, der Schlüssel {API_KEY} ist gesperrt, Details unter {URL}.",
+        "Laut Notiz von {PERSON} läuft auf {IP_ADDRESS} noch {PRODUCT} {VERSION}.",
+        "Angebot von {COMPANY} im Anhang, freigegeben von {PERSON} am {TIME} Uhr.",
+    ],
+    "fr": [
+        "Bonjour à tous, ici {PERSON} de la comptabilité : le virement vers {IBAN} a été rejeté.",
+        "Adresse de livraison : {PERSON}, {STREET_ADDRESS}. Rappel au {PHONE}.",
+        "Merci {PERSON}, la clé {API_KEY} est révoquée ; la doc est sur {URL}.",
+        "Selon la note de {PERSON}, le serveur {IP_ADDRESS} tourne encore sous {PRODUCT} {VERSION}.",
+        "Devis de {COMPANY} en pièce jointe, validé par {PERSON} à {TIME}.",
+    ],
+}
+#: a fifth set, written after the fixes that the fourth set's decoys prompted (version-shaped dotted
+#: quads, a sentence's first word before a particle) and run once
+FIFTH: dict[str, list[str]] = {
+    "en": [
+        "Following up on ticket {ORDER}: {PERSON} confirmed the address change to {STREET_ADDRESS}.",
+        "Wire {AMOUNT} to {IBAN} by Friday, {PERSON} approved it.",
+        "The intern, {PERSON}, pasted {API_KEY} into the public channel at {TIME}.",
+        "Login attempts for {EMAIL} came from {IP_ADDRESS} and were blocked.",
+        "Contract between {COMPANY} and {PERSON} (born {DATE_OF_BIRTH}) is attached.",
+        "Please call {PERSON} back on {PHONE} about the {PRODUCT} upgrade to {VERSION}.",
+        "Billing: card {CREDIT_CARD} charged {AMOUNT}; card {BADCARD} on file is invalid.",
+        "Docs moved to {URL}; {PERSON} and {PERSON} will update the links. ISBN {ISBN} stays.",
+    ],
+    "de": [
+        "Zur Rückfrage {ORDER}: {PERSON} hat die neue Adresse {STREET_ADDRESS} bestätigt.",
+        "Bitte {AMOUNT} bis Freitag auf {IBAN} überweisen, {PERSON} hat zugestimmt.",
+        "Vertrag zwischen {COMPANY} und {PERSON} liegt bei, Rückruf unter {PHONE}.",
+        "Anmeldeversuche für {EMAIL} kamen von {IP_ADDRESS}; {PRODUCT} {VERSION} hat sie blockiert.",
+        "Die Praktikantin {PERSON} hat {API_KEY} um {TIME} im Kanal gepostet.",
+    ],
+    "fr": [
+        "Suite au ticket {ORDER}, {PERSON} a confirmé la nouvelle adresse : {STREET_ADDRESS}.",
+        "Merci de virer {AMOUNT} sur {IBAN} avant vendredi, {PERSON} a donné son accord.",
+        "Contrat entre {COMPANY} et {PERSON} en pièce jointe ; rappel au {PHONE}.",
+        "Tentatives de connexion pour {EMAIL} depuis {IP_ADDRESS}, bloquées par {PRODUCT} {VERSION}.",
+        "Le stagiaire {PERSON} a publié {API_KEY} dans le canal à {TIME}.",
+    ],
+}
 DECOYS = {"VERSION", "ORDER", "ISBN", "TIME", "AMOUNT", "BADCARD", "PRODUCT", "COMPANY"}
 DOB_FORMATS = {
     "en_US": ["%m/%d/%Y", "%B %d, %Y", "%Y-%m-%d"],
@@ -344,9 +400,11 @@ def main() -> None:
     parser.add_argument("--peer-python", required=True)
     parser.add_argument("--texts", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--templates", choices=["first", "second", "fresh"], default="first")
+    parser.add_argument(
+        "--templates", choices=["first", "second", "fresh", "fourth", "fifth"], default="first"
+    )
     args = parser.parse_args()
-    sets = {"first": TEMPLATES, "second": SECOND, "fresh": FRESH}
+    sets = {"first": TEMPLATES, "second": SECOND, "fresh": FRESH, "fourth": FOURTH, "fifth": FIFTH}
     corpus = make_corpus(args.texts, args.seed, sets[args.templates])
     gold = sum(not s["decoy"] for item in corpus for s in item["spans"])
     decoys = sum(s["decoy"] for item in corpus for s in item["spans"])

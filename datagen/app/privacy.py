@@ -28,7 +28,7 @@ from datagen.datamodel.results import Results, iter_records
 from datagen.errors import UsageError
 from datagen.kernel.manager import PluginManager, load_plugins_for
 
-PII_OPTIONS = ("strategy", "types", "locale", "scope", "ner", "fields")
+PII_OPTIONS = ("strategy", "types", "locale", "scope", "ner", "ner_languages", "ner_threads", "fields")
 FLAT_OPTIONS = {"pii_scrubbing", "scrub_inputs", "scrub_outputs", "epsilon", "delta", *PII_OPTIONS}
 
 

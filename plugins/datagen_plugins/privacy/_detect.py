@@ -5,7 +5,8 @@ all and resolves overlaps (the higher-priority type, then the longer span, wins)
 Structured types are validated where a checksum or a grammar exists: Luhn and issuer prefixes for
 credit cards, ISO 13616 mod-97 and per-country lengths for IBANs, the SSA's rules for US SSNs,
 ``ipaddress`` for IPv4 and IPv6. Ambiguous strings need context: an IPv4-shaped version number after
-"version" or "v", a date only when a birth cue ("born", "date of birth", "DOB", "geboren", "né le",
+"version" or "v" (and one whose parts are all under 32 unless a network word comes before it or a
+port after it), a date only when a birth cue ("born", "date of birth", "DOB", "geboren", "né le",
 ...) precedes it, a random-looking token as a secret only when long and high-entropy or after a word
 like "key", "token" or "secret". PERSON and STREET_ADDRESS are found by cues here (titles, "my name
 is", street types in English, German and French); an NER model adds names without cues.
@@ -144,6 +145,13 @@ _VERSION_CUE = re.compile(
     r"(?:\b(?:v|ver|version|versión|release|build|firmware|patch|update|upgrade|rev|revision|kernel|"
     r"mise à jour|aktualisierung|stand|sp|fix)"
     r"\.?\s*:?\s*|\bv)$",
+    re.IGNORECASE,
+)
+#: words before an address that say it is one (a version-shaped dotted quad needs one of them)
+_NETWORK_CUE = re.compile(
+    r"\b(?:ip|ipv4|ips|address|addr|adresse|host|hostname|server|serveur|rechner|ping|connect\w*|proxy|"
+    r"dns|gateway|router|subnet|node|client|firewall|from|von|depuis|source|src|destination|dst|peer|"
+    r"bind|listen\w*|remote|local|vpn|lan|wlan|wifi|dhcp|nat)\b[^.!?\n]{0,30}$",
     re.IGNORECASE,
 )
 _IPV6 = re.compile(
@@ -366,6 +374,10 @@ def _ips(text: str) -> Iterator[Entity]:
     for m in _IPV4.finditer(text):
         if _VERSION_CUE.search(text[max(0, m.start() - 20) : m.start()]):
             continue  # "version 5.17.9.21", "v1.2.3.4"
+        if _version_shaped(m.group()) and not (
+            text.startswith(":", m.end()) or _NETWORK_CUE.search(text[max(0, m.start() - 50) : m.start()])
+        ):
+            continue  # "it reports 18.19.3.13": every part small, and nothing says it is an address
         yield Entity(m.start(), m.end(), "IP_ADDRESS", 0.9, m.group())
     for m in _IPV6.finditer(text):
         value = m.group().lstrip("[")
@@ -379,6 +391,11 @@ def _ips(text: str) -> Iterator[Entity]:
             if candidate.count(":") >= 2 and _is_ipv6(candidate):
                 yield Entity(start, start + len(candidate), "IP_ADDRESS", 0.95, candidate)
                 break
+
+
+def _version_shaped(value: str) -> bool:
+    """Every part under 32: a random public address is so one time in 4,000, versions mostly are."""
+    return max(int(p) for p in value.split(".")) < 32
 
 
 def _is_ipv6(value: str) -> bool:
