@@ -197,6 +197,36 @@ FIFTH: dict[str, list[str]] = {
         "Le stagiaire {PERSON} a publié {API_KEY} dans le canal à {TIME}.",
     ],
 }
+#: a sixth set, written after the fifth's single run and two more general changes (a one-word name
+#: from the model widened to the capitalised words around it; names coordinated with a found name),
+#: run once over seeds 0-4
+SIXTH: dict[str, list[str]] = {
+    "en": [
+        "Shift handover: {PERSON} takes the pager tonight, {PERSON} tomorrow. Escalations to {PHONE}.",
+        "Can you add {PERSON} to the vendor thread? {COMPANY} quoted {AMOUNT} for {PRODUCT}.",
+        "Received a chargeback on {CREDIT_CARD} (order {ORDER}); the cardholder {PERSON} lives at "
+        "{STREET_ADDRESS}.",
+        "{PERSON} flagged that {API_KEY} is still in the repo history.",
+        "Guest list: {PERSON}; plus-one booked under {EMAIL}. Check-in {TIME}.",
+        "The SFTP host {IP_ADDRESS} rejected {PERSON}'s key; the runbook is at {URL}.",
+        "Verified identity of {PERSON}: DOB {DATE_OF_BIRTH}, SSN {US_SSN}.",
+        "Release {VERSION} of {PRODUCT} is signed; ISBN {ISBN} for the manual. Refund {AMOUNT} to {IBAN}.",
+    ],
+    "de": [
+        "Schichtübergabe: {PERSON} hat heute Bereitschaft, morgen {PERSON}. Eskalation unter {PHONE}.",
+        "Bitte {PERSON} in den Verteiler aufnehmen, {COMPANY} bietet {PRODUCT} für {AMOUNT} an.",
+        "Rückbuchung auf {IBAN} (Bestellung {ORDER}); Kontoinhaber {PERSON}, {STREET_ADDRESS}.",
+        "{PERSON} meldet, dass {API_KEY} noch in der Historie steht.",
+        "Der SFTP-Server {IP_ADDRESS} hat den Schlüssel von {PERSON} abgelehnt, Anleitung: {URL}.",
+    ],
+    "fr": [
+        "Passation : {PERSON} est d'astreinte ce soir, {PERSON} demain. Escalade au {PHONE}.",
+        "Pouvez-vous ajouter {PERSON} au fil fournisseur ? {COMPANY} propose {PRODUCT} pour {AMOUNT}.",
+        "Rétrofacturation sur {IBAN} (commande {ORDER}) ; titulaire {PERSON}, {STREET_ADDRESS}.",
+        "{PERSON} signale que {API_KEY} est toujours dans l'historique du dépôt.",
+        "Le serveur SFTP {IP_ADDRESS} a refusé la clé de {PERSON} ; la procédure est sur {URL}.",
+    ],
+}
 DECOYS = {"VERSION", "ORDER", "ISBN", "TIME", "AMOUNT", "BADCARD", "PRODUCT", "COMPANY"}
 DOB_FORMATS = {
     "en_US": ["%m/%d/%Y", "%B %d, %Y", "%Y-%m-%d"],
@@ -401,10 +431,17 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--templates", choices=["first", "second", "fresh", "fourth", "fifth"], default="first"
+        "--templates", choices=["first", "second", "fresh", "fourth", "fifth", "sixth"], default="first"
     )
     args = parser.parse_args()
-    sets = {"first": TEMPLATES, "second": SECOND, "fresh": FRESH, "fourth": FOURTH, "fifth": FIFTH}
+    sets = {
+        "first": TEMPLATES,
+        "second": SECOND,
+        "fresh": FRESH,
+        "fourth": FOURTH,
+        "fifth": FIFTH,
+        "sixth": SIXTH,
+    }
     corpus = make_corpus(args.texts, args.seed, sets[args.templates])
     gold = sum(not s["decoy"] for item in corpus for s in item["spans"])
     decoys = sum(s["decoy"] for item in corpus for s in item["spans"])

@@ -77,6 +77,12 @@ def test_small_dotted_quads_are_addresses_only_where_something_says_so() -> None
         assert [e.type for e in detect(text)] == ["IP_ADDRESS"], text
 
 
+def test_names_coordinated_with_a_found_name_are_names() -> None:
+    text = "Attendees: Ann Lee. Then came Tracy Woods and Dr. Bob Roy, Cy Tan and Larsen and Sons."
+    names = [e.value for e in detect(text) if e.type == "PERSON"]
+    assert names == ["Ann Lee", "Tracy Woods", "Bob Roy", "Cy Tan"]  # not "Larsen and Sons"
+
+
 def test_context_makes_names_addresses_and_dates_of_birth() -> None:
     text = (
         "Herr Hans-Jürgen Müller, geboren am 5. März 1970, wohnt in der Hauptstraße 12, 10115 Berlin. "

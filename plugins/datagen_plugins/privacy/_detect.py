@@ -320,6 +320,10 @@ _TITLES = re.compile(
     r"Professor|Doktor|Dipl\.-Ing|Dipl\.-Kfm)\b"
 )
 _LIST_NEXT = re.compile(rf"(?:,\s*|\s+(?:and|und|et)\s+)((?:{_NAME}\s+){{1,2}}{_PARTICLE}{_NAME})\b")
+#: a name joined to the one that follows: "Tracy Woods and ...", "Anna Beck, ..."
+_LIST_BEFORE = re.compile(
+    rf"\b((?:{_NAME}\s+){{1,2}}{_PARTICLE}{_NAME})(?:,\s*|\s+(?:and|und|et)\s+)(?:{_TITLES.pattern}\.?\s+)?$"
+)
 _NOT_NAMES = frozenset(
     "The A An I We You He She It They This That Thanks Thank Please Team All Sir Madam Customer Support "
     "Service Mr Mrs Ms Dr Hello Hi Dear Best Kind Regards Yours Sincerely Sehr Geehrte Geehrter Damen "
@@ -554,4 +558,33 @@ def detect(text: str, types: frozenset[str] | None = None, extra: list[Entity] |
         if merged == chosen:
             break
         chosen = merged
+    if types is None or "PERSON" in types:
+        chosen = resolve(chosen + _coordinated(text, chosen))
     return chosen
+
+
+def _coordinated(text: str, chosen: list[Entity]) -> list[Entity]:
+    """Names coordinated with a name found ("Tracy Woods and Debbie Trujillo", "Ann Lee, Bob Roy"): two
+    or more capitalised words, not a company, not overlapping anything found."""
+    found: list[Entity] = []
+    names = [e for e in chosen if e.type == "PERSON"]
+    while names:
+        entity = names.pop()
+        candidates = []
+        if (after := _LIST_NEXT.match(text, entity.end)) is not None:
+            candidates.append((after.start(1), after.end(1)))
+        if (before := _LIST_BEFORE.search(text, max(0, entity.start - 80), entity.start)) is not None:
+            candidates.append((before.start(1), before.end(1)))
+        for start, end in candidates:
+            words = text[start:end].split()
+            if (
+                words[0] in _NOT_NAMES
+                or COMPANY_WORDS.intersection(words)
+                or COMPANY_SUFFIX.match(text[end:])
+            ):
+                continue
+            if all(end <= e.start or start >= e.end for e in chosen + found):
+                new = Entity(start, end, "PERSON", 0.6, text[start:end])
+                found.append(new)
+                names.append(new)  # a list: "Ann Lee, Bob Roy and Cy Tan"
+    return found

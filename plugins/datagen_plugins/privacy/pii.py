@@ -177,12 +177,27 @@ class NER:
 
 
 def _persons(doc: Any) -> list[Entity]:
-    return [
-        Entity(e.start_char, e.end_char, "PERSON", 0.6, e.text)
-        for e in doc.ents
-        if e.label_ in {"PERSON", "PER"}
-        and _name_shaped(e.text, doc.text[e.end_char :], _starts_sentence(doc.text, e.start_char))
-    ]
+    """The model's PERSON spans that are name-shaped; a span of one name word is first widened to the
+    capitalised name words around it (the model often tags "Smith" of "John Smith" alone)."""
+    out = []
+    for e in doc.ents:
+        if e.label_ not in {"PERSON", "PER"}:
+            continue
+        start, end = e.start, e.end
+        if end - start == 1:
+            while start > 0 and _name_word(doc[start - 1].text) and doc[start - 1].whitespace_:
+                start -= 1
+            while end < len(doc) and _name_word(doc[end].text) and doc[end - 1].whitespace_:
+                end += 1
+        span = doc[start:end]
+        text, after = span.text, doc.text[span.end_char :]
+        if _name_shaped(text, after, _starts_sentence(doc.text, span.start_char)):
+            out.append(Entity(span.start_char, span.end_char, "PERSON", 0.6, text))
+    return out
+
+
+def _name_word(token: str) -> bool:
+    return token not in _NOT_FIRST and token[:1].isupper() and NAME_TOKEN.fullmatch(token) is not None
 
 
 def _pipeline_name(nlp: Any) -> str:
@@ -205,6 +220,18 @@ _NOT_FIRST = frozenset(
     "Dear Hello Hi Der Die Das Den Dem Des Ein Eine Einen Bitte Danke Sehr Mit Von Zu Im Am Auf Für "
     "Le La Les Un Une Des Du Au Aux Merci Bonjour Cher Chère Pour Avec Sur Dans Par".split()
 )
+
+
+def _blanked(text: str, entities: list[Entity]) -> str:
+    """``text`` with every entity found but names turned into one lowercase token of the same length:
+    offsets stay valid, the model reads fewer tokens (an IBAN in groups is six), and no part of an
+    address or a key can become a name."""
+    parts, last = [], 0
+    for e in entities:
+        if e.type != "PERSON":
+            parts += [text[last : e.start], "x" * (e.end - e.start)]
+            last = e.end
+    return "".join(parts) + text[last:] if parts else text
 
 
 def _unexplained_name(text: str, entities: list[Entity]) -> bool:
@@ -399,8 +426,9 @@ class PII:
         if not self.ner.active:
             return found
         todo = [i for i, (t, ents) in enumerate(zip(texts, found, strict=True)) if _unexplained_name(t, ents)]
-        for i, extra in zip(todo, self.ner([texts[i] for i in todo]), strict=True):
-            if extra:
+        for i, names in zip(todo, self.ner([_blanked(texts[i], found[i]) for i in todo]), strict=True):
+            if names:
+                extra = [attrs.evolve(e, value=texts[i][e.start : e.end]) for e in names]
                 found[i] = detect(texts[i], self.types, extra)
         return found
 
