@@ -227,6 +227,36 @@ SIXTH: dict[str, list[str]] = {
         "Le serveur SFTP {IP_ADDRESS} a refusé la clé de {PERSON} ; la procédure est sur {URL}.",
     ],
 }
+#: a seventh set, written after the sixth's runs and the cue rules they prompted (names before an email
+#: in angle brackets, after "spoke with", roles such as "the intern,", before verbs of messages), run
+#: once over seeds 0-4
+SEVENTH: dict[str, list[str]] = {
+    "en": [
+        "Incident review: {PERSON} noticed the spike at {TIME}; {PERSON} rolled back {PRODUCT} to {VERSION}.",
+        "Refund request from {EMAIL} for order {ORDER}. Name on the card ({CREDIT_CARD}): {PERSON}.",
+        "Moving house! New address for {PERSON} from next month: {STREET_ADDRESS}.",
+        "Leaked in the Slack export: {API_KEY} (posted by {PERSON}).",
+        "{PERSON} won the raffle; prize of {AMOUNT} goes to {IBAN}.",
+        "Background check on {PERSON} (SSN {US_SSN}, born {DATE_OF_BIRTH}) came back clean.",
+        "Traffic from {IP_ADDRESS} hit {URL} 900 times; {COMPANY} says it is their crawler.",
+        "Voicemail from {PERSON}, please ring back on {PHONE}. ISBN {ISBN} was the book she asked about.",
+    ],
+    "de": [
+        "Störungsbericht: {PERSON} hat den Anstieg um {TIME} bemerkt, {PERSON} hat {PRODUCT} {VERSION} "
+        "zurückgerollt.",
+        "Umzug! Neue Anschrift von {PERSON} ab nächstem Monat: {STREET_ADDRESS}.",
+        "Im Slack-Export gefunden: {API_KEY} (gepostet von {PERSON}).",
+        "{PERSON} hat die Verlosung gewonnen, {AMOUNT} gehen auf {IBAN}.",
+        "Mailbox-Nachricht von {PERSON}, bitte unter {PHONE} zurückrufen. Zugriff von {IP_ADDRESS}.",
+    ],
+    "fr": [
+        "Compte rendu d'incident : {PERSON} a vu le pic à {TIME}, {PERSON} a remis {PRODUCT} en {VERSION}.",
+        "Déménagement ! Nouvelle adresse de {PERSON} à partir du mois prochain : {STREET_ADDRESS}.",
+        "Trouvé dans l'export Slack : {API_KEY} (publié par {PERSON}).",
+        "{PERSON} a gagné la tombola ; {AMOUNT} seront versés sur {IBAN}.",
+        "Message vocal de {PERSON}, merci de rappeler au {PHONE}. Accès depuis {IP_ADDRESS}.",
+    ],
+}
 DECOYS = {"VERSION", "ORDER", "ISBN", "TIME", "AMOUNT", "BADCARD", "PRODUCT", "COMPANY"}
 DOB_FORMATS = {
     "en_US": ["%m/%d/%Y", "%B %d, %Y", "%Y-%m-%d"],
@@ -431,7 +461,9 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--templates", choices=["first", "second", "fresh", "fourth", "fifth", "sixth"], default="first"
+        "--templates",
+        choices=["first", "second", "fresh", "fourth", "fifth", "sixth", "seventh"],
+        default="first",
     )
     args = parser.parse_args()
     sets = {
@@ -441,6 +473,7 @@ def main() -> None:
         "fourth": FOURTH,
         "fifth": FIFTH,
         "sixth": SIXTH,
+        "seventh": SEVENTH,
     }
     corpus = make_corpus(args.texts, args.seed, sets[args.templates])
     gold = sum(not s["decoy"] for item in corpus for s in item["spans"])

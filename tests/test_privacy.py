@@ -77,6 +77,27 @@ def test_small_dotted_quads_are_addresses_only_where_something_says_so() -> None
         assert [e.type for e in detect(text)] == ["IP_ADDRESS"], text
 
 
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Tiffany Castillo <julie31@example.net> wrote: see below.", "Tiffany Castillo"),
+        ("I spoke with Chase Silva yesterday about it.", "Chase Silva"),
+        ("Hi all, this is Aimee Evans from accounts.", "Aimee Evans"),
+        ("The intern, Kim Rowe, pushed the fix.", "Kim Rowe"),
+        ("Kontoinhaberin Petra Lenz hat widersprochen.", "Petra Lenz"),
+        ("Marc Dubois a confirmé la commande.", "Marc Dubois"),
+        ("After lunch Grace Mason approved the budget.", "Grace Mason"),
+    ],
+)
+def test_cues_of_messages_announce_names(text: str, name: str) -> None:
+    assert [(e.type, e.value) for e in detect(text) if e.type == "PERSON"] == [("PERSON", name)]
+
+
+def test_organisations_are_not_names_before_the_same_cues() -> None:
+    for text in ("Deutsche Bank confirmed the transfer.", "Please call Customer Support today."):
+        assert [e for e in detect(text) if e.type == "PERSON"] == [], text
+
+
 def test_names_coordinated_with_a_found_name_are_names() -> None:
     text = "Attendees: Ann Lee. Then came Tracy Woods and Dr. Bob Roy, Cy Tan and Larsen and Sons."
     names = [e.value for e in detect(text) if e.type == "PERSON"]

@@ -294,6 +294,16 @@ _PERSON_CUE = re.compile(
     r"[Tt]eilnehmer(?:in)?|[Aa]ntragsteller(?:in)?|[Dd]emandeur|[Cc]ontact|[Aa]uteur|[Vv]erfasser)\s?:|"
     r"by|[Aa]ccording to|[Ll]aut|[Dd]'après|[Ss]elon|"
     r"[Vv]on:|[Ff]rom:|[Tt]o:|[Aa]n:?|[Cc]c:|[Gg]eht an|[Ll]ivré à|[Dd]e la part de|"
+    # talking to someone, and the roles people are named by ("the intern, Ann Lee", "titulaire ...")
+    r"(?:[Ss]poke|[Tt]alked|[Mm]et|[Mm]eeting|[Cc]hatted)\s+(?:with|to)|[Cc]all|[Pp]ing|[Aa]sk|[Cc]ontact|"
+    r"[Ee]mail|[Rr]emind|[Ll]oop in|[Aa]ssign(?:ed)? to|[Ff]orward(?:ed)? to|"
+    r"[Ee]scalate(?:d)? to|[Tt]his is|[Ii]t's|[Hh]ier ist|[Hh]ier spricht|[Cc]'est|"
+    r"(?:[Tt]he |[Oo]ur |[Yy]our |[Dd]er |[Dd]ie |[Ll]e |[Ll]a |[Ll]')?(?:user|customer|client|patient|"
+    r"employee|applicant|intern|trainee|manager|colleague|cardholder|account holder|tenant|guest|driver|"
+    r"owner|recipient|sender|assignee|reviewer|candidate|student|Kunde|Kundin|Mitarbeiter(?:in)?|"
+    r"Praktikant(?:in)?|Kollege|Kollegin|Inhaber(?:in)?|Kontoinhaber(?:in)?|Mieter(?:in)?|"
+    r"Patient(?:in)?|Empfänger(?:in)?|cliente?|stagiaire|titulaire|locataire|collègue|patiente?|"
+    r"employée?|destinataire|candidate?),?|"
     r"Dipl\.-Ing\.|Dipl\.-Kfm\.)\s+)"
     rf"((?:{_NAME}\s+){{0,2}}{_PARTICLE}{_NAME})"
 )
@@ -309,11 +319,21 @@ COMPANY_SUFFIX = re.compile(
 )
 COMPANY_WORDS = frozenset(
     "LLC Inc Ltd Limited PLC GmbH AG KG KGaA OHG SE SA SAS SARL Group Corp Corporation Co Stiftung "
-    "Partners Brothers Bros Holding Pro".split()
+    "Partners Brothers Bros Holding Pro "
+    # words that name organisations, not people ("Deutsche Bank confirmed", "Support Team")
+    "Bank Sparkasse University Universität Université Institute Institut Hospital Klinikum Airlines "
+    "Agency Ministry Council Team Office Department Service Services Support Systems Solutions "
+    "Technologies Labs Foundation Association Verein Club".split()
 )
 _BEFORE_PERSON_VERB = re.compile(
     rf"\b((?:{_NAME}\s+){{1,2}}{_PARTICLE}{_NAME})(?=,?\s+(?:geboren|geb\.|née?|was born|born|DOB|wohnt|"
-    r"lives|habite|ruft|called|calls|schreibt|writes|wrote|écrit|said|sagt|dit)\b)"
+    r"lives|habite|ruft|called|calls|schreibt|writes|wrote|écrit|said|sagt|dit|"
+    # what people do in messages: ask, confirm, approve, report, reply ... (not "is" or "has": places do)
+    r"asked|asks|confirmed|confirms|approved|approves|reported|reports|noted|notes|mentioned|replied|"
+    r"replies|agreed|agrees|signed|emailed|requested|requests|flagged|flags|explained|suggested|told|"
+    r"tells|thinks|thanked|complained|promised|apologi[sz]ed|fragt|fragte|bestätigt|bestätigte|meldet|"
+    r"meldete|meinte|erklärt|erklärte|schrieb|bittet|antwortet|demande|confirme|signale|explique|"
+    r"indique|répond|a (?:confirmé|demandé|écrit|signalé|répondu|validé|appelé))\b|\s*<[^\s<>@]+@)"
 )
 _TITLES = re.compile(
     r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Herr|Frau|Hr|Fr|Mme|Mlle|Me|Monsieur|Madame|Mademoiselle|"
