@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import datagen
 from datagen.app.cli import cli
 from datagen.datamodel.results import Results
-from datagen_plugins.privacy._detect import detect, iban_valid, luhn_valid, ssn_valid
+from datagen_plugins.privacy._detect import Entity, add_names, detect, iban_valid, luhn_valid, ssn_valid
 from datagen_plugins.privacy.pii import PII, PIIConfig
 
 R = datagen.Record
@@ -136,6 +136,17 @@ texts = st.lists(
     ),
     max_size=6,
 ).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts, st.sampled_from(["Jessica Brown", "Hélène Marchand", "Tom"]), texts)
+def test_names_added_without_a_new_search_are_what_a_new_search_finds(
+    before: str, name: str, after: str
+) -> None:
+    text = f"{before} {name} {after}"
+    start = len(before) + 1
+    names = [Entity(start, start + len(name), "PERSON", 0.6, name)]
+    assert add_names(text, detect(text), names) == detect(text, extra=names)
 
 
 @settings(max_examples=150, deadline=None)

