@@ -83,6 +83,7 @@ def test_small_dotted_quads_are_addresses_only_where_something_says_so() -> None
         ("Tiffany Castillo <julie31@example.net> wrote: see below.", "Tiffany Castillo"),
         ("I spoke with Chase Silva yesterday about it.", "Chase Silva"),
         ("Hi all, this is Aimee Evans from accounts.", "Aimee Evans"),
+        ("Hier spricht Jonas Weber aus der Buchhaltung.", "Jonas Weber"),
         ("The intern, Kim Rowe, pushed the fix.", "Kim Rowe"),
         ("Kontoinhaberin Petra Lenz hat widersprochen.", "Petra Lenz"),
         ("Marc Dubois a confirmé la commande.", "Marc Dubois"),
@@ -94,7 +95,11 @@ def test_cues_of_messages_announce_names(text: str, name: str) -> None:
 
 
 def test_organisations_are_not_names_before_the_same_cues() -> None:
-    for text in ("Deutsche Bank confirmed the transfer.", "Please call Customer Support today."):
+    for text in (
+        "Deutsche Bank confirmed the transfer.",
+        "Please call Customer Support today.",
+        "Call Center Manager wanted. This is New York at night.",
+    ):
         assert [e for e in detect(text) if e.type == "PERSON"] == [], text
 
 

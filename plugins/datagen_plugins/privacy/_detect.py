@@ -295,9 +295,9 @@ _PERSON_CUE = re.compile(
     r"by|[Aa]ccording to|[Ll]aut|[Dd]'après|[Ss]elon|"
     r"[Vv]on:|[Ff]rom:|[Tt]o:|[Aa]n:?|[Cc]c:|[Gg]eht an|[Ll]ivré à|[Dd]e la part de|"
     # talking to someone, and the roles people are named by ("the intern, Ann Lee", "titulaire ...")
-    r"(?:[Ss]poke|[Tt]alked|[Mm]et|[Mm]eeting|[Cc]hatted)\s+(?:with|to)|[Cc]all|[Pp]ing|[Aa]sk|[Cc]ontact|"
-    r"[Ee]mail|[Rr]emind|[Ll]oop in|[Aa]ssign(?:ed)? to|[Ff]orward(?:ed)? to|"
-    r"[Ee]scalate(?:d)? to|[Tt]his is|[Ii]t's|[Hh]ier ist|[Hh]ier spricht|[Cc]'est|"
+    # (lowercase: "Call Center Manager" and "This is New York" start sentences, not names)
+    r"(?:[Ss]poke|[Tt]alked|[Mm]et|[Mm]eeting|[Cc]hatted)\s+(?:with|to)|call|ping|ask|contact|email|remind|"
+    r"loop in|assign(?:ed)? to|forward(?:ed)? to|escalate(?:d)? to|this is|[Hh]ier spricht|"
     r"(?:[Tt]he |[Oo]ur |[Yy]our |[Dd]er |[Dd]ie |[Ll]e |[Ll]a |[Ll]')?(?:user|customer|client|patient|"
     r"employee|applicant|intern|trainee|manager|colleague|cardholder|account holder|tenant|guest|driver|"
     r"owner|recipient|sender|assignee|reviewer|candidate|student|Kunde|Kundin|Mitarbeiter(?:in)?|"
