@@ -102,6 +102,10 @@ class PolicyAgent(SearchAgent):
             )
         self.seen: list[float] = []
         self.state: list[float] = []
+        #: the step asked and not yet told: (state, numeric action, categorical indexes, *extra)
+        self.pending: tuple[Any, ...] | None = None
+        #: the steps told since the last update: the pending tuple with the reward last
+        self.buffer: list[tuple[Any, ...]] = []
 
     def setup(self, space: ParameterSpace, seed: int) -> None:
         """Build the policy for ``space``."""
@@ -113,6 +117,43 @@ class PolicyAgent(SearchAgent):
         self.net = build_policy(torch, space, self.config.hidden, seed)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.learning_rate)
         self.generator = torch.Generator().manual_seed(seed)
+
+    def ask(self) -> dict[str, Any]:
+        """Parameters drawn from the policy (or at random, as configured, without torch)."""
+        space = self.require_space()
+        if self.fallback:
+            return space.sample(self.rng)
+        numeric, indexes = sample_action(self.torch, self.net, self.state, self.generator)
+        self.pending = (list(self.state), numeric, indexes, *self.remember(numeric, indexes))
+        return space.decode(numeric, indexes)
+
+    def remember(self, numeric: list[float], indexes: list[int]) -> tuple[Any, ...]:
+        """What an agent keeps of an action besides the state and the action itself."""
+        return ()
+
+    def tell(self, params: Mapping[str, Any], reward: float) -> None:
+        """Store the step; learn every ``batch`` steps."""
+        super().tell(params, reward)
+        self.observe(params, reward)
+        if self.fallback or self.pending is None:
+            return
+        self.buffer.append((*self.pending, reward))
+        self.pending = None
+        if len(self.buffer) >= self.config.batch:
+            self.learn()
+            self.buffer.clear()
+
+    def learn(self) -> None:
+        """Update the policy on the buffered steps."""
+        raise NotImplementedError
+
+    def tensors(self) -> tuple[Any, Any, Any]:
+        """The buffered states, numeric actions and categorical indexes as tensors."""
+        torch, n = self.torch, len(self.buffer)
+        states = torch.tensor([b[0] for b in self.buffer], dtype=torch.float32)
+        numeric = torch.tensor([b[1] for b in self.buffer], dtype=torch.float32)
+        indexes = torch.tensor([b[2] for b in self.buffer], dtype=torch.long).reshape(n, -1)
+        return states, numeric, indexes
 
     def observe(self, params: Mapping[str, Any], reward: float) -> None:
         """Move the state on: the reward standardised by those seen so far, and the parameters."""

@@ -8,13 +8,12 @@ minimise the clipped surrogate (``clip``) plus ``value_coef`` times the value er
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
 
 from datagen.plugin import Register, bounded, hookimpl
-from datagen_plugins.agents._policy import PolicyAgent, sample_action, standardise
+from datagen_plugins.agents._policy import PolicyAgent, standardise
 
 
 @attrs.define
@@ -39,45 +38,21 @@ class PPOAgent(PolicyAgent):
     name: ClassVar[str] = "ppo"
     Config: ClassVar[type[Any]] = PPOConfig
 
-    def __init__(self, config: PPOConfig) -> None:
-        super().__init__(config)
-        self.buffer: list[tuple[list[float], list[float], list[int], float, float]] = []
-        self.pending: tuple[list[float], list[float], list[int], float] | None = None
-
-    def ask(self) -> dict[str, Any]:
-        """Parameters drawn from the policy."""
-        space = self.require_space()
-        if self.fallback:
-            return space.sample(self.rng)
+    def remember(self, numeric: list[float], indexes: list[int]) -> tuple[Any, ...]:
+        """The action's log-probability under the policy that drew it (the ratio's denominator)."""
         torch = self.torch
-        numeric, indexes = sample_action(torch, self.net, self.state, self.generator)
         with torch.no_grad():
             logp, _, _ = self.net.distribution(
                 torch.tensor([self.state], dtype=torch.float32),
                 torch.tensor([numeric], dtype=torch.float32),
                 torch.tensor([indexes], dtype=torch.long).reshape(1, -1),
             )
-        self.pending = (list(self.state), numeric, indexes, float(logp[0]))
-        return space.decode(numeric, indexes)
-
-    def tell(self, params: Mapping[str, Any], reward: float) -> None:
-        """Store the step; update every ``batch`` steps."""
-        super().tell(params, reward)
-        self.observe(params, reward)
-        if self.fallback or self.pending is None:
-            return
-        state, numeric, indexes, logp = self.pending
-        self.pending = None
-        self.buffer.append((state, numeric, indexes, logp, reward))
-        if len(self.buffer) >= self.config.batch:
-            self.learn()
+        return (float(logp[0]),)
 
     def learn(self) -> None:
         """GAE advantages, then ``epochs`` passes over the clipped objective."""
         torch, c = self.torch, self.config
-        states = torch.tensor([b[0] for b in self.buffer], dtype=torch.float32)
-        numeric = torch.tensor([b[1] for b in self.buffer], dtype=torch.float32)
-        indexes = torch.tensor([b[2] for b in self.buffer], dtype=torch.long).reshape(len(self.buffer), -1)
+        states, numeric, indexes = self.tensors()
         old_logp = torch.tensor([b[3] for b in self.buffer])
         rewards = standardise([b[4] for b in self.buffer])
         with torch.no_grad():
@@ -102,7 +77,6 @@ class PPOAgent(PolicyAgent):
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
-        self.buffer.clear()
 
 
 @hookimpl

@@ -9,13 +9,12 @@ scale.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
 
 from datagen.plugin import Register, bounded, hookimpl
-from datagen_plugins.agents._policy import PolicyAgent, sample_action, standardise
+from datagen_plugins.agents._policy import PolicyAgent, standardise
 
 
 @attrs.define
@@ -37,32 +36,6 @@ class REINFORCEAgent(PolicyAgent):
     name: ClassVar[str] = "reinforce"
     Config: ClassVar[type[Any]] = ReinforceConfig
 
-    def __init__(self, config: ReinforceConfig) -> None:
-        super().__init__(config)
-        self.buffer: list[tuple[list[float], list[float], list[int], float]] = []
-        self.pending: tuple[list[float], list[float], list[int]] | None = None
-
-    def ask(self) -> dict[str, Any]:
-        """Parameters drawn from the policy (or at random, as configured, without torch)."""
-        space = self.require_space()
-        if self.fallback:
-            return space.sample(self.rng)
-        numeric, indexes = sample_action(self.torch, self.net, self.state, self.generator)
-        self.pending = (list(self.state), numeric, indexes)
-        return space.decode(numeric, indexes)
-
-    def tell(self, params: Mapping[str, Any], reward: float) -> None:
-        """Store the step; learn every ``batch`` steps."""
-        super().tell(params, reward)
-        self.observe(params, reward)
-        if self.fallback or self.pending is None:
-            return
-        state, numeric, indexes = self.pending
-        self.pending = None
-        self.buffer.append((state, numeric, indexes, reward))
-        if len(self.buffer) >= self.config.batch:
-            self.learn()
-
     def learn(self) -> None:
         """One policy-gradient step on the buffered steps."""
         torch, c = self.torch, self.config
@@ -73,15 +46,11 @@ class REINFORCEAgent(PolicyAgent):
             running = r + c.discount * running
             returns.insert(0, running)
         advantages = standardise(returns) if c.normalize_rewards else returns
-        states = torch.tensor([b[0] for b in self.buffer], dtype=torch.float32)
-        numeric = torch.tensor([b[1] for b in self.buffer], dtype=torch.float32)
-        indexes = torch.tensor([b[2] for b in self.buffer], dtype=torch.long).reshape(len(self.buffer), -1)
-        logp, entropy, _ = self.net.distribution(states, numeric, indexes)
+        logp, entropy, _ = self.net.distribution(*self.tensors())
         loss = -(logp * torch.tensor(advantages)).mean() - c.entropy_bonus * entropy.mean()
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        self.buffer.clear()
 
 
 @hookimpl
