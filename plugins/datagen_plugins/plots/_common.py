@@ -26,6 +26,19 @@ def save(figure: Any, path: str | Path | None) -> Any:
     return figure
 
 
+def written(name: str, figure: Any, out_dir: Path) -> list[Path]:
+    """Write a plot plugin's figure as ``out_dir/<name>.png``; the list of files ``render`` returns."""
+    path = out_dir / f"{name}.png"
+    save(figure, path)
+    return [path]
+
+
+def usable(metrics: Mapping[str, Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
+    """A metric's output, or None when the run did not compute it or skipped it."""
+    out = metrics.get(name)
+    return out if out and "skipped" not in out else None
+
+
 def empty(ax: Any, message: str) -> None:
     """A panel that says why it has nothing to show."""
     ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, color="#666666")

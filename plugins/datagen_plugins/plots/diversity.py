@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import Register, Results, hookimpl
-from datagen_plugins.plots._common import COLORS, empty, new_figure, save
+from datagen_plugins.plots._common import COLORS, empty, new_figure, usable, written
 
 
 @attrs.define
@@ -62,12 +62,11 @@ class DiversityPlot:
 
     def render(self, results: Results, metrics: Mapping[str, Mapping[str, Any]], out_dir: Path) -> list[Path]:
         """``diversity.png`` from the diversity metric."""
-        d = metrics.get("diversity")
-        if not d or "skipped" in d:
+        d = usable(metrics, "diversity")
+        if d is None:
             return []
-        path = out_dir / f"{self.name}.png"
-        save(self.figure({**d, "embedding_diversity": metrics.get("embedding_diversity", {})}), path)
-        return [path]
+        embedding = metrics.get("embedding_diversity", {})
+        return written(self.name, self.figure({**d, "embedding_diversity": embedding}), out_dir)
 
 
 @hookimpl

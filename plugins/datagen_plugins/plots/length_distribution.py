@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import Record, Register, Results, hookimpl
-from datagen_plugins.plots._common import COLORS, empty, histogram, new_figure, save
+from datagen_plugins.plots._common import COLORS, empty, histogram, new_figure, usable, written
 
 
 @attrs.define
@@ -60,12 +60,8 @@ class LengthDistribution:
 
     def render(self, results: Results, metrics: Mapping[str, Mapping[str, Any]], out_dir: Path) -> list[Path]:
         """``length_distribution.png`` from the stats metric."""
-        stats = metrics.get("stats")
-        if not stats or "skipped" in stats:
-            return []
-        path = out_dir / f"{self.name}.png"
-        save(self.figure(None, stats), path)
-        return [path]
+        stats = usable(metrics, "stats")
+        return [] if stats is None else written(self.name, self.figure(None, stats), out_dir)
 
 
 def _word_lengths(dataset: Iterable[Record]) -> dict[str, Any]:

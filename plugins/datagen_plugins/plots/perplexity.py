@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import Register, Results, hookimpl
-from datagen_plugins.plots._common import COLORS, empty, new_figure, save
+from datagen_plugins.plots._common import COLORS, empty, new_figure, written
 
 
 @attrs.define
@@ -66,9 +66,7 @@ class PerplexityPlot:
         scores = metrics.get("perplexity")
         if not scores or "values" not in scores:
             return []
-        path = out_dir / f"{self.name}.png"
-        save(self.figure(scores), path)
-        return [path]
+        return written(self.name, self.figure(scores), out_dir)
 
 
 @hookimpl

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import Register, Results, hookimpl
-from datagen_plugins.plots._common import COLORS, empty, histogram, new_figure, save
+from datagen_plugins.plots._common import COLORS, empty, histogram, new_figure, usable, written
 
 
 @attrs.define
@@ -55,12 +55,8 @@ class ReadabilityPlot:
 
     def render(self, results: Results, metrics: Mapping[str, Mapping[str, Any]], out_dir: Path) -> list[Path]:
         """``readability.png`` from the readability metric."""
-        scores = metrics.get("readability")
-        if not scores or "skipped" in scores:
-            return []
-        path = out_dir / f"{self.name}.png"
-        save(self.figure(scores), path)
-        return [path]
+        scores = usable(metrics, "readability")
+        return [] if scores is None else written(self.name, self.figure(scores), out_dir)
 
 
 @hookimpl

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import Register, Results, hookimpl
-from datagen_plugins.plots._common import COLORS, empty, histogram, new_figure, save
+from datagen_plugins.plots._common import COLORS, empty, histogram, new_figure, written
 
 
 @attrs.define
@@ -94,11 +94,7 @@ class SummaryDashboard:
 
     def render(self, results: Results, metrics: Mapping[str, Mapping[str, Any]], out_dir: Path) -> list[Path]:
         """``summary_dashboard.png``."""
-        if not metrics:
-            return []
-        path = out_dir / f"{self.name}.png"
-        save(self.figure(metrics), path)
-        return [path]
+        return written(self.name, self.figure(metrics), out_dir) if metrics else []
 
 
 @hookimpl

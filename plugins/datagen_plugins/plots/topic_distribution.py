@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import Register, Results, hookimpl
-from datagen_plugins.plots._common import COLORS, empty, new_figure, save
+from datagen_plugins.plots._common import COLORS, empty, new_figure, usable, written
 
 
 @attrs.define
@@ -49,12 +49,8 @@ class TopicDistribution:
 
     def render(self, results: Results, metrics: Mapping[str, Mapping[str, Any]], out_dir: Path) -> list[Path]:
         """``topic_distribution.png`` from the topics metric."""
-        topics = metrics.get("topics")
-        if not topics or "skipped" in topics:
-            return []
-        path = out_dir / f"{self.name}.png"
-        save(self.figure(topics), path)
-        return [path]
+        topics = usable(metrics, "topics")
+        return [] if topics is None else written(self.name, self.figure(topics), out_dir)
 
 
 @hookimpl
