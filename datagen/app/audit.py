@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.datamodel.records import Record
-from datagen.datamodel.results import iter_records, record_to_dict
+from datagen.datamodel.results import iter_records, record_to_dict, write_file
 from datagen.errors import UsageError
 
 NEAR_VERBATIM = 8  # consecutive words shared: the conventional threshold for a memorised span
@@ -106,13 +106,9 @@ def plant_canaries(
         old = getattr(records[i], field) or ""
         records[i] = records[i].evolve(**{field: f"{old} {sentence}".strip()})
         canaries.append({"canary": n, "record": records[i].id, "text": sentence})
-    tmp = out.with_name(f".{out.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(json.dumps(record_to_dict(record), ensure_ascii=False) + "\n")
-    tmp.replace(out)
-    canary_path = out.with_name(out.name + ".canaries.json")
-    canary_path.write_text(json.dumps(canaries, indent=2))
+    lines = (json.dumps(record_to_dict(record), ensure_ascii=False) + "\n" for record in records)
+    write_file(out, "".join(lines))
+    write_file(out.with_name(out.name + ".canaries.json"), json.dumps(canaries, indent=2))
     return canaries
 
 

@@ -655,7 +655,7 @@ def audit_cmd(ctx: click.Context, /, **opts: Any) -> None:
     """Audit synthetic data for leaks of the private data it came from: verbatim and near-verbatim
     overlap, nearest neighbours, PII, and canaries (plant them first with --plant-canaries K)."""
     from datagen.app.audit import audit, plant_canaries, verdict
-    from datagen.datamodel.results import check_side_file, iter_records
+    from datagen.datamodel.results import check_side_file, iter_records, write_file
 
     state = _state(ctx)
     private: Path = opts["private"]
@@ -695,7 +695,7 @@ def audit_cmd(ctx: click.Context, /, **opts: Any) -> None:
     for line in verdict(found):
         click.echo(line)
     if opts["json_out"] is not None:
-        Path(opts["json_out"]).write_text(json.dumps(found, indent=2))
+        write_file(opts["json_out"], json.dumps(found, indent=2))
 
 
 @cli.command("metrics")
@@ -714,7 +714,7 @@ def audit_cmd(ctx: click.Context, /, **opts: Any) -> None:
 def metrics_cmd(ctx: click.Context, /, source: Path, **opts: Any) -> None:
     """Compute metrics of a JSONL or Parquet file (stats, diversity, readability, topics, ... ; `datagen
     plugins --all` lists them). A metric that cannot run is reported as skipped, with the reason."""
-    from datagen.datamodel.results import check_side_file
+    from datagen.datamodel.results import check_side_file, write_file
     from datagen.metrics import compare, compute
 
     state = _state(ctx)
@@ -743,7 +743,7 @@ def metrics_cmd(ctx: click.Context, /, source: Path, **opts: Any) -> None:
             }
             click.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in flat.items()))
     if opts["json_out"] is not None:
-        Path(opts["json_out"]).write_text(json.dumps(found, indent=2))
+        write_file(opts["json_out"], json.dumps(found, indent=2))
 
 
 @cli.command("report")
@@ -874,13 +874,12 @@ def _tune_callback(config_file: Path, spec: str | None) -> Any:
 
 def _tune_outputs(tuner: Any, out: Path, agent: str) -> None:
     """best.json, history.jsonl and rewards.png in ``out``."""
+    from datagen.datamodel.results import write_file
     from datagen.tuning import plot_rewards
 
     best = {"params": tuner.best_params(), "reward": tuner.best_reward(), "agent": agent}
-    (out / "best.json").write_text(json.dumps(best, indent=2))
-    with (out / "history.jsonl").open("w") as fh:
-        for record in tuner.records:
-            fh.write(json.dumps(record) + "\n")
+    write_file(out / "best.json", json.dumps(best, indent=2))
+    write_file(out / "history.jsonl", "".join(json.dumps(record) + "\n" for record in tuner.records))
     plot_rewards({agent: [r["reward"] for r in tuner.records]}, out / "rewards.png")
     click.echo(
         f"best {best['reward']:.4g} with {best['params']}; history, best.json and rewards.png in {out}"

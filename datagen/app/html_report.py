@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 
 from datagen.datamodel.records import Record
+from datagen.datamodel.results import write_file
 
 TEMPLATE = Path(__file__).with_name("templates") / "report.html"
 
@@ -174,7 +175,4 @@ def write_report(
             comparison=comparison,
             other=other,
         )
-    tmp_out = out.with_name(f".{out.name}.tmp")
-    tmp_out.write_text(page, encoding="utf-8")
-    tmp_out.replace(out)
-    return out
+    return write_file(out, page)

@@ -72,11 +72,9 @@ class RunReport:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write as JSON, through a temporary file renamed at the end."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        from datagen.datamodel.results import write_file
+
+        return write_file(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RunReport:

@@ -113,6 +113,19 @@ def check_side_file(path: Path, what: str) -> None:
         raise UsageError(f"{path}: cannot write the {what} file, it is a folder")
 
 
+def write_file(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file renamed at the end, so that a crash never
+    leaves a half-written file under the real name."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
 class RecordWriter:
     """Streams records to a JSONL or Parquet file via a temporary file renamed on :meth:`close`."""
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.datamodel.config import DatagenConfig, RLTuningConfig, converter, deep_merge, load_config
-from datagen.datamodel.results import Results
+from datagen.datamodel.results import Results, write_file
 from datagen.datamodel.space import ParameterSpace
 from datagen.errors import UsageError
 from datagen.log import get_logger
@@ -236,10 +236,7 @@ class RLTuner:
             "history": self.records,
             "best": {"params": self.best_params(), "reward": self.best_reward()} if self.records else None,
         }
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        tmp.replace(target)
-        return target
+        return write_file(target, json.dumps(data, indent=2))
 
     @classmethod
     def load(
