@@ -15,6 +15,7 @@ from datagen.engine.batching import BatchResults, BatchStatus
 from datagen.engine.concurrency import bounded_map
 from datagen.engine.llm import (
     FINISH_REASONS,
+    USER_AGENT,
     RateLimits,
     Request,
     Response,
@@ -107,6 +108,7 @@ __all__ = [
     "check_api_key",
     "parse_rate_limits",
     "parse_retry_after",
+    "USER_AGENT",
     # errors
     "AuthenticationError",
     "BackendError",

@@ -1,4 +1,5 @@
-"""The openai and anthropic backends: the official SDKs against a real HTTP server on 127.0.0.1."""
+"""The openai and anthropic backends, straight over HTTP and through the official SDKs, against a real
+HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from datagen.datamodel.records import Message
 from datagen.datamodel.results import Results
 from datagen.engine.core import Engine
 from datagen.engine.llm import Request
-from datagen.errors import TransientError, UsageError
+from datagen.errors import PermanentError, TransientError, UsageError
 from datagen.testing import check_backend
 from datagen.testing_server import Behaviour, LoopbackServer
 from datagen_plugins.backends.anthropic_backend import AnthropicBackend, AnthropicConfig
@@ -71,8 +72,10 @@ def summary(err: str) -> dict[str, int]:
     }
 
 
+@pytest.mark.parametrize("transport", ["direct", "lean"])
 @pytest.mark.parametrize("backend", ["openai", "anthropic"])
-def test_generate_through_the_official_sdk(cli, keys, server, tmp_path, backend) -> None:
+def test_generate_through_each_backend(cli, keys, server, tmp_path, monkeypatch, backend, transport) -> None:
+    monkeypatch.setenv(f"DATAGEN_BACKEND__{backend.upper()}__TRANSPORT", transport)
     seeds = seeds_file(tmp_path / "s.jsonl", 5)
     result = cli(*generate_args(backend, server, seeds, 10))
     assert result.code == 0, result.err
@@ -100,8 +103,11 @@ def test_openai_completions_api(keys, server, datagen_plugins) -> None:
     assert {r.output for r in results} == {"answer to: ### Response:"}  # a completion-style few-shot prompt
 
 
-@pytest.mark.parametrize("backend", ["openai", "anthropic"])
-def test_injected_errors_lose_and_duplicate_nothing(cli, keys, tmp_path, backend) -> None:
+@pytest.mark.parametrize(("backend", "transport"), [("openai", "direct"), ("anthropic", "lean")])
+def test_injected_errors_lose_and_duplicate_nothing(
+    cli, keys, tmp_path, monkeypatch, backend, transport
+) -> None:
+    monkeypatch.setenv(f"DATAGEN_BACKEND__{backend.upper()}__TRANSPORT", transport)
     behaviour = Behaviour(error_rate=0.1, error_kinds=("429", "500"), retry_after_ms=5, seed=7)
     with LoopbackServer(behaviour) as srv:
         seeds = seeds_file(tmp_path / "s.jsonl", 200)
@@ -143,8 +149,10 @@ def test_permanent_errors_are_not_retried_and_are_counted(cli, keys, tmp_path) -
     )
 
 
+@pytest.mark.parametrize("transport", ["direct", "lean"])
 @pytest.mark.parametrize("backend", ["openai", "anthropic"])
-def test_a_rejected_key_stops_the_run_at_once(cli, keys, tmp_path, backend) -> None:
+def test_a_rejected_key_stops_the_run_at_once(cli, keys, tmp_path, monkeypatch, backend, transport) -> None:
+    monkeypatch.setenv(f"DATAGEN_BACKEND__{backend.upper()}__TRANSPORT", transport)
     with LoopbackServer(Behaviour(valid_keys=frozenset({"sk-the-right-one-123456"}))) as srv:
         seeds = seeds_file(tmp_path / "s.jsonl", 50)
         result = cli(
@@ -305,7 +313,7 @@ def test_rate_limit_headers_are_followed(keys) -> None:
     assert engine._rpm is not None and engine._rpm.rate_per_s == pytest.approx(1200 * 0.95 / 60)
 
 
-@pytest.mark.parametrize("transport", ["lean", "aiohttp", "httpx"])
+@pytest.mark.parametrize("transport", ["direct", "lean", "aiohttp", "httpx"])
 @pytest.mark.parametrize("cls", [OpenAIBackend, AnthropicBackend])
 def test_backends_pass_the_conformance_check(keys, server, cls, transport) -> None:
     config = cls.Config(base_url=server.url + ("/v1" if cls is OpenAIBackend else ""), transport=transport)
@@ -314,7 +322,9 @@ def test_backends_pass_the_conformance_check(keys, server, cls, transport) -> No
 
 
 def test_an_unknown_transport_is_a_config_error(keys) -> None:
-    with pytest.raises(UsageError, match=r"\$\.backend\.openai\.transport: expected one of lean, aiohttp"):
+    with pytest.raises(
+        UsageError, match=r"\$\.backend\.openai\.transport: expected one of direct, lean, aiohttp"
+    ):
         OpenAIBackend(OpenAIConfig(transport="curl")).validate()
 
 
@@ -343,19 +353,21 @@ async def one_handler(handler: Callable[[Any], Awaitable[Any]]) -> AsyncIterator
         await runner.cleanup()
 
 
+@pytest.mark.parametrize("transport", ["direct", "lean"])
 @pytest.mark.parametrize("cls", [OpenAIBackend, AnthropicBackend])
-def test_a_refused_connection_is_a_retryable_error(keys, cls) -> None:
+def test_a_refused_connection_is_a_retryable_error(keys, cls, transport) -> None:
     import socket
 
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(TransientError, match="Connection") as info:
-        asyncio.run(ask(cls(cls.Config(base_url=f"http://127.0.0.1:{port}"))))
+        asyncio.run(ask(cls(cls.Config(base_url=f"http://127.0.0.1:{port}", transport=transport))))
     assert info.value.retryable
 
 
-def test_a_compressed_answer_is_decoded(keys) -> None:
+@pytest.mark.parametrize("transport", ["direct", "lean"])
+def test_a_compressed_answer_is_decoded(keys, transport) -> None:
     import gzip
 
     from aiohttp import web
@@ -369,13 +381,14 @@ def test_a_compressed_answer_is_decoded(keys) -> None:
 
     async def go() -> str:
         async with one_handler(gzipped) as url:
-            return await ask(OpenAIBackend(OpenAIConfig(base_url=url + "/v1")))
+            return await ask(OpenAIBackend(OpenAIConfig(base_url=url + "/v1", transport=transport)))
 
     assert asyncio.run(go()) == "unzipped"
 
 
+@pytest.mark.parametrize("transport", ["direct", "lean"])
 @pytest.mark.parametrize("cls", [OpenAIBackend, AnthropicBackend])
-def test_a_non_json_answer_is_a_retryable_error(keys, cls) -> None:
+def test_a_non_json_answer_is_a_retryable_error(keys, cls, transport) -> None:
     from aiohttp import web
 
     async def login_page(_: web.Request) -> web.Response:
@@ -383,25 +396,30 @@ def test_a_non_json_answer_is_a_retryable_error(keys, cls) -> None:
 
     async def go() -> str:
         async with one_handler(login_page) as url:
-            return await ask(cls(cls.Config(base_url=url)))
+            return await ask(cls(cls.Config(base_url=url, transport=transport)))
 
     with pytest.raises(TransientError, match="not JSON") as info:
         asyncio.run(go())
     assert info.value.retryable
 
 
-def test_the_lean_transport_goes_through_the_proxy_in_the_environment(keys, server, monkeypatch) -> None:
+@pytest.mark.parametrize("transport", ["direct", "lean"])
+def test_requests_go_through_the_proxy_in_the_environment(keys, server, monkeypatch, transport) -> None:
     for var in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HTTP_PROXY", server.url)  # the loopback server answers as the proxy
     target = "http://api.example.invalid/v1"  # no such host: only a proxy can answer
-    assert asyncio.run(ask(OpenAIBackend(OpenAIConfig(base_url=target)))) == "answer to: hi"
+    config = OpenAIConfig(base_url=target, transport=transport)
+    assert asyncio.run(ask(OpenAIBackend(config))) == "answer to: hi"
     monkeypatch.setenv("NO_PROXY", "api.example.invalid")
     with pytest.raises(TransientError):
-        asyncio.run(ask(OpenAIBackend(OpenAIConfig(base_url=target))))
+        asyncio.run(ask(OpenAIBackend(config)))
 
 
-def test_proxy_credentials_in_the_environment_are_sent_to_the_proxy_only(keys, monkeypatch) -> None:
+@pytest.mark.parametrize("transport", ["direct", "lean"])
+def test_proxy_credentials_in_the_environment_are_sent_to_the_proxy_only(
+    keys, monkeypatch, transport
+) -> None:
     import base64
 
     from aiohttp import web
@@ -425,7 +443,8 @@ def test_proxy_credentials_in_the_environment_are_sent_to_the_proxy_only(keys, m
     async def go() -> str:
         async with one_handler(proxy) as url:
             monkeypatch.setenv("HTTP_PROXY", url.replace("http://", "http://alice:p%40ss@"))
-            return await ask(OpenAIBackend(OpenAIConfig(base_url="http://api.example.invalid/v1")))
+            config = OpenAIConfig(base_url="http://api.example.invalid/v1", transport=transport)
+            return await ask(OpenAIBackend(config))
 
     assert asyncio.run(go()) == "via proxy"
     [(proxy_auth, auth, host)] = seen
@@ -434,7 +453,10 @@ def test_proxy_credentials_in_the_environment_are_sent_to_the_proxy_only(keys, m
     assert host == "api.example.invalid"
 
 
-def test_https_through_a_proxy_opens_a_tunnel_with_the_proxy_credentials(keys, monkeypatch) -> None:
+@pytest.mark.parametrize("transport", ["direct", "lean"])
+def test_https_through_a_proxy_opens_a_tunnel_with_the_proxy_credentials(
+    keys, monkeypatch, transport
+) -> None:
     """The proxy sees CONNECT with Proxy-Authorization; it then hangs up, so no TLS is needed here."""
     import base64
 
@@ -452,8 +474,9 @@ def test_https_through_a_proxy_opens_a_tunnel_with_the_proxy_credentials(keys, m
         port = server.sockets[0].getsockname()[1]
         monkeypatch.setenv("HTTPS_PROXY", f"http://bob:s3cret@127.0.0.1:{port}")
         try:
+            config = OpenAIConfig(base_url="https://api.example.invalid/v1", transport=transport)
             with pytest.raises(TransientError):
-                await ask(OpenAIBackend(OpenAIConfig(base_url="https://api.example.invalid/v1")))
+                await ask(OpenAIBackend(config))
         finally:
             server.close()
 
@@ -481,3 +504,55 @@ def test_nothing_listening_stops_at_once_with_one_line(cli, keys, tmp_path, back
     errors = [line for line in result.err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot reach the server" in errors[0] and f"127.0.0.1:{port}" in errors[0]
     assert not (tmp_path / "d.jsonl").exists()
+
+
+@pytest.mark.parametrize("backend", ["openai", "anthropic"])
+def test_the_direct_transport_never_imports_the_sdk(keys, server, tmp_path, backend) -> None:
+    """The default transport sends without the SDK, whose import alone delays the first request."""
+    seeds = seeds_file(tmp_path / "s.jsonl", 3)
+    args = generate_args(backend, server, seeds, 3, "--no-cache")
+    code = (
+        "import sys\nfrom datagen.app.entry import main\ntry:\n    main(sys.argv[1:])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(sorted({'openai', 'anthropic'} & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert len(Results.load(tmp_path / "o.jsonl")) == 3
+    assert set(server.auth_headers) == {OPENAI_KEY if backend == "openai" else ANTHROPIC_KEY}
+
+
+def test_the_direct_transport_sends_what_the_sdk_sends(keys, monkeypatch) -> None:
+    """Organisation and project headers from the environment, as the SDK reads them; errors carry the
+    server's message, redacted."""
+    from aiohttp import web
+
+    seen: list[dict[str, str]] = []
+
+    async def refuse(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({"error": {"message": f"bad model, key {OPENAI_KEY}"}}, status=404)
+
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-123")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-456")
+
+    async def go() -> str:
+        async with one_handler(refuse) as url:
+            return await ask(OpenAIBackend(OpenAIConfig(base_url=url + "/v1")))
+
+    with pytest.raises(PermanentError) as info:
+        asyncio.run(go())
+    assert "HTTP 404: bad model" in str(info.value) and OPENAI_KEY not in str(info.value)
+    assert info.value.status == 404 and not info.value.retryable
+    [headers] = seen
+    assert headers["Authorization"] == f"Bearer {OPENAI_KEY}"
+    assert headers["OpenAI-Organization"] == "org-123" and headers["OpenAI-Project"] == "proj-456"
+    assert headers["Content-Type"] == "application/json"

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from datagen.__about__ import __version__
 from datagen.datamodel.records import Message, Usage
 
 #: finish reasons every backend maps its own onto
@@ -163,6 +164,10 @@ def parse_rate_limits(headers: Mapping[str, str]) -> RateLimits | None:
             reset_requests_s=parse_duration(h.get(prefix + reset.format("requests"))),
         )
     return None
+
+
+USER_AGENT = f"datagen/{__version__}"
+"""The ``User-Agent`` of datagen's own HTTP requests."""
 
 
 def check_api_key(key: str | None, *, env_var: str, config_key: str, prefix: str | None) -> str:

@@ -1,4 +1,5 @@
-"""Shared by the OpenAI and Anthropic backends: the SDKs' HTTP client, their errors mapped onto datagen's."""
+"""Shared by the OpenAI and Anthropic backends: HTTP straight from datagen or through the SDKs' client,
+and the errors of both mapped onto datagen's."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import base64
 import importlib
 import inspect
 import json
+import os
+import ssl
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -27,25 +31,33 @@ from datagen.plugin import (
 RETRYABLE_STATUS = {408, 409, 425}
 
 
-def map_sdk_error(exc: Exception, sdk: ModuleType, provider: str, where: str) -> BackendError:
-    """The datagen error for an ``openai``/``anthropic`` SDK exception (messages are redacted)."""
-    message = redact_text(f"{provider} at {where}: {type(exc).__name__}: {exc}")
-    if isinstance(exc, (sdk.AuthenticationError, sdk.PermissionDeniedError)):
-        status = getattr(exc, "status_code", None)
+def http_error(
+    status: int, headers: Mapping[str, str], message: str, provider: str, where: str
+) -> BackendError:
+    """The datagen error for an HTTP error answer; ``message`` must be redacted already."""
+    if status in {401, 403}:
         return AuthenticationError(
             f"{provider} rejected the API key ({status}) at {where}; check the key and try again",
             status=status,
         )
+    retry_after = parse_retry_after(headers)
+    if status == 429:
+        limits = parse_rate_limits(headers)
+        return RateLimitError(message, status=status, retry_after=retry_after, rate_limits=limits)
+    if status >= 500 or status in RETRYABLE_STATUS:
+        return TransientError(message, status=status, retry_after=retry_after)
+    return PermanentError(message, status=status)
+
+
+def map_sdk_error(exc: Exception, sdk: ModuleType, provider: str, where: str) -> BackendError:
+    """The datagen error for an ``openai``/``anthropic`` SDK exception (messages are redacted)."""
+    message = redact_text(f"{provider} at {where}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, (sdk.AuthenticationError, sdk.PermissionDeniedError)):
+        return http_error(getattr(exc, "status_code", 401), {}, message, provider, where)
     if isinstance(exc, sdk.APIStatusError):
-        status = exc.status_code
         headers: Any = getattr(exc.response, "headers", {}) or {}
-        retry_after = parse_retry_after(headers)
-        if isinstance(exc, sdk.RateLimitError) or status == 429:
-            limits = parse_rate_limits(headers)
-            return RateLimitError(message, status=status, retry_after=retry_after, rate_limits=limits)
-        if status >= 500 or status in RETRYABLE_STATUS:
-            return TransientError(message, status=status, retry_after=retry_after)
-        return PermanentError(message, status=status)
+        status = 429 if isinstance(exc, sdk.RateLimitError) else exc.status_code
+        return http_error(status, headers, message, provider, where)
     if isinstance(exc, sdk.APITimeoutError):
         return TransientError(message)
     if isinstance(exc, sdk.APIConnectionError):
@@ -55,7 +67,67 @@ def map_sdk_error(exc: Exception, sdk: ModuleType, provider: str, where: str) ->
     return PermanentError(message)
 
 
-TRANSPORTS = ("lean", "aiohttp", "httpx")
+TRANSPORTS = ("direct", "lean", "aiohttp", "httpx")
+SDK_TRANSPORTS = TRANSPORTS[1:]
+
+
+class ProxyTable:
+    """The proxy for each (scheme, host) from ``HTTP(S)_PROXY`` / ``NO_PROXY``, read once per host.
+
+    aiohttp's ``trust_env`` would look the proxy and ~/.netrc up again, in a worker thread, for every
+    request. Credentials in the proxy's URL come back as a ``Proxy-Authorization`` value.
+    """
+
+    def __init__(self) -> None:
+        self.found: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+
+    def __call__(self, scheme: str, host: str) -> tuple[str | None, str | None]:
+        """(proxy URL without credentials, Proxy-Authorization) or (None, None) for a direct connection."""
+        key = (scheme, host)
+        if key not in self.found:
+            proxy = urllib.request.getproxies().get(scheme)
+            if not proxy or urllib.request.proxy_bypass(host):
+                self.found[key] = (None, None)
+            else:
+                parts = urllib.parse.urlsplit(proxy)
+                auth = None
+                if parts.username is not None:
+                    user = urllib.parse.unquote(parts.username)
+                    pair = f"{user}:{urllib.parse.unquote(parts.password or '')}"
+                    auth = "Basic " + base64.b64encode(pair.encode()).decode()
+                bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+                self.found[key] = (bare, auth)
+        return self.found[key]
+
+
+def proxy_arguments(
+    proxies: ProxyTable, scheme: str, host: str, headers: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """aiohttp's ``proxy`` and ``proxy_headers`` for one request; may add to ``headers``.
+
+    The proxy's credentials go on the tunnel's CONNECT for https, on the request itself for http.
+    """
+    proxy, proxy_auth = proxies(scheme, host)
+    proxy_headers = None
+    if proxy_auth is not None:
+        if scheme == "https":
+            proxy_headers = {"Proxy-Authorization": proxy_auth}
+        else:
+            headers.append(("Proxy-Authorization", proxy_auth))
+    return {"proxy": proxy, "proxy_headers": proxy_headers}
+
+
+def default_ssl_context() -> ssl.SSLContext:
+    """Certificates from ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, else certifi's bundle (as the SDKs do)."""
+    cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+    if not (cafile or capath):
+        try:
+            import certifi
+
+            cafile = certifi.where()
+        except ImportError:  # the system's store
+            pass
+    return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
 def http_library(sdk: ModuleType) -> ModuleType:
@@ -77,8 +149,10 @@ def raw_response_type(sdk: ModuleType) -> type[Any]:
 def http_client(sdk: ModuleType, transport: str, base_url: str) -> Any:
     """The SDK's ``http_client``: ``lean`` (datagen's), ``aiohttp`` (the SDK's) or ``httpx`` (None).
 
-    ``lean`` plugs :func:`lean_transport` into the SDK's own HTTP client, the SDK's documented way to
-    customise transports; everything above the transport (auth, headers, errors) stays the SDK's.
+    With ``direct`` (requests sent without the SDK) the SDK's other calls, such as the Batch API, go
+    through ``lean``. ``lean`` plugs :func:`lean_transport` into the SDK's own HTTP client, the SDK's
+    documented way to customise transports; everything above the transport (auth, headers, errors)
+    stays the SDK's.
     """
     if transport == "httpx":
         return None
@@ -105,26 +179,7 @@ def lean_transport(library: ModuleType, *, secure: bool) -> Any:
     class LeanTransport(library.AsyncBaseTransport):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             self.session: aiohttp.ClientSession | None = None
-            self.proxies: dict[tuple[str, str], tuple[str | None, str | None]] = {}
-
-        def _proxy(self, url: Any) -> tuple[str | None, str | None]:
-            # Read from the environment once per host; aiohttp's trust_env would look the proxy and
-            # ~/.netrc up again, in a worker thread, for every request.
-            key = (url.scheme, url.host)
-            if key not in self.proxies:
-                found = urllib.request.getproxies().get(url.scheme)
-                if not found or urllib.request.proxy_bypass(url.host):
-                    self.proxies[key] = (None, None)
-                else:  # credentials in the proxy's URL go as Proxy-Authorization
-                    parts = urllib.parse.urlsplit(found)
-                    auth = None
-                    if parts.username is not None:
-                        user = urllib.parse.unquote(parts.username)
-                        pair = f"{user}:{urllib.parse.unquote(parts.password or '')}"
-                        auth = "Basic " + base64.b64encode(pair.encode()).decode()
-                    bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-                    self.proxies[key] = (bare, auth)
-            return self.proxies[key]
+            self.proxies = ProxyTable()
 
         def _session(self) -> aiohttp.ClientSession:
             if self.session is None:
@@ -137,13 +192,7 @@ def lean_transport(library: ModuleType, *, secure: bool) -> Any:
             timeout = request.extensions.get("timeout", {})
             data = await request.aread()
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-            proxy, proxy_auth = self._proxy(request.url)
-            proxy_headers = None
-            if proxy_auth is not None:  # on the tunnel's CONNECT for https, on the request itself for http
-                if request.url.scheme == "https":
-                    proxy_headers = {"Proxy-Authorization": proxy_auth}
-                else:
-                    headers.append(("Proxy-Authorization", proxy_auth))
+            via = proxy_arguments(self.proxies, request.url.scheme, request.url.host, headers)
             try:
                 async with self._session().request(
                     request.method,
@@ -152,8 +201,7 @@ def lean_transport(library: ModuleType, *, secure: bool) -> Any:
                     data=data or None,
                     allow_redirects=False,
                     compress=False,
-                    proxy=proxy,
-                    proxy_headers=proxy_headers,
+                    **via,
                     timeout=aiohttp.ClientTimeout(
                         sock_connect=timeout.get("connect"),
                         sock_read=timeout.get("read"),
@@ -216,6 +264,79 @@ class Poster:
             return json.loads(raw.content), parse_rate_limits(raw.headers)
         except ValueError:
             raise TransientError(f"malformed response from {self.url}: not JSON") from None
+
+
+class DirectPoster:
+    """POSTs JSON to the endpoint over one aiohttp session, without the SDK: (JSON answer, rate limits).
+
+    The same wire format, headers and error mapping as :class:`Poster`, but nothing of the SDK is
+    imported (``import openai`` alone takes ~0.4 s, ``import anthropic`` ~1 s) and no SDK code runs per
+    request. Proxies come from the environment, as for the ``lean`` transport; certificates are checked
+    against ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` or certifi's bundle; compressed answers are decoded.
+    """
+
+    def __init__(
+        self, url: str, headers: Mapping[str, str], provider: str, where: str, timeout_s: float
+    ) -> None:
+        self.url = url
+        self.headers = list(headers.items())
+        self.provider = provider
+        self.where = where
+        self.timeout_s = timeout_s
+        parts = urllib.parse.urlsplit(url)
+        self.scheme, self.host = parts.scheme, parts.hostname or ""
+        self.proxies = ProxyTable()
+        self.session: Any = None
+        self.timeout: Any = None
+
+    def _session(self) -> Any:
+        import aiohttp
+
+        if self.session is None:
+            context = default_ssl_context() if self.scheme == "https" else True
+            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ssl=context))
+            self.timeout = aiohttp.ClientTimeout(sock_connect=self.timeout_s, sock_read=self.timeout_s)
+        return self.session
+
+    async def __call__(self, body: dict[str, Any]) -> tuple[Any, RateLimits | None]:
+        """The parsed JSON answer and the rate limits its headers announce."""
+        import aiohttp
+
+        session = self._session()
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = list(self.headers)
+        via = proxy_arguments(self.proxies, self.scheme, self.host, headers)
+        try:
+            async with session.post(
+                self.url, data=data, headers=headers, timeout=self.timeout, **via
+            ) as answer:
+                content = await answer.read()
+        except TimeoutError:  # aiohttp's timeouts are TimeoutErrors too
+            raise TransientError(f"{self.provider} at {self.where}: timed out") from None
+        except aiohttp.ClientError as exc:
+            detail = redact_text(f"{type(exc).__name__}: {exc}")
+            raise ConnectionFailed(f"{self.provider} at {self.where}: Connection failed ({detail})") from None
+        if not 200 <= answer.status < 300:
+            raise self._error(answer.status, answer.headers, content)
+        try:
+            return json.loads(content), parse_rate_limits(answer.headers)
+        except ValueError:
+            raise TransientError(f"malformed response from {self.url}: not JSON") from None
+
+    def _error(self, status: int, headers: Mapping[str, str], content: bytes) -> BackendError:
+        try:
+            error = json.loads(content).get("error")
+            detail = str(error.get("message", error) if isinstance(error, dict) else error)
+        except (ValueError, AttributeError):
+            detail = content[:200].decode("utf-8", "replace")
+        message = redact_text(f"{self.provider} at {self.where}: HTTP {status}: {detail}")
+        return http_error(status, headers, message, self.provider, self.where)
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
 
 
 def status_error(status: int, message: str) -> BackendError:

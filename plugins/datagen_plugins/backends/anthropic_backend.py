@@ -1,7 +1,9 @@
-"""``anthropic``: the official Anthropic SDK (AsyncAnthropic), Messages API.
+"""``anthropic``: the Messages API.
 
 The key comes from ``[backend.anthropic] api_key`` or ``ANTHROPIC_API_KEY``. Structured output uses tool
-use: the schema becomes the one tool the model must call, and its input is the answer.
+use: the schema becomes the one tool the model must call, and its input is the answer. Requests go
+straight over HTTP (``transport = "direct"``) or through the official SDK's client (``lean``,
+``aiohttp``, ``httpx``); the Message Batches API always uses the SDK.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import (
+    USER_AGENT,
     BatchResults,
     BatchStatus,
     Register,
@@ -30,6 +33,7 @@ from datagen.plugin import (
 )
 from datagen_plugins.backends._sdk import (
     TRANSPORTS,
+    DirectPoster,
     Poster,
     http_client,
     map_sdk_error,
@@ -37,6 +41,7 @@ from datagen_plugins.backends._sdk import (
 )
 
 OFFICIAL_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
 _ERROR_STATUS = {
     "invalid_request_error": 400,
     "authentication_error": 401,
@@ -63,12 +68,12 @@ class AnthropicConfig:
     api_key: str | None = secret_field()
     base_url: str | None = None
     model: str = "claude-3-5-haiku-latest"
-    transport: str = "lean"
+    transport: str = "direct"
     timeout_s: float = 600.0
 
 
 class AnthropicBackend:
-    """The Messages API through AsyncAnthropic; completion prompts are sent as one user message."""
+    """The Messages API; completion prompts are sent as one user message."""
 
     name: ClassVar[str] = "anthropic"
     Config: ClassVar[type[Any]] = AnthropicConfig
@@ -83,7 +88,7 @@ class AnthropicBackend:
         self.rate_limits: Any = None
         self._key: str | None = None
         self._client: Any = None
-        self._post: Poster | None = None
+        self._post: Poster | DirectPoster | None = None
 
     def validate(self) -> None:
         """Check the key's presence and shape before any request."""
@@ -116,15 +121,35 @@ class AnthropicBackend:
                 max_retries=0,
                 http_client=http_client(anthropic, self.config.transport, self.base_url),
             )
-            self._post = Poster(
-                self._client, "/v1/messages", anthropic, anthropic.AnthropicError, self.base_url
-            )
         return self._client
 
-    def poster(self) -> Poster:
-        """Sends this backend's requests through :meth:`client`."""
-        self.client()
-        assert self._post is not None
+    def headers(self) -> dict[str, str]:
+        """What the SDK would send besides the body: the key, the API version, JSON."""
+        if self._key is None:
+            self.validate()
+        assert self._key is not None
+        return {
+            "x-api-key": self._key,
+            "anthropic-version": API_VERSION,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+
+    def poster(self) -> Poster | DirectPoster:
+        """Sends this backend's requests: straight over HTTP, or through :meth:`client`."""
+        if self._post is None:
+            if self.config.transport == "direct":
+                url = self.base_url + "/v1/messages"
+                self._post = DirectPoster(
+                    url, self.headers(), "anthropic", self.base_url, self.config.timeout_s
+                )
+            else:
+                import anthropic
+
+                self._post = Poster(
+                    self.client(), "/v1/messages", anthropic, anthropic.AnthropicError, self.base_url
+                )
         return self._post
 
     def body(self, request: Request) -> dict[str, Any]:
@@ -183,7 +208,7 @@ class AnthropicBackend:
         )
 
     async def complete(self, request: Request) -> Response:
-        """Send one Messages request; SDK errors become datagen's retryable/permanent/auth errors."""
+        """Send one Messages request; HTTP errors become datagen's retryable/permanent/auth errors."""
         result, rate_limits = await self.poster()(self.body(request))
         self.rate_limits = rate_limits or self.rate_limits
         return self.parse(result, request)
@@ -235,9 +260,11 @@ class AnthropicBackend:
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
+        if isinstance(self._post, DirectPoster):
+            await self._post.aclose()
         if self._client is not None:
             await self._client.close()
-            self._client = self._post = None
+        self._client = self._post = None
 
 
 @hookimpl

@@ -1,8 +1,9 @@
-"""``openai``: the official OpenAI SDK (AsyncOpenAI), chat or completions, OpenAI or any compatible server.
+"""``openai``: Chat Completions or Completions, OpenAI's API or any compatible server.
 
 ``base_url`` points it at vLLM, llama.cpp, ollama or the local backend's own server. The key comes from
 ``[backend.openai] api_key`` or ``OPENAI_API_KEY``; against OpenAI's own API it must look like an OpenAI
-key, against another server it is optional.
+key, against another server it is optional. Requests go straight over HTTP (``transport = "direct"``)
+or through the official SDK's client (``lean``, ``aiohttp``, ``httpx``); the Batch API always uses the SDK.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import (
+    USER_AGENT,
     BatchResults,
     BatchStatus,
     Register,
@@ -31,6 +33,7 @@ from datagen.plugin import (
 )
 from datagen_plugins.backends._sdk import (
     TRANSPORTS,
+    DirectPoster,
     Poster,
     http_client,
     map_sdk_error,
@@ -57,13 +60,13 @@ class OpenAIConfig:
     model: str = "gpt-4o-mini"
     api: str = "chat"
     organization: str | None = None
-    transport: str = "lean"
+    transport: str = "direct"
     timeout_s: float = 600.0
     max_tokens_param: str = "max_tokens"
 
 
 class OpenAIBackend:
-    """Chat Completions (``api = "chat"``) or legacy Completions (``api = "completions"``) via AsyncOpenAI."""
+    """Chat Completions (``api = "chat"``) or legacy Completions (``api = "completions"``)."""
 
     name: ClassVar[str] = "openai"
     Config: ClassVar[type[Any]] = OpenAIConfig
@@ -78,7 +81,7 @@ class OpenAIBackend:
         self.rate_limits: Any = None
         self._key: str | None = None
         self._client: Any = None
-        self._post: Poster | None = None
+        self._post: Poster | DirectPoster | None = None
 
     @property
     def official(self) -> bool:
@@ -122,13 +125,35 @@ class OpenAIBackend:
                 max_retries=0,
                 http_client=http_client(openai, self.config.transport, self.base_url),
             )
-            self._post = Poster(self._client, self.path, openai, openai.OpenAIError, self.base_url)
         return self._client
 
-    def poster(self) -> Poster:
-        """Sends this backend's requests through :meth:`client`."""
-        self.client()
-        assert self._post is not None
+    def headers(self) -> dict[str, str]:
+        """What the SDK would send besides the body: the key, organisation and project, JSON."""
+        if self._key is None:
+            self.validate()
+        headers = {
+            "Authorization": f"Bearer {self._key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        organization = self.config.organization or os.environ.get("OPENAI_ORG_ID")
+        if organization:
+            headers["OpenAI-Organization"] = organization
+        if project := os.environ.get("OPENAI_PROJECT_ID"):
+            headers["OpenAI-Project"] = project
+        return headers
+
+    def poster(self) -> Poster | DirectPoster:
+        """Sends this backend's requests: straight over HTTP, or through :meth:`client`."""
+        if self._post is None:
+            if self.config.transport == "direct":
+                url = self.base_url + self.path
+                self._post = DirectPoster(url, self.headers(), "openai", self.base_url, self.config.timeout_s)
+            else:
+                import openai
+
+                self._post = Poster(self.client(), self.path, openai, openai.OpenAIError, self.base_url)
         return self._post
 
     @property
@@ -182,7 +207,7 @@ class OpenAIBackend:
         )
 
     async def complete(self, request: Request) -> Response:
-        """Send one request; SDK errors become datagen's retryable/permanent/auth errors."""
+        """Send one request; HTTP errors become datagen's retryable/permanent/auth errors."""
         result, rate_limits = await self.poster()(self.body(request))
         self.rate_limits = rate_limits or self.rate_limits
         return self.parse(result)
@@ -253,9 +278,11 @@ class OpenAIBackend:
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
+        if isinstance(self._post, DirectPoster):
+            await self._post.aclose()
         if self._client is not None:
             await self._client.close()
-            self._client = self._post = None
+        self._client = self._post = None
 
 
 @hookimpl
