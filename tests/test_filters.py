@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 import datagen
 from datagen.datamodel.results import Results
+from datagen_plugins.filters._minhash import MinHasher
 from datagen_plugins.filters.gopher import Gopher, GopherConfig
-from datagen_plugins.filters.near_dedup import MinHasher, jaccard_estimate, optimal_bands
+from datagen_plugins.filters.near_dedup import jaccard_estimate, optimal_bands
 
 R = datagen.Record
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
-import numpy as np
 
 from datagen.plugin import Register, SearchAgent, UsageError, bounded, hookimpl
+
+if TYPE_CHECKING:
+    pass
 
 
 @attrs.define
@@ -55,6 +57,8 @@ class BayesAgent(SearchAgent):
 
     def ask(self) -> dict[str, Any]:
         """A random point at first, then the candidate with the best acquisition value."""
+        import numpy as np
+
         space = self.require_space()
         if len(self.points) < self.config.initial:
             return space.sample(self.rng)

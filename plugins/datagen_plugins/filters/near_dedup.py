@@ -23,14 +23,17 @@ import pickle
 from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
-import numpy as np
 
 from datagen.plugin import POSITIVE, Record, Register, RunContext, UsageError, bounded, hookimpl
-from datagen_plugins.filters._minhash import MinHasher, Workers
 from datagen_plugins.filters._text import FIELDS, check_fields, record_text
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from datagen_plugins.filters._minhash import Workers
 
 #: records whose signatures are computed together (a streaming stage still yields them in order)
 BATCH = 256
@@ -59,6 +62,8 @@ class NearDedupConfig:
 
 
 def _integrate(f: Any, low: float, high: float, steps: int = 200) -> float:
+    import numpy as np
+
     xs = np.linspace(low, high, steps)
     return float(np.trapezoid(f(xs), xs))
 
@@ -79,6 +84,8 @@ def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
 
 def jaccard_estimate(a: np.ndarray, b: np.ndarray) -> float:
     """The share of equal signature entries: an unbiased estimate of the Jaccard similarity."""
+    import numpy as np
+
     return float(np.count_nonzero(a == b)) / len(a)
 
 
@@ -89,6 +96,8 @@ class NearDedup:
     Config: ClassVar[type[Any]] = NearDedupConfig
 
     def __init__(self, config: NearDedupConfig) -> None:
+        import numpy as np
+
         check_fields(config.fields, "$.filter.near_dedup.fields")
         if config.keep not in {"first", "best"}:
             raise UsageError(f"$.filter.near_dedup.keep: expected 'first' or 'best', got {config.keep!r}")
@@ -106,6 +115,8 @@ class NearDedup:
             self.bands, self.rows = config.bands, config.rows
         else:
             self.bands, self.rows = optimal_bands(config.threshold, config.num_perm)
+        from datagen_plugins.filters._minhash import MinHasher
+
         self.hasher = MinHasher(config.num_perm, config.ngram, config.seed)
         mix = np.random.default_rng(config.seed + 1).integers(0, 2**63, size=self.rows, dtype=np.uint64)
         self._band_mix = mix * np.uint64(2) + np.uint64(1)
@@ -160,6 +171,8 @@ class NearDedup:
     def band_keys(self, signatures: np.ndarray) -> list[list[int]]:
         """Each signature's LSH bucket keys, one per band: a 64-bit hash of the band's ``rows`` values
         (a collision only adds a candidate, which the Jaccard estimate then rejects)."""
+        import numpy as np
+
         r, b = self.rows, self.bands
         bands = signatures[:, : b * r].reshape(len(signatures), b, r).astype(np.uint64)
         with np.errstate(over="ignore"):
@@ -183,6 +196,8 @@ class NearDedup:
 
     def add(self, record_id: str, signature: np.ndarray, keys: list[int]) -> int:
         """Index a kept record."""
+        import numpy as np
+
         index = len(self.ids)
         if index == len(self._signatures):
             grown = np.empty((max(1024, 2 * index), self.config.num_perm), dtype=np.uint32)
@@ -225,6 +240,8 @@ class NearDedup:
                 else:
                     if workers is None:
                         c = self.config
+                        from datagen_plugins.filters._minhash import Workers
+
                         workers = Workers(c.workers, c.num_perm, c.ngram, c.seed)
                         await workers.start()
                     texts = [record_text(r, self.config.fields) for r in batch]

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
-import numpy as np
 
 from datagen.plugin import Embedder, Record, Register, RunContext, bounded, hookimpl
 from datagen_plugins.filters._text import FIELDS, check_fields, record_text
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @attrs.define
@@ -39,6 +41,8 @@ class SemanticDedup:
     Config: ClassVar[type[Any]] = SemanticDedupConfig
 
     def __init__(self, config: SemanticDedupConfig) -> None:
+        import numpy as np
+
         check_fields(config.fields, "$.filter.semantic_dedup.fields")
         self.config = config
         self.embedder = Embedder(config.model, batch_size=config.batch_size)
@@ -47,6 +51,8 @@ class SemanticDedup:
         self.ids: list[str] = []
 
     def _add(self, record_id: str, vector: np.ndarray) -> None:
+        import numpy as np
+
         if self.kept == len(self._kept):
             grown = np.empty((max(1024, 2 * len(self._kept)), len(vector)), dtype=np.float32)
             if self.kept:
@@ -57,6 +63,8 @@ class SemanticDedup:
         self.ids.append(record_id)
 
     async def _batch(self, ctx: RunContext, batch: list[Record]) -> list[Record]:
+        import numpy as np
+
         texts = [record_text(r, self.config.fields) for r in batch]
         vectors = await asyncio.to_thread(self.embedder.encode, texts)  # the run's requests go on
         # similarities to everything kept before this batch, in one product

@@ -26,10 +26,9 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
-import numpy as np
 
 from datagen.plugin import (
     Embedder,
@@ -47,6 +46,9 @@ from datagen.plugin import (
     request_for,
     try_complete,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 VARY = (
     "Rewrite the text below with different wording. Keep its meaning, tone, kind and length. "
@@ -219,6 +221,8 @@ class AugPE:
 
     def _shares(self, labels: list[str | None], rng: np.random.Generator) -> np.ndarray:
         """Each label's share of the population, from the label histogram released once with noise."""
+        import numpy as np
+
         if self.config.label_field is None:
             return np.ones(1)
         counts = np.array([sum(1 for _, lb in self.private if lb == label) for label in labels], dtype=float)
@@ -233,6 +237,8 @@ class AugPE:
         labels: list[str | None],
     ) -> np.ndarray:
         """How many private records have each sample as their nearest (within their own label)."""
+        import numpy as np
+
         counts = np.zeros(len(population))
         private_labels = [lb for _, lb in self.private]
         for label in labels:
@@ -265,6 +271,8 @@ class AugPE:
         self, ctx: GenerationContext, count: int
     ) -> tuple[list[tuple[str, str | None]], np.ndarray]:
         """The last population and its noisy votes."""
+        import numpy as np
+
         c = self.config
         rng, nprng = random.Random(c.seed), np.random.default_rng(c.seed)
         embedder = Embedder(c.embedding_model)

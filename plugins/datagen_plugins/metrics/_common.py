@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from datagen.plugin import Record, UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FIELDS = ("instruction", "input", "output", "messages")
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -61,6 +62,8 @@ def tokens(text: str) -> int:
 
 def summary(values: Sequence[float] | np.ndarray, bins: int = 20) -> dict[str, Any]:
     """Mean, median, p5, p95, min, max and a histogram; None-valued fields when there is no value."""
+    import numpy as np
+
     data = np.asarray(values, dtype=float)
     if data.size == 0:
         return {"count": 0, "mean": None, "median": None, "p5": None, "p95": None, "min": None, "max": None}

@@ -11,13 +11,15 @@ Skipped, with the reason, without scikit-learn or with too few texts.
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
-import numpy as np
 
 from datagen.plugin import Register, Results, UsageError, bounded, hookimpl
 from datagen_plugins.metrics._common import check_field, texts
+
+if TYPE_CHECKING:
+    pass
 
 MODELS = ("nmf", "lda")
 
@@ -54,6 +56,8 @@ class Topics:
 
     def compute(self, results: Results) -> dict[str, Any]:
         """The topic models' findings."""
+        import numpy as np
+
         try:
             from sklearn.decomposition import NMF, LatentDirichletAllocation
             from sklearn.exceptions import ConvergenceWarning

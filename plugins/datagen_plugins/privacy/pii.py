@@ -28,22 +28,21 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
 from datagen.plugin import Message, Record, Register, RunContext, UsageError, bounded, hookimpl
-from datagen_plugins.privacy._detect import (
-    COMPANY_SUFFIX,
-    COMPANY_WORDS,
-    NAME_TOKEN,
-    TYPES,
-    Entity,
-    add_names,
-    detect,
-    iban_valid,
-    luhn_valid,
-)
+
+if TYPE_CHECKING:
+    from datagen_plugins.privacy._detect import Entity
+
+
+def _types() -> tuple[str, ...]:
+    from datagen_plugins.privacy._detect import TYPES
+
+    return TYPES
+
 
 STRATEGIES = ("mask", "pseudonym", "fake")
 FIELDS = ("instruction", "input", "output", "messages")
@@ -61,7 +60,7 @@ class PIIConfig:
     """Options of ``[privacy.pii]``."""
 
     strategy: str = "mask"
-    types: list[str] = attrs.field(factory=lambda: list(TYPES))
+    types: list[str] = attrs.field(factory=lambda: list(_types()))
     fields: list[str] = attrs.field(factory=lambda: list(FIELDS))
     scope: str = "record"
     locale: str = "en_US"
@@ -180,6 +179,8 @@ class NER:
 def _persons(doc: Any) -> list[Entity]:
     """The model's PERSON spans that are name-shaped; a span of one name word is first widened to the
     capitalised name words around it (the model often tags "Smith" of "John Smith" alone)."""
+    from datagen_plugins.privacy._detect import Entity
+
     out = []
     for e in doc.ents:
         if e.label_ not in {"PERSON", "PER"}:
@@ -198,6 +199,8 @@ def _persons(doc: Any) -> list[Entity]:
 
 
 def _name_word(token: str) -> bool:
+    from datagen_plugins.privacy._detect import NAME_TOKEN
+
     return token not in _NOT_FIRST and token[:1].isupper() and NAME_TOKEN.fullmatch(token) is not None
 
 
@@ -256,6 +259,8 @@ def _name_shaped(name: str, after: str, starts_sentence: bool = False) -> bool:
     a company's suffix ("Jones LLC", "Pruschke Salz AG"). A sentence's first word followed by a
     particle is not counted: its capital may only start the sentence ("Angebot von Martin", "Devis de
     Jacquet")."""
+    from datagen_plugins.privacy._detect import COMPANY_SUFFIX, COMPANY_WORDS, NAME_TOKEN
+
     words = name.split()
     counted = words[1:] if starts_sentence and len(words) > 2 and words[1] in _PARTICLES else words
     return (
@@ -339,6 +344,8 @@ def _digits_like(value: str, rng: random.Random, keep: int = 0, valid: Any = Non
 
 def _card_like(value: str, rng: random.Random) -> str:
     """Same issuer prefix (first 4 digits), length and grouping, a valid Luhn check digit."""
+    from datagen_plugins.privacy._detect import luhn_valid
+
     digits = re.sub(r"\D", "", value)
     body = digits[:4] + "".join(str(rng.randrange(10)) for _ in range(len(digits) - 5))
     check = next(str(d) for d in range(10) if luhn_valid(body + str(d)))
@@ -348,6 +355,8 @@ def _card_like(value: str, rng: random.Random) -> str:
 
 def _iban_like(value: str, rng: random.Random) -> str:
     """Same country and length, random account digits, valid mod-97 check digits."""
+    from datagen_plugins.privacy._detect import iban_valid
+
     compact = re.sub(r"[\s-]", "", value).upper()
     bban = "".join(str(rng.randrange(10)) if c.isdigit() else c for c in compact[4:])
     for check in range(2, 99):
@@ -388,6 +397,8 @@ class PII:
     Config: ClassVar[type[Any]] = PIIConfig
 
     def __init__(self, config: PIIConfig) -> None:
+        from datagen_plugins.privacy._detect import TYPES
+
         if config.strategy not in STRATEGIES:
             raise UsageError(
                 f"$.privacy.pii.strategy: expected one of {', '.join(STRATEGIES)}, got {config.strategy!r}"
@@ -423,6 +434,8 @@ class PII:
 
         The NER model, the slow part, reads only the texts with a run of two capitalised words that
         the rules did not already explain (most texts have none)."""
+        from datagen_plugins.privacy._detect import add_names, detect
+
         found = [detect(t, self.types) for t in texts]
         if not self.ner.active:
             return found
