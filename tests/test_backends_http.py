@@ -509,13 +509,14 @@ def test_nothing_listening_stops_at_once_with_one_line(cli, keys, tmp_path, back
 @pytest.mark.parametrize("backend", ["openai", "anthropic"])
 def test_a_run_imports_neither_the_sdk_nor_what_it_does_not_use(keys, server, tmp_path, backend) -> None:
     """The default transport sends without the SDK, whose import alone would delay the first request by
-    0.4-1 s; numpy and the PII rules (imported when plugins load, if at module level) are not needed."""
+    0.4-1 s; numpy, Jinja2 and the PII rules (imported when plugins load, if at module level) are not
+    needed by this run."""
     seeds = seeds_file(tmp_path / "s.jsonl", 3)
     args = generate_args(backend, server, seeds, 3, "--no-cache")
     code = (
         "import sys\nfrom datagen.app.entry import main\ntry:\n    main(sys.argv[1:])\n"
         "except SystemExit as e:\n    assert not e.code, e.code\n"
-        "unused = {'openai', 'anthropic', 'numpy', 'datagen_plugins.privacy._detect'}\n"
+        "unused = {'openai', 'anthropic', 'numpy', 'jinja2', 'datagen_plugins.privacy._detect'}\n"
         "print(sorted(unused & set(sys.modules)))"
     )
     done = subprocess.run(

@@ -8,22 +8,31 @@ continue) for base models such as the embedded one. Users replace any of them wi
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from datagen.errors import UsageError
 from datagen.text.rouge import rouge_l, tokenize
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+if TYPE_CHECKING:
+    import jinja2
+
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 _LABEL = re.compile(r"^\s*(?:#[^#\n]{1,40}#\s*:?|[\w ()/-]{1,30}:|\d+[.)]|[-*\u2022])\s*")
 #: shorter example lines than this are not compared (labels, "Answer: Equal")
 MIN_EXAMPLE_WORDS = 4
+
+
+@functools.cache
+def _env() -> jinja2.Environment:
+    """Jinja2, imported when the first template is compiled (not by ``datagen --help`` or a plain run)."""
+    import jinja2
+
+    return jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
 
 def example_lines(source: str) -> list[list[str]]:
@@ -59,11 +68,13 @@ class PromptSet:
                 f"known: {', '.join(sorted(self.sources))}"
             )
         self.sources.update(overrides)
+        import jinja2
+
         self._templates: dict[str, jinja2.Template] = {}
         self._examples = [line for source in self.sources.values() for line in example_lines(source)]
         for key, source in self.sources.items():
             try:
-                self._templates[key] = _ENV.from_string(source)
+                self._templates[key] = _env().from_string(source)
             except jinja2.TemplateSyntaxError as exc:
                 raise UsageError(
                     f"$.method.{method}.prompts.{key}: line {exc.lineno}: {exc.message}"
@@ -71,6 +82,8 @@ class PromptSet:
 
     def render(self, key: str, **variables: Any) -> str:
         """Fill template ``key``; an undefined variable is an error naming the template."""
+        import jinja2
+
         try:
             return self._templates[key].render(**variables)
         except jinja2.UndefinedError as exc:

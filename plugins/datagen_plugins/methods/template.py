@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, ClassVar
 
 import attrs
-import jinja2
-import jinja2.meta
 
 from datagen.plugin import (
     GenerationContext,
@@ -30,7 +28,6 @@ from datagen.plugin import (
 )
 from datagen_plugins.methods._shared import prompts
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 _FORMAT_FIELD = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
 
 
@@ -81,9 +78,13 @@ class Template:
         self.config = config
         if not config.template.strip():
             raise UsageError("$.method.template.template: a template is required")
+        import jinja2
+        import jinja2.meta
+
         source = jinja_template(config.template)
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
         try:
-            parsed = _ENV.parse(source)
+            parsed = env.parse(source)
         except jinja2.TemplateSyntaxError as exc:
             raise UsageError(f"$.method.template.template: line {exc.lineno}: {exc.message}") from None
         used = jinja2.meta.find_undeclared_variables(parsed)
@@ -98,7 +99,7 @@ class Template:
         if empty:
             raise UsageError(f"$.method.template.variables: no values for {', '.join(empty)}")
         self.names = sorted(used)
-        self.template = _ENV.from_string(source)
+        self.template = env.from_string(source)
         self.prompts = prompts(self.name, config.prompts)
 
     def validate(self, seeds: Sequence[Record], count: int) -> None:
