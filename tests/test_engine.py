@@ -325,6 +325,45 @@ def test_token_bucket_spaces_requests() -> None:
     assert t.now == pytest.approx(3.0)
 
 
+def test_a_retry_goes_ahead_of_requests_not_yet_sent() -> None:
+    """In the rate bucket and for a concurrency slot; a taker cancelled while queued is skipped."""
+    t = VirtualTime()
+    bucket = TokenBucket(60, t.clock, burst_s=1.0)  # one a second
+    order: list[str] = []
+
+    async def take(name: str, first: bool = False) -> None:
+        await bucket.take(1, t.sleep, first=first)
+        order.append(name)
+
+    async def bucket_turns() -> None:
+        # fresh0 takes the full bucket, fresh1 waits for a token, the others queue
+        fresh = [asyncio.create_task(take(f"fresh{i}")) for i in range(4)]
+        cancelled = asyncio.create_task(take("cancelled", first=True))
+        retry = asyncio.create_task(take("retry", first=True))
+        await asyncio.sleep(0)
+        cancelled.cancel()  # queued first, or already handed the turn: either way it passes it on
+        await asyncio.gather(*fresh, retry, cancelled, return_exceptions=True)
+
+    run(bucket_turns())
+    assert order == ["fresh0", "fresh1", "retry", "fresh2", "fresh3"]
+    assert t.now == pytest.approx(4.0)  # one a second still
+
+    limit = AdaptiveLimit(1)
+    served: list[str] = []
+
+    async def slot(name: str, first: bool = False) -> None:
+        await limit.acquire(first=first)
+        served.append(name)
+        await asyncio.sleep(0)
+        await limit.release()
+
+    async def slots() -> None:
+        await asyncio.gather(slot("a"), slot("b"), slot("c"), slot("retry", first=True))
+
+    run(slots())
+    assert served == ["a", "retry", "b", "c"]
+
+
 def test_rate_limit_headers_set_the_pace() -> None:
     t = VirtualTime()
     backend = ScriptedBackend()

@@ -10,6 +10,8 @@ on-disk cache, sends identical concurrent requests once, accounts tokens and cos
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import random
 import time
 from collections import deque
@@ -75,13 +77,17 @@ class AdaptiveLimit:
         self._latency = 0.0
         self.decreases = 0
 
-    async def acquire(self) -> None:
-        """Wait for a free slot (first come, first served)."""
+    async def acquire(self, *, first: bool = False) -> None:
+        """Wait for a free slot: first come, first served, but ahead of them all when ``first`` (a
+        retry, whose request has waited longest)."""
         if self.in_flight < int(self.limit) and not self._waiters:
             self.in_flight += 1
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        if first:
+            self._waiters.appendleft(waiter)
+        else:
+            self._waiters.append(waiter)
         try:
             await waiter  # the slot is counted for us by _wake
         except asyncio.CancelledError:
@@ -148,7 +154,11 @@ class AdaptiveLimit:
 
 
 class TokenBucket:
-    """Spaces out consumption to ``rate_per_min`` with a burst of ``burst_s`` seconds' worth."""
+    """Spaces out consumption to ``rate_per_min`` with a burst of ``burst_s`` seconds' worth.
+
+    Takers are served one at a time in arrival order, except that a ``first`` taker (a retry) goes
+    ahead of those not yet served: a retry queued behind every fresh request would finish the run late.
+    """
 
     def __init__(self, rate_per_min: float, clock: Callable[[], float], burst_s: float = 5.0) -> None:
         self.rate_per_s = rate_per_min / 60.0
@@ -157,7 +167,9 @@ class TokenBucket:
         self.tokens = self.capacity
         self.clock = clock
         self._stamp = clock()
-        self._lock = asyncio.Lock()
+        self._busy = False
+        self._queue: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap: (0 first / 1, order, turn)
+        self._order = itertools.count()
 
     def set_rate(self, rate_per_min: float) -> None:
         """Change the rate (e.g. from a server's rate-limit headers)."""
@@ -169,16 +181,44 @@ class TokenBucket:
         self.tokens = min(self.capacity, self.tokens + (now - self._stamp) * self.rate_per_s)
         self._stamp = now
 
-    async def take(self, amount: float, sleep: Callable[[float], Awaitable[None]]) -> None:
+    async def take(
+        self, amount: float, sleep: Callable[[float], Awaitable[None]], *, first: bool = False
+    ) -> None:
         """Wait until ``amount`` can be taken (an amount above capacity waits for a full bucket)."""
         amount = min(amount, self.capacity)
-        async with self._lock:
+        await self._turn(first)
+        try:
             while True:
                 self._refill()
                 if self.tokens >= amount:
                     self.tokens -= amount
                     return
                 await sleep((amount - self.tokens) / self.rate_per_s)
+        finally:
+            self._next()
+
+    async def _turn(self, first: bool) -> None:
+        if not self._busy and not self._queue:
+            self._busy = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._queue, (0 if first else 1, next(self._order), turn))
+        try:
+            await turn  # handed over by _next, still busy
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._next()  # handed the turn and cancelled at once: pass it on
+            else:
+                turn.cancel()  # _next skips it
+            raise
+
+    def _next(self) -> None:
+        while self._queue:
+            turn = heapq.heappop(self._queue)[2]
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._busy = False
 
     def give_back(self, amount: float) -> None:
         """Return tokens taken in excess (an estimate above the real use)."""
@@ -360,9 +400,10 @@ class Engine:
             "pace_learned", requests_per_minute=round(rate, 1), accepted=accepted, period_s=round(period, 2)
         )
 
-    async def _clear_to_send(self, estimate: int) -> None:
+    async def _clear_to_send(self, estimate: int, *, retry: bool = False) -> None:
         """With a slot held: wait out a cool-down and the rate buckets, so that whatever changed while
-        this request queued for its slot (a 429, a learned pace) applies to it too."""
+        this request queued for its slot (a 429, a learned pace) applies to it too. A retry goes ahead
+        of the requests not yet sent."""
         self._raise_if_fatal()  # it may have happened while this request waited for a slot
         await self._wait_cooldown()
         if self._pending_limit is not None and self.clock() >= sum(self._pending_limit):
@@ -370,9 +411,9 @@ class Engine:
         if self._first_sent is None:
             self._first_sent = self.clock()
         if self._rpm is not None:
-            await self._rpm.take(1, self.sleep)
+            await self._rpm.take(1, self.sleep, first=retry)
         if self._tpm is not None:
-            await self._tpm.take(estimate, self.sleep)
+            await self._tpm.take(estimate, self.sleep, first=retry)
         self._raise_if_fatal()
 
     def _raise_if_fatal(self) -> None:
@@ -451,9 +492,9 @@ class Engine:
         while True:
             self._raise_if_fatal()
             self.check_budget()
-            await self.limit.acquire()
+            await self.limit.acquire(first=attempt > 0)
             try:
-                await self._clear_to_send(estimate)
+                await self._clear_to_send(estimate, retry=attempt > 0)
             except BaseException:
                 await self.limit.release()
                 raise
