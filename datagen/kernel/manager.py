@@ -62,7 +62,7 @@ class PluginManager(pluggy.PluginManager):
         self.strict = strict
         self.failed: dict[str, str] = {}
         self.disabled: list[str] = []
-        self._dists: dict[str, md.Distribution] = {}
+        self._dists: dict[str, tuple[str, str]] = {}  # plugin -> its distribution's (name, version)
         self._registries: dict[str, Registry[Any]] | None = None
 
     # Functions named datagen_* count as hook implementations even undecorated, so a misspelled hook
@@ -131,13 +131,17 @@ class PluginManager(pluggy.PluginManager):
         without ``builtins`` only third-party ones (what listing plugin commands needs: no built-in
         plugin registers a command, which ``tests/test_architecture.py`` checks)."""
         skip = set(disable)
-        # Only distributions that declare datagen entry points get their metadata parsed (the costly part).
-        found = [(dist, eps) for dist in md.distributions() if (eps := dist.entry_points.select(group=GROUP))]
+        # Only distributions that declare datagen entry points get their metadata parsed (the costly
+        # part, and importlib.metadata parses the file again on every access: once per distribution).
+        found = []
+        for dist in md.distributions():
+            if eps := dist.entry_points.select(group=GROUP):
+                found.append(((dist.metadata["Name"], dist.version), eps))
         if not builtins:
-            found = [(dist, eps) for dist, eps in found if dist.metadata["Name"] != BUILTIN_DIST]
-        found.sort(key=lambda item: (item[0].metadata["Name"] != BUILTIN_DIST, item[0].metadata["Name"]))
+            found = [(about, eps) for about, eps in found if about[0] != BUILTIN_DIST]
+        found.sort(key=lambda item: (item[0][0] != BUILTIN_DIST, item[0][0]))
         seen: set[str] = set()
-        for dist, eps in found:
+        for about, eps in found:
             for ep in eps:
                 if ep.name in seen:
                     continue
@@ -151,9 +155,9 @@ class PluginManager(pluggy.PluginManager):
                     plugin = ep.load()
                     self.register(plugin, name=ep.name)
                 except Exception as exc:
-                    self._fail(ep.name, f"from {dist.metadata['Name']} failed to load", exc)
+                    self._fail(ep.name, f"from {about[0]} failed to load", exc)
                 else:
-                    self._dists[ep.name] = dist
+                    self._dists[ep.name] = about
 
     # ------------------------------------------------------------------------------------- registries
 
@@ -196,16 +200,9 @@ class PluginManager(pluggy.PluginManager):
         for name, plugin in self.list_name_plugin():
             if plugin is None:
                 continue
-            dist = self._dists.get(name)
+            dist, version = self._dists.get(name, (None, None))
             hooks = tuple(sorted(c.name for c in self.get_hookcallers(plugin) or []))
-            infos.append(
-                PluginInfo(
-                    name,
-                    dist.metadata["Name"] if dist else None,
-                    dist.version if dist else None,
-                    hooks,
-                )
-            )
+            infos.append(PluginInfo(name, dist, version, hooks))
         return sorted(infos, key=lambda i: i.name)
 
 
