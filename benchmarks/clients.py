@@ -16,6 +16,7 @@ Also: ``datagen --help`` and the time from spawn to the first request on the wir
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import socket
@@ -84,7 +85,11 @@ SDK_TRANSPORT = ("--set", "backend.openai.transport=lean")
 
 def run(cmd: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, check=False)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, check=False, timeout=300)
+    except subprocess.TimeoutExpired:
+        print(f"  ! {' '.join(cmd[:3])}... still running after 300 s: stopped", flush=True)
+        return float("inf")
     took = time.perf_counter() - start
     if proc.returncode != 0:
         print(
@@ -137,6 +142,13 @@ def main() -> None:
     r = args.repeats
     env = {**os.environ, "OPENAI_API_KEY": KEY, "CURATOR_DISABLE_CACHE": "true", "CURATOR_VIEWER": "0"}
     version = sys.version.split()[0]
+    # pip byte-compiles a package when it installs it; an editable checkout (and this machine, which sets
+    # PYTHONDONTWRITEBYTECODE=1) would otherwise compile datagen's sources again on every start
+    import datagen
+    import datagen_plugins
+
+    for package in (datagen, datagen_plugins):
+        compileall.compile_dir(Path(package.__file__).parent, quiet=1)
     print(f"clients as whole processes, N = {N}, 200 ms latency, medians of {r}, python {version}")
 
     print("\n== start-up")

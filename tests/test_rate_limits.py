@@ -36,6 +36,18 @@ def test_occasional_429s_without_retry_after_do_not_throttle_the_default() -> No
         assert engine._cooldown_until == 0.0  # and never paused everything
 
 
+def test_occasional_429s_with_retry_after_teach_no_pace() -> None:
+    """A busy server's occasional 429 with a short Retry-After is not a spent budget: learning a pace
+    from each one (requests accepted since the previous one, counted before their answers were in)
+    used to lower the pace at every 429 until the run crawled."""
+    behaviour = Behaviour(latency_s=0.1, error_rate=0.05, error_kinds=("429",), retry_after_ms=20, seed=3)
+    with LoopbackServer(behaviour) as srv:
+        engine = asyncio.run(send_all(srv, 1000, max_concurrency=64))
+        assert sum(srv.answered.values()) == 1000 and srv.errors["429"] > 20
+        assert engine._rpm is None  # no pace was learned
+        assert srv.peak_in_flight == 64
+
+
 @pytest.mark.parametrize("headers", [True, False], ids=["with-headers", "retry-after-only"])
 def test_an_enforced_limit_is_respected_with_few_429s(headers: bool) -> None:
     # 1,200 requests per minute, counted over a 2 s window: 40 per window, 100 requests to send

@@ -137,7 +137,7 @@ class AdaptiveLimit:
         self._count(True)
         if self.fixed or sent_at < self._last_decrease:
             return False  # at most one decrease per round trip
-        share = sum(self._recent) / len(self._recent)
+        share = self.limited_share()
         if not explained and (len(self._recent) < RECENT // 2 or share < CONGESTION_SHARE):
             return False  # an occasional 429 of a busy server: retry it, keep the pace
         self._slow_start = False
@@ -145,6 +145,10 @@ class AdaptiveLimit:
         self._last_decrease = self.clock()
         self.decreases += 1
         return True
+
+    def limited_share(self) -> float:
+        """The share of 429s among the last answers."""
+        return sum(self._recent) / len(self._recent) if self._recent else 0.0
 
     def start_from(self, allowed: int) -> None:
         """In slow start, begin at what the server's headers allow (capped), instead of ramping to it."""
@@ -270,6 +274,7 @@ class Engine:
         self._first_sent: float | None = None
         self._reopened_at: float | None = None
         self._pending_limit: tuple[float, float] | None = None  # (when the budget ran out, Retry-After)
+        self._outstanding: dict[object, float] = {}  # requests in flight -> when sent, oldest first
         self._learned_at = float("-inf")
         self._tpm = TokenBucket(config.tokens_per_minute, clock) if config.tokens_per_minute else None
         self._cooldown_until = 0.0
@@ -375,17 +380,27 @@ class Engine:
         if self._pending_limit is None and sent_at >= self._learned_at:
             self._pending_limit = (self.clock(), retry_after)
 
+    def _ready_to_learn(self) -> bool:
+        """Whether the cool-down after the budget ran out is over and every request sent before then
+        has its answer (the oldest request still in flight was sent later)."""
+        if self._pending_limit is None or self.clock() < sum(self._pending_limit):
+            return False
+        oldest = next(iter(self._outstanding.values()), None)
+        return oldest is None or oldest > self._pending_limit[0]
+
     def _learn(self) -> None:
         """Pace at the rate the server let through: the requests it accepted from the moment its budget
-        (re)opened until it ran out, over the time until it reopens again. Measured once the cool-down
-        is over, when every answer of that stretch is in; each new exhaustion measures again."""
+        (re)opened until it ran out, over the time until it reopens again; each new exhaustion measures
+        again. Only a limit that was reached teaches a pace: when 429s are frequent among the last
+        answers (as when a spent budget refuses everything in flight), not an occasional 429 with a
+        Retry-After from a busy server, which would teach a lower pace each time."""
         assert self._pending_limit is not None
         event, retry_after = self._pending_limit
         self._pending_limit = None
         start = self._reopened_at if self._reopened_at is not None else self._first_sent
         self._reopened_at = event + retry_after
         self._learned_at = event
-        if start is None:
+        if start is None or self.limit.limited_share() < CONGESTION_SHARE:
             return
         accepted = sum(1 for sent in self._accepted_sends if start <= sent <= event)
         period = event + retry_after - start
@@ -406,7 +421,7 @@ class Engine:
         of the requests not yet sent."""
         self._raise_if_fatal()  # it may have happened while this request waited for a slot
         await self._wait_cooldown()
-        if self._pending_limit is not None and self.clock() >= sum(self._pending_limit):
+        if self._ready_to_learn():
             self._learn()
         if self._first_sent is None:
             self._first_sent = self.clock()
@@ -499,6 +514,7 @@ class Engine:
                 await self.limit.release()
                 raise
             sent_at = self.clock()
+            self._outstanding[ticket := object()] = sent_at
             try:
                 async with asyncio.timeout(self.config.timeout_s):  # no extra task, unlike wait_for
                     response = await self.backend.complete(request)
@@ -521,6 +537,7 @@ class Engine:
                     self._tpm.give_back(estimate - response.usage.total_tokens)
                 return self.account(response)
             finally:
+                del self._outstanding[ticket]
                 await self.limit.release()
             attempt += 1
             if not error.retryable or attempt > self.config.max_retries:
