@@ -258,6 +258,35 @@ SEVENTH: dict[str, list[str]] = {
         "Message vocal de {PERSON}, merci de rappeler au {PHONE}. Accès depuis {IP_ADDRESS}.",
     ],
 }
+#: an eighth set, written after the seventh's runs and before the NER pipeline lost its unused shared
+#: tok2vec (the change it measures is speed; the set is new so that accuracy is read on unseen text too)
+EIGHTH: dict[str, list[str]] = {
+    "en": [
+        "Minutes: {PERSON} chaired, {PERSON} took notes; {COMPANY} will ship {PRODUCT} {VERSION} at {TIME}.",
+        "Chargeback on {CREDIT_CARD} for {AMOUNT}; the customer, {PERSON}, lives at {STREET_ADDRESS}.",
+        "Thanks {PERSON} and {PERSON} for covering the on-call shift, and to {PERSON} for the pizza.",
+        "Rotate {API_KEY} today: {PERSON} pasted it into ticket {ORDER}.",
+        "Patient {PERSON}, DOB {DATE_OF_BIRTH}, asked us to use {PHONE} or {EMAIL} only.",
+        "Wire {AMOUNT} from {IBAN} approved by {PERSON}; second signature pending from {PERSON}.",
+        "Login for {PERSON} from {IP_ADDRESS} failed twice, then succeeded via {URL}.",
+        "{PERSON} recommends ISBN {ISBN}; {PERSON} disagrees and prefers the {COMPANY} edition.",
+    ],
+    "de": [
+        "Protokoll: {PERSON} leitete, {PERSON} schrieb mit; {COMPANY} liefert {PRODUCT} {VERSION} um {TIME}.",
+        "Danke an {PERSON} und {PERSON} für die Rufbereitschaft.",
+        "Überweisung von {AMOUNT} auf {IBAN}, freigegeben von {PERSON}, Anschrift {STREET_ADDRESS}.",
+        "{PERSON} hat {API_KEY} ins Ticket {ORDER} kopiert, bitte sofort sperren.",
+        "Anmeldung von {PERSON} aus {IP_ADDRESS}; Rückfragen unter {PHONE}.",
+    ],
+    "fr": [
+        "Compte rendu : {PERSON} présidait, {PERSON} prenait les notes ; {COMPANY} livre {PRODUCT} "
+        "{VERSION}.",
+        "Merci à {PERSON} et {PERSON} pour l'astreinte du week-end.",
+        "Virement de {AMOUNT} depuis {IBAN}, validé par {PERSON}, domicilié {STREET_ADDRESS}.",
+        "{PERSON} a collé {API_KEY} dans le ticket {ORDER}, à révoquer aujourd'hui.",
+        "Connexion de {PERSON} depuis {IP_ADDRESS} ; joignable au {PHONE}.",
+    ],
+}
 DECOYS = {"VERSION", "ORDER", "ISBN", "TIME", "AMOUNT", "BADCARD", "PRODUCT", "COMPANY"}
 DOB_FORMATS = {
     "en_US": ["%m/%d/%Y", "%B %d, %Y", "%Y-%m-%d"],
@@ -475,7 +504,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per tool (the median is printed)")
     parser.add_argument(
         "--templates",
-        choices=["first", "second", "fresh", "fourth", "fifth", "sixth", "seventh"],
+        choices=["first", "second", "fresh", "fourth", "fifth", "sixth", "seventh", "eighth"],
         default="first",
     )
     args = parser.parse_args()
@@ -487,6 +516,7 @@ def main() -> None:
         "fifth": FIFTH,
         "sixth": SIXTH,
         "seventh": SEVENTH,
+        "eighth": EIGHTH,
     }
     corpus = make_corpus(args.texts, args.seed, sets[args.templates])
     gold = sum(not s["decoy"] for item in corpus for s in item["spans"])
