@@ -31,22 +31,27 @@ from datagen.plugin import (
 RETRYABLE_STATUS = {408, 409, 425}
 
 
-def http_error(
-    status: int, headers: Mapping[str, str], message: str, provider: str, where: str
-) -> BackendError:
-    """The datagen error for an HTTP error answer; ``message`` must be redacted already."""
-    if status in {401, 403}:
-        return AuthenticationError(
-            f"{provider} rejected the API key ({status}) at {where}; check the key and try again",
-            status=status,
-        )
-    retry_after = parse_retry_after(headers)
+def status_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> BackendError:
+    """The datagen error for an HTTP status, of an answer (with its headers: Retry-After, rate limits)
+    or reported inside a batch result; ``message`` must be redacted already."""
+    retry_after = parse_retry_after(headers) if headers else None
     if status == 429:
-        limits = parse_rate_limits(headers)
+        limits = parse_rate_limits(headers) if headers else None
         return RateLimitError(message, status=status, retry_after=retry_after, rate_limits=limits)
     if status >= 500 or status in RETRYABLE_STATUS:
         return TransientError(message, status=status, retry_after=retry_after)
+    if status in {401, 403}:
+        return AuthenticationError(message, status=status)
     return PermanentError(message, status=status)
+
+
+def http_error(
+    status: int, headers: Mapping[str, str], message: str, provider: str, where: str
+) -> BackendError:
+    """:func:`status_error` for an answer; a rejected key says so, without the server's words."""
+    if status in {401, 403}:
+        message = f"{provider} rejected the API key ({status}) at {where}; check the key and try again"
+    return status_error(status, message, headers)
 
 
 def map_sdk_error(exc: Exception, sdk: ModuleType, provider: str, where: str) -> BackendError:
@@ -68,7 +73,6 @@ def map_sdk_error(exc: Exception, sdk: ModuleType, provider: str, where: str) ->
 
 
 TRANSPORTS = ("direct", "lean", "aiohttp", "httpx")
-SDK_TRANSPORTS = TRANSPORTS[1:]
 
 
 class ProxyTable:
@@ -279,41 +283,39 @@ class DirectPoster:
         self, url: str, headers: Mapping[str, str], provider: str, where: str, timeout_s: float
     ) -> None:
         self.url = url
-        self.headers = list(headers.items())
         self.provider = provider
         self.where = where
-        self.timeout_s = timeout_s
         parts = urllib.parse.urlsplit(url)
-        self.scheme, self.host = parts.scheme, parts.hostname or ""
-        self.proxies = ProxyTable()
+        # one URL: its proxy (and the proxy's credentials, for http, a header) is looked up once
+        self.headers = list(headers.items())
+        self.send = proxy_arguments(ProxyTable(), parts.scheme, parts.hostname or "", self.headers)
+        self.secure = parts.scheme == "https"
+        self.timeout_s = timeout_s
         self.session: Any = None
-        self.timeout: Any = None
+        self.client_error: type[Exception] = Exception
 
     def _session(self) -> Any:
-        import aiohttp
-
         if self.session is None:
-            context = default_ssl_context() if self.scheme == "https" else True
+            import aiohttp
+
+            context = default_ssl_context() if self.secure else True
             self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ssl=context))
-            self.timeout = aiohttp.ClientTimeout(sock_connect=self.timeout_s, sock_read=self.timeout_s)
+            self.send["timeout"] = aiohttp.ClientTimeout(
+                sock_connect=self.timeout_s, sock_read=self.timeout_s
+            )
+            self.client_error = aiohttp.ClientError
         return self.session
 
     async def __call__(self, body: dict[str, Any]) -> tuple[Any, RateLimits | None]:
         """The parsed JSON answer and the rate limits its headers announce."""
-        import aiohttp
-
         session = self._session()
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = list(self.headers)
-        via = proxy_arguments(self.proxies, self.scheme, self.host, headers)
         try:
-            async with session.post(
-                self.url, data=data, headers=headers, timeout=self.timeout, **via
-            ) as answer:
+            async with session.post(self.url, data=data, headers=self.headers, **self.send) as answer:
                 content = await answer.read()
         except TimeoutError:  # aiohttp's timeouts are TimeoutErrors too
             raise TransientError(f"{self.provider} at {self.where}: timed out") from None
-        except aiohttp.ClientError as exc:
+        except self.client_error as exc:
             detail = redact_text(f"{type(exc).__name__}: {exc}")
             raise ConnectionFailed(f"{self.provider} at {self.where}: Connection failed ({detail})") from None
         if not 200 <= answer.status < 300:
@@ -337,14 +339,3 @@ class DirectPoster:
         if self.session is not None:
             await self.session.close()
             self.session = None
-
-
-def status_error(status: int, message: str) -> BackendError:
-    """The datagen error for an HTTP status reported inside a batch result."""
-    if status == 429:
-        return RateLimitError(message, status=status)
-    if status >= 500 or status in RETRYABLE_STATUS:
-        return TransientError(message, status=status)
-    if status in {401, 403}:
-        return AuthenticationError(message, status=status)
-    return PermanentError(message, status=status)
