@@ -70,6 +70,7 @@ class PromptSet:
         self.sources.update(overrides)
         import jinja2
 
+        self._undefined: type[jinja2.UndefinedError] = jinja2.UndefinedError
         self._templates: dict[str, jinja2.Template] = {}
         self._examples = [line for source in self.sources.values() for line in example_lines(source)]
         for key, source in self.sources.items():
@@ -82,11 +83,9 @@ class PromptSet:
 
     def render(self, key: str, **variables: Any) -> str:
         """Fill template ``key``; an undefined variable is an error naming the template."""
-        import jinja2
-
         try:
             return self._templates[key].render(**variables)
-        except jinja2.UndefinedError as exc:
+        except self._undefined as exc:
             raise UsageError(f"$.method.{self.method}.prompts.{key}: {exc.message}") from None
 
     def copies_example(self, text: str, threshold: float = 0.7) -> bool:

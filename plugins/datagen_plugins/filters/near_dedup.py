@@ -84,9 +84,7 @@ def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
 
 def jaccard_estimate(a: np.ndarray, b: np.ndarray) -> float:
     """The share of equal signature entries: an unbiased estimate of the Jaccard similarity."""
-    import numpy as np
-
-    return float(np.count_nonzero(a == b)) / len(a)
+    return float((a == b).sum()) / len(a)
 
 
 class NearDedup:
@@ -196,10 +194,10 @@ class NearDedup:
 
     def add(self, record_id: str, signature: np.ndarray, keys: list[int]) -> int:
         """Index a kept record."""
-        import numpy as np
-
         index = len(self.ids)
         if index == len(self._signatures):
+            import numpy as np
+
             grown = np.empty((max(1024, 2 * index), self.config.num_perm), dtype=np.uint32)
             grown[:index] = self._signatures
             self._signatures = grown

@@ -51,9 +51,9 @@ class SemanticDedup:
         self.ids: list[str] = []
 
     def _add(self, record_id: str, vector: np.ndarray) -> None:
-        import numpy as np
-
         if self.kept == len(self._kept):
+            import numpy as np
+
             grown = np.empty((max(1024, 2 * len(self._kept)), len(vector)), dtype=np.float32)
             if self.kept:
                 grown[: self.kept] = self._kept[: self.kept]
