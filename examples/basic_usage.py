@@ -17,6 +17,8 @@ gen = datagen.Generator()  # no API key in the environment: the embedded local m
 results = gen.generate_from_seed(
     default_seeds_path(), count, method="self_instruct", instruction_max_tokens=160, instance_max_tokens=128
 )
+if len(results) == 0:  # say so, and fail: an empty file is no result
+    sys.exit(f"no tasks from this model: {results.report.summary()}")
 path = results.save(out_dir / "self_instruct.jsonl")
 for record in results:
     print(f"- {record.instruction}\n  input: {record.input}\n  output: {record.output}")

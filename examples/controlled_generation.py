@@ -18,6 +18,8 @@ instructions = ["Describe a good breakfast.", "Explain why sleep matters.", "Des
 constraints = {"domain": "health", "keywords": ["energy"], "tone": "friendly", "length": "short"}
 gen = datagen.Generator()
 results = gen.generate_with_constraints(instructions, constraints, examples_per_instruction=1, max_tokens=96)
+if len(results) == 0:  # say so, and fail: an empty file is no result
+    sys.exit(f"no answers that met the constraints from this model: {results.report.summary()}")
 path = results.save(out_dir / "controlled.jsonl")
 for record in results:
     print(f"- {record.instruction} (attempts: {record.metadata['attempts']})\n  {record.output}")

@@ -36,6 +36,8 @@ gen = datagen.Generator()
 paraphrased = gen.augment_by_paraphrasing(reviews, variations_per_example=1, fields_to_paraphrase=["input"])
 styled = gen.augment_with_style_variation(reviews, styles=["formal"], examples_per_style=1)
 for name, results in (("paraphrased", paraphrased), ("styled", styled)):
+    if len(results) == 0:  # say so, and fail: an empty file is no result
+        sys.exit(f"no {name} record from this model: {results.report.summary()}")
     path = results.save(out_dir / f"{name}.jsonl")
     for record in results:
         print(f"- {name}: {record.input or record.output} (attempts: {record.metadata['attempts']})")

@@ -20,6 +20,8 @@ instructions = [
 ][:count]
 gen = datagen.Generator()
 results = gen.evolve_instructions(instructions, rounds=2, max_tokens=96, answer_max_tokens=128)
+if len(results) == 0:  # say so, and fail: an empty file is no result
+    sys.exit(f"no evolutions (every one was eliminated) from this model: {results.report.summary()}")
 path = results.save(out_dir / "evolved.jsonl")
 for record in results:
     print(f"round {record.metadata['round']} ({record.metadata['operation']}): {record.instruction}")

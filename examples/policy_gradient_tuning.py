@@ -41,4 +41,6 @@ with contextlib.suppress(datagen.UsageError):  # no pandas: the JSON checkpoint 
     tuner.history.to_csv(out_dir / "history.csv", index=False)
 resumed = RLTuner.load(out_dir / "reinforce.json", generator, evaluate, seeds=[])
 print(f"reloaded: {len(resumed.records)} evaluations, best {resumed.best_reward():.3f}")
-tuner.generate_with_best(max(2, batch), out=out_dir / "best.jsonl")
+best = tuner.generate_with_best(max(2, batch), out=out_dir / "best.jsonl")
+if len(best) == 0:  # say so, and fail: an empty file is no result
+    sys.exit(f"no record with the best parameters: {best.report.summary()}")

@@ -57,6 +57,8 @@ synthetic = pm.generate(
     prompt="a two-sentence customer support message", population=2 * count, rounds=2, max_tokens=64,
 )  # fmt: skip
 print(synthetic.report.summary())
+if len(synthetic) == 0:  # say so, and fail: an empty file is no result
+    sys.exit("no differentially private record from this model")
 print("privacy spent:", synthetic.report.privacy_spent)
 for record in synthetic:
     print(f"- {record.output}  (epsilon {record.metadata['dp']['epsilon']})")

@@ -33,4 +33,6 @@ for agent in ("random", "bayes"):
     print(f"{agent}: best accuracy {tuner.best_reward():.3f} with {best}")
 plot_rewards(curves, out_dir / "rl_tuning.png")
 best_results = tuner.generate_with_best(max(2, batch), out=out_dir / "best.jsonl")
+if len(best_results) == 0:  # say so, and fail: an empty file is no result
+    sys.exit(f"no record with the best parameters: {best_results.report.summary()}")
 print(f"{len(best_results)} records with the best parameters in {out_dir / 'best.jsonl'}")

@@ -26,6 +26,8 @@ results = gen.generate_from_template(
     complete=True,
     max_tokens=96,
 )
+if len(results) == 0:  # say so, and fail: an empty file is no result
+    sys.exit(f"no answered templates from this model: {results.report.summary()}")
 path = results.save(out_dir / "templated.jsonl")
 for record in results:
     print(f"- {record.instruction}\n  {record.output}")

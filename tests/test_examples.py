@@ -14,22 +14,47 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
+#: per script, each file it must write and the method every record of it comes from
 EXAMPLES = {
-    "basic_usage.py": ["self_instruct.jsonl"],
-    "evolve_instructions.py": ["evolved.jsonl"],
-    "template_generation.py": ["templated.jsonl"],
-    "controlled_generation.py": ["controlled.jsonl"],
-    "data_augmentation.py": ["paraphrased.jsonl", "styled.jsonl"],
-    "quality_filtering.py": ["answers.jsonl"],
-    "privacy_features.py": ["answers.jsonl", "dp_tickets.jsonl"],
-    "evaluation_metrics.py": ["answers.jsonl"],
-    "rl_tuning.py": ["best.jsonl"],
-    "policy_gradient_tuning.py": ["best.jsonl"],
+    "basic_usage.py": {"self_instruct.jsonl": "self_instruct"},
+    "evolve_instructions.py": {"evolved.jsonl": "evol_instruct"},
+    "template_generation.py": {"templated.jsonl": "template"},
+    "controlled_generation.py": {"controlled.jsonl": "controlled"},
+    "data_augmentation.py": {"paraphrased.jsonl": "paraphrase", "styled.jsonl": "style_variation"},
+    "quality_filtering.py": {"answers.jsonl": "respond"},
+    "privacy_features.py": {"answers.jsonl": "respond", "dp_tickets.jsonl": "aug_pe"},
+    "evaluation_metrics.py": {"answers.jsonl": "respond"},
+    "rl_tuning.py": {"best.jsonl": "template"},
+    "policy_gradient_tuning.py": {"best.jsonl": "template"},
+}
+#: what each kind of record must carry besides a non-empty answer
+LINEAGE = {
+    "evol_instruct": ("round", "operation", "parent_id"),
+    "controlled": ("attempts",),
+    "paraphrase": ("attempts",),
+    "style_variation": ("attempts",),
 }
 
 
+def check_records(path: Path, method: str) -> None:
+    """At least one record, each made by ``method`` on the embedded model, with an instruction and a
+    non-empty answer, and the metadata its kind carries."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert records, f"{path.name} is empty"
+    for record in records:
+        assert record["provenance"]["backend"] == "local"
+        assert record["provenance"]["model"] == "gemma-3-270m-q4_k_m"
+        assert record["provenance"]["method"] == method
+        assert (record.get("instruction") or "").strip() or record.get("messages")
+        assert (record.get("output") or "").strip(), record
+        for key in LINEAGE.get(method, ()):
+            assert key in record["metadata"], (key, record["metadata"])
+    if method == "template":
+        assert not any("{{" in r["instruction"] for r in records)
+
+
 @pytest.mark.parametrize("script", sorted(EXAMPLES))
-def test_example_runs_offline_on_the_embedded_model(script: str, tmp_path: Path) -> None:
+def test_example_makes_what_it_is_for_offline_on_the_embedded_model(script: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"OPENAI_API_KEY", "ANTHROPIC_API_KEY"}}
     env["DATAGEN_BACKEND__LOCAL__THREADS"] = "1"
     proc = subprocess.run(
@@ -42,10 +67,19 @@ def test_example_runs_offline_on_the_embedded_model(script: str, tmp_path: Path)
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for name in EXAMPLES[script]:
+    for name, method in EXAMPLES[script].items():
         path = tmp_path / "out" / name
         assert path.exists(), proc.stdout
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            assert record["provenance"]["backend"] == "local"
-            assert record["provenance"]["model"] == "gemma-3-270m-q4_k_m"
+        check_records(path, method)
+    if script == "evaluation_metrics.py":
+        page = (tmp_path / "out" / "report.html").read_text()
+        assert "<html" in page.lower() and "stats" in page
+    if script == "quality_filtering.py":
+        kept = (tmp_path / "out" / "filtered.jsonl").read_text().splitlines()
+        rejected = (tmp_path / "out" / "rejected.jsonl").read_text().splitlines()
+        assert len(kept) + len(rejected) >= 1
+
+
+def test_every_example_script_is_run_by_the_suite() -> None:
+    scripts = {p.name for p in (REPO / "examples").glob("*.py")} - {"sentiment_task.py"}
+    assert scripts == set(EXAMPLES)

@@ -431,7 +431,9 @@ def _finish(report: RunReport, require_count: bool) -> None:
 @click.option("--model", help="Model name or path for the backend.")
 @click.option("--base-url", help="Server URL for the backend (OpenAI-compatible servers).")
 @click.option(
-    "--seeds", type=click.Path(path_type=Path), help="Seeds: JSONL (records or Self-Instruct tasks)."
+    "--seeds",
+    type=click.Path(path_type=Path),
+    help="Seeds: JSONL (records or Self-Instruct tasks), a JSON array, CSV with a header, or Parquet.",
 )
 @click.option(
     "--private",

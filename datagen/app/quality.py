@@ -34,7 +34,16 @@ LENGTH_OPTIONS = (
     "response_max_length",
     "unit",
 )
-DEDUP_OPTIONS = ("remove_duplicates", "dedup", "exact_dedup")
+DEDUP_OPTIONS = ("remove_duplicates", "duplicate_content", "dedup", "exact_dedup")
+#: the seed's default filters, used when nothing else is configured (lengths in words): every field
+#: non-empty and under 2,000 words, instructions of at least 3 words, and no exact duplicates
+SEED_DEFAULTS: dict[str, Any] = {
+    "min_length": 1,
+    "max_length": 2000,
+    "instruction_min_length": 3,
+    "response_min_length": 1,
+    "duplicate_content": True,
+}
 
 Check = Callable[[Record], bool | str | None]
 
@@ -50,8 +59,9 @@ class QualityFilter:
     ``config`` is the config file's shape (``{"filter": {"chain": [...], "length": {...}}}``), a
     :class:`~datagen.datamodel.config.DatagenConfig` or a path, or the seed's flat options:
     ``min_length``, ``max_length``, ``instruction_min_length``, ``response_min_length`` (and ``_max``
-    forms, ``unit``) configure ``length``; ``remove_duplicates`` adds ``exact_dedup``; ``filters`` lists
-    more filter names.
+    forms, ``unit``) configure ``length``; ``remove_duplicates`` (or ``duplicate_content``) adds
+    ``exact_dedup``; ``filters`` lists more filter names. A config with no filter chain gets the seed's
+    defaults, :data:`SEED_DEFAULTS` (``QualityFilter()`` filters as the seed's did).
     """
 
     def __init__(
@@ -67,14 +77,26 @@ class QualityFilter:
     @staticmethod
     def _config(config: Mapping[str, Any] | DatagenConfig | str | os.PathLike[str] | None) -> DatagenConfig:
         if config is None:
-            return load_config()
+            config = {}
         if isinstance(config, DatagenConfig):
-            return config
-        if not isinstance(config, Mapping):
-            return load_config(Path(config))
+            resolved = config
+        elif not isinstance(config, Mapping):
+            resolved = load_config(Path(config))
+        elif "filter" in config or not (set(config) & {*LENGTH_OPTIONS, *DEDUP_OPTIONS, "filters"}):
+            resolved = load_config(data=config)
+        else:
+            return QualityFilter._flat(config)
+        if resolved.filter.chain:
+            return resolved
+        defaults = QualityFilter._flat(SEED_DEFAULTS).filter
+        filters = attrs.evolve(
+            resolved.filter, chain=defaults.chain, options={**defaults.options, **resolved.filter.options}
+        )
+        return attrs.evolve(resolved, filter=filters)
+
+    @staticmethod
+    def _flat(config: Mapping[str, Any]) -> DatagenConfig:
         flat = dict(config)
-        if "filter" in flat or not (set(flat) & {*LENGTH_OPTIONS, *DEDUP_OPTIONS, "filters"}):
-            return load_config(data=flat)
         chain: list[str] = list(flat.pop("filters", []))
         length = {k: flat.pop(k) for k in LENGTH_OPTIONS if k in flat}
         dedup = any(bool(flat.pop(k)) for k in DEDUP_OPTIONS if k in flat)

@@ -382,6 +382,14 @@ class RLTuningConfig:
     seed: int = 0
     #: ``package.module:function`` computing the metrics of a batch (for ``datagen tune``)
     evaluate: str | None = None
+    #: the seed's policy-gradient settings; each one set goes to the agent's own table under its name
+    #: there (``learning_rate``, ``discount``, ``entropy_bonus``, ``hidden``, ``normalize_rewards``) and
+    #: wins over it; an agent without such an option ignores it with a warning
+    learning_rate: float | None = attrs.field(default=None, validator=POSITIVE)
+    discount_factor: float | None = attrs.field(default=None, validator=bounded(0, high=1))
+    entropy_coef: float | None = attrs.field(default=None, validator=NON_NEGATIVE)
+    hidden_size: int | None = attrs.field(default=None, validator=POSITIVE)
+    normalize_rewards: bool | None = None
 
 
 @attrs.define

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from datagen.datamodel.config import structure
 from datagen.datamodel.records import Record, stable_id
-from datagen.datamodel.results import iter_json_lines, iter_records
+from datagen.datamodel.results import COLUMNS, iter_json_lines, iter_records, record_to_dict
 from datagen.errors import ConfigError, UsageError
 
 _RECORD_KEYS = {"id", "instruction", "input", "output", "messages", "metadata", "provenance"}
@@ -63,22 +65,87 @@ def seed_from_dict(data: Any, where: str) -> Record:
 
 
 def load_seeds_file(path: str | os.PathLike[str]) -> list[Record]:
-    """Seeds from a JSONL file (records or Self-Instruct tasks) or a Parquet file of records."""
+    """Seeds from a file: JSONL (records or Self-Instruct tasks), a JSON array of objects, CSV with a
+    header row, or Parquet (datagen's records or any table); the field aliases apply to every format and
+    errors name the file and the line (or row)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: seeds file not found")
-    if path.suffix.lower() == ".parquet":
-        return list(iter_records(path))
-    seeds = [seed_from_dict(data, f"{path}:{lineno}") for lineno, data in iter_json_lines(path)]
+    suffix = path.suffix.lower()
+    if suffix not in SEED_FORMATS:
+        raise UsageError(
+            f"{path}: unsupported seeds file type {path.suffix!r} (use {', '.join(sorted(SEED_FORMATS))})"
+        )
+    seeds = [seed_from_dict(data, where) for where, data in _rows(path, suffix)]
     if not seeds:
         raise UsageError(f"{path}: the seeds file is empty")
     return seeds
 
 
+#: the file types a seeds file may have
+SEED_FORMATS = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
+
+
+def _rows(path: Path, suffix: str) -> Iterator[tuple[str, Any]]:
+    """(where, row as a dict) for every row of a seeds file."""
+    if suffix in (".jsonl", ".ndjson"):
+        for lineno, data in iter_json_lines(path):
+            yield f"{path}:{lineno}", data
+    elif suffix == ".json":
+        yield from _json_rows(path)
+    elif suffix == ".csv":
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames:
+                return
+            for row in reader:
+                # a row's own line (a quoted field may span lines: the reader knows where it ended)
+                yield f"{path}:{reader.line_num}", {k: v for k, v in row.items() if k is not None}
+    else:
+        yield from _parquet_rows(path)
+
+
+def _json_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if isinstance(data, Mapping):  # {"data": [...]} and the like: the one list of objects inside
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise UsageError(f"{path}: a JSON seeds file is an array of objects (or an object holding one)")
+        data = lists[0]
+    if not isinstance(data, list):
+        raise UsageError(f"{path}: a JSON seeds file is an array of objects, got {type(data).__name__}")
+    for i, item in enumerate(data):
+        yield f"{path}: item {i}", item
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    import pyarrow.parquet as pq
+
+    table = pq.ParquetFile(path)
+    if set(table.schema_arrow.names) == set(COLUMNS):  # datagen's own records
+        for i, record in enumerate(iter_records(path), 1):
+            yield f"{path}: row {i}", record_to_dict(record)
+        return
+    row_no = 0
+    for batch in table.iter_batches():
+        for row in batch.to_pylist():
+            row_no += 1
+            yield f"{path}: row {row_no}", row
+
+
 def to_seeds(examples: Iterable[Record | Mapping[str, Any] | str] | str | os.PathLike[str]) -> list[Record]:
-    """Seeds from a path, or a list of records, dicts or instruction strings."""
-    if isinstance(examples, (str, os.PathLike)):
+    """Seeds from a path, or a list of records, dicts or instruction strings. A lone string is a path
+    when it names a file or ends in a seeds file's suffix (``.jsonl``, ``.csv``, ...), otherwise it is
+    one instruction (``generate_from_seed("Write a haiku.")``)."""
+    if isinstance(examples, os.PathLike):
         return load_seeds_file(examples)
+    if isinstance(examples, str):
+        if _names_a_file(examples):
+            return load_seeds_file(examples)
+        examples = [examples]
     seeds = []
     for i, ex in enumerate(examples):
         if isinstance(ex, Record):
@@ -90,4 +157,10 @@ def to_seeds(examples: Iterable[Record | Mapping[str, Any] | str] | str | os.Pat
     return seeds
 
 
-__all__ = ["default_seeds_path", "load_seeds_file", "seed_from_dict", "to_seeds"]
+def _names_a_file(text: str) -> bool:
+    if "\n" in text or len(text) > 4096:
+        return False
+    return Path(text).suffix.lower() in SEED_FORMATS or Path(text).is_file()
+
+
+__all__ = ["SEED_FORMATS", "default_seeds_path", "load_seeds_file", "seed_from_dict", "to_seeds"]

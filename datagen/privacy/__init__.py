@@ -1,0 +1,22 @@
+"""Privacy: the seed's :class:`PrivacyManager` (``from datagen.privacy import PrivacyManager``) and the
+Gaussian accountant (:mod:`datagen.privacy.accounting`). The manager is imported on first use, so the
+accountant loads with the standard library alone."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datagen.app.privacy import PrivacyManager
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PrivacyManager":
+        value = importlib.import_module("datagen.app.privacy").PrivacyManager
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'datagen.privacy' has no attribute {name!r}")
+
+
+__all__ = ["PrivacyManager"]

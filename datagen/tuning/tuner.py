@@ -19,7 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from datagen.datamodel.config import DatagenConfig, RLTuningConfig, converter, deep_merge, load_config
+import attrs
+
+from datagen.datamodel.config import (
+    DatagenConfig,
+    RLTuningConfig,
+    converter,
+    deep_merge,
+    load_config,
+    structure,
+)
 from datagen.datamodel.results import Results, write_file
 from datagen.datamodel.space import ParameterSpace
 from datagen.errors import UsageError
@@ -27,6 +36,16 @@ from datagen.log import get_logger
 
 Callback = Callable[[Results], Mapping[str, Any]]
 VERSION = 1
+
+
+#: the seed's policy-gradient settings on RLTuningConfig, and the agent option each one sets
+POLICY_SETTINGS = {
+    "learning_rate": "learning_rate",
+    "discount_factor": "discount",
+    "entropy_coef": "entropy_bonus",
+    "hidden_size": "hidden",
+    "normalize_rewards": "normalize_rewards",
+}
 
 
 def tuning_config(config: RLTuningConfig | Mapping[str, Any] | None) -> RLTuningConfig:
@@ -72,7 +91,17 @@ class RLTuner:
                 f"$.tune.agent: no agent named {name!r} (registered: {', '.join(registry.names())})"
             )
         cls = registry.get(name)
-        agent = cls(self.generator.config.plugin_config("agent", name, cls.Config))
+        raw = dict(self.generator.config.agent.options.get(name, {}))
+        fields = {a.name for a in attrs.fields(cls.Config)} if attrs.has(cls.Config) else set()
+        for setting, option in POLICY_SETTINGS.items():
+            value = getattr(self.config, setting)
+            if value is None:
+                continue
+            if option in fields:
+                raw[option] = value
+            else:
+                self.log.warning("tuning_setting_ignored", setting=setting, agent=name)
+        agent = cls(structure(raw, cls.Config, path=f"$.agent.{name}"))
         agent.setup(self.space, self.config.seed)
         return agent
 

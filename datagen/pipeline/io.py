@@ -1,0 +1,53 @@
+"""The seed's ``datagen.pipeline.io``: datasets in and out of files.
+
+``load_dataset`` reads datagen's own output and other people's data alike: JSONL, a JSON array, CSV with a
+header row, or Parquet, with the field aliases of seeds (``prompt``/``question`` as the instruction,
+``response``/``answer``/``completion`` as the output; other columns land in ``metadata``). ``save_dataset``
+writes JSONL or Parquet through a temporary file renamed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from datagen.datamodel.records import Record
+from datagen.datamodel.results import Results, iter_json_lines
+from datagen.datamodel.seeds import load_seeds_file
+
+
+def load_dataset(path: str | os.PathLike[str]) -> Results:
+    """Every row of ``path`` as a :class:`Record` (errors name the file and the line or row)."""
+    return Results(load_seeds_file(path))
+
+
+def save_dataset(records: Results | Iterable[Record], path: str | os.PathLike[str]) -> Path:
+    """Write ``records`` to ``path`` (``.jsonl`` or ``.parquet``), atomically."""
+    results = records if isinstance(records, Results) else Results(records)
+    return results.save(path)
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """The parsed JSON value of every non-blank line; a bad line is an error naming file and line."""
+    for _, value in iter_json_lines(Path(path)):
+        yield value
+
+
+def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Plain JSON objects one per line (UTF-8), streamed to a temporary file renamed at the end."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(dict(row), ensure_ascii=False) + "\n")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+__all__ = ["load_dataset", "read_jsonl", "save_dataset", "write_jsonl"]
