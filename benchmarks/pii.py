@@ -467,12 +467,13 @@ def score(corpus: list[dict[str, Any]], predictions: list[list[dict[str, Any]]])
                 decoys_flagged += any(
                     min(p["end"], span["end"]) > max(p["start"], span["start"]) for p in preds
                 )
+    missed_structured = sum(v - found[k] for k, v in total.items() if k[0] != "PERSON")
     recall = sum(found.values()) / max(1, sum(total.values()))
     precision = correct / max(1, predicted)
     f1 = 2 * precision * recall / max(1e-9, precision + recall)
     return {
         "found": found, "total": total, "recall": recall, "precision": precision, "f1": f1,
-        "decoys_flagged": decoys_flagged, "decoys": decoys,
+        "decoys_flagged": decoys_flagged, "decoys": decoys, "missed_structured": missed_structured,
     }  # fmt: skip
 
 
@@ -507,6 +508,13 @@ def main() -> None:
         choices=["first", "second", "fresh", "fourth", "fifth", "sixth", "seventh", "eighth"],
         default="first",
     )
+    parser.add_argument(
+        "--documents",
+        choices=["development", "held-out"],
+        help="whole documents instead of templates (benchmarks/pii_documents.py): medical notes, "
+        "credentials files and HR letters, or the held-out invoices, chat logs and support tickets",
+    )
+    parser.add_argument("--json", type=Path, help="also write the scores here")
     args = parser.parse_args()
     sets = {
         "first": TEMPLATES,
@@ -518,7 +526,14 @@ def main() -> None:
         "seventh": SEVENTH,
         "eighth": EIGHTH,
     }
-    corpus = make_corpus(args.texts, args.seed, sets[args.templates])
+    if args.documents:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from pii_documents import make_documents
+
+        corpus = make_documents(args.texts, args.seed, args.documents == "held-out", LOCALES, DECOYS)
+        args.templates = f"{args.documents} documents"
+    else:
+        corpus = make_corpus(args.texts, args.seed, sets[args.templates])
     gold = sum(not s["decoy"] for item in corpus for s in item["spans"])
     decoys = sum(s["decoy"] for item in corpus for s in item["spans"])
     print(
@@ -553,11 +568,15 @@ def main() -> None:
         f"{'decoys flagged':24}"
         + "".join(f"{results[n][1]['decoys_flagged']:>24}/{decoys:<5}" for n in names)
     )
+    print(
+        f"{'structured values missed':24}"
+        + "".join(f"{results[n][1]['missed_structured']:30}" for n in names)
+    )
     print(f"{'texts per second':24}" + "".join(f"{len(corpus) / results[n][0]:30.0f}" for n in names))
     base = results[names[0]][0]
     print(f"{'speed vs Presidio':24}" + "".join(f"{base / results[n][0]:29.1f}x" for n in names))
     by_type: defaultdict[str, list[str]] = defaultdict(list)
-    print("\nrecall by type (all locales), then PERSON and STREET_ADDRESS by locale")
+    print("\nrecall by type (all locales), then by type and locale")
     types = sorted({t for t, _ in results[names[0]][1]["total"]})
     for kind in types:
         for n in names:
@@ -566,13 +585,30 @@ def main() -> None:
             t = sum(v for (t2, _), v in total.items() if t2 == kind)
             by_type[kind].append(f"{f / max(1, t):.3f} ({t})")
         print(f"  {kind:22}" + "".join(f"{v:>30}" for v in by_type[kind]))
-    for kind in ("PERSON", "STREET_ADDRESS"):
+    for kind in types:
         for locale in LOCALES:
+            if not results[names[0]][1]["total"][(kind, locale)]:
+                continue
             row = []
             for n in names:
                 found, total = results[n][1]["found"], results[n][1]["total"]
                 row.append(f"{found[(kind, locale)] / max(1, total[(kind, locale)]):.3f}")
             print(f"  {kind + ' ' + locale:22}" + "".join(f"{v:>30}" for v in row))
+
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    n: {
+                        "seconds": t,
+                        **{k: v for k, v in r.items() if k not in ("found", "total")},
+                        "recall_by": {f"{k[0]} {k[1]}": r["found"][k] / v for k, v in r["total"].items()},
+                    }
+                    for n, (t, r) in results.items()
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

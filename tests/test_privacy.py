@@ -406,3 +406,157 @@ def test_ner_in_threads_finds_what_one_thread_finds() -> None:
     expected = one.find(texts)
     assert sum(len(found) for found in expected) >= len(texts) // 2  # the model does find names here
     assert PII(PIIConfig(ner_threads=2)).find(texts) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patient: Jo Ames\nD.O.B.: 15.04.1977\nVisit today.",
+        "D.O.B. 21 August 2006",
+        "DOB 1937-07-26",
+        "Date of Birth - March 3rd, 1950",
+        "born on 4/5/1990 in Leeds",
+        "Birth date: 1990/04/05",
+        "Geburtsdatum: 21. September 1967",
+        "geb. 3. Sept. 1961",
+        "Geb.-Datum: 05.03.97",
+        "né(e) le 26 juillet 1995",
+        "Date de naissance : 1er janv. 1980",
+        "Fecha de nacimiento: 12/03/1985",
+    ],
+)
+def test_dates_of_birth_behind_each_locales_cues_and_formats(text: str) -> None:
+    assert [e.type for e in detect(text) if e.type == "DATE_OF_BIRTH"] == ["DATE_OF_BIRTH"]
+
+
+def test_a_date_without_a_birth_cue_is_not_a_date_of_birth() -> None:
+    for text in ("Visit on 15.04.2026: follow-up.", "Invoice date: March 3rd, 2026", "le 26 juillet 2025"):
+        assert not [e for e in detect(text) if e.type == "DATE_OF_BIRTH"], text
+
+
+SECRET = "sT7l9ALa57aBMoMt28l/DZJcpIfaGYY4nGTKzkej"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (f"[default]\naws_access_key_id = AKIALGRH9J2ZL01LP3V7\naws_secret_access_key = {SECRET}\n", SECRET),
+        (f"AWS_SECRET_ACCESS_KEY={SECRET}\n", SECRET),
+        ("DB_PASSWORD=In2219%\nDB_USER=bob\n", "In2219%"),
+        ("[db]\nuser = liesel00\npassword = $7D5fh&Eno\n", "$7D5fh&Eno"),
+        ("database:\n  password: 9X5DuMl$8@$QwWCEF\n  timeout: 30\n", "9X5DuMl$8@$QwWCEF"),
+        (
+            '{"private_key_id": "876d8efb2a3fa670837b5ad1347120363c2b3106"}',
+            "876d8efb2a3fa670837b5ad1347120363c2b3106",
+        ),
+        (
+            "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=q1w2E3r4T5y6U7i8O9p0+/aSdFgHjKl==;"
+            "EndpointSuffix=core.windows.net",
+            "q1w2E3r4T5y6U7i8O9p0+/aSdFgHjKl==",
+        ),
+        (
+            "https://acme.blob.core.windows.net/c?sv=2022-11-02&sp=rl&sig=abc%2Bdef%2Fgh12%3D&se=1",
+            "abc%2Bdef%2Fgh12%3D",
+        ),
+        ("machine api.example.com login bob password Hunter22", "Hunter22"),
+        ('client_secret: "Zq8~xY_3.pL-9mN2vB7cX1"', "Zq8~xY_3.pL-9mN2vB7cX1"),
+        ("export GITHUB_TOKEN=ghp_" + "a1B2" * 9, "ghp_" + "a1B2" * 9),
+    ],
+)
+def test_credentials_in_config_and_env_files_are_found(text: str, secret: str) -> None:
+    keys = [e.value for e in detect(text) if e.type == "API_KEY"]
+    assert any(secret in k for k in keys), keys
+    scrubbed = PII(PIIConfig(ner="none")).scrub(text, detect(text))
+    assert secret not in scrubbed
+
+
+@pytest.mark.parametrize("kind", ["RSA ", "EC ", "OPENSSH ", "ENCRYPTED ", "", "PGP "])
+def test_pem_private_keys_of_every_kind_are_found_whole(kind: str) -> None:
+    body = (
+        "MIIEowIBAAKCAQEA1b2c3d4e5f6g7h8i9j0kLmNoPqRsTuVwXyZ01234567\nabcdefghijklmnopqrstuvwxyz0123456789AB"
+    )
+    block = " BLOCK" if kind == "PGP " else ""
+    pem = f"-----BEGIN {kind}PRIVATE KEY{block}-----\n{body}\n-----END {kind}PRIVATE KEY{block}-----"
+    (found,) = [e for e in detect(f"key:\n{pem}\n") if e.type == "API_KEY"]
+    assert found.value == pem
+    escaped = pem.replace("\n", "\\n")  # inside a JSON string, as in a service account file
+    assert any(e.value == escaped for e in detect(f'{{"private_key": "{escaped}"}}'))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password: ${DB_PASSWORD}",
+        "token = <your token here>",
+        "password_reset=true",
+        "Token: expired yesterday, see ticket 1234",
+        "The password is in the vault.",
+        "api_key: null",
+        "secret=changeme",
+    ],
+)
+def test_placeholders_and_prose_about_secrets_are_not_secrets(text: str) -> None:
+    assert [e for e in detect(text) if e.type == "API_KEY"] == []
+
+
+@pytest.mark.parametrize(
+    "address", ["94881 Megan Burgs", "12 Harbour Centers", "7 Kings Rue", "8 Bethan Branch", "4 Mill Circus"]
+)
+def test_every_usps_street_suffix_and_its_plural_is_an_address(address: str) -> None:
+    assert [e.value for e in detect(f"Ship it to {address}, please.")] == [address]
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Dear Mr. Smith, thank you.", "Smith"),
+        ("Dear Mrs. Sarah Johnson,\n\nWe are", "Sarah Johnson"),
+        ("Patient: Prof. Corinna Becker\nGeburtsdatum: 1.2.1960", "Corinna Becker"),
+        ("Kind regards,\nOscar Chandler\nEngineer, civil", "Oscar Chandler"),
+        ("Seen by: Anthony Adams\n", "Anthony Adams"),
+    ],
+)
+def test_names_after_titles_and_sign_offs_never_take_the_next_line(text: str, name: str) -> None:
+    assert name in [e.value for e in detect(text) if e.type == "PERSON"]
+
+
+def test_no_pipeline_loads_until_a_text_needs_one() -> None:
+    pytest.importorskip("spacy")
+    pii = PII(PIIConfig())
+    if pii.ner.by_language == {} and not pii.ner.active:
+        pytest.skip("no spaCy pipeline installed")
+    pii.find(["Call 555-123-4567 about order 12345.", "no capitals here at all"])
+    assert pii.ner._loaded == {}  # nothing in those texts needs a model
+    if "fr" in pii.ner.by_language:
+        pii.find(["Please forward the contract to Jessica Brown before the meeting."])
+        assert "fr_core_news_sm" not in pii.ner._loaded  # English text: French stays unloaded
+        assert pii.report()["ner"]["fr"] == "fr_core_news_sm"
+
+
+def test_the_compact_french_token_pattern_changes_no_entity() -> None:
+    """The French pipeline loaded as datagen loads it (``\\w`` for spaCy's letter classes in its 1.45 MB
+    token pattern) finds what the pipeline loaded as shipped finds."""
+    spacy = pytest.importorskip("spacy")
+    if importlib.util.find_spec("fr_core_news_sm") is None:
+        pytest.skip("no spaCy French pipeline installed")
+    from datagen_plugins.privacy.pii import _NER_ONLY, _load_pipeline
+
+    compact = _load_pipeline("fr_core_news_sm")
+    shipped = spacy.load("fr_core_news_sm", exclude=_NER_ONLY)
+    assert len(compact.tokenizer.token_match.__self__.pattern) < 20_000
+    assert len(shipped.tokenizer.token_match.__self__.pattern) > 1_000_000
+    texts = [
+        "Le dossier a été transmis à Hélène Marchand-Dupuis avant la réunion de jeudi à Saint-Étienne.",
+        "Aujourd'hui, Jean-Pierre Lefèvre s'est rendu chez l'avocat, rue du Faubourg-Saint-Honoré.",
+        "Qu'est-ce qu'il a dit ? Demande-le à Marie-Claire Dubois-Lenoir, porte-parole d'entr'aide.",
+        "Rendez-vous avec Mme Chantal Rousseau le 12 mai ; c'est-à-dire après-demain, vis-à-vis du parc.",
+    ]
+
+    def ents(nlp: Any) -> list[list[tuple[str, str]]]:
+        return [[(e.text, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
+
+    def tokens(nlp: Any) -> list[list[str]]:
+        return [[t.text for t in doc] for doc in nlp.tokenizer.pipe(texts)]
+
+    assert tokens(compact) == tokens(shipped)
+    assert ents(compact) == ents(shipped) and any(ents(compact))

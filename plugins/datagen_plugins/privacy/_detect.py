@@ -127,7 +127,9 @@ def entropy(token: str) -> float:
 
 # ------------------------------------------------------------------------------------------ patterns
 
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}\b")
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9\u00c0-\u024f-]+\.)+[A-Za-z]{2,24}\b"
+)
 _URL = re.compile(
     r"\b(?:https?://|ftp://|www\.)[^\s<>\"'()\[\]{}]+|"
     r"\b(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|ai|co|de|fr|uk|info|biz|app)/[^\s<>\"'()\[\]{}]*",
@@ -174,28 +176,53 @@ _API_KEYS = [
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # JWT
     re.compile(r"\bhf_[A-Za-z]{30,}\b"),  # Hugging Face
     re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"),
-    re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]+?-----END (?:[A-Z]+ )?PRIVATE KEY-----"),
+    # PEM private keys (RSA, EC, OPENSSH, ENCRYPTED, PGP's block); one cut short keeps its base64 lines
+    re.compile(
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]+?-----END (?:[A-Z0-9]+ )*PRIVATE KEY"
+        r"(?: BLOCK)?-----|(?:(?:\\n|\s)*[A-Za-z0-9+/=:-]{16,})+)"
+    ),
 ]
-_TOKEN = re.compile(r"(?<![\w+/=-])[A-Za-z0-9+/_=.-]{16,}(?![\w+/=-])")
+#: a key name that says its value is a secret, in config files, env files, JSON, YAML, INI, URLs and
+#: connection strings: ``DB_PASSWORD``, ``aws_secret_access_key``, ``AccountKey``, ``_authToken``, ``sig``
+_SECRET_NAME = (
+    r"[A-Za-z0-9_.-]*?(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
+    r"private[_-]?key(?:[_-]?id)?|account[_-]?key|shared[_-]?access[_-]?(?:key|signature)|credentials?|"
+    r"auth|passwort|kennwort|mot[_-]de[_-]passe|mdp)[A-Za-z0-9_.-]*|sig"
+)
+_ASSIGNED_SECRET = re.compile(
+    rf"(?:^|(?<=[\s;,{{(&?:/]))(?:export\s+)?(?P<quote>[\"']?)(?P<key>{_SECRET_NAME})(?P=quote)"
+    r"[ \t]*(?P<op>=|:)[ \t]*[\"']?(?P<value>[^\s\"'`;,<>]{4,})",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: a netrc line: ``machine HOST login USER password SECRET``
+_NETRC = re.compile(r"\bmachine\s+\S+\s+login\s+\S+\s+password\s+(?P<value>\S+)")
+#: values that stand for a secret without being one
+_PLACEHOLDER = re.compile(
+    r"(?:\$\{|(?-i:\$[A-Z_][A-Z0-9_]*)$|%[A-Za-z_]\w*%$|%\(|\{\{|<|\[)|(?:none|null|nil|true|false|undefined|changeme|example|redacted|hidden|"
+    r"secret|password|token|required|optional|string|your[_-]?\w*|x{3,}|\*{3,}|\.{3,}|_{3,}|-{3,})$",
+    re.IGNORECASE,
+)
+_TOKEN = re.compile(r"(?<![\w+/=@-])[A-Za-z0-9+/_=.-]{16,}(?![\w+/=-])")
 _SECRET_CUE = re.compile(
     r"\b(?:api[_ -]?key|key|token|secret|password|passwd|pwd|credential|auth|bearer|access[_ -]?key|"
     r"private[_ -]?key|schlüssel|passwort|clé|mot de passe)s?\b[\"']?\s*(?:[:=]|is|ist|est|:)?\s*[\"']?$",
     re.IGNORECASE,
 )
 _MONTHS = (
-    r"(?:jan(?:uary|uar|vier)?|feb(?:ruary|ruar)?|févr(?:ier)?|mar(?:ch|s)?|märz|apr(?:il)?|avr(?:il)?|"
+    r"(?:jan(?:uary|uar|vier|v)?|feb(?:ruary|ruar)?|févr(?:ier)?|mar(?:ch|s)?|märz|apr(?:il)?|avr(?:il)?|"
     r"may|mai|june?|juni?|juin|july?|juli?|juil(?:let)?|aug(?:ust)?|août|sep(?:t(?:ember|embre)?)?|"
     r"oct(?:ober|obre)?|okt(?:ober)?|nov(?:ember|embre)?|dec(?:ember)?|dez(?:ember)?|déc(?:embre)?)\.?"
 )
 _DATE = re.compile(
-    r"\b(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})|"
+    r"\b(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})|"
     rf"\d{{1,2}}(?:st|nd|rd|th|er)?\.?\s+(?:of\s+)?{_MONTHS}\s*,?\s+\d{{4}}|"
     rf"{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?\s*,?\s+\d{{4}})\b",
     re.IGNORECASE,
 )
 _DOB_CUE = re.compile(
-    r"(?:\bborn\b|\bbirth|\bd\.?o\.?b\b|\bbday\b|\bgeboren\b|\bgeb\.|\bgeburts\w*|\bné(?:e|\(e\))?\b|"
-    r"\bnaissance\b|\banniversaire\b)[^.\n]{0,25}$",
+    r"(?:\bborn\b|\bbirth|\bd\.?o\.?b\b\.?|\bbday\b|\bgeboren\b|\bgeb\.|\bgeburts\w*|\bné(?:e|\(e\))?\b|"
+    r"\bnaissance\b|\banniversaire\b|\bnacimiento\b|\bnascita\b|\bnato\b|\bnata\b|\bnacid[oa]\b)"
+    r"[^.\n]{0,25}$",
     re.IGNORECASE,
 )
 _PHONE = re.compile(
@@ -238,7 +265,12 @@ _EN_STREET = (
     r"Ridges|River|Roads|Route|Shoal|Shoals|Shore|Shores|Skyway|Spring|Springs|Spur|Spurs|Squares|"
     r"Station|Stravenue|Stream|Streets|Summit|Throughway|Trace|Track|Trafficway|Tunnel|Turnpike|"
     r"Underpass|Union|Unions|Valley|Valleys|Viaduct|Views|Village|Villages|Ville|Vista|Walks|Wall|"
-    r"Ways|Well|Wells|Gate|Hall|Yard|Yards|Fall|Via|Vis|Run|Stream|Heights"
+    r"Ways|Well|Wells|Gate|Hall|Yard|Yards|Fall|Via|Vis|Run|Stream|Heights|"
+    # the rest of USPS Publication 28's suffixes (Faker's en_US list is that one; en_GB's too, in lower case)
+    r"Anex|Annex|Arcade|Bayou|Beach|Bend|Bluff|Bluffs|Bottom|Branch|Burgs|Centers|Circles|Commons|"
+    r"Crescents|Crossroads|Extensions|Garden|Harbour|Lanes|Rue|Trailer|Wynd|Drove|Chase|Approach|"
+    r"Broadway|Embankment|Esplanade|Parade|Promenade|Quay|Quays|Boulevards|Circus|Vale|Walkway|Courtyard|"
+    r"Villas|Circuit|Concourse|Alleyway|Laneway|Brae|Glade|Grange|Reserve|Retreat|Strand"
 )
 _CAP = r"[A-Z][A-Za-z'\u2019-]*"
 _EN_ADDRESS = re.compile(
@@ -280,7 +312,11 @@ NAME_TOKEN = re.compile(
     # generational and professional suffixes written after a name ("Jr.", "III", "MD", "PhD")
     r"Jr\.?|Sr\.?|II|III|IV|MD|DDS|DVM|PhD|Esq\.?"
 )
-_PARTICLE = r"(?:(?:van|von|de|der|den|du|da|di|del|la|le|zu|ten|ter|van der|von der|de la)\s+)?"
+_PARTICLE = r"(?:(?:van|von|de|der|den|du|da|di|del|la|le|zu|ten|ter|van der|von der|de la)[ \t]+)?"
+_AFTER_CUE_TITLE = (
+    r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Herr|Frau|Hr|Fr|Mme|Mlle|Monsieur|Madame|Ing|Dipl\.-Ing|Dipl\.-Kfm|"
+    r"Mag|Professor|Doktor)"
+)
 _PERSON_CUE = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Herr|Frau|Hr|Fr|Mme|Mlle|Me|Monsieur|Madame|"
     r"Mademoiselle|Professor|Doktor)\.?\s+(?:(?:Dr|Prof)\.?\s+)?|"
@@ -289,6 +325,9 @@ _PERSON_CUE = re.compile(
     r"[Hh]allo|[Gg]rüße,?|[Jj]e m'appelle|[Jj]e suis|[Mm]on nom est|[Cc]her|[Cc]hère|[Bb]onjour|"
     r"[Cc]ordialement,?|[Pp]atient:?|[Pp]atientin:?|[Cc]ustomer:?|[Cc]lient:?|[Kk]unde:?|[Kk]undin:?|"
     r"[Ee]mployee:?|[Ss]igned,?|[Aa]uthor:?|[Tt]hanks,?|[Tt]hank you,?|[Mm]erci,?|[Dd]anke,?|"
+    r"[Ss]een by:?|[Tt]reated by:?|[Rr]eferred by:?|[Bb]ehandelnde?r?:|[Aa]rzt:|[Ää]rztin:|[Mm]édecin:|"
+    r"[Dd]octor:|[Pp]hysician:|[Ss]ehr geehrte[rs]?(?:/r)?|[Ff]reundlichen Grüßen,?|[Bb]est wishes,?|"
+    r"[Cc]heers,?|[Bb]ien à vous,?|[Ss]alutations,?|[Bb]est,|"
     r"[Mm]aintained by|[Ww]ritten by|[Ss]ent by|[Rr]eported by|[Aa]pproved by|[Ss]igned by|"
     r"(?:[Nn]ame|[Nn]om|[Pp]rénom|[Vv]orname|[Nn]achname|[Aa]pplicant|[Aa]ttendees?|[Pp]articipants?|"
     r"[Tt]eilnehmer(?:in)?|[Aa]ntragsteller(?:in)?|[Dd]emandeur|[Cc]ontact|[Aa]uteur|[Vv]erfasser)\s?:|"
@@ -305,10 +344,12 @@ _PERSON_CUE = re.compile(
     r"Patient(?:in)?|Empfänger(?:in)?|cliente?|stagiaire|titulaire|locataire|collègue|patiente?|"
     r"employée?|destinataire|candidate?),?|"
     r"Dipl\.-Ing\.|Dipl\.-Kfm\.)\s+)"
-    rf"((?:{_NAME}\s+){{0,2}}{_PARTICLE}{_NAME})"
+    # titles after a cue ("Dear Mrs. Sarah Johnson", "Patient: Prof. Corinna Becker")
+    rf"(?P<title>(?:{_AFTER_CUE_TITLE}\.?[ \t]+)*)"
+    rf"((?:{_NAME}[ \t]+){{0,2}}{_PARTICLE}{_NAME})"
 )
 _DEGREE = re.compile(
-    rf"\b((?:{_NAME}\s+){{1,2}}{_PARTICLE}{_NAME})\s+(?:MBA|B\.\s?Eng|B\.\s?Sc|M\.\s?Sc|B\.\s?A|M\.\s?A|"
+    rf"\b((?:{_NAME}[ \t]+){{1,2}}{_PARTICLE}{_NAME})\s+(?:MBA|B\.\s?Eng|B\.\s?Sc|M\.\s?Sc|B\.\s?A|M\.\s?A|"
     r"LL\.\s?M|Ph\.\s?D|MdB|Dipl\.-Ing|PhD|MD)\.?"
 )
 #: what ends a company's name: a name before it is not a person
@@ -326,7 +367,7 @@ COMPANY_WORDS = frozenset(
     "Technologies Labs Foundation Association Verein Club".split()
 )
 _BEFORE_PERSON_VERB = re.compile(
-    rf"\b((?:{_NAME}\s+){{1,2}}{_PARTICLE}{_NAME})(?=,?\s+(?:geboren|geb\.|née?|was born|born|DOB|wohnt|"
+    rf"\b((?:{_NAME}[ \t]+){{1,2}}{_PARTICLE}{_NAME})(?=,?\s+(?:geboren|geb\.|née?|was born|born|DOB|wohnt|"
     r"lives|habite|ruft|called|calls|schreibt|writes|wrote|écrit|said|sagt|dit|"
     # what people do in messages: ask, confirm, approve, report, reply ... (not "is" or "has": places do)
     r"asked|asks|confirmed|confirms|approved|approves|reported|reports|noted|notes|mentioned|replied|"
@@ -339,10 +380,11 @@ _TITLES = re.compile(
     r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Herr|Frau|Hr|Fr|Mme|Mlle|Me|Monsieur|Madame|Mademoiselle|"
     r"Professor|Doktor|Dipl\.-Ing|Dipl\.-Kfm)\b"
 )
-_LIST_NEXT = re.compile(rf"(?:,\s*|\s+(?:and|und|et)\s+)((?:{_NAME}\s+){{1,2}}{_PARTICLE}{_NAME})\b")
+_LIST_NEXT = re.compile(rf"(?:,\s*|\s+(?:and|und|et)\s+)((?:{_NAME}[ \t]+){{1,2}}{_PARTICLE}{_NAME})\b")
 #: a name joined to the one that follows: "Tracy Woods and ...", "Anna Beck, ..."
 _LIST_BEFORE = re.compile(
-    rf"\b((?:{_NAME}\s+){{1,2}}{_PARTICLE}{_NAME})(?:,\s*|\s+(?:and|und|et)\s+)(?:{_TITLES.pattern}\.?\s+)?$"
+    rf"\b((?:{_NAME}[ \t]+){{1,2}}{_PARTICLE}{_NAME})(?:,\s*|\s+(?:and|und|et)\s+)"
+    rf"(?:{_TITLES.pattern}\.?\s+)?$"
 )
 _NOT_NAMES = frozenset(
     "The A An I We You He She It They This That Thanks Thank Please Team All Sir Madam Customer Support "
@@ -434,6 +476,7 @@ def _api_keys(text: str) -> Iterator[Entity]:
     for pattern in _API_KEYS:
         for m in pattern.finditer(text):
             yield Entity(m.start(), m.end(), "API_KEY", 0.99, m.group())
+    yield from _assigned_secrets(text)
     for m in _TOKEN.finditer(text):
         token = m.group().rstrip(".")
         if not (re.search(r"\d", token) and re.search(r"[A-Za-z]", token)):
@@ -443,6 +486,39 @@ def _api_keys(text: str) -> Iterator[Entity]:
         bits = entropy(token)
         if (cued and len(token) >= 16 and bits >= 3.3) or (len(token) >= 24 and mixed and bits >= 4.2):
             yield Entity(m.start(), m.start() + len(token), "API_KEY", 0.8 if cued else 0.7, token)
+
+
+def _assigned_secrets(text: str) -> Iterator[Entity]:
+    """Values assigned to a secret's name (``password = ...``, ``AccountKey=...``, ``"token": "..."``).
+
+    After ``=`` (config and env files, connection strings, URLs) any value of 4 or more characters
+    that is not a placeholder; after ``:`` (YAML, JSON, but also prose: "Token: expired") only one
+    with a digit or a symbol beside its letters, or of mixed case, or long and high-entropy."""
+    if "=" not in text and ":" not in text and "machine" not in text:
+        return
+    for m in _ASSIGNED_SECRET.finditer(text):
+        value = m.group("value")
+        if m.start("key") > 0 and text[m.start("key") - 1] in "?&":  # a URL's query: '&' ends the value
+            value = value.split("&", 1)[0]
+        value = value.rstrip(".")
+        if m.group("key").lower() == "sig" and m.group("op") != "=":
+            continue
+        if len(value) < 4 or _PLACEHOLDER.match(value) or "://" in value:
+            continue
+        if m.group("op") == ":" and not _secret_shaped(value):
+            continue
+        start = m.start("value")
+        yield Entity(start, start + len(value), "API_KEY", 0.85, value)
+    for m in _NETRC.finditer(text):
+        yield Entity(m.start("value"), m.end("value"), "API_KEY", 0.85, m.group("value"))
+
+
+def _secret_shaped(value: str) -> bool:
+    """Not a word: letters with digits or symbols, mixed case inside, or a long high-entropy string."""
+    letters = any(c.isalpha() for c in value)
+    others = any(not c.isalpha() for c in value)
+    mixed = any(c.isupper() for c in value[1:]) and any(c.islower() for c in value)
+    return (letters and others) or mixed or (len(value) >= 16 and entropy(value) >= 3.5)
 
 
 def _dates_of_birth(text: str) -> Iterator[Entity]:
@@ -498,16 +574,16 @@ def _persons(text: str) -> Iterator[Entity]:
             value = " ".join(words)
             yield Entity(m.end(1) - len(value), m.end(1), "PERSON", 0.7, value)
     for m in _PERSON_CUE.finditer(text):
-        words = m.group(1).split()
+        words = m.group(2).split()
         while words and words[0] in _NOT_NAMES:
             words.pop(0)
         while words and words[-1] in _NOT_NAMES:
             words.pop()
-        titled = _TITLES.match(m.group(0)) is not None
+        titled = bool(m.group("title")) or _TITLES.match(m.group(0)) is not None
         if not words or (len(words) < 2 and not titled) or COMPANY_WORDS.intersection(words):
             continue  # one word after "by" or "Dear" may be a company; after "Mr." it is a surname
         value = " ".join(words)
-        start = text.find(value, m.start(1))
+        start = text.find(value, m.start(2))
         if start >= 0 and not COMPANY_SUFFIX.match(text[start + len(value) :]):
             yield Entity(start, start + len(value), "PERSON", 0.7, value)
             # a list after the cue: "Attendees: Ann Lee, Bob Roy and Cy Tan"

