@@ -64,3 +64,46 @@ def test_sigint_on_the_embedded_model_stops_llama_cpp_cleanly(tmp_path, when) ->
     assert "Traceback" not in first.stderr and "unhandled exception" not in first.stderr
     assert [line for line in first.stderr.splitlines() if line.startswith("error:")] == ["error: interrupted"]
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("when", [0.05, 1.0])  # starting up, in full flow
+def test_sigterm_ends_a_run_as_ctrl_c_does_with_exit_143(keys, tmp_path, when) -> None:  # noqa: F811
+    count = 400
+    seeds = seeds_file(tmp_path / "s.jsonl", count)
+    with LoopbackServer(Behaviour(latency_s=0.05)) as srv:
+        cmd = [
+            sys.executable,
+            "-m",
+            "datagen",
+            *generate_args("openai", srv, seeds, count, "--concurrency", "8"),
+        ]
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
+        time.sleep(when)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 143, err
+        assert "Traceback" not in err
+        assert [line for line in err.splitlines() if line.startswith("error:")] == ["error: terminated"]
+        assert leftovers(tmp_path) == []
+        answered = sum(srv.answered.values())
+        rerun = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+        assert rerun.returncode == 0, rerun.stderr
+    assert len(Results.load(tmp_path / "o.jsonl")) == count
+    assert summary(rerun.stderr)["from cache"] >= answered - 8  # all but what was in flight at the signal
+
+
+def test_a_rerun_removes_temporary_files_a_killed_run_left(keys, tmp_path) -> None:  # noqa: F811
+    seeds = seeds_file(tmp_path / "s.jsonl", 5)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    stale = tmp_path / f".o.jsonl.{int(dead.stdout)}.tmp"  # as kill -9 leaves it: that process is gone
+    stale.write_text('{"half": ')
+    running = tmp_path / f".o.jsonl.{os.getpid()}.tmp"  # a live process's: another run still writing
+    running.write_text("")
+    with LoopbackServer() as srv:
+        cmd = [sys.executable, "-m", "datagen", *generate_args("openai", srv, seeds, 5)]
+        done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert not stale.exists() and running.exists()
+    assert (tmp_path / "o.jsonl").is_file()

@@ -17,6 +17,7 @@ from datagen.datamodel.results import Results
 from datagen.plugin import Rejected, Stage
 from tests.conftest import REPO
 from tests.fakes import FakeDist, fake_module, install_fake_dists
+from tests.test_backends_http import keys  # noqa: F401  (fixture)
 
 
 def guide_module() -> dict[str, Any]:
@@ -363,3 +364,76 @@ def test_a_run_without_stages_sends_only_the_requests_it_needs() -> None:
     gen = datagen.Generator({"backend": {"name": "echo"}, "cache": {"enabled": False}})
     results = gen.run("respond", [f"task {i}" for i in range(50)], 3)
     assert len(results) == 3 and results.report.requests == 3
+
+
+@pytest.mark.parametrize(
+    "stages",
+    [
+        {"privacy": {"outputs": ["pii"], "pii": {"ner": "none"}}},
+        {"privacy": {"inputs": ["pii"], "outputs": ["pii"], "pii": {"ner": "none"}}},
+        {
+            "privacy": {"outputs": ["pii"], "pii": {"ner": "none"}},
+            "filter": {"chain": ["length"], "length": {"min_length": 1}},
+        },
+    ],
+)
+def test_a_batching_output_stage_makes_a_run_send_only_what_it_needs(keys, tmp_path, stages) -> None:  # noqa: F811
+    """A stage that gathers records into batches (the PII scrubber, 64 at a time) used to hold them while
+    the method, seeing nothing come out, kept sending: 200 requests for 50 records, 101 of them
+    reported. Every request the server saw is in the report."""
+    from datagen.testing_server import LoopbackServer
+
+    with LoopbackServer() as srv:
+        config = {
+            "backend": {"name": "openai", "openai": {"base_url": srv.url + "/v1"}},
+            "cache": {"dir": str(tmp_path / "cache")},
+            **stages,
+        }
+        results = datagen.Generator(config).run("respond", [f"task {i}" for i in range(80)], 50)
+        seen = sum(srv.received.values())
+    assert len(results) == 50 and results.report is not None
+    assert seen == results.report.sent == results.report.requests == 50
+    assert results.report.abandoned == 0 and results.report.generated == 50
+
+
+def test_requests_cancelled_in_flight_are_counted_as_sent_and_abandoned(keys, tmp_path) -> None:  # noqa: F811
+    """A filter that keeps one record in three: the run stops at its count with requests still on the
+    wire; each one the server received is counted (sent), and those never answered as abandoned."""
+    from datagen.testing_server import Behaviour, LoopbackServer
+
+    with LoopbackServer(Behaviour(latency_s=0.05)) as srv:
+        config = {
+            "backend": {"name": "openai", "openai": {"base_url": srv.url + "/v1"}},
+            "cache": {"enabled": False},
+            "filter": {"chain": ["keep_third"]},
+        }
+        pm = datagen.load_plugins()
+        pm.register(_KeepThirdPlugin(), name="keep-third")
+        results = datagen.Generator(config, plugins=pm).run("respond", [f"task {i}" for i in range(300)], 20)
+        seen = sum(srv.received.values())
+    report = results.report
+    assert report is not None and len(results) == 20
+    assert report.sent == seen
+    assert report.sent == report.requests + report.abandoned + report.retries + report.failed
+    assert report.requests >= 58
+
+
+class _KeepThird(Stage):
+    name: ClassVar[str] = "keep_third"
+
+    @attrs.define
+    class Config:
+        pass
+
+    def __init__(self, config: Any) -> None:
+        self.seen = 0
+
+    def process(self, ctx: Any, record: datagen.Record) -> datagen.Record | Rejected:
+        self.seen += 1
+        return record if self.seen % 3 == 0 else Rejected("not_third")
+
+
+class _KeepThirdPlugin:
+    @datagen.hookimpl
+    def datagen_register_filters(self, register: Any) -> None:
+        register(_KeepThird)

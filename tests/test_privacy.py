@@ -560,3 +560,27 @@ def test_the_compact_french_token_pattern_changes_no_entity() -> None:
 
     assert tokens(compact) == tokens(shipped)
     assert ents(compact) == ents(shipped) and any(ents(compact))
+
+
+def test_scrub_replaces_in_every_field_metadata_included_and_says_what_it_found(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    record = {
+        "instruction": "Reply to the customer.",
+        "input": "Hi, my email is maria.garcia@example.com and my order is late.",
+        "output": "Dear Mr. Smith, we wrote to maria.garcia@example.com.",
+        "metadata": {
+            "contact": {"email": "maria.garcia@example.com", "phones": ["+44 20 7946 0958"]},
+            "n": 3,
+        },
+    }
+    src.write_text(json.dumps(record) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(
+        cli, ["scrub", str(src), "-o", str(out), "--strategy", "pseudonym", "--set", "privacy.pii.ner=none"]
+    )
+    assert result.exit_code == 0, result.output
+    (line,) = out.read_text().splitlines()
+    assert "maria.garcia@example.com" not in line and "7946" not in line and "Smith" not in line
+    scrubbed = json.loads(line)
+    assert scrubbed["metadata"] == {"contact": {"email": "<EMAIL_1>", "phones": ["<PHONE_1>"]}, "n": 3}
+    assert "privacy pii: replaced EMAIL=3, PERSON=1, PHONE=1 in 1 record" in result.output

@@ -404,6 +404,12 @@ def _finish(report: RunReport, require_count: bool) -> None:
         reasons = ", ".join(f"{k}={v}" for k, v in report.method_rejections.items())
         click.echo(f"rejected or dropped by {report.method}: {reasons}", err=True)
     for stage in report.stages:
+        found = stage.get("details", {}).get("found")
+        if isinstance(found, dict):  # what a privacy stage found and replaced, by type
+            counts = ", ".join(f"{k}={v}" for k, v in found.items()) or "nothing"
+            changed = stage["details"].get("records_changed")
+            where = f" in {plural(changed, 'record')}" if isinstance(changed, int) else ""
+            click.echo(f"{stage['family']} {stage['name']}: replaced {counts}{where}", err=True)
         if stage["removed"]:
             reasons = ", ".join(f"{k}={v}" for k, v in stage["reasons"].items())
             click.echo(
@@ -589,7 +595,8 @@ def _stages_over_file(
 )
 @click.option(
     "--fields",
-    help="Comma-separated fields to scrub: instruction, input, output, messages (default: all).",
+    help="Comma-separated fields to scrub: instruction, input, output, messages, metadata (its strings; "
+    "default: all).",
 )
 @click.option(
     "--strategy",
@@ -954,6 +961,14 @@ def cache_clear(ctx: click.Context, backend: str | None, model: str | None) -> N
 # --------------------------------------------------------------------------------------------------- main
 
 
+def _interrupted() -> NoReturn:
+    from datagen.app.entry import TERMINATED
+
+    if TERMINATED["by_sigterm"]:
+        _fail("terminated", 143)
+    _fail("interrupted", 130)
+
+
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"error: {redact_text(message)}", err=True)
     sys.exit(code)
@@ -994,7 +1009,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=args, prog_name="datagen", standalone_mode=False)
     except click.exceptions.Abort:  # click's name for a KeyboardInterrupt
-        _fail("interrupted", 130)
+        _interrupted()
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -1005,7 +1020,7 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _interrupted()
     except Exception as exc:
         if debug:
             traceback.print_exc()

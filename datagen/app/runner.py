@@ -421,6 +421,8 @@ def build_report(
         finished_at=utc_now(),
         elapsed_s=round(elapsed, 3),
         requests=s.requests,
+        sent=s.sent,
+        abandoned=s.abandoned,
         cached=s.cached,
         retries=s.retries,
         failed=s.failed,

@@ -39,7 +39,12 @@ class RunReport:
     started_at: str = ""
     finished_at: str = ""
     elapsed_s: float = 0.0
+    #: requests answered
     requests: int = 0
+    #: HTTP requests put on the wire, every attempt (what the server saw)
+    sent: int = 0
+    #: requests sent and cancelled before their answer, once the run had what it needed (cost unknown)
+    abandoned: int = 0
     cached: int = 0
     retries: int = 0
     failed: int = 0
@@ -96,8 +101,10 @@ class RunReport:
         if self.kind == "generate":
             dropped = sum(self.method_rejections.values())
             truncated = self.finish_reasons.get("length", 0)
+            abandoned = f", {self.abandoned} abandoned in flight (cost unknown)" if self.abandoned else ""
             line += (
-                f" ({plural(self.requests, 'request')}, {self.cached} from cache, {self.retries} retries, "
+                f" ({plural(self.requests, 'request')}{abandoned}, {self.cached} from cache, "
+                f"{self.retries} retries, "
                 f"{self.failed} failed, {dropped} dropped, {truncated} truncated, "
                 f"{self.prompt_tokens + self.completion_tokens} tokens, cost {cost})"
             )

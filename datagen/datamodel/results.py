@@ -6,7 +6,9 @@ run never leaves a half-written file that looks like a result.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import glob
 import json
 import math
 import os
@@ -113,11 +115,36 @@ def check_side_file(path: Path, what: str) -> None:
         raise UsageError(f"{path}: cannot write the {what} file, it is a folder")
 
 
+def temporary_path(target: Path) -> Path:
+    """Where ``target`` is written before it is renamed into place: ``.NAME.PID.tmp`` beside it.
+
+    Temporary files of the same target left by a process that no longer runs (killed with ``kill -9``,
+    a power cut) are removed first, so reruns never pile them up."""
+    prefix, mine = f".{target.name}.", os.getpid()
+    parent = target.parent if str(target.parent) else Path(".")
+    with contextlib.suppress(OSError):
+        for stale in parent.glob(f"{glob.escape(prefix)}*.tmp"):
+            pid = stale.name[len(prefix) : -len(".tmp")]
+            if pid.isdigit() and int(pid) != mine and not _alive(int(pid)):
+                stale.unlink(missing_ok=True)
+    return target.with_name(f"{prefix}{mine}.tmp")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def write_file(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file renamed at the end, so that a crash never
     leaves a half-written file under the real name."""
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp = temporary_path(target)
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)
@@ -133,7 +160,7 @@ class RecordWriter:
         self.path = Path(path)
         self.format = file_format(self.path)
         check_writable(self.path)
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.tmp = temporary_path(self.path)
         self.count = 0
         self._row_group_size = row_group_size
         self._rows: list[dict[str, Any]] = []
@@ -207,7 +234,7 @@ class RejectedWriter:
         if self.path.suffix.lower() != ".jsonl":
             raise UsageError(f"{self.path}: the rejected file is JSON lines; name it .jsonl")
         check_writable(self.path)
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.tmp = temporary_path(self.path)
         self.count = 0
         self._fh = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115
 

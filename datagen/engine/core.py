@@ -501,6 +501,16 @@ class Engine:
         self.stats.finish_reasons[response.finish_reason] += 1
         return response
 
+    async def _on_the_wire(self, request: Request) -> Response:
+        """One attempt at the backend, counted as sent, and as abandoned if cancelled unanswered."""
+        self.stats.sent += 1
+        try:
+            async with asyncio.timeout(self.config.timeout_s):  # no extra task, unlike wait_for
+                return await self.backend.complete(request)
+        except asyncio.CancelledError:
+            self.stats.abandoned += 1
+            raise
+
     async def _send(self, request: Request) -> Response:
         attempt = 0
         estimate = estimate_tokens(request)
@@ -516,8 +526,7 @@ class Engine:
             sent_at = self.clock()
             self._outstanding[ticket := object()] = sent_at
             try:
-                async with asyncio.timeout(self.config.timeout_s):  # no extra task, unlike wait_for
-                    response = await self.backend.complete(request)
+                response = await self._on_the_wire(request)
             except AuthenticationError as exc:
                 self._fatal = exc
                 raise

