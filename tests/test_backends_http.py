@@ -559,3 +559,13 @@ def test_the_direct_transport_sends_what_the_sdk_sends(keys, monkeypatch) -> Non
     assert headers["Authorization"] == f"Bearer {OPENAI_KEY}"
     assert headers["OpenAI-Organization"] == "org-123" and headers["OpenAI-Project"] == "proj-456"
     assert headers["Content-Type"] == "application/json"
+
+
+def test_a_url_that_answers_404_to_everything_stops_the_run_with_a_hint(keys) -> None:  # noqa: F811
+    """``--base-url http://host:port`` without ``/v1``: every request would be refused the same way."""
+    import datagen
+
+    with LoopbackServer() as srv:
+        config = {"backend": {"name": "openai", "openai": {"base_url": srv.url}}, "cache": {"enabled": False}}
+        with pytest.raises(datagen.DatagenError, match=r"404 Not Found to the first 3 requests.*/v1"):
+            datagen.Generator(config).run("respond", [f"task {i}" for i in range(50)], 50)

@@ -134,6 +134,31 @@ def test_permanent_errors_are_not_retried() -> None:
     assert backend.calls["a"] == 1 and eng.stats.failed == 1 and eng.stats.retries == 0
 
 
+def test_404s_before_any_answer_stop_the_engine_but_a_404_after_answers_is_one_record() -> None:
+    from datagen.engine.core import NOT_FOUND_LIMIT
+    from datagen.errors import EndpointUnreachable
+
+    async def scenario(eng: Engine, texts: list[str]) -> list[str]:
+        out = []
+        for text in texts:
+            try:
+                await eng.complete(req(text))
+                out.append("ok")
+            except EndpointUnreachable:
+                out.append("stopped")
+            except PermanentError:
+                out.append("dropped")
+        return out
+
+    not_found = {f"n{i}": [PermanentError("not found", status=404)] for i in range(10)}
+    first = run(scenario(engine(ScriptedBackend(not_found), VirtualTime()), [f"n{i}" for i in range(5)]))
+    assert first == ["dropped"] * (NOT_FOUND_LIMIT - 1) + ["stopped"] * (5 - NOT_FOUND_LIMIT + 1)
+    later = run(
+        scenario(engine(ScriptedBackend(not_found), VirtualTime()), ["a", *(f"n{i}" for i in range(5))])
+    )
+    assert later == ["ok"] + ["dropped"] * 5  # the URL works: each 404 is that request's problem
+
+
 def test_authentication_errors_stop_at_once() -> None:
     t = VirtualTime()
     backend = ScriptedBackend({"a": [AuthenticationError("rejected", status=401)]})

@@ -42,6 +42,8 @@ log = get_logger("datagen.engine.core")
 
 ADAPTIVE_START = 64
 ADAPTIVE_MAX = 1024
+#: 404s before any answer that stop a run: the URL or the model is wrong, not one request
+NOT_FOUND_LIMIT = 3
 HEADER_HEADROOM = 0.95  # stay a little under a limit the server announced
 #: requests may go out this many seconds' worth at once under a requests-per-minute limit (servers
 #: enforce per-minute limits over shorter intervals, so a whole minute's burst would be refused)
@@ -286,6 +288,8 @@ class Engine:
         self._limits_seen: RateLimits | None = None
         self._fatal: DatagenError | None = None
         self._connection_failures = 0  # in a row, across all requests
+        self._not_founds = 0  # 404s before any answer
+        self._answered = False
         self.batcher: Batcher | None = None
         if config.batch:
             if not isinstance(backend, BatchBackend):
@@ -355,6 +359,22 @@ class Engine:
             self._fatal = EndpointUnreachable(
                 f"cannot reach the server: {error} ({self._connection_failures} connection failures in a "
                 "row; is it running, and is the URL right?)"
+            )
+            raise self._fatal
+
+    def _not_found(self, error: BackendError) -> None:
+        """A server that answers 404 to the first requests of a run serves nothing at that URL (a base
+        URL without its ``/v1``, a model it does not have): stop, with the hint, instead of sending every
+        request to be refused the same way. A 404 after answers is one record's problem (dropped)."""
+        if self._answered:
+            return
+        self._not_founds += 1
+        if self._not_founds >= NOT_FOUND_LIMIT and self._fatal is None:
+            self.stats.failed += 1
+            self._fatal = EndpointUnreachable(
+                f"the server answered 404 Not Found to the first {self._not_founds} requests ({error}); "
+                "is the URL's path right? OpenAI-compatible servers (vLLM, llama.cpp, ollama) serve under "
+                "/v1: --base-url http://HOST:PORT/v1. Or the server does not know the model: check --model"
             )
             raise self._fatal
 
@@ -537,8 +557,11 @@ class Engine:
                 self._connection_failed(exc)
             except BackendError as exc:
                 error = exc
+                if exc.status == 404:
+                    self._not_found(exc)
             else:
                 self._connection_failures = 0
+                self._answered = True
                 self._accepted_sends.append(sent_at)
                 self.limit.on_success(self.clock() - sent_at)
                 self._adopt_rate_limits()
@@ -548,6 +571,7 @@ class Engine:
             finally:
                 del self._outstanding[ticket]
                 await self.limit.release()
+            self._raise_if_fatal()  # answers to requests already in flight share the run's fate
             attempt += 1
             if not error.retryable or attempt > self.config.max_retries:
                 self.stats.failed += 1
