@@ -561,7 +561,7 @@ def test_the_direct_transport_sends_what_the_sdk_sends(keys, monkeypatch) -> Non
     assert headers["Content-Type"] == "application/json"
 
 
-def test_a_url_that_answers_404_to_everything_stops_the_run_with_a_hint(keys) -> None:  # noqa: F811
+def test_a_url_that_answers_404_to_everything_stops_the_run_with_a_hint(keys) -> None:
     """``--base-url http://host:port`` without ``/v1``: every request would be refused the same way."""
     import datagen
 

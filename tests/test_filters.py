@@ -30,7 +30,7 @@ def test_every_builtin_filter_is_a_plugin_of_its_own(datagen_plugins) -> None:
     names = {"length", "exact_dedup", "near_dedup", "instruction", "blocklist", "decontaminate", "gopher"}
     names |= {"language"}
     assert names <= set(datagen_plugins.registry("filter").names())
-    for name in names - {"blocklist", "decontaminate"}:  # these two need options
+    for name in names - {"blocklist", "decontaminate", "length"}:  # these need options (a bound, a list)
         check_plugin_class(datagen_plugins.registry("filter").get(name), "filter")
 
 
@@ -424,3 +424,22 @@ def test_moderation_through_the_openai_client_against_a_loopback_server(tmp_path
     # OpenAI's own API without a key: an error naming the variable, before any request
     with pytest.raises(datagen.UsageError, match="OPENAI_API_KEY"):
         Results(records).apply("moderation", config={"backend": {"openai": {"base_url": None}}})
+
+
+def test_length_without_any_bound_is_an_error_before_any_work() -> None:
+    records = Results([datagen.Record(instruction="Name a colour.", output="Blue.")])
+    with pytest.raises(datagen.UsageError, match=r"filter\.length: no bound is set"):
+        records.apply("length")
+
+
+def test_a_filter_whose_defaults_do_not_fit_the_records_says_so_before_the_pass(capsys) -> None:
+    answers = Results(
+        [datagen.Record(instruction=f"Task {i}?", output=f"A short answer number {i}.") for i in range(30)]
+    )
+    kept = answers.apply("gopher")
+    assert len(kept) == 0  # Gopher's 50-word minimum removes every one-line answer ...
+    advice = [line for line in capsys.readouterr().err.splitlines() if "stage_misfit" in line]
+    assert len(advice) == 1 and "30 of the first 30 texts" in advice[0]  # ... and it was said, once
+    documents = Results([datagen.Record(instruction="Write.", output=" ".join(["word"] * 80))] * 3)
+    documents.apply("gopher")
+    assert "stage_misfit" not in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,7 +22,7 @@ from datagen.engine.pricing import PriceTable
 from datagen.errors import ConfigError, UsageError
 from datagen.kernel.context import GenerationContext, Run
 from datagen.kernel.manager import PluginManager, load_plugins_for
-from datagen.kernel.stages import Pipeline, RejectSink, StageReport, StageSpec, aiter_of
+from datagen.kernel.stages import ADVICE_SAMPLE, Pipeline, RejectSink, StageReport, StageSpec, aiter_of
 from datagen.log import get_logger
 
 log = get_logger("datagen.pipeline")
@@ -163,14 +164,18 @@ async def _apply(
     kept: list[Record] = []
     examined = 0
 
+    iterator = iter(records)
+    head = list(itertools.islice(iterator, ADVICE_SAMPLE))
+
     def source() -> Iterable[Record]:
         nonlocal examined
-        for record in records:
+        for record in itertools.chain(head, iterator):
             examined += 1
             yield record
 
     try:
         pipeline.start()
+        pipeline.advise(head)  # before any work: options that do not fit the data (the first records)
         stream = pipeline.chain(range(len(specs)), aiter_of(source()))
         async with contextlib.aclosing(stream):
             async for record in stream:

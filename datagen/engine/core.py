@@ -531,6 +531,17 @@ class Engine:
             self.stats.abandoned += 1
             raise
 
+    def _succeeded(self, response: Response, sent_at: float, estimate: int) -> Response:
+        """Learn from an answer (latency, rate-limit headers, tokens used) and account for it."""
+        self._connection_failures = 0
+        self._answered = True
+        self._accepted_sends.append(sent_at)
+        self.limit.on_success(self.clock() - sent_at)
+        self._adopt_rate_limits()
+        if self._tpm is not None:
+            self._tpm.give_back(estimate - response.usage.total_tokens)
+        return self.account(response)
+
     async def _send(self, request: Request) -> Response:
         attempt = 0
         estimate = estimate_tokens(request)
@@ -560,14 +571,7 @@ class Engine:
                 if exc.status == 404:
                     self._not_found(exc)
             else:
-                self._connection_failures = 0
-                self._answered = True
-                self._accepted_sends.append(sent_at)
-                self.limit.on_success(self.clock() - sent_at)
-                self._adopt_rate_limits()
-                if self._tpm is not None:
-                    self._tpm.give_back(estimate - response.usage.total_tokens)
-                return self.account(response)
+                return self._succeeded(response, sent_at, estimate)
             finally:
                 del self._outstanding[ticket]
                 await self.limit.release()

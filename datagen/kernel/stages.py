@@ -5,6 +5,10 @@ iterator of records and yields the ones that go on. A stage that removes a recor
 ``ctx.remove(record, reason)``; one that drops a record without a word is still counted (reason
 ``unexplained``) and the record still reaches the rejected file, so nothing disappears silently.
 
+A stage may also say, from a sample of the records, that its options do not fit them (``advise(records)
+-> list[str]``, optional): Gopher's 50-word minimum on one-line answers, say. The advice is logged once,
+before a pass over a file starts and after the first records of a generation run.
+
 A streaming stage yields in input order (that is how silently dropped records are found without holding
 the stream). A stage that needs the whole dataset (global deduplication, differential privacy) sets the
 class attribute ``whole_dataset = True``: the runner then gives it every record that survived the stages
@@ -97,6 +101,9 @@ class Stage:
                 yield out
 
 
+#: how many records a stage's ``advise`` looks at
+ADVICE_SAMPLE = 100
+
 #: where removed records go: (record, stage report, reason, details)
 RejectSink = Callable[[Record, StageReport, str, Mapping[str, Any]], None]
 
@@ -181,6 +188,22 @@ class Pipeline:
         self.reports = [
             StageReport(s.name, s.family, s.position, whole_dataset=s.whole_dataset) for s in self.specs
         ]
+        self._advised: set[int] = set()
+
+    def advise(self, sample: list[Record], indexes: Iterable[int] | None = None) -> list[str]:
+        """Ask each stage (at ``indexes``, default all) once whether its options fit records like
+        ``sample``; log and return what they say."""
+        said = []
+        for i in range(len(self.specs)) if indexes is None else indexes:
+            spec = self.specs[i]
+            advise = getattr(spec.plugin, "advise", None)
+            if i in self._advised or not callable(advise) or not sample:
+                continue
+            self._advised.add(i)
+            for advice in advise(sample):
+                _stage_logger(spec).warning("stage_misfit", stage=spec.name, advice=advice)
+                said.append(f"{spec.family} {spec.name}: {advice}")
+        return said
 
     def _context(self, spec: StageSpec, sink: RemoveSink | None = None) -> RunContext:
         ctx = RunContext(
@@ -232,11 +255,17 @@ class Pipeline:
         pending = _Pending()
 
         async def feed() -> AsyncGenerator[Record, None]:
+            sample: list[Record] = []
             try:
                 async for record in upstream:
                     report.examined += 1
                     pending.add(record)
+                    if index not in self._advised:
+                        sample.append(record)
+                        if len(sample) >= ADVICE_SAMPLE:
+                            self.advise(sample, [index])
                     yield record
+                self.advise(sample, [index])
             finally:
                 close = getattr(upstream, "aclose", None)
                 if close is not None:

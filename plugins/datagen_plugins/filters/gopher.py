@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -123,6 +124,18 @@ class Gopher(Stage):
     def __init__(self, config: GopherConfig) -> None:
         check_fields(config.fields, "$.filter.gopher.fields")
         self.config = config
+
+    def advise(self, records: Sequence[Record]) -> list[str]:
+        """Gopher's word counts are for web documents: say so when most records are shorter."""
+        texts = [t for r in records if (t := record_text(r, self.config.fields))]
+        short = sum(len(_WORD.findall(t)) < self.config.min_words for t in texts)
+        if not texts or short * 2 <= len(texts):
+            return []
+        return [
+            f"{short} of the first {len(texts)} texts ({', '.join(self.config.fields)}) have fewer than "
+            f"min_words = {self.config.min_words} words and would be removed: Gopher's rules are for web "
+            "documents; for short answers lower it (--set filter.gopher.min_words=5)"
+        ]
 
     def check(self, text: str) -> tuple[str, dict[str, Any]] | None:
         """The first rule ``text`` breaks, with the measured value; None when it passes all."""

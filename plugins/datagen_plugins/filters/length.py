@@ -73,6 +73,11 @@ class Length(Stage):
                     f"$.filter.length: the minimum for {field} ({low}) exceeds its maximum ({high})"
                 )
         self.bounds = {f: (lo, hi) for f, (lo, hi) in bounds.items() if lo is not None or hi is not None}
+        if not self.bounds:
+            raise UsageError(
+                "$.filter.length: no bound is set, so it would remove nothing; set min_length / max_length "
+                "(or instruction_min_length, response_min_length, ...), e.g. --set filter.length.min_length=3"
+            )
 
     def process(self, ctx: RunContext, record: Record) -> Record | Rejected:
         """Pass the record, or name the first field out of bounds."""
