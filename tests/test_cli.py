@@ -212,3 +212,38 @@ def test_one_runs_output_is_the_next_runs_seeds(cli, tmp_path: Path) -> None:
     sources = {r.id: r for r in Results.load(tmp_path / "a.jsonl")}
     for record in Results.load(tmp_path / "b.jsonl"):
         assert record.provenance.parent_id in sources and "provenance" not in record.metadata
+
+
+@pytest.mark.parametrize("missing", ["matplotlib", "sklearn", "textstat"])
+def test_a_missing_optional_package_is_one_line_naming_the_pip_command(
+    cli, tmp_path, monkeypatch, missing
+) -> None:
+    import sys
+
+    source = tmp_path / "data.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps({"id": str(i), "output": f"Answer number {i} is short."}) + "\n" for i in range(20)
+        )
+    )
+    for name in [m for m in sys.modules if m == missing or m.startswith(missing + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, missing, None)  # as if it were not installed
+    result = cli("report", str(source), "-o", str(tmp_path / "r.html"))
+    if result.code == 0:  # the report degrades (a metric skipped with the reason) instead of failing
+        assert "datagen[metrics]" in (tmp_path / "r.html").read_text()
+        return
+    assert result.code == 2 and "Traceback" not in result.err
+    assert (
+        result.err.strip().splitlines()[-1] == "error: plots need matplotlib: pip install 'datagen[metrics]'"
+    )
+
+
+def test_results_to_pandas_without_pandas_names_the_extra(monkeypatch) -> None:
+    import sys
+
+    import datagen
+
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(datagen.UsageError, match=r"to_pandas needs pandas: pip install 'datagen\[pandas\]'"):
+        datagen.Results([datagen.Record(instruction="x")]).to_pandas()

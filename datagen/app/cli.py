@@ -1021,6 +1021,13 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _interrupted()
+    except ImportError as exc:
+        from datagen.errors import missing_extra
+
+        missing = missing_extra(exc)
+        if missing is None:
+            raise
+        _fail(str(missing), missing.exit_code)
     except Exception as exc:
         if debug:
             traceback.print_exc()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from datagen.datamodel.config import converter, structure
 from datagen.datamodel.records import Record
-from datagen.errors import ConfigError, UsageError
+from datagen.errors import ConfigError, UsageError, missing_extra
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -409,8 +409,11 @@ class Results:
         return writer.path
 
     def to_pandas(self) -> pd.DataFrame:
-        """A DataFrame, one row per record; nested fields stay dicts and lists."""
-        import pandas as pd
+        """A DataFrame, one row per record; nested fields stay dicts and lists (``datagen[pandas]``)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise missing_extra(exc, "Results.to_pandas") or exc from None
 
         return pd.DataFrame([record_to_dict(r) for r in self], columns=list(COLUMNS))
 

@@ -7,12 +7,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from datagen.plugin import UsageError
+
 COLORS = ("#3b6ea8", "#e07b39", "#5a9e6f", "#b8505a", "#8b6bb1", "#a3844b", "#4aa3a3", "#777777")
 
 
 def new_figure(width: float = 8.0, height: float = 4.5) -> Any:
     """A matplotlib Figure drawn by the Agg renderer (PNG, SVG, PDF), never a window."""
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise UsageError("plots need matplotlib: pip install 'datagen[metrics]'") from None
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
