@@ -247,3 +247,90 @@ def test_results_to_pandas_without_pandas_names_the_extra(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(datagen.UsageError, match=r"to_pandas needs pandas: pip install 'datagen\[pandas\]'"):
         datagen.Results([datagen.Record(instruction="x")]).to_pandas()
+
+
+def test_metrics_on_data_that_is_not_records_or_gives_no_metric_fails(cli, tmp_path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "hello world"}\n')
+    result = cli("metrics", str(bad))
+    assert result.code == 2 and "bad.jsonl:1: not a record" in result.err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"instruction": "x", "output": ""}\n')
+    result = cli("metrics", str(empty), "--metric", "readability")
+    assert result.code == 1 and "no metric could run" in result.err
+
+
+def test_config_problems_of_the_core_and_of_plugin_tables_come_at_once_naming_the_file(cli, tmp_path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(
+        '[generate]\ncuont = 5\n\n[filter]\nchain = ["length"]\n\n[filter.length]\nmin_lenght = 3\n'
+    )
+    args = ("--config", str(config), "generate", "--backend", "echo", "-o", str(tmp_path / "o.jsonl"))
+    result = cli(*args)
+    assert result.code == 2
+    assert f"invalid configuration in {config}" in result.err
+    assert (
+        "$.generate.cuont: unknown key" in result.err
+        and "$.filter.length.min_lenght: unknown key" in result.err
+    )
+    config.write_text('[filter]\nchain = ["length"]\n\n[filter.length]\nmin_lenght = 3\n')
+    result = cli(*args)
+    assert result.code == 2 and f"invalid configuration in {config}" in result.err
+
+
+def test_an_existing_report_or_rejected_file_is_refused_like_the_output(cli, tmp_path) -> None:
+    seeds = tmp_path / "s.jsonl"
+    seeds.write_text("".join(json.dumps({"instruction": f"Task {i}."}) + "\n" for i in range(3)))
+    report = tmp_path / "run.json"
+    report.write_text("{}")
+    base = (
+        "generate",
+        "--backend",
+        "echo",
+        "--seeds",
+        str(seeds),
+        "-n",
+        "2",
+        "-o",
+        str(tmp_path / "o.jsonl"),
+    )
+    result = cli(*base, "--report", str(report))
+    assert result.code == 2 and "the report file exists; pass --overwrite" in result.err
+    assert report.read_text() == "{}"
+    assert cli(*base, "--report", str(report), "--overwrite").code == 0
+    assert json.loads(report.read_text())["written"] == 2
+    rejected = tmp_path / "rejected.jsonl"
+    rejected.write_text("keep me\n")
+    kept = str(tmp_path / "k.jsonl")
+    result = cli(
+        "filter",
+        str(tmp_path / "o.jsonl"),
+        "-o",
+        kept,
+        "--filter",
+        "exact_dedup",
+        "--rejected",
+        str(rejected),
+    )
+    assert (
+        result.code == 2 and "the rejected file exists" in result.err and rejected.read_text() == "keep me\n"
+    )
+
+
+def test_a_stray_key_says_it_chose_the_backend_and_how_to_get_the_offline_model(
+    cli, monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "garbage")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    result = cli("generate", "-n", "1", "-o", str(tmp_path / "g.jsonl"))
+    assert result.code == 2
+    assert "malformed" in result.err and "chosen because OPENAI_API_KEY is set" in result.err
+    assert "--backend local" in result.err and "garbage" not in result.err
+
+
+def test_usage_errors_are_one_error_line_like_every_other_error(cli) -> None:
+    result = cli("generate", "--bogus")
+    assert result.code == 2
+    assert result.err.strip().splitlines() == [
+        "error: No such option '--bogus'. Did you mean '--out'? (see 'datagen generate --help')"
+    ]

@@ -19,7 +19,7 @@ from datagen.datamodel.config import DatagenConfig, dump_toml, effective_config,
 from datagen.datamodel.report import RunReport, plural
 from datagen.datamodel.seeds import default_seeds_path, load_seeds_file
 from datagen.engine.cache import ResponseCache
-from datagen.errors import DatagenError, UsageError
+from datagen.errors import ConfigError, DatagenError, UsageError
 from datagen.kernel.manager import PluginManager, load_plugins_for
 from datagen.log import configure_logging, get_logger, redact_text
 
@@ -39,8 +39,24 @@ class AppState:
         self._commands: PluginManager | None = None
 
     def load(self, overrides: dict[str, Any] | None = None) -> DatagenConfig:
-        """The effective config: file < environment < ``overrides`` (from a subcommand's flags)."""
-        return load_config(self.config_path, overrides=overrides)
+        """The effective config: file < environment < ``overrides`` (from a subcommand's flags).
+
+        With ``overrides`` (a command about to work), a core problem is reported together with the
+        plugin tables' problems, at once, with the file's name; the plugin tables of a config whose core
+        is sound are checked with everything else a run needs, before it starts."""
+        from datagen.datamodel.config import raw_config, raw_plugin_problems
+
+        source = None if self.config_path is None else str(self.config_path)
+        try:
+            config = load_config(self.config_path, overrides=overrides)
+        except ConfigError as exc:
+            if overrides is None:
+                raise
+            raw = raw_config(self.config_path, overrides=overrides)
+            extra = raw_plugin_problems(raw, load_plugins_for(load_config()))
+            raise ConfigError([*exc.problems, *extra], source=source) from None
+        _LOADED["source"] = source  # named by any configuration error found later (main)
+        return config
 
     @property
     def config(self) -> DatagenConfig:
@@ -67,6 +83,10 @@ class AppState:
         if self._commands is None:
             self._commands = load_plugins_for(self.config, builtins=False)
         return self._commands
+
+
+#: the config file the command loaded: a configuration error found after loading names it too
+_LOADED: dict[str, str | None] = {"source": None}
 
 
 def _state(ctx: click.Context) -> AppState:
@@ -570,8 +590,11 @@ def _stages_over_file(
 
     if not source.is_file():
         raise click.UsageError(f"{source}: no such file")
+    overwrite = bool(opts["overwrite"])
     if opts["report"] is not None:
-        check_side_file(Path(opts["report"]), "report")
+        check_side_file(Path(opts["report"]), "report", overwrite=overwrite)
+    if rejected is not None:
+        check_side_file(rejected, "rejected", overwrite=overwrite)
     results = apply_stages(
         iter_records(source),
         stages,
@@ -753,6 +776,8 @@ def metrics_cmd(ctx: click.Context, /, source: Path, **opts: Any) -> None:
             click.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in flat.items()))
     if opts["json_out"] is not None:
         write_file(opts["json_out"], json.dumps(found, indent=2))
+    if opts["compare"] is None and found and all("skipped" in v for v in found.values()):
+        _fail(f"{source}: no metric could run (each was skipped, as listed above)", 1)
 
 
 @cli.command("report")
@@ -1012,12 +1037,17 @@ def main(argv: list[str] | None = None) -> None:
         _interrupted()
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:  # one style for every error: one line, then where to look
+        command = exc.ctx.command_path if exc.ctx is not None else "datagen"
+        _fail(f"{exc.format_message()} (see '{command} --help')", exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except DatagenError as exc:
         if debug:
             traceback.print_exc()
+        if isinstance(exc, ConfigError) and exc.source is None and _LOADED["source"]:
+            exc = ConfigError(exc.problems, source=_LOADED["source"])
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _interrupted()

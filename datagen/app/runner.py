@@ -125,7 +125,13 @@ def prepare(
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))  # a bad table is found twice: once is enough
     assert method_obj is not None and backend is not None
-    backend.validate()
+    try:
+        backend.validate()
+    except UsageError as exc:
+        if config.backend.name != "auto":
+            raise
+        # the key chose the backend: say so, and how to get the offline default back
+        raise UsageError(f"{exc} (the {backend_name} backend was chosen because {reason})") from None
     if config.engine.batch and not isinstance(backend, BatchBackend):
         raise UsageError(
             f"$.engine.batch: the {backend_name} backend has no batch API (openai and anthropic do)"
@@ -137,7 +143,7 @@ def prepare(
         if path is not None:
             if out is not None and Path(path).resolve() == out.resolve():
                 raise UsageError(f"{path}: the {what} file cannot be the output file")
-            check_side_file(Path(path), what)
+            check_side_file(Path(path), what, overwrite=config.generate.overwrite)
     run = Run(
         config=config, method=method_name, backend=backend_name, model=backend.model, count=count, out=out
     )

@@ -534,6 +534,21 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def raw_config(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The merged plain data :func:`load_config` structures: ``data`` < file < environment < overrides."""
+    raw: dict[str, Any] = dict(data or {})
+    if path is not None:
+        raw = deep_merge(raw, read_config_file(path))
+    raw = deep_merge(raw, env_overrides(os.environ if environ is None else environ))
+    return deep_merge(raw, overrides or {})
+
+
 def load_config(
     path: Path | None = None,
     *,
@@ -542,14 +557,8 @@ def load_config(
     data: Mapping[str, Any] | None = None,
 ) -> DatagenConfig:
     """The effective config: defaults < ``data`` < the file at ``path`` < environment < ``overrides``."""
-    raw: dict[str, Any] = dict(data or {})
-    source = None
-    if path is not None:
-        raw = deep_merge(raw, read_config_file(path))
-        source = str(path)
-    raw = deep_merge(raw, env_overrides(os.environ if environ is None else environ))
-    raw = deep_merge(raw, overrides or {})
-    return structure(raw, DatagenConfig, source=source)
+    raw = raw_config(path, environ=environ, overrides=overrides, data=data)
+    return structure(raw, DatagenConfig, source=None if path is None else str(path))
 
 
 def validate_plugin_options(config: DatagenConfig, pm: PluginManager) -> None:
@@ -557,6 +566,27 @@ def validate_plugin_options(config: DatagenConfig, pm: PluginManager) -> None:
     problems = plugin_option_problems(config, pm)
     if problems:
         raise ConfigError(problems)
+
+
+def raw_plugin_problems(raw: Mapping[str, Any], pm: PluginManager) -> list[str]:
+    """:func:`plugin_option_problems` on plain data, for a config whose core did not structure: the
+    plugin tables' problems are then reported with the core's, not in a second round."""
+    problems: list[str] = []
+    families = DatagenConfig().sections()
+    for family, section in raw.items():
+        if family not in families or not isinstance(section, Mapping):
+            continue
+        own = {a.name for a in attrs.fields(type(families[family]))}
+        registry = pm.registry(family)
+        for name, table in section.items():
+            if name in own or not isinstance(table, Mapping):
+                continue
+            if name not in registry:
+                known = ", ".join(registry.names()) or "none"
+                problems.append(f"$.{family}.{name}: no {family} plugin named {name!r} (registered: {known})")
+                continue
+            problems.extend(problems_of(dict(table), registry.get(name).Config, f"$.{family}.{name}"))
+    return problems
 
 
 def plugin_option_problems(config: DatagenConfig, pm: PluginManager) -> list[str]:

@@ -106,8 +106,11 @@ def check_writable(path: Path, *, overwrite: bool = True, what: str = "output") 
         raise UsageError(f"{path}: cannot write output, permission denied")
 
 
-def check_side_file(path: Path, what: str) -> None:
-    """Fail before any work if a report or rejected file could not be written at ``path``."""
+def check_side_file(path: Path, what: str, *, overwrite: bool = True) -> None:
+    """Fail before any work if a report or rejected file could not be written at ``path`` or, unless
+    ``overwrite``, already exists (as for the output file)."""
+    if not overwrite and path.is_file():
+        raise UsageError(f"{path}: the {what} file exists; pass --overwrite (or choose another name)")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"{path}: cannot write the {what} file, folder {parent} does not exist")

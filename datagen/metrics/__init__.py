@@ -71,6 +71,8 @@ def compute(
         instance = cls(cfg.plugin_config("metric", name, cls.Config))
         try:
             out[name] = dict(instance.compute(data))
+        except UsageError:
+            raise  # the input or the options are wrong: every metric would say the same
         except Exception as exc:  # one metric's failure never stops the others
             log.warning("metric_failed", metric=name, error=f"{type(exc).__name__}: {exc}")
             out[name] = {"skipped": f"{type(exc).__name__}: {exc}"}
