@@ -584,3 +584,30 @@ def test_scrub_replaces_in_every_field_metadata_included_and_says_what_it_found(
     scrubbed = json.loads(line)
     assert scrubbed["metadata"] == {"contact": {"email": "<EMAIL_1>", "phones": ["<PHONE_1>"]}, "n": 3}
     assert "privacy pii: replaced EMAIL=3, PERSON=1, PHONE=1 in 1 record" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("Pay by card 630458387234 today.", "CREDIT_CARD", "630458387234"),  # Maestro, 12 digits, after a cue
+        ("Or card 213161199453328.", "CREDIT_CARD", "213161199453328"),  # JCB's 15-digit numbers
+        (
+            "Authorization: Bearer PctNCHWKAnDnzfgIzhGRDVPkcmopgMyA",
+            "API_KEY",
+            "PctNCHWKAnDnzfgIzhGRDVPkcmopgMyA",
+        ),
+        (
+            "Bill to: Guy Jenkins\nFlat 37x\nDyer Meadow\nDA1B 2PE Leeds",
+            "STREET_ADDRESS",
+            "Flat 37x\nDyer Meadow",
+        ),
+    ],
+)
+def test_held_out_shapes_cards_bearer_tokens_and_flat_lines(text: str, kind: str, value: str) -> None:
+    assert any(e.type == kind and value in e.value for e in detect(text)), detect(text)
+
+
+def test_a_twelve_digit_number_without_a_card_cue_and_a_line_break_stay_what_they_are() -> None:
+    assert [e.type for e in detect("Reference 630458387234 attached.")] == []
+    found = detect("INVOICE 2020-75191\nClark-Robinson\nFlat 14\nJames Bridge\nLeeds")
+    assert [e.value for e in found if e.type == "STREET_ADDRESS"] == ["Flat 14\nJames Bridge"]

@@ -110,7 +110,8 @@ def card_issuer_valid(digits: str) -> bool:
             (digits.startswith("6011") or digits.startswith("65") or 644 <= int(digits[:3]) <= 649)
             and n in {16, 19}
         )
-        or (3528 <= four <= 3589 and n in {16, 19})
+        or (3500 <= four <= 3589 and n in {16, 19})  # JCB (3528-3589; issued numbers also from 3500)
+        or (digits.startswith(("2131", "1800")) and n == 15)  # JCB's 15-digit numbers
         or ((300 <= int(digits[:3]) <= 305 or two in {36, 38, 39}) and n in {14, 16})
         or (two == 62 and 16 <= n <= 19)
         or (two in {50, 56, 57, 58, 63, 67} and 12 <= n <= 19)
@@ -135,7 +136,11 @@ _URL = re.compile(
     r"\b(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|ai|co|de|fr|uk|info|biz|app)/[^\s<>\"'()\[\]{}]*",
     re.IGNORECASE,
 )
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){11,18}\d(?![\d-])")
+_CARD_CUE = re.compile(
+    r"\b(?:card|cc|visa|mastercard|maestro|amex|karte|kreditkarte|carte|cb|tarjeta)\b[^.\n]{0,15}$",
+    re.IGNORECASE,
+)
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,4})?\b")
 _SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])|(?<![\d-])\d{3} \d{2} \d{4}(?![\d ])")
 _SSN_CUE = re.compile(r"\b(?:ssn|social security(?: number| no\.?)?|ss#)\W{0,3}$", re.IGNORECASE)
@@ -274,8 +279,11 @@ _EN_STREET = (
 )
 _CAP = r"[A-Z][A-Za-z'\u2019-]*"
 _EN_ADDRESS = re.compile(
-    rf"\b(?:(?:Flat|Apt\.?|Apartment|Unit|Suite)\s+\w+,?\s+)?\d{{1,6}}[A-Za-z]?,?\s+(?:{_CAP}\.?\s+){{0,4}}"
-    rf"{_CAP}\s+(?:{_EN_STREET})\b\.?(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?"
+    # the street itself is on one line: a number at the end of one line is not its house number
+    # (a flat's line may stand before it, with or without a house number: "Flat 83\nBarry Route")
+    r"\b(?:(?:Flat|Apt\.?|Apartment|Unit|Suite|Studio)\s+\w+,?\s+(?:\d{1,6}[A-Za-z]?,?[ \t]+)?"
+    r"|\d{1,6}[A-Za-z]?,?[ \t]+)"
+    rf"(?:{_CAP}\.?[ \t]+){{0,4}}{_CAP}[ \t]+(?:{_EN_STREET})\b\.?(?:[ \t]+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?"
     r"(?:,?\s+(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|#)\s*[\w-]+)?"
     r"(?:,?\s*\n?\s*[A-Z][A-Za-z .'-]{1,30},\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?)?"  # City, ST 12345
     r"(?:,?\s*\n?\s*[A-Z][A-Za-z .'-]{1,30}\s*\n?\s*[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})?",  # UK town, postcode
@@ -411,9 +419,12 @@ def _cards(text: str) -> Iterator[Entity]:
     for m in _CARD.finditer(text):
         value = m.group().strip(" -")
         digits = re.sub(r"\D", "", value)
-        if 13 <= len(digits) <= 19 and luhn_valid(digits) and card_issuer_valid(digits):
-            start = m.start() + m.group().index(value)
-            yield Entity(start, start + len(value), "CREDIT_CARD", 0.95, value)
+        if not (12 <= len(digits) <= 19 and luhn_valid(digits) and card_issuer_valid(digits)):
+            continue
+        start = m.start() + m.group().index(value)
+        if len(digits) == 12 and not _CARD_CUE.search(text[max(0, start - 30) : start]):
+            continue  # a 12-digit Maestro number looks like any reference number: only after a cue
+        yield Entity(start, start + len(value), "CREDIT_CARD", 0.95, value)
 
 
 def _ibans(text: str) -> Iterator[Entity]:
@@ -479,10 +490,13 @@ def _api_keys(text: str) -> Iterator[Entity]:
     yield from _assigned_secrets(text)
     for m in _TOKEN.finditer(text):
         token = m.group().rstrip(".")
-        if not (re.search(r"\d", token) and re.search(r"[A-Za-z]", token)):
+        digits = re.search(r"\d", token) is not None
+        if not re.search(r"[A-Za-z]", token):
             continue
         cued = _SECRET_CUE.search(text[max(0, m.start() - 40) : m.start()]) is not None
         mixed = bool(re.search(r"[a-z]", token) and re.search(r"[A-Z]", token))
+        if not digits and not (cued and mixed):
+            continue  # letters alone: a word, unless a cue announces a mixed-case token ("Bearer ...")
         bits = entropy(token)
         if (cued and len(token) >= 16 and bits >= 3.3) or (len(token) >= 24 and mixed and bits >= 4.2):
             yield Entity(m.start(), m.start() + len(token), "API_KEY", 0.8 if cued else 0.7, token)
