@@ -553,3 +553,21 @@ def test_self_instruct_rejects_a_task_copied_from_its_own_prompt(datagen_plugins
     )
     assert len(results) == 0
     assert results.report.method_rejections["copied_prompt_example"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("value", "output", "problem"),
+    [
+        ("The cat sat on the mat.", "The cat sat on the mat.", "output_copies_input"),
+        ("The cat sat on the mat.", "the cat sat on the mat", "output_copies_input"),
+        (None, "Translate this sentence into French.", "output_copies_instruction"),
+        ("Paris", "Output: The capital is Paris.\nInput: Berlin", "prompt_scaffolding"),
+        ("Task 3: name a river", "Danube", "prompt_scaffolding"),
+        ("The cat sat on the mat.", "Le chat était assis sur le tapis.", None),
+        (None, "Example: a river is a stream of water.", None),
+    ],
+)
+def test_self_instruct_rejects_instances_that_copy_or_keep_the_prompts_labels(value, output, problem) -> None:
+    from datagen_plugins.methods.self_instruct import instance_problem
+
+    assert instance_problem("Translate this sentence into French.", value, output) == problem

@@ -126,3 +126,14 @@ def test_stable_ids_and_usage_sums() -> None:
     assert (Usage(1, 2, None) + Usage(3, 4, 1.0)).cost_usd is None
     with pytest.raises(ValueError, match="role must be one of"):
         Message("robot", "x")
+
+
+def test_the_summary_counts_truncated_records_apart_from_cut_requests() -> None:
+    from datagen.datamodel.report import RunReport
+
+    report = RunReport(
+        "r", kind="generate", written=50, requests=120, finish_reasons={"stop": 70, "length": 50}
+    )
+    assert "0 truncated (50 other requests cut at max_tokens)" in report.summary()
+    report = RunReport("r", kind="generate", written=2, requests=2, finish_reasons={"length": 2}, truncated=2)
+    assert "2 truncated," in report.summary() and "other request" not in report.summary()

@@ -33,7 +33,7 @@ from datagen.engine.cache import ResponseCache
 from datagen.engine.core import Engine
 from datagen.engine.pricing import PriceTable
 from datagen.errors import BudgetExhausted, ConfigError, UsageError
-from datagen.kernel.context import GenerationContext, Run
+from datagen.kernel.context import GenerationContext, Run, RunStats
 from datagen.kernel.manager import PluginManager
 from datagen.kernel.protocols import Backend, GenerationMethod
 from datagen.kernel.stages import Pipeline, StageSpec, aiter_of
@@ -250,11 +250,14 @@ def attempts_limit(prepared: Prepared) -> int:
 class _Sink:
     """Where surviving records go: a file through a temporary name, or a list."""
 
-    def __init__(self, out: Path | None) -> None:
+    def __init__(self, out: Path | None, stats: RunStats) -> None:
         self.writer = RecordWriter(out) if out is not None else None
         self.kept: list[Record] = []
+        self.stats = stats
 
     def write(self, record: Record) -> None:
+        if record.provenance is not None and record.provenance.finish_reason == "length":
+            self.stats.truncated += 1  # a written record whose answer stopped at max_tokens
         if self.writer is not None:
             self.writer.write(record)
         else:
@@ -286,7 +289,7 @@ async def _execute(prepared: Prepared, pm: PluginManager, progress: Progress | N
     rejects = RejectedWriter(config.generate.rejected) if config.generate.rejected is not None else None
     llms = StageLLMs(run, pm)
     pipeline = Pipeline(run, pm, prepared.stages, sink=reject_sink(rejects), llm_factory=llms)
-    sink = _Sink(run.out)
+    sink = _Sink(run.out, run.stats)
     try:
         pipeline.start()
         await _flow(prepared, pm, pipeline, sink, progress)
@@ -436,6 +439,7 @@ def build_report(
         completion_tokens=s.usage.completion_tokens,
         cost_usd=s.usage.cost_usd,
         finish_reasons=dict(s.finish_reasons),
+        truncated=s.truncated,
         method_rejections=dict(s.dropped.most_common()),
         stages=[r.to_dict() for r in pipeline.reports],
         privacy_spent={**_method_spent(prepared.method, run.method), **pipeline.spent()},

@@ -51,7 +51,10 @@ class RunReport:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = 0.0
+    #: by request: how each answer ended (``length``: at the token limit)
     finish_reasons: dict[str, int] = attrs.field(factory=dict)
+    #: records written whose own answer ended at the token limit
+    truncated: int = 0
     #: candidates the method itself rejected or gave up on, by reason
     method_rejections: dict[str, int] = attrs.field(factory=dict)
     #: one entry per filter / privacy stage (see :class:`datagen.kernel.stages.StageReport`)
@@ -100,12 +103,15 @@ class RunReport:
         line = f"wrote {plural(self.written, 'record')}{wanted}{where}{via} in {self.elapsed_s:.1f} s"
         if self.kind == "generate":
             dropped = sum(self.method_rejections.values())
-            truncated = self.finish_reasons.get("length", 0)
+            truncated = f"{self.truncated} truncated"
+            cut = self.finish_reasons.get("length", 0) - self.truncated
+            if cut > 0:  # requests whose cut-off answer no record kept (e.g. a list of new tasks)
+                truncated += f" ({plural(cut, 'other request')} cut at max_tokens)"
             abandoned = f", {self.abandoned} abandoned in flight (cost unknown)" if self.abandoned else ""
             line += (
                 f" ({plural(self.requests, 'request')}{abandoned}, {self.cached} from cache, "
                 f"{self.retries} retries, "
-                f"{self.failed} failed, {dropped} dropped, {truncated} truncated, "
+                f"{self.failed} failed, {dropped} dropped, {truncated}, "
                 f"{self.prompt_tokens + self.completion_tokens} tokens, cost {cost})"
             )
         if self.stages:

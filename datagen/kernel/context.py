@@ -42,6 +42,8 @@ class RunStats:
     records: int = 0
     #: records the output stages removed
     removed: int = 0
+    #: records written whose answer stopped at the token limit (``finish_reasons`` counts requests)
+    truncated: int = 0
     usage: Usage = attrs.field(factory=lambda: Usage(cost_usd=0.0))
     finish_reasons: Counter[str] = attrs.field(factory=Counter)
     dropped: Counter[str] = attrs.field(factory=Counter)
@@ -57,6 +59,7 @@ class RunStats:
             "retries": self.retries,
             "failed": self.failed,
             "removed": self.removed,
+            "truncated": self.truncated,
             "generated": self.generated,
             "records": self.records,
             "prompt_tokens": self.usage.prompt_tokens,

@@ -18,7 +18,7 @@ before it, once generation has finished.
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -129,11 +129,15 @@ class _Pending:
     def __init__(self) -> None:
         self._items: dict[int, Record] = {}
         self._by_id: dict[str, list[int]] = {}
+        #: sequence numbers in order, including some already taken (skipped when met): ``before`` looks
+        #: only at the oldest, in O(1) each, where walking the dict would pass its deleted slots again
+        self._order: deque[int] = deque()
         self._next = 0
 
     def add(self, record: Record) -> None:
         self._items[self._next] = record
         self._by_id.setdefault(record.id, []).append(self._next)
+        self._order.append(self._next)
         self._next += 1
 
     def take(self, record_id: str) -> int | None:
@@ -150,10 +154,12 @@ class _Pending:
     def before(self, seq: int) -> list[Record]:
         """Take every pending record older than ``seq`` (a streaming stage dropped them silently)."""
         old = []
-        for s in list(self._items):  # in insertion order, i.e. by sequence number
-            if s >= seq:
-                break
-            record = self._items.pop(s)
+        items, order = self._items, self._order
+        while order and order[0] < seq:
+            s = order.popleft()
+            record = items.pop(s, None)
+            if record is None:  # passed on or removed already
+                continue
             seqs = self._by_id[record.id]
             seqs.remove(s)
             if not seqs:
@@ -166,6 +172,7 @@ class _Pending:
         rest = list(self._items.values())
         self._items.clear()
         self._by_id.clear()
+        self._order.clear()
         return rest
 
 

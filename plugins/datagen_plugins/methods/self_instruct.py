@@ -30,13 +30,17 @@ from datagen.plugin import (
     round_rng,
     try_complete,
 )
-from datagen_plugins.methods._shared import bootstrap, first_paragraph, prompts, split_tasks
+from datagen_plugins.methods._shared import bootstrap, first_paragraph, normalise, prompts, split_tasks
 
 BLACKLIST = (
     "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps", "draw",
     "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
 )  # fmt: skip
 _TASK_SPLIT = re.compile(r"\n?\s*Task\s*\d+\s*:", re.IGNORECASE)
+#: the prompt's own labels left in an instance ("Input:", "Output:", "Task 3:", "Class label:")
+_SCAFFOLDING = re.compile(
+    r"(?:^|\n)\s*(?:input|output|task|class label)\s*\d*\s*:", re.IGNORECASE
+)
 # Cues that a task's answer is one of a few labels (used by classify_with = "keywords").
 _CLASSIFICATION_CUES = re.compile(
     r"\b(classify|classification|categori[sz]e|which (?:category|class|of the following)|true or false|"
@@ -44,6 +48,20 @@ _CLASSIFICATION_CUES = re.compile(
     r"(?:if|whether)|is (?:it|this|the following) (?:a|an)?\s*\w+ or|label)\b",
     re.IGNORECASE,
 )
+
+
+def instance_problem(instruction: str, value: str | None, output: str) -> str | None:
+    """Why an instance is not a task's answer (None when it is): the output repeats the input or the
+    instruction word for word (``output_copies_input``, ``output_copies_instruction``), or the prompt's
+    labels are left in it (``prompt_scaffolding``)."""
+    said = normalise(output)
+    if value and said == normalise(value):
+        return "output_copies_input"
+    if said == normalise(instruction):
+        return "output_copies_instruction"
+    if _SCAFFOLDING.search(output) or (value and _SCAFFOLDING.search(value)):
+        return "prompt_scaffolding"
+    return None
 
 
 @attrs.define
@@ -233,6 +251,10 @@ class SelfInstruct:
             ctx.reject("no_instance")
             return None
         value, output = parsed
+        problem = instance_problem(instruction, value, output)
+        if problem is not None:
+            ctx.reject(problem)
+            return None
         return Record(
             id=ctx.record_id(self.name, instruction),
             instruction=instruction,
