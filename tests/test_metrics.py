@@ -261,3 +261,37 @@ def test_perplexity_with_a_local_transformers_causal_lm(tmp_path: Path) -> None:
     expected = float(torch.exp(-logprobs.gather(1, ids[0, 1:].unsqueeze(1)).mean()))
     assert found["values"][0] == pytest.approx(expected, rel=1e-3)
     assert found["model"] == str(folder)
+
+
+def test_metrics_in_worker_processes_equal_metrics_in_one(tmp_path: Path) -> None:
+    """In a fresh process (no thread left by other tests: forking needs none), the metrics computed in
+    forked workers are exactly those computed one after the other."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("textstat")
+    script = """
+import json, sys
+import datagen, datagen.metrics as m
+from pathlib import Path
+files = sorted(Path(sys.argv[1]).glob("*_labelled.txt"))
+lines = [l.rpartition("\\t")[0] for p in files for l in p.read_text().splitlines()]
+data = datagen.Results([datagen.Record(id=str(i), output=t) for i, t in enumerate(lines[:400])])
+names = ["stats", "diversity", "readability"]
+m.PARALLEL_MIN_RECORDS = 10
+assert m._parallel_ok(names, data)
+parallel = m.compute(data, names)
+sequential = {n: m._one(m._instance(m.load_plugins_for(m.load_config()).registry("metric").get(n),
+              m.load_config(), n), n, data) for n in names}
+print(json.dumps({"same": parallel == sequential, "records": parallel["stats"]["records"]}))
+"""
+    data_dir = Path(__file__).resolve().parents[1] / "examples" / "data" / "sentiment_labelled_sentences"
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.splitlines()[-1]) == {"same": True, "records": 400}

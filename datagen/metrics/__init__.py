@@ -64,19 +64,76 @@ def compute(
     if unknown:
         raise UsageError(f"unknown metric(s) {', '.join(unknown)}; registered: {', '.join(registry.names())}")
     data = _results(results)
-    log = get_logger("datagen.metrics")
+    instances = {name: _instance(registry.get(name), cfg, name) for name in names}
+    found = _in_parallel(instances, data) if _parallel_ok(names, data) else {}
+    return {name: found[name] if name in found else _one(instances[name], name, data) for name in names}
+
+
+def _instance(cls: Any, cfg: DatagenConfig, name: str) -> Any:
+    return cls(cfg.plugin_config("metric", name, cls.Config))
+
+
+def _one(instance: Any, name: str, data: Results) -> dict[str, Any]:
+    """One metric's values, or ``{"skipped": reason}`` when it fails (never stopping the others)."""
+    try:
+        return dict(instance.compute(data))
+    except UsageError:
+        raise  # the input or the options are wrong: every metric would say the same
+    except Exception as exc:
+        get_logger("datagen.metrics").warning(
+            "metric_failed", metric=name, error=f"{type(exc).__name__}: {exc}"
+        )
+        return {"skipped": f"{type(exc).__name__}: {exc}"}
+
+
+#: below this many records the metrics run one after the other (a process costs more than they do)
+PARALLEL_MIN_RECORDS = 20_000
+#: the usual cost of each built-in metric, heaviest first: the order the workers take them in
+_WEIGHT = {"topics": 4, "readability": 3, "diversity": 2, "perplexity": 5, "embedding_diversity": 3}
+
+#: what a forked worker computes from: the metric instances and the data (inherited, never pickled)
+_FORKED: dict[str, Any] = {}
+
+
+def _parallel_ok(names: Sequence[str], data: Results) -> bool:
+    """Whether to run the metrics in worker processes, one per core: several metrics on a large
+    dataset, and a process that may fork (Linux, and no other thread running, e.g. a model's)."""
+    import multiprocessing
+    import threading
+
+    if len(names) < 2 or (os.cpu_count() or 1) < 2 or os.environ.get("DATAGEN_METRICS_WORKERS") == "1":
+        return False
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        return False
+    return len(data) >= PARALLEL_MIN_RECORDS
+
+
+def _in_parallel(instances: Mapping[str, Any], data: Results) -> dict[str, dict[str, Any]]:
+    """Each metric in a forked worker (as many as cores), heaviest first; a metric whose worker failed
+    is left out of the answer and computed here after."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    order = sorted(instances, key=lambda n: -_WEIGHT.get(n, 1))
+    _FORKED.update(instances=instances, data=data)
     out: dict[str, dict[str, Any]] = {}
-    for name in names:
-        cls = registry.get(name)
-        instance = cls(cfg.plugin_config("metric", name, cls.Config))
-        try:
-            out[name] = dict(instance.compute(data))
-        except UsageError:
-            raise  # the input or the options are wrong: every metric would say the same
-        except Exception as exc:  # one metric's failure never stops the others
-            log.warning("metric_failed", metric=name, error=f"{type(exc).__name__}: {exc}")
-            out[name] = {"skipped": f"{type(exc).__name__}: {exc}"}
+    try:
+        workers = min(len(order), os.cpu_count() or 1)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = {name: pool.submit(_forked_one, name) for name in order}
+            for name, future in futures.items():
+                try:
+                    out[name] = future.result()
+                except (BrokenProcessPool, OSError, EOFError):
+                    continue  # computed again in this process
+    finally:
+        _FORKED.clear()
     return out
+
+
+def _forked_one(name: str) -> dict[str, Any]:
+    return _one(_FORKED["instances"][name], name, _FORKED["data"])
 
 
 def differences(a: Any, b: Any, path: str = "") -> dict[str, dict[str, Any]]:

@@ -38,9 +38,7 @@ BLACKLIST = (
 )  # fmt: skip
 _TASK_SPLIT = re.compile(r"\n?\s*Task\s*\d+\s*:", re.IGNORECASE)
 #: the prompt's own labels left in an instance ("Input:", "Output:", "Task 3:", "Class label:")
-_SCAFFOLDING = re.compile(
-    r"(?:^|\n)\s*(?:input|output|task|class label)\s*\d*\s*:", re.IGNORECASE
-)
+_SCAFFOLDING = re.compile(r"(?:^|\n)\s*(?:input|output|task|class label)\s*\d*\s*:", re.IGNORECASE)
 # Cues that a task's answer is one of a few labels (used by classify_with = "keywords").
 _CLASSIFICATION_CUES = re.compile(
     r"\b(classify|classification|categori[sz]e|which (?:category|class|of the following)|true or false|"
