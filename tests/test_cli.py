@@ -278,45 +278,6 @@ def test_config_problems_of_the_core_and_of_plugin_tables_come_at_once_naming_th
     assert result.code == 2 and f"invalid configuration in {config}" in result.err
 
 
-def test_an_existing_report_or_rejected_file_is_refused_like_the_output(cli, tmp_path) -> None:
-    seeds = tmp_path / "s.jsonl"
-    seeds.write_text("".join(json.dumps({"instruction": f"Task {i}."}) + "\n" for i in range(3)))
-    report = tmp_path / "run.json"
-    report.write_text("{}")
-    base = (
-        "generate",
-        "--backend",
-        "echo",
-        "--seeds",
-        str(seeds),
-        "-n",
-        "2",
-        "-o",
-        str(tmp_path / "o.jsonl"),
-    )
-    result = cli(*base, "--report", str(report))
-    assert result.code == 2 and "the report file exists; pass --overwrite" in result.err
-    assert report.read_text() == "{}"
-    assert cli(*base, "--report", str(report), "--overwrite").code == 0
-    assert json.loads(report.read_text())["written"] == 2
-    rejected = tmp_path / "rejected.jsonl"
-    rejected.write_text("keep me\n")
-    kept = str(tmp_path / "k.jsonl")
-    result = cli(
-        "filter",
-        str(tmp_path / "o.jsonl"),
-        "-o",
-        kept,
-        "--filter",
-        "exact_dedup",
-        "--rejected",
-        str(rejected),
-    )
-    assert (
-        result.code == 2 and "the rejected file exists" in result.err and rejected.read_text() == "keep me\n"
-    )
-
-
 def test_a_stray_key_says_it_chose_the_backend_and_how_to_get_the_offline_model(
     cli, monkeypatch, tmp_path
 ) -> None:

@@ -437,3 +437,21 @@ class _KeepThirdPlugin:
     @datagen.hookimpl
     def datagen_register_filters(self, register: Any) -> None:
         register(_KeepThird)
+
+
+def test_an_existing_report_or_rejected_file_is_refused_like_the_output(cli, tmp_path) -> None:
+    report = tmp_path / "run.json"
+    report.write_text("{}")
+    args = echo_args(tmp_path, 3, 2, "--report", str(report))
+    result = cli(*args)
+    assert result.code == 2 and "the report file exists; pass --overwrite" in result.err
+    assert report.read_text() == "{}"
+    assert cli(*args, "--overwrite").code == 0
+    assert json.loads(report.read_text())["written"] == 2
+    rejected = tmp_path / "rejected.jsonl"
+    rejected.write_text("keep me\n")
+    out, kept = str(tmp_path / "out.jsonl"), str(tmp_path / "k.jsonl")
+    result = cli("filter", out, "-o", kept, "--filter", "exact_dedup", "--rejected", str(rejected))
+    assert (
+        result.code == 2 and "the rejected file exists" in result.err and rejected.read_text() == "keep me\n"
+    )
