@@ -105,7 +105,10 @@ class PrivacyMechanism(Plugin, Protocol):
 
 @runtime_checkable
 class Metric(Plugin, Protocol):
-    """Measures a dataset (stats, diversity, perplexity, readability, topics)."""
+    """Measures a dataset (stats, diversity, perplexity, readability, topics).
+
+    Optional: a class attribute ``cost`` (a relative weight, 1 when absent); when several metrics run in
+    worker processes the heaviest start first."""
 
     def compute(self, results: Results) -> Mapping[str, Any]:
         """Named values, JSON-serialisable."""

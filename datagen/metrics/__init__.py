@@ -88,8 +88,6 @@ def _one(instance: Any, name: str, data: Results) -> dict[str, Any]:
 
 #: below this many records the metrics run one after the other (a process costs more than they do)
 PARALLEL_MIN_RECORDS = 20_000
-#: the usual cost of each built-in metric, heaviest first: the order the workers take them in
-_WEIGHT = {"topics": 4, "readability": 3, "diversity": 2, "perplexity": 5, "embedding_diversity": 3}
 
 #: what a forked worker computes from: the metric instances and the data (inherited, never pickled)
 _FORKED: dict[str, Any] = {}
@@ -115,7 +113,8 @@ def _in_parallel(instances: Mapping[str, Any], data: Results) -> dict[str, dict[
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    order = sorted(instances, key=lambda n: -_WEIGHT.get(n, 1))
+    # heaviest first, as each metric class says (``cost``, a relative weight; 1 when it says nothing)
+    order = sorted(instances, key=lambda n: -float(getattr(instances[n], "cost", 1)))
     _FORKED.update(instances=instances, data=data)
     out: dict[str, dict[str, Any]] = {}
     try:

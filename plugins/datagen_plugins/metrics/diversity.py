@@ -72,6 +72,8 @@ class Diversity:
     """Distinct-n, n-gram entropy, MTLD, compression ratio, self-BLEU."""
 
     name: ClassVar[str] = "diversity"
+    #: relative cost, heaviest first when metrics run in parallel workers
+    cost: ClassVar[int] = 2
     Config: ClassVar[type[Any]] = DiversityConfig
 
     def __init__(self, config: DiversityConfig) -> None:

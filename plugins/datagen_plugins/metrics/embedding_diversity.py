@@ -33,6 +33,8 @@ class EmbeddingDiversity:
     """Mean pairwise cosine distance and cluster count of sentence embeddings."""
 
     name: ClassVar[str] = "embedding_diversity"
+    #: relative cost, heaviest first when metrics run in parallel workers
+    cost: ClassVar[int] = 3
     Config: ClassVar[type[Any]] = EmbeddingDiversityConfig
 
     def __init__(self, config: EmbeddingDiversityConfig) -> None:

@@ -142,6 +142,8 @@ class Perplexity:
     """Per-record perplexity under a scoring model."""
 
     name: ClassVar[str] = "perplexity"
+    #: relative cost, heaviest first when metrics run in parallel workers
+    cost: ClassVar[int] = 5
     Config: ClassVar[type[Any]] = PerplexityConfig
 
     def __init__(self, config: PerplexityConfig) -> None:

@@ -38,6 +38,8 @@ class Readability:
     """textstat's readability formulas, per text, summarised."""
 
     name: ClassVar[str] = "readability"
+    #: relative cost, heaviest first when metrics run in parallel workers
+    cost: ClassVar[int] = 3
     Config: ClassVar[type[Any]] = ReadabilityConfig
 
     def __init__(self, config: ReadabilityConfig) -> None:

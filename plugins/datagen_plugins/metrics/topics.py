@@ -43,6 +43,8 @@ class Topics:
     """NMF and LDA topics: top words, sizes, each record's topic."""
 
     name: ClassVar[str] = "topics"
+    #: relative cost, heaviest first when metrics run in parallel workers
+    cost: ClassVar[int] = 4
     Config: ClassVar[type[Any]] = TopicsConfig
 
     def __init__(self, config: TopicsConfig) -> None:
