@@ -324,6 +324,23 @@ def test_controlled_drops_what_never_verifies(datagen_plugins) -> None:
     assert len(results) == 0
 
 
+def test_controlled_tries_another_seed_after_a_looping_answer(datagen_plugins) -> None:
+    from datagen.datamodel.records import Usage
+    from datagen.engine.llm import Response
+
+    def respond(request: Request) -> Response:  # the first attempt loops until the token limit
+        if request.seed % 1000 == 0:
+            return Response("Tea.\n" * 12, "length", Usage(5, 50), "scripted")
+        return Response("Green tea from Japan is mellow.", "stop", Usage(5, 8), "scripted")
+
+    add_scripted_backend(datagen_plugins, respond)
+    results = generator(datagen_plugins).generate_with_constraints(
+        ["Describe tea."], {"keywords": ["Japan"]}, 1
+    )
+    assert [r.metadata["attempts"] for r in results] == [2]
+    assert results.report.method_rejections == {"degenerate_repeated_line": 1}
+
+
 def test_controlled_judges_style_and_tone(datagen_plugins) -> None:
     def respond(request: Request) -> str:
         text = request_text(request)

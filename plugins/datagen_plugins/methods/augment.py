@@ -116,8 +116,8 @@ class _Augment:
                 stop=() if ctx.is_chat else ("\nOriginal:", "\n\n"),
             )
             response = await try_complete(ctx, request)
-            if response is None:
-                return None
+            if response is None:  # a looping answer or a failed request, counted: another seed
+                continue
             text = first_paragraph(response.text)
             if text and is_copy(text, original, cfg.copy_threshold):  # a copy, whatever follows it
                 ctx.reject("copy")

@@ -148,8 +148,9 @@ class Controlled:
                 **params,
             )
             response = await try_complete(ctx, request)
-            if response is None:
-                return None
+            if response is None:  # a looping answer or a failed request, counted: another seed
+                failed = []
+                continue
             output = response.text.strip()
             failed = failed_checks(output, constraints)
             if response.finish_reason != "stop":
@@ -171,7 +172,8 @@ class Controlled:
                     },
                     provenance=ctx.provenance(request, response, seed_ids=[seed.id], parent_id=seed.id),
                 )
-        ctx.reject("constraint_" + failed[0])
+        if failed:  # the last answer came but broke a constraint (a missing one was counted already)
+            ctx.reject("constraint_" + failed[0])
         return None
 
     def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
