@@ -27,9 +27,11 @@ EXAMPLES = {
     "rl_tuning.py": {"best.jsonl": "template"},
     "policy_gradient_tuning.py": {"best.jsonl": "template"},
 }
+#: methods that write texts alone (no instruction): differentially private text, documents
+TEXT_ONLY = {"aug_pe", "pretraining"}
 #: what each kind of record must carry besides a non-empty answer
 LINEAGE = {
-    "evol_instruct": ("round", "operation", "parent_id"),
+    "evol_instruct": ("round", "operation", "lineage"),
     "controlled": ("attempts",),
     "paraphrase": ("attempts",),
     "style_variation": ("attempts",),
@@ -45,10 +47,13 @@ def check_records(path: Path, method: str) -> None:
         assert record["provenance"]["backend"] == "local"
         assert record["provenance"]["model"] == "gemma-3-270m-q4_k_m"
         assert record["provenance"]["method"] == method
-        assert (record.get("instruction") or "").strip() or record.get("messages")
+        if method not in TEXT_ONLY:
+            assert (record.get("instruction") or "").strip() or record.get("messages")
         assert (record.get("output") or "").strip(), record
         for key in LINEAGE.get(method, ()):
             assert key in record["metadata"], (key, record["metadata"])
+    if method == "evol_instruct":  # each evolution names the instruction it evolved from
+        assert all(r["provenance"]["parent_id"] for r in records)
     if method == "template":
         assert not any("{{" in r["instruction"] for r in records)
 
