@@ -46,6 +46,10 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+#: the prompt cache a run keeps by default (see LocalConfig.prompt_cache_mib)
+DEFAULT_PROMPT_CACHE_MIB = 256
+
+
 @attrs.define
 class LocalConfig:
     """Options of ``[backend.local]``."""
@@ -60,6 +64,9 @@ class LocalConfig:
     #: some prompts at 1.0 (3 of 6 seeds on the controlled example's); 1.1, llama.cpp's long-time
     #: default, stopped that there. 1.0 turns it off.
     repeat_penalty: float = attrs.field(default=1.1, validator=bounded(1.0, high=2.0))
+    #: MiB of RAM llama.cpp may keep finished prompts' KV state in, to reuse a shared prefix (its
+    #: server's default is 8,192: it grows with every distinct prompt); 0 keeps none
+    prompt_cache_mib: int = attrs.field(default=DEFAULT_PROMPT_CACHE_MIB, validator=bounded(0))
 
 
 class LocalBackend:
@@ -129,6 +136,7 @@ class LocalBackend:
                 params.n_parallel = self.config.parallel
                 params.cpuparams.n_threads = self.config.threads
                 params.cpuparams_batch.n_threads = self.config.threads
+                params.cache_ram_mib = self.config.prompt_cache_mib
                 params.verbosity = -1  # llama.cpp writes straight to fd 2 otherwise
                 self._server = xllamacpp.Server(params)
             return self._server
