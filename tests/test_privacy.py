@@ -611,3 +611,14 @@ def test_a_twelve_digit_number_without_a_card_cue_and_a_line_break_stay_what_the
     assert [e.type for e in detect("Reference 630458387234 attached.")] == []
     found = detect("INVOICE 2020-75191\nClark-Robinson\nFlat 14\nJames Bridge\nLeeds")
     assert [e.value for e in found if e.type == "STREET_ADDRESS"] == ["Flat 14\nJames Bridge"]
+
+
+def test_a_letter_to_a_role_names_nobody_and_an_ner_name_never_spans_lines() -> None:
+    assert [e for e in detect("Dear Hiring Manager,\n\nI am writing") if e.type == "PERSON"] == []
+    pii = PII(PIIConfig())
+    if not pii.ner.active:
+        pytest.skip("no spaCy pipeline installed")
+    for entities in pii.find(
+        ["Cloud Clearwater\nCurrent weather: sunny", "Met Jessica Brown\nToday at noon"]
+    ):
+        assert all("\n" not in e.value for e in entities)

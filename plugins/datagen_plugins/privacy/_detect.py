@@ -398,7 +398,9 @@ _NOT_NAMES = frozenset(
     "The A An I We You He She It They This That Thanks Thank Please Team All Sir Madam Customer Support "
     "Service Mr Mrs Ms Dr Hello Hi Dear Best Kind Regards Yours Sincerely Sehr Geehrte Geehrter Damen "
     "Herren Monsieur Madame Bonjour Merci Cordialement Liebe Lieber Hallo Vielen Dank Your Our My Here "
-    "There Not Now Today Tomorrow Order Invoice Account Password Email Phone Address Street Road".split()
+    "There Not Now Today Tomorrow Order Invoice Account Password Email Phone Address Street Road "
+    # whom a letter goes to when no name is known ("Dear Hiring Manager", "Dear Recruitment Team")
+    "Hiring Manager Recruiter Recruitment Committee Colleagues Friends Everyone Sirs".split()
 )
 
 Detector = Callable[[str], Iterator[Entity]]

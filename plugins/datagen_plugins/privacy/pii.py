@@ -291,14 +291,14 @@ def _persons(doc: Any) -> list[Entity]:
         if e.label_ not in {"PERSON", "PER"}:
             continue
         start, end = e.start, e.end
-        if end - start == 1:
-            while start > 0 and _name_word(doc[start - 1].text) and doc[start - 1].whitespace_:
+        if end - start == 1:  # widened over the words beside it on the same line
+            while start > 0 and _name_word(doc[start - 1].text) and doc[start - 1].whitespace_ == " ":
                 start -= 1
-            while end < len(doc) and _name_word(doc[end].text) and doc[end - 1].whitespace_:
+            while end < len(doc) and _name_word(doc[end].text) and doc[end - 1].whitespace_ == " ":
                 end += 1
         span = doc[start:end]
         text, after = span.text, doc.text[span.end_char :]
-        if _name_shaped(text, after, _starts_sentence(doc.text, span.start_char)):
+        if "\n" not in text and _name_shaped(text, after, _starts_sentence(doc.text, span.start_char)):
             out.append(Entity(span.start_char, span.end_char, "PERSON", 0.6, text))
     return out
 
