@@ -577,15 +577,21 @@ def raw_plugin_problems(raw: Mapping[str, Any], pm: PluginManager) -> list[str]:
         if family not in families or not isinstance(section, Mapping):
             continue
         own = {a.name for a in attrs.fields(type(families[family]))}
-        registry = pm.registry(family)
-        for name, table in section.items():
-            if name in own or not isinstance(table, Mapping):
-                continue
-            if name not in registry:
-                known = ", ".join(registry.names()) or "none"
-                problems.append(f"$.{family}.{name}: no {family} plugin named {name!r} (registered: {known})")
-                continue
-            problems.extend(problems_of(dict(table), registry.get(name).Config, f"$.{family}.{name}"))
+        tables = {k: dict(v) for k, v in section.items() if k not in own and isinstance(v, Mapping)}
+        problems.extend(_table_problems(family, tables, pm))
+    return problems
+
+
+def _table_problems(family: str, tables: Mapping[str, Any], pm: PluginManager) -> list[str]:
+    """The problems of one family's plugin tables: unknown plugin names, unknown keys, wrong types."""
+    problems: list[str] = []
+    registry = pm.registry(family)
+    for name, raw in tables.items():
+        if name not in registry:
+            known = ", ".join(registry.names()) or "none"
+            problems.append(f"$.{family}.{name}: no {family} plugin named {name!r} (registered: {known})")
+            continue
+        problems.extend(problems_of(raw, registry.get(name).Config, f"$.{family}.{name}"))
     return problems
 
 
@@ -593,13 +599,7 @@ def plugin_option_problems(config: DatagenConfig, pm: PluginManager) -> list[str
     """Every problem of the plugin tables: unknown plugin names, unknown keys, wrong types, ranges."""
     problems: list[str] = []
     for family, section in config.sections().items():
-        registry = pm.registry(family)
-        for name, raw in section.options.items():
-            if name not in registry:
-                known = ", ".join(registry.names()) or "none"
-                problems.append(f"$.{family}.{name}: no {family} plugin named {name!r} (registered: {known})")
-                continue
-            problems.extend(problems_of(raw, registry.get(name).Config, f"$.{family}.{name}"))
+        problems.extend(_table_problems(family, section.options, pm))
     return problems
 
 

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, overload
+from typing import IO, TYPE_CHECKING, Any, overload
 
 from datagen.datamodel.config import converter, structure
 from datagen.datamodel.records import Record
@@ -143,17 +143,26 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def write_file(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file renamed at the end, so that a crash never
-    leaves a half-written file under the real name."""
+@contextlib.contextmanager
+def atomic_text(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
+    """A text file to write ``path`` through: a temporary file renamed into place when the block ends
+    without an error (and removed when it does not), so a crash never leaves a half-written file under
+    the real name."""
     target = Path(path)
     tmp = temporary_path(target)
     try:
-        tmp.write_text(text, encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            yield fh
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return target
+
+
+def write_file(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (:func:`atomic_text`)."""
+    with atomic_text(path) as fh:
+        fh.write(text)
+    return Path(path)
 
 
 class RecordWriter:

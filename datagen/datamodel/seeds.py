@@ -12,7 +12,7 @@ from typing import Any
 
 from datagen.datamodel.config import structure
 from datagen.datamodel.records import Record, stable_id
-from datagen.datamodel.results import COLUMNS, iter_json_lines, iter_records, record_to_dict
+from datagen.datamodel.results import COLUMNS, iter_json_lines, iter_records
 from datagen.errors import ConfigError, UsageError
 
 _RECORD_KEYS = {"id", "instruction", "input", "output", "messages", "metadata", "provenance"}
@@ -76,7 +76,10 @@ def load_seeds_file(path: str | os.PathLike[str]) -> list[Record]:
         raise UsageError(
             f"{path}: unsupported seeds file type {path.suffix!r} (use {', '.join(sorted(SEED_FORMATS))})"
         )
-    seeds = [seed_from_dict(data, where) for where, data in _rows(path, suffix)]
+    if suffix == ".parquet" and _is_records_file(path):
+        seeds = list(iter_records(path))  # datagen's own records: already seeds
+    else:
+        seeds = [seed_from_dict(data, where) for where, data in _rows(path, suffix)]
     if not seeds:
         raise UsageError(f"{path}: the seeds file is empty")
     return seeds
@@ -121,16 +124,17 @@ def _json_rows(path: Path) -> Iterator[tuple[str, Any]]:
         yield f"{path}: item {i}", item
 
 
+def _is_records_file(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    return set(pq.ParquetFile(path).schema_arrow.names) == set(COLUMNS)
+
+
 def _parquet_rows(path: Path) -> Iterator[tuple[str, Any]]:
     import pyarrow.parquet as pq
 
-    table = pq.ParquetFile(path)
-    if set(table.schema_arrow.names) == set(COLUMNS):  # datagen's own records
-        for i, record in enumerate(iter_records(path), 1):
-            yield f"{path}: row {i}", record_to_dict(record)
-        return
     row_no = 0
-    for batch in table.iter_batches():
+    for batch in pq.ParquetFile(path).iter_batches():
         for row in batch.to_pylist():
             row_no += 1
             yield f"{path}: row {row_no}", row

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.datamodel.records import Record
-from datagen.datamodel.results import Results, iter_json_lines, temporary_path
+from datagen.datamodel.results import Results, atomic_text, iter_json_lines
 from datagen.datamodel.seeds import load_seeds_file
 
 
@@ -38,16 +38,10 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Any]:
 
 def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
     """Plain JSON objects one per line (UTF-8), streamed to a temporary file renamed at the end."""
-    target = Path(path)
-    tmp = temporary_path(target)
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(dict(row), ensure_ascii=False) + "\n")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    with atomic_text(path) as fh:
+        for row in rows:
+            fh.write(json.dumps(dict(row), ensure_ascii=False) + "\n")
+    return Path(path)
 
 
 __all__ = ["load_dataset", "read_jsonl", "save_dataset", "write_jsonl"]

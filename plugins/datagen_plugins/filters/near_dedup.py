@@ -192,8 +192,8 @@ class NearDedup:
                     return index, score
         return None
 
-    def _store(self, record_id: str, signature: np.ndarray) -> int:
-        """Keep a record's id and signature; its index."""
+    def add(self, record_id: str, signature: np.ndarray, keys: list[int]) -> int:
+        """Index a kept record."""
         index = len(self.ids)
         if index == len(self._signatures):
             import numpy as np
@@ -203,11 +203,6 @@ class NearDedup:
             self._signatures = grown
         self._signatures[index] = signature
         self.ids.append(record_id)
-        return index
-
-    def add(self, record_id: str, signature: np.ndarray, keys: list[int]) -> int:
-        """Index a kept record."""
-        index = self._store(record_id, signature)
         for table, key in zip(self.tables, keys, strict=True):
             found = table.setdefault(key, index)
             if found != index:
@@ -273,8 +268,6 @@ class NearDedup:
 
     def _first(self, ctx: RunContext, batch: list[Record], signatures: np.ndarray) -> list[Record]:
         """Of a batch, the records that duplicate nothing seen before."""
-        if not self.config.verify:
-            return self._first_collision(ctx, batch, signatures)
         kept = []
         for record, signature, keys in zip(batch, signatures, self.band_keys(signatures), strict=True):
             found = self.match(signature, keys)
@@ -284,33 +277,6 @@ class NearDedup:
             else:
                 index, score = found
                 ctx.remove(record, "near_duplicate", duplicate_of=self.ids[index], jaccard=round(score, 3))
-        return kept
-
-    def _first_collision(self, ctx: RunContext, batch: list[Record], signatures: np.ndarray) -> list[Record]:
-        """:meth:`_first` where any shared bucket is a duplicate (``verify = false``): each band's key is
-        claimed with one ``setdefault``, which both looks it up and indexes it; the first collision
-        undoes the claims of the bands before it and removes the record. (Match, then add, took two
-        dictionary operations a band for every kept record.)"""
-        kept = []
-        tables = self.tables
-        for record, signature, keys in zip(batch, signatures, self.band_keys(signatures), strict=True):
-            index = len(self.ids)
-            claimed = 0
-            found: int | list[int] = index
-            for table, key in zip(tables, keys, strict=True):
-                found = table.setdefault(key, index)
-                if found != index:
-                    break
-                claimed += 1
-            if found == index:
-                self._store(record.id, signature)
-                kept.append(record)
-                continue
-            for table, key in zip(tables[:claimed], keys[:claimed], strict=True):
-                del table[key]
-            first = found if isinstance(found, int) else found[0]
-            score = jaccard_estimate(signature, self._signatures[first])
-            ctx.remove(record, "near_duplicate", duplicate_of=self.ids[first], jaccard=round(score, 3))
         return kept
 
     async def _best(self, ctx: RunContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
