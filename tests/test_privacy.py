@@ -89,6 +89,10 @@ def test_small_dotted_quads_are_addresses_only_where_something_says_so() -> None
         ("Kontoinhaberin Petra Lenz hat widersprochen.", "Petra Lenz"),
         ("Marc Dubois a confirmé la commande.", "Marc Dubois"),
         ("After lunch Grace Mason approved the budget.", "Grace Mason"),
+        # French writes a space before a colon, often a no-break one
+        ("Client : Marcel Prévost\n43, boulevard de Maillet", "Marcel Prévost"),
+        ("Patient\u00a0: Agathe Delannoy", "Agathe Delannoy"),
+        ("Médecin : Jérôme Clerc", "Jérôme Clerc"),
     ],
 )
 def test_cues_of_messages_announce_names(text: str, name: str) -> None:
@@ -497,6 +501,13 @@ def test_pem_private_keys_of_every_kind_are_found_whole(kind: str) -> None:
 )
 def test_placeholders_and_prose_about_secrets_are_not_secrets(text: str) -> None:
     assert [e for e in detect(text) if e.type == "API_KEY"] == []
+
+
+def test_a_french_town_ends_its_line() -> None:
+    text = "Martineau\n747, rue de Étienne\n28638 Michelnec\n\nClient : Inès Chauveau du Bigot\nMorceau x4 917.25"
+    assert ("STREET_ADDRESS", "747, rue de Étienne\n28638 Michelnec") in [(e.type, e.value) for e in detect(text)]
+    text = "rue Victor Hugo\n69002 Lyon\nMerci"
+    assert [e.value for e in detect(text) if e.type == "STREET_ADDRESS"] == ["rue Victor Hugo\n69002 Lyon"]
 
 
 @pytest.mark.parametrize(

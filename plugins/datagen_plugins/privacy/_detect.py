@@ -302,14 +302,18 @@ _DE_ADDRESS = re.compile(
 _FR_ADDRESS = re.compile(
     r"\b\d{1,4}(?:\s?(?:bis|ter|[A-D]))?,?\s+(?:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|"
     r"quai|route|cours|square|passage|voie|rond-point|faubourg|parvis|sentier|villa)\s+"
-    r"(?:(?:de\s+la|de\s+l'|du|des|de|d'|la|le|les|l')\s*)?[A-ZÉÈÊÀÂÎÔÛÇ][\w'\u2019-]*(?:\s+[A-ZÉÈÊÀÂÎÔÛÇ][\w'\u2019-]*)*"
-    r"(?:,?\s*\n?\s*(?:CS\s+\d+\s*\n?\s*)?\d{5}\s+[A-ZÉÈ][\w'\u2019-]+(?:[\s-]+[A-ZÉÈa-zé][\w'\u2019-]+)*(?:\s+Cedex)?)?",
+    r"(?:(?:de\s+la|de\s+l'|du|des|de|d'|la|le|les|l')\s*)?[A-ZÉÈÊÀÂÎÔÛÇ][\w'\u2019-]*"
+    r"(?:[ \t]+[A-ZÉÈÊÀÂÎÔÛÇ][\w'\u2019-]*)*"
+    # the town is on one line: the word on the next line is not part of it ("28638 Michelnec\n\nClient")
+    r"(?:,?\s*\n?\s*(?:CS\s+\d+\s*\n?\s*)?\d{5}[ \t]+[A-ZÉÈ][\w'\u2019-]+"
+    r"(?:[ \t-]+[A-ZÉÈa-zé][\w'\u2019-]+)*(?:[ \t]+Cedex)?)?",
     re.IGNORECASE,
 )
 _FR_STREET_NO_NUMBER = re.compile(
     r"\b(?:rue|avenue|boulevard|chemin|impasse|allée|quai|route|cours|passage|place)\s+"
-    r"(?:(?:de\s+la|de\s+l'|du|des|de|d')\s*)?[A-ZÉÈÊÀÂÎÔÛÇ][\w'\u2019-]*(?:\s+(?:de\s+|du\s+)?[A-ZÉÈÊÀÂÎÔÛÇ][\w'\u2019-]*)*"
-    r"(?:,?\s*\n?\s*\d{5}\s+[A-ZÉÈ][\w'\u2019-]+(?:[\s-]+[A-ZÉÈa-zé][\w'\u2019-]+)*(?:\s+Cedex)?)?"
+    r"(?:(?:de\s+la|de\s+l'|du|des|de|d')\s*)?[A-ZÉÈÊÀÂÎÔÛÇ][\w'\u2019-]*"
+    r"(?:[ \t]+(?:de[ \t]+|du[ \t]+)?[A-ZÉÈÊÀÂÎÔÛÇ][\w'\u2019-]*)*"
+    r"(?:,?\s*\n?\s*\d{5}[ \t]+[A-ZÉÈ][\w'\u2019-]+(?:[ \t-]+[A-ZÉÈa-zé][\w'\u2019-]+)*(?:[ \t]+Cedex)?)?"
 )
 _WORD = r"(?:Mc|Mac|O['\u2019]|D['\u2019])?[A-ZÀ-ÖØ-Þ][a-zßà-öø-ÿ'\u2019]+"
 _NAME = rf"{_WORD}(?:-{_WORD})?"
@@ -325,22 +329,28 @@ _AFTER_CUE_TITLE = (
     r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Herr|Frau|Hr|Fr|Mme|Mlle|Monsieur|Madame|Ing|Dipl\.-Ing|Dipl\.-Kfm|"
     r"Mag|Professor|Doktor)"
 )
+#: a colon after a cue, with the space French writes before it ("Client : Marc Roy")
+_COLON = r"[ \u00a0\u202f]?:"
 _PERSON_CUE = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Herr|Frau|Hr|Fr|Mme|Mlle|Me|Monsieur|Madame|"
     r"Mademoiselle|Professor|Doktor)\.?\s+(?:(?:Dr|Prof)\.?\s+)?|"
-    r"\b(?:[Mm]y name is|[Nn]ame:|[Nn]ame is|[Cc]ontact(?: person)?:?|[Dd]ear|[Ss]incerely,?|[Rr]egards,?|"
+    rf"\b(?:[Mm]y name is|[Nn]ame{_COLON}|[Nn]ame is|[Cc]ontact(?: person)?{_COLON}?|[Dd]ear|"
+    r"[Ss]incerely,?|[Rr]egards,?|"
     r"[Cc]alled|[Ii]'m|[Ii] am|[Mm]ein Name ist|[Ii]ch heiße|[Ii]ch bin|[Ii]ch hei[sß]e|[Ll]iebe[rs]?|"
     r"[Hh]allo|[Gg]rüße,?|[Jj]e m'appelle|[Jj]e suis|[Mm]on nom est|[Cc]her|[Cc]hère|[Bb]onjour|"
-    r"[Cc]ordialement,?|[Pp]atient:?|[Pp]atientin:?|[Cc]ustomer:?|[Cc]lient:?|[Kk]unde:?|[Kk]undin:?|"
-    r"[Ee]mployee:?|[Ss]igned,?|[Aa]uthor:?|[Tt]hanks,?|[Tt]hank you,?|[Mm]erci,?|[Dd]anke,?|"
-    r"[Ss]een by:?|[Tt]reated by:?|[Rr]eferred by:?|[Bb]ehandelnde?r?:|[Aa]rzt:|[Ää]rztin:|[Mm]édecin:|"
-    r"[Dd]octor:|[Pp]hysician:|[Ss]ehr geehrte[rs]?(?:/r)?|[Ff]reundlichen Grüßen,?|[Bb]est wishes,?|"
+    rf"[Cc]ordialement,?|[Pp]atient{_COLON}?|[Pp]atientin{_COLON}?|[Cc]ustomer{_COLON}?|[Cc]lient{_COLON}?|"
+    rf"[Kk]unde{_COLON}?|[Kk]undin{_COLON}?|"
+    rf"[Ee]mployee{_COLON}?|[Ss]igned,?|[Aa]uthor{_COLON}?|[Tt]hanks,?|[Tt]hank you,?|[Mm]erci,?|[Dd]anke,?|"
+    rf"[Ss]een by{_COLON}?|[Tt]reated by{_COLON}?|[Rr]eferred by{_COLON}?|[Bb]ehandelnde?r?{_COLON}|"
+    rf"[Aa]rzt{_COLON}|[Ää]rztin{_COLON}|[Mm]édecin{_COLON}|[Dd]octor{_COLON}|[Pp]hysician{_COLON}|"
+    r"[Ss]ehr geehrte[rs]?(?:/r)?|[Ff]reundlichen Grüßen,?|[Bb]est wishes,?|"
     r"[Cc]heers,?|[Bb]ien à vous,?|[Ss]alutations,?|[Bb]est,|"
     r"[Mm]aintained by|[Ww]ritten by|[Ss]ent by|[Rr]eported by|[Aa]pproved by|[Ss]igned by|"
     r"(?:[Nn]ame|[Nn]om|[Pp]rénom|[Vv]orname|[Nn]achname|[Aa]pplicant|[Aa]ttendees?|[Pp]articipants?|"
     r"[Tt]eilnehmer(?:in)?|[Aa]ntragsteller(?:in)?|[Dd]emandeur|[Cc]ontact|[Aa]uteur|[Vv]erfasser)\s?:|"
     r"by|[Aa]ccording to|[Ll]aut|[Dd]'après|[Ss]elon|"
-    r"[Vv]on:|[Ff]rom:|[Tt]o:|[Aa]n:?|[Cc]c:|[Gg]eht an|[Ll]ivré à|[Dd]e la part de|"
+    rf"[Vv]on{_COLON}|[Ff]rom{_COLON}|[Tt]o{_COLON}|[Aa]n{_COLON}?|[Cc]c{_COLON}|[Gg]eht an|[Ll]ivré à|"
+    r"[Dd]e la part de|"
     # talking to someone, and the roles people are named by ("the intern, Ann Lee", "titulaire ...")
     # (lowercase: "Call Center Manager" and "This is New York" start sentences, not names)
     r"(?:[Ss]poke|[Tt]alked|[Mm]et|[Mm]eeting|[Cc]hatted)\s+(?:with|to)|call|ping|ask|contact|email|remind|"
