@@ -8,6 +8,10 @@ Install with ``pip install 'datagen[metrics]'``; without it the metric is skippe
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import attrs
@@ -61,12 +65,72 @@ class Readability:
             return {"skipped": "textstat is not installed: pip install 'datagen[metrics]'"}
         functions = [(m, getattr(textstat, m)) for m in self.config.measures]
         values: dict[str, list[float]] = {m: [] for m in self.config.measures}
-        for text in texts(results, self.config.field):
-            for name, function in functions:
-                values[name].append(float(function(text)))
+        with _word_caches():
+            for text in texts(results, self.config.field):
+                for name, function in functions:
+                    values[name].append(float(function(text)))
         if not any(values.values()):
             return {"skipped": f"no {self.config.field} text"}
         return {"field": self.config.field, **{m: summary(v) for m, v in values.items()}}
+
+
+#: textstat's per-word functions, as the modules that call them once per word name them
+_PER_WORD = (
+    ("textstat.backend.validations._is_difficult_word", "count_syllables"),
+    ("textstat.backend.counts._count_polysyllable_words", "count_syllables"),
+    ("textstat.backend.selections._list_difficult_words", "is_difficult_word"),
+)
+#: where textstat counts a whole text's syllables for the Flesch measures
+_PER_TEXT = ("textstat.backend.metrics._syllables_per_word", "count_syllables")
+
+
+@contextlib.contextmanager
+def _word_caches() -> Iterator[None]:
+    """While texts are measured, textstat's per-word functions keep every word's answer.
+
+    textstat caches each function's last 128 calls; a text's words are looked up once per measure,
+    so over a corpus those caches miss almost every time (counting syllables was 60 % of the metric).
+    The same pure functions behind a cache of every word seen give the same numbers faster; a text's
+    syllables are the sum of its words' (textstat's own loop), taken from that cache whenever each
+    word is one word to textstat too (``tests/test_metrics.py`` compares with textstat called as is).
+    The names are put back after; with another textstat layout nothing is changed."""
+    swapped: list[tuple[Any, str, Any]] = []
+    try:
+        cached: dict[str, Any] = {}
+        for module_name, name in (*_PER_WORD, _PER_TEXT):
+            module = importlib.import_module(module_name)
+            original = getattr(module, name)
+            swapped.append((module, name, original))
+            inner = getattr(original, "__wrapped__", original)
+            cached.setdefault(name, functools.lru_cache(maxsize=1 << 20)(inner))
+        replacements = [cached[name] for _, name in _PER_WORD]
+        replacements.append(_text_syllables(cached["count_syllables"], swapped[-1][2]))
+    except (ImportError, AttributeError):  # another textstat layout: measured as it is
+        swapped = []
+    try:
+        for (module, name, _), replacement in zip(swapped, replacements if swapped else [], strict=False):
+            setattr(module, name, replacement)
+        yield
+    finally:
+        for module, name, original in swapped:
+            setattr(module, name, original)
+
+
+def _text_syllables(per_word: Any, whole: Any) -> Any:
+    """A text's syllables as textstat counts them, word by word from ``per_word``'s cache."""
+    from textstat.backend.selections._list_words import list_words
+
+    @functools.lru_cache(maxsize=1 << 20)
+    def single(word: str) -> bool:
+        return bool(list_words(word, lowercase=True) == [word])
+
+    def count(text: str, lang: str) -> int:
+        words = list_words(text, lowercase=True) if text else []
+        if not all(single(w) for w in words):
+            return int(whole(text, lang))
+        return sum(per_word(w, lang) for w in words)
+
+    return count
 
 
 @hookimpl
