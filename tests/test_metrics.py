@@ -50,6 +50,48 @@ def test_readability_equals_textstat_on_real_sentences(sentences: list[str]) -> 
         assert found[measure]["max"] == pytest.approx(max(expected), abs=1e-4)
 
 
+def test_readability_word_caches_give_textstats_numbers_text_by_text(sentences: list[str]) -> None:
+    textstat = pytest.importorskip("textstat")
+    from datagen_plugins.metrics import readability
+    from datagen_plugins.metrics.readability import MEASURES
+
+    tricky = [
+        "'Tis the season: rock-'n'-roll, the U.S.A. and don't-stop 24/7 fun.",
+        "Ellipses... and dashes -- and 'quoted' words; O'Neill's e-mail.",
+        "Naïve café owners' résumés — déjà vu!",
+        "",
+        "one",
+        "Supercalifragilisticexpialidocious antidisestablishmentarianism.",
+    ]
+    texts = sentences[:200] + tricky
+    expected = {m: [float(getattr(textstat, m)(t)) for t in texts] for m in MEASURES}
+    names = [getattr(__import__(mod, fromlist=[n]), n) for mod, n in readability._PER_WORD]
+    with readability._word_caches():
+        found = {m: [float(getattr(textstat, m)(t)) for t in texts] for m in MEASURES}
+    assert found == expected
+    assert [getattr(__import__(mod, fromlist=[n]), n) for mod, n in readability._PER_WORD] == names
+
+
+def test_online_lda_is_scikit_learns_lda(sentences: list[str]) -> None:
+    pytest.importorskip("sklearn")
+    import numpy as np
+    from sklearn.decomposition import LatentDirichletAllocation
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from datagen_plugins.metrics._lda import OnlineLDA
+
+    counts = CountVectorizer(stop_words="english").fit_transform(sentences)
+    ours = OnlineLDA(5, max_iter=4, batch_size=128, random_state=3).fit(counts[:400])
+    theirs = LatentDirichletAllocation(
+        n_components=5, learning_method="online", max_iter=4, batch_size=128, random_state=3
+    ).fit(counts[:400])
+    assert np.allclose(ours.components_, theirs.components_, rtol=1e-3)
+    mine, reference = ours.transform(counts), theirs.transform(counts)
+    assert np.abs(mine - reference).max() < 1e-3
+    assert (mine.argmax(axis=1) == reference.argmax(axis=1)).mean() > 0.99
+    assert np.allclose(mine.sum(axis=1), 1.0)
+
+
 def test_distinct_n_and_entropy_against_hand_computed_values() -> None:
     records = [R(id="a", output="the cat sat"), R(id="b", output="the cat ran")]
     d = compute(records, ["diversity"])["diversity"]
@@ -74,6 +116,17 @@ def test_self_bleu_is_sacrebleus(sentences: list[str]) -> None:
     assert found["self_bleu"]["sample"] == 30
     assert found["self_bleu"]["mean"] == pytest.approx(sum(exact) / len(exact), abs=1e-4)
     assert found["self_bleu"]["mean"] == pytest.approx(sum(expected) / len(expected), rel=0.05)
+
+
+def test_self_bleu_counts_each_text_once_and_matches_sacrebleu_with_repeats(sentences: list[str]) -> None:
+    sacrebleu = pytest.importorskip("sacrebleu")
+    from datagen_plugins.metrics.diversity import self_bleu
+
+    # repeated texts, prefixes and empty ones: the highest count of an n-gram held by the text itself
+    sample = sentences[:60] + sentences[:10] + [t[: len(t) // 2] for t in sentences[10:20]] + ["", "a a a a"]
+    bleu = sacrebleu.metrics.BLEU(effective_order=True)
+    exact = [bleu.sentence_score(t, sample[:i] + sample[i + 1 :]).score for i, t in enumerate(sample)]
+    assert self_bleu(sample) == {"mean": round(sum(exact) / len(exact), 4), "sample": len(sample)}
 
 
 def test_metrics_on_an_empty_file_and_on_one_record(tmp_path: Path) -> None:
