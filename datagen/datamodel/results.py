@@ -17,6 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, overload
 
+import msgspec
+
 from datagen.datamodel.config import converter, structure
 from datagen.datamodel.records import Record
 from datagen.errors import ConfigError, UsageError, missing_extra
@@ -71,8 +73,14 @@ def record_from_dict(data: Any, *, where: str = "$") -> Record:
     return structure(data, Record, path=where)
 
 
+#: JSON Lines are read and written with msgspec: 4-6 times faster than the json module on records
+#: (``benchmarks/jsonl.py``), and a float that JSON cannot hold (NaN, infinity) is written as null
+_ENCODE = msgspec.json.Encoder().encode
+_DECODE = msgspec.json.Decoder().decode
+
+
 def _json_line(record: Record) -> str:
-    return json.dumps(record_to_dict(record), ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE(record_to_dict(record)).decode()
 
 
 def _to_row(record: Record) -> dict[str, Any]:
@@ -276,14 +284,15 @@ class RejectedWriter:
 
 def iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed JSON) for each non-blank line; a bad line is an error naming file and line."""
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                yield lineno, _DECODE(line)
+            except msgspec.DecodeError as exc:
+                reason = str(exc).removeprefix("JSON is malformed: ")
+                raise UsageError(f"{path}:{lineno}: not valid JSON ({reason})") from None
 
 
 def iter_records(path: str | os.PathLike[str]) -> Iterator[Record]:
