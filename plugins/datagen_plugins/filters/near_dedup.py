@@ -18,6 +18,8 @@ folder) persists the signatures and buckets, so a new batch is deduplicated agai
 from __future__ import annotations
 
 import asyncio
+import itertools
+import operator
 import os
 import pickle
 from collections import deque
@@ -178,11 +180,16 @@ class NearDedup:
         rows: list[list[int]] = keys.tolist()
         return rows
 
-    def match(self, signature: np.ndarray, keys: list[int]) -> tuple[int, float] | None:
+    def buckets(self, keys: list[int]) -> list[int | list[int] | None]:
+        """What each band's table holds under the signature's key (None for an empty bucket)."""
+        return list(map(dict.get, self.tables, keys))  # one C-level loop: most records hit nothing
+
+    def match(
+        self, signature: np.ndarray, keys: list[int], hits: list[int | list[int] | None] | None = None
+    ) -> tuple[int, float] | None:
         """The first indexed record this signature nearly duplicates, with the estimated Jaccard."""
         seen: set[int] = set()
-        for table, key in zip(self.tables, keys, strict=True):
-            found = table.get(key)
+        for found in self.buckets(keys) if hits is None else hits:
             for index in (found,) if isinstance(found, int) else found or ():
                 if index in seen:
                     continue
@@ -192,8 +199,8 @@ class NearDedup:
                     return index, score
         return None
 
-    def add(self, record_id: str, signature: np.ndarray, keys: list[int]) -> int:
-        """Index a kept record."""
+    def add(self, record_id: str, signature: np.ndarray, keys: list[int], fresh: bool = False) -> int:
+        """Index a kept record (``fresh``: every one of its buckets is known to be empty)."""
         index = len(self.ids)
         if index == len(self._signatures):
             import numpy as np
@@ -203,6 +210,9 @@ class NearDedup:
             self._signatures = grown
         self._signatures[index] = signature
         self.ids.append(record_id)
+        if fresh:
+            deque(map(operator.setitem, self.tables, keys, itertools.repeat(index)), maxlen=0)
+            return index
         for table, key in zip(self.tables, keys, strict=True):
             found = table.setdefault(key, index)
             if found != index:
@@ -270,9 +280,11 @@ class NearDedup:
         """Of a batch, the records that duplicate nothing seen before."""
         kept = []
         for record, signature, keys in zip(batch, signatures, self.band_keys(signatures), strict=True):
-            found = self.match(signature, keys)
+            hits = self.buckets(keys)
+            fresh = hits.count(None) == len(hits)
+            found = None if fresh else self.match(signature, keys, hits)
             if found is None:
-                self.add(record.id, signature, keys)
+                self.add(record.id, signature, keys, fresh)
                 kept.append(record)
             else:
                 index, score = found
