@@ -248,13 +248,13 @@ class NER:
             self._detector = LangDetector(LangDetectConfig(model="lite", max_input_length=400))
         return str(self._detector.detect(text.replace("\n", " "), model="lite", k=1)[0]["lang"])
 
-    def __call__(self, texts: list[str]) -> list[list[Entity]]:
+    def __call__(self, texts: list[str], originals: list[str] | None = None) -> list[list[Entity]]:
         """The PERSON entities (two or more name-shaped words) that the pipelines find in each text.
 
         The texts are read in ``threads`` threads (spaCy's matrix products release the GIL: two
         threads read 1.4 times as many texts a second on two cores), each language's in its own."""
         groups: dict[str, list[int]] = {}
-        for i, text in enumerate(texts):
+        for i, text in enumerate(texts if originals is None else originals):
             language = self._language(text) if self._language_names else ""
             groups.setdefault(language if language in self._language_names else "", []).append(i)
         jobs: list[tuple[Any, list[int]]] = []
@@ -296,6 +296,10 @@ def _persons(doc: Any) -> list[Entity]:
                 start -= 1
             while end < len(doc) and _name_word(doc[end].text) and doc[end - 1].whitespace_ == " ":
                 end += 1
+        while start < end and doc[start].text in _NOT_FIRST:  # "Die App", "Dear John Smith"
+            start += 1
+        if start == end:
+            continue
         span = doc[start:end]
         text, after = span.text, doc.text[span.end_char :]
         if "\n" not in text and _name_shaped(text, after, _starts_sentence(doc.text, span.start_char)):
@@ -331,29 +335,50 @@ _NOT_FIRST = frozenset(
 )
 
 
-def _blanked(text: str, entities: list[Entity]) -> str:
-    """``text`` with every entity found but names turned into one lowercase token of the same length:
-    offsets stay valid, the model reads fewer tokens (an IBAN in groups is six), and no part of an
-    address or a key can become a name."""
+def _ner_view(text: str, entities: list[Entity]) -> str | None:
+    """What the NER model reads of ``text``: None when the rules explain every run of two capitalised
+    words (most texts); else the lines around such runs, everything else blanked, offsets kept.
+
+    An entity the rules found (names aside) becomes one lowercase token of its length, so no part of an
+    address or a key can become a name and an IBAN in groups is one token, not six. A line is read with
+    the line before it (a label on its own line, a greeting); the other lines become spaces, which
+    spaCy reads as one token per blank run: in an invoice or a chat log the model reads a third of
+    the tokens, and each line it reads as it would in the whole text."""
+    spans: list[tuple[int, int]] = []
+    for m in _CANDIDATE.finditer(text):
+        words = m.group().split()
+        if words[0] in _NOT_FIRST:
+            words = words[1:]
+        explained = any(e.start <= m.start() < e.end or e.start < m.end() <= e.end for e in entities)
+        if len(words) < 2 or explained:
+            continue
+        line = text.rfind("\n", 0, m.start())
+        start = 0 if line < 0 else text.rfind("\n", 0, line) + 1  # from the line before
+        end = text.find("\n", m.end())
+        end = len(text) if end < 0 else end
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+    if not spans:
+        return None
     parts, last = [], 0
     for e in entities:
         if e.type != "PERSON":
             parts += [text[last : e.start], "x" * (e.end - e.start)]
             last = e.end
-    return "".join(parts) + text[last:] if parts else text
+    view = "".join(parts) + text[last:] if parts else text
+    if spans == [(0, len(text))]:
+        return view
+    parts, last = [], 0
+    for start, end in spans:
+        parts += [_NOT_NEWLINE.sub(" ", view[last:start]), view[start:end]]
+        last = end
+    parts.append(_NOT_NEWLINE.sub(" ", view[last:]))
+    return "".join(parts)
 
 
-def _unexplained_name(text: str, entities: list[Entity]) -> bool:
-    """Whether ``text`` has two or more capitalised words in a row outside the entities found."""
-    for m in _CANDIDATE.finditer(text):
-        words = m.group().split()
-        if words[0] in _NOT_FIRST:
-            words = words[1:]
-        if len(words) < 2:
-            continue
-        if not any(e.start <= m.start() < e.end or e.start < m.end() <= e.end for e in entities):
-            return True
-    return False
+_NOT_NEWLINE = re.compile(r"[^\n]")
 
 
 _PARTICLES = frozenset("van von de der den du da di del la le zu ten ter".split())
@@ -577,8 +602,10 @@ class PII:
         found = [detect(t, self.types) for t in texts]
         if not self.ner.active:
             return found
-        todo = [i for i, (t, ents) in enumerate(zip(texts, found, strict=True)) if _unexplained_name(t, ents)]
-        for i, names in zip(todo, self.ner([_blanked(texts[i], found[i]) for i in todo]), strict=True):
+        views = [_ner_view(t, ents) for t, ents in zip(texts, found, strict=True)]
+        todo = [i for i, view in enumerate(views) if view is not None]
+        read = self.ner([views[i] or "" for i in todo], [texts[i] for i in todo])
+        for i, names in zip(todo, read, strict=True):
             if names:
                 extra = [attrs.evolve(e, value=texts[i][e.start : e.end]) for e in names]
                 found[i] = add_names(texts[i], found[i], extra, self.types)
