@@ -61,3 +61,45 @@ def test_the_local_backend_stops_at_the_end_of_a_turn() -> None:
     backend = LocalBackend(LocalConfig())
     body = backend._body(Request(prompt="Hi", stop=("###",)))
     assert body["stop"][0] == "###" and set(END_OF_TURN) <= set(body["stop"])
+
+
+@pytest.mark.parametrize("method", ["pretraining", "conversation", "evol_instruct", "paraphrase"])
+def test_every_method_asks_again_after_a_looping_answer(datagen_plugins, method: str) -> None:
+    seen: set[tuple[str, int | None]] = set()
+
+    def responder(request: Request) -> Response:  # each prompt's first sample loops, the next does not
+        prompt = request_text(request)
+        if not any(p == prompt for p, _ in seen):
+            seen.add((prompt, request.seed))
+            return Response("Tea is good.\n" * 30, "length", Usage(10, 80, 0.0), "scripted-1")
+        assert (prompt, request.seed) not in seen, "asked again with the same sampling seed"
+        good = (
+            "Green tea from Japan is mellow and grassy, steamed soon after picking, "
+            "then rolled, dried and sorted by leaf grade."
+        )
+        return Response(good, "stop", Usage(10, 20, 0.0), "scripted-1")
+
+    add_scripted_backend(datagen_plugins, responder)
+    options = {"target_words": 20} if method == "pretraining" else {}  # the answer's length fits
+    results = run_method(datagen_plugins, method, ["Describe tea."], 1, backend="scripted", options=options)
+    assert len(results) == 1
+    assert results.report.asked_again >= 1
+    assert results.report.method_rejections.get("degenerate_repeated_line", 0) == results.report.asked_again
+    assert "asked again" in results.report.summary()
+
+
+def test_asking_again_can_be_switched_off(datagen_plugins) -> None:
+    def responder(request: Request) -> Response:
+        return Response("Tea is good.\n" * 30, "length", Usage(10, 80, 0.0), "scripted-1")
+
+    add_scripted_backend(datagen_plugins, responder)
+    results = run_method(
+        datagen_plugins,
+        "pretraining",
+        ["Describe tea."],
+        1,
+        backend="scripted",
+        config={"generate": {"ask_again": 0}},
+    )
+    assert len(results) == 0 and results.report.asked_again == 0
+    assert results.report.method_rejections == {"degenerate_repeated_line": 1}

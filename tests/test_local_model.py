@@ -108,3 +108,24 @@ def test_evolve_instructions_on_the_embedded_model_evolves_or_says_why() -> None
     for record in results:
         assert record.instruction and record.instruction != "Write a short poem about the sea."
         assert record.output and "<" not in record.output.replace("<=", "")
+
+
+def test_a_constraint_call_on_the_embedded_model_returns_a_record_with_its_keyword() -> None:
+    import datagen
+
+    results = datagen.Generator(
+        {"backend": {"name": "local"}, "cache": {"enabled": False}}
+    ).generate_with_constraints(
+        ["Explain what a contract is."],
+        {
+            "domain": "legal",
+            "keywords": ["contract"],
+            "style": "formal",
+            "tone": "authoritative",
+            "complexity": "low",
+        },
+        examples_per_instruction=1,
+    )
+    assert results.report is not None
+    assert len(results) == 1, results.report.to_dict()
+    assert "contract" in (results[0].output or "").lower()

@@ -440,6 +440,7 @@ def build_report(
         cost_usd=s.usage.cost_usd,
         finish_reasons=dict(s.finish_reasons),
         truncated=s.truncated,
+        asked_again=s.asked_again,
         method_rejections=dict(s.dropped.most_common()),
         stages=[r.to_dict() for r in pipeline.reports],
         privacy_spent={**_method_spent(prepared.method, run.method), **pipeline.spent()},

@@ -287,6 +287,9 @@ class GenerateConfig:
     random_seed: int = 0
     #: with filters configured, generate at most this many times ``count`` candidates before stopping short
     max_attempts_factor: float = attrs.field(default=4.0, validator=bounded(1))
+    #: an answer that loops until the token limit is asked for again this many times, each with another
+    #: sampling seed, before the candidate is given up (``try_complete``; counted as ``asked_again``)
+    ask_again: int = attrs.field(default=2, validator=bounded(0, high=20))
     #: where removed records go, with the stage and the reason (JSONL)
     rejected: Path | None = None
     #: where the run report goes (JSON)

@@ -55,6 +55,8 @@ class RunReport:
     finish_reasons: dict[str, int] = attrs.field(factory=dict)
     #: records written whose own answer ended at the token limit
     truncated: int = 0
+    #: requests sent again with another sampling seed after an answer the method could not use
+    asked_again: int = 0
     #: candidates the method itself rejected or gave up on, by reason
     method_rejections: dict[str, int] = attrs.field(factory=dict)
     #: one entry per filter / privacy stage (see :class:`datagen.kernel.stages.StageReport`)
@@ -111,7 +113,7 @@ class RunReport:
             line += (
                 f" ({plural(self.requests, 'request')}{abandoned}, {self.cached} from cache, "
                 f"{self.retries} retries, "
-                f"{self.failed} failed, {dropped} dropped, {truncated}, "
+                f"{self.failed} failed, {self.asked_again} asked again, {dropped} dropped, {truncated}, "
                 f"{self.prompt_tokens + self.completion_tokens} tokens, cost {cost})"
             )
         if self.stages:

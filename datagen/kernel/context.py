@@ -18,6 +18,10 @@ from datagen.errors import DegenerateAnswer
 from datagen.log import Logger, get_logger
 from datagen.text.repetition import degenerate
 
+#: how far apart the sampling seeds of re-asks lie (a prime: they do not meet the seeds methods pick
+#: for their cycles and examples, which step by 1 and 1000)
+_ASK_AGAIN_STEP = 104_729
+
 if TYPE_CHECKING:
     from datagen.engine.core import Engine
     from datagen.kernel.manager import PluginManager
@@ -44,6 +48,8 @@ class RunStats:
     removed: int = 0
     #: records written whose answer stopped at the token limit (``finish_reasons`` counts requests)
     truncated: int = 0
+    #: requests sent again with another sampling seed after an answer the method could not use
+    asked_again: int = 0
     usage: Usage = attrs.field(factory=lambda: Usage(cost_usd=0.0))
     finish_reasons: Counter[str] = attrs.field(factory=Counter)
     dropped: Counter[str] = attrs.field(factory=Counter)
@@ -60,6 +66,7 @@ class RunStats:
             "failed": self.failed,
             "removed": self.removed,
             "truncated": self.truncated,
+            "asked_again": self.asked_again,
             "generated": self.generated,
             "records": self.records,
             "prompt_tokens": self.usage.prompt_tokens,
@@ -223,6 +230,13 @@ class GenerationContext(RunContext):
     def reject(self, reason: str) -> None:
         """Count a candidate a method filtered out (without logging each one)."""
         self.run.stats.dropped[reason] += 1
+
+    def ask_again(self, request: Request, attempt: int) -> Request:
+        """``request`` with another sampling seed for its ``attempt``-th re-ask (counted in the report's
+        ``asked_again``): a new answer, not the cached one."""
+        self.run.stats.asked_again += 1
+        base = request.seed if request.seed is not None else (self.run.config.sampling.seed or 0)
+        return attrs.evolve(request, seed=base + _ASK_AGAIN_STEP * attempt)
 
     def drop(self, reason: str, **details: Any) -> None:
         """Count a record the method gave up on, and log why."""

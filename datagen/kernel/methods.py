@@ -27,18 +27,24 @@ def request_for(ctx: GenerationContext, text: str, *, system: str | None = None,
 
 
 async def try_complete(
-    ctx: GenerationContext, request: Request, reason: str = "request_failed"
+    ctx: GenerationContext, request: Request, reason: str = "request_failed", *, again: int | None = None
 ) -> Response | None:
     """The response, or None (counted) when the request failed for good or the answer looped until the
-    token limit (``degenerate_*``); budget and auth errors propagate."""
-    try:
-        return await ctx.complete(request)
-    except DegenerateAnswer as exc:
-        ctx.reject(f"degenerate_{exc.kind}")
-        return None
-    except (PermanentError, TransientError, RateLimitError) as exc:
-        ctx.drop(reason, error=str(exc))
-        return None
+    token limit (``degenerate_*``) every time it was asked: a looping answer is asked for again with
+    another sampling seed, ``again`` times (default ``[generate] ask_again``, 2), each counted in the
+    report's ``asked_again``. Budget and auth errors propagate."""
+    times = ctx.run.config.generate.ask_again if again is None else again
+    for attempt in range(times + 1):
+        if attempt:
+            request = ctx.ask_again(request, attempt)
+        try:
+            return await ctx.complete(request)
+        except DegenerateAnswer as exc:
+            ctx.reject(f"degenerate_{exc.kind}")
+        except (PermanentError, TransientError, RateLimitError) as exc:
+            ctx.drop(reason, error=str(exc))
+            return None
+    return None
 
 
 def round_rng(ctx: GenerationContext, method: str, round_no: int) -> random.Random:

@@ -143,11 +143,13 @@ class Controlled:
             request = request_for(
                 ctx,
                 text,
-                seed=(ctx.run.config.sampling.seed or 0) + 1000 * example + attempt,
+                seed=(ctx.run.config.sampling.seed or 0) + 1000 * example,
                 stop=() if ctx.is_chat else ("### Instruction", "\n### "),
                 **params,
             )
-            response = await try_complete(ctx, request)
+            if attempt:  # after a looping answer or a broken constraint: another sampling seed, counted
+                request = ctx.ask_again(request, attempt)
+            response = await try_complete(ctx, request, again=0)  # this loop asks again itself
             if response is None:  # a looping answer or a failed request, counted: another seed
                 failed = []
                 continue

@@ -86,9 +86,11 @@ class Respond:
             overrides: dict[str, Any] = {}
             if self.config.max_tokens is not None:
                 overrides["max_tokens"] = self.config.max_tokens
-            if cycle or attempt:  # another sample: a later cycle, or a retry after a looping answer
-                overrides["seed"] = (ctx.run.config.sampling.seed or 0) + cycle + 1000 * attempt
+            if cycle:  # another sample for a later cycle
+                overrides["seed"] = (ctx.run.config.sampling.seed or 0) + cycle
             request = self._request(ctx, seed, seeds, overrides)
+            if attempt:  # after a looping answer: another sampling seed, counted
+                request = ctx.ask_again(request, attempt)
             try:
                 response = await ctx.complete(request)
             except DegenerateAnswer as exc:
