@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from datagen import services as _services
 from datagen.__about__ import __version__
 
 if TYPE_CHECKING:
@@ -20,10 +21,11 @@ if TYPE_CHECKING:
     from datagen.datamodel.records import Message, Provenance, Record, Usage
     from datagen.datamodel.report import RunReport
     from datagen.datamodel.results import RecordWriter, Results
+    from datagen.datamodel.run import Run, RunStats
     from datagen.datamodel.seeds import SEED_TASKS
     from datagen.engine.llm import Request, Response
     from datagen.errors import ConfigError, DatagenError, PluginError, UnknownNameError, UsageError
-    from datagen.kernel.context import GenerationContext, Run, RunContext, RunStats
+    from datagen.kernel.context import GenerationContext, RunContext
     from datagen.kernel.hookspecs import Register, hookimpl, hookspec
     from datagen.kernel.manager import PluginManager, load_plugins
 
@@ -51,9 +53,9 @@ _EXPORTS: dict[str, str] = {
     "UnknownNameError": "datagen.errors",
     "UsageError": "datagen.errors",
     "GenerationContext": "datagen.kernel.context",
-    "Run": "datagen.kernel.context",
+    "Run": "datagen.datamodel.run",
     "RunContext": "datagen.kernel.context",
-    "RunStats": "datagen.kernel.context",
+    "RunStats": "datagen.datamodel.run",
     "Register": "datagen.kernel.hookspecs",
     "hookimpl": "datagen.kernel.hookspecs",
     "hookspec": "datagen.kernel.hookspecs",
@@ -62,6 +64,16 @@ _EXPORTS: dict[str, str] = {
 }
 #: the seed's names for the same objects
 _ALIASES = {"Config": "DatagenConfig"}
+
+
+def _apply_stages(*args: Any, **kwargs: Any) -> Any:
+    """``Results.apply``'s stage runner, imported when first used."""
+    from datagen.app.pipeline import apply_stages
+
+    return apply_stages(*args, **kwargs)
+
+
+_services.provide("apply_stages", _apply_stages)
 
 
 def __getattr__(name: str) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datagen.datamodel.config import NON_NEGATIVE, POSITIVE, bounded, secret_field
 from datagen.datamodel.records import Message, Provenance, Record, Usage, new_id, stable_id
 from datagen.datamodel.results import Results, iter_records, record_from_dict, record_to_dict
+from datagen.datamodel.run import Run, RunStats
 from datagen.datamodel.space import Param, ParameterSpace
 from datagen.engine.batching import BatchResults, BatchStatus
 from datagen.engine.concurrency import bounded_map
@@ -38,7 +39,9 @@ from datagen.errors import (
     TransientError,
     UsageError,
 )
-from datagen.kernel.context import GenerationContext, Run, RunContext, RunStats
+from datagen.kernel.accounting import BudgetExceeded, GaussianAccountant, epsilon_for, noise_multiplier_for
+from datagen.kernel.agents import SearchAgent
+from datagen.kernel.context import GenerationContext, RunContext
 from datagen.kernel.hookspecs import Register, hookimpl
 from datagen.kernel.methods import records_of, request_for, require_seeds, round_rng, try_complete
 from datagen.kernel.protocols import (
@@ -57,11 +60,9 @@ from datagen.kernel.protocols import (
 )
 from datagen.kernel.stages import Rejected, Stage, StageReport
 from datagen.log import Logger, get_logger, redact_text, register_secret
-from datagen.privacy.accounting import BudgetExceeded, GaussianAccountant, epsilon_for, noise_multiplier_for
 from datagen.text.embeddings import Embedder
 from datagen.text.prompts import PromptSet
 from datagen.text.rouge import RougeLIndex, rouge_l, tokenize
-from datagen.tuning.agents import SearchAgent
 
 __all__ = [
     # hooks

@@ -14,16 +14,15 @@ from datagen.datamodel.config import (
     DatagenConfig,
     converter,
     dump_toml,
-    effective_config,
     env_overrides,
     load_config,
     read_config_file,
     secret_field,
     structure,
-    validate_plugin_options,
 )
 from datagen.errors import ConfigError
 from datagen.kernel.manager import PluginManager, load_plugins
+from datagen.kernel.options import effective_config, validate_plugin_options
 
 
 def problems(**data):

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import datagen
-from datagen.privacy.accounting import (
+from datagen.kernel.accounting import (
     BudgetExceeded,
     GaussianAccountant,
     epsilon_for,

@@ -13,6 +13,7 @@ import pytest
 
 from datagen.datamodel.config import EngineConfig, Price
 from datagen.datamodel.records import Message, Usage
+from datagen.datamodel.run import RunStats
 from datagen.engine.cache import ResponseCache
 from datagen.engine.core import ADAPTIVE_START, AdaptiveLimit, Engine, TokenBucket
 from datagen.engine.llm import RateLimits, Request, Response
@@ -24,7 +25,6 @@ from datagen.errors import (
     RateLimitError,
     TransientError,
 )
-from datagen.kernel.context import RunStats
 
 
 class VirtualTime:

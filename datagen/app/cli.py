@@ -15,12 +15,13 @@ import click
 
 from datagen.__about__ import __version__
 from datagen.app.runner import execute, prepare, run_sync
-from datagen.datamodel.config import DatagenConfig, dump_toml, effective_config, load_config
+from datagen.datamodel.config import DatagenConfig, dump_toml, load_config
 from datagen.datamodel.report import RunReport, plural
 from datagen.datamodel.seeds import default_seeds_path, load_seeds_file
 from datagen.engine.cache import ResponseCache
 from datagen.errors import ConfigError, DatagenError, UsageError
 from datagen.kernel.manager import PluginManager, load_plugins_for
+from datagen.kernel.options import effective_config
 from datagen.log import configure_logging, get_logger, redact_text
 
 log = get_logger("datagen.app.cli")
@@ -44,7 +45,8 @@ class AppState:
         With ``overrides`` (a command about to work), a core problem is reported together with the
         plugin tables' problems, at once, with the file's name; the plugin tables of a config whose core
         is sound are checked with everything else a run needs, before it starts."""
-        from datagen.datamodel.config import raw_config, raw_plugin_problems
+        from datagen.datamodel.config import raw_config
+        from datagen.kernel.options import raw_plugin_problems
 
         source = None if self.config_path is None else str(self.config_path)
         try:
@@ -505,7 +507,7 @@ def generate_cmd(ctx: click.Context, /, **opts: Any) -> None:
         _put(overrides, f"method.{config.method.name}.private", str(opts["private"]))
         config = state.load(overrides)
     if opts["base_url"]:
-        from datagen.app.runner import resolve_backend_name
+        from datagen.app.backend_choice import resolve_backend_name
 
         name = resolve_backend_name(config, state.pm)
         _put(overrides, f"backend.{name}.base_url", opts["base_url"])
@@ -746,8 +748,8 @@ def audit_cmd(ctx: click.Context, /, **opts: Any) -> None:
 def metrics_cmd(ctx: click.Context, /, source: Path, **opts: Any) -> None:
     """Compute metrics of a JSONL or Parquet file (stats, diversity, readability, topics, ... ; `datagen
     plugins --all` lists them). A metric that cannot run is reported as skipped, with the reason."""
+    from datagen.app.metrics import compare, compute
     from datagen.datamodel.results import check_side_file, write_file
-    from datagen.metrics import compare, compute
 
     state = _state(ctx)
     overrides = _settings(opts["settings"])
@@ -797,8 +799,8 @@ def report_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> N
     """Write one self-contained HTML page about a dataset: summary, dataset card, metrics, plots, the
     filter and privacy report and the run report when given, and a comparison with --compare."""
     from datagen.app.html_report import write_report
+    from datagen.app.metrics import compute, differences
     from datagen.datamodel.results import iter_records
-    from datagen.metrics import compute, differences
 
     state = _state(ctx)
     overrides = _settings(opts["settings"])
@@ -846,7 +848,7 @@ def tune_cmd(ctx: click.Context, /, config_file: Path, out: Path, **opts: Any) -
     """Search generation parameters with an RL agent against a target model's score ([tune] in
     CONFIG_FILE, its `evaluate = "module:function"` the callback). Resumes from OUT/tuning.json."""
     from datagen.app.generator import Generator
-    from datagen.tuning import RLTuner
+    from datagen.app.tuner import RLTuner
 
     if not config_file.is_file():
         raise click.UsageError(f"{config_file}: no such file")
@@ -908,8 +910,8 @@ def _tune_callback(config_file: Path, spec: str | None) -> Any:
 
 def _tune_outputs(tuner: Any, out: Path, agent: str) -> None:
     """best.json, history.jsonl and rewards.png in ``out``."""
+    from datagen.app.tuner import plot_rewards
     from datagen.datamodel.results import write_file
-    from datagen.tuning import plot_rewards
 
     best = {"params": tuner.best_params(), "reward": tuner.best_reward(), "agent": agent}
     write_file(out / "best.json", json.dumps(best, indent=2))
@@ -987,7 +989,7 @@ def cache_clear(ctx: click.Context, backend: str | None, model: str | None) -> N
 
 
 def _interrupted() -> NoReturn:
-    from datagen.app.entry import TERMINATED
+    from datagen.app.signals import TERMINATED
 
     if TERMINATED["by_sigterm"]:
         _fail("terminated", 143)

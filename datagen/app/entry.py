@@ -8,8 +8,7 @@ import signal
 import sys
 from types import FrameType
 
-#: set when the run was asked to stop by SIGTERM: it then exits 143 (128 + 15), not 130
-TERMINATED = {"by_sigterm": False}
+from datagen.app.signals import TERMINATED
 
 
 def _interrupted_while_starting(signum: int, _frame: FrameType | None) -> None:

@@ -160,7 +160,7 @@ def write_report(
     other: str | None = None,
 ) -> Path:
     """Draw the plots, render the page, write it through a temporary file renamed into place."""
-    from datagen.metrics.visualization import render_all
+    from datagen.app.visualization import render_all
 
     records = list(records)
     with tempfile.TemporaryDirectory() as tmp:

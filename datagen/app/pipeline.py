@@ -16,11 +16,12 @@ from datagen.datamodel.config import DatagenConfig, load_config
 from datagen.datamodel.records import Record, utc_now
 from datagen.datamodel.report import RunReport
 from datagen.datamodel.results import RecordWriter, RejectedWriter, Results
+from datagen.datamodel.run import Run
 from datagen.engine.cache import ResponseCache
 from datagen.engine.core import Engine
 from datagen.engine.pricing import PriceTable
 from datagen.errors import ConfigError, UsageError
-from datagen.kernel.context import GenerationContext, Run
+from datagen.kernel.context import GenerationContext
 from datagen.kernel.manager import PluginManager, load_plugins_for
 from datagen.kernel.stages import ADVICE_SAMPLE, Pipeline, RejectSink, StageReport, StageSpec, aiter_of
 from datagen.log import get_logger
@@ -129,7 +130,7 @@ def apply_stages(
         filter=attrs.evolve(cfg.filter, chain=chain),
         privacy=attrs.evolve(cfg.privacy, inputs=[], outputs=outputs),
     )
-    from datagen.datamodel.config import validate_plugin_options
+    from datagen.kernel.options import validate_plugin_options
 
     validate_plugin_options(cfg, pm)
     specs = build_stages(cfg, pm)
@@ -139,7 +140,7 @@ def apply_stages(
 
         check_writable(out_path, overwrite=overwrite)
     run = Run(config=cfg, method="filter", backend="", model=None, count=0, out=out_path)
-    from datagen.app.runner import run_sync
+    from datagen.engine.concurrency import run_sync
 
     results: Results = run_sync(
         _apply(run, pm, specs=specs, records=records, out=out_path, rejected=rejected)
@@ -231,7 +232,7 @@ class StageLLMs:
         self._contexts: dict[tuple[str, str | None], GenerationContext] = {}
 
     def __call__(self, backend: str | None, model: str | None) -> GenerationContext:
-        from datagen.app.runner import resolve_backend_name
+        from datagen.app.backend_choice import resolve_backend_name
 
         config = self.run.config
         name = backend or resolve_backend_name(config, self.plugins)

@@ -11,14 +11,15 @@ import random
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from datagen.app.backend_choice import AUTO_BACKENDS, DEFAULT_BACKEND, resolve_backend, resolve_backend_name
 from datagen.app.pipeline import StageLLMs, build_stages, construct, plugin_versions, reject_sink
-from datagen.datamodel.config import DatagenConfig, plugin_option_problems
+from datagen.datamodel.config import DatagenConfig
 from datagen.datamodel.records import Record, utc_now
 from datagen.datamodel.report import RunReport
 from datagen.datamodel.results import (
@@ -28,52 +29,34 @@ from datagen.datamodel.results import (
     check_side_file,
     check_writable,
 )
+from datagen.datamodel.run import Run, RunStats
 from datagen.engine.batching import BatchBackend
 from datagen.engine.cache import ResponseCache
+from datagen.engine.concurrency import run_sync
 from datagen.engine.core import Engine
 from datagen.engine.pricing import PriceTable
 from datagen.errors import BudgetExhausted, ConfigError, UsageError
-from datagen.kernel.context import GenerationContext, Run, RunStats
+from datagen.kernel.context import GenerationContext
 from datagen.kernel.manager import PluginManager
+from datagen.kernel.options import plugin_option_problems
 from datagen.kernel.protocols import Backend, GenerationMethod
 from datagen.kernel.stages import Pipeline, StageSpec, aiter_of
 from datagen.log import get_logger
 
 log = get_logger("datagen.app.runner")
 
-#: environment variables whose presence makes ``backend = "auto"`` pick that backend, in order
-AUTO_BACKENDS: tuple[tuple[str, str], ...] = (
-    ("OPENAI_API_KEY", "openai"),
-    ("ANTHROPIC_API_KEY", "anthropic"),
-)
-DEFAULT_BACKEND = "local"
+#: names other modules import from here
+__all__ = [
+    "AUTO_BACKENDS",
+    "DEFAULT_BACKEND",
+    "execute",
+    "prepare",
+    "resolve_backend",
+    "resolve_backend_name",
+    "run_sync",
+]
 
 Progress = Callable[[int], None]
-
-
-def resolve_backend(
-    config: DatagenConfig, pm: PluginManager, environ: Mapping[str, str] | None = None
-) -> tuple[str, str]:
-    """The backend to use and why: the configured one, or for ``auto`` the first with a key, else
-    ``local``."""
-    name = config.backend.name
-    if name != "auto":
-        return name, "chosen by --backend / [backend] name"
-    env = os.environ if environ is None else environ
-    registry = pm.registry("backend")
-    for var, backend in AUTO_BACKENDS:
-        configured_key = config.backend.options.get(backend, {}).get("api_key")
-        if (env.get(var) or configured_key) and backend in registry:
-            source = f"{var} is set" if env.get(var) else f"[backend.{backend}] api_key is set"
-            return backend, f"{source}; --backend local for the embedded model"
-    return DEFAULT_BACKEND, "no API key set: the embedded offline model"
-
-
-def resolve_backend_name(
-    config: DatagenConfig, pm: PluginManager, environ: Mapping[str, str] | None = None
-) -> str:
-    """The backend to use (see :func:`resolve_backend`)."""
-    return resolve_backend(config, pm, environ)[0]
 
 
 @attrs.define
@@ -309,7 +292,7 @@ async def _execute(prepared: Prepared, pm: PluginManager, progress: Progress | N
     )
     results.report = report
     if config.metric.run and len(results):
-        from datagen.metrics import compute
+        from datagen.app.metrics import compute
 
         report.metrics = await asyncio.to_thread(
             compute, results, config.metric.run, config=config, plugins=pm
@@ -457,17 +440,3 @@ def _method_spent(method: Any, name: str) -> dict[str, dict[str, float]]:
     spent = getattr(method, "spent", None)
     value = dict(spent()) if callable(spent) else {}
     return {f"method:{name}": value} if value else {}
-
-
-def run_sync(coro: Any) -> Any:
-    """Run a coroutine from synchronous code (also inside Jupyter's running loop)."""
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()

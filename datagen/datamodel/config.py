@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import cattrs
@@ -28,9 +28,6 @@ from cattrs.gen import make_dict_structure_fn
 from datagen.datamodel.space import Param
 from datagen.errors import ConfigError
 from datagen.log import SECRET_KEY_RE
-
-if TYPE_CHECKING:
-    from datagen.kernel.manager import PluginManager
 
 T = TypeVar("T")
 ENV_PREFIX = "DATAGEN_"
@@ -564,48 +561,6 @@ def load_config(
     return structure(raw, DatagenConfig, source=None if path is None else str(path))
 
 
-def validate_plugin_options(config: DatagenConfig, pm: PluginManager) -> None:
-    """Check every plugin table against its plugin's ``Config``; one error listing all problems."""
-    problems = plugin_option_problems(config, pm)
-    if problems:
-        raise ConfigError(problems)
-
-
-def raw_plugin_problems(raw: Mapping[str, Any], pm: PluginManager) -> list[str]:
-    """:func:`plugin_option_problems` on plain data, for a config whose core did not structure: the
-    plugin tables' problems are then reported with the core's, not in a second round."""
-    problems: list[str] = []
-    families = DatagenConfig().sections()
-    for family, section in raw.items():
-        if family not in families or not isinstance(section, Mapping):
-            continue
-        own = {a.name for a in attrs.fields(type(families[family]))}
-        tables = {k: dict(v) for k, v in section.items() if k not in own and isinstance(v, Mapping)}
-        problems.extend(_table_problems(family, tables, pm))
-    return problems
-
-
-def _table_problems(family: str, tables: Mapping[str, Any], pm: PluginManager) -> list[str]:
-    """The problems of one family's plugin tables: unknown plugin names, unknown keys, wrong types."""
-    problems: list[str] = []
-    registry = pm.registry(family)
-    for name, raw in tables.items():
-        if name not in registry:
-            known = ", ".join(registry.names()) or "none"
-            problems.append(f"$.{family}.{name}: no {family} plugin named {name!r} (registered: {known})")
-            continue
-        problems.extend(problems_of(raw, registry.get(name).Config, f"$.{family}.{name}"))
-    return problems
-
-
-def plugin_option_problems(config: DatagenConfig, pm: PluginManager) -> list[str]:
-    """Every problem of the plugin tables: unknown plugin names, unknown keys, wrong types, ranges."""
-    problems: list[str] = []
-    for family, section in config.sections().items():
-        problems.extend(_table_problems(family, section.options, pm))
-    return problems
-
-
 # --------------------------------------------------------------------------------------------------- output
 
 
@@ -636,20 +591,6 @@ def unstructure_masked(obj: Any) -> Any:
                 )
         return data
     return _masked(converter.unstructure(obj))
-
-
-def effective_config(config: DatagenConfig, pm: PluginManager | None = None) -> dict[str, Any]:
-    """The config as plain data, secrets masked, each configured plugin's options with their defaults."""
-    out: dict[str, Any] = unstructure_masked(config)
-    if pm is None:
-        return out
-    for family, section in config.sections().items():
-        registry = pm.registry(family)
-        for name in section.options:
-            if name in registry:
-                cfg = config.plugin_config(family, name, registry.get(name).Config)
-                out[family][name] = unstructure_masked(cfg)
-    return out
 
 
 def dump_toml(data: Mapping[str, Any]) -> str:

@@ -419,9 +419,13 @@ class Results:
         options; ``out`` streams the kept records to a file; ``rejected`` writes what each stage removed.
         The returned results carry the report (``.report``).
         """
-        from datagen.app.pipeline import apply_stages
+        from datagen.services import service
 
-        return apply_stages(self, stages, config=config, plugins=plugins, out=out, rejected=rejected)
+        apply_stages = service("apply_stages")  # provided by the application layer (datagen/__init__.py)
+        result: Results = apply_stages(
+            self, stages, config=config, plugins=plugins, out=out, rejected=rejected
+        )
+        return result
 
     def save(self, path: str | os.PathLike[str], *, row_group_size: int = 2_000) -> Path:
         """Write to ``.jsonl`` or ``.parquet`` (streamed, atomically renamed)."""

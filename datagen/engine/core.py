@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable
 
 from datagen.datamodel.config import EngineConfig
 from datagen.datamodel.records import Usage
+from datagen.datamodel.run import RunStats
 from datagen.engine.batching import BatchBackend, Batcher
 from datagen.engine.cache import ResponseCache, request_key
-from datagen.engine.llm import RateLimits, Request, Response
+from datagen.engine.llm import Client, RateLimits, Request, Response, backend_attribute
 from datagen.engine.pricing import PriceTable
 from datagen.errors import (
     AuthenticationError,
@@ -34,8 +35,6 @@ from datagen.errors import (
     TransientError,
     UsageError,
 )
-from datagen.kernel.context import RunStats
-from datagen.kernel.protocols import Backend, backend_attribute
 from datagen.log import get_logger
 
 log = get_logger("datagen.engine.core")
@@ -242,7 +241,7 @@ class Engine:
 
     def __init__(
         self,
-        backend: Backend,
+        backend: Client,
         config: EngineConfig,
         stats: RunStats | None = None,
         *,

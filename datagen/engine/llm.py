@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -188,3 +188,33 @@ def check_api_key(key: str | None, *, env_var: str, config_key: str, prefix: str
             f"the API key from {env_var} / {config_key} is malformed: it should start with {prefix!r}"
         )
     return key
+
+
+@runtime_checkable
+class Client(Protocol):
+    """What the engine needs of an LLM client (a backend plugin is one): a model, whether it takes chat
+    messages or completion prompts, ``complete`` and ``aclose``. Optional attributes are read with
+    :func:`backend_attribute`."""
+
+    model: str
+    is_chat: bool
+
+    async def complete(self, request: Request) -> Response:
+        """Send one request; raise :class:`datagen.errors.BackendError` subclasses on failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and processes."""
+
+
+#: Optional attributes of a client that the engine reads, with the value it assumes when one is missing.
+BACKEND_DEFAULTS: dict[str, Any] = {
+    "rate_limits": None,
+    "preferred_concurrency": None,
+    "cache_identity": "",
+}
+
+
+def backend_attribute(backend: Any, name: str) -> Any:
+    """An optional client attribute, or its documented default from :data:`BACKEND_DEFAULTS`."""
+    return getattr(backend, name, BACKEND_DEFAULTS[name])

@@ -14,7 +14,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from datagen.datamodel.results import Results
-    from datagen.kernel.context import Run
+    from datagen.datamodel.run import Run
 
 hookspec = pluggy.HookspecMarker("datagen")
 hookimpl = pluggy.HookimplMarker("datagen")

@@ -11,6 +11,10 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from datagen.engine.llm import BACKEND_DEFAULTS, Client, backend_attribute
+
+__all__ = ["BACKEND_DEFAULTS", "Backend", "backend_attribute"]  # the engine's, re-exported for plugins
+
 if TYPE_CHECKING:
     from datagen.datamodel.records import Record
     from datagen.datamodel.results import Results
@@ -26,21 +30,8 @@ class Plugin(Protocol):
     Config: ClassVar[type[Any]]
 
 
-#: Optional attributes of a backend that the engine reads, with the value it assumes when one is missing.
-BACKEND_DEFAULTS: dict[str, Any] = {
-    "rate_limits": None,
-    "preferred_concurrency": None,
-    "cache_identity": "",
-}
-
-
-def backend_attribute(backend: Any, name: str) -> Any:
-    """An optional :class:`Backend` attribute, or its documented default from :data:`BACKEND_DEFAULTS`."""
-    return getattr(backend, name, BACKEND_DEFAULTS[name])
-
-
 @runtime_checkable
-class Backend(Plugin, Protocol):
+class Backend(Plugin, Client, Protocol):
     """Talks to one kind of LLM. ``is_chat`` says whether it takes chat messages or completion prompts.
 
     Optional attributes (read with their defaults from :data:`BACKEND_DEFAULTS` when absent):

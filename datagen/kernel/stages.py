@@ -28,7 +28,7 @@ from datagen.datamodel.records import Record
 from datagen.kernel.context import RemoveSink, RunContext
 
 if TYPE_CHECKING:
-    from datagen.kernel.context import Run
+    from datagen.datamodel.run import Run
     from datagen.kernel.manager import PluginManager
 
 UNEXPLAINED = "unexplained"

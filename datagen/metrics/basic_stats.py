@@ -7,9 +7,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from datagen.app.metrics import Source, compute
 from datagen.datamodel.config import DatagenConfig
 from datagen.kernel.manager import PluginManager
-from datagen.metrics import Source, compute
 
 
 def compute_basic_stats(

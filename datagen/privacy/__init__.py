@@ -1,6 +1,5 @@
-"""Privacy: the seed's :class:`PrivacyManager` (``from datagen.privacy import PrivacyManager``) and the
-Gaussian accountant (:mod:`datagen.privacy.accounting`). The manager is imported on first use, so the
-accountant loads with the standard library alone."""
+"""Privacy: the seed's :class:`PrivacyManager` (``from datagen.privacy import PrivacyManager``), imported
+on first use. The Gaussian accountant is :mod:`datagen.kernel.accounting` (plugins: ``datagen.plugin``)."""
 
 from __future__ import annotations
 

@@ -114,7 +114,7 @@ class RLTuner:
                 raise UsageError(f"$.tune.space[{i}].target: {p.where!r} is not a config key")
         import random
 
-        from datagen.datamodel.config import validate_plugin_options
+        from datagen.kernel.options import validate_plugin_options
 
         config = self._config_for(self.space.sample(random.Random(self.config.seed)))
         validate_plugin_options(config, self.generator.plugins)
