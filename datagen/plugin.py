@@ -45,6 +45,7 @@ from datagen.kernel.context import GenerationContext, RunContext
 from datagen.kernel.hookspecs import Register, hookimpl
 from datagen.kernel.methods import records_of, request_for, require_seeds, round_rng, try_complete
 from datagen.kernel.protocols import (
+    BACKEND_CLASS_DEFAULTS,
     BACKEND_DEFAULTS,
     Agent,
     Backend,
@@ -71,6 +72,7 @@ __all__ = [
     # protocols, one per family
     "Agent",
     "BaseAgent",
+    "BACKEND_CLASS_DEFAULTS",
     "BACKEND_DEFAULTS",
     "Backend",
     "Filter",

@@ -1,5 +1,6 @@
-"""Which backend a run uses: the configured one, or for ``auto`` the first whose key is set, else the
-embedded model."""
+"""Which backend a run uses: the configured one, or for ``auto`` what the backend plugins declare: the
+first (by ``auto_choice``) whose key is set (``env_key`` or its ``api_key`` option), else the one that runs
+offline (``offline_default``)."""
 
 from __future__ import annotations
 
@@ -7,32 +8,41 @@ import os
 from collections.abc import Mapping
 
 from datagen.datamodel.config import DatagenConfig
+from datagen.errors import UsageError
 from datagen.kernel.manager import PluginManager
-
-#: environment variables whose presence makes ``backend = "auto"`` pick that backend, in order
-AUTO_BACKENDS: tuple[tuple[str, str], ...] = (
-    ("OPENAI_API_KEY", "openai"),
-    ("ANTHROPIC_API_KEY", "anthropic"),
-)
-DEFAULT_BACKEND = "local"
+from datagen.kernel.protocols import backend_class_attribute
 
 
 def resolve_backend(
     config: DatagenConfig, pm: PluginManager, environ: Mapping[str, str] | None = None
 ) -> tuple[str, str]:
-    """The backend to use and why: the configured one, or for ``auto`` the first with a key, else
-    ``local``."""
+    """The backend to use and why."""
     name = config.backend.name
     if name != "auto":
         return name, "chosen by --backend / [backend] name"
     env = os.environ if environ is None else environ
     registry = pm.registry("backend")
-    for var, backend in AUTO_BACKENDS:
-        configured_key = config.backend.options.get(backend, {}).get("api_key")
-        if (env.get(var) or configured_key) and backend in registry:
-            source = f"{var} is set" if env.get(var) else f"[backend.{backend}] api_key is set"
-            return backend, f"{source}; --backend local for the embedded model"
-    return DEFAULT_BACKEND, "no API key set: the embedded offline model"
+    classes = {n: registry.get(n) for n in registry.names()}
+    offline = sorted(n for n, cls in classes.items() if backend_class_attribute(cls, "offline_default"))
+    ranked = sorted(
+        (rank, n)
+        for n, cls in classes.items()
+        if (rank := backend_class_attribute(cls, "auto_choice")) is not None
+    )
+    hint = f"; --backend {offline[0]} for the embedded model" if offline else ""
+    for _, backend in ranked:
+        var = backend_class_attribute(classes[backend], "env_key")
+        if var and env.get(var):
+            return backend, f"{var} is set{hint}"
+        if config.backend.options.get(backend, {}).get("api_key"):
+            return backend, f"[backend.{backend}] api_key is set{hint}"
+    if offline:
+        return offline[0], "no API key set: the embedded offline model"
+    keys = ", ".join(v for n in classes if (v := backend_class_attribute(classes[n], "env_key")))
+    raise UsageError(
+        f"$.backend.name: 'auto' found no API key ({keys or 'no backend declares one'}) and no backend that "
+        "runs offline; set a key or name a backend with --backend"
+    )
 
 
 def resolve_backend_name(

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from datagen.app.backend_choice import AUTO_BACKENDS, DEFAULT_BACKEND, resolve_backend, resolve_backend_name
+from datagen.app.backend_choice import resolve_backend, resolve_backend_name
 from datagen.app.pipeline import StageLLMs, build_stages, construct, plugin_versions, reject_sink
 from datagen.datamodel.config import DatagenConfig
 from datagen.datamodel.records import Record, utc_now
@@ -47,8 +47,6 @@ log = get_logger("datagen.app.runner")
 
 #: names other modules import from here
 __all__ = [
-    "AUTO_BACKENDS",
-    "DEFAULT_BACKEND",
     "execute",
     "prepare",
     "resolve_backend",

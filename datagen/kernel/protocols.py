@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from datagen.engine.llm import BACKEND_DEFAULTS, Client, backend_attribute
 
-__all__ = ["BACKEND_DEFAULTS", "Backend", "backend_attribute"]  # the engine's, re-exported for plugins
+__all__ = [
+    "BACKEND_CLASS_DEFAULTS",
+    "BACKEND_DEFAULTS",
+    "Backend",
+    "backend_attribute",
+    "backend_class_attribute",
+]  # the engine's, re-exported for plugins
 
 if TYPE_CHECKING:
     from datagen.datamodel.records import Record
@@ -30,6 +36,23 @@ class Plugin(Protocol):
     Config: ClassVar[type[Any]]
 
 
+#: Optional class attributes of a backend plugin that the app reads to choose one for ``backend = "auto"``,
+#: with the value it assumes when one is missing.
+BACKEND_CLASS_DEFAULTS: dict[str, Any] = {
+    #: the environment variable holding its API key (e.g. ``OPENAI_API_KEY``)
+    "env_key": None,
+    #: its place in automatic choice when its key is set, smaller first (None: never chosen by ``auto``)
+    "auto_choice": None,
+    #: whether ``auto`` falls back to it when no key is set (the embedded model)
+    "offline_default": False,
+}
+
+
+def backend_class_attribute(cls: Any, name: str) -> Any:
+    """An optional backend class attribute, or its default from :data:`BACKEND_CLASS_DEFAULTS`."""
+    return getattr(cls, name, BACKEND_CLASS_DEFAULTS[name])
+
+
 @runtime_checkable
 class Backend(Plugin, Client, Protocol):
     """Talks to one kind of LLM. ``is_chat`` says whether it takes chat messages or completion prompts.
@@ -42,6 +65,10 @@ class Backend(Plugin, Client, Protocol):
       model: its slots); ``[engine] max_concurrency`` wins.
     - ``cache_identity: str`` — what names the server in cache keys (e.g. its base URL), so answers of
       different servers are kept apart; ``[cache] identity`` wins.
+
+    Optional class attributes for ``backend = "auto"`` (defaults in :data:`BACKEND_CLASS_DEFAULTS`):
+    ``env_key`` (the variable holding its API key), ``auto_choice`` (its place when that key is set,
+    smaller first) and ``offline_default`` (chosen when no key is set).
     """
 
     model: str

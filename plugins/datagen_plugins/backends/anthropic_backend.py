@@ -78,6 +78,8 @@ class AnthropicBackend:
     name: ClassVar[str] = "anthropic"
     Config: ClassVar[type[Any]] = AnthropicConfig
     env_key: ClassVar[str] = "ANTHROPIC_API_KEY"
+    #: with ``backend = "auto"``, chosen after OpenAI when its key is set
+    auto_choice: ClassVar[int] = 20
 
     def __init__(self, config: AnthropicConfig) -> None:
         self.config = config

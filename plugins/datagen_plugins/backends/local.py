@@ -74,6 +74,8 @@ class LocalBackend:
 
     name: ClassVar[str] = "local"
     Config: ClassVar[type[Any]] = LocalConfig
+    #: with ``backend = "auto"`` and no key set: the embedded model, offline
+    offline_default: ClassVar[bool] = True
 
     def __init__(self, config: LocalConfig) -> None:
         self.config = config

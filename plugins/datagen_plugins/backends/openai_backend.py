@@ -71,6 +71,8 @@ class OpenAIBackend:
     name: ClassVar[str] = "openai"
     Config: ClassVar[type[Any]] = OpenAIConfig
     env_key: ClassVar[str] = "OPENAI_API_KEY"
+    #: with ``backend = "auto"``, chosen first when its key is set
+    auto_choice: ClassVar[int] = 10
 
     def __init__(self, config: OpenAIConfig) -> None:
         self.config = config
