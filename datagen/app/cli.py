@@ -712,8 +712,9 @@ def audit_cmd(ctx: click.Context, /, **opts: Any) -> None:
             raise click.UsageError(f"--canaries {opts['canaries']}: {exc}") from None
     if opts["json_out"] is not None:
         check_side_file(Path(opts["json_out"]), "json")
-    pii = state.pm.registry("privacy").get("pii")
-    detector = pii(pii.Config(ner="none"))
+    from datagen.kernel.capabilities import pii_detector_for_audit
+
+    detector = pii_detector_for_audit(state.pm, state.config)
     embedder = None
     if opts["embeddings"] is not False:
         from datagen.text.embeddings import Embedder

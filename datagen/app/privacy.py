@@ -26,6 +26,7 @@ from datagen.datamodel.config import DatagenConfig, load_config
 from datagen.datamodel.records import Record
 from datagen.datamodel.results import Results, iter_records
 from datagen.errors import UsageError
+from datagen.kernel.capabilities import pii_detector, pii_detector_for_audit
 from datagen.kernel.manager import PluginManager, load_plugins_for
 
 PII_OPTIONS = ("strategy", "types", "locale", "scope", "ner", "ner_languages", "ner_threads", "fields")
@@ -74,9 +75,11 @@ class PrivacyManager:
     # ------------------------------------------------------------------------------------ texts
 
     def _scrubber(self) -> Any:
-        cls = self.plugins.registry("privacy").get("pii")
-        options = self.config.plugin_config("privacy", "pii", cls.Config)
-        return cls(attrs.evolve(options, entities=None))
+        name, cls = pii_detector(self.plugins, self.config)
+        options = self.config.plugin_config("privacy", name, cls.Config)
+        if attrs.has(type(options)) and "entities" in attrs.fields_dict(type(options)):
+            options = attrs.evolve(options, entities=None)  # no side file for single texts
+        return cls(options)
 
     def find_pii(self, text: str) -> list[dict[str, Any]]:
         """The personal data and secrets in ``text``: type, start, end, score and the text found."""
@@ -153,11 +156,11 @@ class PrivacyManager:
         def records(source: str | os.PathLike[str] | Iterable[Record]) -> Iterable[Record]:
             return iter_records(source) if isinstance(source, (str, os.PathLike)) else source
 
-        detector = self.plugins.registry("privacy").get("pii")
+        detector = pii_detector_for_audit(self.plugins, self.config)
         return audit(
             records(private),
             records(synthetic),
             canaries=[dict(c) for c in canaries],
-            pii=detector(detector.Config(ner="none")),
+            pii=detector,
             embedder=Embedder() if embeddings else None,
         )

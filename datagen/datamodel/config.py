@@ -261,6 +261,9 @@ class PrivacySection(FamilySection):
 
     inputs: list[str] = attrs.field(factory=list)
     outputs: list[str] = attrs.field(factory=list)
+    #: the plugin that finds personal data for the audit and ``PrivacyManager`` (a privacy plugin that
+    #: declares ``detects_pii``); empty: the only one installed, or the first by name
+    detector: str = ""
 
 
 @attrs.define

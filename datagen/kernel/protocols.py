@@ -86,6 +86,22 @@ class Backend(Plugin, Client, Protocol):
 
 
 @runtime_checkable
+class PIIDetector(Protocol):
+    """A privacy mechanism that also finds and replaces personal data in single texts; its class declares
+    ``detects_pii = True``. ``datagen audit``, ``PrivacyManager.find_pii`` / ``scrub_text`` and the audit's
+    PII count ask the registry for one (:func:`datagen.kernel.capabilities.pii_detector`) instead of
+    naming a plugin. Each entity has ``type``, ``start``, ``end``, ``score`` and ``value``."""
+
+    def find(self, texts: list[str]) -> list[list[Any]]:
+        """The entities of each text, offsets into it."""
+        ...
+
+    def scrub(self, text: str, entities: Any) -> str:
+        """``text`` with ``entities`` replaced."""
+        ...
+
+
+@runtime_checkable
 class GenerationMethod(Plugin, Protocol):
     """Produces records from seeds through a backend."""
 

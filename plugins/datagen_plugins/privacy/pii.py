@@ -557,6 +557,10 @@ class PII:
     """The scrubber: a privacy stage for inputs (seeds) and outputs."""
 
     name: ClassVar[str] = "pii"
+    #: finds and replaces personal data in single texts too (``datagen.plugin.PIIDetector``)
+    detects_pii: ClassVar[bool] = True
+    #: what ``datagen audit`` counts personal data with: the rules alone, fast over a whole dataset
+    audit_options: ClassVar[dict[str, Any]] = {"ner": "none", "entities": None}
     Config: ClassVar[type[Any]] = PIIConfig
 
     def __init__(self, config: PIIConfig) -> None:

@@ -1,0 +1,40 @@
+"""Plugins found by what they declare they can do, not by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from datagen.datamodel.config import DatagenConfig
+from datagen.errors import UsageError
+from datagen.kernel.manager import PluginManager
+
+
+def pii_detector(pm: PluginManager, config: DatagenConfig) -> tuple[str, Any]:
+    """The name and class of the privacy plugin that finds personal data (``detects_pii = True``):
+    ``[privacy] detector`` when set, else the only one, or the first by name when several are installed."""
+    registry = pm.registry("privacy")
+    able = sorted(n for n in registry.names() if getattr(registry.get(n), "detects_pii", False))
+    wanted = config.privacy.detector
+    if wanted:
+        if wanted not in able:
+            raise UsageError(
+                f"$.privacy.detector: {wanted!r} is not a privacy plugin that detects personal data "
+                f"(those that do: {', '.join(able) or 'none installed'})"
+            )
+        return wanted, registry.get(wanted)
+    if not able:
+        raise UsageError("no installed privacy plugin detects personal data (detects_pii)")
+    return able[0], registry.get(able[0])
+
+
+def pii_detector_for_audit(pm: PluginManager, config: DatagenConfig) -> Any:
+    """The PII detector, built for counting personal data over a whole dataset: its configured options
+    with the ones its class declares for that (``audit_options``, e.g. the rules without a model)."""
+    name, cls = pii_detector(pm, config)
+    options = config.plugin_config("privacy", name, cls.Config)
+    overrides = dict(getattr(cls, "audit_options", {}))
+    if overrides and attrs.has(type(options)):
+        options = attrs.evolve(options, **overrides)
+    return cls(options)
