@@ -24,7 +24,6 @@ __all__ = [
 if TYPE_CHECKING:
     from datagen.datamodel.records import Record
     from datagen.datamodel.results import Results
-    from datagen.engine.llm import Request, Response
     from datagen.kernel.context import GenerationContext, RunContext
 
 
@@ -71,18 +70,8 @@ class Backend(Plugin, Client, Protocol):
     smaller first) and ``offline_default`` (chosen when no key is set).
     """
 
-    model: str
-    is_chat: bool
-
     def validate(self) -> None:
         """Raise :class:`datagen.errors.UsageError` for a missing or malformed key, before any request."""
-
-    async def complete(self, request: Request) -> Response:
-        """Send one request; raise :class:`datagen.errors.BackendError` subclasses on failure."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release connections and processes."""
 
 
 @runtime_checkable

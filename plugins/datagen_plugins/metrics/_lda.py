@@ -18,6 +18,11 @@ import numpy as np
 CHUNK = 20_000
 
 
+def _as_float(X: Any) -> Any:
+    """``X`` as float32 or float64 (counts come as integers), as scikit-learn converts them."""
+    return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
+
+
 def _expectation(gamma: Any) -> Any:
     """``exp(E[log theta])`` for theta ~ Dirichlet(gamma), row by row."""
     from scipy.special import psi
@@ -107,36 +112,33 @@ class OnlineLDA:
         self.random_state = random_state
         self.prior = 1.0 / n_components
         self.components_: Any = None
+        self._exp: Any = None  # exp(E[log beta]) of the fitted topics
 
     def fit(self, X: Any) -> OnlineLDA:
         """Fit the topics' word weights on the count matrix ``X``."""
-        from scipy.special import psi
-
         rng = np.random.RandomState(self.random_state)
+        X = _as_float(X)
         n_samples, n_features = X.shape
-        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-        X = X.astype(dtype)
-        self.components_ = rng.gamma(100.0, 0.01, (self.n_components, n_features)).astype(dtype)
-        self._exp = np.exp(psi(self.components_) - psi(self.components_.sum(axis=1))[:, np.newaxis])
+        self.components_ = rng.gamma(100.0, 0.01, (self.n_components, n_features)).astype(X.dtype)
+        self._exp = _expectation(self.components_)
         batch_iter = 1
         for _ in range(self.max_iter):
             for begin in range(0, n_samples, self.batch_size):
                 batch = X[begin : begin + self.batch_size]
-                start = rng.gamma(100.0, 0.01, (batch.shape[0], self.n_components)).astype(dtype)
+                start = rng.gamma(100.0, 0.01, (batch.shape[0], self.n_components)).astype(X.dtype)
                 _, stats = e_step(batch, self._exp, self.prior, start, sstats=True)
                 stats *= self._exp
                 weight = (self.learning_offset + batch_iter) ** -self.learning_decay
                 self.components_ *= 1 - weight
                 self.components_ += weight * (self.prior + n_samples / batch.shape[0] * stats)
-                self._exp = np.exp(psi(self.components_) - psi(self.components_.sum(axis=1))[:, np.newaxis])
+                self._exp = _expectation(self.components_)
                 batch_iter += 1
         return self
 
     def transform(self, X: Any) -> Any:
         """Each document's topic distribution (rows sum to 1)."""
-        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-        X = X.astype(dtype)
-        gamma, _ = e_step(X, self._exp, self.prior, np.ones((X.shape[0], self.n_components), dtype))
+        X = _as_float(X)
+        gamma, _ = e_step(X, self._exp, self.prior, np.ones((X.shape[0], self.n_components), X.dtype))
         return gamma / gamma.sum(axis=1, keepdims=True)
 
     def fit_transform(self, X: Any) -> Any:

@@ -94,25 +94,29 @@ def _word_caches() -> Iterator[None]:
     syllables are the sum of its words' (textstat's own loop), taken from that cache whenever each
     word is one word to textstat too (``tests/test_metrics.py`` compares with textstat called as is).
     The names are put back after; with another textstat layout nothing is changed."""
-    swapped: list[tuple[Any, str, Any]] = []
+    # (module, name, textstat's function, its replacement); one cache per function, shared by the
+    # modules that import it
+    swaps: list[tuple[Any, str, Any, Any]] = []
     try:
         cached: dict[str, Any] = {}
-        for module_name, name in (*_PER_WORD, _PER_TEXT):
+        for module_name, name in _PER_WORD:
             module = importlib.import_module(module_name)
             original = getattr(module, name)
-            swapped.append((module, name, original))
             inner = getattr(original, "__wrapped__", original)
-            cached.setdefault(name, functools.lru_cache(maxsize=1 << 20)(inner))
-        replacements = [cached[name] for _, name in _PER_WORD]
-        replacements.append(_text_syllables(cached["count_syllables"], swapped[-1][2]))
-    except (ImportError, AttributeError):  # another textstat layout: measured as it is
-        swapped = []
+            swaps.append(
+                (module, name, original, cached.setdefault(name, functools.lru_cache(1 << 20)(inner)))
+            )
+        module = importlib.import_module(_PER_TEXT[0])
+        original = getattr(module, _PER_TEXT[1])
+        swaps.append((module, _PER_TEXT[1], original, _text_syllables(cached["count_syllables"], original)))
+    except (ImportError, AttributeError, KeyError):  # another textstat layout: measured as it is
+        swaps = []
     try:
-        for (module, name, _), replacement in zip(swapped, replacements if swapped else [], strict=False):
+        for module, name, _, replacement in swaps:
             setattr(module, name, replacement)
         yield
     finally:
-        for module, name, original in swapped:
+        for module, name, original, _ in swaps:
             setattr(module, name, original)
 
 
