@@ -4,19 +4,16 @@
 from __future__ import annotations
 
 from datagen.datamodel.config import (
-    BackendSection,
     CacheConfig,
     DatagenConfig,
     EngineConfig,
-    FilterSection,
     GenerateConfig,
     LoggingConfig,
-    MetricSection,
-    PrivacySection,
     RLTuningConfig,
     SamplingConfig,
     load_config,
 )
+from datagen.datamodel.families import BackendSection, FilterSection, MetricSection, PrivacySection
 
 #: the seed's name for the whole configuration
 Config = DatagenConfig

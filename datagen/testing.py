@@ -18,13 +18,14 @@ import attrs
 import pytest
 
 from datagen.datamodel.config import DatagenConfig, load_config
+from datagen.datamodel.families import FAMILIES
 from datagen.datamodel.records import ROLES, Message, Provenance, Record, Usage
 from datagen.datamodel.results import Results
 from datagen.engine.llm import FINISH_REASONS, Request, Response
 from datagen.errors import UsageError
 from datagen.kernel.hookspecs import hookimpl
 from datagen.kernel.manager import PluginManager, load_plugins
-from datagen.kernel.registry import FAMILIES, check_member
+from datagen.kernel.registry import check_member
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy

@@ -11,6 +11,7 @@ import pluggy
 import pytest
 
 import datagen
+from datagen.datamodel.families import FAMILIES
 from datagen.errors import DuplicateNameError, PluginError, UnknownNameError
 from datagen.kernel.manager import PluginManager, load_plugins
 from tests.conftest import REPO
@@ -211,13 +212,11 @@ def test_registration_runs_once_per_manager() -> None:
 
 def make_plugin_for_family(family: str, name: str) -> object:
     """A plugin object registering one member of ``family`` (any family, including commands)."""
-    from datagen.kernel.registry import FAMILIES
-
     hook = FAMILIES[family].hook
     if family == "command":
         member: Any = click.Command(name, callback=lambda: click.echo(f"hello from {name}"))
     else:
-        methods = {m: (lambda self, *a, **k: None) for m in FAMILIES[family].methods}
+        methods = {m: (lambda self, *a, **k: None) for m in FAMILIES[family].members}
         member = type(
             name.title(), (), {"name": name, "Config": NoOptions, "__init__": lambda s, c: None, **methods}
         )
@@ -229,9 +228,7 @@ def make_plugin_for_family(family: str, name: str) -> object:
     return type(f"{name}_plugin", (), {hook: staticmethod(datagen.hookimpl(impl))})()
 
 
-@pytest.mark.parametrize(
-    "family", ["backend", "method", "filter", "privacy", "metric", "plot", "agent", "command"]
-)
+@pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_register_hook_fills_its_registry(family: str) -> None:
     pm = PluginManager(strict=True)
     pm.register(make_plugin_for_family(family, f"my_{family}"), name=f"plugin_{family}")

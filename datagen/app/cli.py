@@ -26,6 +26,8 @@ from datagen.log import configure_logging, get_logger, redact_text
 
 log = get_logger("datagen.app.cli")
 BUILTIN_COMMANDS = ("cache", "config", "filter", "generate", "plugins")
+#: the commands that run stages, each with a flag per stage family (:func:`stage_flags`)
+STAGE_COMMANDS = ("generate", "filter")
 
 
 class AppState:
@@ -114,7 +116,7 @@ class DatagenGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         cmd = super().get_command(ctx, cmd_name)
         if cmd is not None:
-            return cmd
+            return stage_flags(cmd) if cmd_name in STAGE_COMMANDS else cmd
         registry = _state(ctx).commands.registry("command")
         return registry.get(cmd_name) if cmd_name in registry else None
 
@@ -140,7 +142,12 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool, log_json: boo
 # ------------------------------------------------------------------------------------------------ plugins
 
 
-FAMILY_ORDER = ("backend", "method", "filter", "privacy", "metric", "plot", "agent")
+def _member_families() -> list[str]:
+    """The families whose members ``datagen plugins NAME`` describes (those with config tables), in
+    declaration order."""
+    from datagen.datamodel.families import sectioned
+
+    return [f.name for f in sectioned()]
 
 
 def describe_member(pm: PluginManager, name: str) -> list[dict[str, Any]]:
@@ -150,7 +157,7 @@ def describe_member(pm: PluginManager, name: str) -> list[dict[str, Any]]:
     import attrs as attrs_
 
     found = []
-    for family in FAMILY_ORDER:
+    for family in _member_families():
         registry = pm.registry(family)
         if name not in registry:
             continue
@@ -207,7 +214,9 @@ def plugins_cmd(
             f"no hook {hook!r}; hooks: {', '.join(pm.hook_names())}", param_hint="--hook"
         )
     provides: dict[str, list[str]] = {}
-    for family in ("backend", "method", "filter", "privacy", "metric", "plot", "agent", "command"):
+    from datagen.datamodel.families import FAMILIES
+
+    for family in FAMILIES:
         for entry in pm.registry(family):
             provides.setdefault(entry.plugin, []).append(f"{family}:{entry.name}")
     rows = [
@@ -252,7 +261,7 @@ def plugins_cmd(
 def _describe(pm: PluginManager, name: str, as_json: bool) -> None:
     members = describe_member(pm, name)
     if not members:
-        known = sorted({n for family in FAMILY_ORDER for n in pm.registry(family).names()})
+        known = sorted({n for family in _member_families() for n in pm.registry(family).names()})
         raise click.BadParameter(f"nothing is registered as {name!r}; known: {', '.join(known)}")
     if as_json:
         click.echo(json.dumps(members, indent=2, default=str))
@@ -352,11 +361,11 @@ def _generate_overrides(opts: dict[str, Any]) -> dict[str, Any]:
         _put(overrides, key, opts[flag] and str(opts[flag]))
     if opts["no_cache"]:
         _put(overrides, "cache.enabled", False)
-    if opts["filters"]:
-        _put(overrides, "filter.chain", list(opts["filters"]))
-    if opts["privacy"]:
-        _put(overrides, "privacy.inputs", list(opts["privacy"]))
-        _put(overrides, "privacy.outputs", list(opts["privacy"]))
+    for family in _flagged_families():  # --filter, --privacy: every stage list of the family
+        names = opts.get(_flag_dest(family.cli_flag), ())
+        if names:
+            for stage_list in family.stage_lists:
+                _put(overrides, f"{family.name}.{stage_list.key}", list(names))
     if opts["index"]:
         _put(overrides, "filter.near_dedup.index", str(opts["index"]))
     return overrides
@@ -381,25 +390,43 @@ def _settings(settings: Sequence[str]) -> dict[str, Any]:
     return overrides
 
 
+def _flagged_families() -> list[Any]:
+    """The stage families with a CLI flag, in the order their output stages run."""
+    from datagen.datamodel.families import stage_families
+
+    return [f for f in stage_families() if f.cli_flag]
+
+
+def _flag_dest(flag: str | None) -> str:
+    """The keyword a stage family's flag arrives under (``--filter`` → ``stages_filter``)."""
+    return "stages_" + (flag or "").lstrip("-").replace("-", "_")
+
+
+def stage_flags(command: click.Command) -> click.Command:
+    """Give a stage-running command a repeatable flag per declared stage family that has one
+    (``--filter``, ``--privacy``, and any family declared since), ahead of its other options."""
+    have = {p.name for p in command.params}
+    added = [
+        click.Option(
+            [family.cli_flag or "", _flag_dest(family.cli_flag)],
+            multiple=True,
+            metavar="NAME",
+            help=family.cli_help,
+        )
+        for family in _flagged_families()
+        if _flag_dest(family.cli_flag) not in have
+    ]
+    if added:
+        at = next((i for i, p in enumerate(command.params) if p.name == "rejected"), len(command.params))
+        command.params[at:at] = added
+    return command
+
+
 def _stage_options(func: Any) -> Any:
-    """``--filter``, ``--privacy``, ``--rejected``, ``--report`` and ``--overwrite``, shared by ``generate``
-    and ``filter``."""
+    """``--rejected``, ``--report``, ``--overwrite`` and ``--index``, shared by ``generate`` and
+    ``filter`` (:func:`stage_flags` adds the stage families' flags before them)."""
     for option in reversed(
         (
-            click.option(
-                "--filter",
-                "filters",
-                multiple=True,
-                metavar="NAME",
-                help="A filter stage, in order; repeatable (replaces [filter] chain).",
-            ),
-            click.option(
-                "--privacy",
-                "privacy",
-                multiple=True,
-                metavar="NAME",
-                help="A privacy stage on the seeds and on the output, in order; repeatable.",
-            ),
             click.option(
                 "--rejected",
                 type=click.Path(path_type=Path),
@@ -570,9 +597,13 @@ def filter_cmd(ctx: click.Context, /, source: Path, out: Path, **opts: Any) -> N
     if opts["index"]:
         _put(overrides, "filter.near_dedup.index", str(opts["index"]))
     config = state.load(overrides)
-    stages = [("filter", n) for n in opts["filters"]] + [("privacy", n) for n in opts["privacy"]]
-    if not stages and not (config.filter.chain or config.privacy.outputs):
-        raise click.UsageError("no stage: pass --filter NAME / --privacy NAME or set [filter] chain")
+    from datagen.app.pipeline import configured_output_stages
+
+    families = _flagged_families()
+    stages = [(f.name, n) for f in families for n in opts.get(_flag_dest(f.cli_flag), ())]
+    if not stages and not any(configured_output_stages(config).values()):
+        flags = " / ".join(f"{f.cli_flag} NAME" for f in families)
+        raise click.UsageError(f"no stage: pass {flags} or set [filter] chain")
     _stages_over_file(state, config, source, out, stages, opts=opts, rejected=opts["rejected"])
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from datagen.datamodel.config import DatagenConfig, load_config
+from datagen.datamodel.families import stage_families, stage_lists
 from datagen.datamodel.records import Record, utc_now
 from datagen.datamodel.report import RunReport
 from datagen.datamodel.results import RecordWriter, RejectedWriter, Results
@@ -28,29 +29,20 @@ from datagen.log import get_logger
 
 log = get_logger("datagen.pipeline")
 
-#: (family, position, config key listing the stage names) for every stage list a run applies
-STAGE_LISTS = (
-    ("privacy", "inputs", "privacy.inputs"),
-    ("filter", "outputs", "filter.chain"),
-    ("privacy", "outputs", "privacy.outputs"),
-)
-
 
 def build_stages(
     config: DatagenConfig, pm: PluginManager, problems: list[str] | None = None
 ) -> list[StageSpec]:
-    """A plugin instance for every configured stage, in run order. Problems (unknown names, bad options,
-    a plugin refusing its config) are appended to ``problems`` when given, else raised at once."""
+    """A plugin instance for every configured stage, in run order (every declared family's stage
+    lists, :func:`datagen.datamodel.families.stage_lists`). Problems (unknown names, bad options, a
+    plugin refusing its config) are appended to ``problems`` when given, else raised at once."""
     collect: list[str] = [] if problems is None else problems
     specs: list[StageSpec] = []
-    lists = {
-        "privacy.inputs": config.privacy.inputs,
-        "filter.chain": config.filter.chain,
-        "privacy.outputs": config.privacy.outputs,
-    }
-    for family, position, key in STAGE_LISTS:
+    for declared, stage_list in stage_lists():
+        family, position, key = declared.name, stage_list.position, f"{declared.name}.{stage_list.key}"
+        names: list[str] = getattr(config.section(family), stage_list.key)
         registry = pm.registry(family)
-        for i, name in enumerate(lists[key]):
+        for i, name in enumerate(names):
             where = f"$.{key}[{i}]"
             if name not in registry:
                 known = ", ".join(registry.names()) or "none installed"
@@ -81,24 +73,41 @@ def construct(
 
 
 def _resolve_names(stages: Sequence[str | tuple[str, str]], pm: PluginManager) -> dict[str, list[str]]:
-    """Bare names → filter if a filter has the name, else privacy; (family, name) pairs as given."""
-    chain: list[str] = []
-    outputs: list[str] = []
+    """The stage names by family: ``(family, name)`` pairs as given, a bare name in the first stage
+    family (in run order: filter, then privacy) that has a member of that name."""
+    families = stage_families()
+    out: dict[str, list[str]] = {f.name: [] for f in families}
     for stage in stages:
         family, name = stage if isinstance(stage, tuple) else ("", stage)
         if not family:
-            family = (
-                "privacy"
-                if name not in pm.registry("filter") and name in pm.registry("privacy")
-                else "filter"
-            )
-        if family == "filter":
-            chain.append(name)
-        elif family == "privacy":
-            outputs.append(name)
-        else:
-            raise UsageError(f"stage {stage!r}: the family must be 'filter' or 'privacy'")
-    return {"chain": chain, "outputs": outputs}
+            family = next((f.name for f in families if name in pm.registry(f.name)), families[0].name)
+        if family not in out:
+            known = ", ".join(repr(f.name) for f in families)
+            raise UsageError(f"stage {stage!r}: the family must be one that runs stages ({known})")
+        out[family].append(name)
+    return out
+
+
+def output_stage_config(config: DatagenConfig, names: Mapping[str, Sequence[str]]) -> DatagenConfig:
+    """A copy of ``config`` whose stages are ``names`` (family → stage names) on the output: every
+    output stage list of such a family holds them, every other stage list is empty."""
+    sections = {}
+    for family in stage_families():
+        changes: dict[str, Any] = {
+            s.key: list(names.get(family.name, ())) if s.position == "outputs" else []
+            for s in family.stage_lists
+        }
+        sections[family.name] = attrs.evolve(config.section(family.name), **changes)
+    return config.with_sections(**sections)
+
+
+def configured_output_stages(config: DatagenConfig) -> dict[str, list[str]]:
+    """The config's output stage names by family (what ``datagen filter`` runs without flags)."""
+    out: dict[str, list[str]] = {}
+    for family, stage_list in stage_lists():
+        if stage_list.position == "outputs":
+            out.setdefault(family.name, []).extend(getattr(config.section(family.name), stage_list.key))
+    return out
 
 
 def apply_stages(
@@ -111,8 +120,9 @@ def apply_stages(
     rejected: str | os.PathLike[str] | None = None,
     overwrite: bool = True,
 ) -> Results:
-    """Run filter and privacy stages over existing ``records``: the named ``stages`` when given, else the
-    config's ``[filter] chain`` then ``[privacy] outputs``. Returns the kept records with a report."""
+    """Run stages (filter, privacy, ...) over existing ``records``: the named ``stages`` when given, else
+    the config's output stage lists (``[filter] chain`` then ``[privacy] outputs``). Returns the kept
+    records with a report."""
     if config is None or isinstance(config, DatagenConfig):
         cfg = config or load_config()
     elif isinstance(config, Mapping):
@@ -121,15 +131,8 @@ def apply_stages(
         cfg = load_config(Path(config))
     pm = plugins or load_plugins_for(cfg)
     # a copy: the caller's config keeps its own stage lists
-    chain, outputs = list(cfg.filter.chain), list(cfg.privacy.outputs)
-    if stages:
-        names = _resolve_names(stages, pm)
-        chain, outputs = names["chain"], names["outputs"]
-    cfg = attrs.evolve(
-        cfg,
-        filter=attrs.evolve(cfg.filter, chain=chain),
-        privacy=attrs.evolve(cfg.privacy, inputs=[], outputs=outputs),
-    )
+    names = _resolve_names(stages, pm) if stages else configured_output_stages(cfg)
+    cfg = output_stage_config(cfg, names)
     from datagen.kernel.options import validate_plugin_options
 
     validate_plugin_options(cfg, pm)

@@ -92,7 +92,7 @@ class QualityFilter:
         filters = attrs.evolve(
             resolved.filter, chain=defaults.chain, options={**defaults.options, **resolved.filter.options}
         )
-        return attrs.evolve(resolved, filter=filters)
+        return resolved.with_sections(filter=filters)
 
     @staticmethod
     def _flat(config: Mapping[str, Any]) -> DatagenConfig:

@@ -23,8 +23,18 @@ from cattrs.errors import (
     IterableValidationError,
     IterableValidationNote,
 )
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, override
 
+from datagen.datamodel.families import (
+    FAMILIES,
+    BackendSection,
+    FamilySection,
+    FilterSection,
+    MethodSection,
+    MetricSection,
+    PrivacySection,
+    sectioned,
+)
 from datagen.datamodel.space import Param
 from datagen.errors import ConfigError
 from datagen.log import SECRET_KEY_RE
@@ -218,55 +228,6 @@ def structure(data: Any, cls: type[T], *, path: str = "$", source: str | None = 
 
 
 @attrs.define
-class FamilySection:
-    """Options of one plugin family, a table per plugin name (``[filter.length]``)."""
-
-    options: dict[str, dict[str, Any]] = attrs.field(factory=dict)
-
-
-@attrs.define
-class MethodSection(FamilySection):
-    """``[method]``: which generation method runs, and per-method tables (``[method.self_instruct]``)."""
-
-    name: str = "respond"
-
-
-@attrs.define
-class BackendSection(FamilySection):
-    """``[backend]``: which backend runs (``auto`` = an API key's backend, else ``local``) and its model."""
-
-    name: str = "auto"
-    model: str | None = None
-
-
-@attrs.define
-class FilterSection(FamilySection):
-    """``[filter]``: the filters every generated record passes through, in order, and their tables."""
-
-    chain: list[str] = attrs.field(factory=list)
-
-
-@attrs.define
-class MetricSection(FamilySection):
-    """``[metric]``: metrics computed at the end of a generation run (``run``), in the run report, and
-    their tables."""
-
-    run: list[str] = attrs.field(factory=list)
-
-
-@attrs.define
-class PrivacySection(FamilySection):
-    """``[privacy]``: mechanisms applied to the seeds before any backend sees them (``inputs``) and to
-    the records before they are written (``outputs``), in order, and their tables."""
-
-    inputs: list[str] = attrs.field(factory=list)
-    outputs: list[str] = attrs.field(factory=list)
-    #: the plugin that finds personal data for the audit and ``PrivacyManager`` (a privacy plugin that
-    #: declares ``detects_pii``); empty: the only one installed, or the first by name
-    detector: str = ""
-
-
-@attrs.define
 class SamplingConfig:
     """``[sampling]``: default sampling parameters sent with each request."""
 
@@ -395,35 +356,93 @@ class RLTuningConfig:
     normalize_rewards: bool | None = None
 
 
+def _default_sections() -> dict[str, FamilySection]:
+    return {f.name: f.section() for f in sectioned() if f.section is not None}
+
+
+S = TypeVar("S", bound=FamilySection)
+
+
 @attrs.define
 class DatagenConfig:
-    """The whole configuration; every section has defaults, so an empty file is valid."""
+    """The whole configuration; every section has defaults, so an empty file is valid.
+
+    Besides the fixed sections, every declared plugin family (:mod:`datagen.datamodel.families`) has a
+    section of its own under its name: ``[backend]``, ``[method]``, ``[filter]``, ... (:meth:`section`;
+    the built-in ones are also attributes)."""
 
     generate: GenerateConfig = attrs.field(factory=GenerateConfig)
-    method: MethodSection = attrs.field(factory=MethodSection)
-    backend: BackendSection = attrs.field(factory=BackendSection)
     sampling: SamplingConfig = attrs.field(factory=SamplingConfig)
     engine: EngineConfig = attrs.field(factory=EngineConfig)
     cache: CacheConfig = attrs.field(factory=CacheConfig)
     logging: LoggingConfig = attrs.field(factory=LoggingConfig)
     plugins: PluginsConfig = attrs.field(factory=PluginsConfig)
-    filter: FilterSection = attrs.field(factory=FilterSection)
-    privacy: PrivacySection = attrs.field(factory=PrivacySection)
-    metric: MetricSection = attrs.field(factory=MetricSection)
-    plot: FamilySection = attrs.field(factory=FamilySection)
-    agent: FamilySection = attrs.field(factory=FamilySection)
     tune: RLTuningConfig = attrs.field(factory=RLTuningConfig)
     prices: dict[str, Price] = attrs.field(factory=dict)
+    #: every family's section by family name (in files: a top-level table under the family's name)
+    families: dict[str, FamilySection] = attrs.field(factory=_default_sections)
+
+    def section(self, family: str) -> FamilySection:
+        """The section of ``family`` (its defaults when the config was made before it was declared)."""
+        found = self.families.get(family)
+        if found is None:
+            declared = FAMILIES.get(family)
+            if declared is None or declared.section is None:
+                raise KeyError(f"no plugin family {family!r} with a config section")
+            found = self.families[family] = declared.section()
+        return found
+
+    def _typed(self, family: str, cls: type[S]) -> S:
+        found = self.section(family)
+        assert isinstance(found, cls)
+        return found
+
+    @property
+    def method(self) -> MethodSection:
+        """``[method]``."""
+        return self._typed("method", MethodSection)
+
+    @property
+    def backend(self) -> BackendSection:
+        """``[backend]``."""
+        return self._typed("backend", BackendSection)
+
+    @property
+    def filter(self) -> FilterSection:
+        """``[filter]``."""
+        return self._typed("filter", FilterSection)
+
+    @property
+    def privacy(self) -> PrivacySection:
+        """``[privacy]``."""
+        return self._typed("privacy", PrivacySection)
+
+    @property
+    def metric(self) -> MetricSection:
+        """``[metric]``."""
+        return self._typed("metric", MetricSection)
+
+    @property
+    def plot(self) -> FamilySection:
+        """``[plot]``."""
+        return self.section("plot")
+
+    @property
+    def agent(self) -> FamilySection:
+        """``[agent]``."""
+        return self.section("agent")
 
     def sections(self) -> dict[str, FamilySection]:
-        """The plugin-family sections by family name."""
-        return {
-            f: getattr(self, f) for f in ("method", "backend", "filter", "privacy", "metric", "plot", "agent")
-        }
+        """The plugin-family sections by family name, in declaration order."""
+        return {f.name: self.section(f.name) for f in sectioned()}
+
+    def with_sections(self, **changes: FamilySection) -> DatagenConfig:
+        """A copy whose family sections ``changes`` replace (the others shared)."""
+        return attrs.evolve(self, families={**self.sections(), **changes})
 
     def plugin_config(self, family: str, name: str, config_cls: type[T]) -> T:
         """The structured options of plugin ``name`` in ``family`` (defaults when it has no table)."""
-        raw = self.sections()[family].options.get(name, {})
+        raw = self.section(family).options.get(name, {})
         return structure(raw, config_cls, path=f"$.{family}.{name}")
 
 
@@ -458,10 +477,6 @@ def _family_hook(cls: type[FamilySection]) -> Callable[[Any, Any], FamilySection
     return hook
 
 
-for _cls in (FamilySection, MethodSection, BackendSection, FilterSection, PrivacySection, MetricSection):
-    converter.register_structure_hook(_cls, _family_hook(_cls))
-
-
 def _unstructure_section(section: FamilySection) -> dict[str, Any]:
     out = {a.name: converter.unstructure(getattr(section, a.name)) for a in attrs.fields(type(section))}
     out.pop("options")
@@ -469,8 +484,56 @@ def _unstructure_section(section: FamilySection) -> dict[str, Any]:
     return out
 
 
-for _cls in (FamilySection, MethodSection, BackendSection, FilterSection, PrivacySection, MetricSection):
-    converter.register_unstructure_hook(_cls, _unstructure_section)
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, FamilySection)
+
+
+converter.register_structure_hook_factory(_is_section, _family_hook)
+converter.register_unstructure_hook_func(_is_section, _unstructure_section)
+
+_fixed_structure = make_dict_structure_fn(
+    DatagenConfig, converter, _cattrs_forbid_extra_keys=True, families=override(omit=True)
+)
+
+
+def _structure_config(value: Any, _tp: Any) -> DatagenConfig:
+    """The fixed sections as attrs fields; each declared family's section from the key of its name."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a table, got {value!r}")
+    declared = {f.name: f.section for f in sectioned()}
+    errors: list[Exception] = []
+    families: dict[str, FamilySection] = {}
+    try:
+        config = _fixed_structure({k: v for k, v in value.items() if k not in declared}, DatagenConfig)
+    except ClassValidationError as exc:
+        errors.extend(exc.exceptions)
+    for name, cls in declared.items():
+        if cls is None:
+            continue
+        try:
+            families[name] = converter.structure(value.get(name, {}), cls)
+        except (ClassValidationError, TypeError, ValueError) as exc:
+            note = AttributeValidationNote(f"Structuring {name}", name, cls)
+            exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+            errors.append(exc)
+    if errors:
+        raise ClassValidationError("While structuring DatagenConfig", errors, DatagenConfig)
+    config.families = families
+    return config
+
+
+def _unstructure_config(config: DatagenConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for a in attrs.fields(DatagenConfig):
+        if a.name == "families":
+            out.update({name: converter.unstructure(s) for name, s in config.sections().items()})
+        else:
+            out[a.name] = converter.unstructure(getattr(config, a.name))
+    return out
+
+
+converter.register_structure_hook(DatagenConfig, _structure_config)
+converter.register_unstructure_hook(DatagenConfig, _unstructure_config)
 
 
 # -------------------------------------------------------------------------------------------------- loading
@@ -592,6 +655,9 @@ def unstructure_masked(obj: Any) -> Any:
                     if attrs.has(type(getattr(obj, a.name)))
                     else _masked(data[a.name], a.name, bool(a.metadata.get("secret")))
                 )
+        if isinstance(obj, DatagenConfig):
+            for name in obj.sections():
+                data[name] = _masked(data[name])
         return data
     return _masked(converter.unstructure(obj))
 

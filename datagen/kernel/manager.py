@@ -8,6 +8,7 @@ skipped with a warning naming it, so the others still load; with ``strict`` it r
 from __future__ import annotations
 
 import difflib
+import importlib
 import importlib.metadata as md
 import inspect
 import os
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pluggy
 
+from datagen.datamodel.families import FAMILIES
 from datagen.errors import PluginError
 from datagen.kernel import hookspecs
-from datagen.kernel.registry import FAMILIES, Registry
+from datagen.kernel.registry import Registry
 from datagen.log import get_logger
 
 if TYPE_CHECKING:
@@ -59,6 +61,8 @@ class PluginManager(pluggy.PluginManager):
     def __init__(self, *, strict: bool = False) -> None:
         super().__init__(GROUP)
         self.add_hookspecs(hookspecs)
+        for module in sorted({f.spec_module for f in FAMILIES.values() if f.spec_module}):
+            self.add_hookspecs(importlib.import_module(module))  # families declared beyond the built-ins
         self.strict = strict
         self.failed: dict[str, str] = {}
         self.disabled: list[str] = []

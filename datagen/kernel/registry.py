@@ -1,4 +1,5 @@
-"""Typed registries: one per plugin family, filled through the ``datagen_register_*`` hooks."""
+"""Typed registries: one per plugin family (declared in :mod:`datagen.datamodel.families`), filled
+through the ``datagen_register_*`` hooks."""
 
 from __future__ import annotations
 
@@ -9,35 +10,10 @@ from typing import Any, Generic, TypeVar
 import attrs
 import click
 
+from datagen.datamodel.families import FAMILIES, Family
 from datagen.errors import DuplicateNameError, PluginError, UnknownNameError
-from datagen.kernel.protocols import Agent, Backend, Filter, GenerationMethod, Metric, Plot, PrivacyMechanism
 
 T = TypeVar("T")
-
-
-@attrs.frozen
-class Family:
-    """An extension family: its hook, what its members must provide."""
-
-    name: str
-    hook: str
-    protocol: type[Any] | None
-    methods: tuple[str, ...]
-
-
-FAMILIES: dict[str, Family] = {
-    f.name: f
-    for f in (
-        Family("backend", "datagen_register_backends", Backend, ("validate", "complete", "aclose")),
-        Family("method", "datagen_register_methods", GenerationMethod, ("validate", "generate")),
-        Family("filter", "datagen_register_filters", Filter, ("apply",)),
-        Family("privacy", "datagen_register_privacy", PrivacyMechanism, ("apply", "spent")),
-        Family("metric", "datagen_register_metrics", Metric, ("compute",)),
-        Family("plot", "datagen_register_plots", Plot, ("render",)),
-        Family("agent", "datagen_register_agents", Agent, ("ask", "tell", "best")),
-        Family("command", "datagen_register_commands", None, ()),
-    )
-}
 
 
 @attrs.frozen
@@ -65,7 +41,7 @@ def check_member(family: Family, obj: Any) -> str:
         raise PluginError(f"{obj.__qualname__}.Config must be an attrs class")
     if any(a.default is attrs.NOTHING for a in attrs.fields(config)):
         raise PluginError(f"every field of {obj.__qualname__}.Config needs a default")
-    missing = [m for m in family.methods if not callable(getattr(obj, m, None))]
+    missing = [m for m in family.members if not callable(getattr(obj, m, None))]
     if missing:
         raise PluginError(f"{obj.__qualname__} lacks {', '.join(missing)} required of a {family.name}")
     return name

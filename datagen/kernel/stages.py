@@ -1,6 +1,7 @@
 """Pipeline stages: the filters and privacy mechanisms a run applies to its records, in order.
 
-A stage is any plugin of the ``filter`` or ``privacy`` family: ``apply(ctx, records)`` takes an async
+A stage is any plugin of a stage family (``filter``, ``privacy``, or one declared with stage lists in
+:mod:`datagen.datamodel.families`): ``apply(ctx, records)`` takes an async
 iterator of records and yields the ones that go on. A stage that removes a record says why with
 ``ctx.remove(record, reason)``; one that drops a record without a word is still counted (reason
 ``unexplained``) and the record still reaches the rejected file, so nothing disappears silently.
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from datagen.datamodel.families import FAMILIES
 from datagen.datamodel.records import Record
 from datagen.kernel.context import RemoveSink, RunContext
 
@@ -306,10 +308,12 @@ class Pipeline:
                 report.details = dict(extra())
 
     def spent(self) -> dict[str, dict[str, float]]:
-        """The privacy budget each privacy stage spent, by name (only those that spent any)."""
+        """The privacy budget each stage of a budget-spending family (privacy) spent, by name (only
+        those that spent any)."""
         out: dict[str, dict[str, float]] = {}
         for spec in self.specs:
-            if spec.family == "privacy":
+            family = FAMILIES.get(spec.family)
+            if family is not None and family.spends_budget:
                 spent = dict(spec.plugin.spent())
                 if spent:
                     out[spec.name] = spent
