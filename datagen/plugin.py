@@ -41,6 +41,7 @@ from datagen.errors import (
 )
 from datagen.kernel.accounting import BudgetExceeded, GaussianAccountant, epsilon_for, noise_multiplier_for
 from datagen.kernel.agents import SearchAgent
+from datagen.kernel.commands import Host, LazyCommand, pass_host
 from datagen.kernel.context import GenerationContext, RunContext
 from datagen.kernel.hookspecs import Register, hookimpl
 from datagen.kernel.methods import records_of, request_for, require_seeds, round_rng, try_complete
@@ -70,6 +71,10 @@ __all__ = [
     # hooks
     "Register",
     "hookimpl",
+    # commands
+    "Host",
+    "LazyCommand",
+    "pass_host",
     # protocols, one per family
     "Agent",
     "BaseAgent",

@@ -110,8 +110,9 @@ def test_the_checker_catches_each_kind_of_violation(tmp_path: Path) -> None:
 
 
 def test_no_builtin_plugin_registers_a_command() -> None:
-    """``datagen --help`` lists plugin commands from third-party plugins only, so that it never
-    imports every built-in plugin: a built-in command belongs in ``datagen/app/cli.py``."""
+    """``datagen --help`` loads only third-party plugins and the built-in commands' registrations, so
+    that it never imports every built-in plugin: a built-in command is a module of
+    ``datagen/app/commands/``, registered there by name and import path."""
     offenders = [
         str(path.relative_to(REPO))
         for path in (REPO / "plugins" / "datagen_plugins").rglob("*.py")

@@ -7,7 +7,7 @@ import inspect
 import attrs
 import pytest
 
-from datagen.app.cli import BUILTIN_COMMANDS
+from datagen.app.commands import COMMANDS
 from datagen.datamodel.config import DatagenConfig
 from datagen.kernel import hookspecs
 from tests.conftest import REPO
@@ -42,9 +42,26 @@ def test_docs_name_no_hook_that_does_not_exist() -> None:
     assert documented == set(HOOKS)
 
 
-@pytest.mark.parametrize("command", BUILTIN_COMMANDS)
+@pytest.mark.parametrize("command", [c.name for c in COMMANDS])
 def test_every_command_is_documented(command: str) -> None:
     assert f"## `datagen {command}" in (REPO / "docs" / "cli.md").read_text()
+
+
+def test_docs_name_no_command_that_does_not_exist() -> None:
+    import re
+
+    documented = set(re.findall(r"^## `datagen (\w+)", (REPO / "docs" / "cli.md").read_text(), re.M))
+    assert documented == {c.name for c in COMMANDS}
+
+
+def test_every_registered_command_is_a_builtin_one_or_from_a_plugin() -> None:
+    from datagen.app.host import AppState
+
+    host = AppState(None, False, False)
+    registry = host.plugins.registry("command")
+    assert {c.name for c in COMMANDS} <= set(registry.names())
+    for command in COMMANDS:  # each target imports and is the command it says
+        assert command.load().name == command.name
 
 
 SECTIONS = [a.name for a in attrs.fields(DatagenConfig) if a.name != "families"] + list(

@@ -262,11 +262,15 @@ def test_lifecycle_hooks_are_called_with_the_run_and_results() -> None:
 
 
 def test_plugins_command_lists_exactly_the_declared_entry_points(cli) -> None:
+    """The entry points, and the built-in commands' plugin (registered by the command line itself)."""
     result = cli("plugins", "--all", "--json")
     import json
 
+    from datagen.app.commands import COMMANDS
+
     listed = {p["name"]: p for p in json.loads(result.out) if p["distribution"] == "datagen"}
-    assert result.code == 0 and set(listed) == set(declared_entry_points())
+    assert result.code == 0 and set(listed) == {*declared_entry_points(), "datagen.commands"}
+    assert listed["datagen.commands"]["provides"] == [f"command:{c.name}" for c in COMMANDS]
     assert listed["echo"]["provides"] == ["backend:echo"]
     assert listed["respond"]["hooks"] == ["datagen_register_methods"]
     third_party = json.loads(cli("plugins", "--json").out)  # built-ins hidden without --all

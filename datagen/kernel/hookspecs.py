@@ -15,6 +15,7 @@ import pluggy
 if TYPE_CHECKING:
     from datagen.datamodel.results import Results
     from datagen.datamodel.run import Run
+    from datagen.kernel.commands import Host, LazyCommand
 
 hookspec = pluggy.HookspecMarker("datagen")
 hookimpl = pluggy.HookimplMarker("datagen")
@@ -64,8 +65,17 @@ def datagen_register_agents(register: Register) -> None:
 
 
 @hookspec
-def datagen_register_commands(register: Callable[[click.Command], None]) -> None:
-    """Register ``click.Command`` objects that become ``datagen`` subcommands under their own names."""
+def datagen_register_commands(
+    register: Callable[[click.Command | LazyCommand], None], host: Host | None
+) -> None:
+    """Register ``datagen`` subcommands: a ``click.Command`` (under its own name), or a
+    :class:`~datagen.kernel.commands.LazyCommand` (name, ``module:attribute`` and one line of help),
+    imported only when it runs, so ``datagen --help`` stays fast.
+
+    ``host`` (take it only if you need it) is the invocation's :class:`~datagen.kernel.commands.Host`:
+    the user's config, the plugin manager, the stage runner and the Generator; a command's callback can
+    also receive it with ``@datagen.plugin.pass_host``. It is None when no command line is running.
+    """
 
 
 @hookspec

@@ -58,8 +58,11 @@ def _env_flag(name: str) -> bool:
 class PluginManager(pluggy.PluginManager):
     """pluggy's manager plus entry-point loading with isolation, provenance and registries."""
 
-    def __init__(self, *, strict: bool = False) -> None:
+    def __init__(self, *, strict: bool = False, host: Any = None) -> None:
         super().__init__(GROUP)
+        #: what ``datagen_register_commands`` implementations taking ``host`` receive (the command
+        #: line's :class:`datagen.kernel.commands.Host`; None outside the command line)
+        self.host = host
         self.add_hookspecs(hookspecs)
         for module in sorted({f.spec_module for f in FAMILIES.values() if f.spec_module}):
             self.add_hookspecs(importlib.import_module(module))  # families declared beyond the built-ins
@@ -112,6 +115,12 @@ class PluginManager(pluggy.PluginManager):
         """Unregister a plugin; invalidates the cached registries."""
         self._registries = None
         return super().unregister(plugin, name)
+
+    def register_builtin(self, plugin: object, name: str) -> None:
+        """Register a plugin that ships inside datagen but is not an entry point (the built-in
+        commands): listed as built-in, like the entry points of the datagen distribution."""
+        self.register(plugin, name=name)
+        self._dists[name] = (BUILTIN_DIST, _own_version())
 
     def hook_names(self) -> list[str]:
         """Names of every hook spec."""
@@ -182,8 +191,9 @@ class PluginManager(pluggy.PluginManager):
                 if impl.plugin_name in self.failed:
                     continue
                 collected: list[Any] = []
+                given = {"register": collected.append, "host": self.host}
                 try:
-                    impl.function(**dict.fromkeys(impl.argnames, collected.append))
+                    impl.function(**{arg: given[arg] for arg in impl.argnames})
                     for obj in collected:
                         registry.add(obj, impl.plugin_name)
                 except Exception as exc:
@@ -210,19 +220,26 @@ class PluginManager(pluggy.PluginManager):
         return sorted(infos, key=lambda i: i.name)
 
 
+def _own_version() -> str:
+    from datagen.__about__ import __version__
+
+    return __version__
+
+
 def load_plugins(
     *,
     disable: Iterable[str] | None = None,
     strict: bool | None = None,
     entry_points: bool = True,
     builtins: bool = True,
+    host: Any = None,
 ) -> PluginManager:
     """A new plugin manager with every ``datagen`` entry point loaded.
 
     ``disable`` defaults to ``DATAGEN_DISABLE_PLUGINS`` (comma separated names); ``strict`` to
     ``DATAGEN_STRICT_PLUGINS=1``, which turns a broken plugin from a warning into an error.
     """
-    pm = PluginManager(strict=_env_flag("DATAGEN_STRICT_PLUGINS") if strict is None else strict)
+    pm = PluginManager(strict=_env_flag("DATAGEN_STRICT_PLUGINS") if strict is None else strict, host=host)
     if entry_points:
         pm.load_entry_points(
             _env_list("DATAGEN_DISABLE_PLUGINS") if disable is None else disable, builtins=builtins
@@ -231,8 +248,8 @@ def load_plugins(
     return pm
 
 
-def load_plugins_for(config: DatagenConfig, *, builtins: bool = True) -> PluginManager:
+def load_plugins_for(config: DatagenConfig, *, builtins: bool = True, host: Any = None) -> PluginManager:
     """A plugin manager for ``config``: its ``[plugins] disable`` plus ``DATAGEN_DISABLE_PLUGINS``, and its
     ``strict`` setting, or ``DATAGEN_STRICT_PLUGINS`` when the config does not set it."""
     disable = sorted({*config.plugins.disable, *_env_list("DATAGEN_DISABLE_PLUGINS")})
-    return load_plugins(disable=disable, strict=config.plugins.strict, builtins=builtins)
+    return load_plugins(disable=disable, strict=config.plugins.strict, builtins=builtins, host=host)

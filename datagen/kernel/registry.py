@@ -12,6 +12,7 @@ import click
 
 from datagen.datamodel.families import FAMILIES, Family
 from datagen.errors import DuplicateNameError, PluginError, UnknownNameError
+from datagen.kernel.commands import LazyCommand
 
 T = TypeVar("T")
 
@@ -28,8 +29,10 @@ class Entry(Generic[T]):
 def check_member(family: Family, obj: Any) -> str:
     """Validate ``obj`` as a member of ``family`` and return its name; raises :class:`PluginError`."""
     if family.name == "command":
+        if isinstance(obj, LazyCommand) and obj.name and ":" in obj.target:
+            return obj.name
         if not isinstance(obj, click.Command) or not obj.name:
-            raise PluginError(f"a command must be a named click.Command, got {obj!r}")
+            raise PluginError(f"a command must be a named click.Command or a LazyCommand, got {obj!r}")
         return obj.name
     if not inspect.isclass(obj):
         raise PluginError(f"register a {family.name} class, not an instance: {obj!r}")

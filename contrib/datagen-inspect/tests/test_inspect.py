@@ -54,3 +54,19 @@ def test_unknown_cost_stays_unknown(tmp_path: Path) -> None:
     assert summary["finish_reasons"] == {"stop": 1, "length": 1}
     table = run("inspect", "x.jsonl", cwd=tmp_path)
     assert table.returncode == 0 and "cost unknown" in table.stdout and "length" in table.stdout
+
+
+def test_runs_the_users_stages_through_the_host(tmp_path: Path) -> None:
+    Results([Record(instruction="q", output=t) for t in ("one", "two words", "three short words")]).save(
+        tmp_path / "x.jsonl"
+    )
+    (tmp_path / "datagen.toml").write_text(
+        '[filter]\nchain = ["length"]\n\n[filter.length]\nresponse_min_length = 2\n'
+    )
+    out = run("--config", "datagen.toml", "inspect", "x.jsonl", "--stages", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["kept_by_stages"] == 2
+    assert summary["stages"] == [
+        {"stage": "filter:length", "kept": 2, "removed": 1, "reasons": {"output_too_short": 1}}
+    ]

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from datagen.plugin import Record, Register, hookimpl, iter_records, record_to_dict
+from datagen.plugin import Host, Record, Register, hookimpl, iter_records, pass_host, record_to_dict
 
 
 @attrs.define
@@ -65,11 +65,28 @@ def summarise(path: Path) -> Summary:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--head", default=0, show_default=True, help="Also print the first N records.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def inspect_cmd(path: Path, head: int, as_json: bool) -> None:
+@click.option(
+    "--stages",
+    is_flag=True,
+    help="Also run the config's output stages ([filter] chain, [privacy] outputs) over the file, "
+    "writing nothing, and report what each kept and removed.",
+)
+@pass_host
+def inspect_cmd(host: Host, path: Path, head: int, as_json: bool, stages: bool) -> None:
     """Summarise a datagen dataset (.jsonl or .parquet) from its records' provenance."""
     summary = summarise(path)
+    found = summary.as_dict()
+    if stages:  # the user's config and plugins, through the host: no datagen internals imported
+        results = host.apply_stages(iter_records(path))
+        report = results.report
+        found["stages"] = [] if report is None else [
+            {"stage": f"{s['family']}:{s['name']}", "kept": s["kept"], "removed": s["removed"],
+             "reasons": dict(s["reasons"])}
+            for s in report.stages
+        ]  # fmt: skip
+        found["kept_by_stages"] = len(results)
     if as_json:
-        click.echo(json.dumps(summary.as_dict(), indent=2))
+        click.echo(json.dumps(found, indent=2))
     else:
         console = Console()
         cost = "unknown" if summary.cost_usd is None else f"${summary.cost_usd:.4f}"
@@ -87,6 +104,11 @@ def inspect_cmd(path: Path, head: int, as_json: bool) -> None:
             for key, n in counter.most_common():
                 table.add_row(key, str(n))
             console.print(table)
+        for stage in found.get("stages", []):
+            reasons = ", ".join(f"{k}={v}" for k, v in stage["reasons"].items())
+            console.print(
+                f"{stage['stage']}: kept {stage['kept']}, removed {stage['removed']} {reasons}".rstrip()
+            )
     for record in iter_records(path):
         if head <= 0:
             break
