@@ -42,8 +42,8 @@ def datagen_register_commands(register: Any, host: Any) -> None:
 @click.command("later")
 @pass_host
 def later_cmd(host: Host) -> None:
-    """Print the configured method's name and a Generator's backend choice."""
-    click.echo(f"method {host.config.method.name}; generator {type(host.generator()).__name__}")
+    """Print the configured count and the kind of Generator the host makes."""
+    click.echo(f"count {host.config.generate.count}; generator {type(host.generator()).__name__}")
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_a_third_party_command_reads_the_users_config_and_runs_a_stage_through_t
     assert kept == ["a longer answer here", "yes indeed it is"]
     assert SEEN["host"] is not None and all(hasattr(SEEN["host"], m) for m in ("config", "apply_stages"))
     assert "keep" in cli("--help").out and "Imported only when it runs." in cli("--help").out
-    assert cli("--config", str(config), "later").out.strip() == "method respond; generator Generator"
+    assert cli("--config", str(config), "later").out.strip() == "count 7; generator Generator"
 
 
 def test_help_imports_no_command_and_no_builtin_plugin() -> None:

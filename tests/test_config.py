@@ -33,7 +33,14 @@ def problems(**data):
 
 def test_defaults_need_no_file() -> None:
     cfg = load_config(environ={})
-    assert cfg.method.name == "respond" and cfg.backend.name == "auto" and cfg.cache.enabled
+    assert cfg.method.name == "" and cfg.backend.name == "auto" and cfg.cache.enabled
+    from datagen.kernel.capabilities import default_member
+    from datagen.kernel.manager import load_plugins
+
+    pm = load_plugins()  # no method named: the one that declares itself the default; the same for agents
+    assert default_member(pm, "method", cfg.method.name) == "respond"
+    assert default_member(pm, "agent", cfg.tune.agent) == "random"
+    assert default_member(pm, "method", "evol_instruct") == "evol_instruct"
 
 
 def test_wrong_type_names_the_path_and_value() -> None:

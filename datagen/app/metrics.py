@@ -20,8 +20,14 @@ from datagen.errors import UsageError
 from datagen.kernel.manager import PluginManager, load_plugins_for
 from datagen.log import get_logger
 
-#: what ``compute`` runs when neither ``metrics`` nor ``[metric] run`` names any
-DEFAULT = ("stats", "diversity", "readability", "topics")
+
+def default_metrics(pm: PluginManager) -> list[str]:
+    """What ``compute`` runs when neither ``metrics`` nor ``[metric] run`` names any: the metric
+    plugins that declare a ``default`` position (stats 1, diversity 2, readability 3, topics 4), in
+    that order, then by name."""
+    ranked = [(int(getattr(e.obj, "default", 0) or 0), e.name) for e in pm.registry("metric")]
+    return [name for rank, name in sorted(ranked) if rank > 0]
+
 
 Source = Results | Iterable[Record] | str | os.PathLike[str]
 
@@ -59,7 +65,7 @@ def compute(
     cfg = _config(config)
     pm = plugins or load_plugins_for(cfg)
     registry = pm.registry("metric")
-    names = list(metrics or cfg.metric.run or DEFAULT)
+    names = list(metrics or cfg.metric.run or default_metrics(pm))
     unknown = [n for n in names if n not in registry]
     if unknown:
         raise UsageError(f"unknown metric(s) {', '.join(unknown)}; registered: {', '.join(registry.names())}")
@@ -174,4 +180,4 @@ def compare(
     return {"a": first, "b": second, "differences": differences(first, second)}
 
 
-__all__ = ["DEFAULT", "compare", "compute", "differences"]
+__all__ = ["compare", "compute", "default_metrics", "differences"]

@@ -43,8 +43,9 @@ class PrivacyManager:
         plugins: PluginManager | None = None,
     ) -> None:
         self.dp: dict[str, float] = {}
+        self._plugins = plugins
         self.config = self._config(config)
-        self.plugins = plugins or load_plugins_for(self.config)
+        self.plugins = plugins or self._plugins or load_plugins_for(self.config)
 
     def _config(
         self, config: Mapping[str, Any] | DatagenConfig | str | os.PathLike[str] | None
@@ -65,10 +66,14 @@ class PrivacyManager:
         scrub = bool(flat.pop("pii_scrubbing", True))
         inputs = bool(flat.pop("scrub_inputs", True))
         outputs = bool(flat.pop("scrub_outputs", True))
+        # the seed's flat options go to the plugin that declares it detects personal data
+        base = load_config()
+        self._plugins = self._plugins or load_plugins_for(base)
+        detector, _cls = pii_detector(self._plugins, base)
         section: dict[str, Any] = {
-            "inputs": ["pii"] if scrub and inputs else [],
-            "outputs": ["pii"] if scrub and outputs else [],
-            "pii": {k: flat.pop(k) for k in PII_OPTIONS if k in flat},
+            "inputs": [detector] if scrub and inputs else [],
+            "outputs": [detector] if scrub and outputs else [],
+            detector: {k: flat.pop(k) for k in PII_OPTIONS if k in flat},
         }
         return load_config(data={"privacy": section})
 
@@ -130,14 +135,17 @@ class PrivacyManager:
         out: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> Results:
-        """``count`` differentially private synthetic records from the ``private`` file (``aug_pe``,
-        with this manager's ``epsilon`` / ``delta`` unless ``options`` give others)."""
+        """``count`` differentially private synthetic records from the ``private`` file (the method that
+        declares ``private_synthesis``: ``aug_pe``), with this manager's ``epsilon`` / ``delta`` unless
+        ``options`` give others."""
         from datagen.app.generator import Generator
+        from datagen.kernel.capabilities import private_synthesizer
 
         settings = {**self.dp, **options, "private": str(private)}
         generator = Generator(self.config, plugins=self.plugins)
+        method = private_synthesizer(self.plugins)
         return generator.run(
-            "aug_pe", [], count, out=out, overwrite=True if out is not None else None, **settings
+            method, [], count, out=out, overwrite=True if out is not None else None, **settings
         )
 
     def audit(

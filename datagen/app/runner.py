@@ -83,7 +83,9 @@ def prepare(
     if count <= 0:
         raise UsageError(f"count must be a positive number, got {count}")
     problems = plugin_option_problems(config, pm)
-    method_name = method or config.method.name
+    from datagen.kernel.capabilities import default_member
+
+    method_name = method or default_member(pm, "method", config.method.name)
     method_cls = pm.registry("method").get(method_name)
     method_obj: GenerationMethod | None = construct(method_cls, config, "method", method_name, problems)
     backend_name, reason = resolve_backend(config, pm)

@@ -85,7 +85,9 @@ class RLTuner:
 
     def _agent(self) -> Any:
         registry = self.generator.plugins.registry("agent")
-        name = self.config.agent
+        from datagen.kernel.capabilities import default_member
+
+        name = default_member(self.generator.plugins, "agent", self.config.agent)
         if name not in registry:
             raise UsageError(
                 f"$.tune.agent: no agent named {name!r} (registered: {', '.join(registry.names())})"
@@ -104,6 +106,11 @@ class RLTuner:
         agent = cls(structure(raw, cls.Config, path=f"$.agent.{name}"))
         agent.setup(self.space, self.config.seed)
         return agent
+
+    def _default_method(self, config: DatagenConfig) -> str:
+        from datagen.kernel.capabilities import default_member
+
+        return default_member(self.generator.plugins, "method", config.method.name)
 
     def _resolve_targets(self) -> None:
         """Every target must be a key the config knows: a config built from a sample point is checked
@@ -130,7 +137,7 @@ class RLTuner:
 
         config = self._config_for(params)
         generator = Generator(config, plugins=self.generator.plugins)
-        method = str(params.get("method", self.method or config.method.name))
+        method = str(params.get("method", self.method or self._default_method(config)))
         results: Results = generator.run(method, self.seeds, count)
         return results
 
@@ -226,7 +233,7 @@ class RLTuner:
         params = self.best_params()
         config = self._config_for(params)
         generator = Generator(config, plugins=self.generator.plugins)
-        method = str(params.get("method", self.method or config.method.name))
+        method = str(params.get("method", self.method or self._default_method(config)))
         results: Results = generator.run(method, self.seeds, count, out=out, overwrite=True if out else None)
         return results
 

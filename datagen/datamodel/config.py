@@ -331,7 +331,8 @@ def _default_space() -> list[Param]:
 class RLTuningConfig:
     """``[tune]``: RL-guided search over generation parameters (see ``datagen.tuning``)."""
 
-    agent: str = "random"
+    #: the agent (empty: the agent plugin that declares itself the default, ``random``)
+    agent: str = ""
     iterations: int = attrs.field(default=20, validator=POSITIVE)
     #: records generated per evaluation
     batch_size: int = attrs.field(default=20, validator=POSITIVE)

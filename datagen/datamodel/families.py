@@ -29,9 +29,10 @@ class FamilySection:
 
 @attrs.define
 class MethodSection(FamilySection):
-    """``[method]``: which generation method runs, and per-method tables (``[method.self_instruct]``)."""
+    """``[method]``: which generation method runs (empty: the method plugin that declares itself the
+    default, ``respond``), and per-method tables (``[method.self_instruct]``)."""
 
-    name: str = "respond"
+    name: str = ""
 
 
 @attrs.define

@@ -38,3 +38,25 @@ def pii_detector_for_audit(pm: PluginManager, config: DatagenConfig) -> Any:
     if overrides and attrs.has(type(options)):
         options = attrs.evolve(options, **overrides)
     return cls(options)
+
+
+def default_member(pm: PluginManager, family: str, configured: str = "") -> str:
+    """``configured`` when set, else the member of ``family`` whose class declares ``default = True``
+    (the first by name when several do): the method a run uses, the agent a tuning run asks."""
+    if configured:
+        return configured
+    registry = pm.registry(family)
+    chosen = sorted(n for n in registry.names() if getattr(registry.get(n), "default", False) is True)
+    if not chosen:
+        raise UsageError(f"no {family} named and no installed {family} plugin declares itself the default")
+    return chosen[0]
+
+
+def private_synthesizer(pm: PluginManager) -> str:
+    """The name of the generation method that makes differentially private synthetic data from a private
+    file (``private_synthesis = True``; the first by name when several are installed)."""
+    registry = pm.registry("method")
+    able = sorted(n for n in registry.names() if getattr(registry.get(n), "private_synthesis", False))
+    if not able:
+        raise UsageError("no installed generation method makes private synthetic data (private_synthesis)")
+    return able[0]

@@ -3,13 +3,14 @@ config with each configured plugin's options."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from datagen.datamodel.config import DatagenConfig, problems_of, unstructure_masked
-from datagen.errors import ConfigError
+from datagen.errors import ConfigError, UsageError
 from datagen.kernel.manager import PluginManager
 
 
@@ -60,6 +61,12 @@ def effective_config(config: DatagenConfig, pm: PluginManager | None = None) -> 
     out: dict[str, Any] = unstructure_masked(config)
     if pm is None:
         return out
+    from datagen.kernel.capabilities import default_member
+
+    for member_family, (table, field) in (("method", ("method", "name")), ("agent", ("tune", "agent"))):
+        if not out[table][field]:  # the default a run would use, by what the plugins declare
+            with contextlib.suppress(UsageError):
+                out[table][field] = default_member(pm, member_family)
     for family, section in config.sections().items():
         registry = pm.registry(family)
         for name in section.options:

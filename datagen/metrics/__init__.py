@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from datagen.app.metrics import DEFAULT, PARALLEL_MIN_RECORDS, Source, compare, compute, differences
+from datagen.app.metrics import PARALLEL_MIN_RECORDS, Source, compare, compute, default_metrics, differences
 
-__all__ = ["DEFAULT", "PARALLEL_MIN_RECORDS", "Source", "compare", "compute", "differences"]
+__all__ = ["PARALLEL_MIN_RECORDS", "Source", "compare", "compute", "default_metrics", "differences"]

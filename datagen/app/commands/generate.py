@@ -111,7 +111,10 @@ def generate_cmd(host: Host, /, **opts: Any) -> None:
         # the private dataset of a differentially private method (aug_pe): one of its options
         if not Path(opts["private"]).is_file():
             raise click.UsageError(f"--private {opts['private']}: no such file")
-        put(overrides, f"method.{config.method.name}.private", str(opts["private"]))
+        from datagen.kernel.capabilities import default_member
+
+        method = default_member(host.plugins, "method", config.method.name)
+        put(overrides, f"method.{method}.private", str(opts["private"]))
         config = host.load(overrides)
     if opts["base_url"]:
         from datagen.app.backend_choice import resolve_backend_name

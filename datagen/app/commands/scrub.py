@@ -42,22 +42,26 @@ from datagen.kernel.commands import Host, pass_host
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Any config key.")
 @pass_host
 def scrub_cmd(host: Host, /, source: Path, out: Path, **opts: Any) -> None:
-    """Replace personal data and secrets in a JSONL or Parquet file (the pii privacy stage).
+    """Replace personal data and secrets in a JSONL or Parquet file (the privacy stage that detects them).
 
     Every text of a record is scrubbed unless --fields names some. The counts by type are in the
     report; --entities lists each entity's position in the original text.
     """
     from datagen.datamodel.results import check_side_file
+    from datagen.kernel.capabilities import pii_detector
 
     overrides = host.settings(opts["settings"])
+    # the privacy plugin that declares it detects personal data ([privacy] detector picks among several)
+    name, _cls = pii_detector(host.plugins, host.load(overrides))
     for option, key in (("strategy", "strategy"), ("scope", "scope"), ("locale", "locale")):
         if opts[option] is not None:
-            put(overrides, f"privacy.pii.{key}", opts[option])
+            put(overrides, f"privacy.{name}.{key}", opts[option])
     for option in ("fields", "types"):
         if opts[option] is not None:
-            put(overrides, f"privacy.pii.{option}", [v.strip() for v in opts[option].split(",") if v.strip()])
+            values = [v.strip() for v in opts[option].split(",") if v.strip()]
+            put(overrides, f"privacy.{name}.{option}", values)
     if opts["entities"] is not None:
         check_side_file(Path(opts["entities"]), "entities")
-        put(overrides, "privacy.pii.entities", str(opts["entities"]))
+        put(overrides, f"privacy.{name}.entities", str(opts["entities"]))
     config = host.load(overrides)
-    stages_over_file(host, config, source, out, [("privacy", "pii")], opts=opts)
+    stages_over_file(host, config, source, out, [("privacy", name)], opts=opts)

@@ -74,7 +74,7 @@ def tune_cmd(host: Host, /, config_file: Path, out: Path, **opts: Any) -> None:
             tuner.tune(progress=lambda r: bar.update(task, advance=1, status=line(r)))
     else:
         tuner.tune(progress=lambda r: click.echo(f"#{r['iteration']} {line(r)}", err=True))
-    _tune_outputs(tuner, out, config.tune.agent)
+    _tune_outputs(tuner, out, tuner.agent.name)
 
 
 def _tune_callback(config_file: Path, spec: str | None) -> Any:

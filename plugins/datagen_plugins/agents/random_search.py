@@ -19,6 +19,8 @@ class RandomSearchAgent(SearchAgent):
     """Independent uniform samples."""
 
     name: ClassVar[str] = "random"
+    #: the agent a tuning run asks when none is named
+    default: ClassVar[bool] = True
     Config: ClassVar[type[Any]] = RandomConfig
 
     def ask(self) -> dict[str, Any]:

@@ -92,6 +92,8 @@ class AugPE:
 
     name: ClassVar[str] = "aug_pe"
     Config: ClassVar[type[Any]] = AugPEConfig
+    #: makes differentially private synthetic data from a private file (``PrivacyManager.generate_private``)
+    private_synthesis: ClassVar[bool] = True
 
     def __init__(self, config: AugPEConfig) -> None:
         self.config = config

@@ -57,6 +57,8 @@ class Respond:
     """Sends every seed's instruction to the backend and keeps the answer."""
 
     name: ClassVar[str] = "respond"
+    #: the method a run uses when none is named
+    default: ClassVar[bool] = True
     Config: ClassVar[type[Any]] = RespondConfig
 
     def __init__(self, config: RespondConfig) -> None:

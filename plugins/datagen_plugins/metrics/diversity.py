@@ -72,6 +72,8 @@ class Diversity:
     """Distinct-n, n-gram entropy, MTLD, compression ratio, self-BLEU."""
 
     name: ClassVar[str] = "diversity"
+    #: computed when no metric is named (``datagen metrics FILE``, ``compute(results)``), in this order
+    default: ClassVar[int] = 2
     #: relative cost, heaviest first when metrics run in parallel workers
     cost: ClassVar[int] = 2
     Config: ClassVar[type[Any]] = DiversityConfig

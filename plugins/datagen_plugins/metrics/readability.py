@@ -42,6 +42,8 @@ class Readability:
     """textstat's readability formulas, per text, summarised."""
 
     name: ClassVar[str] = "readability"
+    #: computed when no metric is named (``datagen metrics FILE``, ``compute(results)``), in this order
+    default: ClassVar[int] = 3
     #: relative cost, heaviest first when metrics run in parallel workers
     cost: ClassVar[int] = 3
     Config: ClassVar[type[Any]] = ReadabilityConfig

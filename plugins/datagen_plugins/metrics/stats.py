@@ -32,6 +32,8 @@ class Stats:
     """Record counts, lengths, vocabulary, duplicates, provenance totals."""
 
     name: ClassVar[str] = "stats"
+    #: computed when no metric is named (``datagen metrics FILE``, ``compute(results)``), in this order
+    default: ClassVar[int] = 1
     Config: ClassVar[type[Any]] = StatsConfig
 
     def __init__(self, config: StatsConfig) -> None:

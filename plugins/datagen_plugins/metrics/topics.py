@@ -44,6 +44,8 @@ class Topics:
     """NMF and LDA topics: top words, sizes, each record's topic."""
 
     name: ClassVar[str] = "topics"
+    #: computed when no metric is named (``datagen metrics FILE``, ``compute(results)``), in this order
+    default: ClassVar[int] = 4
     #: relative cost, heaviest first when metrics run in parallel workers
     cost: ClassVar[int] = 4
     Config: ClassVar[type[Any]] = TopicsConfig
