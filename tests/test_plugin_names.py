@@ -1,0 +1,110 @@
+"""No string literal under ``datagen/`` names a built-in plugin: the app finds plugins by what they
+declare (family records, ``default``, ``detects_pii``, ``env_key``, ...), not by name.
+
+A literal equal to an entry-point name is either an ordinary word used for something else (listed in
+``ORDINARY`` with what it is) or a plugin name the app still hard-codes (``REMAINING``, work left of
+issue #20 item 2). The test fails on any literal in neither list, and on a listed one that is gone,
+so both lists stay exact and can only shrink by moving a name into a plugin's declaration.
+"""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+from tests.conftest import REPO
+
+#: (file, literal) pairs that are ordinary words, each with what it means there, and how many times
+ORDINARY: dict[tuple[str, str], int] = {
+    ("datagen/app/audit.py", "instruction"): 1,  # a record field
+    ("datagen/app/commands/cache.py", "stats"): 1,  # the `datagen cache stats` subcommand
+    ("datagen/app/runner.py", "length"): 1,  # the finish reason of an answer cut at max_tokens
+    ("datagen/datamodel/report.py", "length"): 1,  # the finish reason
+    ("datagen/datamodel/results.py", "instruction"): 2,  # a record field
+    ("datagen/datamodel/seeds.py", "instruction"): 4,  # a record field
+    ("datagen/engine/llm.py", "length"): 1,  # the finish reason
+    ("datagen/engine/structured.py", "length"): 1,  # the finish reason
+    ("datagen/errors.py", "language"): 1,  # the name of the `language` extra
+    ("datagen/kernel/methods.py", "instruction"): 1,  # a record field
+    ("datagen/testing.py", "length"): 2,  # the finish reason
+    ("datagen/testing_server.py", "length"): 2,  # the finish reason
+    ("datagen/testing_server.py", "openai"): 7,  # the API dialect the test server speaks
+    ("datagen/testing_server.py", "anthropic"): 5,  # the API dialect the test server speaks
+    ("datagen/text/repetition.py", "length"): 1,  # the finish reason
+}
+
+#: plugin names the app still hard-codes (#20 item 2, open): the Generator's seed shortcuts, the
+#: QualityFilter's seed options, the HTML report's summary cards, the seed's plot functions, the
+#: seed's ``compute_basic_stats`` and the testing kit's offline backend
+REMAINING: dict[tuple[str, str], int] = {
+    ("datagen/app/generator.py", "self_instruct"): 1,
+    ("datagen/app/generator.py", "evol_instruct"): 1,
+    ("datagen/app/generator.py", "template"): 1,
+    ("datagen/app/generator.py", "controlled"): 1,
+    ("datagen/app/generator.py", "conversation"): 1,
+    ("datagen/app/generator.py", "pretraining"): 1,
+    ("datagen/app/generator.py", "domain"): 1,
+    ("datagen/app/quality.py", "exact_dedup"): 2,
+    ("datagen/app/quality.py", "length"): 2,
+    ("datagen/app/html_report.py", "stats"): 1,
+    ("datagen/app/html_report.py", "diversity"): 1,
+    ("datagen/app/html_report.py", "readability"): 1,
+    ("datagen/app/visualization.py", "length_distribution"): 1,
+    ("datagen/app/visualization.py", "topic_distribution"): 1,
+    ("datagen/app/visualization.py", "readability"): 1,
+    ("datagen/app/visualization.py", "diversity"): 1,
+    ("datagen/app/visualization.py", "perplexity"): 1,
+    ("datagen/app/visualization.py", "summary_dashboard"): 1,
+    ("datagen/metrics/basic_stats.py", "stats"): 2,
+    ("datagen/testing.py", "echo"): 1,
+}
+
+
+def builtin_plugin_names() -> set[str]:
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())
+    return set(data["project"]["entry-points"]["datagen"])
+
+
+def literals_naming_plugins(names: set[str], root: Path = REPO) -> Counter[tuple[str, str]]:
+    """Every string constant under ``root``/datagen/ equal to one of ``names``, docstrings left out."""
+    found: Counter[tuple[str, str]] = Counter()
+    for path in sorted((root / "datagen").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        rel = str(path.relative_to(root))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value in names
+                and id(node) not in docstrings
+            ):
+                found[(rel, node.value)] += 1
+    return found
+
+
+def test_no_literal_under_datagen_names_a_builtin_plugin_beyond_the_known_ones() -> None:
+    found = literals_naming_plugins(builtin_plugin_names())
+    expected = Counter(ORDINARY) + Counter(REMAINING)
+    new = {k: v for k, v in found.items() if v > expected.get(k, 0)}
+    gone = {k: v for k, v in expected.items() if found.get(k, 0) < v}
+    assert not new, f"plugin names written into datagen/ (declare them in the plugin instead): {new}"
+    assert not gone, f"listed here but no longer in the code (take them off the list): {gone}"
+
+
+def test_the_scan_finds_a_planted_name(tmp_path: Path) -> None:
+    """The scan itself works: a plugin name in code is found, one in a docstring is not."""
+    plant = tmp_path / "datagen" / "x.py"
+    plant.parent.mkdir()
+    plant.write_text('"""Uses near_dedup."""\nDEFAULT = "near_dedup"\nOTHER = "unrelated"\n')
+    found = literals_naming_plugins({"near_dedup", "pii"}, tmp_path)
+    assert found == Counter({("datagen/x.py", "near_dedup"): 1})
