@@ -36,8 +36,8 @@ ORDINARY: dict[tuple[str, str], int] = {
 }
 
 #: plugin names the app still hard-codes (#20 item 2, open): the Generator's seed shortcuts, the
-#: QualityFilter's seed options, the HTML report's summary cards, the seed's plot functions, the
-#: seed's ``compute_basic_stats`` and the testing kit's offline backend
+#: QualityFilter's seed options, the HTML report's summary cards and
+#: the testing kit's offline backend
 REMAINING: dict[tuple[str, str], int] = {
     ("datagen/app/generator.py", "self_instruct"): 1,
     ("datagen/app/generator.py", "evol_instruct"): 1,
@@ -51,13 +51,6 @@ REMAINING: dict[tuple[str, str], int] = {
     ("datagen/app/html_report.py", "stats"): 1,
     ("datagen/app/html_report.py", "diversity"): 1,
     ("datagen/app/html_report.py", "readability"): 1,
-    ("datagen/app/visualization.py", "length_distribution"): 1,
-    ("datagen/app/visualization.py", "topic_distribution"): 1,
-    ("datagen/app/visualization.py", "readability"): 1,
-    ("datagen/app/visualization.py", "diversity"): 1,
-    ("datagen/app/visualization.py", "perplexity"): 1,
-    ("datagen/app/visualization.py", "summary_dashboard"): 1,
-    ("datagen/metrics/basic_stats.py", "stats"): 2,
     ("datagen/testing.py", "echo"): 1,
 }
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen.datamodel.records import Record
+from datagen.errors import UsageError
 
 
 @functools.cache
@@ -23,10 +24,14 @@ def _plugins() -> Any:
     return load_plugins()
 
 
-def _plot(name: str) -> Any:
-    """The plot plugin ``name``, configured with its defaults."""
-    cls = _plugins().registry("plot").get(name)
-    return cls(cls.Config())
+def _plot(function: str) -> Any:
+    """The plot plugin that declares it draws the seed's ``function`` (``seed_function``), configured
+    with its defaults."""
+    registry = _plugins().registry("plot")
+    for entry in registry:
+        if getattr(entry.obj, "seed_function", None) == function:
+            return entry.obj(entry.obj.Config())
+    raise UsageError(f"{function}: no installed plot plugin draws it (seed_function = {function!r})")
 
 
 def _save(figure: Any, save_path: str | os.PathLike[str] | None) -> Any:
@@ -43,42 +48,42 @@ def create_length_distribution_plot(
     save_path: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Histograms of each field's length in words (from ``stats``, else counted in ``dataset``)."""
-    return _save(_plot("length_distribution").figure(dataset, stats), save_path)
+    return _save(_plot("create_length_distribution_plot").figure(dataset, stats), save_path)
 
 
 def create_topic_distribution_plot(
     topics: Mapping[str, Any], save_path: str | os.PathLike[str] | None = None
 ) -> Any:
     """Records per topic, each topic labelled by its top words."""
-    return _save(_plot("topic_distribution").figure(topics), save_path)
+    return _save(_plot("create_topic_distribution_plot").figure(topics), save_path)
 
 
 def create_readability_plot(
     readability_scores: Mapping[str, Any], save_path: str | os.PathLike[str] | None = None
 ) -> Any:
     """The grade-level measures' medians and ranges, and the Flesch reading ease distribution."""
-    return _save(_plot("readability").figure(readability_scores), save_path)
+    return _save(_plot("create_readability_plot").figure(readability_scores), save_path)
 
 
 def create_diversity_plot(
     diversity_metrics: Mapping[str, Any], save_path: str | os.PathLike[str] | None = None
 ) -> Any:
     """Distinct-n, n-gram entropy, MTLD, compression ratio and self-BLEU."""
-    return _save(_plot("diversity").figure(diversity_metrics), save_path)
+    return _save(_plot("create_diversity_plot").figure(diversity_metrics), save_path)
 
 
 def create_perplexity_plot(
     perplexity_scores: Sequence[float] | Mapping[str, Any], save_path: str | os.PathLike[str] | None = None
 ) -> Any:
     """The distribution of per-record perplexities (a list, or a metric output with ``values``)."""
-    return _save(_plot("perplexity").figure(perplexity_scores), save_path)
+    return _save(_plot("create_perplexity_plot").figure(perplexity_scores), save_path)
 
 
 def create_summary_dashboard(
     metrics: Mapping[str, Mapping[str, Any]], save_path: str | os.PathLike[str] | None = None
 ) -> Any:
     """Counts, lengths, diversity, readability, topics and semantic spread on one figure."""
-    return _save(_plot("summary_dashboard").figure(metrics), save_path)
+    return _save(_plot("create_summary_dashboard").figure(metrics), save_path)
 
 
 def render_all(

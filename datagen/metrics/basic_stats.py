@@ -1,5 +1,5 @@
-"""The seed's ``datagen.metrics.basic_stats``: counts and lengths of a dataset (the ``stats`` metric
-plugin, through :func:`datagen.metrics.compute`)."""
+"""The seed's ``datagen.metrics.basic_stats``: counts and lengths of a dataset (the metric plugin that
+declares it computes them, ``stats``, through :func:`datagen.metrics.compute`)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,24 @@ def compute_basic_stats(
 ) -> dict[str, Any]:
     """Records, per-field presence and lengths (characters, words, tokens), vocabulary, exact duplicates,
     methods, models, tokens and cost of ``results`` (a Results, records, or a JSONL/Parquet path)."""
-    return compute(results, ["stats"], config=config, plugins=plugins)["stats"]
+    from datagen.app.metrics import _config
+    from datagen.errors import UsageError
+    from datagen.kernel.manager import load_plugins_for
+
+    pm = plugins or load_plugins_for(_config(config))
+    name = next(
+        (
+            e.name
+            for e in pm.registry("metric")
+            if getattr(e.obj, "seed_function", None) == "compute_basic_stats"
+        ),
+        None,
+    )
+    if name is None:
+        raise UsageError(
+            "no installed metric plugin computes basic stats (seed_function = 'compute_basic_stats')"
+        )
+    return compute(results, [name], config=config, plugins=pm)[name]
 
 
 __all__ = ["compute_basic_stats"]

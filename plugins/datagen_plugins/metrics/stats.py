@@ -32,6 +32,8 @@ class Stats:
     """Record counts, lengths, vocabulary, duplicates, provenance totals."""
 
     name: ClassVar[str] = "stats"
+    #: the seed's function that computes it (``datagen.metrics.basic_stats.compute_basic_stats``)
+    seed_function: ClassVar[str] = "compute_basic_stats"
     #: computed when no metric is named (``datagen metrics FILE``, ``compute(results)``), in this order
     default: ClassVar[int] = 1
     Config: ClassVar[type[Any]] = StatsConfig

@@ -22,6 +22,8 @@ class DiversityPlot:
     """Lexical (and semantic) diversity."""
 
     name: ClassVar[str] = "diversity"
+    #: the seed's function that draws it (``datagen.visualization.create_diversity_plot``)
+    seed_function: ClassVar[str] = "create_diversity_plot"
     Config: ClassVar[type[Any]] = DiversityPlotConfig
 
     def __init__(self, config: DiversityPlotConfig) -> None:

@@ -23,6 +23,8 @@ class LengthDistribution:
     """How long the texts are, field by field."""
 
     name: ClassVar[str] = "length_distribution"
+    #: the seed's function that draws it (``datagen.visualization.create_length_distribution_plot``)
+    seed_function: ClassVar[str] = "create_length_distribution_plot"
     Config: ClassVar[type[Any]] = LengthConfig
 
     def __init__(self, config: LengthConfig) -> None:

@@ -24,6 +24,8 @@ class PerplexityPlot:
     """Perplexity histogram."""
 
     name: ClassVar[str] = "perplexity"
+    #: the seed's function that draws it (``datagen.visualization.create_perplexity_plot``)
+    seed_function: ClassVar[str] = "create_perplexity_plot"
     Config: ClassVar[type[Any]] = PerplexityPlotConfig
 
     def __init__(self, config: PerplexityPlotConfig) -> None:

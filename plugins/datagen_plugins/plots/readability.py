@@ -22,6 +22,8 @@ class ReadabilityPlot:
     """Readability at a glance."""
 
     name: ClassVar[str] = "readability"
+    #: the seed's function that draws it (``datagen.visualization.create_readability_plot``)
+    seed_function: ClassVar[str] = "create_readability_plot"
     Config: ClassVar[type[Any]] = ReadabilityPlotConfig
 
     def __init__(self, config: ReadabilityPlotConfig) -> None:

@@ -23,6 +23,8 @@ class SummaryDashboard:
     """Counts, lengths, diversity, readability and topics on one page."""
 
     name: ClassVar[str] = "summary_dashboard"
+    #: the seed's function that draws it (``datagen.visualization.create_summary_dashboard``)
+    seed_function: ClassVar[str] = "create_summary_dashboard"
     Config: ClassVar[type[Any]] = DashboardConfig
 
     def __init__(self, config: DashboardConfig) -> None:

@@ -24,6 +24,8 @@ class TopicDistribution:
     """Topic sizes."""
 
     name: ClassVar[str] = "topic_distribution"
+    #: the seed's function that draws it (``datagen.visualization.create_topic_distribution_plot``)
+    seed_function: ClassVar[str] = "create_topic_distribution_plot"
     Config: ClassVar[type[Any]] = TopicPlotConfig
 
     def __init__(self, config: TopicPlotConfig) -> None:
