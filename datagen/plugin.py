@@ -41,7 +41,7 @@ from datagen.errors import (
 )
 from datagen.kernel.accounting import BudgetExceeded, GaussianAccountant, epsilon_for, noise_multiplier_for
 from datagen.kernel.agents import SearchAgent
-from datagen.kernel.commands import Host, LazyCommand, pass_host
+from datagen.kernel.commands import CliOption, Host, LazyCommand, pass_host
 from datagen.kernel.context import GenerationContext, RunContext
 from datagen.kernel.hookspecs import Register, hookimpl
 from datagen.kernel.methods import records_of, request_for, require_seeds, round_rng, try_complete
@@ -72,6 +72,7 @@ __all__ = [
     "Register",
     "hookimpl",
     # commands
+    "CliOption",
     "Host",
     "LazyCommand",
     "pass_host",

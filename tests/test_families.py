@@ -17,6 +17,7 @@ from datagen.datamodel.config import converter, load_config
 from datagen.datamodel.families import FAMILIES, Family, StageList, declare_family, forget_family
 from datagen.datamodel.records import Record
 from datagen.errors import ConfigError, PluginError
+from datagen.kernel.commands import CliOption
 from datagen.kernel.manager import PluginManager, load_plugins
 from tests.fakes import FakeDist, fake_module, install_fake_dists
 
@@ -42,6 +43,7 @@ class Shout:
     """Appends its suffix to every output, upper-cased."""
 
     name = "shout"
+    cli_options = (CliOption("--shout-suffix", "suffix", "What to append.", "text"),)
 
     @attrs.define
     class Config:
@@ -148,6 +150,10 @@ def test_the_record_gives_the_cli_its_flag(
     result = cli("filter", str(source), "-o", str(out), "--toy", "shout", "--set", "toy.shout.suffix=.")
     assert result.code == 0, result.err
     assert [json.loads(line)["output"] for line in out.read_text().splitlines()] == ["HELLO.", "A.", "WORLD."]
+    # the flag the plugin declares sets its option, and wins over --set
+    args = ("--toy", "shout", "--set", "toy.shout.suffix=.", "--shout-suffix", "?", "--overwrite")
+    assert cli("filter", str(source), "-o", str(out), *args).code == 0
+    assert [json.loads(line)["output"] for line in out.read_text().splitlines()] == ["HELLO?", "A?", "WORLD?"]
     assert "--toy NAME" in cli("generate", "--help").out
 
 

@@ -60,7 +60,11 @@ class DatagenGroup(click.Group):
         if cmd is not None and getattr(cmd, "datagen_stage_flags", False):
             from datagen.app.commands._common import stage_flags
 
-            stage_flags(cmd)  # a family declared since the command was imported gets its flag too
+            plugins = None
+            with contextlib.suppress(DatagenError):  # a broken config: the command reports it
+                plugins = _state(ctx).plugins
+            # a family declared since the command was imported gets its flag too; plugins their flags
+            stage_flags(cmd, plugins)
         return cmd
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

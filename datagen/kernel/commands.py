@@ -49,6 +49,38 @@ class LazyCommand:
         return command
 
 
+@attrs.frozen
+class CliOption:
+    """A flag a stage plugin declares (class attribute ``cli_options``) for the commands that run
+    stages, ``datagen generate`` and ``datagen filter``: its value sets one of the plugin's options, as
+    ``--set FAMILY.NAME.OPTION=VALUE`` would."""
+
+    #: the flag, e.g. ``--index``
+    flag: str
+    #: the field of the plugin's ``Config`` it sets
+    option: str
+    help: str = ""
+    #: ``text``, ``int``, ``float``, ``file`` or ``dir`` (a path, passed on as text), or ``flag`` (on/off)
+    kind: str = "text"
+
+    def click_option(self, dest: str) -> click.Option:
+        """The click option, its value arriving under ``dest``."""
+        types: dict[str, Any] = {
+            "text": str,
+            "int": int,
+            "float": float,
+            "file": click.Path(dir_okay=False),
+            "dir": click.Path(file_okay=False),
+        }
+        if self.kind == "flag":
+            return click.Option([self.flag, dest], is_flag=True, default=None, help=self.help)
+        if self.kind not in types:
+            raise PluginError(
+                f"{self.flag}: kind must be one of {', '.join([*types, 'flag'])}, got {self.kind!r}"
+            )
+        return click.Option([self.flag, dest], type=types[self.kind], help=self.help)
+
+
 @runtime_checkable
 class Host(Protocol):
     """What a command is handed (:func:`pass_host`, or the ``host`` argument of

@@ -8,12 +8,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from datagen.app.host import put
 from datagen.datamodel.report import RunReport, plural
-from datagen.log import redact_text
+from datagen.log import get_logger, redact_text
 
 if TYPE_CHECKING:
     from datagen.datamodel.config import DatagenConfig
     from datagen.kernel.commands import Host
+    from datagen.kernel.manager import PluginManager
+
+log = get_logger("datagen.app.commands")
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -49,10 +53,13 @@ def flag_dest(flag: str | None) -> str:
     return "stages_" + (flag or "").lstrip("-").replace("-", "_")
 
 
-def stage_flags(command: click.Command) -> click.Command:
+def stage_flags(command: click.Command, plugins: PluginManager | None = None) -> click.Command:
     """Give a stage-running command a repeatable flag per declared stage family that has one
-    (``--filter``, ``--privacy``, and any family declared since), ahead of its other options."""
+    (``--filter``, ``--privacy``, and any family declared since), ahead of its other options, and, with
+    ``plugins``, the flags the installed stage plugins declare (``cli_options``, e.g. ``--index``)."""
     have = {p.name for p in command.params}
+    if plugins is not None:
+        plugin_flags(command, plugins)
     added = [
         click.Option(
             [family.cli_flag or "", flag_dest(family.cli_flag)],
@@ -70,9 +77,42 @@ def stage_flags(command: click.Command) -> click.Command:
     return command
 
 
+def plugin_flags(command: click.Command, plugins: PluginManager) -> None:
+    """Add to ``command`` the flags that stage plugins declare (:class:`CliOption`); which plugin option
+    each one sets is kept on the command for :func:`plugin_flag_overrides`. A flag the command or an
+    earlier plugin already has is left out with a warning naming both."""
+    from datagen.datamodel.families import stage_families
+
+    targets: dict[str, str] = getattr(command, "datagen_plugin_flags", {})
+    taken = {opt for p in command.params for opt in getattr(p, "opts", [])}
+    for family in stage_families():
+        for entry in plugins.registry(family.name):
+            for declared in getattr(entry.obj, "cli_options", ()):
+                dest = f"plugin_{family.name}_{entry.name}_{declared.option}"
+                if dest in targets:
+                    continue
+                if declared.flag in taken:
+                    log.warning("cli_option_taken", flag=declared.flag, plugin=f"{family.name}:{entry.name}")
+                    continue
+                command.params.append(declared.click_option(dest))
+                taken.add(declared.flag)
+                targets[dest] = f"{family.name}.{entry.name}.{declared.option}"
+    command.datagen_plugin_flags = targets  # type: ignore[attr-defined]
+
+
+def plugin_flag_overrides(command: click.Command, opts: dict[str, Any]) -> dict[str, Any]:
+    """Config overrides from the plugin-declared flags given on the command line."""
+    overrides: dict[str, Any] = {}
+    for dest, key in getattr(command, "datagen_plugin_flags", {}).items():
+        value = opts.get(dest)
+        if value is not None:
+            put(overrides, key, value)
+    return overrides
+
+
 def stage_options(func: Any) -> Any:
-    """``--rejected``, ``--report``, ``--overwrite`` and ``--index``, shared by ``generate`` and
-    ``filter`` (:func:`stage_flags` adds the stage families' flags before them)."""
+    """``--rejected``, ``--report`` and ``--overwrite``, shared by ``generate`` and ``filter``
+    (:func:`stage_flags` adds the stage families' flags before them, and the plugins' flags)."""
     for option in reversed(
         (
             click.option(
@@ -82,11 +122,6 @@ def stage_options(func: Any) -> Any:
             ),
             click.option("--report", type=click.Path(path_type=Path), help="Write the run report as JSON."),
             click.option("--overwrite", is_flag=True, default=None, help="Replace an existing output file."),
-            click.option(
-                "--index",
-                type=click.Path(file_okay=False, path_type=Path),
-                help="near_dedup's persistent index folder: deduplicate against earlier runs too.",
-            ),
         )
     ):
         func = option(func)

@@ -10,11 +10,12 @@ import click
 from datagen.app.commands._common import (
     flag_dest,
     flagged_families,
+    plugin_flag_overrides,
     stage_flags,
     stage_options,
     stages_over_file,
 )
-from datagen.app.host import put
+from datagen.datamodel.config import deep_merge
 from datagen.kernel.commands import Host, pass_host
 
 
@@ -33,8 +34,7 @@ def filter_cmd(host: Host, /, source: Path, out: Path, **opts: Any) -> None:
     [privacy] outputs.
     """
     overrides = host.settings(opts["settings"])
-    if opts["index"]:
-        put(overrides, "filter.near_dedup.index", str(opts["index"]))
+    overrides = deep_merge(overrides, plugin_flag_overrides(click.get_current_context().command, opts))
     config = host.load(overrides)
     from datagen.app.pipeline import configured_output_stages
 

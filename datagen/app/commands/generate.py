@@ -12,12 +12,14 @@ from datagen.app.commands._common import (
     finish,
     flag_dest,
     flagged_families,
+    plugin_flag_overrides,
     rate_column,
     stage_flags,
     stage_options,
 )
 from datagen.app.host import put
 from datagen.app.runner import execute, prepare
+from datagen.datamodel.config import deep_merge
 from datagen.datamodel.seeds import default_seeds_path, load_seeds_file
 from datagen.engine.concurrency import run_sync
 from datagen.kernel.commands import Host, pass_host
@@ -56,9 +58,7 @@ def generate_overrides(host: Host, opts: dict[str, Any]) -> dict[str, Any]:
         if names:
             for stage_list in family.stage_lists:
                 put(overrides, f"{family.name}.{stage_list.key}", list(names))
-    if opts["index"]:
-        put(overrides, "filter.near_dedup.index", str(opts["index"]))
-    return overrides
+    return deep_merge(overrides, plugin_flag_overrides(click.get_current_context().command, opts))
 
 
 @click.command("generate")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from datagen.plugin import POSITIVE, Record, Register, RunContext, UsageError, bounded, hookimpl
+from datagen.plugin import POSITIVE, CliOption, Record, Register, RunContext, UsageError, bounded, hookimpl
 from datagen_plugins.filters._text import FIELDS, check_fields, record_text
 
 if TYPE_CHECKING:
@@ -93,6 +93,15 @@ class NearDedup:
     """Drops near duplicates (``near_duplicate``, with the id it duplicates and the estimated Jaccard)."""
 
     name: ClassVar[str] = "near_dedup"
+    #: ``datagen generate`` / ``datagen filter --index DIR`` sets ``[filter.near_dedup] index``
+    cli_options: ClassVar[tuple[CliOption, ...]] = (
+        CliOption(
+            "--index",
+            "index",
+            "near_dedup's persistent index folder: deduplicate against earlier runs too.",
+            "dir",
+        ),
+    )
     Config: ClassVar[type[Any]] = NearDedupConfig
 
     def __init__(self, config: NearDedupConfig) -> None:
