@@ -17,12 +17,13 @@ import time
 from collections import Counter
 from typing import Any
 
+import datagen
 from datagen import load_config, load_plugins
 from datagen.app.runner import execute, prepare, run_sync
-from datagen.datamodel.seeds import default_seeds_path, load_seeds_file, to_seeds
+from datagen.datamodel.seeds import load_seeds_file, to_seeds
 from datagen.text.rouge import RougeLIndex, tokenize
 
-SEEDS = load_seeds_file(default_seeds_path())
+SEEDS = load_seeds_file(datagen.SEED_TASKS)
 
 
 THREADS = [2]

@@ -14,7 +14,7 @@ from datagen import services as _services
 from datagen.__about__ import __version__
 
 if TYPE_CHECKING:
-    from datagen.app.generator import Generator
+    from datagen.app.generator import SEED_TASKS, Generator
     from datagen.app.privacy import PrivacyManager
     from datagen.app.quality import QualityFilter
     from datagen.datamodel.config import DatagenConfig, load_config
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from datagen.datamodel.report import RunReport
     from datagen.datamodel.results import RecordWriter, Results
     from datagen.datamodel.run import Run, RunStats
-    from datagen.datamodel.seeds import SEED_TASKS
     from datagen.engine.llm import Request, Response
     from datagen.errors import ConfigError, DatagenError, PluginError, UnknownNameError, UsageError
     from datagen.kernel.context import GenerationContext, RunContext
@@ -44,7 +43,7 @@ _EXPORTS: dict[str, str] = {
     "RunReport": "datagen.datamodel.report",
     "RecordWriter": "datagen.datamodel.results",
     "Results": "datagen.datamodel.results",
-    "SEED_TASKS": "datagen.datamodel.seeds",
+    "SEED_TASKS": "datagen.app.generator",
     "Request": "datagen.engine.llm",
     "Response": "datagen.engine.llm",
     "ConfigError": "datagen.errors",

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import datagen
-from datagen.datamodel.seeds import default_seeds_path
 
 count = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 out_dir = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("examples_output")
@@ -15,7 +14,7 @@ out_dir.mkdir(parents=True, exist_ok=True)
 
 gen = datagen.Generator()  # no API key in the environment: the embedded local model
 results = gen.generate_from_seed(
-    default_seeds_path(), count, method="self_instruct", instruction_max_tokens=160, instance_max_tokens=128
+    datagen.SEED_TASKS, count, method="self_instruct", instruction_max_tokens=160, instance_max_tokens=128
 )
 if len(results) == 0:  # say so, and fail: an empty file is no result
     sys.exit(f"no tasks from this model: {results.report.summary()}")

@@ -29,3 +29,16 @@ def test_the_privacy_manager_scrubs_through_the_declared_detector() -> None:
     pm = datagen.PrivacyManager()
     assert pm.scrub_text("Mail ann@example.com") == "Mail [EMAIL]"
     assert [f["type"] for f in pm.find_pii("call 555-867-5309 now")] == ["PHONE"]
+
+
+def test_a_method_declares_the_seeds_a_run_uses_when_it_names_none(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datagen.errors import UsageError
+    from datagen.kernel.capabilities import default_seeds
+    from datagen.kernel.manager import load_plugins
+
+    pm = load_plugins()
+    assert default_seeds(pm, "evol_instruct").name == "self_instruct_seed_tasks.jsonl"
+    with pytest.raises(UsageError, match="method 'aug_pe' has no default seeds: pass --seeds"):
+        default_seeds(pm, "aug_pe")  # it works on a private file, not on seeds
+    result = cli("generate", "--backend", "echo", "-n", "2", "-o", str(tmp_path / "o.jsonl"))
+    assert result.code == 0, result.err  # respond over the seeds it declares

@@ -7,14 +7,15 @@ import re
 
 import pytest
 
+import datagen
 from datagen import Generator, UsageError, load_config
-from datagen.datamodel.seeds import default_seeds_path, load_seeds_file
+from datagen.datamodel.seeds import load_seeds_file
 from datagen.engine.llm import Request
 from datagen.errors import ConfigError
 from datagen.testing import add_scripted_backend, check_method_rejects_bad_input, request_text, run_method
 from datagen.text.rouge import rouge_l
 
-SEEDS = load_seeds_file(default_seeds_path())
+SEEDS = load_seeds_file(datagen.SEED_TASKS)
 
 
 def generator(pm, **config) -> Generator:

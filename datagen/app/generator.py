@@ -13,8 +13,8 @@ from datagen.app.runner import execute, prepare, run_sync
 from datagen.datamodel.config import DatagenConfig, load_config, structure
 from datagen.datamodel.records import Record
 from datagen.datamodel.results import Results
-from datagen.datamodel.seeds import SEED_TASKS, to_seeds
-from datagen.kernel.manager import PluginManager, load_plugins_for
+from datagen.datamodel.seeds import to_seeds
+from datagen.kernel.manager import PluginManager, load_plugins, load_plugins_for
 
 SeedInput = Iterable[Record | Mapping[str, Any] | str] | str | os.PathLike[str]
 
@@ -86,7 +86,10 @@ class Generator:
     ) -> Results:
         """Generate ``count`` records from ``seed_examples`` (default: the 175 Self-Instruct seed tasks
         shipped with datagen, :data:`datagen.SEED_TASKS`) with the method registered as ``method``."""
-        return self.run(method, SEED_TASKS if seed_examples is None else seed_examples, count, **options)
+        from datagen.kernel.capabilities import default_seeds
+
+        seeds = default_seeds(self.plugins, method) if seed_examples is None else seed_examples
+        return self.run(method, seeds, count, **options)
 
     def evolve_instructions(
         self, instructions: SeedInput, rounds: int = 1, *, include_seeds: bool = False, **options: Any
@@ -201,3 +204,18 @@ def _raw(config: DatagenConfig) -> dict[str, Any]:
 
     data: dict[str, Any] = converter.unstructure(config)
     return data
+
+
+def seed_tasks() -> Path:
+    """The 175 Self-Instruct seed tasks shipped with datagen: the seeds the default method declares it
+    uses when a run names none (``datagen.SEED_TASKS``)."""
+    from datagen.kernel.capabilities import default_member, default_seeds
+
+    pm = load_plugins()
+    return default_seeds(pm, default_member(pm, "method"))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SEED_TASKS":  # the seed's name, found through the plugins when first asked for
+        return seed_tasks()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -74,8 +74,8 @@ class RLTuner:
         self.callback = target_model_callback
         self.config = tuning_config(config)
         self.space = ParameterSpace(list(self.config.space))
-        self.seeds = seeds if seeds is not None else _default_seeds(generator.config)
         self.method = method
+        self.seeds = seeds if seeds is not None else self._seeds_of_config()
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.records: list[dict[str, Any]] = []
         self.log = get_logger("datagen.tuning")
@@ -106,6 +106,16 @@ class RLTuner:
         agent = cls(structure(raw, cls.Config, path=f"$.agent.{name}"))
         agent.setup(self.space, self.config.seed)
         return agent
+
+    def _seeds_of_config(self) -> Any:
+        """``[generate] seeds``, else the seeds the method declares it uses when none are named."""
+        from datagen.datamodel.seeds import load_seeds_file
+        from datagen.kernel.capabilities import default_seeds
+
+        config = self.generator.config
+        if config.generate.seeds is not None:
+            return load_seeds_file(config.generate.seeds)
+        return default_seeds(self.generator.plugins, self.method or self._default_method(config))
 
     def _default_method(self, config: DatagenConfig) -> str:
         from datagen.kernel.capabilities import default_member
@@ -335,16 +345,6 @@ def plot_rewards(
         Path(save_path).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(save_path)
     return figure
-
-
-def _default_seeds(config: DatagenConfig) -> Any:
-    if config.generate.seeds is not None:
-        from datagen.datamodel.seeds import load_seeds_file
-
-        return load_seeds_file(config.generate.seeds)
-    from datagen.datamodel.seeds import SEED_TASKS
-
-    return SEED_TASKS
 
 
 __all__ = ["RLTuner", "RLTuningConfig", "plot_rewards", "tuning_config"]

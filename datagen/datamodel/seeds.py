@@ -6,7 +6,6 @@ import csv
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,6 @@ ALIASES = {
     "instruction": ("prompt", "question", "query"),
     "output": ("response", "answer", "completion"),
 }
-
-
-def default_seeds_path() -> Path:
-    """The 175 Self-Instruct seed tasks (Wang et al. 2022, Apache-2.0) shipped in the package."""
-    return Path(str(resources.files("datagen") / "data" / "self_instruct_seed_tasks.jsonl"))
-
-
-#: the path of the 175 Self-Instruct seed tasks shipped with datagen, usable from any directory
-SEED_TASKS = default_seeds_path()
 
 
 def seed_from_dict(data: Any, where: str) -> Record:
@@ -167,4 +157,4 @@ def _names_a_file(text: str) -> bool:
     return Path(text).suffix.lower() in SEED_FORMATS or Path(text).is_file()
 
 
-__all__ = ["SEED_FORMATS", "default_seeds_path", "load_seeds_file", "seed_from_dict", "to_seeds"]
+__all__ = ["SEED_FORMATS", "load_seeds_file", "seed_from_dict", "to_seeds"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -50,6 +51,15 @@ def default_member(pm: PluginManager, family: str, configured: str = "") -> str:
     if not chosen:
         raise UsageError(f"no {family} named and no installed {family} plugin declares itself the default")
     return chosen[0]
+
+
+def default_seeds(pm: PluginManager, method: str) -> Path:
+    """The seed file ``method`` declares it uses when a run names none (``default_seeds``); a method
+    without one is a :class:`UsageError` asking for ``--seeds``."""
+    path = getattr(pm.registry("method").get(method), "default_seeds", None)
+    if path is None:
+        raise UsageError(f"method {method!r} has no default seeds: pass --seeds FILE or set [generate] seeds")
+    return Path(path)
 
 
 def private_synthesizer(pm: PluginManager) -> str:

@@ -20,7 +20,7 @@ from datagen.app.commands._common import (
 from datagen.app.host import put
 from datagen.app.runner import execute, prepare
 from datagen.datamodel.config import deep_merge
-from datagen.datamodel.seeds import default_seeds_path, load_seeds_file
+from datagen.datamodel.seeds import load_seeds_file
 from datagen.engine.concurrency import run_sync
 from datagen.kernel.commands import Host, pass_host
 
@@ -126,7 +126,10 @@ def generate_cmd(host: Host, /, **opts: Any) -> None:
     out = config.generate.out
     if out is None:
         raise click.UsageError("no output file: pass --out FILE (.jsonl or .parquet) or set [generate] out")
-    seeds = load_seeds_file(config.generate.seeds or default_seeds_path())
+    from datagen.kernel.capabilities import default_member, default_seeds
+
+    method = default_member(pm, "method", config.method.name)
+    seeds = load_seeds_file(config.generate.seeds or default_seeds(pm, method))
     prepared = prepare(config, pm, seeds, count=config.generate.count, out=out)
     show = opts["progress"] if opts["progress"] is not None else sys.stderr.isatty()
     run = prepared.run

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from importlib import resources
+from pathlib import Path
 from typing import TypeVar
 
 from datagen.plugin import (
@@ -17,6 +19,10 @@ from datagen.plugin import (
 )
 
 PACKAGE = "datagen_plugins.methods"
+#: the 175 Self-Instruct seed tasks (Wang et al. 2022, Apache-2.0): the default seeds of the methods
+#: that take instructions as seeds, used when a run names none
+SEED_TASKS_FILE = Path(str(resources.files("datagen_plugins.methods") / "self_instruct_seed_tasks.jsonl"))
+
 T = TypeVar("T")
 _TASK_SPLIT = re.compile(r"\n?\s*Task\s*\d+\s*:", re.IGNORECASE)
 

@@ -10,6 +10,7 @@ Each record keeps its source's id as ``parent_id``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -26,7 +27,7 @@ from datagen.plugin import (
     request_for,
     try_complete,
 )
-from datagen_plugins.methods._shared import first_paragraph, is_copy, prompts
+from datagen_plugins.methods._shared import SEED_TASKS_FILE, first_paragraph, is_copy, prompts
 
 FIELDS = ("instruction", "input", "output")
 
@@ -73,6 +74,8 @@ class _Augment:
     """Rewrites a field of each source example, rejecting copies; subclasses say what and how."""
 
     name: ClassVar[str]
+    #: the seeds a run uses when it names none (the Self-Instruct tasks)
+    default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]]
 
     def __init__(self, config: AugmentConfig) -> None:

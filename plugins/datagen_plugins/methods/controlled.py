@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -25,7 +26,7 @@ from datagen.plugin import (
     require_seeds,
     try_complete,
 )
-from datagen_plugins.methods._shared import prompts
+from datagen_plugins.methods._shared import SEED_TASKS_FILE, prompts
 
 LENGTHS = {"short": (1, 80), "medium": (60, 250), "long": (200, 2000)}
 
@@ -103,6 +104,8 @@ class Controlled:
     """Constrained generation with verification and retries."""
 
     name: ClassVar[str] = "controlled"
+    #: the seeds a run uses when it names none (the Self-Instruct tasks)
+    default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = ControlledConfig
 
     def __init__(self, config: ControlledConfig) -> None:

@@ -8,6 +8,7 @@ Base models continue a transcript; chat models play the user with a separate pro
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -26,7 +27,7 @@ from datagen.plugin import (
     require_seeds,
     try_complete,
 )
-from datagen_plugins.methods._shared import first_paragraph, prompts
+from datagen_plugins.methods._shared import SEED_TASKS_FILE, first_paragraph, prompts
 
 
 @attrs.define
@@ -44,6 +45,8 @@ class Conversation:
     """N-turn dialogues (one turn = a user message and the assistant's answer)."""
 
     name: ClassVar[str] = "conversation"
+    #: the seeds a run uses when it names none (the Self-Instruct tasks)
+    default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = ConversationConfig
 
     def __init__(self, config: ConversationConfig) -> None:

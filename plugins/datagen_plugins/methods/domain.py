@@ -29,7 +29,7 @@ from datagen.plugin import (
     round_rng,
     try_complete,
 )
-from datagen_plugins.methods._shared import bootstrap, prompts, split_tasks
+from datagen_plugins.methods._shared import SEED_TASKS_FILE, bootstrap, prompts, split_tasks
 
 
 def presets() -> dict[str, dict[str, Any]]:
@@ -63,6 +63,8 @@ class Domain:
     """Domain-specific instruction generation."""
 
     name: ClassVar[str] = "domain"
+    #: the seeds a run uses when it names none (the Self-Instruct tasks)
+    default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = DomainConfig
 
     def __init__(self, config: DomainConfig) -> None:

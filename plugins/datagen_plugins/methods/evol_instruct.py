@@ -26,6 +26,7 @@ import asyncio
 import random
 import re
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -41,7 +42,7 @@ from datagen.plugin import (
     round_rng,
     try_complete,
 )
-from datagen_plugins.methods._shared import first_paragraph, normalise, prompts
+from datagen_plugins.methods._shared import SEED_TASKS_FILE, first_paragraph, normalise, prompts
 
 OPERATIONS = ("add_constraints", "deepen", "concretize", "increase_reasoning", "complicate_input", "breadth")
 #: operations whose evolution may span several lines (a table, code, data) and is kept whole
@@ -105,6 +106,8 @@ class EvolInstruct:
     """In-depth and in-breadth evolution with an elimination step."""
 
     name: ClassVar[str] = "evol_instruct"
+    #: the seeds a run uses when it names none (the Self-Instruct tasks)
+    default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = EvolInstructConfig
 
     def __init__(self, config: EvolInstructConfig) -> None:

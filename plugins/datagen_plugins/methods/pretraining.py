@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -23,7 +24,7 @@ from datagen.plugin import (
     request_for,
     try_complete,
 )
-from datagen_plugins.methods._shared import prompts
+from datagen_plugins.methods._shared import SEED_TASKS_FILE, prompts
 
 
 @attrs.define
@@ -44,6 +45,8 @@ class Pretraining:
     """Topic x kind x persona documents with length targets."""
 
     name: ClassVar[str] = "pretraining"
+    #: the seeds a run uses when it names none (the Self-Instruct tasks)
+    default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = PretrainingConfig
 
     def __init__(self, config: PretrainingConfig) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -27,6 +28,7 @@ from datagen.plugin import (
     hookimpl,
     records_of,
 )
+from datagen_plugins.methods._shared import SEED_TASKS_FILE
 
 COMPLETION_HEADER = (
     "Below is an instruction that describes a task. "
@@ -57,6 +59,8 @@ class Respond:
     """Sends every seed's instruction to the backend and keeps the answer."""
 
     name: ClassVar[str] = "respond"
+    #: the seeds a run uses when it names none (the Self-Instruct tasks)
+    default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     #: the method a run uses when none is named
     default: ClassVar[bool] = True
     Config: ClassVar[type[Any]] = RespondConfig

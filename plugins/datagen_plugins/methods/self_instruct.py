@@ -14,6 +14,7 @@ import asyncio
 import re
 import string
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -30,7 +31,14 @@ from datagen.plugin import (
     round_rng,
     try_complete,
 )
-from datagen_plugins.methods._shared import bootstrap, first_paragraph, normalise, prompts, split_tasks
+from datagen_plugins.methods._shared import (
+    SEED_TASKS_FILE,
+    bootstrap,
+    first_paragraph,
+    normalise,
+    prompts,
+    split_tasks,
+)
 
 BLACKLIST = (
     "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps", "draw",
@@ -111,6 +119,8 @@ class SelfInstruct:
     """The Self-Instruct bootstrap loop with an indexed ROUGE-L novelty filter."""
 
     name: ClassVar[str] = "self_instruct"
+    #: the seeds a run uses when it names none (the Self-Instruct tasks)
+    default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = SelfInstructConfig
 
     def __init__(self, config: SelfInstructConfig) -> None:

@@ -12,6 +12,7 @@ import math
 import random
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -26,7 +27,7 @@ from datagen.plugin import (
     request_for,
     try_complete,
 )
-from datagen_plugins.methods._shared import prompts
+from datagen_plugins.methods._shared import SEED_TASKS_FILE, prompts
 
 _FORMAT_FIELD = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
 
@@ -72,6 +73,8 @@ class Template:
     """Filled templates as instructions (and LLM answers as outputs with ``complete``)."""
 
     name: ClassVar[str] = "template"
+    #: the seeds a run uses when it names none (the Self-Instruct tasks)
+    default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = TemplateConfig
 
     def __init__(self, config: TemplateConfig) -> None:
