@@ -7,7 +7,7 @@ breaking a plugin. What is here is documented in ``docs/plugin-guide.md`` and ``
 
 from __future__ import annotations
 
-from datagen.datamodel.config import NON_NEGATIVE, POSITIVE, bounded, secret_field
+from datagen.datamodel.config import NON_NEGATIVE, POSITIVE, Price, bounded, secret_field
 from datagen.datamodel.records import Message, Provenance, Record, Usage, new_id, stable_id
 from datagen.datamodel.results import Results, iter_records, record_from_dict, record_to_dict
 from datagen.datamodel.run import Run, RunStats
@@ -17,6 +17,7 @@ from datagen.engine.concurrency import bounded_map
 from datagen.engine.llm import (
     FINISH_REASONS,
     USER_AGENT,
+    RateLimitHeaders,
     RateLimits,
     Request,
     Response,
@@ -118,6 +119,8 @@ __all__ = [
     "Response",
     "check_api_key",
     "parse_rate_limits",
+    "Price",
+    "RateLimitHeaders",
     "parse_retry_after",
     "USER_AGENT",
     # errors

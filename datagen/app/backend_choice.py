@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from datagen.datamodel.config import DatagenConfig
+from datagen.datamodel.config import DatagenConfig, Price
+from datagen.engine.pricing import PriceTable
 from datagen.errors import UsageError
 from datagen.kernel.manager import PluginManager
 from datagen.kernel.protocols import backend_class_attribute
@@ -43,6 +44,17 @@ def resolve_backend(
         f"$.backend.name: 'auto' found no API key ({keys or 'no backend declares one'}) and no backend that "
         "runs offline; set a key or name a backend with --backend"
     )
+
+
+def run_prices(config: DatagenConfig, pm: PluginManager, backend: str) -> PriceTable:
+    """The prices a run counts with: every installed backend's declared table (``prices``; a proxy's
+    OpenAI-compatible endpoint may serve another vendor's models), the run's own backend's winning,
+    then ``[prices]`` from the config over all."""
+    registry = pm.registry("backend")
+    table: dict[str, Price] = {}
+    for name in [n for n in registry.names() if n != backend] + ([backend] if backend in registry else []):
+        table.update(getattr(registry.get(name), "prices", {}) or {})
+    return PriceTable({**table, **config.prices})
 
 
 def resolve_backend_name(

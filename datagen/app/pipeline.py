@@ -20,7 +20,6 @@ from datagen.datamodel.results import RecordWriter, RejectedWriter, Results
 from datagen.datamodel.run import Run
 from datagen.engine.cache import ResponseCache
 from datagen.engine.core import Engine
-from datagen.engine.pricing import PriceTable
 from datagen.errors import ConfigError, UsageError
 from datagen.kernel.context import GenerationContext
 from datagen.kernel.manager import PluginManager, load_plugins_for
@@ -235,7 +234,7 @@ class StageLLMs:
         self._contexts: dict[tuple[str, str | None], GenerationContext] = {}
 
     def __call__(self, backend: str | None, model: str | None) -> GenerationContext:
-        from datagen.app.backend_choice import resolve_backend_name
+        from datagen.app.backend_choice import resolve_backend_name, run_prices
 
         config = self.run.config
         name = backend or resolve_backend_name(config, self.plugins)
@@ -255,7 +254,7 @@ class StageLLMs:
                 self.run.stats,
                 backend_name=name,
                 cache=cache,
-                prices=PriceTable(config.prices),
+                prices=run_prices(config, self.plugins, name),
                 identity=config.cache.identity,
             )
             run = attrs.evolve(self.run, backend=name, model=instance.model)

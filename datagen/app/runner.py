@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from datagen.app.backend_choice import resolve_backend, resolve_backend_name
+from datagen.app.backend_choice import resolve_backend, resolve_backend_name, run_prices
 from datagen.app.pipeline import StageLLMs, build_stages, construct, plugin_versions, reject_sink
 from datagen.datamodel.config import DatagenConfig
 from datagen.datamodel.records import Record, utc_now
@@ -34,7 +34,6 @@ from datagen.engine.batching import BatchBackend
 from datagen.engine.cache import ResponseCache
 from datagen.engine.concurrency import run_sync
 from datagen.engine.core import Engine
-from datagen.engine.pricing import PriceTable
 from datagen.errors import BudgetExhausted, ConfigError, UsageError
 from datagen.kernel.context import GenerationContext
 from datagen.kernel.manager import PluginManager
@@ -116,8 +115,10 @@ def prepare(
         # the key chose the backend: say so, and how to get the offline default back
         raise UsageError(f"{exc} (the {backend_name} backend was chosen because {reason})") from None
     if config.engine.batch and not isinstance(backend, BatchBackend):
+        able = [e.name for e in pm.registry("backend") if issubclass(e.obj, BatchBackend)]
         raise UsageError(
-            f"$.engine.batch: the {backend_name} backend has no batch API (openai and anthropic do)"
+            f"$.engine.batch: the {backend_name} backend has no batch API "
+            f"({', '.join(sorted(able)) or 'no installed backend'} {'does' if len(able) == 1 else 'do'})"
         )
     method_obj.validate(seeds, count)
     if out is not None:
@@ -135,7 +136,7 @@ def prepare(
     return prepared
 
 
-def make_engine(prepared: Prepared) -> Engine:
+def make_engine(prepared: Prepared, pm: PluginManager) -> Engine:
     """The engine for a prepared run: its backend, the response cache unless disabled, the price table."""
     run = prepared.run
     config = run.config
@@ -146,7 +147,7 @@ def make_engine(prepared: Prepared) -> Engine:
         run.stats,
         backend_name=run.backend,
         cache=cache,
-        prices=PriceTable(config.prices),
+        prices=run_prices(config, pm, run.backend),
         identity=config.cache.identity,
     )
 
@@ -156,7 +157,7 @@ async def _generated(
 ) -> AsyncIterator[Record]:
     """The method's records, at most ``limit`` of them; a spent budget ends the stream cleanly."""
     run = prepared.run
-    engine = make_engine(prepared)
+    engine = make_engine(prepared, pm)
     ctx = GenerationContext(
         run=run, plugins=pm, engine=engine, rng=random.Random(run.config.generate.random_seed)
     )

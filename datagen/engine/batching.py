@@ -40,7 +40,7 @@ class BatchStatus:
 
 @runtime_checkable
 class BatchBackend(Protocol):
-    """What a backend implements to support batch mode (the ``openai`` and ``anthropic`` backends do)."""
+    """What a backend implements to support batch mode."""
 
     async def submit_batch(self, items: Sequence[tuple[str, Request]]) -> str:
         """Submit ``(custom_id, request)`` pairs; return the provider's batch id."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, runtime_checkable
@@ -140,18 +140,30 @@ def _number(value: str | None) -> float | None:
         return None
 
 
-def parse_rate_limits(headers: Mapping[str, str]) -> RateLimits | None:
-    """Per-minute limits from OpenAI (``x-ratelimit-*``) or Anthropic (``anthropic-ratelimit-*``) headers."""
+@attrs.frozen
+class RateLimitHeaders:
+    """How a server names its rate-limit headers: ``prefix`` then ``limit``, ``remaining`` and ``reset``
+    patterns, each with ``{}`` standing for ``requests`` or ``tokens`` (``x-ratelimit-`` with
+    ``limit-{}``: ``x-ratelimit-limit-requests``). Backends declare theirs."""
+
+    prefix: str
+    limit: str
+    remaining: str
+    reset: str
+
+
+def parse_rate_limits(
+    headers: Mapping[str, str], schemes: Sequence[RateLimitHeaders] = ()
+) -> RateLimits | None:
+    """Per-minute limits from the first of ``schemes`` the headers use (None when none does)."""
     # HTTP header objects (httpx, aiohttp) are case-insensitive already; a plain dict is lower-cased once.
     h: Mapping[str, str] = (
         headers
         if hasattr(headers, "getall") or hasattr(headers, "multi_items")
         else {k.lower(): v for k, v in headers.items()}
     )
-    for prefix, lim, rem, reset in (
-        ("x-ratelimit-", "limit-{}", "remaining-{}", "reset-{}"),
-        ("anthropic-ratelimit-", "{}-limit", "{}-remaining", "{}-reset"),
-    ):
+    for scheme in schemes:
+        prefix, lim, rem, reset = scheme.prefix, scheme.limit, scheme.remaining, scheme.reset
         rpm = _number(h.get(prefix + lim.format("requests")))
         tpm = _number(h.get(prefix + lim.format("tokens")))
         if rpm is None and tpm is None:

@@ -1,26 +1,19 @@
-"""Token prices: a table shipped in the package, extended by ``[prices]`` in the config."""
+"""Token prices: the tables the backend plugins declare (``prices``), extended by ``[prices]`` in the
+config."""
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
-from importlib import resources
 
-from datagen.datamodel.config import Price, structure
+from datagen.datamodel.config import Price
 from datagen.datamodel.records import Usage
-
-
-def builtin_prices() -> dict[str, Price]:
-    """The table in ``datagen/data/prices.toml``."""
-    text = (resources.files("datagen") / "data" / "prices.toml").read_text(encoding="utf-8")
-    return structure(tomllib.loads(text), dict[str, Price])
 
 
 class PriceTable:
     """Looks up a model's price by exact name or longest prefix; unknown models cost ``None``."""
 
-    def __init__(self, extra: Mapping[str, Price] | None = None) -> None:
-        self._prices = {**builtin_prices(), **(extra or {})}
+    def __init__(self, prices: Mapping[str, Price] | None = None) -> None:
+        self._prices = dict(prices or {})
         self._by_length = sorted(self._prices, key=len, reverse=True)
 
     def price(self, model: str | None) -> Price | None:

@@ -9,9 +9,11 @@ import inspect
 import json
 import os
 import ssl
+import tomllib
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from importlib import resources
 from types import ModuleType
 from typing import Any
 
@@ -20,7 +22,9 @@ from datagen.plugin import (
     BackendError,
     ConnectionFailed,
     PermanentError,
+    Price,
     RateLimitError,
+    RateLimitHeaders,
     RateLimits,
     TransientError,
     parse_rate_limits,
@@ -30,13 +34,35 @@ from datagen.plugin import (
 
 RETRYABLE_STATUS = {408, 409, 425}
 
+#: the rate-limit headers of the servers these backends talk to: OpenAI's (also sent by most
+#: OpenAI-compatible servers) and Anthropic's
+RATE_LIMIT_HEADERS = (
+    RateLimitHeaders("x-ratelimit-", "limit-{}", "remaining-{}", "reset-{}"),
+    RateLimitHeaders("anthropic-ratelimit-", "{}-limit", "{}-remaining", "{}-reset"),
+)
+
+
+def rate_limits_of(headers: Mapping[str, str]) -> RateLimits | None:
+    """The limits an answer's headers announce, in either vendor's naming."""
+    return parse_rate_limits(headers, RATE_LIMIT_HEADERS)
+
+
+def load_prices(filename: str) -> dict[str, Price]:
+    """A backend's price table: a TOML file of this package, ``["model"]`` tables of USD per million
+    input and output tokens."""
+    text = (resources.files(__package__) / filename).read_text(encoding="utf-8")
+    return {
+        model: Price(float(row["input_per_mtok"]), float(row["output_per_mtok"]))
+        for model, row in tomllib.loads(text).items()
+    }
+
 
 def status_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> BackendError:
     """The datagen error for an HTTP status, of an answer (with its headers: Retry-After, rate limits)
     or reported inside a batch result; ``message`` must be redacted already."""
     retry_after = parse_retry_after(headers) if headers else None
     if status == 429:
-        limits = parse_rate_limits(headers) if headers else None
+        limits = rate_limits_of(headers) if headers else None
         return RateLimitError(message, status=status, retry_after=retry_after, rate_limits=limits)
     if status >= 500 or status in RETRYABLE_STATUS:
         return TransientError(message, status=status, retry_after=retry_after)
@@ -265,7 +291,7 @@ class Poster:
         except self.base_error as exc:
             raise map_sdk_error(exc, self.sdk, self.sdk.__name__, self.where) from None
         try:
-            return json.loads(raw.content), parse_rate_limits(raw.headers)
+            return json.loads(raw.content), rate_limits_of(raw.headers)
         except ValueError:
             raise TransientError(f"malformed response from {self.url}: not JSON") from None
 
@@ -321,7 +347,7 @@ class DirectPoster:
         if not 200 <= answer.status < 300:
             raise self._error(answer.status, answer.headers, content)
         try:
-            return json.loads(content), parse_rate_limits(answer.headers)
+            return json.loads(content), rate_limits_of(answer.headers)
         except ValueError:
             raise TransientError(f"malformed response from {self.url}: not JSON") from None
 

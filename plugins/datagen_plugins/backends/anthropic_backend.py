@@ -19,6 +19,7 @@ from datagen.plugin import (
     USER_AGENT,
     BatchResults,
     BatchStatus,
+    Price,
     Register,
     Request,
     Response,
@@ -36,6 +37,7 @@ from datagen_plugins.backends._sdk import (
     DirectPoster,
     Poster,
     http_client,
+    load_prices,
     map_sdk_error,
     status_error,
 )
@@ -80,6 +82,8 @@ class AnthropicBackend:
     env_key: ClassVar[str] = "ANTHROPIC_API_KEY"
     #: with ``backend = "auto"``, chosen after OpenAI when its key is set
     auto_choice: ClassVar[int] = 20
+    #: USD per million tokens of Anthropic's models (anthropic_prices.toml)
+    prices: ClassVar[dict[str, Price]] = load_prices("anthropic_prices.toml")
 
     def __init__(self, config: AnthropicConfig) -> None:
         self.config = config

@@ -19,6 +19,7 @@ from datagen.plugin import (
     USER_AGENT,
     BatchResults,
     BatchStatus,
+    Price,
     Register,
     Request,
     Response,
@@ -36,6 +37,7 @@ from datagen_plugins.backends._sdk import (
     DirectPoster,
     Poster,
     http_client,
+    load_prices,
     map_sdk_error,
     status_error,
 )
@@ -73,6 +75,8 @@ class OpenAIBackend:
     env_key: ClassVar[str] = "OPENAI_API_KEY"
     #: with ``backend = "auto"``, chosen first when its key is set
     auto_choice: ClassVar[int] = 10
+    #: USD per million tokens of OpenAI's models (openai_prices.toml)
+    prices: ClassVar[dict[str, Price]] = load_prices("openai_prices.toml")
 
     def __init__(self, config: OpenAIConfig) -> None:
         self.config = config
