@@ -35,17 +35,10 @@ ORDINARY: dict[tuple[str, str], int] = {
     ("datagen/text/repetition.py", "length"): 1,  # the finish reason
 }
 
-#: plugin names the app still hard-codes (#20 item 2, open): the Generator's seed shortcuts, the
+#: plugin names the app still hard-codes (#20 item 2, open): the
 #: QualityFilter's seed options, the HTML report's summary cards and
 #: the testing kit's offline backend
 REMAINING: dict[tuple[str, str], int] = {
-    ("datagen/app/generator.py", "self_instruct"): 1,
-    ("datagen/app/generator.py", "evol_instruct"): 1,
-    ("datagen/app/generator.py", "template"): 1,
-    ("datagen/app/generator.py", "controlled"): 1,
-    ("datagen/app/generator.py", "conversation"): 1,
-    ("datagen/app/generator.py", "pretraining"): 1,
-    ("datagen/app/generator.py", "domain"): 1,
     ("datagen/app/quality.py", "exact_dedup"): 2,
     ("datagen/app/quality.py", "length"): 2,
     ("datagen/app/html_report.py", "stats"): 1,

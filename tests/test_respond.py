@@ -56,14 +56,19 @@ def test_generator_accepts_config_paths_and_mappings(tmp_path, datagen_plugins) 
 
 
 def test_generator_default_method_is_self_instruct() -> None:
+    """The seed's shortcut runs the method that declares it (self_instruct); without it, a clear error."""
     from datagen import load_plugins
+    from datagen.errors import UsageError
 
+    assert Generator({"backend": {"name": "echo"}})._method_for("generate_from_seed") == "self_instruct"
     pm = load_plugins(strict=True, disable=["self_instruct"])
     gen = Generator({"backend": {"name": "echo"}}, plugins=pm)
+    with pytest.raises(UsageError, match=r"Generator.generate_from_seed: no installed method runs it"):
+        gen.generate_from_seed(["Hello?"], 1)
     with pytest.raises(
         UnknownNameError, match=r"unknown method 'self_instruct'; registered methods: .*respond"
     ):
-        gen.generate_from_seed(["Hello?"], 1)
+        gen.generate_from_seed(["Hello?"], 1, method="self_instruct")
 
 
 def test_generator_streams_to_a_file(tmp_path, datagen_plugins) -> None:

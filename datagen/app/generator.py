@@ -14,6 +14,7 @@ from datagen.datamodel.config import DatagenConfig, load_config, structure
 from datagen.datamodel.records import Record
 from datagen.datamodel.results import Results
 from datagen.datamodel.seeds import to_seeds
+from datagen.errors import UsageError
 from datagen.kernel.manager import PluginManager, load_plugins, load_plugins_for
 
 SeedInput = Iterable[Record | Mapping[str, Any] | str] | str | os.PathLike[str]
@@ -81,15 +82,25 @@ class Generator:
         self,
         seed_examples: SeedInput | None = None,
         count: int = 10,
-        method: str = "self_instruct",
+        method: str | None = None,
         **options: Any,
     ) -> Results:
-        """Generate ``count`` records from ``seed_examples`` (default: the 175 Self-Instruct seed tasks
-        shipped with datagen, :data:`datagen.SEED_TASKS`) with the method registered as ``method``."""
+        """Generate ``count`` records from ``seed_examples`` (default: the method's own default seeds, the
+        175 Self-Instruct seed tasks, :data:`datagen.SEED_TASKS`) with the method registered as ``method``
+        (default: the one that declares this function, Self-Instruct)."""
         from datagen.kernel.capabilities import default_seeds
 
+        method = method or self._method_for("generate_from_seed")
         seeds = default_seeds(self.plugins, method) if seed_examples is None else seed_examples
         return self.run(method, seeds, count, **options)
+
+    def _method_for(self, function: str) -> str:
+        """The method plugin that declares it runs the seed's ``Generator.function`` (``seed_function``):
+        the shortcuts below are recipes over whichever method declares them."""
+        for entry in self.plugins.registry("method"):
+            if getattr(entry.obj, "seed_function", None) == function:
+                return entry.name
+        raise UsageError(f"Generator.{function}: no installed method runs it (seed_function = {function!r})")
 
     def evolve_instructions(
         self, instructions: SeedInput, rounds: int = 1, *, include_seeds: bool = False, **options: Any
@@ -99,7 +110,14 @@ class Generator:
         ``results.report`` says what was eliminated and why."""
         seeds = to_seeds(instructions)
         count = max(1, len(seeds) * (rounds + int(include_seeds)))
-        return self.run("evol_instruct", seeds, count, rounds=rounds, include_seeds=include_seeds, **options)
+        return self.run(
+            self._method_for("evolve_instructions"),
+            seeds,
+            count,
+            rounds=rounds,
+            include_seeds=include_seeds,
+            **options,
+        )
 
     def generate_from_template(
         self,
@@ -114,7 +132,13 @@ class Generator:
         generator functions); with ``complete`` the backend answers each filled template."""
         values = {k: list(v() if callable(v) else v) for k, v in variables.items()}
         return self.run(
-            "template", [], count, template=template, variables=values, complete=complete, **options
+            self._method_for("generate_from_template"),
+            [],
+            count,
+            template=template,
+            variables=values,
+            complete=complete,
+            **options,
         )
 
     def generate_with_constraints(
@@ -127,7 +151,7 @@ class Generator:
         """Answers under ``constraints`` (domain, keywords, style, tone, complexity, length), verified."""
         seeds = to_seeds(instructions)
         return self.run(
-            "controlled",
+            self._method_for("generate_with_constraints"),
             seeds,
             max(1, len(seeds) * examples_per_instruction),
             constraints=dict(constraints),
@@ -147,7 +171,7 @@ class Generator:
         if fields_to_paraphrase is not None:
             options["fields_to_paraphrase"] = list(fields_to_paraphrase)
         return self.run(
-            "paraphrase",
+            self._method_for("augment_by_paraphrasing"),
             seeds,
             max(1, len(seeds) * variations_per_example),
             variations_per_example=variations_per_example,
@@ -160,7 +184,7 @@ class Generator:
         """Each example's output rewritten in each style."""
         seeds = to_seeds(examples)
         return self.run(
-            "style_variation",
+            self._method_for("augment_with_style_variation"),
             seeds,
             max(1, len(seeds) * len(styles) * examples_per_style),
             styles=list(styles),
@@ -174,7 +198,7 @@ class Generator:
         """Each example's task moved into each target domain and answered afresh."""
         seeds = to_seeds(examples)
         return self.run(
-            "domain_transfer",
+            self._method_for("augment_with_domain_transfer"),
             seeds,
             max(1, len(seeds) * len(target_domains) * examples_per_domain),
             target_domains=list(target_domains),
@@ -184,19 +208,26 @@ class Generator:
 
     def generate_conversations(self, seeds: SeedInput, count: int, turns: int = 3, **options: Any) -> Results:
         """Multi-turn dialogues opened by each seed's instruction (or about it, with ``seed_is_topic``)."""
-        return self.run("conversation", seeds, count, turns=turns, **options)
+        return self.run(self._method_for("generate_conversations"), seeds, count, turns=turns, **options)
 
     def generate_pretraining(
         self, topics: Sequence[str], count: int, target_words: int = 300, **options: Any
     ) -> Results:
         """Pretraining-style documents on ``topics``."""
-        return self.run("pretraining", [], count, topics=list(topics), target_words=target_words, **options)
+        return self.run(
+            self._method_for("generate_pretraining"),
+            [],
+            count,
+            topics=list(topics),
+            target_words=target_words,
+            **options,
+        )
 
     def generate_domain_data(
         self, count: int, preset: str | None = "code", seeds: SeedInput = (), **options: Any
     ) -> Results:
         """Instruction data for a domain preset (legal, medical, finance, code) or a described domain."""
-        return self.run("domain", seeds, count, preset=preset, **options)
+        return self.run(self._method_for("generate_domain_data"), seeds, count, preset=preset, **options)
 
 
 def _raw(config: DatagenConfig) -> dict[str, Any]:

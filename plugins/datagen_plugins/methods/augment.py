@@ -200,6 +200,8 @@ class Paraphrase(_Augment):
     """``variations_per_example`` paraphrases of ``fields_to_paraphrase`` (default: the instruction)."""
 
     name: ClassVar[str] = "paraphrase"
+    #: the seed's ``Generator.augment_by_paraphrasing`` runs this method
+    seed_function: ClassVar[str] = "augment_by_paraphrasing"
     Config: ClassVar[type[Any]] = ParaphraseConfig
     config: ParaphraseConfig
 
@@ -225,6 +227,8 @@ class StyleVariation(_Augment):
     """``examples_per_style`` rewrites of ``field`` (default: the output) in each of ``styles``."""
 
     name: ClassVar[str] = "style_variation"
+    #: the seed's ``Generator.augment_with_style_variation`` runs this method
+    seed_function: ClassVar[str] = "augment_with_style_variation"
     Config: ClassVar[type[Any]] = StyleConfig
     config: StyleConfig
 
@@ -254,6 +258,8 @@ class DomainTransfer(_Augment):
     """The instruction moved to each of ``target_domains``, then answered afresh."""
 
     name: ClassVar[str] = "domain_transfer"
+    #: the seed's ``Generator.augment_with_domain_transfer`` runs this method
+    seed_function: ClassVar[str] = "augment_with_domain_transfer"
     Config: ClassVar[type[Any]] = TransferConfig
     config: TransferConfig
 

@@ -104,6 +104,8 @@ class Controlled:
     """Constrained generation with verification and retries."""
 
     name: ClassVar[str] = "controlled"
+    #: the seed's ``Generator.generate_with_constraints`` runs this method
+    seed_function: ClassVar[str] = "generate_with_constraints"
     #: the seeds a run uses when it names none (the Self-Instruct tasks)
     default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = ControlledConfig

@@ -45,6 +45,8 @@ class Conversation:
     """N-turn dialogues (one turn = a user message and the assistant's answer)."""
 
     name: ClassVar[str] = "conversation"
+    #: the seed's ``Generator.generate_conversations`` runs this method
+    seed_function: ClassVar[str] = "generate_conversations"
     #: the seeds a run uses when it names none (the Self-Instruct tasks)
     default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = ConversationConfig

@@ -63,6 +63,8 @@ class Domain:
     """Domain-specific instruction generation."""
 
     name: ClassVar[str] = "domain"
+    #: the seed's ``Generator.generate_domain_data`` runs this method
+    seed_function: ClassVar[str] = "generate_domain_data"
     #: the seeds a run uses when it names none (the Self-Instruct tasks)
     default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = DomainConfig

@@ -106,6 +106,8 @@ class EvolInstruct:
     """In-depth and in-breadth evolution with an elimination step."""
 
     name: ClassVar[str] = "evol_instruct"
+    #: the seed's ``Generator.evolve_instructions`` runs this method
+    seed_function: ClassVar[str] = "evolve_instructions"
     #: the seeds a run uses when it names none (the Self-Instruct tasks)
     default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = EvolInstructConfig

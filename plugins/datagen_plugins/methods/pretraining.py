@@ -45,6 +45,8 @@ class Pretraining:
     """Topic x kind x persona documents with length targets."""
 
     name: ClassVar[str] = "pretraining"
+    #: the seed's ``Generator.generate_pretraining`` runs this method
+    seed_function: ClassVar[str] = "generate_pretraining"
     #: the seeds a run uses when it names none (the Self-Instruct tasks)
     default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = PretrainingConfig

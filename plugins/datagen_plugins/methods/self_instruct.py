@@ -119,6 +119,8 @@ class SelfInstruct:
     """The Self-Instruct bootstrap loop with an indexed ROUGE-L novelty filter."""
 
     name: ClassVar[str] = "self_instruct"
+    #: the seed's ``Generator.generate_from_seed`` runs this method
+    seed_function: ClassVar[str] = "generate_from_seed"
     #: the seeds a run uses when it names none (the Self-Instruct tasks)
     default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = SelfInstructConfig

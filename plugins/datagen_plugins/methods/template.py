@@ -73,6 +73,8 @@ class Template:
     """Filled templates as instructions (and LLM answers as outputs with ``complete``)."""
 
     name: ClassVar[str] = "template"
+    #: the seed's ``Generator.generate_from_template`` runs this method
+    seed_function: ClassVar[str] = "generate_from_template"
     #: the seeds a run uses when it names none (the Self-Instruct tasks)
     default_seeds: ClassVar[Path | None] = SEED_TASKS_FILE
     Config: ClassVar[type[Any]] = TemplateConfig
