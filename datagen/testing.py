@@ -80,13 +80,19 @@ def run_method(
     seeds: Sequence[Record | dict[str, Any] | str],
     count: int,
     *,
-    backend: str = "echo",
+    backend: str | None = None,
     options: dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
 ) -> Results:
-    """Run ``method`` on ``backend`` (default: the deterministic echo); check each record's provenance."""
+    """Run ``method`` on ``backend`` (default: the backend that declares itself a ``test_double``, the
+    deterministic echo); check each record's provenance."""
     from datagen.app.generator import Generator
 
+    if backend is None:
+        doubles = [e.name for e in pm.registry("backend") if getattr(e.obj, "test_double", False)]
+        if not doubles:
+            raise UsageError("no installed backend declares itself a test double; pass backend=")
+        backend = sorted(doubles)[0]
     data = {"backend": {"name": backend}, "cache": {"enabled": False}, **(config or {})}
     gen = Generator(load_config(data=data, environ={}), plugins=pm)
     results = gen.run(method, seeds, count, **(options or {}))

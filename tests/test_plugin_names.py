@@ -1,10 +1,10 @@
 """No string literal under ``datagen/`` names a built-in plugin: the app finds plugins by what they
 declare (family records, ``default``, ``detects_pii``, ``env_key``, ...), not by name.
 
-A literal equal to an entry-point name is either an ordinary word used for something else (listed in
-``ORDINARY`` with what it is) or a plugin name the app still hard-codes (``REMAINING``, work left of
-issue #20 item 2). The test fails on any literal in neither list, and on a listed one that is gone,
-so both lists stay exact and can only shrink by moving a name into a plugin's declaration.
+A literal equal to an entry-point name is an ordinary word used for something else (listed in
+``ORDINARY`` with what it is: a record field, a finish reason, an API dialect) or a plugin name the app
+hard-codes (``REMAINING``: none now). The test fails on any literal in neither list, and on a listed one
+that is gone, so both lists stay exact.
 """
 
 from __future__ import annotations
@@ -35,17 +35,8 @@ ORDINARY: dict[tuple[str, str], int] = {
     ("datagen/text/repetition.py", "length"): 1,  # the finish reason
 }
 
-#: plugin names the app still hard-codes (#20 item 2, open): the
-#: QualityFilter's seed options, the HTML report's summary cards and
-#: the testing kit's offline backend
-REMAINING: dict[tuple[str, str], int] = {
-    ("datagen/app/quality.py", "exact_dedup"): 2,
-    ("datagen/app/quality.py", "length"): 2,
-    ("datagen/app/html_report.py", "stats"): 1,
-    ("datagen/app/html_report.py", "diversity"): 1,
-    ("datagen/app/html_report.py", "readability"): 1,
-    ("datagen/testing.py", "echo"): 1,
-}
+#: plugin names the app still hard-codes (none left; a new one must go into a plugin's declaration)
+REMAINING: dict[tuple[str, str], int] = {}
 
 
 def builtin_plugin_names() -> set[str]:

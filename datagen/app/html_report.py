@@ -13,7 +13,7 @@ import html
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import jinja2
 
 from datagen.datamodel.records import Record
 from datagen.datamodel.results import write_file
+from datagen.kernel.manager import PluginManager
 
 TEMPLATE = Path(__file__).with_name("templates") / "report.html"
 
@@ -98,27 +99,10 @@ def render(
     run_report: Mapping[str, Any] | None = None,
     comparison: Mapping[str, Any] | None = None,
     other: str | None = None,
+    summary: Sequence[tuple[str, Any]] = (),
 ) -> str:
-    """The page's HTML."""
-    stats = metrics.get("stats", {})
-    diversity = metrics.get("diversity", {})
-    readability = metrics.get("readability", {})
-    cards = [("records", _fmt(stats.get("records", "?")))]
-    if "vocabulary" in stats:
-        cards += [
-            ("distinct words", _fmt(stats["vocabulary"])),
-            ("exact duplicates", _fmt(stats["exact_duplicates"])),
-        ]
-        output = stats.get("fields", {}).get("output", {}).get("words", {})
-        if output.get("median") is not None:
-            cards.append(("median output length (words)", _fmt(output["median"])))
-        cost = stats.get("cost_usd")
-        cards.append(("cost", "unknown" if cost is None else f"${cost:,.4f}"))
-    if "distinct_2" in diversity:
-        cards.append(("distinct-2", _fmt(diversity["distinct_2"])))
-    fre = readability.get("flesch_reading_ease", {})
-    if isinstance(fre, Mapping) and fre.get("median") is not None:
-        cards.append(("Flesch reading ease (median)", _fmt(fre["median"])))
+    """The page's HTML; ``summary`` is the headline figures (:func:`summary_cards`)."""
+    cards = [(label, _fmt(value)) for label, value in summary]
     card = provenance_card(records)
     if run_report:
         r = run_report
@@ -149,6 +133,20 @@ def render(
     )
 
 
+def summary_cards(metrics: Mapping[str, Mapping[str, Any]], pm: PluginManager) -> list[tuple[str, Any]]:
+    """The headline figures each computed metric declares (its ``cards(values)``), in the metrics'
+    order; a records count comes first, ``?`` when no metric gave one."""
+    registry = pm.registry("metric")
+    cards: list[tuple[str, Any]] = []
+    for name, values in metrics.items():
+        declare = getattr(registry.get(name), "cards", None) if name in registry else None
+        if callable(declare) and "skipped" not in values:
+            cards.extend(declare(values))
+    if not any(label == "records" for label, _ in cards):
+        cards.insert(0, ("records", "?"))
+    return cards
+
+
 def write_report(
     source: Path,
     out: Path,
@@ -158,9 +156,13 @@ def write_report(
     run_report: Mapping[str, Any] | None = None,
     comparison: Mapping[str, Any] | None = None,
     other: str | None = None,
+    plugins: PluginManager | None = None,
 ) -> Path:
     """Draw the plots, render the page, write it through a temporary file renamed into place."""
     from datagen.app.visualization import render_all
+    from datagen.kernel.manager import load_plugins
+
+    pm = plugins or load_plugins()
 
     records = list(records)
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,5 +176,6 @@ def write_report(
             run_report=run_report,
             comparison=comparison,
             other=other,
+            summary=summary_cards(metrics, pm),
         )
     return write_file(out, page)

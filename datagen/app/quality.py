@@ -24,17 +24,6 @@ from datagen.kernel.hookspecs import hookimpl
 from datagen.kernel.manager import PluginManager, load_plugins_for
 from datagen.kernel.stages import Rejected, Stage
 
-#: the seed's flat options, and the filter each one configures
-LENGTH_OPTIONS = (
-    "min_length",
-    "max_length",
-    "instruction_min_length",
-    "instruction_max_length",
-    "response_min_length",
-    "response_max_length",
-    "unit",
-)
-DEDUP_OPTIONS = ("remove_duplicates", "duplicate_content", "dedup", "exact_dedup")
 #: the seed's default filters, used when nothing else is configured (lengths in words): every field
 #: non-empty and under 2,000 words, instructions of at least 3 words, and no exact duplicates
 SEED_DEFAULTS: dict[str, Any] = {
@@ -57,10 +46,11 @@ class QualityFilter:
     """Filters of the ``filter`` family, plus plain functions, applied in order.
 
     ``config`` is the config file's shape (``{"filter": {"chain": [...], "length": {...}}}``), a
-    :class:`~datagen.datamodel.config.DatagenConfig` or a path, or the seed's flat options:
-    ``min_length``, ``max_length``, ``instruction_min_length``, ``response_min_length`` (and ``_max``
-    forms, ``unit``) configure ``length``; ``remove_duplicates`` (or ``duplicate_content``) adds
-    ``exact_dedup``; ``filters`` lists more filter names. A config with no filter chain gets the seed's
+    :class:`~datagen.datamodel.config.DatagenConfig` or a path, or the seed's flat options, which the
+    filter plugins declare: ``min_length``, ``max_length``, ``instruction_min_length``,
+    ``response_min_length`` (and ``_max`` forms, ``unit``) configure ``length`` (its ``seed_options``);
+    ``remove_duplicates`` (or ``duplicate_content``) adds ``exact_dedup`` (its ``seed_switches``);
+    ``filters`` lists more filter names. A config with no filter chain gets the seed's
     defaults, :data:`SEED_DEFAULTS` (``QualityFilter()`` filters as the seed's did).
     """
 
@@ -70,45 +60,70 @@ class QualityFilter:
         *,
         plugins: PluginManager | None = None,
     ) -> None:
+        self._seed_plugins = plugins
         self.config = self._config(config)
         self.plugins = plugins or load_plugins_for(self.config)
         self._functions: list[str] = []
 
-    @staticmethod
-    def _config(config: Mapping[str, Any] | DatagenConfig | str | os.PathLike[str] | None) -> DatagenConfig:
+    def _seed_filters(self) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+        """The filters that take the seed's flat options (``seed_options``) and those its switches add
+        (``seed_switches``), by name, from the plugins installed."""
+        if self._seed_plugins is None:
+            self._seed_plugins = load_plugins_for(load_config())
+        options: dict[str, tuple[str, ...]] = {}
+        switches: dict[str, tuple[str, ...]] = {}
+        for entry in self._seed_plugins.registry("filter"):
+            if getattr(entry.obj, "seed_options", ()):
+                options[entry.name] = tuple(entry.obj.seed_options)
+            if getattr(entry.obj, "seed_switches", ()):
+                switches[entry.name] = tuple(entry.obj.seed_switches)
+        return options, switches
+
+    def _config(
+        self, config: Mapping[str, Any] | DatagenConfig | str | os.PathLike[str] | None
+    ) -> DatagenConfig:
         if config is None:
             config = {}
         if isinstance(config, DatagenConfig):
             resolved = config
         elif not isinstance(config, Mapping):
             resolved = load_config(Path(config))
-        elif "filter" in config or not (set(config) & {*LENGTH_OPTIONS, *DEDUP_OPTIONS, "filters"}):
-            resolved = load_config(data=config)
         else:
-            return QualityFilter._flat(config)
+            options, switches = self._seed_filters()
+            flat_keys = {k for keys in [*options.values(), *switches.values()] for k in keys} | {"filters"}
+            if "filter" in config or not (set(config) & flat_keys):
+                resolved = load_config(data=config)
+            else:
+                return self._flat(config)
         if resolved.filter.chain:
             return resolved
-        defaults = QualityFilter._flat(SEED_DEFAULTS).filter
+        defaults = self._flat(SEED_DEFAULTS).filter
         filters = attrs.evolve(
             resolved.filter, chain=defaults.chain, options={**defaults.options, **resolved.filter.options}
         )
         return resolved.with_sections(filter=filters)
 
-    @staticmethod
-    def _flat(config: Mapping[str, Any]) -> DatagenConfig:
+    def _flat(self, config: Mapping[str, Any]) -> DatagenConfig:
+        """The seed's flat options as a filter section: each declaring filter's options in its table
+        (those filters first), the switched-on filters last, ``filters`` between."""
         flat = dict(config)
-        chain: list[str] = list(flat.pop("filters", []))
-        length = {k: flat.pop(k) for k in LENGTH_OPTIONS if k in flat}
-        dedup = any(bool(flat.pop(k)) for k in DEDUP_OPTIONS if k in flat)
+        middle: list[str] = list(flat.pop("filters", []))
+        options, switches = self._seed_filters()
+        section: dict[str, Any] = {}
+        first: list[str] = []
+        for name, keys in options.items():
+            table = {k: flat.pop(k) for k in keys if k in flat}
+            if table:
+                first.append(name)
+                section[name] = table
+        last = []
+        for name, keys in switches.items():
+            given = [bool(flat.pop(k)) for k in keys if k in flat]
+            if any(given):
+                last.append(name)
         if flat:
             raise UsageError(f"QualityFilter: unknown option(s) {', '.join(sorted(flat))}")
-        if length:
-            chain.insert(0, "length")
-        if dedup:
-            chain.append("exact_dedup")
-        section: dict[str, Any] = {"chain": chain}
-        if length:
-            section["length"] = length
+        section["chain"] = [*first, *middle, *last]
         return load_config(data={"filter": section})
 
     def register_filter(self, check: Check, name: str | None = None) -> str:

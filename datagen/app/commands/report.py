@@ -52,6 +52,13 @@ def report_cmd(host: Host, /, source: Path, out: Path, **opts: Any) -> None:
         comparison = {"differences": differences(found, second)}
     label = Path(opts["compare"]).name if opts["compare"] is not None else None
     write_report(
-        source, out, found, iter_records(source), run_report=run_report, comparison=comparison, other=label
+        source,
+        out,
+        found,
+        iter_records(source),
+        run_report=run_report,
+        comparison=comparison,
+        other=label,
+        plugins=host.plugins,
     )
     click.echo(f"wrote {out}")

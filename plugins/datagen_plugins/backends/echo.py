@@ -28,6 +28,8 @@ class EchoBackend:
 
     name: ClassVar[str] = "echo"
     Config: ClassVar[type[Any]] = EchoConfig
+    #: deterministic, offline and instant: what a plugin's tests run methods on (``datagen.testing``)
+    test_double: ClassVar[bool] = True
 
     def __init__(self, config: EchoConfig) -> None:
         self.config = config

@@ -31,6 +31,13 @@ class ExactDedup:
     """Keeps the first of every group of records with the same (normalised) text."""
 
     name: ClassVar[str] = "exact_dedup"
+    #: the seed's flat ``QualityFilter`` switches that add this filter (last)
+    seed_switches: ClassVar[tuple[str, ...]] = (
+        "remove_duplicates",
+        "duplicate_content",
+        "dedup",
+        "exact_dedup",
+    )
     Config: ClassVar[type[Any]] = ExactDedupConfig
 
     def __init__(self, config: ExactDedupConfig) -> None:

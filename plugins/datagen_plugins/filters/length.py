@@ -49,6 +49,16 @@ class Length(Stage):
     """Drops records with a field outside its length bounds (``<field>_too_short`` / ``_too_long``)."""
 
     name: ClassVar[str] = "length"
+    #: the seed's flat ``QualityFilter`` options that configure this filter (it then runs first)
+    seed_options: ClassVar[tuple[str, ...]] = (
+        "min_length",
+        "max_length",
+        "instruction_min_length",
+        "instruction_max_length",
+        "response_min_length",
+        "response_max_length",
+        "unit",
+    )
     Config: ClassVar[type[Any]] = LengthConfig
 
     def __init__(self, config: LengthConfig) -> None:

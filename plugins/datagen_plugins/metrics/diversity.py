@@ -20,6 +20,7 @@ import math
 import random
 import zlib
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -81,6 +82,11 @@ class Diversity:
     def __init__(self, config: DiversityConfig) -> None:
         check_field(config.field, "$.metric.diversity.field")
         self.config = config
+
+    @staticmethod
+    def cards(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """A report's summary figure: distinct-2."""
+        return [("distinct-2", values["distinct_2"])] if "distinct_2" in values else []
 
     def compute(self, results: Results) -> dict[str, Any]:
         """The diversity of the configured field's texts."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -58,6 +58,14 @@ class Readability:
                 f"$.metric.readability.measures: unknown {unknown}; known: {', '.join(MEASURES)}"
             )
         self.config = config
+
+    @staticmethod
+    def cards(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """A report's summary figure: the median Flesch reading ease."""
+        fre = values.get("flesch_reading_ease", {})
+        if isinstance(fre, Mapping) and fre.get("median") is not None:
+            return [("Flesch reading ease (median)", fre["median"])]
+        return []
 
     def compute(self, results: Results) -> dict[str, Any]:
         """Each measure's distribution over the texts."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -40,6 +41,23 @@ class Stats:
 
     def __init__(self, config: StatsConfig) -> None:
         self.config = config
+
+    @staticmethod
+    def cards(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """The headline figures of a report's summary: records, distinct words, exact duplicates, the
+        median output length and the cost."""
+        cards: list[tuple[str, Any]] = [("records", values.get("records", "?"))]
+        if "vocabulary" in values:
+            cards += [
+                ("distinct words", values["vocabulary"]),
+                ("exact duplicates", values["exact_duplicates"]),
+            ]
+            output = values.get("fields", {}).get("output", {}).get("words", {})
+            if output.get("median") is not None:
+                cards.append(("median output length (words)", output["median"]))
+            cost = values.get("cost_usd")
+            cards.append(("cost", "unknown" if cost is None else f"${cost:,.4f}"))
+        return cards
 
     def compute(self, results: Results) -> dict[str, Any]:
         """The statistics of ``results`` (streamed once)."""
