@@ -44,7 +44,17 @@ from datagen.kernel.accounting import BudgetExceeded, GaussianAccountant, epsilo
 from datagen.kernel.agents import SearchAgent
 from datagen.kernel.commands import CliOption, Host, LazyCommand, pass_host
 from datagen.kernel.context import GenerationContext, RunContext
-from datagen.kernel.hookspecs import Register, hookimpl
+from datagen.kernel.hookspecs import (
+    Register,
+    RegisterAgent,
+    RegisterBackend,
+    RegisterFilter,
+    RegisterMethod,
+    RegisterMetric,
+    RegisterPlot,
+    RegisterPrivacy,
+    hookimpl,
+)
 from datagen.kernel.methods import records_of, request_for, require_seeds, round_rng, try_complete
 from datagen.kernel.protocols import (
     BACKEND_CLASS_DEFAULTS,
@@ -59,9 +69,6 @@ from datagen.kernel.protocols import (
     Plugin,
     PrivacyMechanism,
 )
-from datagen.kernel.protocols import (
-    Agent as BaseAgent,
-)
 from datagen.kernel.stages import Rejected, Stage, StageReport
 from datagen.log import Logger, get_logger, redact_text, register_secret
 from datagen.text.embeddings import Embedder
@@ -71,6 +78,13 @@ from datagen.text.rouge import RougeLIndex, rouge_l, tokenize
 __all__ = [
     # hooks
     "Register",
+    "RegisterAgent",
+    "RegisterBackend",
+    "RegisterFilter",
+    "RegisterMethod",
+    "RegisterMetric",
+    "RegisterPlot",
+    "RegisterPrivacy",
     "hookimpl",
     # commands
     "CliOption",
@@ -79,7 +93,6 @@ __all__ = [
     "pass_host",
     # protocols, one per family
     "Agent",
-    "BaseAgent",
     "BACKEND_CLASS_DEFAULTS",
     "BACKEND_DEFAULTS",
     "Backend",
@@ -147,18 +160,9 @@ __all__ = [
     "get_logger",
     "redact_text",
     "register_secret",
-    # helpers for generation methods
+    # helpers for generation methods: prompts, the record stream, requests, seeds, similarity
     "PromptSet",
     "Embedder",
-    # differential privacy
-    "GaussianAccountant",
-    "BudgetExceeded",
-    "epsilon_for",
-    "noise_multiplier_for",
-    # search agents
-    "SearchAgent",
-    "ParameterSpace",
-    "Param",
     "RougeLIndex",
     "bounded_map",
     "records_of",
@@ -168,4 +172,13 @@ __all__ = [
     "rouge_l",
     "tokenize",
     "try_complete",
+    # differential privacy
+    "GaussianAccountant",
+    "BudgetExceeded",
+    "epsilon_for",
+    "noise_multiplier_for",
+    # search agents: a base class and the parameter space they search
+    "SearchAgent",
+    "ParameterSpace",
+    "Param",
 ]

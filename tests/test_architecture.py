@@ -119,3 +119,30 @@ def test_no_builtin_plugin_registers_a_command() -> None:
         if "datagen_register_commands" in path.read_text()
     ]
     assert offenders == []
+
+
+def test_every_builtin_registration_is_typed_by_its_familys_protocol() -> None:
+    """Each ``datagen_register_<family>`` of a built-in plugin annotates ``register`` with the family's
+    typed callable (``RegisterFilter`` ...), so mypy checks every registered class against the family's
+    protocol (the type check runs in CI)."""
+    import re
+
+    typed = {
+        "backends": "RegisterBackend",
+        "methods": "RegisterMethod",
+        "filters": "RegisterFilter",
+        "privacy": "RegisterPrivacy",
+        "metrics": "RegisterMetric",
+        "plots": "RegisterPlot",
+        "agents": "RegisterAgent",
+    }
+    found = 0
+    for path in (REPO / "plugins" / "datagen_plugins").rglob("*.py"):
+        for family, annotation in re.findall(
+            r"def datagen_register_(\w+)\(register: (\w+)\)", path.read_text()
+        ):
+            found += 1
+            assert annotation == typed[family], (
+                f"{path.name}: datagen_register_{family}(register: {annotation})"
+            )
+    assert found >= 40

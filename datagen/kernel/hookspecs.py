@@ -16,11 +16,29 @@ if TYPE_CHECKING:
     from datagen.datamodel.results import Results
     from datagen.datamodel.run import Run
     from datagen.kernel.commands import Host, LazyCommand
+    from datagen.kernel.protocols import (
+        Agent,
+        Backend,
+        Filter,
+        GenerationMethod,
+        Metric,
+        Plot,
+        PrivacyMechanism,
+    )
 
 hookspec = pluggy.HookspecMarker("datagen")
 hookimpl = pluggy.HookimplMarker("datagen")
 
 Register = Callable[[Any], None]
+#: the ``register`` callable of each family's hook, typed by the family's protocol: a plugin annotating
+#: its hook with these gets its classes checked against the protocol by mypy
+RegisterBackend = Callable[["type[Backend]"], None]
+RegisterMethod = Callable[["type[GenerationMethod]"], None]
+RegisterFilter = Callable[["type[Filter]"], None]
+RegisterPrivacy = Callable[["type[PrivacyMechanism]"], None]
+RegisterMetric = Callable[["type[Metric]"], None]
+RegisterPlot = Callable[["type[Plot]"], None]
+RegisterAgent = Callable[["type[Agent]"], None]
 
 
 @hookspec

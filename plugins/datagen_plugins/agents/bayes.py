@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, SearchAgent, UsageError, bounded, hookimpl
+from datagen.plugin import RegisterAgent, SearchAgent, UsageError, bounded, hookimpl
 
 if TYPE_CHECKING:
     pass
@@ -100,6 +100,6 @@ class BayesAgent(SearchAgent):
 
 
 @hookimpl
-def datagen_register_agents(register: Register) -> None:
+def datagen_register_agents(register: RegisterAgent) -> None:
     """Register the bayes agent."""
     register(BayesAgent)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, bounded, hookimpl
+from datagen.plugin import RegisterAgent, bounded, hookimpl
 from datagen_plugins.agents._policy import PolicyAgent, standardise
 
 
@@ -80,6 +80,6 @@ class PPOAgent(PolicyAgent):
 
 
 @hookimpl
-def datagen_register_agents(register: Register) -> None:
+def datagen_register_agents(register: RegisterAgent) -> None:
     """Register the ppo agent."""
     register(PPOAgent)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, SearchAgent, hookimpl
+from datagen.plugin import RegisterAgent, SearchAgent, hookimpl
 
 
 @attrs.define
@@ -29,6 +29,6 @@ class RandomSearchAgent(SearchAgent):
 
 
 @hookimpl
-def datagen_register_agents(register: Register) -> None:
+def datagen_register_agents(register: RegisterAgent) -> None:
     """Register the random agent."""
     register(RandomSearchAgent)

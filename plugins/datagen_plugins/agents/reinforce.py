@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, bounded, hookimpl
+from datagen.plugin import RegisterAgent, bounded, hookimpl
 from datagen_plugins.agents._policy import PolicyAgent, standardise
 
 
@@ -54,6 +54,6 @@ class REINFORCEAgent(PolicyAgent):
 
 
 @hookimpl
-def datagen_register_agents(register: Register) -> None:
+def datagen_register_agents(register: RegisterAgent) -> None:
     """Register the reinforce agent."""
     register(REINFORCEAgent)

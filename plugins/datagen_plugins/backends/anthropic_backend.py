@@ -20,7 +20,7 @@ from datagen.plugin import (
     BatchResults,
     BatchStatus,
     Price,
-    Register,
+    RegisterBackend,
     Request,
     Response,
     TransientError,
@@ -274,6 +274,6 @@ class AnthropicBackend:
 
 
 @hookimpl
-def datagen_register_backends(register: Register) -> None:
+def datagen_register_backends(register: RegisterBackend) -> None:
     """Register the Anthropic backend."""
     register(AnthropicBackend)

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, Request, Response, Usage, hookimpl
+from datagen.plugin import RegisterBackend, Request, Response, Usage, hookimpl
 
 
 @attrs.define
@@ -67,6 +67,6 @@ class EchoBackend:
 
 
 @hookimpl
-def datagen_register_backends(register: Register) -> None:
+def datagen_register_backends(register: RegisterBackend) -> None:
     """Register the echo backend."""
     register(EchoBackend)

@@ -20,7 +20,16 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import PermanentError, Register, Request, Response, Usage, UsageError, bounded, hookimpl
+from datagen.plugin import (
+    PermanentError,
+    RegisterBackend,
+    Request,
+    Response,
+    Usage,
+    UsageError,
+    bounded,
+    hookimpl,
+)
 
 DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"
 #: where a turn or document ends in the chat formats of GGUF models (Gemma, ChatML, Llama 3, Mistral)
@@ -207,6 +216,6 @@ def _stop_all() -> None:
 
 
 @hookimpl
-def datagen_register_backends(register: Register) -> None:
+def datagen_register_backends(register: RegisterBackend) -> None:
     """Register the local backend."""
     register(LocalBackend)

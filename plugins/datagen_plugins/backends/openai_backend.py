@@ -20,7 +20,7 @@ from datagen.plugin import (
     BatchResults,
     BatchStatus,
     Price,
-    Register,
+    RegisterBackend,
     Request,
     Response,
     TransientError,
@@ -292,6 +292,6 @@ class OpenAIBackend:
 
 
 @hookimpl
-def datagen_register_backends(register: Register) -> None:
+def datagen_register_backends(register: RegisterBackend) -> None:
     """Register the OpenAI backend."""
     register(OpenAIBackend)

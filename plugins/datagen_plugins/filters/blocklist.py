@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Record, Register, Rejected, RunContext, Stage, UsageError, hookimpl
+from datagen.plugin import Record, RegisterFilter, Rejected, RunContext, Stage, UsageError, hookimpl
 from datagen_plugins.filters._text import FIELDS, check_fields, field_text
 
 
@@ -55,6 +55,6 @@ class Blocklist(Stage):
 
 
 @hookimpl
-def datagen_register_filters(register: Register) -> None:
+def datagen_register_filters(register: RegisterFilter) -> None:
     """Register the blocklist filter."""
     register(Blocklist)

@@ -16,7 +16,16 @@ from typing import Any, ClassVar
 import attrs
 import xxhash
 
-from datagen.plugin import POSITIVE, Record, Register, Rejected, RunContext, Stage, UsageError, hookimpl
+from datagen.plugin import (
+    POSITIVE,
+    Record,
+    RegisterFilter,
+    Rejected,
+    RunContext,
+    Stage,
+    UsageError,
+    hookimpl,
+)
 from datagen_plugins.filters._text import FIELDS, check_fields, record_text, words
 
 
@@ -104,6 +113,6 @@ class Decontaminate(Stage):
 
 
 @hookimpl
-def datagen_register_filters(register: Register) -> None:
+def datagen_register_filters(register: RegisterFilter) -> None:
     """Register the decontaminate filter."""
     register(Decontaminate)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import attrs
 import xxhash
 
-from datagen.plugin import Record, Register, RunContext, hookimpl
+from datagen.plugin import Record, RegisterFilter, RunContext, hookimpl
 from datagen_plugins.filters._text import FIELDS, check_fields, field_text, normalise
 
 _SEPARATOR = "\x1f"  # between fields, so ("ab", "c") and ("a", "bc") differ
@@ -69,6 +69,6 @@ class ExactDedup:
 
 
 @hookimpl
-def datagen_register_filters(register: Register) -> None:
+def datagen_register_filters(register: RegisterFilter) -> None:
     """Register the exact_dedup filter."""
     register(ExactDedup)

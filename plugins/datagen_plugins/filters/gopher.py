@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Record, Register, Rejected, RunContext, Stage, hookimpl
+from datagen.plugin import Record, RegisterFilter, Rejected, RunContext, Stage, hookimpl
 from datagen_plugins.filters._text import check_fields, record_text
 
 STOP_WORDS = frozenset(("the", "be", "to", "of", "and", "that", "have", "with"))
@@ -204,6 +204,6 @@ class Gopher(Stage):
 
 
 @hookimpl
-def datagen_register_filters(register: Register) -> None:
+def datagen_register_filters(register: RegisterFilter) -> None:
     """Register the gopher filter."""
     register(Gopher)

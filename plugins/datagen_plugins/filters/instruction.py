@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Record, Register, Rejected, RunContext, Stage, hookimpl
+from datagen.plugin import Record, RegisterFilter, Rejected, RunContext, Stage, hookimpl
 from datagen_plugins.filters._text import normalise
 
 BLACKLIST = (
@@ -83,6 +83,6 @@ class Instruction(Stage):
 
 
 @hookimpl
-def datagen_register_filters(register: Register) -> None:
+def datagen_register_filters(register: RegisterFilter) -> None:
     """Register the instruction filter."""
     register(Instruction)

@@ -22,7 +22,7 @@ from datagen.plugin import (
     BackendError,
     GenerationContext,
     Record,
-    Register,
+    RegisterFilter,
     RunContext,
     UsageError,
     bounded,
@@ -164,6 +164,6 @@ class Judge:
 
 
 @hookimpl
-def datagen_register_filters(register: Register) -> None:
+def datagen_register_filters(register: RegisterFilter) -> None:
     """Register the judge filter."""
     register(Judge)

@@ -18,7 +18,16 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Record, Register, Rejected, RunContext, Stage, UsageError, bounded, hookimpl
+from datagen.plugin import (
+    Record,
+    RegisterFilter,
+    Rejected,
+    RunContext,
+    Stage,
+    UsageError,
+    bounded,
+    hookimpl,
+)
 from datagen_plugins.filters._text import check_fields, field_text
 
 
@@ -87,6 +96,6 @@ class Language(Stage):
 
 
 @hookimpl
-def datagen_register_filters(register: Register) -> None:
+def datagen_register_filters(register: RegisterFilter) -> None:
     """Register the language filter."""
     register(Language)

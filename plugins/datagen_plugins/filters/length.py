@@ -15,7 +15,16 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import NON_NEGATIVE, Record, Register, Rejected, RunContext, Stage, UsageError, hookimpl
+from datagen.plugin import (
+    NON_NEGATIVE,
+    Record,
+    RegisterFilter,
+    Rejected,
+    RunContext,
+    Stage,
+    UsageError,
+    hookimpl,
+)
 from datagen_plugins.filters._text import check_fields, field_text
 
 UNITS = ("chars", "words", "tokens")
@@ -101,6 +110,6 @@ class Length(Stage):
 
 
 @hookimpl
-def datagen_register_filters(register: Register) -> None:
+def datagen_register_filters(register: RegisterFilter) -> None:
     """Register the length filter."""
     register(Length)

@@ -17,7 +17,15 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import BackendError, Record, Register, RunContext, UsageError, bounded, hookimpl
+from datagen.plugin import (
+    BackendError,
+    Record,
+    RegisterFilter,
+    RunContext,
+    UsageError,
+    bounded,
+    hookimpl,
+)
 from datagen_plugins.filters._text import FIELDS, check_fields, field_text
 
 
@@ -138,6 +146,6 @@ class Moderation:
 
 
 @hookimpl
-def datagen_register_filters(register: Register) -> None:
+def datagen_register_filters(register: RegisterFilter) -> None:
     """Register the moderation filter."""
     register(Moderation)

@@ -29,7 +29,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from datagen.plugin import POSITIVE, CliOption, Record, Register, RunContext, UsageError, bounded, hookimpl
+from datagen.plugin import (
+    POSITIVE,
+    CliOption,
+    Record,
+    RegisterFilter,
+    RunContext,
+    UsageError,
+    bounded,
+    hookimpl,
+)
 from datagen_plugins.filters._text import FIELDS, check_fields, record_text
 
 if TYPE_CHECKING:
@@ -339,6 +348,6 @@ def _score(record: Record, field: str) -> float:
 
 
 @hookimpl
-def datagen_register_filters(register: Register) -> None:
+def datagen_register_filters(register: RegisterFilter) -> None:
     """Register the near_dedup filter."""
     register(NearDedup)

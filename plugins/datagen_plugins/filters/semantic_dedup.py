@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Embedder, Record, Register, RunContext, bounded, hookimpl
+from datagen.plugin import Embedder, Record, RegisterFilter, RunContext, bounded, hookimpl
 from datagen_plugins.filters._text import FIELDS, check_fields, record_text
 
 if TYPE_CHECKING:
@@ -107,6 +107,6 @@ class SemanticDedup:
 
 
 @hookimpl
-def datagen_register_filters(register: Register) -> None:
+def datagen_register_filters(register: RegisterFilter) -> None:
     """Register the semantic_dedup filter."""
     register(SemanticDedup)

@@ -35,7 +35,7 @@ from datagen.plugin import (
     GaussianAccountant,
     GenerationContext,
     Record,
-    Register,
+    RegisterMethod,
     UsageError,
     bounded,
     bounded_map,
@@ -340,6 +340,6 @@ class AugPE:
 
 
 @hookimpl
-def datagen_register_methods(register: Register) -> None:
+def datagen_register_methods(register: RegisterMethod) -> None:
     """Register the aug_pe method."""
     register(AugPE)

@@ -18,7 +18,7 @@ import attrs
 from datagen.plugin import (
     GenerationContext,
     Record,
-    Register,
+    RegisterMethod,
     Request,
     Response,
     UsageError,
@@ -299,7 +299,7 @@ class DomainTransfer(_Augment):
 
 
 @hookimpl
-def datagen_register_methods(register: Register) -> None:
+def datagen_register_methods(register: RegisterMethod) -> None:
     """Register the three augmentation methods."""
     register(Paraphrase)
     register(StyleVariation)

@@ -18,7 +18,7 @@ import attrs
 from datagen.plugin import (
     GenerationContext,
     Record,
-    Register,
+    RegisterMethod,
     UsageError,
     hookimpl,
     records_of,
@@ -194,6 +194,6 @@ class Controlled:
 
 
 @hookimpl
-def datagen_register_methods(register: Register) -> None:
+def datagen_register_methods(register: RegisterMethod) -> None:
     """Register the controlled method."""
     register(Controlled)

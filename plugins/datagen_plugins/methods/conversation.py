@@ -17,7 +17,7 @@ from datagen.plugin import (
     GenerationContext,
     Message,
     Record,
-    Register,
+    RegisterMethod,
     Request,
     Response,
     Usage,
@@ -127,6 +127,6 @@ class Conversation:
 
 
 @hookimpl
-def datagen_register_methods(register: Register) -> None:
+def datagen_register_methods(register: RegisterMethod) -> None:
     """Register the conversation method."""
     register(Conversation)

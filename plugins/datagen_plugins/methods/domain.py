@@ -21,7 +21,7 @@ from datagen.plugin import (
     GenerationContext,
     Message,
     Record,
-    Register,
+    RegisterMethod,
     RougeLIndex,
     UsageError,
     hookimpl,
@@ -207,6 +207,6 @@ class Domain:
 
 
 @hookimpl
-def datagen_register_methods(register: Register) -> None:
+def datagen_register_methods(register: RegisterMethod) -> None:
     """Register the domain method."""
     register(Domain)

@@ -34,7 +34,7 @@ import attrs
 from datagen.plugin import (
     GenerationContext,
     Record,
-    Register,
+    RegisterMethod,
     UsageError,
     hookimpl,
     request_for,
@@ -266,6 +266,6 @@ class EvolInstruct:
 
 
 @hookimpl
-def datagen_register_methods(register: Register) -> None:
+def datagen_register_methods(register: RegisterMethod) -> None:
     """Register the evol_instruct method."""
     register(EvolInstruct)

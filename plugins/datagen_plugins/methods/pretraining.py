@@ -17,7 +17,7 @@ import attrs
 from datagen.plugin import (
     GenerationContext,
     Record,
-    Register,
+    RegisterMethod,
     UsageError,
     hookimpl,
     records_of,
@@ -116,6 +116,6 @@ class Pretraining:
 
 
 @hookimpl
-def datagen_register_methods(register: Register) -> None:
+def datagen_register_methods(register: RegisterMethod) -> None:
     """Register the pretraining method."""
     register(Pretraining)

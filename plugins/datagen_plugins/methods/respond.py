@@ -21,7 +21,7 @@ from datagen.plugin import (
     PermanentError,
     RateLimitError,
     Record,
-    Register,
+    RegisterMethod,
     Request,
     TransientError,
     UsageError,
@@ -134,6 +134,6 @@ class Respond:
 
 
 @hookimpl
-def datagen_register_methods(register: Register) -> None:
+def datagen_register_methods(register: RegisterMethod) -> None:
     """Register the respond method."""
     register(Respond)

@@ -22,7 +22,7 @@ import attrs
 from datagen.plugin import (
     GenerationContext,
     Record,
-    Register,
+    RegisterMethod,
     RougeLIndex,
     UsageError,
     hookimpl,
@@ -306,6 +306,6 @@ class SelfInstruct:
 
 
 @hookimpl
-def datagen_register_methods(register: Register) -> None:
+def datagen_register_methods(register: RegisterMethod) -> None:
     """Register the self_instruct method."""
     register(SelfInstruct)

@@ -20,7 +20,7 @@ import attrs
 from datagen.plugin import (
     GenerationContext,
     Record,
-    Register,
+    RegisterMethod,
     UsageError,
     hookimpl,
     records_of,
@@ -158,6 +158,6 @@ class Template:
 
 
 @hookimpl
-def datagen_register_methods(register: Register) -> None:
+def datagen_register_methods(register: RegisterMethod) -> None:
     """Register the template method."""
     register(Template)

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, Results, bounded, hookimpl
+from datagen.plugin import RegisterMetric, Results, bounded, hookimpl
 from datagen_plugins.metrics._common import check_field, texts, words
 
 MTLD_THRESHOLD = 0.72
@@ -169,6 +169,6 @@ def self_bleu(sample: list[str]) -> dict[str, Any]:
 
 
 @hookimpl
-def datagen_register_metrics(register: Register) -> None:
+def datagen_register_metrics(register: RegisterMetric) -> None:
     """Register the diversity metric."""
     register(Diversity)

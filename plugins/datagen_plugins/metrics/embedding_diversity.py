@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Embedder, Register, Results, UsageError, bounded, hookimpl
+from datagen.plugin import Embedder, RegisterMetric, Results, UsageError, bounded, hookimpl
 from datagen_plugins.metrics._common import check_field, reservoir, texts
 
 
@@ -69,6 +69,6 @@ class EmbeddingDiversity:
 
 
 @hookimpl
-def datagen_register_metrics(register: Register) -> None:
+def datagen_register_metrics(register: RegisterMetric) -> None:
     """Register the embedding_diversity metric."""
     register(EmbeddingDiversity)

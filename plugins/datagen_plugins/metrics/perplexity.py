@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, Results, bounded, hookimpl
+from datagen.plugin import RegisterMetric, Results, bounded, hookimpl
 from datagen_plugins.metrics._common import check_field, reservoir, summary, texts
 
 
@@ -195,6 +195,6 @@ class Perplexity:
 
 
 @hookimpl
-def datagen_register_metrics(register: Register) -> None:
+def datagen_register_metrics(register: RegisterMetric) -> None:
     """Register the perplexity metric."""
     register(Perplexity)

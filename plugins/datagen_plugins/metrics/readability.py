@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, Results, hookimpl
+from datagen.plugin import RegisterMetric, Results, hookimpl
 from datagen_plugins.metrics._common import check_field, summary, texts
 
 MEASURES = (
@@ -148,6 +148,6 @@ def _text_syllables(per_word: Any, whole: Any) -> Any:
 
 
 @hookimpl
-def datagen_register_metrics(register: Register) -> None:
+def datagen_register_metrics(register: RegisterMetric) -> None:
     """Register the readability metric."""
     register(Readability)

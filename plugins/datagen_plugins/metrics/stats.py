@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import attrs
 import xxhash
 
-from datagen.plugin import Register, Results, hookimpl
+from datagen.plugin import RegisterMetric, Results, hookimpl
 from datagen_plugins.metrics._common import FIELDS, field_text, summary, tokens, words
 
 
@@ -125,6 +125,6 @@ class Stats:
 
 
 @hookimpl
-def datagen_register_metrics(register: Register) -> None:
+def datagen_register_metrics(register: RegisterMetric) -> None:
     """Register the stats metric."""
     register(Stats)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, Results, UsageError, bounded, hookimpl
+from datagen.plugin import RegisterMetric, Results, UsageError, bounded, hookimpl
 from datagen_plugins.metrics._common import check_field, texts
 
 if TYPE_CHECKING:
@@ -120,6 +120,6 @@ class Topics:
 
 
 @hookimpl
-def datagen_register_metrics(register: Register) -> None:
+def datagen_register_metrics(register: RegisterMetric) -> None:
     """Register the topics metric."""
     register(Topics)

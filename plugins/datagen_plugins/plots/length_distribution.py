@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Record, Register, Results, hookimpl
+from datagen.plugin import Record, RegisterPlot, Results, hookimpl
 from datagen_plugins.plots._common import COLORS, empty, histogram, new_figure, usable, written
 
 
@@ -90,6 +90,6 @@ def _word_lengths(dataset: Iterable[Record]) -> dict[str, Any]:
 
 
 @hookimpl
-def datagen_register_plots(register: Register) -> None:
+def datagen_register_plots(register: RegisterPlot) -> None:
     """Register the length_distribution plot."""
     register(LengthDistribution)

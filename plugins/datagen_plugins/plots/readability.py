@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, Results, hookimpl
+from datagen.plugin import RegisterPlot, Results, hookimpl
 from datagen_plugins.plots._common import COLORS, empty, histogram, new_figure, usable, written
 
 
@@ -62,6 +62,6 @@ class ReadabilityPlot:
 
 
 @hookimpl
-def datagen_register_plots(register: Register) -> None:
+def datagen_register_plots(register: RegisterPlot) -> None:
     """Register the readability plot."""
     register(ReadabilityPlot)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, Results, hookimpl
+from datagen.plugin import RegisterPlot, Results, hookimpl
 from datagen_plugins.plots._common import COLORS, empty, histogram, new_figure, written
 
 
@@ -100,6 +100,6 @@ class SummaryDashboard:
 
 
 @hookimpl
-def datagen_register_plots(register: Register) -> None:
+def datagen_register_plots(register: RegisterPlot) -> None:
     """Register the summary_dashboard plot."""
     register(SummaryDashboard)

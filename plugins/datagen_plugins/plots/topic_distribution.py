@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Register, Results, hookimpl
+from datagen.plugin import RegisterPlot, Results, hookimpl
 from datagen_plugins.plots._common import COLORS, empty, new_figure, usable, written
 
 
@@ -56,6 +56,6 @@ class TopicDistribution:
 
 
 @hookimpl
-def datagen_register_plots(register: Register) -> None:
+def datagen_register_plots(register: RegisterPlot) -> None:
     """Register the topic_distribution plot."""
     register(TopicDistribution)

@@ -34,7 +34,15 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Message, Record, Register, RunContext, UsageError, bounded, hookimpl
+from datagen.plugin import (
+    Message,
+    Record,
+    RegisterPrivacy,
+    RunContext,
+    UsageError,
+    bounded,
+    hookimpl,
+)
 
 if TYPE_CHECKING:
     from datagen_plugins.privacy._detect import Entity
@@ -752,6 +760,6 @@ class PII:
 
 
 @hookimpl
-def datagen_register_privacy(register: Register) -> None:
+def datagen_register_privacy(register: RegisterPrivacy) -> None:
     """Register the pii scrubber."""
     register(PII)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Embedder, Register, Results, UsageError, bounded, hookimpl
+from datagen.plugin import Embedder, RegisterMetric, Results, UsageError, bounded, hookimpl
 
 FIELDS = ("instruction", "input", "output")
 
@@ -70,6 +70,6 @@ class BERTopicMetric:
 
 
 @hookimpl
-def datagen_register_metrics(register: Register) -> None:
+def datagen_register_metrics(register: RegisterMetric) -> None:
     """Register the bertopic metric."""
     register(BERTopicMetric)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from datagen.plugin import Message, Record, Register, RunContext, UsageError, hookimpl
+from datagen.plugin import Message, Record, RegisterPrivacy, RunContext, UsageError, hookimpl
 
 TYPES = {"EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "IBAN_CODE": "IBAN"}
 FIELDS = ("instruction", "input", "output", "messages")
@@ -117,6 +117,6 @@ class Presidio:
 
 
 @hookimpl
-def datagen_register_privacy(register: Register) -> None:
+def datagen_register_privacy(register: RegisterPrivacy) -> None:
     """Register the presidio scrubber."""
     register(Presidio)
