@@ -10,7 +10,7 @@ from __future__ import annotations
 from datagen.datamodel.config import NON_NEGATIVE, POSITIVE, Price, bounded, secret_field
 from datagen.datamodel.records import Message, Provenance, Record, Usage, new_id, stable_id
 from datagen.datamodel.results import Results, iter_records, record_from_dict, record_to_dict
-from datagen.datamodel.run import Run, RunStats
+from datagen.datamodel.run import Demand, Run, RunStats
 from datagen.datamodel.space import Param, ParameterSpace
 from datagen.engine.batching import BatchResults, BatchStatus
 from datagen.engine.concurrency import bounded_map
@@ -104,6 +104,7 @@ __all__ = [
     "Plugin",
     "PrivacyMechanism",
     # what a run hands to plugins
+    "Demand",
     "GenerationContext",
     "Run",
     "RunContext",

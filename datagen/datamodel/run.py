@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,56 @@ class Run:
     limit: int = attrs.field(default=attrs.Factory(lambda self: self.count, takes_self=True))
     started_at: str = attrs.field(factory=utc_now)
     stats: RunStats = attrs.field(factory=RunStats)
+
+
+class Demand:
+    """How many records a run still wants: a read-only view of its counters for methods and stages,
+    which ask it instead of reading (or writing) the runner's stats."""
+
+    __slots__ = ("_run",)
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def requested(self) -> int:
+        """The records the run was asked to write."""
+        return self._run.count
+
+    @property
+    def limit(self) -> int:
+        """The candidates the method may produce: ``requested``, or up to ``max_attempts_factor`` times
+        it when stages may remove some."""
+        return self._run.limit
+
+    @property
+    def produced(self) -> int:
+        """Candidates the method has produced so far (before the stages)."""
+        return self._run.stats.generated
+
+    @property
+    def written(self) -> int:
+        """Records that passed every stage so far."""
+        return self._run.stats.records
+
+    def still_wanted(self) -> int:
+        """Records still to be written for the run to be complete."""
+        return max(0, self._run.count - self._run.stats.records)
+
+    def remaining(self, produced: int, limit: int) -> int:
+        """How many more candidates to work on now, having produced ``produced`` of ``limit``.
+
+        Without stages that remove records that is ``limit - produced``. With them, the records still
+        wanted scaled by the share that has survived the stages so far (records the stages hold
+        undecided, a stage working in batches, count as surviving at that rate), so a run pays only for
+        the candidates it needs; at least one while any is left."""
+        left = max(0, limit - produced)
+        stats = self._run.stats
+        wanted = self._run.count - stats.records
+        decided = stats.records + stats.removed
+        pending = max(0, stats.generated - decided)
+        survival = stats.records / decided if decided else 1.0
+        need = wanted - pending * survival
+        if need <= 0:
+            return min(left, 1)
+        return min(left, max(1, math.ceil(need / max(survival, 1 / max(1, self._run.limit)))))

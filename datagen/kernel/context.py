@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from datagen.datamodel.records import Message, Provenance, Record, Usage, stable_id
-from datagen.datamodel.run import Run
+from datagen.datamodel.run import Demand, Run
 from datagen.engine.llm import Request, Response
 from datagen.errors import DegenerateAnswer
 from datagen.log import Logger, get_logger
@@ -57,6 +56,11 @@ class RunContext:
         """Remove ``record`` from the stream (do not yield it) for ``reason``, e.g. ``too_short``."""
         self.sink(record, self.stage, reason, details)
 
+    @property
+    def demand(self) -> Demand:
+        """How many records the run still wants (read-only): ask it rather than the run's counters."""
+        return Demand(self.run)
+
     def wanted(self) -> int | None:
         """How many more records the run wants out of its output stages, or None when every record is
         wanted (input stages, a pass over a file). A stage that gathers records into batches flushes
@@ -64,7 +68,7 @@ class RunContext:
         need."""
         if self.position != "outputs" or self.run.count <= 0:
             return None
-        return max(0, self.run.count - self.run.stats.records)
+        return self.demand.still_wanted()
 
     def llm(self, backend: str | None = None, model: str | None = None) -> GenerationContext:
         """An LLM for a stage that needs one (an LLM judge): the run's backend and model unless named,
@@ -92,29 +96,15 @@ class GenerationContext(RunContext):
         return self.engine.parallelism if self.engine is not None else 1
 
     def remaining(self, produced: int, limit: int) -> int:
-        """How many more records a method should work on now, having produced ``produced`` of ``limit``.
-
-        Without stages that remove records that is ``limit - produced``. With them the runner asks the
-        method for up to ``max_attempts_factor`` times the count, but a method should not start all of
-        that at once: this is the records still wanted after the stages, scaled by the share that has
-        survived them so far, so a run pays only for the candidates it needs.
-        """
-        left = max(0, limit - produced)
-        stats = self.run.stats
-        wanted = self.run.count - stats.records
-        # records the stages have taken and not yet passed or removed (a stage working in batches)
-        # are counted as surviving at the rate seen so far, all of them before any was decided
-        decided = stats.records + stats.removed
-        pending = max(0, stats.generated - decided)
-        survival = stats.records / decided if decided else 1.0
-        need = wanted - pending * survival
-        if need <= 0:
-            return min(left, 1)
-        return min(left, max(1, math.ceil(need / max(survival, 1 / max(1, self.run.limit)))))
+        """How many more candidates to work on now, having produced ``produced`` of ``limit``
+        (:meth:`Demand.remaining`)."""
+        return self.demand.remaining(produced, limit)
 
     def window(self) -> int:
-        """How many jobs to keep running at once: the engine's parallelism, at most :meth:`remaining`."""
-        return max(1, min(self.parallelism, self.remaining(self.run.stats.generated, self.run.limit)))
+        """How many jobs to keep running at once: the engine's parallelism, at most what the demand
+        says is still worth starting."""
+        demand = self.demand
+        return max(1, min(self.parallelism, demand.remaining(demand.produced, demand.limit)))
 
     def require_engine(self) -> Engine:
         """The engine; methods that need no LLM never call this."""

@@ -98,9 +98,12 @@ class GenerationMethod(Plugin, Protocol):
         """Raise :class:`datagen.errors.UsageError` for bad input, before any request is sent."""
 
     def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
-        """Stream records, each with full provenance; the runner stops reading at ``count`` and closes the
-        stream. An async generator that itself iterates another one should close it (``contextlib.aclosing``)
-        so that requests still in flight are cancelled when the run stops."""
+        """Stream records, each with full provenance. ``count`` is the number of candidates the method may
+        produce (``ctx.demand.limit``: the requested count, or up to ``max_attempts_factor`` times it when
+        stages may remove records); ``ctx.demand`` says how many are still wanted (``still_wanted()``,
+        ``remaining(produced, limit)``), read-only. The runner stops reading when the run has what it
+        needs and closes the stream. An async generator that itself iterates another one should close
+        it (``contextlib.aclosing``) so that requests still in flight are cancelled when the run stops."""
         ...
 
 

@@ -118,7 +118,7 @@ async def bootstrap(
     """
     produced = requests = round_no = 0
     while produced < count and requests < max_requests:
-        wanted = ctx.remaining(produced, count)  # fewer than count - produced when stages remove some
+        wanted = ctx.demand.remaining(produced, count)  # fewer than count - produced when stages remove some
         found = await propose(round_no, wanted)
         requests += min(requests_per_round, wanted)
         kept = keep_novel(ctx, index, found, reject, wanted)
