@@ -589,3 +589,33 @@ def test_self_instruct_rejects_instances_that_copy_or_keep_the_prompts_labels(va
     from datagen_plugins.methods.self_instruct import instance_problem
 
     assert instance_problem("Translate this sentence into French.", value, output) == problem
+
+
+def test_a_method_reaches_its_count_through_its_own_rejections(datagen_plugins) -> None:
+    """A dialogue with an empty turn is rejected; the job is asked again with another sampling seed
+    (counted as asked_again) until the count is reached, at most [generate] ask_again times."""
+    seeds_seen: list[int | None] = []
+
+    def respond(request: Request) -> str:
+        seeds_seen.append(request.seed)
+        first = (request.seed or 0) < 100_000  # a later attempt's seed is moved far from the first's
+        return "" if first else "A fine answer about the topic."  # so every first attempt fails
+
+    add_scripted_backend(datagen_plugins, respond)
+    results = run_method(
+        datagen_plugins, "conversation", ["Tell me about tea.", "Tell me about rivers."], 2,
+        backend="scripted", options={"turns": 1},
+    )  # fmt: skip
+    assert len(results) == 2, seeds_seen
+    assert results.report is not None and results.report.asked_again >= 2, seeds_seen
+    assert (
+        results.report.method_rejections.get("empty_assistant_turn", 0)
+        + results.report.method_rejections.get("empty_user_turn", 0)
+        >= 2
+    )
+    assert any((s or 0) >= 100_000 for s in seeds_seen)  # the later attempts carried another seed
+
+    never: list[int | None] = []
+    add_scripted_backend(datagen_plugins, lambda r: never.append(r.seed) or "", name="mute")
+    short = run_method(datagen_plugins, "conversation", ["Hi."], 1, backend="mute", options={"turns": 1})
+    assert len(short) == 0 and len(never) == 3  # the first attempt and ask_again (2) more, then it stops

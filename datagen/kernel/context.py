@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -18,6 +20,9 @@ from datagen.text.repetition import degenerate
 #: how far apart the sampling seeds of re-asks lie (a prime: they do not meet the seeds methods pick
 #: for their cycles and examples, which step by 1 and 1000)
 _ASK_AGAIN_STEP = 104_729
+#: which attempt at a job the current task is making (0: the first); requests built during a later
+#: attempt get another sampling seed (:meth:`GenerationContext.attempt`)
+_ATTEMPT: ContextVar[int] = ContextVar("datagen_attempt", default=0)
 
 if TYPE_CHECKING:
     from datagen.engine.core import Engine
@@ -129,6 +134,9 @@ class GenerationContext(RunContext):
             "seed": s.seed,
         }
         params.update(overrides)
+        attempt = _ATTEMPT.get()
+        if attempt:  # a job asked again: every request it sends gets another sampling seed
+            params["seed"] = (params["seed"] or 0) + _ASK_AGAIN_STEP * attempt
         if "stop" in params:
             params["stop"] = tuple(params["stop"])
         return Request(messages=tuple(messages) if messages is not None else None, prompt=prompt, **params)
@@ -157,6 +165,24 @@ class GenerationContext(RunContext):
         self.run.stats.asked_again += 1
         base = request.seed if request.seed is not None else (self.run.config.sampling.seed or 0)
         return attrs.evolve(request, seed=base + _ASK_AGAIN_STEP * attempt)
+
+    @contextlib.contextmanager
+    def attempt(self, number: int) -> Iterator[None]:
+        """Within this block the job is on its ``number``-th attempt: the requests :meth:`request`
+        builds get another sampling seed (a new answer, not the cached one); from the second attempt on
+        it is counted in the report's ``asked_again``."""
+        if number:
+            self.run.stats.asked_again += 1
+        token = _ATTEMPT.set(number)
+        try:
+            yield
+        finally:
+            _ATTEMPT.reset(token)
+
+    @property
+    def attempt_number(self) -> int:
+        """Which attempt at its job the current task is making (0: the first)."""
+        return _ATTEMPT.get()
 
     def drop(self, reason: str, **details: Any) -> None:
         """Count a record the method gave up on, and log why."""

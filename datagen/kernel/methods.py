@@ -34,6 +34,8 @@ async def try_complete(
     another sampling seed, ``again`` times (default ``[generate] ask_again``, 2), each counted in the
     report's ``asked_again``. Budget and auth errors propagate."""
     times = ctx.run.config.generate.ask_again if again is None else again
+    if ctx.attempt_number:  # the job is being asked again as a whole (records_of): once here
+        times = 0
     for attempt in range(times + 1):
         if attempt:
             request = ctx.ask_again(request, attempt)
@@ -68,8 +70,15 @@ async def records_of(
     jobs: Iterable[T],
     *,
     limit: int | None = None,
+    retries: int | None = None,
 ) -> AsyncIterator[Record]:
-    """The records ``make`` returns for ``jobs``, concurrently, skipping the ones it gave up on.
+    """The records ``make`` returns for ``jobs``, concurrently.
+
+    A job ``make`` gives up on (returns None: its answer was rejected, degenerate, a copy of the prompt)
+    is tried again, while the run still wants records, up to ``retries`` times (default
+    ``[generate] ask_again``, 2; pass 0 when ``make`` has an attempt loop of its own), each attempt's
+    requests with another sampling seed and counted in the report's ``asked_again``; so a method reaches
+    its count through its own rejections.
 
     Jobs are drawn lazily and no more run at once than the run still needs (``ctx.window()``: the records
     still wanted, scaled by the share that survived the filters so far, at most the engine's parallelism;
@@ -77,7 +86,18 @@ async def records_of(
     cancels the requests still in flight at once. Return it from ``generate`` as it is: wrapping it in
     another async generator would delay that closing until garbage collection."""
     window = ctx.window if limit is None else limit
-    async with contextlib.aclosing(bounded_map(make, jobs, window)) as results:
+    times = ctx.run.config.generate.ask_again if retries is None else retries
+
+    async def attempts(job: T) -> Record | None:
+        record = await make(job)
+        for number in range(1, times + 1):
+            if record is not None or ctx.demand.still_wanted() <= 0:
+                break
+            with ctx.attempt(number):
+                record = await make(job)
+        return record
+
+    async with contextlib.aclosing(bounded_map(attempts if times else make, jobs, window)) as results:
         async for record in results:
             if record is not None:
                 yield record

@@ -110,15 +110,16 @@ class _Augment:
         original = getattr(source, field) or ""
         cfg = self.config
         for attempt in range(cfg.max_attempts):
-            request = request_for(
-                ctx,
-                self.prompt(ctx, original, variant),
-                max_tokens=cfg.max_tokens,
-                temperature=cfg.temperature,
-                seed=(ctx.run.config.sampling.seed or 0) + 100 * number + attempt,
-                stop=() if ctx.is_chat else ("\nOriginal:", "\n\n"),
-            )
-            response = await try_complete(ctx, request)
+            with ctx.attempt(attempt):  # a later attempt: another sampling seed, counted in asked_again
+                request = request_for(
+                    ctx,
+                    self.prompt(ctx, original, variant),
+                    max_tokens=cfg.max_tokens,
+                    temperature=cfg.temperature,
+                    seed=(ctx.run.config.sampling.seed or 0) + 100 * number,
+                    stop=() if ctx.is_chat else ("\nOriginal:", "\n\n"),
+                )
+                response = await try_complete(ctx, request)
             if response is None:  # a looping answer or a failed request, counted: another seed
                 continue
             text = first_paragraph(response.text)
@@ -193,7 +194,9 @@ class _Augment:
 
     def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
         """Every variation of every example (the runner stops at ``count``)."""
-        return records_of(ctx, lambda job: self._variation(ctx, job), self.jobs(seeds))
+        return records_of(
+            ctx, lambda job: self._variation(ctx, job), self.jobs(seeds), retries=0
+        )  # its own attempt loop asks again
 
 
 class Paraphrase(_Augment):

@@ -190,7 +190,9 @@ class Controlled:
             for i, seed in enumerate(seeds)
             for example in range(self.config.examples_per_instruction)
         )
-        return records_of(ctx, lambda job: self._one(ctx, job), jobs)
+        return records_of(
+            ctx, lambda job: self._one(ctx, job), jobs, retries=0
+        )  # its own attempt loop asks again
 
 
 @hookimpl

@@ -219,7 +219,8 @@ class EvolInstruct:
             assert op is not None  # the weights were checked: at least one is positive
             if attempt:
                 ctx.reject("evolution_retried")
-            child = await self._evolve(ctx, parent, round_no, op)
+            with ctx.attempt(attempt):  # another operation, and another sampling seed (asked_again)
+                child = await self._evolve(ctx, parent, round_no, op)
             if child is not None:
                 return child
             tried.append(op)

@@ -77,13 +77,14 @@ class Pretraining:
             "document", ctx.is_chat, topic=topic, kind=kind, persona=persona, words=cfg.target_words
         )
         for attempt in range(cfg.max_attempts):
-            request = request_for(
-                ctx,
-                text,
-                max_tokens=int(cfg.target_words * cfg.max_ratio * 1.5),
-                seed=(ctx.run.config.sampling.seed or 0) + 100 * index + attempt,
-            )
-            response = await try_complete(ctx, request)
+            with ctx.attempt(attempt):  # a later attempt: another sampling seed, counted in asked_again
+                request = request_for(
+                    ctx,
+                    text,
+                    max_tokens=int(cfg.target_words * cfg.max_ratio * 1.5),
+                    seed=(ctx.run.config.sampling.seed or 0) + 100 * index,
+                )
+                response = await try_complete(ctx, request)
             if response is None:
                 return None
             document = response.text.strip()
@@ -112,7 +113,8 @@ class Pretraining:
         jobs = (
             (i, topic, kind, persona) for i, (persona, kind, topic) in zip(range(count), combos, strict=False)
         )
-        return records_of(ctx, lambda job: self._document(ctx, job), jobs)
+        # retries=0: its own attempt loop asks again
+        return records_of(ctx, lambda job: self._document(ctx, job), jobs, retries=0)
 
 
 @hookimpl

@@ -130,7 +130,9 @@ class Respond:
     def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
         """One answer per seed, cycling until ``count``."""
         jobs = zip(range(count), itertools.cycle(seeds), strict=False)
-        return records_of(ctx, lambda job: self._answer(ctx, job, seeds), jobs)
+        return records_of(
+            ctx, lambda job: self._answer(ctx, job, seeds), jobs, retries=0
+        )  # its own attempt loop asks again
 
 
 @hookimpl
