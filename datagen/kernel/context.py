@@ -12,7 +12,7 @@ import attrs
 
 from datagen.datamodel.records import Message, Provenance, Record, Usage, stable_id
 from datagen.datamodel.run import Demand, Run
-from datagen.engine.llm import Request, Response
+from datagen.engine.llm import Client, Request, Response
 from datagen.errors import DegenerateAnswer
 from datagen.log import Logger, get_logger
 from datagen.text.repetition import degenerate
@@ -110,6 +110,12 @@ class GenerationContext(RunContext):
         says is still worth starting."""
         demand = self.demand
         return max(1, min(self.parallelism, demand.remaining(demand.produced, demand.limit)))
+
+    @property
+    def backend(self) -> Client:
+        """The backend plugin instance this context sends through (its vendor SDK client, for a stage
+        that needs more than completions, is its own optional ``client()``, as the OpenAI backend's)."""
+        return self.require_engine().backend
 
     def require_engine(self) -> Engine:
         """The engine; methods that need no LLM never call this."""

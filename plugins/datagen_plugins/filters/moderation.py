@@ -58,7 +58,7 @@ class Moderation:
 
     def start(self, ctx: RunContext) -> Any:
         """The backend's OpenAI client; its key and options are checked here, before any work."""
-        backend = ctx.llm(self.config.backend).require_engine().backend
+        backend = ctx.llm(self.config.backend).backend
         client = getattr(backend, "client", None)
         if not callable(client):
             raise UsageError(
