@@ -7,7 +7,7 @@ breaking a plugin. What is here is documented in ``docs/plugin-guide.md`` and ``
 
 from __future__ import annotations
 
-from datagen.datamodel.config import NON_NEGATIVE, POSITIVE, Price, bounded, secret_field
+from datagen.datamodel.config import NON_NEGATIVE, POSITIVE, DatagenConfig, Price, bounded, secret_field
 from datagen.datamodel.records import Message, Provenance, Record, Usage, new_id, stable_id
 from datagen.datamodel.results import Results, iter_records, record_from_dict, record_to_dict
 from datagen.datamodel.run import Demand, Run, RunStats
@@ -25,6 +25,7 @@ from datagen.engine.llm import (
     parse_rate_limits,
     parse_retry_after,
 )
+from datagen.engine.structured import StructuredAnswer, StructuredOutputError
 from datagen.errors import (
     AuthenticationError,
     BackendError,
@@ -55,6 +56,7 @@ from datagen.kernel.hookspecs import (
     RegisterPrivacy,
     hookimpl,
 )
+from datagen.kernel.manager import PluginManager
 from datagen.kernel.methods import records_of, request_for, require_seeds, round_rng, try_complete
 from datagen.kernel.protocols import (
     BACKEND_CLASS_DEFAULTS,
@@ -103,7 +105,12 @@ __all__ = [
     "Plot",
     "Plugin",
     "PrivacyMechanism",
-    # what a run hands to plugins
+    # what a run hands to plugins (and the types of what contexts hold: ctx.plugins, ctx.run.config,
+    # ctx.complete_json's answer)
+    "DatagenConfig",
+    "PluginManager",
+    "StructuredAnswer",
+    "StructuredOutputError",
     "Demand",
     "GenerationContext",
     "Run",

@@ -26,6 +26,7 @@ _ATTEMPT: ContextVar[int] = ContextVar("datagen_attempt", default=0)
 
 if TYPE_CHECKING:
     from datagen.engine.core import Engine
+    from datagen.engine.structured import StructuredAnswer
     from datagen.kernel.manager import PluginManager
 
 
@@ -204,9 +205,12 @@ class GenerationContext(RunContext):
             raise DegenerateAnswer(f"degenerate answer ({kind.replace('_', ' ')})", kind)
         return response
 
-    async def complete_json(self, request: Request, schema: Mapping[str, Any], *, retries: int = 2) -> Any:
-        """A JSON answer valid against ``schema`` (parsed, repaired, validated, retried); see
-        :func:`datagen.engine.structured.complete_json`. Raises ``StructuredOutputError`` when none comes."""
+    async def complete_json(
+        self, request: Request, schema: Mapping[str, Any], *, retries: int = 2
+    ) -> StructuredAnswer:
+        """A JSON answer valid against ``schema`` (parsed, repaired, validated, retried): its ``value``,
+        the response and request it came from, the attempts it took. Raises ``StructuredOutputError``
+        when none comes."""
         from datagen.engine.structured import complete_json
 
         return await complete_json(self.require_engine(), request, schema, retries=retries)

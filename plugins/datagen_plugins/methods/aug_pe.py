@@ -192,7 +192,7 @@ class AugPE:
             i, (prompt, seed) = item
             return i, await self._ask(ctx, prompt, seed)
 
-        async for i, text in bounded_map(one, list(enumerate(prompts)), ctx.require_engine().parallelism):
+        async for i, text in bounded_map(one, list(enumerate(prompts)), ctx.parallelism):
             out[i] = text
         return out
 
