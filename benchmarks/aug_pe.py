@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 import datagen
-from datagen.app.audit import audit, plant_canaries
-from datagen.text.embeddings import Embedder
+from datagen._app.audit import audit, plant_canaries
+from datagen._text.embeddings import Embedder
 
 DATA = Path(__file__).resolve().parents[1] / "examples" / "data" / "sentiment_labelled_sentences"
 

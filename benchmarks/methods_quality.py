@@ -19,9 +19,9 @@ from typing import Any
 
 import datagen
 from datagen import load_config, load_plugins
-from datagen.app.runner import execute, prepare, run_sync
-from datagen.datamodel.seeds import load_seeds_file, to_seeds
-from datagen.text.rouge import RougeLIndex, tokenize
+from datagen._app.runner import execute, prepare, run_sync
+from datagen._datamodel.seeds import load_seeds_file, to_seeds
+from datagen._text.rouge import RougeLIndex, tokenize
 
 SEEDS = load_seeds_file(datagen.SEED_TASKS)
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 
 import datagen
-from datagen.app.pipeline import apply_stages
+from datagen._app.pipeline import apply_stages
 
 
 def records(n: int, seed: int = 0) -> Iterator[datagen.Record]:

@@ -14,52 +14,52 @@ from datagen import services as _services
 from datagen.__about__ import __version__
 
 if TYPE_CHECKING:
-    from datagen.app.generator import SEED_TASKS, Generator
-    from datagen.app.privacy import PrivacyManager
-    from datagen.app.quality import QualityFilter
-    from datagen.datamodel.config import DatagenConfig, load_config
-    from datagen.datamodel.records import Message, Provenance, Record, Usage
-    from datagen.datamodel.report import RunReport
-    from datagen.datamodel.results import RecordWriter, Results
-    from datagen.datamodel.run import Run, RunStats
-    from datagen.engine.llm import Request, Response
+    from datagen._app.generator import SEED_TASKS, Generator
+    from datagen._app.privacy import PrivacyManager
+    from datagen._app.quality import QualityFilter
+    from datagen._datamodel.config import DatagenConfig, load_config
+    from datagen._datamodel.records import Message, Provenance, Record, Usage
+    from datagen._datamodel.report import RunReport
+    from datagen._datamodel.results import RecordWriter, Results
+    from datagen._datamodel.run import Run, RunStats
+    from datagen._engine.llm import Request, Response
+    from datagen._kernel.context import GenerationContext, RunContext
+    from datagen._kernel.hookspecs import Register, hookimpl, hookspec
+    from datagen._kernel.manager import PluginManager, load_plugins
     from datagen.errors import ConfigError, DatagenError, PluginError, UnknownNameError, UsageError
-    from datagen.kernel.context import GenerationContext, RunContext
-    from datagen.kernel.hookspecs import Register, hookimpl, hookspec
-    from datagen.kernel.manager import PluginManager, load_plugins
 
     Config = DatagenConfig
 
 _EXPORTS: dict[str, str] = {
-    "Generator": "datagen.app.generator",
-    "QualityFilter": "datagen.app.quality",
-    "PrivacyManager": "datagen.app.privacy",
-    "DatagenConfig": "datagen.datamodel.config",
-    "load_config": "datagen.datamodel.config",
-    "Message": "datagen.datamodel.records",
-    "Provenance": "datagen.datamodel.records",
-    "Record": "datagen.datamodel.records",
-    "Usage": "datagen.datamodel.records",
-    "RunReport": "datagen.datamodel.report",
-    "RecordWriter": "datagen.datamodel.results",
-    "Results": "datagen.datamodel.results",
-    "SEED_TASKS": "datagen.app.generator",
-    "Request": "datagen.engine.llm",
-    "Response": "datagen.engine.llm",
+    "Generator": "datagen._app.generator",
+    "QualityFilter": "datagen._app.quality",
+    "PrivacyManager": "datagen._app.privacy",
+    "DatagenConfig": "datagen._datamodel.config",
+    "load_config": "datagen._datamodel.config",
+    "Message": "datagen._datamodel.records",
+    "Provenance": "datagen._datamodel.records",
+    "Record": "datagen._datamodel.records",
+    "Usage": "datagen._datamodel.records",
+    "RunReport": "datagen._datamodel.report",
+    "RecordWriter": "datagen._datamodel.results",
+    "Results": "datagen._datamodel.results",
+    "SEED_TASKS": "datagen._app.generator",
+    "Request": "datagen._engine.llm",
+    "Response": "datagen._engine.llm",
     "ConfigError": "datagen.errors",
     "DatagenError": "datagen.errors",
     "PluginError": "datagen.errors",
     "UnknownNameError": "datagen.errors",
     "UsageError": "datagen.errors",
-    "GenerationContext": "datagen.kernel.context",
-    "Run": "datagen.datamodel.run",
-    "RunContext": "datagen.kernel.context",
-    "RunStats": "datagen.datamodel.run",
-    "Register": "datagen.kernel.hookspecs",
-    "hookimpl": "datagen.kernel.hookspecs",
-    "hookspec": "datagen.kernel.hookspecs",
-    "PluginManager": "datagen.kernel.manager",
-    "load_plugins": "datagen.kernel.manager",
+    "GenerationContext": "datagen._kernel.context",
+    "Run": "datagen._datamodel.run",
+    "RunContext": "datagen._kernel.context",
+    "RunStats": "datagen._datamodel.run",
+    "Register": "datagen._kernel.hookspecs",
+    "hookimpl": "datagen._kernel.hookspecs",
+    "hookspec": "datagen._kernel.hookspecs",
+    "PluginManager": "datagen._kernel.manager",
+    "load_plugins": "datagen._kernel.manager",
 }
 #: the seed's names for the same objects
 _ALIASES = {"Config": "DatagenConfig"}
@@ -67,7 +67,7 @@ _ALIASES = {"Config": "DatagenConfig"}
 
 def _apply_stages(*args: Any, **kwargs: Any) -> Any:
     """``Results.apply``'s stage runner, imported when first used."""
-    from datagen.app.pipeline import apply_stages
+    from datagen._app.pipeline import apply_stages
 
     return apply_stages(*args, **kwargs)
 

@@ -1,6 +1,6 @@
 """``python -m datagen``: the command line (the same as the ``datagen`` script)."""
 
-from datagen.app.entry import main
+from datagen._app.entry import main
 
 if __name__ == "__main__":
     main()

@@ -1,9 +1,9 @@
 """The seed's ``datagen.config``: the configuration classes and loader (defined in
-:mod:`datagen.datamodel.config`)."""
+:mod:`datagen._datamodel.config`)."""
 
 from __future__ import annotations
 
-from datagen.datamodel.config import (
+from datagen._datamodel.config import (
     CacheConfig,
     DatagenConfig,
     EngineConfig,
@@ -13,7 +13,7 @@ from datagen.datamodel.config import (
     SamplingConfig,
     load_config,
 )
-from datagen.datamodel.families import BackendSection, FilterSection, MetricSection, PrivacySection
+from datagen._datamodel.families import BackendSection, FilterSection, MetricSection, PrivacySection
 
 #: the seed's name for the whole configuration
 Config = DatagenConfig

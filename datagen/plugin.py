@@ -7,14 +7,14 @@ breaking a plugin. What is here is documented in ``docs/plugin-guide.md`` and ``
 
 from __future__ import annotations
 
-from datagen.datamodel.config import NON_NEGATIVE, POSITIVE, DatagenConfig, Price, bounded, secret_field
-from datagen.datamodel.records import Message, Provenance, Record, Usage, new_id, stable_id
-from datagen.datamodel.results import Results, iter_records, record_from_dict, record_to_dict
-from datagen.datamodel.run import Demand, Run, RunStats
-from datagen.datamodel.space import Param, ParameterSpace
-from datagen.engine.batching import BatchResults, BatchStatus
-from datagen.engine.concurrency import bounded_map
-from datagen.engine.llm import (
+from datagen._datamodel.config import NON_NEGATIVE, POSITIVE, DatagenConfig, Price, bounded, secret_field
+from datagen._datamodel.records import Message, Provenance, Record, Usage, new_id, stable_id
+from datagen._datamodel.results import Results, iter_records, record_from_dict, record_to_dict
+from datagen._datamodel.run import Demand, Run, RunStats
+from datagen._datamodel.space import Param, ParameterSpace
+from datagen._engine.batching import BatchResults, BatchStatus
+from datagen._engine.concurrency import bounded_map
+from datagen._engine.llm import (
     FINISH_REASONS,
     USER_AGENT,
     RateLimitHeaders,
@@ -25,7 +25,41 @@ from datagen.engine.llm import (
     parse_rate_limits,
     parse_retry_after,
 )
-from datagen.engine.structured import StructuredAnswer, StructuredOutputError
+from datagen._engine.structured import StructuredAnswer, StructuredOutputError
+from datagen._kernel.accounting import BudgetExceeded, GaussianAccountant, epsilon_for, noise_multiplier_for
+from datagen._kernel.agents import SearchAgent
+from datagen._kernel.commands import CliOption, Host, LazyCommand, pass_host
+from datagen._kernel.context import GenerationContext, RunContext
+from datagen._kernel.hookspecs import (
+    Register,
+    RegisterAgent,
+    RegisterBackend,
+    RegisterFilter,
+    RegisterMethod,
+    RegisterMetric,
+    RegisterPlot,
+    RegisterPrivacy,
+    hookimpl,
+)
+from datagen._kernel.manager import PluginManager
+from datagen._kernel.methods import records_of, request_for, require_seeds, round_rng, try_complete
+from datagen._kernel.protocols import (
+    BACKEND_CLASS_DEFAULTS,
+    BACKEND_DEFAULTS,
+    Agent,
+    Backend,
+    Filter,
+    GenerationMethod,
+    Metric,
+    PIIDetector,
+    Plot,
+    Plugin,
+    PrivacyMechanism,
+)
+from datagen._kernel.stages import Rejected, Stage, StageReport
+from datagen._text.embeddings import Embedder
+from datagen._text.prompts import PromptSet
+from datagen._text.rouge import RougeLIndex, rouge_l, tokenize
 from datagen.errors import (
     AuthenticationError,
     BackendError,
@@ -41,41 +75,7 @@ from datagen.errors import (
     TransientError,
     UsageError,
 )
-from datagen.kernel.accounting import BudgetExceeded, GaussianAccountant, epsilon_for, noise_multiplier_for
-from datagen.kernel.agents import SearchAgent
-from datagen.kernel.commands import CliOption, Host, LazyCommand, pass_host
-from datagen.kernel.context import GenerationContext, RunContext
-from datagen.kernel.hookspecs import (
-    Register,
-    RegisterAgent,
-    RegisterBackend,
-    RegisterFilter,
-    RegisterMethod,
-    RegisterMetric,
-    RegisterPlot,
-    RegisterPrivacy,
-    hookimpl,
-)
-from datagen.kernel.manager import PluginManager
-from datagen.kernel.methods import records_of, request_for, require_seeds, round_rng, try_complete
-from datagen.kernel.protocols import (
-    BACKEND_CLASS_DEFAULTS,
-    BACKEND_DEFAULTS,
-    Agent,
-    Backend,
-    Filter,
-    GenerationMethod,
-    Metric,
-    PIIDetector,
-    Plot,
-    Plugin,
-    PrivacyMechanism,
-)
-from datagen.kernel.stages import Rejected, Stage, StageReport
 from datagen.log import Logger, get_logger, redact_text, register_secret
-from datagen.text.embeddings import Embedder
-from datagen.text.prompts import PromptSet
-from datagen.text.rouge import RougeLIndex, rouge_l, tokenize
 
 __all__ = [
     # hooks

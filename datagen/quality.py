@@ -1,7 +1,7 @@
-"""The seed's ``datagen.quality``: :class:`QualityFilter` (defined in :mod:`datagen.app.quality`)."""
+"""The seed's ``datagen.quality``: :class:`QualityFilter` (defined in :mod:`datagen._app.quality`)."""
 
 from __future__ import annotations
 
-from datagen.app.quality import QualityFilter
+from datagen._app.quality import QualityFilter
 
 __all__ = ["QualityFilter"]

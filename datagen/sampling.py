@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from datagen.datamodel.config import SamplingConfig
+from datagen._datamodel.config import SamplingConfig
 
 __all__ = ["SamplingConfig"]

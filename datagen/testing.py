@@ -2,7 +2,7 @@
 
 Installed with datagen as the ``pytest11`` entry point ``datagen``, so in any test suite:
 
-* ``datagen_plugins``: a fresh, strict :class:`~datagen.kernel.manager.PluginManager`, every entry point
+* ``datagen_plugins``: a fresh, strict :class:`~datagen._kernel.manager.PluginManager`, every entry point
   loaded;
 * :func:`check_plugin_class` / :func:`check_backend` / :func:`run_method`: conformance checks;
 * :func:`records`, :func:`messages`, :func:`json_values`: hypothesis strategies (hypothesis imported lazily).
@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 import pytest
 
-from datagen.datamodel.config import DatagenConfig, load_config
-from datagen.datamodel.families import FAMILIES
-from datagen.datamodel.records import ROLES, Message, Provenance, Record, Usage
-from datagen.datamodel.results import Results
-from datagen.engine.llm import FINISH_REASONS, Request, Response
+from datagen._datamodel.config import DatagenConfig, load_config
+from datagen._datamodel.families import FAMILIES
+from datagen._datamodel.records import ROLES, Message, Provenance, Record, Usage
+from datagen._datamodel.results import Results
+from datagen._engine.llm import FINISH_REASONS, Request, Response
+from datagen._kernel.hookspecs import hookimpl
+from datagen._kernel.manager import PluginManager, load_plugins
+from datagen._kernel.registry import check_member
 from datagen.errors import UsageError
-from datagen.kernel.hookspecs import hookimpl
-from datagen.kernel.manager import PluginManager, load_plugins
-from datagen.kernel.registry import check_member
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -86,7 +86,7 @@ def run_method(
 ) -> Results:
     """Run ``method`` on ``backend`` (default: the backend that declares itself a ``test_double``, the
     deterministic echo); check each record's provenance."""
-    from datagen.app.generator import Generator
+    from datagen._app.generator import Generator
 
     if backend is None:
         doubles = [e.name for e in pm.registry("backend") if getattr(e.obj, "test_double", False)]

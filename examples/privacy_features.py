@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import datagen
-from datagen.app.audit import plant_canaries, verdict
+from datagen._app.audit import plant_canaries, verdict
 
 count = int(sys.argv[1]) if len(sys.argv) > 1 else 4
 out_dir = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("examples_output")

@@ -9,7 +9,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from datagen.app.cli import main
+from datagen._app.cli import main
 from datagen.log import configure_logging
 
 SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")

@@ -90,20 +90,20 @@ def test_the_checker_catches_each_kind_of_violation(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text(
         "import datagen\n"
-        "from datagen.engine.core import Engine\n"
+        "from datagen._engine.core import Engine\n"
         "from datagen.plugin import Record, secret_sauce\n"
         "from datagen_plugins.methods.respond import Respond\n"
         "from datagen_plugins.methods._shared import prompts\n"
-        "from datagen.app.cli import cli\n"
+        "from datagen._app.cli import cli\n"
     )
     found = [v.split(": ", 1)[1] for v in plugin_violations(bad, "backends", tmp_path)]
     assert found == [
         "imports datagen (only datagen.plugin is the plugin API)",
-        "imports datagen.engine.core (only datagen.plugin is the plugin API)",
+        "imports datagen._engine.core (only datagen.plugin is the plugin API)",
         "datagen.plugin has no 'secret_sauce'",
         "imports another plugin's module datagen_plugins.methods.respond",
         "imports another plugin's module datagen_plugins.methods._shared",
-        "imports datagen.app.cli (only datagen.plugin is the plugin API)",
+        "imports datagen._app.cli (only datagen.plugin is the plugin API)",
     ]
     # a method module may use its own family's private helpers
     assert len(plugin_violations(bad, "methods", tmp_path)) == 5
@@ -112,7 +112,7 @@ def test_the_checker_catches_each_kind_of_violation(tmp_path: Path) -> None:
 def test_no_builtin_plugin_registers_a_command() -> None:
     """``datagen --help`` loads only third-party plugins and the built-in commands' registrations, so
     that it never imports every built-in plugin: a built-in command is a module of
-    ``datagen/app/commands/``, registered there by name and import path."""
+    ``datagen/_app/commands/``, registered there by name and import path."""
     offenders = [
         str(path.relative_to(REPO))
         for path in (REPO / "plugins" / "datagen_plugins").rglob("*.py")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 
 def test_auto_backend_choice_is_what_the_backends_declare(datagen_plugins) -> None:
-    from datagen.app.backend_choice import resolve_backend
-    from datagen.datamodel.config import load_config
+    from datagen._app.backend_choice import resolve_backend
+    from datagen._datamodel.config import load_config
 
     config = load_config(data={"backend": {"name": "auto"}}, environ={})
     assert resolve_backend(config, datagen_plugins, {})[0] == "local"
@@ -15,7 +15,7 @@ def test_auto_backend_choice_is_what_the_backends_declare(datagen_plugins) -> No
         == "openai"
     )
 
-    from datagen.kernel.hookspecs import hookimpl
+    from datagen._kernel.hookspecs import hookimpl
     from datagen.testing import scripted_backend
 
     mine = scripted_backend(lambda request: "ok", name="mine")

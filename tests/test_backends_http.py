@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from datagen.datamodel.config import EngineConfig
-from datagen.datamodel.records import Message
-from datagen.datamodel.results import Results
-from datagen.engine.core import Engine
-from datagen.engine.llm import Request
+from datagen._datamodel.config import EngineConfig
+from datagen._datamodel.records import Message
+from datagen._datamodel.results import Results
+from datagen._engine.core import Engine
+from datagen._engine.llm import Request
 from datagen.errors import PermanentError, TransientError, UsageError
 from datagen.testing import check_backend
 from datagen.testing_server import Behaviour, LoopbackServer
@@ -249,7 +249,7 @@ def test_kill_and_resume_pays_for_nothing_twice(keys, tmp_path) -> None:
         cmd = [
             sys.executable,
             "-m",
-            "datagen.app.cli",
+            "datagen._app.cli",
             *generate_args("openai", srv, seeds, count, "--concurrency", "8"),
         ]
         proc = subprocess.Popen(cmd, cwd=tmp_path, env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
@@ -286,7 +286,7 @@ def test_structured_output_openai_and_anthropic(keys) -> None:
             backend.validate()
 
             async def ask(b=backend):  # type: ignore[no-untyped-def]
-                from datagen.engine.structured import complete_json
+                from datagen._engine.structured import complete_json
 
                 engine = Engine(b, EngineConfig(), backend_name=b.name)
                 try:
@@ -514,7 +514,7 @@ def test_a_run_imports_neither_the_sdk_nor_what_it_does_not_use(keys, server, tm
     seeds = seeds_file(tmp_path / "s.jsonl", 3)
     args = generate_args(backend, server, seeds, 3, "--no-cache")
     code = (
-        "import sys\nfrom datagen.app.entry import main\ntry:\n    main(sys.argv[1:])\n"
+        "import sys\nfrom datagen._app.entry import main\ntry:\n    main(sys.argv[1:])\n"
         "except SystemExit as e:\n    assert not e.code, e.code\n"
         "unused = {'openai', 'anthropic', 'numpy', 'jinja2', 'datagen_plugins.privacy._detect'}\n"
         "print(sorted(unused & set(sys.modules)))"

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from datagen.datamodel.results import Results
+from datagen._datamodel.results import Results
 from datagen.testing_server import Behaviour, LoopbackServer
 from tests.test_backends_http import backend_args, generate_args, seeds_file, summary
 
@@ -78,7 +78,7 @@ def test_a_batch_submitted_before_a_crash_is_collected_not_paid_again(batch_env,
         cmd = [
             sys.executable,
             "-m",
-            "datagen.app.cli",
+            "datagen._app.cli",
             *generate_args(backend, srv, seeds, count),
         ]
         proc = subprocess.Popen(cmd, cwd=tmp_path, env=os.environ.copy(), stderr=subprocess.DEVNULL)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from datagen.datamodel.config import load_config
+from datagen._datamodel.config import load_config
+from datagen._kernel.capabilities import pii_detector, pii_detector_for_audit
 from datagen.errors import UsageError
-from datagen.kernel.capabilities import pii_detector, pii_detector_for_audit
 
 
 def test_the_pii_detector_is_the_privacy_plugin_that_declares_it(datagen_plugins) -> None:
@@ -32,9 +32,9 @@ def test_the_privacy_manager_scrubs_through_the_declared_detector() -> None:
 
 
 def test_a_method_declares_the_seeds_a_run_uses_when_it_names_none(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datagen._kernel.capabilities import default_seeds
+    from datagen._kernel.manager import load_plugins
     from datagen.errors import UsageError
-    from datagen.kernel.capabilities import default_seeds
-    from datagen.kernel.manager import load_plugins
 
     pm = load_plugins()
     assert default_seeds(pm, "evol_instruct").name == "self_instruct_seed_tasks.jsonl"

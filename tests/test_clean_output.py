@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datagen.datamodel.records import Usage
-from datagen.engine.llm import Request, Response
+from datagen._datamodel.records import Usage
+from datagen._engine.llm import Request, Response
+from datagen._text.repetition import degenerate
 from datagen.testing import add_scripted_backend, request_text, run_method
-from datagen.text.repetition import degenerate
 from datagen_plugins.backends.local import END_OF_TURN, SPECIAL_TOKEN, LocalBackend, LocalConfig
 
 

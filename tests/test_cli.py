@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from datagen.__about__ import __version__
-from datagen.datamodel.results import Results
+from datagen._datamodel.results import Results
 
 
 def test_version(cli) -> None:
@@ -139,7 +139,7 @@ def test_console_script_runs_as_a_user_would(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "datagen.app.cli",
+            "datagen._app.cli",
             "generate",
             "--backend",
             "echo",
@@ -157,7 +157,7 @@ def test_console_script_runs_as_a_user_would(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 2
     bad = subprocess.run(
-        [sys.executable, "-m", "datagen.app.cli", "generate", "--backend", "nope", "--out", "o2.jsonl"],
+        [sys.executable, "-m", "datagen", "generate", "--backend", "nope", "--out", "o2.jsonl"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -75,10 +75,10 @@ def test_a_third_party_command_reads_the_users_config_and_runs_a_stage_through_t
 def test_help_imports_no_command_and_no_builtin_plugin() -> None:
     code = (
         "import sys\n"
-        "from datagen.app.cli import main\n"
+        "from datagen._app.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "mods = [m for m in sys.modules if m.startswith(('datagen.app.commands.', 'datagen_plugins.'))]\n"
-        "mods += [m for m in ('datagen.app.runner', 'datagen.app.pipeline') if m in sys.modules]\n"
+        "mods = [m for m in sys.modules if m.startswith(('datagen._app.commands.', 'datagen_plugins.'))]\n"
+        "mods += [m for m in ('datagen._app.runner', 'datagen._app.pipeline') if m in sys.modules]\n"
         "print('IMPORTED', sorted(mods))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

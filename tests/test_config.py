@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datagen.datamodel.config import (
+from datagen._datamodel.config import (
     DatagenConfig,
     converter,
     dump_toml,
@@ -20,9 +20,9 @@ from datagen.datamodel.config import (
     secret_field,
     structure,
 )
+from datagen._kernel.manager import PluginManager, load_plugins
+from datagen._kernel.options import effective_config, validate_plugin_options
 from datagen.errors import ConfigError
-from datagen.kernel.manager import PluginManager, load_plugins
-from datagen.kernel.options import effective_config, validate_plugin_options
 
 
 def problems(**data):
@@ -34,8 +34,8 @@ def problems(**data):
 def test_defaults_need_no_file() -> None:
     cfg = load_config(environ={})
     assert cfg.method.name == "" and cfg.backend.name == "auto" and cfg.cache.enabled
-    from datagen.kernel.capabilities import default_member
-    from datagen.kernel.manager import load_plugins
+    from datagen._kernel.capabilities import default_member
+    from datagen._kernel.manager import load_plugins
 
     pm = load_plugins()  # no method named: the one that declares itself the default; the same for agents
     assert default_member(pm, "method", cfg.method.name) == "respond"
@@ -235,7 +235,7 @@ def test_config_round_trips_through_toml(count, temperature, name, stops, disabl
 
 
 def test_plugin_configs_range_check_with_the_kernel_validators() -> None:
-    from datagen.datamodel.config import POSITIVE, bounded
+    from datagen._datamodel.config import POSITIVE, bounded
 
     @attrs.define
     class ShortConfig:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from datagen.datamodel.config import load_config
-from datagen.datamodel.run import Demand, Run
-from datagen.kernel.context import GenerationContext
-from datagen.kernel.manager import PluginManager
+from datagen._datamodel.config import load_config
+from datagen._datamodel.run import Demand, Run
+from datagen._kernel.context import GenerationContext
+from datagen._kernel.manager import PluginManager
 
 
 def run_of(count: int, limit: int) -> Run:

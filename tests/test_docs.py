@@ -7,9 +7,9 @@ import inspect
 import attrs
 import pytest
 
-from datagen.app.commands import COMMANDS
-from datagen.datamodel.config import DatagenConfig
-from datagen.kernel import hookspecs
+from datagen._app.commands import COMMANDS
+from datagen._datamodel.config import DatagenConfig
+from datagen._kernel import hookspecs
 from tests.conftest import REPO
 
 HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("datagen_"))
@@ -55,7 +55,7 @@ def test_docs_name_no_command_that_does_not_exist() -> None:
 
 
 def test_every_registered_command_is_a_builtin_one_or_from_a_plugin() -> None:
-    from datagen.app.host import AppState
+    from datagen._app.host import AppState
 
     host = AppState(None, False, False)
     registry = host.plugins.registry("command")

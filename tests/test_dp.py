@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import datagen
-from datagen.kernel.accounting import (
+from datagen._kernel.accounting import (
     BudgetExceeded,
     GaussianAccountant,
     epsilon_for,

@@ -11,13 +11,13 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
-from datagen.datamodel.config import EngineConfig, Price
-from datagen.datamodel.records import Message, Usage
-from datagen.datamodel.run import RunStats
-from datagen.engine.cache import ResponseCache
-from datagen.engine.core import ADAPTIVE_START, AdaptiveLimit, Engine, TokenBucket
-from datagen.engine.llm import RateLimits, Request, Response
-from datagen.engine.pricing import PriceTable
+from datagen._datamodel.config import EngineConfig, Price
+from datagen._datamodel.records import Message, Usage
+from datagen._datamodel.run import RunStats
+from datagen._engine.cache import ResponseCache
+from datagen._engine.core import ADAPTIVE_START, AdaptiveLimit, Engine, TokenBucket
+from datagen._engine.llm import RateLimits, Request, Response
+from datagen._engine.pricing import PriceTable
 from datagen.errors import (
     AuthenticationError,
     BudgetExhausted,
@@ -135,7 +135,7 @@ def test_permanent_errors_are_not_retried() -> None:
 
 
 def test_404s_before_any_answer_stop_the_engine_but_a_404_after_answers_is_one_record() -> None:
-    from datagen.engine.core import NOT_FOUND_LIMIT
+    from datagen._engine.core import NOT_FOUND_LIMIT
     from datagen.errors import EndpointUnreachable
 
     async def scenario(eng: Engine, texts: list[str]) -> list[str]:
@@ -406,7 +406,7 @@ def test_rate_limit_headers_set_the_pace() -> None:
 def test_a_run_raises_the_young_gc_threshold_and_restores_it() -> None:
     import gc
 
-    from datagen.app.runner import young_gc_threshold
+    from datagen._app.runner import young_gc_threshold
 
     before = gc.get_threshold()
     try:
@@ -436,8 +436,8 @@ def test_runs_opening_one_fresh_cache_at_once_all_succeed_and_share_answers(tmp_
     import threading
 
     writer = (
-        "import sys; from pathlib import Path; from datagen.engine.cache import ResponseCache;"
-        "from datagen.engine.llm import Response; from datagen.datamodel.records import Usage;"
+        "import sys; from pathlib import Path; from datagen._engine.cache import ResponseCache;"
+        "from datagen._engine.llm import Response; from datagen._datamodel.records import Usage;"
         "c = ResponseCache(Path(sys.argv[1]));"
         "[c.put(f'p{i}', 'b', 'm', Response(text=str(i), usage=Usage(1, 1))) for i in range(100)];"
         "c.close()"

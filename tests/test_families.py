@@ -12,13 +12,13 @@ import pluggy
 import pytest
 
 import datagen
-from datagen.app.pipeline import apply_stages, build_stages
-from datagen.datamodel.config import converter, load_config
-from datagen.datamodel.families import FAMILIES, Family, StageList, declare_family, forget_family
-from datagen.datamodel.records import Record
+from datagen._app.pipeline import apply_stages, build_stages
+from datagen._datamodel.config import converter, load_config
+from datagen._datamodel.families import FAMILIES, Family, StageList, declare_family, forget_family
+from datagen._datamodel.records import Record
+from datagen._kernel.commands import CliOption
+from datagen._kernel.manager import PluginManager, load_plugins
 from datagen.errors import ConfigError, PluginError
-from datagen.kernel.commands import CliOption
-from datagen.kernel.manager import PluginManager, load_plugins
 from tests.fakes import FakeDist, fake_module, install_fake_dists
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import datagen
-from datagen.datamodel.results import Results
+from datagen._datamodel.results import Results
 from datagen_plugins.filters._minhash import MinHasher
 from datagen_plugins.filters.gopher import Gopher, GopherConfig
 from datagen_plugins.filters.near_dedup import jaccard_estimate, optimal_bands

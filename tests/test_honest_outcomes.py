@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from datagen.datamodel.results import Results
+from datagen._datamodel.results import Results
 from datagen.testing_server import LoopbackServer
 from tests.test_backends_http import OPENAI_KEY
 

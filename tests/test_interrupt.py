@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from datagen.datamodel.results import Results
+from datagen._datamodel.results import Results
 from datagen.testing_server import Behaviour, LoopbackServer
 from tests.test_backends_http import generate_args, keys, seeds_file, summary  # noqa: F401
 

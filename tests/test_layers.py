@@ -25,12 +25,12 @@ GROUPS = {
     "datagen.errors": "base",
     "datagen.log": "base",
     "datagen.services": "base",
-    "datagen.datamodel": "datamodel",
-    "datagen.text": "text",
-    "datagen.engine": "engine",
-    "datagen.kernel": "kernel",
+    "datagen._datamodel": "datamodel",
+    "datagen._text": "text",
+    "datagen._engine": "engine",
+    "datagen._kernel": "kernel",
     "datagen.plugin": "plugin",
-    "datagen.app": "app",
+    "datagen._app": "app",
     "datagen": "facade",
 }
 
@@ -147,20 +147,20 @@ def test_the_checks_find_a_planted_circle_and_an_upward_import(tmp_path: Path) -
     for name, text in {
         "__init__.py": "",
         "errors.py": "",
-        "datamodel/__init__.py": "",
-        "datamodel/a.py": "def f():\n    from datagen.app import runner\n",
-        "app/__init__.py": "",
-        "app/runner.py": "from datagen.datamodel import a\n",
-        "kernel/__init__.py": "",
-        "kernel/x.py": "import typing\nif typing.TYPE_CHECKING:\n    from datagen.kernel import y\n",
-        "kernel/y.py": "from . import x\n",
+        "_datamodel/__init__.py": "",
+        "_datamodel/a.py": "def f():\n    from datagen._app import runner\n",
+        "_app/__init__.py": "",
+        "_app/runner.py": "from datagen._datamodel import a\n",
+        "_kernel/__init__.py": "",
+        "_kernel/x.py": "import typing\nif typing.TYPE_CHECKING:\n    from datagen._kernel import y\n",
+        "_kernel/y.py": "from . import x\n",
     }.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     graph = import_graph(root, "datagen")
-    assert cycles(graph) == [["datagen.app.runner", "datagen.datamodel.a"]]
+    assert cycles(graph) == [["datagen._app.runner", "datagen._datamodel.a"]]
     assert against_the_layers(graph) == [
-        "datagen.datamodel.a (datamodel) imports datagen.app.runner (app): function"
+        "datagen._datamodel.a (datamodel) imports datagen._app.runner (app): function"
     ]  # kernel.x and kernel.y: a type-only import inside one package is no circle
 
 

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from datagen.datamodel.config import EngineConfig
-from datagen.datamodel.results import Results
-from datagen.engine.core import Engine
-from datagen.engine.llm import Request
-from datagen.engine.structured import complete_json
+from datagen._datamodel.config import EngineConfig
+from datagen._datamodel.results import Results
+from datagen._engine.core import Engine
+from datagen._engine.llm import Request
+from datagen._engine.structured import complete_json
 from datagen.testing import check_backend
 from datagen_plugins.backends.local import LocalBackend, LocalConfig
 from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig

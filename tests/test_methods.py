@@ -9,11 +9,11 @@ import pytest
 
 import datagen
 from datagen import Generator, UsageError, load_config
-from datagen.datamodel.seeds import load_seeds_file
-from datagen.engine.llm import Request
+from datagen._datamodel.seeds import load_seeds_file
+from datagen._engine.llm import Request
+from datagen._text.rouge import rouge_l
 from datagen.errors import ConfigError
 from datagen.testing import add_scripted_backend, check_method_rejects_bad_input, request_text, run_method
-from datagen.text.rouge import rouge_l
 
 SEEDS = load_seeds_file(datagen.SEED_TASKS)
 
@@ -165,8 +165,8 @@ def test_evol_instruct_evolves_and_eliminates(datagen_plugins, chat) -> None:
 
 def test_evol_instruct_reports_elimination_reasons(datagen_plugins, cli, tmp_path, monkeypatch) -> None:
     add_scripted_backend(datagen_plugins, evol_responder)
-    from datagen.app.runner import execute, prepare, run_sync
-    from datagen.datamodel.seeds import to_seeds
+    from datagen._app.runner import execute, prepare, run_sync
+    from datagen._datamodel.seeds import to_seeds
 
     config = load_config(
         data={
@@ -326,8 +326,8 @@ def test_controlled_drops_what_never_verifies(datagen_plugins) -> None:
 
 
 def test_controlled_tries_another_seed_after_a_looping_answer(datagen_plugins) -> None:
-    from datagen.datamodel.records import Usage
-    from datagen.engine.llm import Response
+    from datagen._datamodel.records import Usage
+    from datagen._engine.llm import Response
 
     def respond(request: Request) -> Response:  # the first attempt loops until the token limit
         if request.seed % 1000 == 0:

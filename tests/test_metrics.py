@@ -325,7 +325,7 @@ def test_metrics_in_worker_processes_equal_metrics_in_one(tmp_path: Path) -> Non
     pytest.importorskip("textstat")
     script = """
 import json, sys
-import datagen, datagen.app.metrics as m
+import datagen, datagen._app.metrics as m
 from pathlib import Path
 files = sorted(Path(sys.argv[1]).glob("*_labelled.txt"))
 lines = [l.rpartition("\\t")[0] for p in files for l in p.read_text().splitlines()]

@@ -12,8 +12,8 @@ import attrs
 import pytest
 
 import datagen
-from datagen.datamodel.report import RunReport
-from datagen.datamodel.results import Results
+from datagen._datamodel.report import RunReport
+from datagen._datamodel.results import Results
 from datagen.plugin import Rejected, Stage
 from tests.conftest import REPO
 from tests.fakes import FakeDist, fake_module, install_fake_dists

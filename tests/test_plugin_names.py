@@ -18,21 +18,21 @@ from tests.conftest import REPO
 
 #: (file, literal) pairs that are ordinary words, each with what it means there, and how many times
 ORDINARY: dict[tuple[str, str], int] = {
-    ("datagen/app/audit.py", "instruction"): 1,  # a record field
-    ("datagen/app/commands/cache.py", "stats"): 1,  # the `datagen cache stats` subcommand
-    ("datagen/app/runner.py", "length"): 1,  # the finish reason of an answer cut at max_tokens
-    ("datagen/datamodel/report.py", "length"): 1,  # the finish reason
-    ("datagen/datamodel/results.py", "instruction"): 2,  # a record field
-    ("datagen/datamodel/seeds.py", "instruction"): 4,  # a record field
-    ("datagen/engine/llm.py", "length"): 1,  # the finish reason
-    ("datagen/engine/structured.py", "length"): 1,  # the finish reason
+    ("datagen/_app/audit.py", "instruction"): 1,  # a record field
+    ("datagen/_app/commands/cache.py", "stats"): 1,  # the `datagen cache stats` subcommand
+    ("datagen/_app/runner.py", "length"): 1,  # the finish reason of an answer cut at max_tokens
+    ("datagen/_datamodel/report.py", "length"): 1,  # the finish reason
+    ("datagen/_datamodel/results.py", "instruction"): 2,  # a record field
+    ("datagen/_datamodel/seeds.py", "instruction"): 4,  # a record field
+    ("datagen/_engine/llm.py", "length"): 1,  # the finish reason
+    ("datagen/_engine/structured.py", "length"): 1,  # the finish reason
     ("datagen/errors.py", "language"): 1,  # the name of the `language` extra
-    ("datagen/kernel/methods.py", "instruction"): 1,  # a record field
+    ("datagen/_kernel/methods.py", "instruction"): 1,  # a record field
     ("datagen/testing.py", "length"): 2,  # the finish reason
     ("datagen/testing_server.py", "length"): 2,  # the finish reason
     ("datagen/testing_server.py", "openai"): 7,  # the API dialect the test server speaks
     ("datagen/testing_server.py", "anthropic"): 5,  # the API dialect the test server speaks
-    ("datagen/text/repetition.py", "length"): 1,  # the finish reason
+    ("datagen/_text/repetition.py", "length"): 1,  # the finish reason
 }
 
 #: plugin names the app still hard-codes (none left; a new one must go into a plugin's declaration)

@@ -11,9 +11,9 @@ import pluggy
 import pytest
 
 import datagen
-from datagen.datamodel.families import FAMILIES
+from datagen._datamodel.families import FAMILIES
+from datagen._kernel.manager import PluginManager, load_plugins
 from datagen.errors import DuplicateNameError, PluginError, UnknownNameError
-from datagen.kernel.manager import PluginManager, load_plugins
 from tests.conftest import REPO
 from tests.fakes import FakeDist, fake_module, install_fake_dists
 
@@ -237,8 +237,8 @@ def test_every_register_hook_fills_its_registry(family: str) -> None:
 
 
 def test_lifecycle_hooks_are_called_with_the_run_and_results() -> None:
-    from datagen.app.generator import Generator
-    from datagen.datamodel.config import load_config
+    from datagen._app.generator import Generator
+    from datagen._datamodel.config import load_config
 
     seen: dict[str, Any] = {}
 
@@ -266,7 +266,7 @@ def test_plugins_command_lists_exactly_the_declared_entry_points(cli) -> None:
     result = cli("plugins", "--all", "--json")
     import json
 
-    from datagen.app.commands import COMMANDS
+    from datagen._app.commands import COMMANDS
 
     listed = {p["name"]: p for p in json.loads(result.out) if p["distribution"] == "datagen"}
     assert result.code == 0 and set(listed) == {*declared_entry_points(), "datagen.commands"}

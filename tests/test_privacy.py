@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import datagen
-from datagen.app.cli import cli
-from datagen.datamodel.results import Results
+from datagen._app.cli import cli
+from datagen._datamodel.results import Results
 from datagen_plugins.privacy._detect import Entity, add_names, detect, iban_valid, luhn_valid, ssn_valid
 from datagen_plugins.privacy.pii import PII, PIIConfig
 
@@ -269,7 +269,7 @@ def test_bad_options_name_their_key() -> None:
 
 
 def test_the_audit_finds_copies_near_copies_pii_and_canaries(tmp_path: Path) -> None:
-    from datagen.app.audit import audit, plant_canaries, verdict
+    from datagen._app.audit import audit, plant_canaries, verdict
 
     private = tmp_path / "private.jsonl"
     texts = [

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from datagen.datamodel.config import EngineConfig
-from datagen.engine.core import ADAPTIVE_START, Engine
-from datagen.engine.llm import Request
+from datagen._datamodel.config import EngineConfig
+from datagen._engine.core import ADAPTIVE_START, Engine
+from datagen._engine.llm import Request
 from datagen.testing_server import Behaviour, LoopbackServer
 from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from datagen import Generator, UnknownNameError, UsageError, load_config
-from datagen.engine.concurrency import bounded_map
+from datagen._engine.concurrency import bounded_map
 from datagen.testing import check_method_rejects_bad_input, run_method
 
 
@@ -126,8 +126,8 @@ def test_stopping_at_count_cancels_what_is_still_in_flight(datagen_plugins) -> N
     import attrs
 
     import datagen
-    from datagen.datamodel.records import Record, Usage
-    from datagen.engine.llm import Response
+    from datagen._datamodel.records import Record, Usage
+    from datagen._engine.llm import Response
     from datagen.plugin import records_of
 
     started, finished, in_flight_at_close = [], [], []

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from datagen.datamodel.records import Message, Provenance, Record, Usage, stable_id
-from datagen.datamodel.results import RecordWriter, Results, iter_records
+from datagen._datamodel.records import Message, Provenance, Record, Usage, stable_id
+from datagen._datamodel.results import RecordWriter, Results, iter_records
 from datagen.errors import UsageError
 from datagen.testing import records
 
@@ -129,7 +129,7 @@ def test_stable_ids_and_usage_sums() -> None:
 
 
 def test_the_summary_counts_truncated_records_apart_from_cut_requests() -> None:
-    from datagen.datamodel.report import RunReport
+    from datagen._datamodel.report import RunReport
 
     report = RunReport(
         "r", kind="generate", written=50, requests=120, finish_reasons={"stop": 70, "length": 50}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datagen.text.rouge import RougeLIndex, lcs_length, rouge_l, tokenize
+from datagen._text.rouge import RougeLIndex, lcs_length, rouge_l, tokenize
 
 words = st.sampled_from("the a cat dog sat on mat write poem about list three ways to make tea".split())
 texts = st.lists(words, min_size=0, max_size=14).map(" ".join)

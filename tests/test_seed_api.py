@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import datagen
-from datagen.datamodel.seeds import load_seeds_file, to_seeds
+from datagen._datamodel.seeds import load_seeds_file, to_seeds
 from datagen.testing_server import LoopbackServer
 from tests.test_backends_http import keys  # noqa: F401  (fixture)
 

@@ -7,9 +7,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from datagen.app.metrics import Source, compute
-from datagen.datamodel.config import DatagenConfig
-from datagen.kernel.manager import PluginManager
+from datagen._app.metrics import Source, compute
+from datagen._datamodel.config import DatagenConfig
+from datagen._kernel.manager import PluginManager
 
 
 def compute_basic_stats(
@@ -20,9 +20,9 @@ def compute_basic_stats(
 ) -> dict[str, Any]:
     """Records, per-field presence and lengths (characters, words, tokens), vocabulary, exact duplicates,
     methods, models, tokens and cost of ``results`` (a Results, records, or a JSONL/Parquet path)."""
-    from datagen.app.metrics import _config
+    from datagen._app.metrics import _config
+    from datagen._kernel.manager import load_plugins_for
     from datagen.errors import UsageError
-    from datagen.kernel.manager import load_plugins_for
 
     pm = plugins or load_plugins_for(_config(config))
     name = next(

@@ -1,9 +1,9 @@
 """The seed's ``datagen.metrics.visualization``: plots of computed metrics (the code is
-:mod:`datagen.app.visualization`)."""
+:mod:`datagen._app.visualization`)."""
 
 from __future__ import annotations
 
-from datagen.app.visualization import (
+from datagen._app.visualization import (
     create_diversity_plot,
     create_length_distribution_plot,
     create_perplexity_plot,

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from datagen.datamodel.records import Record
-from datagen.datamodel.results import Results, atomic_text, iter_json_lines
-from datagen.datamodel.seeds import load_seeds_file
+from datagen._datamodel.records import Record
+from datagen._datamodel.results import Results, atomic_text, iter_json_lines
+from datagen._datamodel.seeds import load_seeds_file
 
 
 def load_dataset(path: str | os.PathLike[str]) -> Results:

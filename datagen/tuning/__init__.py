@@ -6,10 +6,10 @@ Agents (random search, REINFORCE, PPO, Bayesian optimisation) are plugins of the
 
 from __future__ import annotations
 
-from datagen.app.tuner import RLTuner, plot_rewards
-from datagen.datamodel.config import RLTuningConfig
-from datagen.datamodel.space import Param, ParameterSpace
-from datagen.kernel.agents import SearchAgent
-from datagen.kernel.protocols import Agent as BaseAgent
+from datagen._app.tuner import RLTuner, plot_rewards
+from datagen._datamodel.config import RLTuningConfig
+from datagen._datamodel.space import Param, ParameterSpace
+from datagen._kernel.agents import SearchAgent
+from datagen._kernel.protocols import Agent as BaseAgent
 
 __all__ = ["BaseAgent", "Param", "ParameterSpace", "RLTuner", "RLTuningConfig", "SearchAgent", "plot_rewards"]

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from datagen.datamodel.records import Provenance, Record, Usage
-from datagen.datamodel.results import Results
+from datagen._datamodel.records import Provenance, Record, Usage
+from datagen._datamodel.results import Results
 
 
 def test_discovered_as_a_third_party_plugin(datagen_plugins) -> None:
@@ -20,7 +20,11 @@ def test_discovered_as_a_third_party_plugin(datagen_plugins) -> None:
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "datagen.app.cli", *args], cwd=cwd, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "datagen", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

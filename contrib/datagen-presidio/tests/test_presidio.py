@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datagen
-from datagen.datamodel.results import Results
+from datagen._datamodel.results import Results
 
 
 def test_presidio_is_a_privacy_plugin_that_scrubs(datagen_plugins) -> None:

@@ -3,7 +3,7 @@
 Each round samples ``seed_per_prompt`` human seed tasks and ``machine_per_prompt`` generated ones into a
 prompt and asks for new tasks; candidates go through the paper's filters (length, blacklisted keywords,
 programs, leading punctuation or non-ASCII) and the ROUGE-L novelty filter against every task kept so far
-(:class:`datagen.text.rouge.RougeLIndex`, exact and sub-quadratic); each kept task is classified
+(:class:`datagen._text.rouge.RougeLIndex`, exact and sub-quadratic); each kept task is classified
 (classification or not) and gets an instance: input-first, or output-first for classification tasks.
 Rounds are deterministic given the run's random seed, so a rerun repeats its prompts and hits the cache.
 """

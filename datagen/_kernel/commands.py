@@ -1,0 +1,145 @@
+"""Commands as plugins: a command registered by name and import path (loaded only when it runs), and
+the host every command is handed: the user's config, the plugin manager, the stage runner and the
+Generator, so a plugin's command does real work without importing datagen's internals."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+import attrs
+import click
+
+from datagen.errors import PluginError, UsageError
+
+if TYPE_CHECKING:
+    from datagen._datamodel.config import DatagenConfig
+    from datagen._datamodel.records import Record
+    from datagen._datamodel.results import Results
+    from datagen._kernel.manager import PluginManager
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@attrs.frozen
+class LazyCommand:
+    """A command registered by name and ``package.module:attribute`` (a ``click.Command``), imported only
+    when it runs or shows its own help: ``datagen --help`` lists it from ``help`` alone."""
+
+    name: str
+    target: str
+    #: the one line ``datagen --help`` shows
+    help: str
+    #: the family it belongs with (``privacy`` for ``scrub``), shown by ``datagen plugins``
+    family: str | None = None
+
+    def load(self) -> click.Command:
+        """Import the command; a target that is missing or not a command is a :class:`PluginError`."""
+        module, _, attribute = self.target.partition(":")
+        try:
+            command = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(f"command {self.name!r}: cannot load {self.target}: {exc}") from exc
+        if not isinstance(command, click.Command):
+            raise PluginError(f"command {self.name!r}: {self.target} is not a click.Command")
+        command.name = self.name
+        return command
+
+
+@attrs.frozen
+class CliOption:
+    """A flag a stage plugin declares (class attribute ``cli_options``) for the commands that run
+    stages, ``datagen generate`` and ``datagen filter``: its value sets one of the plugin's options, as
+    ``--set FAMILY.NAME.OPTION=VALUE`` would."""
+
+    #: the flag, e.g. ``--index``
+    flag: str
+    #: the field of the plugin's ``Config`` it sets
+    option: str
+    help: str = ""
+    #: ``text``, ``int``, ``float``, ``file`` or ``dir`` (a path, passed on as text), or ``flag`` (on/off)
+    kind: str = "text"
+
+    def click_option(self, dest: str) -> click.Option:
+        """The click option, its value arriving under ``dest``."""
+        types: dict[str, Any] = {
+            "text": str,
+            "int": int,
+            "float": float,
+            "file": click.Path(dir_okay=False),
+            "dir": click.Path(file_okay=False),
+        }
+        if self.kind == "flag":
+            return click.Option([self.flag, dest], is_flag=True, default=None, help=self.help)
+        if self.kind not in types:
+            raise PluginError(
+                f"{self.flag}: kind must be one of {', '.join([*types, 'flag'])}, got {self.kind!r}"
+            )
+        return click.Option([self.flag, dest], type=types[self.kind], help=self.help)
+
+
+@runtime_checkable
+class Host(Protocol):
+    """What a command is handed (:func:`pass_host`, or the ``host`` argument of
+    ``datagen_register_commands``): the state of one ``datagen`` invocation."""
+
+    #: the ``--config`` file, if any
+    config_path: Path | None
+
+    @property
+    def config(self) -> DatagenConfig:
+        """The user's config: defaults < ``--config`` file < ``DATAGEN_*`` environment."""
+        ...
+
+    @property
+    def plugins(self) -> PluginManager:
+        """The plugin manager for that config (its disable list, its strictness)."""
+        ...
+
+    def load(self, overrides: Mapping[str, Any] | None = None) -> DatagenConfig:
+        """The config with a command's own ``overrides`` (nested, as in the file) on top; every problem
+        is one :class:`ConfigError` naming the file and keys."""
+        ...
+
+    def settings(self, pairs: Sequence[str]) -> dict[str, Any]:
+        """``--set KEY=VALUE`` options as nested overrides for :meth:`load`."""
+        ...
+
+    def apply_stages(
+        self,
+        records: Iterable[Record],
+        stages: Sequence[str | tuple[str, str]] = (),
+        *,
+        config: DatagenConfig | None = None,
+        out: Path | None = None,
+        rejected: Path | None = None,
+        overwrite: bool = False,
+    ) -> Results:
+        """Run stages (``(family, name)`` or bare names; default: the config's output stages) over
+        ``records``, streamed to ``out`` when given; the results carry the run report."""
+        ...
+
+    def generator(self, config: DatagenConfig | None = None) -> Any:
+        """A :class:`datagen.Generator` on the host's plugins and ``config`` (default: the user's)."""
+        ...
+
+
+_HOST_MEMBERS = ("config", "plugins", "load", "settings", "apply_stages", "generator")
+
+
+def pass_host(func: F) -> F:
+    """Decorate a click command's callback to receive the :class:`Host` as its first argument."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        host = ctx.find_root().obj
+        # checked on the class: isinstance() against the protocol would read (and load) the config
+        if not all(hasattr(type(host), m) for m in _HOST_MEMBERS):
+            raise UsageError(f"{ctx.command_path}: run it as a datagen command (no datagen host here)")
+        return func(host, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

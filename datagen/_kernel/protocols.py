@@ -1,0 +1,166 @@
+"""The Protocols a plugin class satisfies, one per extension family.
+
+Every plugin class has a class attribute ``name`` (its registered name, a Python identifier) and a class
+attribute ``Config``: an attrs class whose fields all have defaults, structured from the plugin's table in
+the config file (``[backend.openai]``, ``[filter.length]``, ...). It is constructed as ``cls(config)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from datagen._engine.llm import BACKEND_DEFAULTS, Client, backend_attribute
+
+__all__ = [
+    "BACKEND_CLASS_DEFAULTS",
+    "BACKEND_DEFAULTS",
+    "Backend",
+    "backend_attribute",
+    "backend_class_attribute",
+]  # the engine's, re-exported for plugins
+
+if TYPE_CHECKING:
+    from datagen._datamodel.records import Record
+    from datagen._datamodel.results import Results
+    from datagen._kernel.context import GenerationContext, RunContext
+
+
+@runtime_checkable
+class Plugin(Protocol):
+    """What every plugin class has."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[Any]]
+
+
+#: Optional class attributes of a backend plugin that the app reads to choose one for ``backend = "auto"``,
+#: with the value it assumes when one is missing.
+BACKEND_CLASS_DEFAULTS: dict[str, Any] = {
+    #: the environment variable holding its API key (e.g. ``OPENAI_API_KEY``)
+    "env_key": None,
+    #: its place in automatic choice when its key is set, smaller first (None: never chosen by ``auto``)
+    "auto_choice": None,
+    #: whether ``auto`` falls back to it when no key is set (the embedded model)
+    "offline_default": False,
+}
+
+
+def backend_class_attribute(cls: Any, name: str) -> Any:
+    """An optional backend class attribute, or its default from :data:`BACKEND_CLASS_DEFAULTS`."""
+    return getattr(cls, name, BACKEND_CLASS_DEFAULTS[name])
+
+
+@runtime_checkable
+class Backend(Plugin, Client, Protocol):
+    """Talks to one kind of LLM. ``is_chat`` says whether it takes chat messages or completion prompts.
+
+    Optional attributes (read with their defaults from :data:`BACKEND_DEFAULTS` when absent):
+
+    - ``rate_limits: RateLimits | None`` — the limits the server announced in its last answer's headers;
+      the engine follows them unless the config sets its own.
+    - ``preferred_concurrency: int | None`` — requests in flight that suit this backend (the embedded
+      model: its slots); ``[engine] max_concurrency`` wins.
+    - ``cache_identity: str`` — what names the server in cache keys (e.g. its base URL), so answers of
+      different servers are kept apart; ``[cache] identity`` wins.
+
+    Optional class attributes for ``backend = "auto"`` (defaults in :data:`BACKEND_CLASS_DEFAULTS`):
+    ``env_key`` (the variable holding its API key), ``auto_choice`` (its place when that key is set,
+    smaller first) and ``offline_default`` (chosen when no key is set).
+    """
+
+    def validate(self) -> None:
+        """Raise :class:`datagen.errors.UsageError` for a missing or malformed key, before any request."""
+
+
+@runtime_checkable
+class PIIDetector(Protocol):
+    """A privacy mechanism that also finds and replaces personal data in single texts; its class declares
+    ``detects_pii = True``. ``datagen audit``, ``PrivacyManager.find_pii`` / ``scrub_text`` and the audit's
+    PII count ask the registry for one (:func:`datagen._kernel.capabilities.pii_detector`) instead of
+    naming a plugin. Each entity has ``type``, ``start``, ``end``, ``score`` and ``value``."""
+
+    def find(self, texts: list[str]) -> list[list[Any]]:
+        """The entities of each text, offsets into it."""
+        ...
+
+    def scrub(self, text: str, entities: Any) -> str:
+        """``text`` with ``entities`` replaced."""
+        ...
+
+
+@runtime_checkable
+class GenerationMethod(Plugin, Protocol):
+    """Produces records from seeds through a backend."""
+
+    def validate(self, seeds: Sequence[Record], count: int) -> None:
+        """Raise :class:`datagen.errors.UsageError` for bad input, before any request is sent."""
+
+    def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
+        """Stream records, each with full provenance. ``count`` is the number of candidates the method may
+        produce (``ctx.demand.limit``: the requested count, or up to ``max_attempts_factor`` times it when
+        stages may remove records); ``ctx.demand`` says how many are still wanted (``still_wanted()``,
+        ``remaining(produced, limit)``), read-only. The runner stops reading when the run has what it
+        needs and closes the stream. An async generator that itself iterates another one should close
+        it (``contextlib.aclosing``) so that requests still in flight are cancelled when the run stops."""
+        ...
+
+
+@runtime_checkable
+class Filter(Plugin, Protocol):
+    """Keeps, drops or rewrites records of a stream (length, heuristics, dedup, LLM judge)."""
+
+    def apply(self, ctx: RunContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
+        """Yield the records that pass, in order."""
+        ...
+
+
+@runtime_checkable
+class PrivacyMechanism(Plugin, Protocol):
+    """Transforms a stream of records for privacy (PII scrubbing, differential privacy)."""
+
+    def apply(self, ctx: RunContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
+        """Yield the transformed records."""
+        ...
+
+    def spent(self) -> Mapping[str, float]:
+        """The privacy budget spent so far (e.g. ``{"epsilon": 1.2, "delta": 1e-6}``); empty if none."""
+        ...
+
+
+@runtime_checkable
+class Metric(Plugin, Protocol):
+    """Measures a dataset (stats, diversity, perplexity, readability, topics).
+
+    Optional: a class attribute ``cost`` (a relative weight, 1 when absent); when several metrics run in
+    worker processes the heaviest start first."""
+
+    def compute(self, results: Results) -> Mapping[str, Any]:
+        """Named values, JSON-serialisable."""
+        ...
+
+
+@runtime_checkable
+class Plot(Plugin, Protocol):
+    """Draws figures of a dataset and its metrics."""
+
+    def render(self, results: Results, metrics: Mapping[str, Mapping[str, Any]], out_dir: Path) -> list[Path]:
+        """Write image files into ``out_dir`` and return their paths."""
+        ...
+
+
+@runtime_checkable
+class Agent(Plugin, Protocol):
+    """Searches generation parameters against a score, ask/tell style (random, REINFORCE, PPO, Bayesian)."""
+
+    def ask(self) -> dict[str, Any]:
+        """The next parameters to try."""
+        ...
+
+    def tell(self, params: Mapping[str, Any], reward: float) -> None:
+        """Report the reward the parameters earned."""
+
+    def best(self) -> tuple[dict[str, Any], float]:
+        """The best parameters seen and their reward."""
+        ...
