@@ -13,7 +13,7 @@ import pytest
 dp_accounting = pytest.importorskip("dp_accounting")
 from dp_accounting import pld  # noqa: E402
 
-PATH = Path(__file__).resolve().parents[2] / "datagen" / "kernel" / "accounting.py"
+PATH = Path(__file__).resolve().parents[2] / "datagen" / "_kernel" / "accounting.py"
 spec = importlib.util.spec_from_file_location("datagen_accounting", PATH)
 assert spec is not None and spec.loader is not None
 accounting = importlib.util.module_from_spec(spec)
