@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from datagen._app.runner import execute, prepare, run_sync
-from datagen._datamodel.config import DatagenConfig, load_config, structure
+from datagen._datamodel.config import DatagenConfig, as_config, structure
 from datagen._datamodel.records import Record
 from datagen._datamodel.results import Results
 from datagen._datamodel.seeds import to_seeds
@@ -33,14 +33,7 @@ class Generator:
         *,
         plugins: PluginManager | None = None,
     ) -> None:
-        if config is None:
-            self.config = load_config()
-        elif isinstance(config, DatagenConfig):
-            self.config = config
-        elif isinstance(config, Mapping):
-            self.config = load_config(data=config)
-        else:
-            self.config = load_config(Path(config))
+        self.config = as_config(config)
         if plugins is None:
             plugins = load_plugins_for(self.config)
         self.plugins = plugins

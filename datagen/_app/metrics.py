@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from datagen._datamodel.config import DatagenConfig, load_config
+from datagen._datamodel.config import DatagenConfig, as_config
 from datagen._datamodel.records import Record
 from datagen._datamodel.results import Results
 from datagen._kernel.manager import PluginManager, load_plugins_for
@@ -43,16 +43,6 @@ def _results(source: Source) -> Results:
     return Results(list(source))
 
 
-def _config(config: DatagenConfig | Mapping[str, Any] | str | os.PathLike[str] | None) -> DatagenConfig:
-    if config is None:
-        return load_config()
-    if isinstance(config, DatagenConfig):
-        return config
-    if isinstance(config, Mapping):
-        return load_config(data=config)
-    return load_config(Path(config))
-
-
 def compute(
     results: Source,
     metrics: Sequence[str] | None = None,
@@ -62,7 +52,7 @@ def compute(
 ) -> dict[str, dict[str, Any]]:
     """Each named metric's values on ``results`` (a Results, records, or a JSONL/Parquet path), by name;
     ``metrics`` defaults to ``[metric] run``, else stats, diversity, readability and topics."""
-    cfg = _config(config)
+    cfg = as_config(config)
     pm = plugins or load_plugins_for(cfg)
     registry = pm.registry("metric")
     names = list(metrics or cfg.metric.run or default_metrics(pm))
@@ -173,7 +163,7 @@ def compare(
     plugins: PluginManager | None = None,
 ) -> dict[str, Any]:
     """The same metrics on two datasets (before and after filtering, synthetic and real) and what differs."""
-    cfg = _config(config)
+    cfg = as_config(config)
     pm = plugins or load_plugins_for(cfg)
     first = compute(a, metrics, config=cfg, plugins=pm)
     second = compute(b, metrics, config=cfg, plugins=pm)

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from datagen._datamodel.config import DatagenConfig, load_config
+from datagen._datamodel.config import DatagenConfig, as_config
 from datagen._datamodel.families import stage_families, stage_lists
 from datagen._datamodel.records import Record, utc_now
 from datagen._datamodel.report import RunReport
@@ -122,12 +122,7 @@ def apply_stages(
     """Run stages (filter, privacy, ...) over existing ``records``: the named ``stages`` when given, else
     the config's output stage lists (``[filter] chain`` then ``[privacy] outputs``). Returns the kept
     records with a report."""
-    if config is None or isinstance(config, DatagenConfig):
-        cfg = config or load_config()
-    elif isinstance(config, Mapping):
-        cfg = load_config(data=config)
-    else:
-        cfg = load_config(Path(config))
+    cfg = as_config(config)
     pm = plugins or load_plugins_for(cfg)
     # a copy: the caller's config keeps its own stage lists
     names = _resolve_names(stages, pm) if stages else configured_output_stages(cfg)

@@ -616,6 +616,18 @@ def raw_config(
     return deep_merge(raw, overrides or {})
 
 
+def as_config(config: DatagenConfig | Mapping[str, Any] | str | os.PathLike[str] | None) -> DatagenConfig:
+    """``config`` as a :class:`DatagenConfig`: itself, plain data in the file's shape, a file, or None for
+    the defaults and the environment."""
+    if config is None:
+        return load_config()
+    if isinstance(config, DatagenConfig):
+        return config
+    if isinstance(config, Mapping):
+        return load_config(data=config)
+    return load_config(Path(config))
+
+
 def load_config(
     path: Path | None = None,
     *,

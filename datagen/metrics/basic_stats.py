@@ -20,11 +20,11 @@ def compute_basic_stats(
 ) -> dict[str, Any]:
     """Records, per-field presence and lengths (characters, words, tokens), vocabulary, exact duplicates,
     methods, models, tokens and cost of ``results`` (a Results, records, or a JSONL/Parquet path)."""
-    from datagen._app.metrics import _config
+    from datagen._datamodel.config import as_config
     from datagen._kernel.manager import load_plugins_for
     from datagen.errors import UsageError
 
-    pm = plugins or load_plugins_for(_config(config))
+    pm = plugins or load_plugins_for(as_config(config))
     name = next(
         (
             e.name
