@@ -334,8 +334,8 @@ names = ["stats", "diversity", "readability"]
 m.PARALLEL_MIN_RECORDS = 10
 assert m._parallel_ok(names, data)
 parallel = m.compute(data, names)
-sequential = {n: m._one(m._instance(m.load_plugins_for(m.load_config()).registry("metric").get(n),
-              m.load_config(), n), n, data) for n in names}
+sequential = {n: m._one(m._instance(m.load_plugins_for(datagen.load_config()).registry("metric").get(n),
+              datagen.load_config(), n), n, data) for n in names}
 print(json.dumps({"same": parallel == sequential, "records": parallel["stats"]["records"]}))
 """
     data_dir = Path(__file__).resolve().parents[1] / "examples" / "data" / "sentiment_labelled_sentences"
