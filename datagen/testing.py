@@ -89,10 +89,10 @@ def run_method(
     from datagen._app.generator import Generator
 
     if backend is None:
-        doubles = [e.name for e in pm.registry("backend") if getattr(e.obj, "test_double", False)]
-        if not doubles:
-            raise UsageError("no installed backend declares itself a test double; pass backend=")
-        backend = sorted(doubles)[0]
+        from datagen._kernel.capabilities import first_declaring
+
+        missing = "no installed backend declares itself a test double; pass backend="
+        backend = first_declaring(pm, "backend", "test_double", True, missing)
     data = {"backend": {"name": backend}, "cache": {"enabled": False}, **(config or {})}
     gen = Generator(load_config(data=data, environ={}), plugins=pm)
     results = gen.run(method, seeds, count, **(options or {}))

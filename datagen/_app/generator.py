@@ -15,7 +15,6 @@ from datagen._datamodel.records import Record
 from datagen._datamodel.results import Results
 from datagen._datamodel.seeds import to_seeds
 from datagen._kernel.manager import PluginManager, load_plugins, load_plugins_for
-from datagen.errors import UsageError
 
 SeedInput = Iterable[Record | Mapping[str, Any] | str] | str | os.PathLike[str]
 
@@ -90,10 +89,10 @@ class Generator:
     def _method_for(self, function: str) -> str:
         """The method plugin that declares it runs the seed's ``Generator.function`` (``seed_function``):
         the shortcuts below are recipes over whichever method declares them."""
-        for entry in self.plugins.registry("method"):
-            if getattr(entry.obj, "seed_function", None) == function:
-                return entry.name
-        raise UsageError(f"Generator.{function}: no installed method runs it (seed_function = {function!r})")
+        from datagen._kernel.capabilities import first_declaring
+
+        missing = f"Generator.{function}: no installed method runs it (seed_function = {function!r})"
+        return first_declaring(self.plugins, "method", "seed_function", function, missing)
 
     def evolve_instructions(
         self, instructions: SeedInput, rounds: int = 1, *, include_seeds: bool = False, **options: Any

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from datagen._datamodel.records import Record
-from datagen.errors import UsageError
 
 
 @functools.cache
@@ -27,11 +26,15 @@ def _plugins() -> Any:
 def _plot(function: str) -> Any:
     """The plot plugin that declares it draws the seed's ``function`` (``seed_function``), configured
     with its defaults."""
-    registry = _plugins().registry("plot")
-    for entry in registry:
-        if getattr(entry.obj, "seed_function", None) == function:
-            return entry.obj(entry.obj.Config())
-    raise UsageError(f"{function}: no installed plot plugin draws it (seed_function = {function!r})")
+    from datagen._kernel.capabilities import first_declaring
+
+    missing = f"{function}: no installed plot plugin draws it (seed_function = {function!r})"
+    cls = (
+        _plugins()
+        .registry("plot")
+        .get(first_declaring(_plugins(), "plot", "seed_function", function, missing))
+    )
+    return cls(cls.Config())
 
 
 def _save(figure: Any, save_path: str | os.PathLike[str] | None) -> Any:

@@ -12,11 +12,25 @@ from datagen._kernel.manager import PluginManager
 from datagen.errors import UsageError
 
 
+def declaring(pm: PluginManager, family: str, attribute: str, value: Any = True) -> list[str]:
+    """The members of ``family`` whose class declares ``attribute`` equal to ``value``, sorted by name."""
+    registry = pm.registry(family)
+    return sorted(e.name for e in registry if getattr(e.obj, attribute, None) == value)
+
+
+def first_declaring(pm: PluginManager, family: str, attribute: str, value: Any, missing: str) -> str:
+    """The first by name of :func:`declaring`; a :class:`UsageError` saying ``missing`` when none does."""
+    found = declaring(pm, family, attribute, value)
+    if not found:
+        raise UsageError(missing)
+    return found[0]
+
+
 def pii_detector(pm: PluginManager, config: DatagenConfig) -> tuple[str, Any]:
     """The name and class of the privacy plugin that finds personal data (``detects_pii = True``):
     ``[privacy] detector`` when set, else the only one, or the first by name when several are installed."""
     registry = pm.registry("privacy")
-    able = sorted(n for n in registry.names() if getattr(registry.get(n), "detects_pii", False))
+    able = declaring(pm, "privacy", "detects_pii")
     wanted = config.privacy.detector
     if wanted:
         if wanted not in able:
@@ -46,11 +60,8 @@ def default_member(pm: PluginManager, family: str, configured: str = "") -> str:
     (the first by name when several do): the method a run uses, the agent a tuning run asks."""
     if configured:
         return configured
-    registry = pm.registry(family)
-    chosen = sorted(n for n in registry.names() if getattr(registry.get(n), "default", False) is True)
-    if not chosen:
-        raise UsageError(f"no {family} named and no installed {family} plugin declares itself the default")
-    return chosen[0]
+    missing = f"no {family} named and no installed {family} plugin declares itself the default"
+    return first_declaring(pm, family, "default", True, missing)
 
 
 def default_seeds(pm: PluginManager, method: str) -> Path:
@@ -65,8 +76,5 @@ def default_seeds(pm: PluginManager, method: str) -> Path:
 def private_synthesizer(pm: PluginManager) -> str:
     """The name of the generation method that makes differentially private synthetic data from a private
     file (``private_synthesis = True``; the first by name when several are installed)."""
-    registry = pm.registry("method")
-    able = sorted(n for n in registry.names() if getattr(registry.get(n), "private_synthesis", False))
-    if not able:
-        raise UsageError("no installed generation method makes private synthetic data (private_synthesis)")
-    return able[0]
+    missing = "no installed generation method makes private synthetic data (private_synthesis)"
+    return first_declaring(pm, "method", "private_synthesis", True, missing)

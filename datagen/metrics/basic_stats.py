@@ -21,22 +21,12 @@ def compute_basic_stats(
     """Records, per-field presence and lengths (characters, words, tokens), vocabulary, exact duplicates,
     methods, models, tokens and cost of ``results`` (a Results, records, or a JSONL/Parquet path)."""
     from datagen._datamodel.config import as_config
+    from datagen._kernel.capabilities import first_declaring
     from datagen._kernel.manager import load_plugins_for
-    from datagen.errors import UsageError
 
     pm = plugins or load_plugins_for(as_config(config))
-    name = next(
-        (
-            e.name
-            for e in pm.registry("metric")
-            if getattr(e.obj, "seed_function", None) == "compute_basic_stats"
-        ),
-        None,
-    )
-    if name is None:
-        raise UsageError(
-            "no installed metric plugin computes basic stats (seed_function = 'compute_basic_stats')"
-        )
+    missing = "no installed metric plugin computes basic stats (seed_function = 'compute_basic_stats')"
+    name = first_declaring(pm, "metric", "seed_function", "compute_basic_stats", missing)
     return compute(results, [name], config=config, plugins=pm)[name]
 
 
