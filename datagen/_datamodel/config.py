@@ -501,7 +501,7 @@ def _structure_config(value: Any, _tp: Any) -> DatagenConfig:
     """The fixed sections as attrs fields; each declared family's section from the key of its name."""
     if not isinstance(value, Mapping):
         raise TypeError(f"expected a table, got {value!r}")
-    declared = {f.name: f.section for f in sectioned()}
+    declared = {f.name: f.section for f in sectioned() if f.section is not None}
     errors: list[Exception] = []
     families: dict[str, FamilySection] = {}
     try:
@@ -509,8 +509,6 @@ def _structure_config(value: Any, _tp: Any) -> DatagenConfig:
     except ClassValidationError as exc:
         errors.extend(exc.exceptions)
     for name, cls in declared.items():
-        if cls is None:
-            continue
         try:
             families[name] = converter.structure(value.get(name, {}), cls)
         except (ClassValidationError, TypeError, ValueError) as exc:

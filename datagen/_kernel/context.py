@@ -24,6 +24,12 @@ _ASK_AGAIN_STEP = 104_729
 #: attempt get another sampling seed (:meth:`GenerationContext.attempt`)
 _ATTEMPT: ContextVar[int] = ContextVar("datagen_attempt", default=0)
 
+
+def _reseeded(seed: int | None, attempt: int) -> int:
+    """The sampling seed of the ``attempt``-th re-ask of a request seeded ``seed``."""
+    return (seed or 0) + _ASK_AGAIN_STEP * attempt
+
+
 if TYPE_CHECKING:
     from datagen._engine.core import Engine
     from datagen._engine.structured import StructuredAnswer
@@ -143,7 +149,7 @@ class GenerationContext(RunContext):
         params.update(overrides)
         attempt = _ATTEMPT.get()
         if attempt:  # a job asked again: every request it sends gets another sampling seed
-            params["seed"] = (params["seed"] or 0) + _ASK_AGAIN_STEP * attempt
+            params["seed"] = _reseeded(params["seed"], attempt)
         if "stop" in params:
             params["stop"] = tuple(params["stop"])
         return Request(messages=tuple(messages) if messages is not None else None, prompt=prompt, **params)
@@ -170,8 +176,8 @@ class GenerationContext(RunContext):
         """``request`` with another sampling seed for its ``attempt``-th re-ask (counted in the report's
         ``asked_again``): a new answer, not the cached one."""
         self.run.stats.asked_again += 1
-        base = request.seed if request.seed is not None else (self.run.config.sampling.seed or 0)
-        return attrs.evolve(request, seed=base + _ASK_AGAIN_STEP * attempt)
+        base = request.seed if request.seed is not None else self.run.config.sampling.seed
+        return attrs.evolve(request, seed=_reseeded(base, attempt))
 
     @contextlib.contextmanager
     def attempt(self, number: int) -> Iterator[None]:
