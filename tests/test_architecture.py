@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import pytest
 
 import datagen.plugin
 from tests.conftest import REPO
+from tests.test_plugins import declared_entry_points
 
 KERNEL = REPO / "datagen"
 BUILTINS = REPO / "plugins" / "datagen_plugins"
@@ -86,6 +90,24 @@ def test_every_declared_name_exists_and_is_documented() -> None:
     assert missing == []
 
 
+def test_the_api_loads_each_name_on_use_and_types_the_same_names() -> None:
+    """``datagen.plugin`` imports a name's module when the name is first used; its ``TYPE_CHECKING``
+    block (what mypy and editors read) imports the same names from the same modules."""
+    tree = ast.parse((REPO / "datagen" / "plugin.py").read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    typed = {a.name: n.module for n in block.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert typed == datagen.plugin._WHERE
+    code = (
+        "import sys\nfrom datagen.plugin import LazyCommand, hookimpl, pass_host\n"
+        "print(sorted(m for m in ('datagen._engine.core', 'datagen._datamodel.results',"
+        " 'datagen._datamodel.config', 'datagen._text.rouge') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"  # the command kit alone: no engine, data model or text tools
+    with pytest.raises(AttributeError, match="has no attribute 'secret_sauce'"):
+        datagen.plugin.secret_sauce  # noqa: B018
+
+
 def test_the_checker_catches_each_kind_of_violation(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text(
@@ -109,16 +131,29 @@ def test_the_checker_catches_each_kind_of_violation(tmp_path: Path) -> None:
     assert len(plugin_violations(bad, "methods", tmp_path)) == 5
 
 
-def test_no_builtin_plugin_registers_a_command() -> None:
-    """``datagen --help`` loads only third-party plugins and the built-in commands' registrations, so
-    that it never imports every built-in plugin: a built-in command is a module of
-    ``datagen/_app/commands/``, registered there by name and import path."""
-    offenders = [
-        str(path.relative_to(REPO))
-        for path in (REPO / "plugins" / "datagen_plugins").rglob("*.py")
-        if "datagen_register_commands" in path.read_text()
-    ]
-    assert offenders == []
+def test_a_builtin_command_lives_with_its_family_in_a_command_module() -> None:
+    """``datagen --help`` loads the third-party plugins and, of the built-ins, only the ``*_command``
+    entry points: so a built-in plugin that registers a command is such a module, in its family's
+    package, registers nothing else, and imports nothing at module level but click, the standard
+    library and the plugin API (whose names load on use)."""
+    entry_points = declared_entry_points()
+    commands = {name: module for name, module in entry_points.items() if name.endswith("_command")}
+    assert set(commands) == {"scrub_command", "audit_command", "metrics_command", "report_command",
+                             "tune_command"}  # fmt: skip
+    for path in (REPO / "plugins" / "datagen_plugins").rglob("*.py"):
+        text = path.read_text()
+        module = ".".join(path.relative_to(REPO / "plugins").with_suffix("").parts)
+        if "datagen_register_commands" not in text:
+            continue
+        assert module in commands.values(), f"{module} registers a command but is not a *_command"
+        hooks = set(re.findall(r"^def (datagen_\w+)", text, re.M))
+        assert hooks == {"datagen_register_commands"}, module
+        top = [n for n in ast.parse(text).body if isinstance(n, ast.Import | ast.ImportFrom)]
+        roots = {(n.module if isinstance(n, ast.ImportFrom) else n.names[0].name) or "" for n in top}
+        assert roots <= {"__future__", "json", "sys", "pathlib", "typing", "click", "datagen.plugin"}, (
+            module,
+            roots,
+        )
 
 
 def test_every_builtin_registration_is_typed_by_its_familys_protocol() -> None:
@@ -135,6 +170,7 @@ def test_every_builtin_registration_is_typed_by_its_familys_protocol() -> None:
         "metrics": "RegisterMetric",
         "plots": "RegisterPlot",
         "agents": "RegisterAgent",
+        "commands": "RegisterCommand",
     }
     found = 0
     for path in (REPO / "plugins" / "datagen_plugins").rglob("*.py"):

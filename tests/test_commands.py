@@ -73,17 +73,23 @@ def test_a_third_party_command_reads_the_users_config_and_runs_a_stage_through_t
 
 
 def test_help_imports_no_command_and_no_builtin_plugin() -> None:
+    """``--help`` imports the family commands' modules (each registers its command) and nothing else of
+    the built-in plugins: no feature, no engine, no data model beyond the config."""
     code = (
         "import sys\n"
         "from datagen._app.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "mods = [m for m in sys.modules if m.startswith(('datagen._app.commands.', 'datagen_plugins.'))]\n"
-        "mods += [m for m in ('datagen._app.runner', 'datagen._app.pipeline') if m in sys.modules]\n"
+        "mods = [m for m in mods if not m.endswith('_command') and m.count('.') > 1]\n"
+        "mods += [m for m in ('datagen._app.runner', 'datagen._app.pipeline', 'datagen._engine.core',\n"
+        "         'datagen._datamodel.results', 'datagen._kernel.context') if m in sys.modules]\n"
         "print('IMPORTED', sorted(mods))\n"
+        "print('COMMANDS', sorted(m for m in sys.modules if m.endswith('_command')))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "IMPORTED []" in proc.stdout, proc.stdout
     assert "generate" in proc.stdout and "scrub" in proc.stdout
+    assert "datagen_plugins.privacy.scrub_command" in proc.stdout
 
 
 def test_a_lazy_command_whose_target_is_missing_is_an_error_naming_it(installed: None, cli: Any) -> None:

@@ -13,8 +13,7 @@ import attrs
 import pytest
 
 import datagen
-from datagen.metrics import compare, compute, differences
-from datagen.metrics import visualization as viz
+from datagen.metrics import compare, compute, differences, visualization as viz
 from tests.conftest import REPO
 
 R = datagen.Record

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from datagen._datamodel.records import Message, Provenance, Record, Usage, stable_id
 from datagen._datamodel.results import RecordWriter, Results, iter_records

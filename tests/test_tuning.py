@@ -8,8 +8,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import datagen
 from datagen.tuning import Param, ParameterSpace, RLTuner

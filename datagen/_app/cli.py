@@ -38,12 +38,8 @@ class DatagenGroup(click.Group):
     included), imported only when one runs."""
 
     def _registered(self, ctx: click.Context) -> dict[str, Any]:
-        with contextlib.suppress(DatagenError):  # bad config: the subcommand that runs reports it
-            registry = _state(ctx).commands.registry("command")
-            return {entry.name: entry.obj for entry in registry}
-        from datagen._app.commands import COMMANDS  # the config is broken: the built-ins still list
-
-        return {c.name: c for c in COMMANDS}
+        registry = _state(ctx).commands.registry("command")
+        return {entry.name: entry.obj for entry in registry}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self._registered(ctx)})

@@ -5,20 +5,21 @@ from a plugin, is handed this object (:class:`datagen._kernel.commands.Host` is 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from datagen._datamodel.config import DatagenConfig, load_config, raw_config
-from datagen._kernel.manager import PluginManager, load_plugins_for
-from datagen.errors import ConfigError
+from datagen._datamodel.config import DatagenConfig, load_config, put_setting, raw_config
+from datagen._kernel.manager import PluginManager, load_plugins, load_plugins_for
+from datagen.errors import ConfigError, DatagenError
 from datagen.log import configure_logging
 
 if TYPE_CHECKING:
     from datagen._app.generator import Generator
     from datagen._datamodel.records import Record
+    from datagen._datamodel.report import RunReport
     from datagen._datamodel.results import Results
 
 #: the config file the command loaded: a configuration error found after loading names it too
@@ -26,6 +27,12 @@ LOADED: dict[str, str | None] = {"source": None}
 
 #: the plugin holding the built-in commands (registered by name and import path, imported on use)
 BUILTIN_COMMANDS_PLUGIN = "datagen.commands"
+
+
+def is_command_module(entry_point: str) -> bool:
+    """Whether a built-in entry point only registers a command (``scrub_command``): loaded to list the
+    commands, where the features are not."""
+    return entry_point.endswith("_command")
 
 
 class AppState:
@@ -88,12 +95,18 @@ class AppState:
 
     @property
     def commands(self) -> PluginManager:
-        """The plugins that may add commands: the built-in commands (by name and import path) and the
-        third-party plugins, so that ``--help`` imports neither a command nor a built-in plugin."""
+        """The plugins that may add commands: the app's commands (by name and import path), the
+        built-in family commands' registrations (``*_command`` entry points) and the third-party
+        plugins, so that ``--help`` imports no command's code and no built-in feature. A config that
+        does not load lists them as the defaults would (the command that runs reports the problem)."""
         if self._pm is not None:
             return self._pm
         if self._commands is None:
-            self._commands = self._with_commands(load_plugins_for(self.config, builtins=False, host=self))
+            try:
+                pm = load_plugins_for(self.config, builtins=is_command_module, host=self)
+            except DatagenError:
+                pm = load_plugins(builtins=is_command_module, host=self)
+            self._commands = self._with_commands(pm)
         return self._commands
 
     @staticmethod
@@ -109,7 +122,7 @@ class AppState:
         overrides: dict[str, Any] = {}
         for pair in pairs:
             key, value = parse_setting(pair)
-            put(overrides, key, value)
+            put_setting(overrides, key, value)
         return overrides
 
     def apply_stages(
@@ -141,6 +154,140 @@ class AppState:
 
         return Generator(config or self.config, plugins=self.plugins)
 
+    # -------------------------------------------------------- services of the family commands (Host)
+
+    def stages_over_file(
+        self,
+        source: Path,
+        out: Path,
+        stages: Sequence[str | tuple[str, str]],
+        *,
+        config: DatagenConfig | None = None,
+        report: Path | None = None,
+        rejected: Path | None = None,
+        overwrite: bool = False,
+    ) -> RunReport:
+        """``stages`` over the records of ``source`` into ``out``: the shared end of filter and scrub."""
+        from datagen._app.commands._common import finish
+        from datagen._datamodel.results import check_side_file, iter_records
+
+        if not source.is_file():
+            raise click.UsageError(f"{source}: no such file")
+        if report is not None:
+            check_side_file(report, "report", overwrite=overwrite)
+        if rejected is not None:
+            check_side_file(rejected, "rejected", overwrite=overwrite)
+        results = self.apply_stages(
+            iter_records(source), stages, config=config, out=out, rejected=rejected, overwrite=overwrite
+        )
+        assert results.report is not None
+        if report is not None:
+            results.report.save(report)
+        finish(results.report, require_count=False)
+        return results.report
+
+    def metrics(
+        self, source: Path, names: Sequence[str] | None = None, *, config: DatagenConfig | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Each metric's values on ``source`` (:func:`datagen._app.metrics.compute`)."""
+        from datagen._app.metrics import compute
+
+        return compute(source, names, config=config or self.config, plugins=self.plugins)
+
+    def metric_differences(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """What differs between two metric results (:func:`datagen._app.metrics.differences`)."""
+        from datagen._app.metrics import differences
+
+        return differences(a, b)
+
+    def write_report(
+        self,
+        source: Path,
+        out: Path,
+        metrics: Mapping[str, Mapping[str, Any]],
+        *,
+        run_report: Mapping[str, Any] | None = None,
+        comparison: Mapping[str, Any] | None = None,
+        other: str | None = None,
+    ) -> Path:
+        """The HTML report (:func:`datagen._app.html_report.write_report`) with this host's plots."""
+        from datagen._app.html_report import write_report
+        from datagen._datamodel.results import iter_records
+
+        return write_report(
+            source,
+            out,
+            metrics,
+            iter_records(source),
+            run_report=run_report,
+            comparison=comparison,
+            other=other,
+            plugins=self.plugins,
+        )
+
+    def pii_detector(self, config: DatagenConfig | None = None) -> tuple[str, Any]:
+        """The privacy plugin that detects personal data (see capabilities.pii_detector)."""
+        from datagen._kernel.capabilities import pii_detector
+
+        return pii_detector(self.plugins, config or self.config)
+
+    def audit(
+        self,
+        private: Path,
+        synthetic: Path,
+        *,
+        canaries: Sequence[Mapping[str, Any]] = (),
+        embeddings: bool | None = None,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The leak audit (:func:`datagen._app.audit.audit`) with the PII detector built for counting
+        and, unless ``embeddings`` is False, the embedding model (required when True)."""
+        from datagen._app.audit import audit, verdict
+        from datagen._datamodel.results import iter_records
+        from datagen._kernel.capabilities import pii_detector_for_audit
+        from datagen.errors import UsageError
+
+        detector = pii_detector_for_audit(self.plugins, self.config)
+        embedder = None
+        if embeddings is not False:
+            from datagen._text.embeddings import Embedder
+
+            try:
+                embedder = Embedder()
+            except UsageError:
+                if embeddings:
+                    raise
+        found = audit(
+            iter_records(private),
+            iter_records(synthetic),
+            canaries=[dict(c) for c in canaries],
+            pii=detector,
+            embedder=embedder,
+        )
+        return found, verdict(found)
+
+    def plant_canaries(self, private: Path, out: Path, k: int) -> list[dict[str, Any]]:
+        """Canaries planted in a copy of ``private`` (:func:`datagen._app.audit.plant_canaries`)."""
+        from datagen._app.audit import plant_canaries
+
+        return plant_canaries(private, out, k)
+
+    def tuner(self, config: DatagenConfig, evaluate: Callable[..., Any], *, checkpoint: Path) -> Any:
+        """An :class:`~datagen._app.tuner.RLTuner` on ``config``, resumed from ``checkpoint`` if present."""
+        from datagen._app.tuner import RLTuner
+
+        generator = self.generator(config)
+        if checkpoint.is_file():
+            tuner = RLTuner.load(checkpoint, generator, evaluate, checkpoint=checkpoint)
+            tuner.config = config.tune  # the file's iterations and patience win on resume
+            return tuner
+        return RLTuner(generator, evaluate, config.tune, checkpoint=checkpoint)
+
+    def plot_rewards(self, curves: Mapping[str, Sequence[float]], path: Path) -> None:
+        """The reward curves (:func:`datagen._app.tuner.plot_rewards`) saved to ``path``."""
+        from datagen._app.tuner import plot_rewards
+
+        plot_rewards(curves, path)
+
 
 def parse_setting(text: str) -> tuple[str, Any]:
     """``key.path=value`` with the value read as a TOML value when it is one (else as text)."""
@@ -152,14 +299,3 @@ def parse_setting(text: str) -> tuple[str, Any]:
     except tomllib.TOMLDecodeError:
         value = raw
     return key.strip(), value
-
-
-def put(tree: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``value`` at the dotted ``path`` of ``tree`` (nothing when it is None)."""
-    if value is None:
-        return
-    *parents, leaf = path.split(".")
-    node = tree
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = value

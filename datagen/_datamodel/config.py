@@ -685,3 +685,15 @@ def dump_toml(data: Mapping[str, Any]) -> str:
         return value
 
     return tomli_w.dumps(drop_none(data))
+
+
+def put_setting(overrides: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``value`` at the dotted ``key`` of nested ``overrides`` (``privacy.pii.locale`` →
+    ``{"privacy": {"pii": {"locale": ...}}}``); nothing when ``value`` is None (a flag not given)."""
+    if value is None:
+        return
+    *parents, leaf = key.split(".")
+    node = overrides
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value

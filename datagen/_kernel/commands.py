@@ -1,6 +1,7 @@
 """Commands as plugins: a command registered by name and import path (loaded only when it runs), and
-the host every command is handed: the user's config, the plugin manager, the stage runner and the
-Generator, so a plugin's command does real work without importing datagen's internals."""
+the host every command is handed: the user's config, the plugin manager, the stage runner, the
+Generator and the app's services (metrics, the report, the audit, the tuner), so a plugin's command
+does real work without importing datagen's internals."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from datagen.errors import PluginError, UsageError
 if TYPE_CHECKING:
     from datagen._datamodel.config import DatagenConfig
     from datagen._datamodel.records import Record
+    from datagen._datamodel.report import RunReport
     from datagen._datamodel.results import Results
     from datagen._kernel.manager import PluginManager
 
@@ -126,8 +128,97 @@ class Host(Protocol):
         """A :class:`datagen.Generator` on the host's plugins and ``config`` (default: the user's)."""
         ...
 
+    # -- services a family's command uses: the app's work, reached without importing it
 
-_HOST_MEMBERS = ("config", "plugins", "load", "settings", "apply_stages", "generator")
+    def stages_over_file(
+        self,
+        source: Path,
+        out: Path,
+        stages: Sequence[str | tuple[str, str]],
+        *,
+        config: DatagenConfig | None = None,
+        report: Path | None = None,
+        rejected: Path | None = None,
+        overwrite: bool = False,
+    ) -> RunReport:
+        """Run ``stages`` over the records of the file ``source`` into ``out`` as a command does: the
+        side files checked first, the closing lines on stderr, the run report saved to ``report``,
+        exit 1 when nothing was written."""
+        ...
+
+    def metrics(
+        self, source: Path, names: Sequence[str] | None = None, *, config: DatagenConfig | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Each metric's values on a JSONL or Parquet file (default: ``[metric] run``, else the
+        metrics that declare themselves default); a metric that cannot run says ``skipped``."""
+        ...
+
+    def metric_differences(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """Every numeric value that differs between two :meth:`metrics` results: path → a, b, change."""
+        ...
+
+    def write_report(
+        self,
+        source: Path,
+        out: Path,
+        metrics: Mapping[str, Mapping[str, Any]],
+        *,
+        run_report: Mapping[str, Any] | None = None,
+        comparison: Mapping[str, Any] | None = None,
+        other: str | None = None,
+    ) -> Path:
+        """The one-page HTML report of ``source`` (its metrics, the installed plots, the run report and
+        a comparison when given), written through a temporary file renamed into place."""
+        ...
+
+    def pii_detector(self, config: DatagenConfig | None = None) -> tuple[str, Any]:
+        """The name and class of the privacy plugin that detects personal data (``[privacy] detector``
+        when several do)."""
+        ...
+
+    def audit(
+        self,
+        private: Path,
+        synthetic: Path,
+        *,
+        canaries: Sequence[Mapping[str, Any]] = (),
+        embeddings: bool | None = None,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The leak audit of ``synthetic`` against ``private``: its findings as data, and the verdict
+        lines. ``embeddings`` None uses the embedding model when installed; True requires it."""
+        ...
+
+    def plant_canaries(self, private: Path, out: Path, k: int) -> list[dict[str, Any]]:
+        """Copy ``private`` to ``out`` with ``k`` canary sentences (listed in ``out.canaries.json``)."""
+        ...
+
+    def tuner(self, config: DatagenConfig, evaluate: Callable[..., Any], *, checkpoint: Path) -> Any:
+        """An RL tuner (:class:`datagen.RLTuner`) over a Generator on ``config``, scoring with
+        ``evaluate``; resumed from ``checkpoint`` when it exists (the config's iterations win)."""
+        ...
+
+    def plot_rewards(self, curves: Mapping[str, Sequence[float]], path: Path) -> None:
+        """Reward per evaluation and the best so far, one curve per agent, saved as an image."""
+        ...
+
+
+_HOST_MEMBERS = (
+    "config",
+    "plugins",
+    "load",
+    "settings",
+    "apply_stages",
+    "generator",
+    "stages_over_file",
+    "metrics",
+    "metric_differences",
+    "write_report",
+    "pii_detector",
+    "audit",
+    "plant_canaries",
+    "tuner",
+    "plot_rewards",
+)
 
 
 def pass_host(func: F) -> F:

@@ -39,6 +39,8 @@ RegisterPrivacy = Callable[["type[PrivacyMechanism]"], None]
 RegisterMetric = Callable[["type[Metric]"], None]
 RegisterPlot = Callable[["type[Plot]"], None]
 RegisterAgent = Callable[["type[Agent]"], None]
+#: what ``datagen_register_commands`` hands over: a click command, or one registered by import path
+RegisterCommand = Callable[["click.Command | LazyCommand"], None]
 
 
 @hookspec
@@ -83,9 +85,7 @@ def datagen_register_agents(register: Register) -> None:
 
 
 @hookspec
-def datagen_register_commands(
-    register: Callable[[click.Command | LazyCommand], None], host: Host | None
-) -> None:
+def datagen_register_commands(register: RegisterCommand, host: Host | None) -> None:
     """Register ``datagen`` subcommands: a ``click.Command`` (under its own name), or a
     :class:`~datagen._kernel.commands.LazyCommand` (name, ``module:attribute`` and one line of help),
     imported only when it runs, so ``datagen --help`` stays fast.

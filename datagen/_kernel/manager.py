@@ -12,7 +12,7 @@ import importlib
 import importlib.metadata as md
 import inspect
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -139,19 +139,29 @@ class PluginManager(pluggy.PluginManager):
         self.failed[name] = message
         log.warning("plugin_skipped", plugin=name, error=message)
 
-    def load_entry_points(self, disable: Iterable[str] = (), *, builtins: bool = True) -> None:
-        """Load every ``datagen`` entry point, built-ins first, each isolated from the others' failures;
-        without ``builtins`` only third-party ones (what listing plugin commands needs: no built-in
-        plugin registers a command, which ``tests/test_architecture.py`` checks)."""
+    def load_entry_points(
+        self, disable: Iterable[str] = (), *, builtins: bool | Callable[[str], bool] = True
+    ) -> None:
+        """Load every ``datagen`` entry point, built-ins first, each isolated from the others' failures.
+
+        ``builtins`` False loads only third-party ones; a predicate loads the built-ins whose entry-point
+        name it accepts (what listing commands needs: the third-party plugins and the built-in modules
+        that register commands, ``*_commands``, none of the features)."""
         skip = set(disable)
         # Only distributions that declare datagen entry points get their metadata parsed (the costly
         # part, and importlib.metadata parses the file again on every access: once per distribution).
-        found = []
+        found: list[tuple[tuple[str, str], Iterable[md.EntryPoint]]] = []
         for dist in md.distributions():
-            if eps := dist.entry_points.select(group=GROUP):
-                found.append(((dist.metadata["Name"], dist.version), eps))
-        if not builtins:
+            if selected := dist.entry_points.select(group=GROUP):
+                found.append(((dist.metadata["Name"], dist.version), selected))
+        if builtins is False:
             found = [(about, eps) for about, eps in found if about[0] != BUILTIN_DIST]
+        elif builtins is not True:
+            wanted = builtins
+            found = [
+                (about, [ep for ep in eps if about[0] != BUILTIN_DIST or wanted(ep.name)])
+                for about, eps in found
+            ]
         found.sort(key=lambda item: (item[0][0] != BUILTIN_DIST, item[0][0]))
         seen: set[str] = set()
         for about, eps in found:
@@ -231,7 +241,7 @@ def load_plugins(
     disable: Iterable[str] | None = None,
     strict: bool | None = None,
     entry_points: bool = True,
-    builtins: bool = True,
+    builtins: bool | Callable[[str], bool] = True,
     host: Any = None,
 ) -> PluginManager:
     """A new plugin manager with every ``datagen`` entry point loaded.
@@ -248,7 +258,9 @@ def load_plugins(
     return pm
 
 
-def load_plugins_for(config: DatagenConfig, *, builtins: bool = True, host: Any = None) -> PluginManager:
+def load_plugins_for(
+    config: DatagenConfig, *, builtins: bool | Callable[[str], bool] = True, host: Any = None
+) -> PluginManager:
     """A plugin manager for ``config``: its ``[plugins] disable`` plus ``DATAGEN_DISABLE_PLUGINS``, and its
     ``strict`` setting, or ``DATAGEN_STRICT_PLUGINS`` when the config does not set it."""
     disable = sorted({*config.plugins.disable, *_env_list("DATAGEN_DISABLE_PLUGINS")})

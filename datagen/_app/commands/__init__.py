@@ -1,6 +1,7 @@
-"""The built-in commands: a plugin registering each by name and import path (one module per command),
+"""The app's own commands: a plugin registering each by name and import path (one module per command),
 through the same ``datagen_register_commands`` hook as any plugin's, so ``datagen --help`` imports none
-of them. The family commands say which family they belong with."""
+of them. The commands of a family live with it in ``datagen_plugins`` (``scrub`` and ``audit`` with
+privacy, ``metrics``, ``report``, ``tune``), entry points named ``*_command``, and use only the host."""
 
 from __future__ import annotations
 
@@ -25,16 +26,6 @@ COMMANDS = (
         "method",
     ),
     _builtin("filter", "filter_cmd", "Run stages over an existing JSONL or Parquet file.", "filter"),
-    _builtin("scrub", "scrub_cmd", "Replace personal data and secrets in a file.", "privacy"),
-    _builtin(
-        "audit",
-        "audit_cmd",
-        "Audit synthetic data for leaks of its private source.",
-        "privacy",
-    ),
-    _builtin("metrics", "metrics_cmd", "Compute metrics of a JSONL or Parquet file.", "metric"),
-    _builtin("report", "report_cmd", "Write one self-contained HTML page about a dataset.", "plot"),
-    _builtin("tune", "tune_cmd", "Search generation parameters with an RL agent.", "agent"),
     _builtin("plugins", "plugins_cmd", "List installed plugins, or describe one."),
     _builtin("config", "config_group", "Inspect the configuration."),
     _builtin("cache", "cache_group", "Inspect or clear the response cache."),

@@ -8,13 +8,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from datagen._app.host import put
+from datagen._datamodel.config import put_setting
 from datagen._datamodel.report import RunReport, plural
 from datagen.log import get_logger, redact_text
 
 if TYPE_CHECKING:
-    from datagen._datamodel.config import DatagenConfig
-    from datagen._kernel.commands import Host
     from datagen._kernel.manager import PluginManager
 
 log = get_logger("datagen._app.commands")
@@ -106,7 +104,7 @@ def plugin_flag_overrides(command: click.Command, opts: dict[str, Any]) -> dict[
     for dest, key in getattr(command, "datagen_plugin_flags", {}).items():
         value = opts.get(dest)
         if value is not None:
-            put(overrides, key, value)
+            put_setting(overrides, key, value)
     return overrides
 
 
@@ -161,38 +159,3 @@ def finish(report: RunReport, require_count: bool) -> None:
         )
         if require_count:
             fail(f"fewer records than asked ({report.written} of {report.requested}; --require-count)", 3)
-
-
-def stages_over_file(
-    host: Host,
-    config: DatagenConfig,
-    source: Path,
-    out: Path,
-    stages: list[tuple[str, str]],
-    *,
-    opts: dict[str, Any],
-    rejected: Path | None = None,
-) -> None:
-    """``stages`` over the records of ``source`` into ``out``: the shared end of filter and scrub."""
-    from datagen._datamodel.results import check_side_file, iter_records
-
-    if not source.is_file():
-        raise click.UsageError(f"{source}: no such file")
-    overwrite = bool(opts["overwrite"])
-    if opts["report"] is not None:
-        check_side_file(Path(opts["report"]), "report", overwrite=overwrite)
-    if rejected is not None:
-        check_side_file(rejected, "rejected", overwrite=overwrite)
-    results = host.apply_stages(
-        iter_records(source),
-        stages,
-        config=config,
-        out=out,
-        rejected=rejected,
-        overwrite=bool(opts["overwrite"]),
-    )
-    report = results.report
-    assert report is not None
-    if opts["report"] is not None:
-        report.save(opts["report"])
-    finish(report, require_count=False)

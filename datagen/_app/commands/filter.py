@@ -13,7 +13,6 @@ from datagen._app.commands._common import (
     plugin_flag_overrides,
     stage_flags,
     stage_options,
-    stages_over_file,
 )
 from datagen._datamodel.config import deep_merge
 from datagen._kernel.commands import Host, pass_host
@@ -43,7 +42,15 @@ def filter_cmd(host: Host, /, source: Path, out: Path, **opts: Any) -> None:
     if not stages and not any(configured_output_stages(config).values()):
         flags = " / ".join(f"{f.cli_flag} NAME" for f in families)
         raise click.UsageError(f"no stage: pass {flags} or set [filter] chain")
-    stages_over_file(host, config, source, out, stages, opts=opts, rejected=opts["rejected"])
+    host.stages_over_file(
+        source,
+        out,
+        stages,
+        config=config,
+        report=opts["report"],
+        rejected=opts["rejected"],
+        overwrite=bool(opts["overwrite"]),
+    )
 
 
 stage_flags(filter_cmd)

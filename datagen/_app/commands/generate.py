@@ -17,9 +17,8 @@ from datagen._app.commands._common import (
     stage_flags,
     stage_options,
 )
-from datagen._app.host import put
 from datagen._app.runner import execute, prepare
-from datagen._datamodel.config import deep_merge
+from datagen._datamodel.config import deep_merge, put_setting
 from datagen._datamodel.seeds import load_seeds_file
 from datagen._engine.concurrency import run_sync
 from datagen._kernel.commands import Host, pass_host
@@ -42,7 +41,7 @@ def generate_overrides(host: Host, opts: dict[str, Any]) -> dict[str, Any]:
         ("require_count", "generate.require_count"),
         ("overwrite", "generate.overwrite"),
     ):
-        put(overrides, key, opts[flag])
+        put_setting(overrides, key, opts[flag])
     for flag, key in (
         ("seeds", "generate.seeds"),
         ("out", "generate.out"),
@@ -50,14 +49,14 @@ def generate_overrides(host: Host, opts: dict[str, Any]) -> dict[str, Any]:
         ("rejected", "generate.rejected"),
         ("report", "generate.report"),
     ):
-        put(overrides, key, opts[flag] and str(opts[flag]))
+        put_setting(overrides, key, opts[flag] and str(opts[flag]))
     if opts["no_cache"]:
-        put(overrides, "cache.enabled", False)
+        put_setting(overrides, "cache.enabled", False)
     for family in flagged_families():  # --filter, --privacy: every stage list of the family
         names = opts.get(flag_dest(family.cli_flag), ())
         if names:
             for stage_list in family.stage_lists:
-                put(overrides, f"{family.name}.{stage_list.key}", list(names))
+                put_setting(overrides, f"{family.name}.{stage_list.key}", list(names))
     return deep_merge(overrides, plugin_flag_overrides(click.get_current_context().command, opts))
 
 
@@ -114,13 +113,13 @@ def generate_cmd(host: Host, /, **opts: Any) -> None:
         from datagen._kernel.capabilities import default_member
 
         method = default_member(host.plugins, "method", config.method.name)
-        put(overrides, f"method.{method}.private", str(opts["private"]))
+        put_setting(overrides, f"method.{method}.private", str(opts["private"]))
         config = host.load(overrides)
     if opts["base_url"]:
         from datagen._app.backend_choice import resolve_backend_name
 
         name = resolve_backend_name(config, host.plugins)
-        put(overrides, f"backend.{name}.base_url", opts["base_url"])
+        put_setting(overrides, f"backend.{name}.base_url", opts["base_url"])
         config = host.load(overrides)
     pm = host.plugins
     out = config.generate.out

@@ -9,8 +9,7 @@ from typing import Any
 
 import click
 
-from datagen._app.host import put
-from datagen._kernel.commands import Host, pass_host
+from datagen.plugin import Host, LazyCommand, RegisterCommand, hookimpl, pass_host
 
 
 @click.command("tune")
@@ -31,28 +30,24 @@ from datagen._kernel.commands import Host, pass_host
 def tune_cmd(host: Host, /, config_file: Path, out: Path, **opts: Any) -> None:
     """Search generation parameters with an RL agent against a target model's score ([tune] in
     CONFIG_FILE, its `evaluate = "module:function"` the callback). Resumes from OUT/tuning.json."""
-    from datagen._app.generator import Generator
-    from datagen._app.tuner import RLTuner
+    from datagen.plugin import put_setting
 
     if not config_file.is_file():
         raise click.UsageError(f"{config_file}: no such file")
     overrides = host.settings(opts["settings"])
     if opts["agent"]:
-        put(overrides, "tune.agent", opts["agent"])
+        put_setting(overrides, "tune.agent", opts["agent"])
     if opts["iterations"]:
-        put(overrides, "tune.iterations", opts["iterations"])
+        put_setting(overrides, "tune.iterations", opts["iterations"])
     host.config_path = config_file
     config = host.load(overrides)
     callback = _tune_callback(config_file, config.tune.evaluate)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "tuning.json"
-    generator = Generator(config, plugins=host.plugins)
-    if checkpoint.is_file():
-        tuner = RLTuner.load(checkpoint, generator, callback, checkpoint=checkpoint)
-        tuner.config = config.tune  # the file's iterations and patience win on resume
+    resuming = checkpoint.is_file()
+    tuner = host.tuner(config, callback, checkpoint=checkpoint)
+    if resuming:
         click.echo(f"resuming from {checkpoint}: {len(tuner.records)} evaluations done", err=True)
-    else:
-        tuner = RLTuner(generator, callback, config.tune, checkpoint=checkpoint)
     show = opts["progress"] if opts["progress"] is not None else sys.stderr.isatty()
     total = config.tune.iterations * config.tune.parallel
 
@@ -74,7 +69,7 @@ def tune_cmd(host: Host, /, config_file: Path, out: Path, **opts: Any) -> None:
             tuner.tune(progress=lambda r: bar.update(task, advance=1, status=line(r)))
     else:
         tuner.tune(progress=lambda r: click.echo(f"#{r['iteration']} {line(r)}", err=True))
-    _tune_outputs(tuner, out, tuner.agent.name)
+    _tune_outputs(host, tuner, out, tuner.agent.name)
 
 
 def _tune_callback(config_file: Path, spec: str | None) -> Any:
@@ -91,15 +86,22 @@ def _tune_callback(config_file: Path, spec: str | None) -> Any:
         raise click.UsageError(f"{config_file}: [tune] evaluate = {spec!r}: {exc}") from None
 
 
-def _tune_outputs(tuner: Any, out: Path, agent: str) -> None:
+def _tune_outputs(host: Host, tuner: Any, out: Path, agent: str) -> None:
     """best.json, history.jsonl and rewards.png in ``out``."""
-    from datagen._app.tuner import plot_rewards
-    from datagen._datamodel.results import write_file
+    from datagen.plugin import write_file
 
     best = {"params": tuner.best_params(), "reward": tuner.best_reward(), "agent": agent}
     write_file(out / "best.json", json.dumps(best, indent=2))
     write_file(out / "history.jsonl", "".join(json.dumps(record) + "\n" for record in tuner.records))
-    plot_rewards({agent: [r["reward"] for r in tuner.records]}, out / "rewards.png")
+    host.plot_rewards({agent: [r["reward"] for r in tuner.records]}, out / "rewards.png")
     click.echo(
         f"best {best['reward']:.4g} with {best['params']}; history, best.json and rewards.png in {out}"
+    )
+
+
+@hookimpl
+def datagen_register_commands(register: RegisterCommand) -> None:
+    """Register ``datagen tune`` (imported when it runs)."""
+    register(
+        LazyCommand("tune", f"{__name__}:tune_cmd", "Search generation parameters with an RL agent.", "agent")
     )

@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from datagen._kernel.commands import Host, pass_host
-from datagen.errors import UsageError
+from datagen.plugin import Host, LazyCommand, RegisterCommand, hookimpl, pass_host
 
 
 @click.command("audit")
@@ -33,8 +32,7 @@ from datagen.errors import UsageError
 def audit_cmd(host: Host, /, **opts: Any) -> None:
     """Audit synthetic data for leaks of the private data it came from: verbatim and near-verbatim
     overlap, nearest neighbours, PII, and canaries (plant them first with --plant-canaries K)."""
-    from datagen._app.audit import audit, plant_canaries, verdict
-    from datagen._datamodel.results import check_side_file, iter_records, write_file
+    from datagen.plugin import check_side_file, write_file
 
     private: Path = opts["private"]
     if not private.is_file():
@@ -42,7 +40,7 @@ def audit_cmd(host: Host, /, **opts: Any) -> None:
     if opts["plant"] is not None:
         if opts["out"] is None:
             raise click.UsageError("--plant-canaries needs --out FILE for the private data with canaries")
-        planted = plant_canaries(private, opts["out"], opts["plant"])
+        planted = host.plant_canaries(private, opts["out"], opts["plant"])
         click.echo(f"wrote {opts['out']} with {len(planted)} canaries, listed in {opts['out']}.canaries.json")
         return
     synthetic: Path | None = opts["synthetic"]
@@ -56,22 +54,21 @@ def audit_cmd(host: Host, /, **opts: Any) -> None:
             raise click.UsageError(f"--canaries {opts['canaries']}: {exc}") from None
     if opts["json_out"] is not None:
         check_side_file(Path(opts["json_out"]), "json")
-    from datagen._kernel.capabilities import pii_detector_for_audit
-
-    detector = pii_detector_for_audit(host.plugins, host.config)
-    embedder = None
-    if opts["embeddings"] is not False:
-        from datagen._text.embeddings import Embedder
-
-        try:
-            embedder = Embedder()
-        except UsageError:
-            if opts["embeddings"]:
-                raise
-    found = audit(
-        iter_records(private), iter_records(synthetic), canaries=canaries, pii=detector, embedder=embedder
-    )
-    for line in verdict(found):
+    found, lines = host.audit(private, synthetic, canaries=canaries, embeddings=opts["embeddings"])
+    for line in lines:
         click.echo(line)
     if opts["json_out"] is not None:
         write_file(opts["json_out"], json.dumps(found, indent=2))
+
+
+@hookimpl
+def datagen_register_commands(register: RegisterCommand) -> None:
+    """Register ``datagen audit`` (imported when it runs)."""
+    register(
+        LazyCommand(
+            "audit",
+            f"{__name__}:audit_cmd",
+            "Audit synthetic data for leaks of its private source.",
+            "privacy",
+        )
+    )

@@ -7,9 +7,7 @@ from typing import Any
 
 import click
 
-from datagen._app.commands._common import stages_over_file
-from datagen._app.host import put
-from datagen._kernel.commands import Host, pass_host
+from datagen.plugin import Host, LazyCommand, RegisterCommand, hookimpl, pass_host
 
 
 @click.command("scrub")
@@ -47,21 +45,37 @@ def scrub_cmd(host: Host, /, source: Path, out: Path, **opts: Any) -> None:
     Every text of a record is scrubbed unless --fields names some. The counts by type are in the
     report; --entities lists each entity's position in the original text.
     """
-    from datagen._datamodel.results import check_side_file
-    from datagen._kernel.capabilities import pii_detector
+    from datagen.plugin import check_side_file, put_setting
 
     overrides = host.settings(opts["settings"])
     # the privacy plugin that declares it detects personal data ([privacy] detector picks among several)
-    name, _cls = pii_detector(host.plugins, host.load(overrides))
+    name, _cls = host.pii_detector(host.load(overrides))
     for option, key in (("strategy", "strategy"), ("scope", "scope"), ("locale", "locale")):
         if opts[option] is not None:
-            put(overrides, f"privacy.{name}.{key}", opts[option])
+            put_setting(overrides, f"privacy.{name}.{key}", opts[option])
     for option in ("fields", "types"):
         if opts[option] is not None:
             values = [v.strip() for v in opts[option].split(",") if v.strip()]
-            put(overrides, f"privacy.{name}.{option}", values)
+            put_setting(overrides, f"privacy.{name}.{option}", values)
     if opts["entities"] is not None:
         check_side_file(Path(opts["entities"]), "entities")
-        put(overrides, f"privacy.{name}.entities", str(opts["entities"]))
+        put_setting(overrides, f"privacy.{name}.entities", str(opts["entities"]))
     config = host.load(overrides)
-    stages_over_file(host, config, source, out, [("privacy", name)], opts=opts)
+    host.stages_over_file(
+        source,
+        out,
+        [("privacy", name)],
+        config=config,
+        report=opts["report"],
+        overwrite=bool(opts["overwrite"]),
+    )
+
+
+@hookimpl
+def datagen_register_commands(register: RegisterCommand) -> None:
+    """Register ``datagen scrub`` (imported when it runs)."""
+    register(
+        LazyCommand(
+            "scrub", f"{__name__}:scrub_cmd", "Replace personal data and secrets in a file.", "privacy"
+        )
+    )

@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from datagen._app.commands._common import fail
-from datagen._kernel.commands import Host, pass_host
+from datagen.plugin import DatagenError, Host, LazyCommand, RegisterCommand, hookimpl, pass_host
 
 
 @click.command("metrics")
@@ -28,8 +27,7 @@ from datagen._kernel.commands import Host, pass_host
 def metrics_cmd(host: Host, /, source: Path, **opts: Any) -> None:
     """Compute metrics of a JSONL or Parquet file (stats, diversity, readability, topics, ... ; `datagen
     plugins --all` lists them). A metric that cannot run is reported as skipped, with the reason."""
-    from datagen._app.metrics import compare, compute
-    from datagen._datamodel.results import check_side_file, write_file
+    from datagen.plugin import check_side_file, write_file
 
     overrides = host.settings(opts["settings"])
     config = host.load(overrides)
@@ -40,11 +38,17 @@ def metrics_cmd(host: Host, /, source: Path, **opts: Any) -> None:
         check_side_file(Path(opts["json_out"]), "json")
     names = list(opts["names"]) or None
     if opts["compare"] is not None:
-        found: dict[str, Any] = compare(source, opts["compare"], names, config=config, plugins=host.plugins)
+        first = host.metrics(source, names, config=config)
+        second = host.metrics(opts["compare"], names, config=config)
+        found: dict[str, Any] = {
+            "a": first,
+            "b": second,
+            "differences": host.metric_differences(first, second),
+        }
         for key, diff in sorted(found["differences"].items()):
             click.echo(f"{key}: {diff.get('a')} -> {diff.get('b')}")
     else:
-        found = compute(source, names, config=config, plugins=host.plugins)
+        found = host.metrics(source, names, config=config)
         for name, values in found.items():
             if "skipped" in values:
                 click.echo(f"{name}: skipped ({values['skipped']})")
@@ -58,4 +62,14 @@ def metrics_cmd(host: Host, /, source: Path, **opts: Any) -> None:
     if opts["json_out"] is not None:
         write_file(opts["json_out"], json.dumps(found, indent=2))
     if opts["compare"] is None and found and all("skipped" in v for v in found.values()):
-        fail(f"{source}: no metric could run (each was skipped, as listed above)", 1)
+        raise DatagenError(f"{source}: no metric could run (each was skipped, as listed above)")
+
+
+@hookimpl
+def datagen_register_commands(register: RegisterCommand) -> None:
+    """Register ``datagen metrics`` (imported when it runs)."""
+    register(
+        LazyCommand(
+            "metrics", f"{__name__}:metrics_cmd", "Compute metrics of a JSONL or Parquet file.", "metric"
+        )
+    )

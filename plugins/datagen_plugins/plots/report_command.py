@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from datagen._kernel.commands import Host, pass_host
+from datagen.plugin import Host, LazyCommand, RegisterCommand, hookimpl, pass_host
 
 
 @click.command("report")
@@ -27,10 +27,6 @@ from datagen._kernel.commands import Host, pass_host
 def report_cmd(host: Host, /, source: Path, out: Path, **opts: Any) -> None:
     """Write one self-contained HTML page about a dataset: summary, dataset card, metrics, plots, the
     filter and privacy report and the run report when given, and a comparison with --compare."""
-    from datagen._app.html_report import write_report
-    from datagen._app.metrics import compute, differences
-    from datagen._datamodel.results import iter_records
-
     overrides = host.settings(opts["settings"])
     config = host.load(overrides)
     for path in (source, opts["compare"], opts["run_report"]):
@@ -45,20 +41,21 @@ def report_cmd(host: Host, /, source: Path, out: Path, **opts: Any) -> None:
         except ValueError as exc:
             raise click.UsageError(f"--run-report {opts['run_report']}: {exc}") from None
     names = list(opts["names"]) or None
-    found = compute(source, names, config=config, plugins=host.plugins)
+    found = host.metrics(source, names, config=config)
     comparison = None
     if opts["compare"] is not None:
-        second = compute(opts["compare"], names, config=config, plugins=host.plugins)
-        comparison = {"differences": differences(found, second)}
+        second = host.metrics(opts["compare"], names, config=config)
+        comparison = {"differences": host.metric_differences(found, second)}
     label = Path(opts["compare"]).name if opts["compare"] is not None else None
-    write_report(
-        source,
-        out,
-        found,
-        iter_records(source),
-        run_report=run_report,
-        comparison=comparison,
-        other=label,
-        plugins=host.plugins,
-    )
+    host.write_report(source, out, found, run_report=run_report, comparison=comparison, other=label)
     click.echo(f"wrote {out}")
+
+
+@hookimpl
+def datagen_register_commands(register: RegisterCommand) -> None:
+    """Register ``datagen report`` (imported when it runs)."""
+    register(
+        LazyCommand(
+            "report", f"{__name__}:report_cmd", "Write one self-contained HTML page about a dataset.", "plot"
+        )
+    )
