@@ -1,0 +1,220 @@
+""":class:`Pipeline`: a pipeline file (or the same data built in Python) validated, planned, previewed
+and run, from Python; the ``validate``, ``plan``, ``preview`` and ``run`` commands use it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from datagen._app.pipefile.execute import COUNTERS, Outcome, Prepared, check_out, prepare, run_groups
+from datagen._app.pipefile.sources import file_rows
+from datagen._app.pipefile.spec import Loaded, load
+from datagen._app.pipefile.steps import Row
+from datagen._datamodel.config import DatagenConfig, as_config
+from datagen._kernel.manager import PluginManager
+
+
+@attrs.define
+class PipelineResult:
+    """A finished run: the dataset file, the rejects table, the report (also ``report.json`` in the
+    run directory)."""
+
+    out: Path
+    report: dict[str, Any]
+
+    @property
+    def data(self) -> Path:
+        """The dataset file (first of the report's outputs)."""
+        return Path(self.report["outputs"][0])
+
+    def rows(self) -> list[Row]:
+        """The dataset's rows."""
+        from datagen._app.pipefile.execute import _read_rows
+
+        return _read_rows(self.data)
+
+    def results(self) -> Any:
+        """The rows as :class:`datagen.Results` of records (record fields, other columns in metadata),
+        for metrics, ``Results.apply`` and the other record tools."""
+        from datagen._app.pipefile.steps import row_to_record
+        from datagen._datamodel.results import Results
+
+        return Results(row_to_record(r) for r in self.rows())
+
+
+class Pipeline:
+    """A whole dataset build in one file: ``Pipeline.from_file("build.yaml").run("out/")``.
+
+    ``config`` is the datagen config the file's own ``config`` keys go on top of (default: defaults
+    and ``DATAGEN_*``); ``backend``, ``model`` and ``base_url`` override every model of the file."""
+
+    def __init__(
+        self,
+        loaded: Loaded,
+        *,
+        config: DatagenConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        plugins: PluginManager | None = None,
+        backend: str | None = None,
+        model: str | None = None,
+        base_url: str | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.config = as_config(config)
+        self.plugins = plugins
+        self.overrides = {"backend": backend, "model": model, "base_url": base_url}
+        self._prepared: Prepared | None = None
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **options: Any) -> Pipeline:
+        """The pipeline in a YAML or TOML file (schema problems raise at once, with line and column)."""
+        return cls(load(Path(path)), **options)
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], *, base: str | os.PathLike[str] = ".", **options: Any
+    ) -> Pipeline:
+        """The same pipeline built in Python: ``data`` in the file's shape; relative paths start at
+        ``base``."""
+        import json
+
+        folder = Path(base)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", dir=folder, delete=False) as handle:
+            json.dump(dict(data), handle)
+        try:
+            loaded = load(Path(handle.name))
+        finally:
+            Path(handle.name).unlink()
+        loaded.path = folder / "<python>"
+        return cls(loaded, **options)
+
+    def prepared(self, *, only_named: bool = False) -> Prepared:
+        """The file checked (every problem raised at once as one :class:`ConfigError`)."""
+        if self._prepared is None:
+            self._prepared = prepare(
+                self.loaded,
+                config=self.config,
+                plugins=self.plugins,
+                overrides=self.overrides,
+                only_named=only_named,
+            )
+        return self._prepared
+
+    def validate(self) -> list[str]:
+        """Check everything before any work; returns the steps in run order."""
+        prepared = self.prepared(only_named=self.plugins is None)
+        self._prepared = None  # a run loads every plugin (the automatic backend choice needs them)
+        return [step.name for step in prepared.steps]
+
+    def preview(self, n: int = 10) -> Outcome:
+        """``n`` rows through every step, nothing written: the rows kept, every removal with its step and
+        reason, and the counts per step."""
+        from datagen._engine.concurrency import run_sync
+
+        outcome: Outcome = run_sync(run_groups(self.prepared(), out=None, limit=n, keep_rows=True))
+        return outcome
+
+    def plan(self, n: int = 10) -> dict[str, Any]:
+        """Requests, input and output tokens, cost and seconds of the whole run, per step and in total,
+        extrapolated from ``n`` rows run through the real backends (the cache off, so the preview's
+        requests are counted as the run would send them): each step's count per row it received, times
+        the rows it will receive (the rows ahead times the pass rates the preview saw upstream)."""
+        import attrs as _attrs
+
+        from datagen._engine.concurrency import run_sync
+
+        prepared = self.prepared()
+        uncached = _attrs.evolve(
+            prepared,
+            config=_attrs.evolve(prepared.config, cache=_attrs.evolve(prepared.config.cache, enabled=False)),
+        )
+        outcome: Outcome = run_sync(run_groups(uncached, out=None, limit=n, keep_rows=True))
+        return extrapolate(outcome.report, total_rows(prepared), prepared)
+
+    def run(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        progress: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> PipelineResult:
+        """Run every row group into the run directory ``out`` (checkpoints, ``data.jsonl`` or
+        ``data.parquet``, ``rejects.jsonl``, ``report.json``), resuming from its checkpoints."""
+        import json
+
+        from datagen._datamodel.results import write_file
+        from datagen._engine.concurrency import run_sync
+
+        folder = Path(out)
+        prepared = self.prepared()
+        check_out(folder)
+        outcome: Outcome = run_sync(run_groups(prepared, out=folder, progress=progress))
+        report_path = folder / "report.json"
+        outcome.report["outputs"].append(str(report_path))
+        if prepared.loaded.spec.metrics and outcome.report["written"]:
+            outcome.report["metrics"] = self._metrics(prepared, Path(outcome.report["outputs"][0]))
+        write_file(report_path, json.dumps(outcome.report, indent=2, default=str))
+        return PipelineResult(folder, outcome.report)
+
+    def _metrics(self, prepared: Prepared, data: Path) -> dict[str, Any]:
+        from datagen._app.metrics import compute
+        from datagen._app.pipefile.execute import _read_rows
+        from datagen._app.pipefile.steps import row_to_record
+
+        records = [row_to_record(r) for r in _read_rows(data)]
+        return compute(
+            records, prepared.loaded.spec.metrics, config=prepared.config, plugins=prepared.plugins
+        )
+
+
+def total_rows(prepared: Prepared) -> int:
+    """How many rows the run starts with (file sources are counted by reading them)."""
+    spec = prepared.loaded.spec
+    methods = [s.count or 0 for s in spec.sources.values() if s.method]
+    if methods:
+        total = sum(methods)
+    elif not spec.sources:
+        total = spec.rows or 0
+    else:
+        total = sum(sum(1 for _ in file_rows(prepared.loaded, name, s)) for name, s in spec.sources.items())
+    return min(total, spec.rows) if spec.rows is not None else total
+
+
+def extrapolate(preview: Mapping[str, Any], rows: int, prepared: Prepared) -> dict[str, Any]:
+    """The whole run's counts from a preview's (see :meth:`Pipeline.plan`)."""
+    concurrency = max(1, prepared.config.engine.max_concurrency or 16)
+    speedup = min(prepared.loaded.spec.row_group, concurrency) / max(1, min(preview["rows"], concurrency))
+    steps = []
+    ahead = float(rows)
+    for step in preview["steps"]:
+        per_row = {k: (step[k] / step["rows_in"] if step["rows_in"] else 0.0) for k in COUNTERS}
+        pass_rate = step["rows_out"] / step["rows_in"] if step["rows_in"] else 1.0
+        counts = {k: per_row[k] * ahead for k in COUNTERS}
+        counts["requests"] += per_row["cached"] * ahead  # what the run would send without a cache
+        counts["seconds"] /= speedup
+        steps.append(
+            {
+                "name": step["name"],
+                "kind": step["kind"],
+                "rows_in": round(ahead),
+                "pass_rate": round(pass_rate, 4),
+                **{
+                    k: round(counts[k], 6) if k == "cost_usd" else round(counts[k])
+                    for k in COUNTERS
+                    if k != "cached"
+                },
+            }
+        )
+        ahead *= pass_rate
+    total = {k: sum(s[k] for s in steps) for k in COUNTERS if k != "cached"}
+    total["cost_usd"] = round(total["cost_usd"], 6)
+    return {
+        "rows": rows,
+        "rows_out": round(ahead),
+        "preview_rows": preview["rows"],
+        **total,
+        "steps": steps,
+    }

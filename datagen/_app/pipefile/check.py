@@ -1,0 +1,218 @@
+"""Everything a pipeline file must be before any work starts, every problem at once: required
+distributions, models, sources, each step's settings and plugin, template references, the order."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from datagen._app.pipefile.graph import order
+from datagen._app.pipefile.sources import source_columns, source_format
+from datagen._app.pipefile.spec import LLMStep, Loaded, SamplerStep, StageStep
+from datagen._datamodel.config import DatagenConfig, structure
+from datagen._kernel.manager import PluginManager
+from datagen.errors import ConfigError, DatagenError
+
+
+@attrs.define
+class Checked:
+    """What checking found: the run order, the sources' columns, the problems."""
+
+    order: list[int]
+    columns: list[str]
+    problems: list[str]
+
+
+def requirement_problems(requires: list[str]) -> list[str]:
+    """``requires`` entries that are not installed (or not in the version asked), with the pip line."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    problems = []
+    for i, text in enumerate(requires):
+        try:
+            wanted = Requirement(text)
+        except InvalidRequirement as exc:
+            problems.append(f"$.requires[{i}]: not a requirement: {exc}")
+            continue
+        try:
+            version = md.version(wanted.name)
+        except md.PackageNotFoundError:
+            problems.append(f"$.requires[{i}]: {wanted.name} is not installed: pip install '{text}'")
+            continue
+        if wanted.specifier and not wanted.specifier.contains(version, prereleases=True):
+            problems.append(
+                f"$.requires[{i}]: {wanted.name} {version} is installed, the file needs {text}: "
+                f"pip install '{text}'"
+            )
+    return problems
+
+
+def plugin_names(loaded: Loaded) -> set[str]:
+    """Every plugin the file names (what ``validate`` loads, and nothing else built in)."""
+    spec = loaded.spec
+    names = {m.backend for m in spec.models.values() if m.backend}
+    names |= {s.method for s in spec.sources.values() if s.method}
+    names |= {s.plugin for s in spec.steps if isinstance(s, StageStep)}
+    names |= set(spec.metrics)
+    return names
+
+
+def _source_problems(loaded: Loaded, pm: PluginManager, problems: list[str]) -> list[str]:
+    spec = loaded.spec
+    columns: list[str] = []
+    methods = pm.registry("method")
+    for name, source in spec.sources.items():
+        where = f"$.sources.{name}"
+        if bool(source.path) == bool(source.method):
+            problems.append(f"{where}: give exactly one of path (a file) and method (a generation method)")
+            continue
+        if source.method:
+            if source.method not in methods:
+                known = ", ".join(methods.names()) or "none installed"
+                problems.append(
+                    f"{where}.method: no method plugin named {source.method!r} (registered: {known})"
+                )
+            if source.count is None:
+                problems.append(f"{where}.count: how many rows the method makes")
+            if source.seeds and not loaded.resolve(source.seeds).exists():
+                problems.append(f"{where}.seeds: {loaded.resolve(source.seeds)}: no such file")
+        else:
+            assert source.path is not None
+            path = loaded.resolve(source.path)
+            if not path.exists():
+                problems.append(f"{where}.path: {path}: no such file")
+                continue
+            if not source_format(path, source):
+                problems.append(f"{where}.format: cannot tell the format of {path.name}; set format")
+                continue
+        try:
+            columns.extend(c for c in source_columns(loaded, name, source) if c not in columns)
+        except DatagenError as exc:
+            problems.append(f"{where}: {exc}")
+    if not spec.sources and spec.rows is None:
+        problems.append("$.rows: how many rows to make (the file has no source)")
+    return columns
+
+
+def _sampler_problems(loaded: Loaded, step: SamplerStep, where: str) -> list[str]:
+    found = []
+    if step.sampler == "category":
+        if not step.values:
+            found.append(f"{where}.values: a category sampler needs values")
+        if step.weights and len(step.weights) != len(step.values):
+            found.append(f"{where}.weights: {len(step.weights)} weights for {len(step.values)} values")
+        if step.weights and (any(w < 0 for w in step.weights) or not sum(step.weights) > 0):
+            found.append(f"{where}.weights: weights must be non-negative, not all zero")
+    elif step.sampler in {"uniform", "integer"}:
+        if step.low is None or step.high is None:
+            found.append(f"{where}: a {step.sampler} sampler needs low and high")
+        elif step.low > step.high:
+            found.append(f"{where}.low: {step.low} is above high ({step.high})")
+    elif step.sampler == "list":
+        if not step.path:
+            found.append(f"{where}.path: a list sampler needs a file of values")
+        elif not loaded.resolve(step.path).is_file():
+            found.append(f"{where}.path: {loaded.resolve(step.path)}: no such file")
+    return found
+
+
+def _llm_problems(loaded: Loaded, step: LLMStep, where: str) -> list[str]:
+    found = []
+    if not step.prompt.strip():
+        found.append(f"{where}.prompt: an llm step needs a prompt")
+    if step.model and step.model not in loaded.spec.models:
+        known = ", ".join(loaded.spec.models) or "none"
+        found.append(f"{where}.model: no model named {step.model!r} under models (named: {known})")
+    if step.llm == "json":
+        if not step.schema:
+            found.append(f"{where}.schema: an llm json step needs a JSON Schema")
+        else:
+            import jsonschema
+
+            try:
+                jsonschema.validators.validator_for(step.schema).check_schema(step.schema)
+            except jsonschema.SchemaError as exc:
+                found.append(f"{where}.schema: not a valid JSON Schema: {exc.message}")
+    if step.llm == "judge":
+        if not step.rubric:
+            found.append(f"{where}.rubric: a judge needs the aspects it rates")
+        if len(step.scale) != 2 or step.scale[0] >= step.scale[1]:
+            found.append(f"{where}.scale: [lowest, highest] score, lowest first")
+    return found
+
+
+def _stage_problems(step: StageStep, config: DatagenConfig, pm: PluginManager, where: str) -> list[str]:
+    from datagen._app.pipeline import construct
+
+    registry = pm.registry(step.family)
+    if step.plugin not in registry:
+        known = ", ".join(registry.names()) or "none installed"
+        return [f"{where}.{step.family}: no {step.family} plugin named {step.plugin!r} (registered: {known})"]
+    cls = registry.get(step.plugin)
+    found: list[str] = []
+    try:
+        options = structure(step.options, cls.Config, path=f"{where}.options")
+    except ConfigError as exc:
+        return list(exc.problems)
+    construct(cls, config, step.family, step.plugin, found, options=options)
+    prefix = f"$.{step.family}.{step.plugin}"
+    return [f"{where}.options{p[len(prefix) :]}" if p.startswith(prefix) else f"{where}: {p}" for p in found]
+
+
+def check(loaded: Loaded, config: DatagenConfig, pm: PluginManager) -> Checked:
+    """Every problem of ``loaded`` (each ``$.path: what``), the run order and the sources' columns."""
+    spec = loaded.spec
+    problems = requirement_problems(spec.requires)
+    backends = pm.registry("backend")
+    for name, model in spec.models.items():
+        if model.backend and model.backend not in backends:
+            known = ", ".join(backends.names())
+            problems.append(
+                f"$.models.{name}.backend: no backend named {model.backend!r} (registered: {known})"
+            )
+    columns = _source_problems(loaded, pm, problems)
+    seen: dict[str, int] = {}
+    for i, step in enumerate(spec.steps):
+        where = f"$.steps[{i}]"
+        if step.name in seen:
+            problems.append(f"{where}.name: {step.name!r} is already the name of $.steps[{seen[step.name]}]")
+        seen.setdefault(step.name, i)
+        if isinstance(step, SamplerStep):
+            problems.extend(_sampler_problems(loaded, step, where))
+        elif isinstance(step, LLMStep):
+            problems.extend(_llm_problems(loaded, step, where))
+        elif isinstance(step, StageStep):
+            problems.extend(_stage_problems(step, config, pm, where))
+    run_order = order(spec.steps, columns, problems)
+    metrics = pm.registry("metric")
+    for i, name in enumerate(spec.metrics):
+        if name not in metrics:
+            problems.append(
+                f"$.metrics[{i}]: no metric named {name!r} (registered: {', '.join(metrics.names())})"
+            )
+    return Checked(run_order, columns, problems)
+
+
+def with_overrides(loaded: Loaded, overrides: Mapping[str, Any]) -> None:
+    """``--backend``, ``--model``, ``--base-url`` applied to every model of the file (and to the
+    default model when the file names none)."""
+    backend, model, base_url = (overrides.get(k) for k in ("backend", "model", "base_url"))
+    if not (backend or model or base_url):
+        return
+    from datagen._app.pipefile.spec import ModelSpec
+
+    models = loaded.spec.models or {}
+    if "default" not in models:
+        models["default"] = ModelSpec()
+    for spec in models.values():
+        if backend:
+            spec.backend = backend
+        if model:
+            spec.model = model
+        if base_url:
+            spec.backend = spec.backend or "openai"  # an OpenAI-compatible server
+            spec.options = {**spec.options, "base_url": base_url}
+    loaded.spec.models = models

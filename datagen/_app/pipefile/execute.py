@@ -1,0 +1,537 @@
+"""Running a checked pipeline: row groups through the steps in run order, a checkpoint per step and
+group, the rejects table, the run report.
+
+Rows flow one row group at a time (``row_group`` rows); within a group each step sees every row, the
+requests of an LLM column in flight together behind the engine's limiter. When a step finishes a group
+its output is committed as Parquet (``.checkpoints/NN-STEP/GROUP.FINGERPRINT.parquet``: the rows as
+JSON, and in the file's metadata the fingerprint, the removals and the step's counts) through a
+temporary file renamed into place. A rerun starts each group after its last committed step whose
+fingerprint still matches, so after ``kill -9`` no row is lost or repeated and only the requests of
+the group in flight are sent again (fewer: the response cache has the answers that arrived)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from datagen._app.pipefile.check import check, plugin_names, with_overrides
+from datagen._app.pipefile.graph import digest, file_digest, fingerprints
+from datagen._app.pipefile.sources import file_rows
+from datagen._app.pipefile.spec import LLMStep, Loaded, SamplerStep, SourceSpec, StageStep, TemplateStep, load
+from datagen._app.pipefile.steps import (
+    Condition,
+    LLMColumn,
+    Models,
+    Reject,
+    Row,
+    Sampler,
+    StageRun,
+    StepRun,
+    Template,
+)
+from datagen._datamodel.config import DatagenConfig, converter, deep_merge, structure
+from datagen._datamodel.results import temporary_path
+from datagen._datamodel.run import Run
+from datagen._kernel.manager import PluginManager, load_plugins_for
+from datagen.errors import ConfigError, UsageError
+from datagen.log import get_logger
+
+log = get_logger("datagen.pipefile")
+
+#: the counters of each step, and of the whole run, under the keys ``plan --json`` uses
+COUNTERS = ("requests", "cached", "input_tokens", "output_tokens", "cost_usd", "seconds")
+
+
+@attrs.define
+class Prepared:
+    """A pipeline file checked and ready: its config, plugins, run order and fingerprints."""
+
+    loaded: Loaded
+    config: DatagenConfig
+    plugins: PluginManager
+    order: list[int]
+    fingerprints: list[str]
+    source_fingerprint: str
+
+    @property
+    def steps(self) -> list[Any]:
+        """The steps in run order."""
+        return [self.loaded.spec.steps[i] for i in self.order]
+
+
+def effective_config(base: DatagenConfig, loaded: Loaded) -> DatagenConfig:
+    """``base`` (the user's config) with the file's ``config`` keys on top."""
+    if not loaded.spec.config:
+        return base
+    raw = deep_merge(converter.unstructure(base), loaded.spec.config)
+    try:
+        return structure(raw, DatagenConfig, path="$.config")
+    except ConfigError as exc:
+        raise loaded.located(list(exc.problems)) from None
+
+
+def prepare(
+    path: str | os.PathLike[str] | Loaded,
+    *,
+    config: DatagenConfig | None = None,
+    plugins: PluginManager | None = None,
+    overrides: dict[str, Any] | None = None,
+    only_named: bool = False,
+) -> Prepared:
+    """Load and check a pipeline file; every problem at once, each with its file:line:column. With
+    ``only_named`` (``validate``) only the built-in plugins the file names are loaded."""
+    from datagen._datamodel.config import load_config
+
+    loaded = path if isinstance(path, Loaded) else load(Path(path))
+    with_overrides(loaded, overrides or {})
+    cfg = effective_config(config or load_config(), loaded)
+    if plugins is None:
+        names = plugin_names(loaded)
+        plugins = load_plugins_for(cfg, builtins=(lambda n: n in names) if only_named else True)
+    checked = check(loaded, cfg, plugins)
+    if checked.problems:
+        raise loaded.located(checked.problems)
+    spec = loaded.spec
+    sources = {
+        name: {**attrs.asdict(s), "file": file_digest(loaded.resolve(s.path)) if s.path else None}
+        for name, s in spec.sources.items()
+    }
+    base = digest([sources, spec.rows, spec.row_group, spec.seed])
+    models = {name: attrs.asdict(m) for name, m in spec.models.items()}
+    return Prepared(
+        loaded, cfg, plugins, checked.order, fingerprints(loaded, checked.order, models, base), base
+    )
+
+
+# ---------------------------------------------------------------------------------------------- sources
+
+
+def groups(prepared: Prepared, *, limit: int | None = None) -> Iterator[tuple[int, Callable[[], Any]]]:
+    """``(group index, rows maker)`` for every row group: file rows are read as they come, a method's
+    rows are made only when a group needs them (an async maker)."""
+    spec = prepared.loaded.spec
+    size = spec.row_group
+    cap = min(x for x in (spec.rows, limit) if x is not None) if (spec.rows or limit) else None
+    methods = {n: s for n, s in spec.sources.items() if s.method}
+    if methods:
+        index = 0
+        for name, source in methods.items():
+            count = min(source.count or 0, cap) if cap is not None else source.count or 0
+            for g in range(math.ceil(count / size)):
+                n = min(size, count - g * size)
+                yield index, _method_maker(prepared, name, source, g, n)
+                index += 1
+        return
+    if not spec.sources:
+        total = cap or 0
+        for g in range(math.ceil(total / size)):
+            rows = [{"id": f"row-{i:06d}"} for i in range(g * size, min(total, (g + 1) * size))]
+            yield g, _constant(rows)
+        return
+    chunk: list[Row] = []
+    g = 0
+    seen = 0
+    for name, source in spec.sources.items():
+        for row in file_rows(prepared.loaded, name, source):
+            if cap is not None and seen >= cap:
+                break
+            chunk.append(row)
+            seen += 1
+            if len(chunk) == size:
+                yield g, _constant(chunk)
+                chunk, g = [], g + 1
+    if chunk:
+        yield g, _constant(chunk)
+
+
+def _constant(rows: list[Row]) -> Callable[[], Any]:
+    async def make() -> list[Row]:
+        return rows
+
+    return make
+
+
+def _method_maker(prepared: Prepared, name: str, source: SourceSpec, g: int, n: int) -> Callable[[], Any]:
+    async def make() -> list[Row]:
+        from datagen._app.runner import execute, prepare as prepare_run
+        from datagen._datamodel.seeds import to_seeds
+        from datagen._kernel.capabilities import default_seeds
+
+        assert source.method is not None
+        raw = converter.unstructure(prepared.config)
+        raw = deep_merge(
+            raw,
+            {
+                "method": {source.method: source.options},
+                "generate": {"random_seed": prepared.loaded.spec.seed * 100_003 + g, "require_count": False},
+            },
+        )
+        config = structure(raw, DatagenConfig)
+        seeds = (
+            prepared.loaded.resolve(source.seeds)
+            if source.seeds
+            else default_seeds(prepared.plugins, source.method)
+        )
+        run = prepare_run(config, prepared.plugins, to_seeds(seeds), count=n, method=source.method)
+        results = await execute(run, prepared.plugins)
+        rows = []
+        for k, record in enumerate(results):
+            row: Row = {"id": f"{name}-{g * prepared.loaded.spec.row_group + k:06d}"}
+            for key in ("instruction", "input", "output"):
+                if getattr(record, key) is not None:
+                    row[key] = getattr(record, key)
+            if record.messages:
+                row["messages"] = [{"role": m.role, "content": m.content} for m in record.messages]
+            row.update(record.metadata)
+            rows.append(row)
+        return rows
+
+    return make
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+
+
+def checkpoint_dir(out: Path, position: int, name: str) -> Path:
+    """Where one step's checkpoints live."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    return out / ".checkpoints" / f"{position:02d}-{safe}"
+
+
+def checkpoint_path(out: Path, position: int, name: str, group: int, fingerprint: str) -> Path:
+    """The checkpoint of ``group`` after the step at ``position``."""
+    return checkpoint_dir(out, position, name) / f"{group:06d}.{fingerprint}.parquet"
+
+
+def commit(path: Path, rows: list[Row], meta: dict[str, Any]) -> None:
+    """Write one checkpoint through a temporary file renamed into place; stale ones of the same step
+    and group (another fingerprint) are removed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table(
+        {
+            "id": pa.array([str(r["id"]) for r in rows], pa.string()),
+            "row": pa.array([json.dumps(r, ensure_ascii=False, default=str) for r in rows], pa.string()),
+        }
+    )
+    table = table.replace_schema_metadata({"datagen": json.dumps(meta, default=str)})
+    tmp = temporary_path(path)
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+    group = path.name.split(".", 1)[0]
+    for stale in path.parent.glob(f"{group}.*.parquet"):
+        if stale != path:
+            stale.unlink(missing_ok=True)
+
+
+def read_checkpoint(path: Path, rows: bool = True) -> tuple[list[Row], dict[str, Any]]:
+    """A checkpoint's rows (unless ``rows`` is False) and metadata."""
+    import pyarrow.parquet as pq
+
+    meta = json.loads(pq.read_schema(path).metadata[b"datagen"])
+    if not rows:
+        return [], meta
+    table = pq.read_table(path, columns=["row"])
+    return [json.loads(text) for text in table.column("row").to_pylist()], meta
+
+
+# ---------------------------------------------------------------------------------------------------- run
+
+
+@attrs.define
+class StepTotals:
+    """What one step did over the whole run."""
+
+    name: str
+    kind: str
+    rows_in: int = 0
+    rows_out: int = 0
+    groups_computed: int = 0
+    groups_resumed: int = 0
+    removed: dict[str, int] = attrs.field(factory=dict)
+    counters: dict[str, float] = attrs.field(factory=lambda: dict.fromkeys(COUNTERS, 0))
+
+    def add(self, meta: dict[str, Any], resumed: bool) -> None:
+        """Count one group's checkpoint metadata."""
+        self.rows_in += meta["rows_in"]
+        self.rows_out += meta["rows_out"]
+        if resumed:
+            self.groups_resumed += 1
+        else:
+            self.groups_computed += 1
+        for item in meta["rejects"]:
+            self.removed[item["reason"]] = self.removed.get(item["reason"], 0) + 1
+        if not resumed:  # what this run spent: a resumed group's requests were paid before
+            for key in COUNTERS:
+                self.counters[key] += meta["counters"].get(key, 0) or 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the report."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "groups_computed": self.groups_computed,
+            "groups_resumed": self.groups_resumed,
+            "removed": dict(sorted(self.removed.items())),
+            **{k: round(v, 6) if k in {"cost_usd", "seconds"} else int(v) for k, v in self.counters.items()},
+        }
+
+
+def snapshot(run: Run) -> dict[str, float]:
+    """The run's counters now, under the report's keys."""
+    stats = run.stats
+    return {
+        "requests": stats.requests,
+        "cached": stats.cached,
+        "input_tokens": stats.usage.prompt_tokens,
+        "output_tokens": stats.usage.completion_tokens,
+        "cost_usd": stats.usage.cost_usd or 0.0,
+        "seconds": time.monotonic(),
+    }
+
+
+def make_step(prepared: Prepared, step: Any, run: Run, models: Models) -> StepRun:
+    """The runnable form of a step."""
+    if isinstance(step, SamplerStep):
+        return Sampler(step, prepared.loaded)
+    if isinstance(step, LLMStep):
+        return LLMColumn(step, models)
+    if isinstance(step, TemplateStep):
+        return Template(step)
+    if isinstance(step, StageStep):
+        cls = prepared.plugins.registry(step.family).get(step.plugin)
+        options = structure(step.options, cls.Config)
+        return StageRun(step, cls(options), run, prepared.plugins)
+    return Condition(step)
+
+
+@attrs.define
+class Outcome:
+    """What a run produced: the kept rows (previews) or the files written, and the report."""
+
+    rows: list[Row]
+    rejects: list[Reject]
+    report: dict[str, Any]
+
+
+@attrs.define
+class _Groups:
+    """The state of one run over the row groups: the steps, their totals, the removals."""
+
+    prepared: Prepared
+    out: Path | None
+    run: Run
+    runners: list[StepRun]
+    totals: list[StepTotals]
+    rejects: list[Reject] = attrs.field(factory=list)
+
+    def committed(self, group: int) -> int:
+        """The last step whose checkpoint of ``group`` matches, counting only an unbroken run from the
+        first step (a missing one in between means the ones after it are stale); -1 if none."""
+        done = -1
+        if self.out is None:
+            return done
+        for k, step in enumerate(self.prepared.steps):
+            if not checkpoint_path(self.out, k, step.name, group, self.prepared.fingerprints[k]).is_file():
+                break
+            done = k
+        return done
+
+    async def resume(self, group: int, done: int) -> tuple[list[Row], int]:
+        """A group's rows after step ``done`` from its checkpoint, the counts of the steps up to it, the
+        steps that remember shown their kept rows again; returns the rows and the group's source rows."""
+        assert self.out is not None
+        steps, table, group_rows = self.prepared.steps, [], 0
+        for k in range(done + 1):
+            path = checkpoint_path(self.out, k, steps[k].name, group, self.prepared.fingerprints[k])
+            rows, meta = read_checkpoint(path, rows=k == done or self.runners[k].remembers)
+            if self.runners[k].remembers:
+                await self.runners[k].replay(rows)
+            self.totals[k].add(meta, resumed=True)
+            self.rejects.extend(meta["rejects"])
+            if k == 0:
+                group_rows = meta["rows_in"]
+            if k == done:
+                table = rows
+        return table, group_rows
+
+    async def advance(self, group: int, table: list[Row], start: int) -> list[Row]:
+        """``table`` through the steps from ``start`` on, each group's output committed."""
+        steps = self.prepared.steps
+        for k in range(start, len(steps)):
+            before = snapshot(self.run)
+            kept, removed = await self.runners[k].apply(table) if table else ([], [])
+            after = snapshot(self.run)
+            meta = {
+                "fingerprint": self.prepared.fingerprints[k],
+                "step": steps[k].name,
+                "group": group,
+                "rows_in": len(table),
+                "rows_out": len(kept),
+                "rejects": removed,
+                "counters": {key: after[key] - before[key] for key in COUNTERS},
+            }
+            if self.out is not None:
+                path = checkpoint_path(self.out, k, steps[k].name, group, self.prepared.fingerprints[k])
+                commit(path, kept, meta)
+            self.totals[k].add(meta, resumed=False)
+            self.rejects.extend(removed)
+            table = kept
+        return table
+
+
+async def run_groups(
+    prepared: Prepared,
+    *,
+    out: Path | None,
+    limit: int | None = None,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+    keep_rows: bool = False,
+) -> Outcome:
+    """Every row group through every step. With ``out`` (a run directory) each step's output per group
+    is committed and reused; without (a preview or a plan) nothing is written."""
+    from datagen._datamodel.records import utc_now
+
+    spec = prepared.loaded.spec
+    steps = prepared.steps
+    run = Run(
+        config=prepared.config, method="pipeline", backend="", model=None, count=spec.rows or 0, out=out
+    )
+    models = Models(run, prepared.plugins, spec.models)
+    totals = [StepTotals(s.name, s.kind if not isinstance(s, StageStep) else s.family) for s in steps]
+    state = _Groups(prepared, out, run, [], totals)
+    kept_rows: list[Row] = []
+    writer = _RowWriter(out / f"data.{spec.output.format}", spec.output.columns) if out is not None else None
+    started, t0 = utc_now(), time.monotonic()
+    rows_in = 0
+    try:
+        state.runners = [make_step(prepared, s, run, models) for s in steps]
+        for g, make in groups(prepared, limit=limit):
+            done = state.committed(g)
+            if done >= 0:
+                table, group_rows = await state.resume(g, done)
+            else:
+                table = await make()
+                group_rows = len(table)
+            rows_in += group_rows
+            table = await state.advance(g, table, done + 1)
+            if writer is not None:
+                writer.write(table)
+            if keep_rows:
+                kept_rows.extend(table)
+            if progress is not None:
+                progress(rows_in, _sum(totals))
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        for runner in state.runners:
+            await runner.aclose()
+        await models.aclose()
+    outputs: list[str] = []
+    if writer is not None and out is not None:
+        outputs.append(str(writer.close()))
+        outputs.append(str(_write_jsonl(out / "rejects.jsonl", state.rejects)))
+    report = {
+        "name": spec.name or prepared.loaded.path.stem,
+        "file": str(prepared.loaded.path),
+        "started_at": started,
+        "finished_at": utc_now(),
+        "rows": rows_in,
+        "written": writer.count if writer is not None else len(kept_rows),
+        "removed": len(state.rejects),
+        **_sum(totals),
+        "seconds": round(time.monotonic() - t0, 3),
+        "steps": [t.as_dict() for t in totals],
+        "outputs": outputs,
+    }
+    return Outcome(kept_rows, state.rejects, report)
+
+
+def _sum(totals: list[StepTotals]) -> dict[str, float]:
+    out = {key: sum(t.counters[key] for t in totals) for key in COUNTERS if key != "seconds"}
+    out["cost_usd"] = round(out["cost_usd"], 6)
+    return {k: (v if k == "cost_usd" else int(v)) for k, v in out.items()}
+
+
+class _RowWriter:
+    """The final dataset, streamed to a temporary file renamed into place by :meth:`close`."""
+
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        self.path = path
+        self.columns = columns
+        self.tmp = temporary_path(path)
+        self.count = 0
+        self.parquet_rows: list[Row] = []
+        self.handle = self.tmp.open("w", encoding="utf-8") if path.suffix == ".jsonl" else None
+
+    def _shape(self, row: Row) -> Row:
+        if not self.columns:
+            return row
+        return {"id": row["id"], **{c: row.get(c) for c in self.columns if c != "id"}}
+
+    def write(self, rows: list[Row]) -> None:
+        for row in rows:
+            shaped = self._shape(row)
+            if self.handle is not None:
+                self.handle.write(json.dumps(shaped, ensure_ascii=False, default=str) + "\n")
+            else:
+                self.parquet_rows.append(shaped)
+            self.count += 1
+
+    def close(self) -> Path:
+        if self.handle is not None:
+            self.handle.close()
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist(self.parquet_rows), self.tmp)
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    tmp = temporary_path(path)
+    with tmp.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def check_out(out: Path) -> None:
+    """A run directory must be a directory (it is created when missing)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: the run directory is a file")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _read_rows(path: Path) -> list[Row]:
+    """The rows of a dataset file a run wrote."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        rows: list[Row] = pq.read_table(path).to_pylist()
+        return rows
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]

@@ -1,0 +1,381 @@
+"""What each kind of step does to a row group: samplers and LLM columns add a column, a condition
+removes rows, a stage plugin (any declared stage family) runs on the rows as records.
+
+Every step takes the group's rows (dicts with an ``id``) and returns the rows it keeps and the rows it
+removed, each removal with the step, the reason and its details (the rejects table)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from datagen._app.pipefile.graph import environment
+from datagen._app.pipefile.spec import (
+    KeepStep,
+    LLMStep,
+    Loaded,
+    ModelSpec,
+    SamplerStep,
+    StageStep,
+    Step,
+    TemplateStep,
+)
+from datagen._datamodel.config import DatagenConfig, converter, deep_merge, structure
+from datagen._datamodel.records import Message, Record
+from datagen._datamodel.run import Run
+from datagen._engine.structured import StructuredOutputError
+from datagen._kernel.context import GenerationContext
+from datagen._kernel.manager import PluginManager
+from datagen.errors import UsageError
+
+Row = dict[str, Any]
+Reject = dict[str, Any]
+#: record fields a row's columns of the same name fill; every other column travels in the metadata
+RECORD_FIELDS = ("instruction", "input", "output", "messages")
+
+
+# ------------------------------------------------------------------------------------------------ models
+
+
+class Models:
+    """The file's named models, each a :class:`GenerationContext` on its own engine (the run's cache,
+    limits and accounting), made on first use and closed by :meth:`aclose`."""
+
+    def __init__(self, run: Run, plugins: PluginManager, models: Mapping[str, ModelSpec]) -> None:
+        self.run = run
+        self.plugins = plugins
+        self.models = dict(models)
+        self._made: dict[str, GenerationContext] = {}
+
+    def spec(self, name: str) -> ModelSpec:
+        """The named model (empty: ``default``, else the automatic choice with the run's sampling)."""
+        return self.models.get(name or "default", ModelSpec())
+
+    def config_for(self, spec: ModelSpec) -> DatagenConfig:
+        """The run's config with the model's backend options and sampling on top."""
+        raw: dict[str, Any] = converter.unstructure(self.run.config)
+        extra: dict[str, Any] = {}
+        if spec.backend:
+            extra["backend"] = {
+                "name": spec.backend,
+                **({spec.backend: spec.options} if spec.options else {}),
+            }
+        if spec.model:
+            extra.setdefault("backend", {})["model"] = spec.model
+        sampling = {
+            k: v
+            for k, v in {
+                "temperature": spec.temperature,
+                "top_p": spec.top_p,
+                "max_tokens": spec.max_tokens,
+            }.items()
+            if v is not None
+        }
+        if sampling:
+            extra["sampling"] = sampling
+        return structure(deep_merge(raw, extra), DatagenConfig) if extra else self.run.config
+
+    def context(self, name: str) -> GenerationContext:
+        """The generation context of the named model."""
+        key = name or "default"
+        if key not in self._made:
+            from datagen._app.pipeline import StageLLMs
+
+            config = self.config_for(self.spec(name))
+            llms = StageLLMs(attrs.evolve(self.run, config=config), self.plugins)
+            self._made[key] = llms(None, None)
+            self._llms = getattr(self, "_llms", [])
+            self._llms.append(llms)
+        return self._made[key]
+
+    async def aclose(self) -> None:
+        """Close every engine."""
+        for llms in getattr(self, "_llms", []):
+            await llms.aclose()
+        self._made.clear()
+        self._llms = []
+
+
+# ------------------------------------------------------------------------------------------ row helpers
+
+
+def row_to_record(row: Row) -> Record:
+    """A row as a record: its record fields, every other column in the metadata."""
+    messages = row.get("messages")
+    fields: dict[str, Any] = {}
+    for key in ("instruction", "input", "output"):
+        value = row.get(key)
+        fields[key] = value if value is None or isinstance(value, str) else json.dumps(value)
+    return Record(
+        id=str(row["id"]),
+        messages=tuple(Message(m["role"], m["content"]) for m in messages) if messages else None,
+        metadata={k: v for k, v in row.items() if k not in RECORD_FIELDS and k != "id"},
+        **fields,
+    )
+
+
+def record_to_row(record: Record, original: Row) -> Row:
+    """A record back as a row with the original's columns (and any column a stage added)."""
+    row: Row = {"id": record.id}
+    for key in RECORD_FIELDS:
+        value = getattr(record, key)
+        if key == "messages" and value is not None:
+            value = [{"role": m.role, "content": m.content} for m in value]
+        if key in original or value is not None:
+            row[key] = value
+    row.update(record.metadata)
+    return row
+
+
+def reject(row: Row, step: str, reason: str, **details: Any) -> Reject:
+    """One entry of the rejects table."""
+    return {"id": row["id"], "step": step, "reason": reason, "details": details}
+
+
+# -------------------------------------------------------------------------------------------------- steps
+
+
+class StepRun:
+    """A step bound to a run: ``apply(rows)`` → (kept rows, rejects)."""
+
+    #: whether a resumed row group's kept rows must be shown to it again (its decisions depend on the
+    #: rows before, as a dedup filter's do)
+    remembers: bool = False
+
+    def __init__(self, step: Step) -> None:
+        self.step = step
+
+    async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
+        """The rows kept (with this step's column) and the removals."""
+        raise NotImplementedError
+
+    async def replay(self, rows: list[Row]) -> None:
+        """Show a resumed group's kept rows to a step that remembers (nothing for the others)."""
+
+    async def aclose(self) -> None:
+        """Release what the step holds."""
+
+
+class Sampler(StepRun):
+    """A column drawn without a model; each row's value depends on the file's seed, the step and the
+    row's id only, so any row-group size gives the same rows."""
+
+    step: SamplerStep
+
+    def __init__(self, step: SamplerStep, loaded: Loaded) -> None:
+        super().__init__(step)
+        self.seed = loaded.spec.seed
+        self.values: list[Any] = list(step.values)
+        if step.sampler == "list":
+            assert step.path is not None
+            self.values = list_values(loaded.resolve(step.path))
+
+    def draw(self, row: Row) -> Any:
+        """This row's value."""
+        step = self.step
+        rng = random.Random(f"{self.seed}:{step.name}:{row['id']}")
+        if step.sampler == "category":
+            return rng.choices(self.values, weights=step.weights or None)[0]
+        if step.sampler == "list":
+            return rng.choice(self.values)
+        assert step.low is not None and step.high is not None
+        if step.sampler == "integer":
+            return rng.randint(int(step.low), int(step.high))
+        value = rng.uniform(step.low, step.high)
+        return round(value, step.decimals) if step.decimals is not None else value
+
+    async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
+        return [{**row, self.step.name: self.draw(row)} for row in rows], []
+
+
+def list_values(path: Any) -> list[Any]:
+    """The values of a list file: a JSONL file's records (a persona file), else its non-blank lines."""
+    from pathlib import Path
+
+    file = Path(path)
+    lines = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if file.suffix.lower() in {".jsonl", ".ndjson"}:
+        return [json.loads(line) for line in lines]
+    return [line.strip() for line in lines]
+
+
+def judge_schema(rubric: Sequence[str], scale: Sequence[int]) -> dict[str, Any]:
+    """The JSON Schema of a judge's answer: a score in ``scale`` and a rationale per aspect."""
+    low, high = scale[0], scale[-1]
+    aspect = {
+        "type": "object",
+        "properties": {
+            "score": {"type": "integer", "minimum": low, "maximum": high},
+            "rationale": {"type": "string"},
+        },
+        "required": ["score", "rationale"],
+    }
+    return {"type": "object", "properties": dict.fromkeys(rubric, aspect), "required": list(rubric)}
+
+
+class LLMColumn(StepRun):
+    """A column an LLM writes for each row, the rows of a group asked concurrently (the engine's
+    limiter, cache and retries in front). A row whose answer never came, or never parsed against the
+    schema, is removed with the reason; nothing is guessed."""
+
+    step: LLMStep
+
+    def __init__(self, step: LLMStep, models: Models) -> None:
+        super().__init__(step)
+        env = environment()
+        self.prompt = env.from_string(step.prompt)
+        self.system = env.from_string(step.system) if step.system else None
+        self.models = models
+        self.schema = step.schema
+        if step.llm == "judge":
+            self.schema = judge_schema(step.rubric, step.scale)
+
+    def render(self, row: Row) -> tuple[str, str | None]:
+        """The prompt and system text for ``row``."""
+        names = {**row, "row": row}
+        prompt = self.prompt.render(**names)
+        if self.step.llm == "judge":
+            low, high = self.step.scale[0], self.step.scale[-1]
+            prompt += (
+                f"\n\nRate the above on each aspect from {low} (worst) to {high} (best): "
+                + ", ".join(self.step.rubric)
+                + '. Answer with JSON only: {"ASPECT": {"score": N, "rationale": "one sentence"}, ...}.'
+            )
+        return prompt, self.system.render(**names) if self.system else None
+
+    async def one(self, ctx: GenerationContext, row: Row) -> tuple[Row | None, Reject | None]:
+        from datagen._kernel.methods import request_for, try_complete
+
+        prompt, system = self.render(row)
+        request = request_for(ctx, prompt, system=system)
+        if self.schema is None:
+            response = await try_complete(ctx, request, f"llm_failed:{self.step.name}")
+            if response is None or not response.text.strip():
+                return None, reject(row, self.step.name, "no_answer")
+            return {**row, self.step.name: response.text.strip()}, None
+        try:
+            answer = await ctx.complete_json(request, self.schema)
+        except StructuredOutputError as exc:
+            return None, reject(row, self.step.name, "unparsed_answer", error=str(exc)[:200])
+        return {**row, self.step.name: answer.value}, None
+
+    async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
+        ctx = self.models.context(self.step.model)
+        done = await asyncio.gather(*(self.one(ctx, row) for row in rows))
+        return [r for r, _ in done if r is not None], [x for _, x in done if x is not None]
+
+
+class Template(StepRun):
+    """A column rendered from a Jinja template over the row."""
+
+    step: TemplateStep
+
+    def __init__(self, step: TemplateStep) -> None:
+        super().__init__(step)
+        self.template = environment().from_string(step.template)
+
+    async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
+        from jinja2 import TemplateError
+
+        out = []
+        for row in rows:
+            try:
+                out.append({**row, self.step.name: self.template.render(**row, row=row)})
+            except TemplateError as exc:
+                raise UsageError(f"step {self.step.name!r}: template on row {row['id']}: {exc}") from None
+        return out, []
+
+
+class Condition(StepRun):
+    """Rows for which the expression is false are removed with reason ``keep:NAME``."""
+
+    step: KeepStep
+
+    def __init__(self, step: KeepStep) -> None:
+        super().__init__(step)
+        self.test = environment().compile_expression(step.keep, undefined_to_none=False)
+
+    async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
+        from jinja2 import TemplateError
+
+        kept, removed = [], []
+        for row in rows:
+            try:
+                ok = self.test(**row, row=row)
+            except TemplateError as exc:
+                raise UsageError(f"step {self.step.name!r}: keep on row {row['id']}: {exc}") from None
+            if ok:
+                kept.append(row)
+            else:
+                removed.append(reject(row, self.step.name, f"keep:{self.step.name}"))
+        return kept, removed
+
+
+class StageRun(StepRun):
+    """A stage plugin (filter, privacy, any declared stage family) over the rows as records; the same
+    plugin instance sees every row group, so a dedup filter remembers across groups."""
+
+    step: StageStep
+
+    def __init__(self, step: StageStep, plugin: Any, run: Run, plugins: PluginManager) -> None:
+        from datagen._app.pipeline import StageLLMs
+        from datagen._datamodel.families import FAMILIES
+        from datagen._kernel.stages import Pipeline, StageSpec
+
+        super().__init__(step)
+        self.removed: list[Reject] = []
+        self.remembers = bool(getattr(type(plugin), "remembers", False))
+        self.llms = StageLLMs(run, plugins)
+        lists = FAMILIES[step.family].stage_lists
+        position = next((sl.position for sl in lists if sl.position == "outputs"), lists[0].position)
+        self.pipeline = Pipeline(
+            run,
+            plugins,
+            [StageSpec(step.family, position, step.plugin, plugin)],
+            sink=self._sink,
+            llm_factory=self.llms,
+        )
+        self.pipeline.start()
+        self.originals: dict[str, Row] = {}
+        self.advised = False
+
+    def _sink(self, record: Record, report: Any, reason: str, details: Mapping[str, Any]) -> None:
+        original = self.originals.get(record.id, {"id": record.id})
+        safe = {k: v for k, v in details.items() if isinstance(v, str | int | float | bool) or v is None}
+        self.removed.append(reject(original, self.step.name, reason, **safe))
+
+    async def _run(self, rows: list[Row]) -> list[Row]:
+        from datagen._kernel.stages import aiter_of
+
+        self.originals = {str(row["id"]): row for row in rows}
+        records = [row_to_record(row) for row in rows]
+        if not self.advised and records:
+            self.pipeline.advise(records[:50])
+            self.advised = True
+        kept = []
+        stream = self.pipeline.chain([0], aiter_of(records))
+        async for record in stream:
+            kept.append(record_to_row(record, self.originals.get(record.id, {})))
+        return kept
+
+    async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
+        self.removed = []
+        kept = await self._run(rows)
+        return kept, self.removed
+
+    async def replay(self, rows: list[Row]) -> None:
+        if self.remembers:
+            await self._run(rows)
+            self.removed = []
+
+    async def aclose(self) -> None:
+        await self.llms.aclose()
+
+    def spent(self) -> dict[str, Any]:
+        """Privacy budget the stage spent."""
+        return dict(self.pipeline.spent())
