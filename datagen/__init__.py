@@ -15,6 +15,7 @@ from datagen.__about__ import __version__
 
 if TYPE_CHECKING:
     from datagen._app.generator import SEED_TASKS, Generator
+    from datagen._app.pipefile.api import Pipeline, PipelineResult
     from datagen._app.privacy import PrivacyManager
     from datagen._app.quality import QualityFilter
     from datagen._datamodel.config import DatagenConfig, load_config
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, str] = {
     "Generator": "datagen._app.generator",
+    "Pipeline": "datagen._app.pipefile.api",
+    "PipelineResult": "datagen._app.pipefile.api",
     "QualityFilter": "datagen._app.quality",
     "PrivacyManager": "datagen._app.privacy",
     "DatagenConfig": "datagen._datamodel.config",
@@ -99,6 +102,8 @@ __all__ = [
     "Generator",
     "Message",
     "PluginError",
+    "Pipeline",
+    "PipelineResult",
     "PluginManager",
     "Provenance",
     "QualityFilter",

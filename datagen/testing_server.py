@@ -77,13 +77,19 @@ def _answer_text(source: str, max_tokens: int) -> tuple[str, str]:
 
 
 def _schema_object(schema: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """An object valid against ``schema``: nested objects filled in, an integer within its bounds
+    (varying with the prompt, as a model's scores would), text quoting the prompt."""
     props = schema.get("properties", {})
     out: dict[str, Any] = {}
     for name, spec in props.items():
         kind = spec.get("type") if isinstance(spec, Mapping) else None
-        out[name] = {"integer": 1, "number": 1.0, "boolean": True, "array": []}.get(
-            str(kind), f"{name}: {source}"
-        )
+        if kind == "object":
+            out[name] = _schema_object(spec, source)
+        elif kind == "integer":
+            low, high = int(spec.get("minimum", 1)), int(spec.get("maximum", 1))
+            out[name] = low + int(body_digest({"p": source, "k": name}), 16) % (high - low + 1)
+        else:
+            out[name] = {"number": 1.0, "boolean": True, "array": []}.get(str(kind), f"{name}: {source}")
     return out
 
 

@@ -7,16 +7,18 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from datagen._app.pipefile.execute import COUNTERS, Outcome, Prepared, check_out, prepare, run_groups
 from datagen._app.pipefile.sources import file_rows
 from datagen._app.pipefile.spec import Loaded, load
-from datagen._app.pipefile.steps import Row
 from datagen._datamodel.config import DatagenConfig, as_config
 from datagen._kernel.manager import PluginManager
+
+if TYPE_CHECKING:
+    from datagen._app.pipefile.steps import Row
 
 
 @attrs.define

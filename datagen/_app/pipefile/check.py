@@ -75,6 +75,11 @@ def _source_problems(loaded: Loaded, pm: PluginManager, problems: list[str]) -> 
                 problems.append(
                     f"{where}.method: no method plugin named {source.method!r} (registered: {known})"
                 )
+            if source.model and source.model not in spec.models:
+                known = ", ".join(spec.models) or "none"
+                problems.append(
+                    f"{where}.model: no model named {source.model!r} under models (named: {known})"
+                )
             if source.count is None:
                 problems.append(f"{where}.count: how many rows the method makes")
             if source.seeds and not loaded.resolve(source.seeds).exists():

@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -26,23 +26,15 @@ from datagen._app.pipefile.check import check, plugin_names, with_overrides
 from datagen._app.pipefile.graph import digest, file_digest, fingerprints
 from datagen._app.pipefile.sources import file_rows
 from datagen._app.pipefile.spec import LLMStep, Loaded, SamplerStep, SourceSpec, StageStep, TemplateStep, load
-from datagen._app.pipefile.steps import (
-    Condition,
-    LLMColumn,
-    Models,
-    Reject,
-    Row,
-    Sampler,
-    StageRun,
-    StepRun,
-    Template,
-)
 from datagen._datamodel.config import DatagenConfig, converter, deep_merge, structure
 from datagen._datamodel.results import temporary_path
 from datagen._datamodel.run import Run
 from datagen._kernel.manager import PluginManager, load_plugins_for
 from datagen.errors import ConfigError, UsageError
 from datagen.log import get_logger
+
+if TYPE_CHECKING:
+    from datagen._app.pipefile.steps import Models, Reject, Row, StepRun
 
 log = get_logger("datagen.pipefile")
 
@@ -97,8 +89,11 @@ def prepare(
         names = plugin_names(loaded)
         plugins = load_plugins_for(cfg, builtins=(lambda n: n in names) if only_named else True)
     checked = check(loaded, cfg, plugins)
-    if checked.problems:
-        raise loaded.located(checked.problems)
+    if checked.problems and only_named:  # name every plugin installed in the errors, not only these
+        checked = check(loaded, cfg, load_plugins_for(cfg))
+    problems = [*loaded.problems, *(p for p in checked.problems if p not in loaded.problems)]
+    if problems:
+        raise loaded.located(problems)
     spec = loaded.spec
     sources = {
         name: {**attrs.asdict(s), "file": file_digest(loaded.resolve(s.path)) if s.path else None}
@@ -160,13 +155,16 @@ def _constant(rows: list[Row]) -> Callable[[], Any]:
 
 
 def _method_maker(prepared: Prepared, name: str, source: SourceSpec, g: int, n: int) -> Callable[[], Any]:
-    async def make() -> list[Row]:
+    async def make() -> MethodRows:
+        from datagen._app.pipefile.spec import ModelSpec
+        from datagen._app.pipefile.steps import model_config
         from datagen._app.runner import execute, prepare as prepare_run
         from datagen._datamodel.seeds import to_seeds
         from datagen._kernel.capabilities import default_seeds
 
         assert source.method is not None
-        raw = converter.unstructure(prepared.config)
+        model = prepared.loaded.spec.models.get(source.model or "default", ModelSpec())
+        raw = converter.unstructure(model_config(prepared.config, model))
         raw = deep_merge(
             raw,
             {
@@ -182,6 +180,20 @@ def _method_maker(prepared: Prepared, name: str, source: SourceSpec, g: int, n: 
         )
         run = prepare_run(config, prepared.plugins, to_seeds(seeds), count=n, method=source.method)
         results = await execute(run, prepared.plugins)
+        report = results.report
+        assert report is not None
+        counters = {
+            "requests": report.requests,
+            "cached": report.cached,
+            "input_tokens": report.prompt_tokens,
+            "output_tokens": report.completion_tokens,
+            "cost_usd": report.cost_usd or 0.0,
+            "seconds": report.elapsed_s,
+        }
+        rejected = [
+            {"id": f"{name}-group{g}", "step": name, "reason": reason, "details": {"count": count}}
+            for reason, count in report.method_rejections.items()
+        ]
         rows = []
         for k, record in enumerate(results):
             row: Row = {"id": f"{name}-{g * prepared.loaded.spec.row_group + k:06d}"}
@@ -192,9 +204,18 @@ def _method_maker(prepared: Prepared, name: str, source: SourceSpec, g: int, n: 
                 row["messages"] = [{"role": m.role, "content": m.content} for m in record.messages]
             row.update(record.metadata)
             rows.append(row)
-        return rows
+        return MethodRows(rows, counters, rejected)
 
     return make
+
+
+@attrs.define
+class MethodRows:
+    """A method source's rows for one group, what making them cost and what the method rejected."""
+
+    rows: list[Row]
+    counters: dict[str, float]
+    rejected: list[Reject]
 
 
 # ------------------------------------------------------------------------------------------ checkpoints
@@ -271,6 +292,8 @@ class StepTotals:
             self.groups_computed += 1
         for item in meta["rejects"]:
             self.removed[item["reason"]] = self.removed.get(item["reason"], 0) + 1
+        for item in meta.get("method_rejections", ()):  # candidates a method source gave up on
+            self.removed[item["reason"]] = self.removed.get(item["reason"], 0) + item["details"]["count"]
         if not resumed:  # what this run spent: a resumed group's requests were paid before
             for key in COUNTERS:
                 self.counters[key] += meta["counters"].get(key, 0) or 0
@@ -304,6 +327,8 @@ def snapshot(run: Run) -> dict[str, float]:
 
 def make_step(prepared: Prepared, step: Any, run: Run, models: Models) -> StepRun:
     """The runnable form of a step."""
+    from datagen._app.pipefile.steps import Condition, LLMColumn, Sampler, StageRun, Template
+
     if isinstance(step, SamplerStep):
         return Sampler(step, prepared.loaded)
     if isinstance(step, LLMStep):
@@ -336,6 +361,12 @@ class _Groups:
     runners: list[StepRun]
     totals: list[StepTotals]
     rejects: list[Reject] = attrs.field(factory=list)
+    #: the counts of a generation-method source (None when the rows come from files or samplers)
+    source_totals: StepTotals | None = None
+
+    def every_total(self) -> list[StepTotals]:
+        """The source's counts (a generation method's) and each step's, in run order."""
+        return ([self.source_totals] if self.source_totals else []) + self.totals
 
     def committed(self, group: int) -> int:
         """The last step whose checkpoint of ``group`` matches, counting only an unbroken run from the
@@ -354,6 +385,8 @@ class _Groups:
         steps that remember shown their kept rows again; returns the rows and the group's source rows."""
         assert self.out is not None
         steps, table, group_rows = self.prepared.steps, [], 0
+        if self.source_totals is not None and self.source_path(group).is_file():
+            self.source_totals.add(read_checkpoint(self.source_path(group), rows=False)[1], resumed=True)
         for k in range(done + 1):
             path = checkpoint_path(self.out, k, steps[k].name, group, self.prepared.fingerprints[k])
             rows, meta = read_checkpoint(path, rows=k == done or self.runners[k].remembers)
@@ -366,6 +399,43 @@ class _Groups:
             if k == done:
                 table = rows
         return table, group_rows
+
+    async def source(self, group: int, make: Callable[[], Any]) -> list[Row]:
+        """A group's source rows: read as they come from files, or made by a generation method, whose
+        output is committed like a step's (``.checkpoints/source``) and counted as the source."""
+        made = await make()
+        if not isinstance(made, MethodRows):
+            return list(made)
+        meta = {
+            "fingerprint": self.prepared.source_fingerprint,
+            "step": "source",
+            "group": group,
+            "rows_in": len(made.rows),
+            "rows_out": len(made.rows),
+            "rejects": [],
+            "method_rejections": made.rejected,
+            "counters": made.counters,
+        }
+        if self.out is not None:
+            commit(self.source_path(group), made.rows, meta)
+        assert self.source_totals is not None
+        self.source_totals.add(meta, resumed=False)
+        return made.rows
+
+    def source_path(self, group: int) -> Path:
+        """Where a method source's rows of ``group`` are committed."""
+        assert self.out is not None
+        return (
+            self.out / ".checkpoints" / "source" / f"{group:06d}.{self.prepared.source_fingerprint}.parquet"
+        )
+
+    def committed_source(self, group: int) -> list[Row] | None:
+        """A method source's committed rows of ``group``, if any."""
+        if self.out is None or self.source_totals is None or not self.source_path(group).is_file():
+            return None
+        rows, meta = read_checkpoint(self.source_path(group))
+        self.source_totals.add(meta, resumed=True)
+        return rows
 
     async def advance(self, group: int, table: list[Row], start: int) -> list[Row]:
         """``table`` through the steps from ``start`` on, each group's output committed."""
@@ -402,6 +472,7 @@ async def run_groups(
 ) -> Outcome:
     """Every row group through every step. With ``out`` (a run directory) each step's output per group
     is committed and reused; without (a preview or a plan) nothing is written."""
+    from datagen._app.pipefile.steps import Models
     from datagen._datamodel.records import utc_now
 
     spec = prepared.loaded.spec
@@ -412,6 +483,8 @@ async def run_groups(
     models = Models(run, prepared.plugins, spec.models)
     totals = [StepTotals(s.name, s.kind if not isinstance(s, StageStep) else s.family) for s in steps]
     state = _Groups(prepared, out, run, [], totals)
+    if any(s.method for s in spec.sources.values()):
+        state.source_totals = StepTotals("source", "method")
     kept_rows: list[Row] = []
     writer = _RowWriter(out / f"data.{spec.output.format}", spec.output.columns) if out is not None else None
     started, t0 = utc_now(), time.monotonic()
@@ -423,7 +496,8 @@ async def run_groups(
             if done >= 0:
                 table, group_rows = await state.resume(g, done)
             else:
-                table = await make()
+                committed = state.committed_source(g)
+                table = committed if committed is not None else await state.source(g, make)
                 group_rows = len(table)
             rows_in += group_rows
             table = await state.advance(g, table, done + 1)
@@ -432,7 +506,7 @@ async def run_groups(
             if keep_rows:
                 kept_rows.extend(table)
             if progress is not None:
-                progress(rows_in, _sum(totals))
+                progress(rows_in, _sum(state.every_total()))
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -453,9 +527,9 @@ async def run_groups(
         "rows": rows_in,
         "written": writer.count if writer is not None else len(kept_rows),
         "removed": len(state.rejects),
-        **_sum(totals),
+        **_sum(state.every_total()),
         "seconds": round(time.monotonic() - t0, 3),
-        "steps": [t.as_dict() for t in totals],
+        "steps": [t.as_dict() for t in state.every_total()],
         "outputs": outputs,
     }
     return Outcome(kept_rows, state.rejects, report)

@@ -68,14 +68,19 @@ def toml_positions(text: str) -> dict[str, Position]:
             continue
         header = _TABLE.match(line)
         if header and not _KEY.match(line):
-            parts = tuple(_key_parts(header.group(1)))
+            resolved: tuple[Any, ...] = ()
+            names = _key_parts(header.group(1))
+            for j, part in enumerate(names):
+                resolved = (*resolved, part)
+                if j < len(names) - 1 and resolved in counts:  # [a.b] under [[a]]: its last item
+                    resolved = (*resolved, counts[resolved])
             if line.strip().startswith("[["):
-                index = counts.get(parts, -1) + 1
-                counts[parts] = index
-                table = (*parts, index)
-                found[path_text(parts)] = found.get(path_text(parts), (number, 1))
+                index = counts.get(resolved, -1) + 1
+                counts[resolved] = index
+                found.setdefault(path_text(resolved), (number, 1))
+                table = (*resolved, index)
             else:
-                table = parts
+                table = resolved
             found[path_text(table)] = (number, len(line) - len(line.lstrip()) + 1)
             continue
         key = _KEY.match(line)

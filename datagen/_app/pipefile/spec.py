@@ -46,10 +46,15 @@ class ModelSpec:
 
     #: a backend plugin's name; empty: the automatic choice (an API key's provider, else embedded)
     backend: str = ""
+    #: the model's name at that backend (default: the backend's own)
     model: str | None = None
+    #: sampling temperature (default: ``[sampling] temperature``)
     temperature: float | None = attrs.field(default=None, validator=_optional(NON_NEGATIVE))
+    #: nucleus sampling (default: ``[sampling] top_p``)
     top_p: float | None = None
+    #: the answer's token limit (default: ``[sampling] max_tokens``)
     max_tokens: int | None = attrs.field(default=None, validator=_optional(POSITIVE))
+    #: the backend's own options (``base_url``, ``api_key_env``, ...)
     options: dict[str, Any] = attrs.field(factory=dict)
 
 
@@ -57,16 +62,25 @@ class ModelSpec:
 class SourceSpec:
     """``sources.NAME``: rows read from ``path``, or made by a generation ``method``."""
 
+    #: a file (JSONL, JSON, CSV, Parquet) or a saved Hugging Face dataset's folder, relative to the pipeline
+    #: file
     path: str | None = None
     #: by the file's suffix when empty (a directory: ``hf``)
     format: str = attrs.field(default="", validator=_one_of(("", *SOURCE_FORMATS)))
     #: which columns to keep and their new names (``{question: instruction}``); empty keeps all
     columns: dict[str, str] = attrs.field(factory=dict)
+    #: read at most this many rows
     limit: int | None = attrs.field(default=None, validator=_optional(POSITIVE))
     #: a generation method making the rows (``self_instruct``), ``count`` of them, from ``seeds``
     method: str | None = None
+    #: with ``method``: how many rows it makes
     count: int | None = attrs.field(default=None, validator=_optional(POSITIVE))
+    #: with ``method``: its seed file (default: the seeds the method declares)
     seeds: str | None = None
+    #: with ``method``: the model it asks, a name under ``models`` (empty: ``default``, else the
+    #: automatic choice)
+    model: str = ""
+    #: with ``method``: the method's options (``[method.NAME]`` keys)
     options: dict[str, Any] = attrs.field(factory=dict)
 
 
@@ -74,7 +88,9 @@ class SourceSpec:
 class OutputSpec:
     """``output``: the dataset file's format and which columns it keeps (empty: all)."""
 
+    #: ``jsonl`` or ``parquet``: ``data.jsonl`` or ``data.parquet`` in the run directory
     format: str = attrs.field(default="jsonl", validator=_one_of(OUTPUT_FORMATS))
+    #: the columns the dataset keeps, besides ``id`` (empty: all)
     columns: list[str] = attrs.field(factory=list)
 
 
@@ -85,13 +101,21 @@ class SamplerStep:
     (a value per line of ``path``, or per record of a JSONL file; persona files are such lists)."""
 
     kind: ClassVar[str] = "sampler"
+    #: the column it writes
     name: str
+    #: ``category``, ``uniform``, ``integer`` or ``list``
     sampler: str = attrs.field(validator=_one_of(SAMPLERS))
+    #: ``category``: the values
     values: list[Any] = attrs.field(factory=list)
+    #: ``category``: a weight per value (default: equal)
     weights: list[float] = attrs.field(factory=list)
+    #: ``uniform``, ``integer``: the lowest value
     low: float | None = None
+    #: ``uniform``, ``integer``: the highest value
     high: float | None = None
+    #: ``uniform``: round to this many decimals
     decimals: int | None = None
+    #: ``list``: the file of values, relative to the pipeline file
     path: str | None = None
 
 
@@ -102,14 +126,22 @@ class LLMStep:
     the row's columns."""
 
     kind: ClassVar[str] = "llm"
+    #: the column it writes
     name: str
+    #: ``text``, ``json`` or ``judge``
     llm: str = attrs.field(validator=_one_of(LLM_KINDS))
+    #: a Jinja template over the row's columns: the user's turn
     prompt: str = ""
+    #: a Jinja template: the system turn
     system: str | None = None
     #: a name under ``models`` (empty: the model named ``default``, else the automatic choice)
     model: str = ""
+    #: ``json``: the JSON Schema the answer must be valid against (asked again, then the row is removed as
+    #: ``unparsed_answer``)
     schema: dict[str, Any] | None = None
+    #: ``judge``: the aspects it rates, each with a score and a rationale
     rubric: list[str] = attrs.field(factory=list)
+    #: ``judge``: ``[lowest, highest]`` score
     scale: list[int] = attrs.field(factory=lambda: [1, 5])
 
 
@@ -119,7 +151,9 @@ class TemplateStep:
     together from sampled parts)."""
 
     kind: ClassVar[str] = "template"
+    #: the column it writes
     name: str
+    #: a Jinja template over the row's columns (and ``id``, ``row``)
     template: str
 
 
@@ -129,7 +163,9 @@ class KeepStep:
     ``keep:NAME``), e.g. ``review_score.helpfulness.score >= 3``."""
 
     kind: ClassVar[str] = "keep"
+    #: the condition's name (the removal reason is ``keep:NAME``)
     name: str
+    #: a Jinja expression over the row's columns
     keep: str
 
 
@@ -139,9 +175,12 @@ class StageStep:
     its ``options`` (the keys of ``[FAMILY.NAME]``)."""
 
     kind: ClassVar[str] = "stage"
+    #: the step's name (default: the plugin's)
     name: str
     family: str
     plugin: str
+    #: the plugin's options (the keys of ``[FAMILY.NAME]``); a relative path naming a file beside the
+    #: pipeline file is resolved from its folder
     options: dict[str, Any] = attrs.field(factory=dict)
 
 
@@ -152,7 +191,9 @@ Step = SamplerStep | TemplateStep | LLMStep | KeepStep | StageStep
 class PipelineSpec:
     """The whole file."""
 
+    #: the dataset's name (the report's; default: the file's name)
     name: str = ""
+    #: what the dataset is, for people reading the file
     description: str = ""
     #: seeds the samplers (each row's values depend on it, the step and the row, not on row groups)
     seed: int = 0
@@ -162,10 +203,16 @@ class PipelineSpec:
     row_group: int = attrs.field(default=100, validator=POSITIVE)
     #: distributions the file needs (``datagen-presidio>=0.1``), checked before any work
     requires: list[str] = attrs.field(factory=list)
+    #: named models: ``writer: {backend: openai, model: gpt-4o-mini}``; an ``llm`` step names one
+    #: (``default`` when it names none)
     models: dict[str, ModelSpec] = attrs.field(factory=dict)
+    #: named sources of rows, read one after the other
     sources: dict[str, SourceSpec] = attrs.field(factory=dict)
+    #: the steps, each with exactly one kind key; they run in the order their references allow
     steps: list[Step] = attrs.field(factory=list)
+    #: metric plugins computed on the final rows, into the report
     metrics: list[str] = attrs.field(factory=list)
+    #: the dataset file's format and columns
     output: OutputSpec = attrs.field(factory=OutputSpec)
     #: any datagen config key (``engine``, ``cache``, ``budget``, ``backend.openai``, ...)
     config: dict[str, Any] = attrs.field(factory=dict)
@@ -179,6 +226,8 @@ class Loaded:
     spec: PipelineSpec
     raw: dict[str, Any]
     positions: dict[str, Position]
+    #: what did not structure (``$.path: what``), reported with the checks' problems
+    problems: list[str] = attrs.field(factory=list)
 
     @property
     def base(self) -> Path:
@@ -190,9 +239,32 @@ class Loaded:
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else self.base / candidate
 
+    def resolve_options(self, value: Any) -> Any:
+        """A step's options with every relative path that names a file or folder beside the pipeline
+        file resolved from the file's folder (a benchmark file, a blocklist), so that the file runs the
+        same from any working directory."""
+        if isinstance(value, dict):
+            return {k: self.resolve_options(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve_options(v) for v in value]
+        if isinstance(value, str) and value and not Path(value).is_absolute() and "\n" not in value:
+            candidate = self.base / value
+            try:
+                if candidate.exists():
+                    return str(candidate)
+            except OSError:  # not a path at all (too long, bad characters)
+                return value
+        return value
+
     def located(self, problems: list[str]) -> ConfigError:
-        """One error listing ``problems`` (``$.path: what``), each with ``file:line:column``."""
-        return ConfigError([self.locate(p) for p in problems], source=None)
+        """One error listing ``problems`` (``$.path: what``), each with ``file:line:column``, in the
+        order of the file."""
+
+        def where(problem: str) -> tuple[int, int]:
+            path = problem.split(":", 1)[0]
+            return position_of(self.positions, path) or (0, 0)
+
+        return ConfigError([self.locate(p) for p in sorted(problems, key=where)], source=None)
 
     def locate(self, problem: str) -> str:
         """``$.steps[1].prompt: ...`` → ``FILE:3:5: $.steps[1].prompt: ...``."""
@@ -290,24 +362,106 @@ def structure_steps(raw: Any, stage_families: Mapping[str, Any], problems: list[
 
 
 def load(path: str | Path, stage_families: Mapping[str, Any] | None = None) -> Loaded:
-    """Read and structure a pipeline file; every schema problem at once as one :class:`ConfigError`."""
+    """Read and structure a pipeline file. A file that does not parse raises at once; schema problems
+    are kept in :attr:`Loaded.problems` with whatever did structure, so that checking reports them
+    together with everything else."""
+    from datagen._datamodel.config import converter
     from datagen._datamodel.families import stage_families as declared
 
     file = Path(path)
     raw, positions = read(file)
     families = stage_families if stage_families is not None else {f.name: f for f in declared()}
     problems: list[str] = []
-    top = {k: v for k, v in raw.items() if k != "steps"}
-    spec: PipelineSpec | None = None
-    found = problems_of(top, PipelineSpec, "$")
-    problems.extend(found)
-    steps = structure_steps(raw.get("steps"), families, problems)
-    if not found:
-        from datagen._datamodel.config import converter
-
-        spec = converter.structure(top, PipelineSpec)
-        spec.steps = steps
-    loaded = Loaded(file, spec or PipelineSpec(), raw, positions)
-    if problems:
-        raise loaded.located(problems)
+    top: dict[str, Any] = {}
+    known = {a.name for a in attrs.fields(PipelineSpec)}
+    for key, value in raw.items():
+        if key == "steps":
+            continue
+        if key not in known:
+            problems.append(f"$.{key}: unknown key (known: {', '.join(sorted(known))})")
+            continue
+        found = problems_of({key: value}, PipelineSpec, "$")
+        if found:
+            problems.extend(found)
+        else:
+            top[key] = value
+    spec: PipelineSpec = converter.structure(top, PipelineSpec)
+    spec.steps = structure_steps(raw.get("steps"), families, problems)
+    loaded = Loaded(file, spec, raw, positions, problems)
+    for step in spec.steps:
+        if isinstance(step, StageStep):
+            step.options = loaded.resolve_options(step.options)
+    for source in spec.sources.values():
+        source.options = loaded.resolve_options(source.options)
     return loaded
+
+
+# ----------------------------------------------------------------------------------- reference page
+
+
+def _field_notes(cls: type[Any]) -> dict[str, str]:
+    """The ``#:`` comment above each field of ``cls`` in this module's source."""
+    import ast
+    import inspect
+
+    lines = inspect.getsource(cls).splitlines()
+    notes: dict[str, str] = {}
+    for node in ast.parse("\n".join(lines)).body[0].body:  # type: ignore[attr-defined]
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            above: list[str] = []
+            i = node.lineno - 2
+            while i >= 0 and lines[i].strip().startswith("#:"):
+                above.insert(0, lines[i].strip()[2:].strip())
+                i -= 1
+            notes[node.target.id] = " ".join(above)
+    return notes
+
+
+def _type_text(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "")
+    return text.replace("datagen._app.pipefile.spec.", "").replace("|", "\\|")
+
+
+def reference() -> str:
+    """The pipeline file's reference, generated from the schema: each section and step kind, its keys,
+    their types, defaults and meaning (``docs/pipelines.md`` carries it; a test keeps them equal)."""
+    import inspect
+
+    sections = [
+        ("The file", PipelineSpec, ""),
+        ("`models.NAME`", ModelSpec, ""),
+        ("`sources.NAME`", SourceSpec, ""),
+        ("`output`", OutputSpec, ""),
+        ("Step: `sampler`", SamplerStep, "sampler"),
+        ("Step: `template`", TemplateStep, "template"),
+        ("Step: `llm`", LLMStep, "llm"),
+        ("Step: `keep`", KeepStep, "keep"),
+        ("Step: a stage family (`filter`, `privacy`, ...)", StageStep, ""),
+    ]
+    out = []
+    for title, cls, _kind in sections:
+        out.append(f"### {title}\n")
+        out.append(" ".join((inspect.getdoc(cls) or "").split()).replace("``", "`") + "\n")
+        out.append("| key | type | default | meaning |")
+        out.append("|---|---|---|---|")
+        notes = _field_notes(cls)
+        for field in attrs.fields(cls):
+            if cls is StageStep and field.name in {"family", "plugin"}:
+                continue
+            if cls is StageStep and field.name == "name":
+                default = "the plugin's name"
+            elif field.default is attrs.NOTHING:
+                default = "required"
+            elif isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+                default = f"`{field.default.factory()!r}`"
+            else:
+                default = f"`{field.default!r}`"
+            note = notes.get(field.name, "").replace("``", "`")
+            annotation = cls.__annotations__.get(field.name, field.type)  # as written: a string
+            out.append(f"| `{field.name}` | `{_type_text(annotation)}` | {default} | {note} |")
+        if cls is StageStep:
+            out.append(
+                "| `FAMILY` | `str` | required | the plugin's name under its family's key: `filter: length` |"
+            )
+        out.append("")
+    return "\n".join(out)

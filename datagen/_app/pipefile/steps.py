@@ -58,27 +58,7 @@ class Models:
 
     def config_for(self, spec: ModelSpec) -> DatagenConfig:
         """The run's config with the model's backend options and sampling on top."""
-        raw: dict[str, Any] = converter.unstructure(self.run.config)
-        extra: dict[str, Any] = {}
-        if spec.backend:
-            extra["backend"] = {
-                "name": spec.backend,
-                **({spec.backend: spec.options} if spec.options else {}),
-            }
-        if spec.model:
-            extra.setdefault("backend", {})["model"] = spec.model
-        sampling = {
-            k: v
-            for k, v in {
-                "temperature": spec.temperature,
-                "top_p": spec.top_p,
-                "max_tokens": spec.max_tokens,
-            }.items()
-            if v is not None
-        }
-        if sampling:
-            extra["sampling"] = sampling
-        return structure(deep_merge(raw, extra), DatagenConfig) if extra else self.run.config
+        return model_config(self.run.config, spec)
 
     def context(self, name: str) -> GenerationContext:
         """The generation context of the named model."""
@@ -99,6 +79,29 @@ class Models:
             await llms.aclose()
         self._made.clear()
         self._llms = []
+
+
+def model_config(config: DatagenConfig, spec: ModelSpec) -> DatagenConfig:
+    """``config`` with a named model's backend, model, backend options and sampling on top."""
+    extra: dict[str, Any] = {}
+    if spec.backend:
+        extra["backend"] = {"name": spec.backend, **({spec.backend: spec.options} if spec.options else {})}
+    if spec.model:
+        extra.setdefault("backend", {})["model"] = spec.model
+    sampling = {
+        k: v
+        for k, v in {
+            "temperature": spec.temperature,
+            "top_p": spec.top_p,
+            "max_tokens": spec.max_tokens,
+        }.items()
+        if v is not None
+    }
+    if sampling:
+        extra["sampling"] = sampling
+    if not extra:
+        return config
+    return structure(deep_merge(converter.unstructure(config), extra), DatagenConfig)
 
 
 # ------------------------------------------------------------------------------------------ row helpers

@@ -39,6 +39,9 @@ class ExactDedup:
         "exact_dedup",
     )
     Config: ClassVar[type[Any]] = ExactDedupConfig
+    #: its decisions depend on the records it saw before: a resumed pipeline shows it the rows of the
+    #: row groups taken from checkpoints again
+    remembers: ClassVar[bool] = True
 
     def __init__(self, config: ExactDedupConfig) -> None:
         check_fields(config.fields, "$.filter.exact_dedup.fields")

@@ -112,6 +112,9 @@ class NearDedup:
         ),
     )
     Config: ClassVar[type[Any]] = NearDedupConfig
+    #: its decisions depend on the records it saw before: a resumed pipeline shows it the rows of the
+    #: row groups taken from checkpoints again
+    remembers: ClassVar[bool] = True
 
     def __init__(self, config: NearDedupConfig) -> None:
         import numpy as np

@@ -39,6 +39,9 @@ class SemanticDedup:
 
     name: ClassVar[str] = "semantic_dedup"
     Config: ClassVar[type[Any]] = SemanticDedupConfig
+    #: its decisions depend on the records it saw before: a resumed pipeline shows it the rows of the
+    #: row groups taken from checkpoints again
+    remembers: ClassVar[bool] = True
 
     def __init__(self, config: SemanticDedupConfig) -> None:
         import numpy as np
