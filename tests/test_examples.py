@@ -85,6 +85,37 @@ def test_example_makes_what_it_is_for_offline_on_the_embedded_model(script: str,
         assert len(kept) + len(rejected) >= 1
 
 
+def run_example(script: str, arg: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"OPENAI_API_KEY", "ANTHROPIC_API_KEY"}}
+    env["DATAGEN_BACKEND__LOCAL__THREADS"] = "1"
+    return subprocess.run(
+        [sys.executable, str(REPO / "examples" / script), arg, str(tmp_path / "out")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+def test_the_data_pipeline_example_loads_transforms_samples_and_exports(tmp_path: Path) -> None:
+    proc = run_example("data_pipeline.py", "12", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = tmp_path / "out"
+    rows = [json.loads(line) for line in (out / "tasks.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 and all(r["metadata"]["prompt"].startswith("### Instruction") for r in rows)
+    assert len(json.loads((out / "tasks.json").read_text())) == 12
+    assert (out / "tasks.csv").read_text().count("seed_task_") == 12 and (
+        out / "tasks.parquet"
+    ).stat().st_size
+    assert "sampled 12: 2 classification, 10 generation tasks" in proc.stdout  # 27 of the 174 classify
+
+
+def test_the_cli_example_runs_every_command_on_the_embedded_model(tmp_path: Path) -> None:
+    proc = run_example("cli_usage.py", "1", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    check_records(tmp_path / "out" / "scrubbed.jsonl", "respond")
+    report = json.loads((tmp_path / "out" / "questions_run" / "report.json").read_text())
+    assert report["written"] == 1 and report["requests"] + report["cached"] >= 1
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["stats"]["records"] == 1
+
+
 def test_every_example_script_is_run_by_the_suite() -> None:
     scripts = {p.name for p in (REPO / "examples").glob("*.py")} - {"sentiment_task.py"}
-    assert scripts == set(EXAMPLES)
+    assert scripts == {*EXAMPLES, "data_pipeline.py", "cli_usage.py"}

@@ -33,6 +33,18 @@ ORDINARY: dict[tuple[str, str], int] = {
     ("datagen/testing_server.py", "openai"): 7,  # the API dialect the test server speaks
     ("datagen/testing_server.py", "anthropic"): 5,  # the API dialect the test server speaks
     ("datagen/_text/repetition.py", "length"): 1,  # the finish reason
+    ("datagen/_app/pipefile/check.py", "judge"): 1,  # a pipeline file's LLM column kind
+    ("datagen/_app/pipefile/spec.py", "judge"): 1,  # a pipeline file's LLM column kind
+    ("datagen/_app/pipefile/steps.py", "judge"): 2,  # a pipeline file's LLM column kind
+    ("datagen/_app/pipefile/spec.py", "template"): 3,  # a pipeline file's template step kind
+    ("datagen/_app/pipefile/graph.py", "template"): 1,  # a pipeline file's template step kind
+    ("datagen/_app/pipefile/execute.py", "instruction"): 1,  # a record field
+    ("datagen/_app/pipefile/sources.py", "instruction"): 1,  # a record field
+    ("datagen/_app/pipefile/steps.py", "instruction"): 2,  # a record field
+    ("datagen/pipeline/io.py", "instruction"): 1,  # a record field
+    ("datagen/pipeline/sampling.py", "instruction"): 1,  # a record field
+    ("datagen/pipeline/sampling.py", "random"): 3,  # the sampling strategy (and the stdlib module)
+    ("datagen/pipeline/sampling.py", "length"): 1,  # the sampling strategy by length bucket
 }
 
 #: plugin names the app still hard-codes (none left; a new one must go into a plugin's declaration)

@@ -44,6 +44,9 @@ BACKEND_CLASS_DEFAULTS: dict[str, Any] = {
     "auto_choice": None,
     #: whether ``auto`` falls back to it when no key is set (the embedded model)
     "offline_default": False,
+    #: whether it talks to any server of its API given a ``base_url`` (vLLM, llama.cpp, Ollama, ...):
+    #: what a pipeline's ``--base-url`` uses when no ``--backend`` is named
+    "compatible_servers": False,
 }
 
 

@@ -3,7 +3,7 @@
 ``load_dataset`` reads datagen's own output and other people's data alike: JSONL, a JSON array, CSV with a
 header row, or Parquet, with the field aliases of seeds (``prompt``/``question`` as the instruction,
 ``response``/``answer``/``completion`` as the output; other columns land in ``metadata``). ``save_dataset``
-writes JSONL or Parquet through a temporary file renamed at the end.
+writes JSONL, Parquet, a JSON array or CSV through a temporary file renamed at the end.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen._datamodel.records import Record
-from datagen._datamodel.results import Results, atomic_text, iter_json_lines
+from datagen._datamodel.results import Results, atomic_text, iter_json_lines, record_to_dict
 from datagen._datamodel.seeds import load_seeds_file
 
 
@@ -25,9 +25,38 @@ def load_dataset(path: str | os.PathLike[str]) -> Results:
 
 
 def save_dataset(records: Results | Iterable[Record], path: str | os.PathLike[str]) -> Path:
-    """Write ``records`` to ``path`` (``.jsonl`` or ``.parquet``), atomically."""
+    """Write ``records`` to ``path`` atomically: ``.jsonl`` or ``.parquet`` (lossless), ``.json`` (an
+    array of the same objects) or ``.csv`` (a row per record: id, instruction, input, output, and each
+    metadata key as a column; conversations as their JSON)."""
     results = records if isinstance(records, Results) else Results(records)
-    return results.save(path)
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix == ".json":
+        with atomic_text(target) as fh:
+            json.dump([record_to_dict(r) for r in results], fh, ensure_ascii=False, indent=1)
+        return target
+    if suffix == ".csv":
+        import csv
+
+        rows = [_flat(r) for r in results]
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        with atomic_text(target) as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        return target
+    return results.save(target)
+
+
+def _flat(record: Record) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": record.id}
+    for key in ("instruction", "input", "output"):
+        row[key] = getattr(record, key) or ""
+    if record.messages:
+        row["messages"] = json.dumps([{"role": m.role, "content": m.content} for m in record.messages])
+    for key, value in record.metadata.items():
+        row[key] = value if isinstance(value, str | int | float | bool) else json.dumps(value)
+    return row
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Any]:

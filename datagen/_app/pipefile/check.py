@@ -201,13 +201,21 @@ def check(loaded: Loaded, config: DatagenConfig, pm: PluginManager) -> Checked:
     return Checked(run_order, columns, problems)
 
 
-def with_overrides(loaded: Loaded, overrides: Mapping[str, Any]) -> None:
+def with_overrides(loaded: Loaded, overrides: Mapping[str, Any], pm: PluginManager) -> None:
     """``--backend``, ``--model``, ``--base-url`` applied to every model of the file (and to the
-    default model when the file names none)."""
+    default model when the file names none). ``--base-url`` alone puts a model without a backend on
+    the backend that declares it talks to any server of its API (``compatible_servers``)."""
     backend, model, base_url = (overrides.get(k) for k in ("backend", "model", "base_url"))
     if not (backend or model or base_url):
         return
     from datagen._app.pipefile.spec import ModelSpec
+    from datagen._kernel.capabilities import first_declaring
+
+    compatible = ""
+    if base_url and not backend:
+        compatible = first_declaring(
+            pm, "backend", "compatible_servers", True, "--base-url: no backend talks to compatible servers"
+        )
 
     models = loaded.spec.models or {}
     if "default" not in models:
@@ -218,6 +226,6 @@ def with_overrides(loaded: Loaded, overrides: Mapping[str, Any]) -> None:
         if model:
             spec.model = model
         if base_url:
-            spec.backend = spec.backend or "openai"  # an OpenAI-compatible server
+            spec.backend = spec.backend or compatible
             spec.options = {**spec.options, "base_url": base_url}
     loaded.spec.models = models

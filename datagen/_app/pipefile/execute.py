@@ -83,11 +83,11 @@ def prepare(
     from datagen._datamodel.config import load_config
 
     loaded = path if isinstance(path, Loaded) else load(Path(path))
-    with_overrides(loaded, overrides or {})
     cfg = effective_config(config or load_config(), loaded)
     if plugins is None:
         names = plugin_names(loaded)
         plugins = load_plugins_for(cfg, builtins=(lambda n: n in names) if only_named else True)
+    with_overrides(loaded, overrides or {}, plugins)
     checked = check(loaded, cfg, plugins)
     if checked.problems and only_named:  # name every plugin installed in the errors, not only these
         checked = check(loaded, cfg, load_plugins_for(cfg))

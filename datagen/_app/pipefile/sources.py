@@ -80,7 +80,8 @@ def _raw_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
 
 def file_rows(loaded: Loaded, name: str, spec: SourceSpec) -> Iterator[dict[str, Any]]:
     """The rows of a file source, columns kept and renamed, at most ``limit``; each with an ``id``
-    (its own, else ``NAME-INDEX``)."""
+    (its own, else ``NAME-INDEX``). A datagen records file's metadata keys become columns (its
+    provenance stays behind)."""
     assert spec.path is not None
     path = loaded.resolve(spec.path)
     fmt = source_format(path, spec)
@@ -98,6 +99,10 @@ def file_rows(loaded: Loaded, name: str, spec: SourceSpec) -> Iterator[dict[str,
             row = {new: raw[old] for old, new in spec.columns.items()}
         else:
             row = dict(raw)
+        if isinstance(row.get("metadata"), dict) and "provenance" in row:  # a datagen records file
+            nested = row.pop("metadata")
+            row.pop("provenance")
+            row.update({k: v for k, v in nested.items() if k not in row})
         row_id = raw.get("id") if isinstance(raw.get("id"), str | int) else None
         row["id"] = str(row_id) if row_id is not None else f"{name}-{index:06d}"
         yield row

@@ -75,6 +75,8 @@ class OpenAIBackend:
     env_key: ClassVar[str] = "OPENAI_API_KEY"
     #: with ``backend = "auto"``, chosen first when its key is set
     auto_choice: ClassVar[int] = 10
+    #: any OpenAI-compatible server (vLLM, llama.cpp, Ollama, SGLang) at a ``base_url``
+    compatible_servers: ClassVar[bool] = True
     #: USD per million tokens of OpenAI's models (openai_prices.toml)
     prices: ClassVar[dict[str, Price]] = load_prices("openai_prices.toml")
 
