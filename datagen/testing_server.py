@@ -76,6 +76,13 @@ def _answer_text(source: str, max_tokens: int) -> tuple[str, str]:
     return " ".join(words[:max_tokens]), finish
 
 
+def _text_of(content: Any) -> str:
+    """A message's text: a string, or the text parts of a list of content parts."""
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return str(content)
+
+
 def _schema_object(schema: Mapping[str, Any], source: str) -> dict[str, Any]:
     """An object valid against ``schema``: nested objects filled in, an integer within its bounds
     (varying with the prompt, as a model's scores would), text quoting the prompt."""
@@ -338,7 +345,7 @@ class LoopbackServer:
 
     def _chat_result(self, body: Mapping[str, Any], digest: str) -> dict[str, Any]:
         messages = body.get("messages", [])
-        source = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+        source = next((_text_of(m["content"]) for m in reversed(messages) if m.get("role") == "user"), "")
         max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 256)
         text, finish = _answer_text(source, max_tokens)
         fmt = body.get("response_format") or {}
@@ -393,7 +400,7 @@ class LoopbackServer:
 
     def _message_result(self, body: Mapping[str, Any], digest: str) -> dict[str, Any]:
         messages = body.get("messages", [])
-        source = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+        source = next((_text_of(m["content"]) for m in reversed(messages) if m.get("role") == "user"), "")
         text, finish = _answer_text(str(source), int(body.get("max_tokens", 256)))
         stop_reason = {"stop": "end_turn", "length": "max_tokens"}[finish]
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]

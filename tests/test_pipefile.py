@@ -361,3 +361,38 @@ def test_the_example_pipelines_run_on_the_embedded_model(tmp_path: Path, name: s
     done = pipeline.run(tmp_path / "out")
     assert done.report["written"] > 0 and done.report["requests"] > 0
     assert all((r.get("output") or "").strip() for r in done.rows())
+
+
+def test_a_saved_hugging_face_dataset_is_a_source(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_dict(
+        {"question": ["Why is the sky blue?", "What is salt?"], "x": [1, 2]}
+    ).save_to_disk(str(tmp_path / "saved"))
+    path = write(
+        tmp_path / "hf.yaml",
+        "sources:\n  saved: {path: saved, columns: {question: instruction}}\n"
+        "steps:\n  - {name: output, template: 'Q: {{ instruction }}'}\n",
+    )
+    rows = Pipeline.from_file(path).preview(5).rows
+    assert [r["output"] for r in rows] == ["Q: Why is the sky blue?", "Q: What is salt?"]
+    assert [r["id"] for r in rows] == ["saved-000000", "saved-000001"]
+
+
+def test_records_output_is_read_by_the_record_tools_and_the_report_shows_each_step(
+    tmp_path: Path, cli
+) -> None:
+    path = reviews(tmp_path)
+    path.write_text(path.read_text() + "output:\n  shape: records\n")
+    assert cli("run", str(path), "-o", "out").code == 0
+    first = json.loads(Path("out/data.jsonl").read_text().splitlines()[0])
+    assert set(first) == {"id", "instruction", "input", "output", "messages", "metadata", "provenance"}
+    assert set(first["metadata"]) == {"product", "rating"}
+    metrics = cli("metrics", "out/data.jsonl", "--metric", "stats")
+    assert metrics.code == 0 and "records=" in metrics.out
+    page = cli(
+        "report", "out/data.jsonl", "--run-report", "out/report.json", "-o", "r.html", "--metric", "stats"
+    )
+    assert page.code == 0, page.err
+    html = Path("r.html").read_text()
+    assert "Pipeline steps" in html and "keep:positive=" in html and "pipeline reviews:" in html
+    assert Pipeline.from_file(path).run("out").rows()[0]["product"] == first["metadata"]["product"]

@@ -104,7 +104,13 @@ def render(
     """The page's HTML; ``summary`` is the headline figures (:func:`summary_cards`)."""
     cards = [(label, _fmt(value)) for label, value in summary]
     card = provenance_card(records)
-    if run_report:
+    if run_report and "steps" in run_report:  # a pipeline file's run (datagen run)
+        r = run_report
+        run_line = f"pipeline {r.get('name')}: {_fmt(r.get('written'))} of {_fmt(r.get('rows'))} rows written"
+        requests = f"{_fmt(r.get('requests'))} ({_fmt(r.get('cached'))} cached)"
+        used = f"{_fmt(r.get('input_tokens'))} input + {_fmt(r.get('output_tokens'))} output"
+        card += [("run", run_line), ("requests", requests), ("tokens", used)]
+    elif run_report:
         r = run_report
         run_line = (
             f"{r.get('kind')} {r.get('run_id')}: {r.get('status')}, "
@@ -126,6 +132,7 @@ def render(
         plots=[(title, _png_uri(path)) for title, path in plots],
         metrics=metric_rows,
         stages=(run_report or {}).get("stages", []),
+        steps=(run_report or {}).get("steps", []),
         privacy=_fmt((run_report or {}).get("privacy_spent") or {}),
         comparison=diffs,
         other=other,

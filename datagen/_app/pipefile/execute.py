@@ -25,7 +25,16 @@ import attrs
 from datagen._app.pipefile.check import check, plugin_names, with_overrides
 from datagen._app.pipefile.graph import digest, file_digest, fingerprints
 from datagen._app.pipefile.sources import file_rows
-from datagen._app.pipefile.spec import LLMStep, Loaded, SamplerStep, SourceSpec, StageStep, TemplateStep, load
+from datagen._app.pipefile.spec import (
+    LLMStep,
+    Loaded,
+    OutputSpec,
+    SamplerStep,
+    SourceSpec,
+    StageStep,
+    TemplateStep,
+    load,
+)
 from datagen._datamodel.config import DatagenConfig, converter, deep_merge, structure
 from datagen._datamodel.results import temporary_path
 from datagen._datamodel.run import Run
@@ -486,7 +495,7 @@ async def run_groups(
     if any(s.method for s in spec.sources.values()):
         state.source_totals = StepTotals("source", "method")
     kept_rows: list[Row] = []
-    writer = _RowWriter(out / f"data.{spec.output.format}", spec.output.columns) if out is not None else None
+    writer = _RowWriter(out / f"data.{spec.output.format}", spec.output) if out is not None else None
     started, t0 = utc_now(), time.monotonic()
     rows_in = 0
     try:
@@ -542,15 +551,20 @@ def _sum(totals: list[StepTotals]) -> dict[str, float]:
 
 
 class _RowWriter:
-    """The final dataset, streamed to a temporary file renamed into place by :meth:`close`."""
+    """The final dataset, streamed to a temporary file renamed into place by :meth:`close`: flat rows,
+    or records through the record writer."""
 
-    def __init__(self, path: Path, columns: list[str]) -> None:
+    def __init__(self, path: Path, output: OutputSpec) -> None:
+        from datagen._datamodel.results import RecordWriter
+
         self.path = path
-        self.columns = columns
+        self.columns = output.columns
+        self.records = RecordWriter(path) if output.shape == "records" else None
         self.tmp = temporary_path(path)
         self.count = 0
         self.parquet_rows: list[Row] = []
-        self.handle = self.tmp.open("w", encoding="utf-8") if path.suffix == ".jsonl" else None
+        jsonl = path.suffix == ".jsonl" and self.records is None
+        self.handle = self.tmp.open("w", encoding="utf-8") if jsonl else None
 
     def _shape(self, row: Row) -> Row:
         if not self.columns:
@@ -558,15 +572,21 @@ class _RowWriter:
         return {"id": row["id"], **{c: row.get(c) for c in self.columns if c != "id"}}
 
     def write(self, rows: list[Row]) -> None:
+        from datagen._app.pipefile.steps import row_to_record
+
         for row in rows:
             shaped = self._shape(row)
-            if self.handle is not None:
+            if self.records is not None:
+                self.records.write(row_to_record(shaped))
+            elif self.handle is not None:
                 self.handle.write(json.dumps(shaped, ensure_ascii=False, default=str) + "\n")
             else:
                 self.parquet_rows.append(shaped)
             self.count += 1
 
     def close(self) -> Path:
+        if self.records is not None:
+            return self.records.close()
         if self.handle is not None:
             self.handle.close()
         else:
@@ -578,6 +598,8 @@ class _RowWriter:
         return self.path
 
     def abort(self) -> None:
+        if self.records is not None:
+            self.records.abort()
         if self.handle is not None:
             self.handle.close()
         with contextlib.suppress(OSError):
@@ -601,11 +623,17 @@ def check_out(out: Path) -> None:
 
 
 def _read_rows(path: Path) -> list[Row]:
-    """The rows of a dataset file a run wrote."""
+    """The rows of a dataset file a run wrote (records come back as flat rows)."""
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
         rows: list[Row] = pq.read_table(path).to_pylist()
-        return rows
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    else:
+        with path.open(encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle if line.strip()]
+    if rows and "provenance" in rows[0] and isinstance(rows[0].get("metadata"), dict | str):
+        from datagen._app.pipefile.steps import record_to_row
+        from datagen._datamodel.results import Results
+
+        return [record_to_row(r, {}) for r in Results.load(path)]
+    return rows

@@ -66,7 +66,7 @@ def _raw_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
         except ImportError:
             raise UsageError(
                 f"{path}: reading a saved Hugging Face dataset needs the datasets package: "
-                "pip install datasets"
+                "pip install 'datagen[hf]'"
             ) from None
         dataset = load_from_disk(str(path))
         if hasattr(dataset, "keys"):  # a DatasetDict: its splits one after the other

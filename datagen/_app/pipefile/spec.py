@@ -92,6 +92,10 @@ class OutputSpec:
     format: str = attrs.field(default="jsonl", validator=_one_of(OUTPUT_FORMATS))
     #: the columns the dataset keeps, besides ``id`` (empty: all)
     columns: list[str] = attrs.field(factory=list)
+    #: ``rows``: a flat column per key; ``records``: datagen's record shape (``instruction``, ``input``,
+    #: ``output``, ``messages``, every other column under ``metadata``), which ``datagen metrics``,
+    #: ``report``, ``filter``, ``scrub`` and ``Results.load`` read
+    shape: str = attrs.field(default="rows", validator=_one_of(("rows", "records")))
 
 
 @attrs.define

@@ -1,0 +1,36 @@
+"""NeMo Data Designer's side of ``benchmarks/pipelines.py``: the same build (a category sampler, an LLM
+column, a second LLM column over it, then rows whose summary is 86 characters or shorter dropped)
+against the loopback server at BENCH_URL.
+Run with Data Designer's own environment (``pip install data-designer``)."""
+
+import os
+
+import data_designer.config as dd
+from data_designer.interface.data_designer import DataDesigner
+
+TOPICS = ["tides", "volcanoes", "bread", "batteries", "bridges", "bees", "glaciers", "vaccines"]
+rows = int(os.environ["BENCH_ROWS"])
+provider = dd.ModelProvider(name="loopback", endpoint=os.environ["BENCH_URL"], api_key="sk-bench")
+model = dd.ModelConfig(
+    alias="m", model="bench-model", provider="loopback", skip_health_check=True,
+    inference_parameters=dd.ChatCompletionInferenceParams(max_tokens=256),
+)  # fmt: skip
+builder = dd.DataDesignerConfigBuilder(model_configs=[model])
+builder.add_column(
+    dd.SamplerColumnConfig(
+        name="topic", sampler_type="category", params=dd.CategorySamplerParams(values=TOPICS)
+    )
+)
+builder.add_column(dd.SamplerColumnConfig(name="note", sampler_type="uuid", params=dd.UUIDSamplerParams()))
+builder.add_column(
+    dd.LLMTextColumnConfig(
+        name="answer", model_alias="m", prompt="Write a short paragraph about {{ topic }} (note {{ note }})."
+    )
+)
+builder.add_column(
+    dd.LLMTextColumnConfig(name="summary", model_alias="m", prompt="Summarise in one sentence: {{ answer }}")
+)
+result = DataDesigner(artifact_path="artifacts", model_providers=[provider]).create(builder, num_records=rows)
+frame = result.load_dataset()
+kept = frame[frame["summary"].str.len() > 86]
+print(f"{len(frame)} rows made, {len(kept)} kept")
