@@ -4,7 +4,6 @@ and run, from Python; the ``validate``, ``plan``, ``preview`` and ``run`` comman
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,17 +81,9 @@ class Pipeline:
     ) -> Pipeline:
         """The same pipeline built in Python: ``data`` in the file's shape; relative paths start at
         ``base``."""
-        import json
+        from datagen._app.pipefile.spec import structure_file
 
-        folder = Path(base)
-        with tempfile.NamedTemporaryFile("w", suffix=".json", dir=folder, delete=False) as handle:
-            json.dump(dict(data), handle)
-        try:
-            loaded = load(Path(handle.name))
-        finally:
-            Path(handle.name).unlink()
-        loaded.path = folder / "<python>"
-        return cls(loaded, **options)
+        return cls(structure_file(Path(base) / "<python>", dict(data), {}), **options)
 
     def prepared(self, *, only_named: bool = False) -> Prepared:
         """The file checked (every problem raised at once as one :class:`ConfigError`)."""
@@ -125,14 +116,12 @@ class Pipeline:
         extrapolated from ``n`` rows run through the real backends (the cache off, so the preview's
         requests are counted as the run would send them): each step's count per row it received, times
         the rows it will receive (the rows ahead times the pass rates the preview saw upstream)."""
-        import attrs as _attrs
-
         from datagen._engine.concurrency import run_sync
 
         prepared = self.prepared()
-        uncached = _attrs.evolve(
-            prepared,
-            config=_attrs.evolve(prepared.config, cache=_attrs.evolve(prepared.config.cache, enabled=False)),
+        config = prepared.config
+        uncached = attrs.evolve(
+            prepared, config=attrs.evolve(config, cache=attrs.evolve(config.cache, enabled=False))
         )
         outcome: Outcome = run_sync(run_groups(uncached, out=None, limit=n, keep_rows=True))
         return extrapolate(outcome.report, total_rows(prepared), prepared)

@@ -369,11 +369,21 @@ def load(path: str | Path, stage_families: Mapping[str, Any] | None = None) -> L
     """Read and structure a pipeline file. A file that does not parse raises at once; schema problems
     are kept in :attr:`Loaded.problems` with whatever did structure, so that checking reports them
     together with everything else."""
+    file = Path(path)
+    raw, positions = read(file)
+    return structure_file(file, raw, positions, stage_families)
+
+
+def structure_file(
+    file: Path,
+    raw: dict[str, Any],
+    positions: dict[str, Position],
+    stage_families: Mapping[str, Any] | None = None,
+) -> Loaded:
+    """A pipeline's data (read from ``file``, or built in Python) structured; see :func:`load`."""
     from datagen._datamodel.config import converter
     from datagen._datamodel.families import stage_families as declared
 
-    file = Path(path)
-    raw, positions = read(file)
     families = stage_families if stage_families is not None else {f.name: f for f in declared()}
     problems: list[str] = []
     top: dict[str, Any] = {}

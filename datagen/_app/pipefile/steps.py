@@ -51,6 +51,7 @@ class Models:
         self.plugins = plugins
         self.models = dict(models)
         self._made: dict[str, GenerationContext] = {}
+        self._llms: list[Any] = []  # each model's StageLLMs, which own the engines
 
     def spec(self, name: str) -> ModelSpec:
         """The named model (empty: ``default``, else the automatic choice with the run's sampling)."""
@@ -69,16 +70,15 @@ class Models:
             config = self.config_for(self.spec(name))
             llms = StageLLMs(attrs.evolve(self.run, config=config), self.plugins)
             self._made[key] = llms(None, None)
-            self._llms = getattr(self, "_llms", [])
             self._llms.append(llms)
         return self._made[key]
 
     async def aclose(self) -> None:
         """Close every engine."""
-        for llms in getattr(self, "_llms", []):
+        for llms in self._llms:
             await llms.aclose()
         self._made.clear()
-        self._llms = []
+        self._llms.clear()
 
 
 def model_config(config: DatagenConfig, spec: ModelSpec) -> DatagenConfig:
