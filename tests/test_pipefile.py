@@ -396,3 +396,12 @@ def test_records_output_is_read_by_the_record_tools_and_the_report_shows_each_st
     html = Path("r.html").read_text()
     assert "Pipeline steps" in html and "keep:positive=" in html and "pipeline reviews:" in html
     assert Pipeline.from_file(path).run("out").rows()[0]["product"] == first["metadata"]["product"]
+
+
+def test_config_that_changes_answers_recomputes_and_config_that_does_not_reuses(tmp_path: Path) -> None:
+    path, out = reviews(tmp_path), tmp_path / "out"
+    Pipeline.from_file(path).run(out)
+    again = Pipeline.from_file(path, config={"engine": {"max_retries": 9}}).run(out).report
+    assert all(s["groups_computed"] == 0 for s in again["steps"])  # how requests are sent: not the rows
+    hotter = Pipeline.from_file(path, config={"sampling": {"temperature": 0.1}}).run(out).report
+    assert all(s["groups_computed"] == 3 for s in hotter["steps"])

@@ -25,7 +25,11 @@ _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 
 class StructuredOutputError(PermanentError):
-    """No valid JSON after every retry."""
+    """No valid JSON after every retry; ``attempts`` says how many answers were asked for."""
+
+    def __init__(self, message: str, attempts: int | None = None) -> None:
+        super().__init__(message)
+        self.attempts = attempts
 
 
 def extract_json(text: str) -> Any:
@@ -89,4 +93,6 @@ async def complete_json(
         problems = schema_problems(value, schema)
         if not problems:
             return StructuredAnswer(value, response, sent, attempt + 1)
-    raise StructuredOutputError(f"no valid JSON after {retries + 1} attempts: {'; '.join(problems[:3])}")
+    raise StructuredOutputError(
+        f"no valid JSON after {retries + 1} attempts: {'; '.join(problems[:3])}", attempts=retries + 1
+    )

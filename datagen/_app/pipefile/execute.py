@@ -108,11 +108,21 @@ def prepare(
         name: {**attrs.asdict(s), "file": file_digest(loaded.resolve(s.path)) if s.path else None}
         for name, s in spec.sources.items()
     }
-    base = digest([sources, spec.rows, spec.row_group, spec.seed])
+    base = digest([sources, spec.rows, spec.row_group, spec.seed, output_settings(cfg)])
     models = {name: attrs.asdict(m) for name, m in spec.models.items()}
     return Prepared(
         loaded, cfg, plugins, checked.order, fingerprints(loaded, checked.order, models, base), base
     )
+
+
+def output_settings(config: DatagenConfig) -> dict[str, Any]:
+    """The parts of the effective config that can change what a step writes (sampling, backends,
+    methods, stage options...), secrets masked: how requests are sent (``engine``), where answers are
+    cached and how logs look are left out, so changing them reuses every checkpoint."""
+    from datagen._datamodel.config import unstructure_masked
+
+    data: dict[str, Any] = unstructure_masked(config)
+    return {k: v for k, v in data.items() if k not in {"engine", "cache", "logging", "plugins"}}
 
 
 # ---------------------------------------------------------------------------------------------- sources

@@ -136,7 +136,8 @@ def record_to_row(record: Record, original: Row) -> Row:
 
 
 def reject(row: Row, step: str, reason: str, **details: Any) -> Reject:
-    """One entry of the rejects table."""
+    """One entry of the rejects table: the row's id, the step, the reason, and details (an LLM step's
+    ``attempts``: how many times the row's request was asked)."""
     return {"id": row["id"], "step": step, "reason": reason, "details": details}
 
 
@@ -264,7 +265,8 @@ class LLMColumn(StepRun):
         try:
             answer = await ctx.complete_json(request, self.schema)
         except StructuredOutputError as exc:
-            return None, reject(row, self.step.name, "unparsed_answer", error=str(exc)[:200])
+            details = {"error": str(exc)[:200], "attempts": exc.attempts}
+            return None, reject(row, self.step.name, "unparsed_answer", **details)
         return {**row, self.step.name: answer.value}, None
 
     async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
