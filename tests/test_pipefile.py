@@ -340,14 +340,31 @@ def test_the_example_pipelines_run_against_a_loopback_server(tmp_path: Path, nam
 
 def test_a_method_source_that_makes_nothing_says_why(tmp_path: Path, cli) -> None:
     """The loopback server repeats each prompt, which Evol-Instruct rightly rejects as a copy: the run
-    fails with exit 1 and the report counts the method's rejections by reason."""
+    fails with exit 1 and the report counts the method step's rejections by reason."""
     with LoopbackServer() as srv:
         result = cli(
             "run", str(EXAMPLES / "evolved_questions.toml"), "-o", "out", "--base-url", srv.url + "/v1"
         )
     assert result.code == 1 and "no row survived" in result.err
-    source = json.loads(Path("out/report.json").read_text())["steps"][0]
-    assert source["name"] == "source" and source["removed"]["eliminated_copied_prompt"] > 0
+    evolved = json.loads(Path("out/report.json").read_text())["steps"][0]
+    assert evolved["name"] == "evolved" and evolved["removed"]["eliminated_copied_prompt"] > 0
+
+
+def test_a_method_step_answers_the_rows_so_far(tmp_path: Path) -> None:
+    (tmp_path / "q.csv").write_text("question,topic\nWhat is rain?,weather\nWhat is a noun?,grammar\n")
+    path = write(
+        tmp_path / "m.yaml",
+        "sources:\n  q: {path: q.csv, columns: {question: instruction, topic: topic}}\n"
+        "steps:\n  - {name: answered, method: respond}\n  - {name: weather, keep: 'topic == \"weather\"'}\n",
+    )
+    with LoopbackServer() as srv:
+        done = Pipeline.from_file(path, base_url=srv.url + "/v1").run(tmp_path / "out")
+        assert sum(srv.received.values()) == 2
+    rows = done.rows()
+    assert [(r["id"], r["instruction"], r["topic"]) for r in rows] == [
+        ("answered-q-000000-0000", "What is rain?", "weather")
+    ]
+    assert rows[0]["output"].startswith("answer to: ") and done.report["steps"][0]["requests"] == 2
 
 
 @pytest.mark.slow

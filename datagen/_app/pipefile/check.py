@@ -11,7 +11,7 @@ import attrs
 
 from datagen._app.pipefile.graph import order
 from datagen._app.pipefile.sources import source_columns, source_format
-from datagen._app.pipefile.spec import LLMStep, Loaded, SamplerStep, StageStep
+from datagen._app.pipefile.spec import LLMStep, Loaded, MethodStep, SamplerStep, StageStep
 from datagen._datamodel.config import DatagenConfig, structure
 from datagen._kernel.manager import PluginManager
 from datagen.errors import ConfigError, DatagenError
@@ -56,6 +56,7 @@ def plugin_names(loaded: Loaded) -> set[str]:
     names = {m.backend for m in spec.models.values() if m.backend}
     names |= {s.method for s in spec.sources.values() if s.method}
     names |= {s.plugin for s in spec.steps if isinstance(s, StageStep)}
+    names |= {s.method for s in spec.steps if isinstance(s, MethodStep)}
     names |= set(spec.metrics)
     return names
 
@@ -149,6 +150,18 @@ def _llm_problems(loaded: Loaded, step: LLMStep, where: str) -> list[str]:
     return found
 
 
+def _method_problems(step: MethodStep, loaded: Loaded, pm: PluginManager, where: str) -> list[str]:
+    found = []
+    methods = pm.registry("method")
+    if step.method not in methods:
+        known = ", ".join(methods.names()) or "none installed"
+        found.append(f"{where}.method: no method plugin named {step.method!r} (registered: {known})")
+    if step.model and step.model not in loaded.spec.models:
+        known = ", ".join(loaded.spec.models) or "none"
+        found.append(f"{where}.model: no model named {step.model!r} under models (named: {known})")
+    return found
+
+
 def _stage_problems(step: StageStep, config: DatagenConfig, pm: PluginManager, where: str) -> list[str]:
     from datagen._app.pipeline import construct
 
@@ -191,6 +204,8 @@ def check(loaded: Loaded, config: DatagenConfig, pm: PluginManager) -> Checked:
             problems.extend(_llm_problems(loaded, step, where))
         elif isinstance(step, StageStep):
             problems.extend(_stage_problems(step, config, pm, where))
+        elif isinstance(step, MethodStep):
+            problems.extend(_method_problems(step, loaded, pm, where))
     run_order = order(spec.steps, columns, problems)
     metrics = pm.registry("metric")
     for i, name in enumerate(spec.metrics):

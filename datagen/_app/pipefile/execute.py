@@ -28,6 +28,7 @@ from datagen._app.pipefile.sources import file_rows
 from datagen._app.pipefile.spec import (
     LLMStep,
     Loaded,
+    MethodStep,
     OutputSpec,
     SamplerStep,
     SourceSpec,
@@ -175,57 +176,85 @@ def _constant(rows: list[Row]) -> Callable[[], Any]:
 
 def _method_maker(prepared: Prepared, name: str, source: SourceSpec, g: int, n: int) -> Callable[[], Any]:
     async def make() -> MethodRows:
-        from datagen._app.pipefile.spec import ModelSpec
-        from datagen._app.pipefile.steps import model_config
-        from datagen._app.runner import execute, prepare as prepare_run
         from datagen._datamodel.seeds import to_seeds
         from datagen._kernel.capabilities import default_seeds
 
         assert source.method is not None
-        model = prepared.loaded.spec.models.get(source.model or "default", ModelSpec())
-        raw = converter.unstructure(model_config(prepared.config, model))
-        raw = deep_merge(
-            raw,
-            {
-                "method": {source.method: source.options},
-                "generate": {"random_seed": prepared.loaded.spec.seed * 100_003 + g, "require_count": False},
-            },
-        )
-        config = structure(raw, DatagenConfig)
         seeds = (
             prepared.loaded.resolve(source.seeds)
             if source.seeds
             else default_seeds(prepared.plugins, source.method)
         )
-        run = prepare_run(config, prepared.plugins, to_seeds(seeds), count=n, method=source.method)
-        results = await execute(run, prepared.plugins)
-        report = results.report
-        assert report is not None
-        counters = {
-            "requests": report.requests,
-            "cached": report.cached,
-            "input_tokens": report.prompt_tokens,
-            "output_tokens": report.completion_tokens,
-            "cost_usd": report.cost_usd or 0.0,
-            "seconds": report.elapsed_s,
-        }
-        rejected = [
-            {"id": f"{name}-group{g}", "step": name, "reason": reason, "details": {"count": count}}
-            for reason, count in report.method_rejections.items()
-        ]
-        rows = []
-        for k, record in enumerate(results):
-            row: Row = {"id": f"{name}-{g * prepared.loaded.spec.row_group + k:06d}"}
-            for key in ("instruction", "input", "output"):
-                if getattr(record, key) is not None:
-                    row[key] = getattr(record, key)
-            if record.messages:
-                row["messages"] = [{"role": m.role, "content": m.content} for m in record.messages]
-            row.update(record.metadata)
-            rows.append(row)
-        return MethodRows(rows, counters, rejected)
+        first = g * prepared.loaded.spec.row_group
+        return await run_method(
+            prepared, name=name, method=source.method, options=source.options, model_name=source.model,
+            seeds=to_seeds(seeds), count=n, group=g, row_id=lambda k: f"{name}-{first + k:06d}",
+        )  # fmt: skip
 
     return make
+
+
+async def run_method(
+    prepared: Prepared,
+    *,
+    name: str,
+    method: str,
+    options: dict[str, Any],
+    model_name: str,
+    seeds: list[Any],
+    count: int,
+    group: int,
+    row_id: Callable[[int], str],
+    carry: dict[str, Row] | None = None,
+) -> MethodRows:
+    """``count`` records of a generation method on ``seeds`` with the named model, as rows (ids from
+    ``row_id``), with what they cost and the method's rejections by reason (a method source's rows, or
+    a method step's). With ``carry`` (seed id → row) a record made from one seed (its provenance's
+    ``seed_ids``, else ``parent_id``) takes that row's other columns."""
+    from datagen._app.pipefile.spec import ModelSpec
+    from datagen._app.pipefile.steps import model_config
+    from datagen._app.runner import execute, prepare as prepare_run
+
+    model = prepared.loaded.spec.models.get(model_name or "default", ModelSpec())
+    raw = deep_merge(
+        converter.unstructure(model_config(prepared.config, model)),
+        {
+            "method": {method: options},
+            "generate": {"random_seed": prepared.loaded.spec.seed * 100_003 + group, "require_count": False},
+        },
+    )
+    run = prepare_run(structure(raw, DatagenConfig), prepared.plugins, seeds, count=count, method=method)
+    results = await execute(run, prepared.plugins)
+    report = results.report
+    assert report is not None
+    counters = {
+        "requests": report.requests,
+        "cached": report.cached,
+        "input_tokens": report.prompt_tokens,
+        "output_tokens": report.completion_tokens,
+        "cost_usd": report.cost_usd or 0.0,
+        "seconds": report.elapsed_s,
+    }
+    rejected = [
+        {"id": f"{name}-group{group}", "step": name, "reason": reason, "details": {"count": n}}
+        for reason, n in report.method_rejections.items()
+    ]
+    rows = []
+    for k, record in enumerate(results):
+        row: Row = {"id": row_id(k)}
+        for key in ("instruction", "input", "output"):
+            if getattr(record, key) is not None:
+                row[key] = getattr(record, key)
+        if record.messages:
+            row["messages"] = [{"role": m.role, "content": m.content} for m in record.messages]
+        row.update(record.metadata)
+        if carry:
+            prov = record.provenance
+            origin = (prov.seed_ids[0] if len(prov.seed_ids) == 1 else prov.parent_id) if prov else None
+            for key, value in carry.get(origin or "", {}).items():
+                row.setdefault(key, value)
+        rows.append(row)
+    return MethodRows(rows, counters, rejected)
 
 
 @attrs.define
@@ -346,7 +375,7 @@ def snapshot(run: Run) -> dict[str, float]:
 
 def make_step(prepared: Prepared, step: Any, run: Run, models: Models) -> StepRun:
     """The runnable form of a step."""
-    from datagen._app.pipefile.steps import Condition, LLMColumn, Sampler, StageRun, Template
+    from datagen._app.pipefile.steps import Condition, LLMColumn, MethodRun, Sampler, StageRun, Template
 
     if isinstance(step, SamplerStep):
         return Sampler(step, prepared.loaded)
@@ -354,6 +383,8 @@ def make_step(prepared: Prepared, step: Any, run: Run, models: Models) -> StepRu
         return LLMColumn(step, models)
     if isinstance(step, TemplateStep):
         return Template(step)
+    if isinstance(step, MethodStep):
+        return MethodRun(step, prepared)
     if isinstance(step, StageStep):
         cls = prepared.plugins.registry(step.family).get(step.plugin)
         options = structure(step.options, cls.Config)
@@ -461,7 +492,8 @@ class _Groups:
         steps = self.prepared.steps
         for k in range(start, len(steps)):
             before = snapshot(self.run)
-            kept, removed = await self.runners[k].apply(table) if table else ([], [])
+            runner = self.runners[k]
+            kept, removed = await runner.apply(table) if table else ([], [])
             after = snapshot(self.run)
             meta = {
                 "fingerprint": self.prepared.fingerprints[k],
@@ -470,7 +502,8 @@ class _Groups:
                 "rows_in": len(table),
                 "rows_out": len(kept),
                 "rejects": removed,
-                "counters": {key: after[key] - before[key] for key in COUNTERS},
+                "counters": {key: after[key] - before[key] + runner.spent.get(key, 0) for key in COUNTERS},
+                "method_rejections": runner.gave_up,
             }
             if self.out is not None:
                 path = checkpoint_path(self.out, k, steps[k].name, group, self.prepared.fingerprints[k])

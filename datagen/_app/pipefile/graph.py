@@ -19,7 +19,16 @@ from typing import Any
 
 import attrs
 
-from datagen._app.pipefile.spec import KeepStep, LLMStep, Loaded, SamplerStep, StageStep, Step, TemplateStep
+from datagen._app.pipefile.spec import (
+    KeepStep,
+    LLMStep,
+    Loaded,
+    MethodStep,
+    SamplerStep,
+    StageStep,
+    Step,
+    TemplateStep,
+)
 
 #: names every template may use besides the columns: the row's id and the whole row
 BUILTIN_NAMES = frozenset({"id", "row"})
@@ -66,8 +75,9 @@ def provides(step: Step) -> str | None:
 
 
 def is_barrier(step: Step) -> bool:
-    """Whether a step removes or rewrites rows (conditions and stages): it keeps its place in the file."""
-    return isinstance(step, KeepStep | StageStep)
+    """Whether a step removes or rewrites rows (conditions, methods, stages): it keeps its place in the
+    file."""
+    return isinstance(step, KeepStep | MethodStep | StageStep)
 
 
 def order(steps: Sequence[Step], source_columns: Iterable[str], problems: list[str]) -> list[int]:
@@ -157,7 +167,7 @@ def step_settings(loaded: Loaded, step: Step, models: dict[str, Any]) -> dict[st
     """What a step's output depends on besides its input rows: its settings, its model's, the plugin
     options it is given."""
     settings: dict[str, Any] = {"kind": step.kind, **attrs.asdict(step)}
-    if isinstance(step, LLMStep):
+    if isinstance(step, LLMStep | MethodStep):
         settings["model_spec"] = models.get(step.model or "default")
     if isinstance(step, SamplerStep) and step.path:
         settings["file"] = file_digest(loaded.resolve(step.path))

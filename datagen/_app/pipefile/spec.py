@@ -174,6 +174,26 @@ class KeepStep:
 
 
 @attrs.define
+class MethodStep:
+    """A generation method over the rows so far: each row is a seed (its ``instruction``, ``input``,
+    ``output``, every other column in its metadata), and the method's records replace the rows (ids
+    ``STEP-FIRSTROW-N``); a record made from one seed (its provenance says which) keeps that row's
+    other columns."""
+
+    kind: ClassVar[str] = "method"
+    #: the step's name
+    name: str
+    #: a generation method plugin's name (``evol_instruct``, ``respond``, ``conversation``, ...)
+    method: str
+    #: records to make per row of the group (the method's own count for the group is this times its rows)
+    per_row: int = attrs.field(default=1, validator=POSITIVE)
+    #: the model it asks, a name under ``models`` (empty: ``default``, else the automatic choice)
+    model: str = ""
+    #: the method's options (``[method.NAME]`` keys)
+    options: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
 class StageStep:
     """A stage plugin of a declared family by its name (``filter: length``, ``privacy: pii``) with
     its ``options`` (the keys of ``[FAMILY.NAME]``)."""
@@ -188,7 +208,7 @@ class StageStep:
     options: dict[str, Any] = attrs.field(factory=dict)
 
 
-Step = SamplerStep | TemplateStep | LLMStep | KeepStep | StageStep
+Step = SamplerStep | TemplateStep | LLMStep | KeepStep | MethodStep | StageStep
 
 
 @attrs.define
@@ -284,6 +304,7 @@ _STEP_CLASSES: dict[str, type[Any]] = {
     "template": TemplateStep,
     "llm": LLMStep,
     "keep": KeepStep,
+    "method": MethodStep,
 }
 
 
@@ -403,7 +424,7 @@ def structure_file(
     spec.steps = structure_steps(raw.get("steps"), families, problems)
     loaded = Loaded(file, spec, raw, positions, problems)
     for step in spec.steps:
-        if isinstance(step, StageStep):
+        if isinstance(step, StageStep | MethodStep):
             step.options = loaded.resolve_options(step.options)
     for source in spec.sources.values():
         source.options = loaded.resolve_options(source.options)
@@ -450,6 +471,7 @@ def reference() -> str:
         ("Step: `template`", TemplateStep, "template"),
         ("Step: `llm`", LLMStep, "llm"),
         ("Step: `keep`", KeepStep, "keep"),
+        ("Step: `method`", MethodStep, "method"),
         ("Step: a stage family (`filter`, `privacy`, ...)", StageStep, ""),
     ]
     out = []

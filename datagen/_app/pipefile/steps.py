@@ -19,6 +19,7 @@ from datagen._app.pipefile.spec import (
     KeepStep,
     LLMStep,
     Loaded,
+    MethodStep,
     ModelSpec,
     SamplerStep,
     StageStep,
@@ -153,6 +154,10 @@ class StepRun:
 
     def __init__(self, step: Step) -> None:
         self.step = step
+        #: what the last ``apply`` spent outside the run's counters (a method's own engine)
+        self.spent: dict[str, float] = {}
+        #: what the last ``apply``'s method gave up on, by reason (rejects entries with a count)
+        self.gave_up: list[Reject] = []
 
     async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
         """The rows kept (with this step's column) and the removals."""
@@ -296,6 +301,29 @@ class Template(StepRun):
         return out, []
 
 
+class MethodRun(StepRun):
+    """A generation method over the group's rows as seeds; its records replace the rows."""
+
+    step: MethodStep
+
+    def __init__(self, step: MethodStep, prepared: Any) -> None:
+        super().__init__(step)
+        self.prepared = prepared
+
+    async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
+        from datagen._app.pipefile.execute import run_method
+
+        step, first = self.step, str(rows[0]["id"])
+        seeds = [row_to_record(row) for row in rows]
+        made = await run_method(
+            self.prepared, name=step.name, method=step.method, options=step.options, model_name=step.model,
+            seeds=seeds, count=len(rows) * step.per_row, group=0,
+            row_id=lambda k: f"{step.name}-{first}-{k:04d}", carry={str(r["id"]): r for r in rows},
+        )  # fmt: skip
+        self.spent, self.gave_up = made.counters, made.rejected
+        return made.rows, []
+
+
 class Condition(StepRun):
     """Rows for which the expression is false are removed with reason ``keep:NAME``."""
 
@@ -381,6 +409,6 @@ class StageRun(StepRun):
     async def aclose(self) -> None:
         await self.llms.aclose()
 
-    def spent(self) -> dict[str, Any]:
+    def budget_spent(self) -> dict[str, Any]:
         """Privacy budget the stage spent."""
         return dict(self.pipeline.spent())
