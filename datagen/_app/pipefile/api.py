@@ -176,11 +176,14 @@ def total_rows(prepared: Prepared) -> int:
 
 def extrapolate(preview: Mapping[str, Any], rows: int, prepared: Prepared) -> dict[str, Any]:
     """The whole run's counts from a preview's (see :meth:`Pipeline.plan`)."""
-    concurrency = max(1, prepared.config.engine.max_concurrency or 16)
-    speedup = min(prepared.loaded.spec.row_group, concurrency) / max(1, min(preview["rows"], concurrency))
+    configured = max(1, prepared.config.engine.max_concurrency or 16)
     steps = []
     ahead = float(rows)
     for step in preview["steps"]:
+        # the run has a whole row group in flight where the preview had its few rows, up to the
+        # concurrency the step's engine allowed in the preview
+        concurrency = step.get("concurrency") or configured
+        speedup = min(prepared.loaded.spec.row_group, concurrency) / max(1, min(step["rows_in"], concurrency))
         per_row = {k: (step[k] / step["rows_in"] if step["rows_in"] else 0.0) for k in COUNTERS}
         pass_rate = step["rows_out"] / step["rows_in"] if step["rows_in"] else 1.0
         counts = {k: per_row[k] * ahead for k in COUNTERS}

@@ -329,6 +329,8 @@ class StepTotals:
     groups_resumed: int = 0
     removed: dict[str, int] = attrs.field(factory=dict)
     counters: dict[str, float] = attrs.field(factory=lambda: dict.fromkeys(COUNTERS, 0))
+    #: an LLM step's requests in flight at once, as its engine last allowed (None for other steps)
+    concurrency: int | None = None
 
     def add(self, meta: dict[str, Any], resumed: bool) -> None:
         """Count one group's checkpoint metadata."""
@@ -342,6 +344,8 @@ class StepTotals:
             self.removed[item["reason"]] = self.removed.get(item["reason"], 0) + 1
         for item in meta.get("method_rejections", ()):  # candidates a method source gave up on
             self.removed[item["reason"]] = self.removed.get(item["reason"], 0) + item["details"]["count"]
+        if meta.get("concurrency"):
+            self.concurrency = meta["concurrency"]
         if not resumed:  # what this run spent: a resumed group's requests were paid before
             for key in COUNTERS:
                 self.counters[key] += meta["counters"].get(key, 0) or 0
@@ -356,6 +360,7 @@ class StepTotals:
             "groups_computed": self.groups_computed,
             "groups_resumed": self.groups_resumed,
             "removed": dict(sorted(self.removed.items())),
+            "concurrency": self.concurrency,
             **{k: round(v, 6) if k in {"cost_usd", "seconds"} else int(v) for k, v in self.counters.items()},
         }
 
@@ -504,6 +509,7 @@ class _Groups:
                 "rejects": removed,
                 "counters": {key: after[key] - before[key] + runner.spent.get(key, 0) for key in COUNTERS},
                 "method_rejections": runner.gave_up,
+                "concurrency": runner.concurrency,
             }
             if self.out is not None:
                 path = checkpoint_path(self.out, k, steps[k].name, group, self.prepared.fingerprints[k])

@@ -158,6 +158,9 @@ class StepRun:
         self.spent: dict[str, float] = {}
         #: what the last ``apply``'s method gave up on, by reason (rejects entries with a count)
         self.gave_up: list[Reject] = []
+        #: requests the step's engine let in flight at once, as it last stood (LLM steps; what ``plan``
+        #: scales its seconds by)
+        self.concurrency: int | None = None
 
     async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
         """The rows kept (with this step's column) and the removals."""
@@ -277,6 +280,7 @@ class LLMColumn(StepRun):
     async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
         ctx = self.models.context(self.step.model)
         done = await asyncio.gather(*(self.one(ctx, row) for row in rows))
+        self.concurrency = max(1, int(ctx.require_engine().limit.limit))
         return [r for r, _ in done if r is not None], [x for _, x in done if x is not None]
 
 
