@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -164,3 +165,23 @@ def test_forgetting_the_family_removes_it_everywhere(toy: Family) -> None:
     with pytest.raises(ValueError, match="built-in"):
         forget_family("filter")
     declare_family(TOY)  # for the fixture's own forgetting
+
+
+def test_a_declared_family_is_a_step_kind_of_pipeline_files(toy: Family, tmp_path: Path) -> None:
+    """The toy family's plugin, registered as a third-party plugin would be, runs in a pipeline file
+    under its family's key, with its options; an unknown member is a located error."""
+    from datagen import Pipeline
+
+    pm = load_plugins(strict=True, disable=())
+    pm.register(ToyPlugin(), name="toys")
+    path = tmp_path / "toy.yaml"
+    path.write_text(
+        "rows: 2\nsteps:\n  - {name: output, sampler: category, values: [hi]}\n"
+        "  - {toy: shout, options: {suffix: '?'}}\n"
+    )
+    assert [r["output"] for r in Pipeline.from_file(path, plugins=pm).preview(2).rows] == ["HI?", "HI?"]
+    path.write_text(path.read_text().replace("toy: shout", "toy: whisper"))
+    with pytest.raises(
+        ConfigError, match=r"toy.yaml:4:6: \$\.steps\[1\]\.toy: no toy plugin named 'whisper'"
+    ):
+        Pipeline.from_file(path, plugins=pm).validate()
