@@ -422,3 +422,10 @@ def test_config_that_changes_answers_recomputes_and_config_that_does_not_reuses(
     assert all(s["groups_computed"] == 0 for s in again["steps"])  # how requests are sent: not the rows
     hotter = Pipeline.from_file(path, config={"sampling": {"temperature": 0.1}}).run(out).report
     assert all(s["groups_computed"] == 3 for s in hotter["steps"])
+
+
+def test_file_rows_and_method_rows_do_not_mix(tmp_path: Path) -> None:
+    (tmp_path / "q.csv").write_text("instruction\nWhat is rain?\n")
+    path = write(tmp_path / "mix.yaml", "sources:\n  a: {method: respond, count: 3}\n  b: {path: q.csv}\n")
+    with pytest.raises(ConfigError, match=r"mix.yaml:1:1: \$\.sources: rows come either from files or"):
+        Pipeline.from_file(path).validate()

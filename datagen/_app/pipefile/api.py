@@ -99,7 +99,8 @@ class Pipeline:
 
     def validate(self) -> list[str]:
         """Check everything before any work; returns the steps in run order."""
-        prepared = self.prepared(only_named=self.plugins is None)
+        # only the plugins the file names, unless an override needs a backend found by declaration
+        prepared = self.prepared(only_named=self.plugins is None and not any(self.overrides.values()))
         self._prepared = None  # a run loads every plugin (the automatic backend choice needs them)
         return [step.name for step in prepared.steps]
 

@@ -98,6 +98,12 @@ def _source_problems(loaded: Loaded, pm: PluginManager, problems: list[str]) -> 
             columns.extend(c for c in source_columns(loaded, name, source) if c not in columns)
         except DatagenError as exc:
             problems.append(f"{where}: {exc}")
+    kinds = {bool(s.method) for s in spec.sources.values()}
+    if len(kinds) > 1:
+        problems.append(
+            "$.sources: rows come either from files or from generation methods, not both; "
+            "to run a method over a file's rows, make it a step (method: NAME)"
+        )
     if not spec.sources and spec.rows is None:
         problems.append("$.rows: how many rows to make (the file has no source)")
     return columns

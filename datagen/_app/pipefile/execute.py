@@ -41,12 +41,10 @@ from datagen._datamodel.results import temporary_path
 from datagen._datamodel.run import Run
 from datagen._kernel.manager import PluginManager, load_plugins_for
 from datagen.errors import ConfigError, UsageError
-from datagen.log import get_logger
 
 if TYPE_CHECKING:
     from datagen._app.pipefile.steps import Models, Reject, Row, StepRun
 
-log = get_logger("datagen.pipefile")
 
 #: the counters of each step, and of the whole run, under the keys ``plan --json`` uses
 COUNTERS = ("requests", "cached", "input_tokens", "output_tokens", "cost_usd", "seconds")
@@ -136,10 +134,11 @@ def groups(prepared: Prepared, *, limit: int | None = None) -> Iterator[tuple[in
     size = spec.row_group
     cap = min(x for x in (spec.rows, limit) if x is not None) if (spec.rows or limit) else None
     methods = {n: s for n, s in spec.sources.items() if s.method}
-    if methods:
-        index = 0
+    if methods:  # (check: a file refuses to mix them with file sources)
+        index, left = 0, cap
         for name, source in methods.items():
-            count = min(source.count or 0, cap) if cap is not None else source.count or 0
+            count = min(source.count or 0, left) if left is not None else source.count or 0
+            left = None if left is None else left - count
             for g in range(math.ceil(count / size)):
                 n = min(size, count - g * size)
                 yield index, _method_maker(prepared, name, source, g, n)
