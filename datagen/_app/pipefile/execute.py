@@ -211,7 +211,7 @@ async def run_method(
     a method step's). With ``carry`` (seed id → row) a record made from one seed (its provenance's
     ``seed_ids``, else ``parent_id``) takes that row's other columns."""
     from datagen._app.pipefile.spec import ModelSpec
-    from datagen._app.pipefile.steps import model_config
+    from datagen._app.pipefile.steps import model_config, record_to_row
     from datagen._app.runner import execute, prepare as prepare_run
 
     model = prepared.loaded.spec.models.get(model_name or "default", ModelSpec())
@@ -240,13 +240,7 @@ async def run_method(
     ]
     rows = []
     for k, record in enumerate(results):
-        row: Row = {"id": row_id(k)}
-        for key in ("instruction", "input", "output"):
-            if getattr(record, key) is not None:
-                row[key] = getattr(record, key)
-        if record.messages:
-            row["messages"] = [{"role": m.role, "content": m.content} for m in record.messages]
-        row.update(record.metadata)
+        row: Row = {**record_to_row(record, {}), "id": row_id(k)}
         if carry:
             prov = record.provenance
             origin = (prov.seed_ids[0] if len(prov.seed_ids) == 1 else prov.parent_id) if prov else None
