@@ -38,7 +38,6 @@ ORDINARY: dict[tuple[str, str], int] = {
     ("datagen/_app/pipefile/steps.py", "judge"): 2,  # a pipeline file's LLM column kind
     ("datagen/_app/pipefile/spec.py", "template"): 3,  # a pipeline file's template step kind
     ("datagen/_app/pipefile/graph.py", "template"): 1,  # a pipeline file's template step kind
-    ("datagen/_app/pipefile/execute.py", "instruction"): 1,  # a record field
     ("datagen/_app/pipefile/sources.py", "instruction"): 1,  # a record field
     ("datagen/_app/pipefile/steps.py", "instruction"): 2,  # a record field
     ("datagen/pipeline/io.py", "instruction"): 1,  # a record field

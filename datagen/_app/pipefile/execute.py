@@ -43,7 +43,7 @@ from datagen._kernel.manager import PluginManager, load_plugins_for
 from datagen.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
-    from datagen._app.pipefile.steps import Models, Reject, Row, StepRun
+    from datagen._app.pipefile.steps import MethodRows, Models, Reject, Row, StepRun
 
 
 #: the counters of each step, and of the whole run, under the keys ``plan --json`` uses
@@ -175,6 +175,7 @@ def _constant(rows: list[Row]) -> Callable[[], Any]:
 
 def _method_maker(prepared: Prepared, name: str, source: SourceSpec, g: int, n: int) -> Callable[[], Any]:
     async def make() -> MethodRows:
+        from datagen._app.pipefile.steps import run_method
         from datagen._datamodel.seeds import to_seeds
         from datagen._kernel.capabilities import default_seeds
 
@@ -191,72 +192,6 @@ def _method_maker(prepared: Prepared, name: str, source: SourceSpec, g: int, n: 
         )  # fmt: skip
 
     return make
-
-
-async def run_method(
-    prepared: Prepared,
-    *,
-    name: str,
-    method: str,
-    options: dict[str, Any],
-    model_name: str,
-    seeds: list[Any],
-    count: int,
-    group: int,
-    row_id: Callable[[int], str],
-    carry: dict[str, Row] | None = None,
-) -> MethodRows:
-    """``count`` records of a generation method on ``seeds`` with the named model, as rows (ids from
-    ``row_id``), with what they cost and the method's rejections by reason (a method source's rows, or
-    a method step's). With ``carry`` (seed id → row) a record made from one seed (its provenance's
-    ``seed_ids``, else ``parent_id``) takes that row's other columns."""
-    from datagen._app.pipefile.spec import ModelSpec
-    from datagen._app.pipefile.steps import model_config, record_to_row
-    from datagen._app.runner import execute, prepare as prepare_run
-
-    model = prepared.loaded.spec.models.get(model_name or "default", ModelSpec())
-    raw = deep_merge(
-        converter.unstructure(model_config(prepared.config, model)),
-        {
-            "method": {method: options},
-            "generate": {"random_seed": prepared.loaded.spec.seed * 100_003 + group, "require_count": False},
-        },
-    )
-    run = prepare_run(structure(raw, DatagenConfig), prepared.plugins, seeds, count=count, method=method)
-    results = await execute(run, prepared.plugins)
-    report = results.report
-    assert report is not None
-    counters = {
-        "requests": report.requests,
-        "cached": report.cached,
-        "input_tokens": report.prompt_tokens,
-        "output_tokens": report.completion_tokens,
-        "cost_usd": report.cost_usd or 0.0,
-        "seconds": report.elapsed_s,
-    }
-    rejected = [
-        {"id": f"{name}-group{group}", "step": name, "reason": reason, "details": {"count": n}}
-        for reason, n in report.method_rejections.items()
-    ]
-    rows = []
-    for k, record in enumerate(results):
-        row: Row = {**record_to_row(record, {}), "id": row_id(k)}
-        if carry:
-            prov = record.provenance
-            origin = (prov.seed_ids[0] if len(prov.seed_ids) == 1 else prov.parent_id) if prov else None
-            for key, value in carry.get(origin or "", {}).items():
-                row.setdefault(key, value)
-        rows.append(row)
-    return MethodRows(rows, counters, rejected)
-
-
-@attrs.define
-class MethodRows:
-    """A method source's rows for one group, what making them cost and what the method rejected."""
-
-    rows: list[Row]
-    counters: dict[str, float]
-    rejected: list[Reject]
 
 
 # ------------------------------------------------------------------------------------------ checkpoints
@@ -452,6 +387,8 @@ class _Groups:
         """A group's source rows: read as they come from files, or made by a generation method, whose
         output is committed like a step's (``.checkpoints/source``) and counted as the source."""
         made = await make()
+        from datagen._app.pipefile.steps import MethodRows
+
         if not isinstance(made, MethodRows):
             return list(made)
         meta = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -305,6 +305,70 @@ class Template(StepRun):
         return out, []
 
 
+@attrs.define
+class MethodRows:
+    """A method source's rows for one group, what making them cost and what the method rejected."""
+
+    rows: list[Row]
+    counters: dict[str, float]
+    rejected: list[Reject]
+
+
+async def run_method(
+    prepared: Any,
+    *,
+    name: str,
+    method: str,
+    options: dict[str, Any],
+    model_name: str,
+    seeds: list[Any],
+    count: int,
+    group: int,
+    row_id: Callable[[int], str],
+    carry: dict[str, Row] | None = None,
+) -> MethodRows:
+    """``count`` records of a generation method on ``seeds`` with the named model, as rows (ids from
+    ``row_id``), with what they cost and the method's rejections by reason (a method source's rows, or
+    a method step's). With ``carry`` (seed id → row) a record made from one seed (its provenance's
+    ``seed_ids``, else ``parent_id``) takes that row's other columns."""
+    from datagen._app.runner import execute, prepare as prepare_run
+
+    model = prepared.loaded.spec.models.get(model_name or "default", ModelSpec())
+    raw = deep_merge(
+        converter.unstructure(model_config(prepared.config, model)),
+        {
+            "method": {method: options},
+            "generate": {"random_seed": prepared.loaded.spec.seed * 100_003 + group, "require_count": False},
+        },
+    )
+    run = prepare_run(structure(raw, DatagenConfig), prepared.plugins, seeds, count=count, method=method)
+    results = await execute(run, prepared.plugins)
+    report = results.report
+    assert report is not None
+    counters = {
+        "requests": report.requests,
+        "cached": report.cached,
+        "input_tokens": report.prompt_tokens,
+        "output_tokens": report.completion_tokens,
+        "cost_usd": report.cost_usd or 0.0,
+        "seconds": report.elapsed_s,
+    }
+    rejected = [
+        {"id": f"{name}-group{group}", "step": name, "reason": reason, "details": {"count": n}}
+        for reason, n in report.method_rejections.items()
+    ]
+    rows = []
+    for k, record in enumerate(results):
+        row: Row = {**record_to_row(record, {}), "id": row_id(k)}
+        if carry:
+            prov = record.provenance
+            origin = (prov.seed_ids[0] if len(prov.seed_ids) == 1 else prov.parent_id) if prov else None
+            for key, value in carry.get(origin or "", {}).items():
+                row.setdefault(key, value)
+        rows.append(row)
+    return MethodRows(rows, counters, rejected)
+
+
 class MethodRun(StepRun):
     """A generation method over the group's rows as seeds; its records replace the rows."""
 
@@ -315,8 +379,6 @@ class MethodRun(StepRun):
         self.prepared = prepared
 
     async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
-        from datagen._app.pipefile.execute import run_method
-
         step, first = self.step, str(rows[0]["id"])
         seeds = [row_to_record(row) for row in rows]
         made = await run_method(
