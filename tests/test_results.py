@@ -103,6 +103,33 @@ def test_bad_files_name_the_line(tmp_path: Path, content: str, message: str) -> 
         Results.load(path)
 
 
+def test_rows_of_other_tools_are_read_through_the_aliases(tmp_path: Path) -> None:
+    """A pretraining corpus row ({id, text, url}) is a document: text as the output, the rest as metadata;
+    a row that names a record field is read strictly (a typo stays an error)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [
+        {"id": "d1", "text": "A document.", "url": "https://example.org", "score": 0.5},
+        {"prompt": "Say hi.", "response": "Hi."},
+    ]
+    jsonl = tmp_path / "corpus.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    parquet = tmp_path / "corpus.parquet"
+    columns = ["id", "text", "url", "score", "prompt", "response"]
+    pq.write_table(pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows]), parquet)
+    for path in (jsonl, parquet):
+        first, second = Results.load(path)
+        assert (first.id, first.output, first.instruction) == ("d1", "A document.", None)
+        assert first.metadata["url"] == "https://example.org" and first.metadata["score"] == 0.5
+        assert (second.instruction, second.output) == ("Say hi.", "Hi.")
+        assert second.id == stable_id("Say hi.", "Hi.") and not second.metadata
+    typo = tmp_path / "typo.jsonl"
+    typo.write_text('{"id": "a", "output": "x", "txt": "y"}\n')
+    with pytest.raises(UsageError, match=r"typo.jsonl:1: not a record: \$.txt: unknown key"):
+        Results.load(typo)
+
+
 def test_unsupported_and_unwritable_paths(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"unsupported file type '\.csv'"):
         Results().save(tmp_path / "x.csv")

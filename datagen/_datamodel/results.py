@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, overload
 import msgspec
 
 from datagen._datamodel.config import converter, structure
-from datagen._datamodel.records import Record
+from datagen._datamodel.records import Record, stable_id
 from datagen.errors import ConfigError, UsageError, missing_extra
 
 if TYPE_CHECKING:
@@ -68,8 +68,43 @@ def record_to_dict(record: Record) -> dict[str, Any]:
     return data
 
 
+#: other names users' data gives the fields, first match wins (documented in docs/records.md); a row of
+#: another tool's file (``{"id", "text", "url"}`` as pretraining corpora are written) has its text read as
+#: the ``output`` through these and every other key kept in ``metadata``
+ALIASES = {
+    "instruction": ("prompt", "question", "query"),
+    "output": ("response", "answer", "completion", "text", "content", "document"),
+}
+_CONTENT = ("instruction", "input", "output", "messages")
+
+
+def _foreign_row(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A row with none of a record's content fields, read through :data:`ALIASES`; None if none applies."""
+    found: dict[str, str] = {}
+    for field, aliases in ALIASES.items():
+        alias = next((a for a in aliases if isinstance(data.get(a), str) and data[a].strip()), None)
+        if alias is not None:
+            found[field] = alias
+    if not found:
+        return None
+    row: dict[str, Any] = {field: data[alias] for field, alias in found.items()}
+    taken = {"id", "metadata", "provenance", *found.values()}
+    extra = {k: v for k, v in data.items() if k not in taken and v is not None}  # a table's empty cells
+    if extra or data.get("metadata"):
+        row["metadata"] = {**dict(data.get("metadata") or {}), **extra}
+    if data.get("provenance") is not None:
+        row["provenance"] = data["provenance"]
+    row["id"] = data.get("id") or stable_id(row.get("instruction"), row.get("output"))
+    return row
+
+
 def record_from_dict(data: Any, *, where: str = "$") -> Record:
-    """A record from plain data; a :class:`ConfigError` names ``where`` and the bad key."""
+    """A record from plain data; a :class:`ConfigError` names ``where`` and the bad key.
+
+    A row with no ``instruction``, ``input``, ``output`` or ``messages`` is read through the field
+    aliases (``text``, ``prompt``, ``response``, ...), its other keys going to ``metadata``."""
+    if isinstance(data, dict) and not any(k in data for k in _CONTENT):
+        data = _foreign_row(data) or data
     return structure(data, Record, path=where)
 
 

@@ -11,15 +11,10 @@ from typing import Any
 
 from datagen._datamodel.config import structure
 from datagen._datamodel.records import Record, stable_id
-from datagen._datamodel.results import COLUMNS, iter_json_lines, iter_records
+from datagen._datamodel.results import ALIASES, COLUMNS, iter_json_lines, iter_records
 from datagen.errors import ConfigError, UsageError
 
 _RECORD_KEYS = {"id", "instruction", "input", "output", "messages", "metadata", "provenance"}
-#: other names users' data gives the fields, first match wins (documented in docs/records.md)
-ALIASES = {
-    "instruction": ("prompt", "question", "query"),
-    "output": ("response", "answer", "completion"),
-}
 
 
 def seed_from_dict(data: Any, where: str) -> Record:
