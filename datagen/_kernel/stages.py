@@ -206,9 +206,11 @@ class Pipeline:
         for i in range(len(self.specs)) if indexes is None else indexes:
             spec = self.specs[i]
             advise = getattr(spec.plugin, "advise", None)
-            if i in self._advised or not callable(advise) or not sample:
+            if i in self._advised or not sample:
                 continue
-            self._advised.add(i)
+            self._advised.add(i)  # asked once, or never for a stage without advice to give
+            if not callable(advise):
+                continue
             for advice in advise(sample):
                 _stage_logger(spec).warning("stage_misfit", stage=spec.name, advice=advice)
                 said.append(f"{spec.family} {spec.name}: {advice}")
@@ -246,7 +248,10 @@ class Pipeline:
 
     def chain(self, indexes: Iterable[int], records: AsyncIterator[Record]) -> AsyncGenerator[Record, None]:
         """``records`` through the stages at ``indexes``, in order."""
-        stream: AsyncGenerator[Record, None] = _passthrough(records)
+        # an async generator is closed by the first stage's feed; anything else gets one to close it
+        stream: AsyncGenerator[Record, None] = (
+            records if isinstance(records, AsyncGenerator) else _passthrough(records)
+        )
         for i in indexes:
             stream = self._stage(i, stream)
         return stream
