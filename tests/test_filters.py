@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,37 @@ def test_minhash_estimates_jaccard_within_tolerance(a: set[int], b: set[int]) ->
     exact = len(a & b) / len(a | b)
     estimate = jaccard_estimate(hasher.signature(text_a), hasher.signature(text_b))
     assert abs(estimate - exact) <= 0.15  # 256 permutations: standard error <= 0.031
+
+
+LATIN = st.characters(max_codepoint=0x2FF) | st.sampled_from("ßµİıſ\u0308\u00a0\u2044жЖ中文ǅ_")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(LATIN, max_size=40), min_size=1, max_size=6))
+def test_word_hashes_follow_the_words_of_each_text(texts: list[str]) -> None:
+    """Words are hashed in bulk over a batch's bytes (fast paths for ASCII and Latin-1): each text gets
+    one hash per word as ``words()`` finds them (a text without words: one), equal words equal hashes,
+    and a text's hashes do not depend on the batch it comes in."""
+    from datagen_plugins.filters._minhash import EMPTY
+    from datagen_plugins.filters._text import words
+
+    hasher = MinHasher(num_perm=4, ngram=5, seed=1)
+    hashes, lengths = hasher._word_hashes(texts)
+    assert int(lengths.sum()) == len(hashes)
+    seen: dict[str, int] = {}
+    at = 0
+    for text, n in zip(texts, lengths.tolist(), strict=True):
+        mine, found = hashes[at : at + n].tolist(), words(text)
+        at += n
+        alone, _ = hasher._word_hashes([text])
+        assert alone.tolist() == mine
+        if not found:
+            assert mine == [int(EMPTY)]
+            continue
+        assert len(mine) == len(found)
+        for word, value in zip(found, mine, strict=True):
+            assert seen.setdefault(word, value) == value
+    assert len(set(seen.values())) == len(seen)  # no collision among these words
 
 
 def test_lsh_parameters_follow_the_threshold() -> None:
@@ -442,3 +474,30 @@ def test_a_filter_whose_defaults_do_not_fit_the_records_says_so_before_the_pass(
     documents = Results([datagen.Record(instruction="Write.", output=" ".join(["word"] * 80))] * 3)
     documents.apply("gopher")
     assert "stage_misfit" not in capsys.readouterr().err
+
+
+def test_a_streaming_stage_holds_no_record_it_has_passed_on() -> None:
+    """Records stream through stages: the sample a stage is advised on stays a sample, whether or not
+    the stage gives advice (it once grew to the whole input for stages without ``advise``)."""
+    import gc
+    import weakref
+
+    alive: weakref.WeakValueDictionary[int, datagen.Record] = weakref.WeakValueDictionary()
+    most = 0
+
+    def source():
+        nonlocal most
+        for i in range(3_000):
+            record = R(id=f"d{i}", output=f"text number {i}")
+            alive[i] = record
+            yield record
+            if i % 500 == 499:
+                gc.collect()
+                most = max(most, len(alive))
+
+    from datagen._app.pipeline import apply_stages
+
+    with tempfile.TemporaryDirectory() as tmp:  # the kept records go to a file, not a list
+        kept = apply_stages(source(), ["exact_dedup"], out=Path(tmp) / "kept.jsonl")
+        assert len(kept) == 3_000
+    assert most <= 200  # the advice sample (100) and what is in flight, not thousands

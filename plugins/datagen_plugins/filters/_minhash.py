@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import pickle
+import re
 import sys
 import tempfile
 from collections import deque
@@ -25,31 +25,55 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 import numpy as np
-import xxhash
 
 from datagen_plugins.filters._text import words
 
 SHIFT = np.uint64(32)
 POLY = np.uint64(1_000_003)
 MIX = np.uint64(0xFF51AFD7ED558CCD)
+#: the base of the words' polynomial hash (odd, so invertible modulo 2**64) and its inverse
+BASE = np.uint64(0x100000001B3)
+BASE_INVERSE = np.uint64(pow(int(BASE), -1, 2**64))
+#: the word hash of a text without words (it is one shingle, as in datasketch)
+EMPTY = np.uint64(0x9E3779B97F4A7C15)
 #: shingles permuted together: a (num_perm, CHUNK) uint64 buffer that stays in the CPU's cache
 CHUNK = 8192
-_WORD_BYTES = bytes(c if chr(c).isascii() and (chr(c).isalnum() or c == 95) else 32 for c in range(256))
+_SPACE = 32
+_WORD_BYTES = bytes(c if chr(c).isascii() and (chr(c).isalnum() or c == 95) else _SPACE for c in range(256))
+#: Latin-1 characters, already case-folded, kept as word characters (``\w``: alphanumeric or ``_``)
+_LATIN1_WORD = bytes(c if chr(c).isalnum() or c == 95 else _SPACE for c in range(256))
+#: word characters of Latin-1 that NFKC changes (ª to a, ² to 2, ½ to 1, fraction slash, 2): such a text
+#: takes the full path; the others NFKC changes (no-break space, diaeresis, macron, acute accent, cedilla)
+#: become separators either way
+_NFKC_LATIN1_WORD = re.compile("[\xaa\xb2\xb3\xb5\xb9\xba\xbc\xbd\xbe]")
 
 
-def _tokens(text: str) -> list[bytes]:
-    """The text's words as UTF-8 bytes, as ``words()`` finds them; ASCII text takes a faster path."""
+def word_bytes(text: str) -> bytes:
+    """The text's words (as ``words()`` finds them) in UTF-8, each separated by spaces and nothing else.
+
+    ASCII text and Latin-1 text (most English, German, French, Spanish ...) take a few C-level passes
+    over the whole text; other scripts the regular expression of ``words()``."""
     if text.isascii():
-        return text.encode().lower().translate(_WORD_BYTES).split()
-    return [w.encode() for w in words(text)]
+        return text.encode().lower().translate(_WORD_BYTES)
+    if not _NFKC_LATIN1_WORD.search(text):
+        try:
+            latin1 = text.casefold().encode("latin-1")
+        except UnicodeEncodeError:  # another script (or µ folded out of Latin-1)
+            pass
+        else:
+            return latin1.translate(_LATIN1_WORD).decode("latin-1").encode()
+    return " ".join(words(text)).encode()
 
 
 class MinHasher:
     """MinHash signatures of word n-gram shingle sets, ``num_perm`` permutations from ``seed``.
 
-    A shingle's 32-bit hash ``x`` is permuted by multiply-shift hashing, ``((a * x + b) mod 2**64) >>
-    32`` with random odd 64-bit ``a`` and random ``b`` (a 2-universal family: Dietzfelbinger et al.
-    1997), which needs no modulo by a prime and so runs several times faster in numpy.
+    Words are hashed all at once over a batch's bytes: a polynomial hash modulo 2**64 from a running
+    sum (``sum(byte[i] * BASE**i)`` between a word's ends, shifted back by ``BASE**-start``), then
+    mixed (MurmurHash3's finaliser). A shingle's hash ``x`` is permuted by multiply-shift hashing,
+    ``((a * x + b) mod 2**64) >> 32`` with random odd 64-bit ``a`` and random ``b`` (a 2-universal
+    family: Dietzfelbinger et al. 1997), which needs no modulo by a prime and so runs several times
+    faster in numpy.
     """
 
     def __init__(self, num_perm: int, ngram: int, seed: int) -> None:
@@ -58,21 +82,43 @@ class MinHasher:
         self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
         self.ngram = ngram
         self.num_perm = num_perm
-        self._cache: dict[bytes, int] = {}
+        self._powers = np.empty(0, dtype=np.uint64)  # BASE**i and BASE**-i, grown by doubling
+        self._inverse_powers = np.empty(0, dtype=np.uint64)
         self._buffer = np.empty((num_perm, CHUNK), dtype=np.uint64)
 
+    def _powers_to(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self._powers) < n:
+            size = max(n, 2 * len(self._powers), 1 << 16)
+            with np.errstate(over="ignore"):  # wrapping modulo 2**64 is the point
+                for name, base in (("_powers", BASE), ("_inverse_powers", BASE_INVERSE)):
+                    powers = np.empty(size, dtype=np.uint64)
+                    powers[0] = 1
+                    powers[1:] = base
+                    setattr(self, name, np.cumprod(powers, dtype=np.uint64))
+        return self._powers[:n], self._inverse_powers[:n]
+
     def _word_hashes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The xxhash of every word of every text, concatenated, and each text's word count."""
-        cache = self._cache
-        if len(cache) > 1_000_000:  # a bounded vocabulary cache
-            cache.clear()
-        token_lists = [_tokens(t) or [b""] for t in texts]
-        lengths = np.fromiter((len(tl) for tl in token_lists), dtype=np.int64, count=len(texts))
-        tokens = list(itertools.chain.from_iterable(token_lists))
-        hash64 = xxhash.xxh64_intdigest
-        cache.update((word, hash64(word)) for word in set(tokens).difference(cache))  # new words
-        values = list(map(cache.__getitem__, tokens))  # C-speed lookups
-        return np.array(values, dtype=np.uint64), lengths
+        """The hash of every word of every text, concatenated, and each text's word count (a text
+        without words counts one, the ``EMPTY`` hash)."""
+        parts = [word_bytes(t) for t in texts]
+        data = np.frombuffer(b" " + b" ".join(parts) + b" ", dtype=np.uint8)  # spaces at both ends
+        powers, inverse = self._powers_to(len(data))
+        is_word = data != _SPACE
+        edges = np.flatnonzero(is_word[1:] != is_word[:-1]) + 1
+        starts, ends = edges[0::2], edges[1::2]
+        with np.errstate(over="ignore"):
+            running = np.cumsum(data * powers, dtype=np.uint64)
+            hashes = (running[ends - 1] - running[starts - 1]) * inverse[starts]
+            hashes ^= hashes >> np.uint64(33)
+            hashes *= MIX
+            hashes ^= hashes >> np.uint64(33)
+        text_starts = np.cumsum([1] + [len(p) + 1 for p in parts[:-1]])  # where each text's bytes begin
+        lengths = np.diff(np.searchsorted(starts, text_starts), append=len(starts))
+        empty = lengths == 0
+        if empty.any():
+            hashes = np.insert(hashes, (np.cumsum(lengths) - lengths)[empty], EMPTY)
+            lengths[empty] = 1
+        return hashes, lengths
 
     def signatures(self, texts: list[str]) -> np.ndarray:
         """The signatures of many texts at once: a (len(texts), num_perm) uint32 array.

@@ -31,7 +31,15 @@ def field_text(record: Record, field: str) -> str:
 
 def record_text(record: Record, fields: Sequence[str]) -> str:
     """The named fields' texts joined by newlines (empty ones left out)."""
-    return "\n".join(t for t in (field_text(record, f) for f in fields) if t)
+    texts = []
+    for field in fields:
+        if field == "messages":
+            text = "\n".join(m.content for m in record.messages) if record.messages else ""
+        else:
+            text = getattr(record, field)
+        if text:
+            texts.append(text)
+    return texts[0] if len(texts) == 1 else "\n".join(texts)
 
 
 def normalise(text: str) -> str:

@@ -2,13 +2,14 @@
 Massive Datasets", ch. 3), vectorised with numpy.
 
 Each record's text becomes a set of word n-gram shingles (``ngram`` words, 5 by default), hashed from
-its words' xxhash values; ``num_perm`` hash permutations give its MinHash signature, whose equal
-entries estimate the Jaccard similarity of two shingle sets. LSH cuts the signature into ``bands`` of
-``rows``: records that agree on a whole band are near duplicates (as in datasketch's ``MinHashLSH``,
-datatrove and text-dedup). Unless ``bands`` and ``rows`` are given they are chosen from ``threshold`` to
-minimise the expected false positives and negatives (equal weights). ``verify = true`` also requires
-the estimated Jaccard to reach ``threshold``: fewer pairs under the threshold removed, but about one
-pair in twenty just above it kept (the estimate's noise at 128 permutations).
+its words' hashes (computed in bulk over a batch's bytes); ``num_perm`` hash permutations give its
+MinHash signature, whose equal entries estimate the Jaccard similarity of two shingle sets. LSH cuts the
+signature into ``bands`` of ``rows``: records that agree on a whole band are near duplicates (as in
+datasketch's ``MinHashLSH``, datatrove and text-dedup). Unless ``bands`` and ``rows`` are given they are
+chosen from ``threshold`` to minimise the expected false positives and negatives (equal weights).
+``verify = true`` also requires the estimated Jaccard to reach ``threshold``: fewer pairs under the
+threshold removed, but about one pair in twenty just above it kept (the estimate's noise at 128
+permutations).
 
 ``keep = "first"`` streams and keeps the first of each cluster; ``keep = "best"`` needs the whole
 dataset and keeps, of each cluster, the record with the highest ``metadata[score_field]``. ``index`` (a
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 #: records whose signatures are computed together (a streaming stage still yields them in order)
 BATCH = 256
 INDEX_FILE = "near_dedup.pkl"
-INDEX_VERSION = 3
+INDEX_VERSION = 4  # 4: words hashed in bulk (a polynomial hash), no longer with xxhash
 
 
 @attrs.define
