@@ -28,6 +28,15 @@ def test_files_round_trip_losslessly(tmp_path: Path, items: list[Record], suffix
 
 
 @roundtrip
+@given(item=records())
+def test_record_to_dict_is_the_converters_unstructuring(item: Record) -> None:
+    from datagen._datamodel.config import converter
+    from datagen._datamodel.results import record_to_dict
+
+    assert record_to_dict(item) == converter.unstructure(item)
+
+
+@roundtrip
 @given(items=st.lists(records(), max_size=6))
 def test_pandas_round_trip(items: list[Record]) -> None:
     assert list(Results.from_pandas(Results(items).to_pandas())) == items
