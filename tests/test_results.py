@@ -121,14 +121,17 @@ def test_rows_of_other_tools_are_read_through_the_aliases(tmp_path: Path) -> Non
     rows = [
         {"id": "d1", "text": "A document.", "url": "https://example.org", "score": 0.5},
         {"prompt": "Say hi.", "response": "Hi."},
+        {"id": 7, "content": "Numbered.", "tags": ["a", "b"]},
     ]
     jsonl = tmp_path / "corpus.jsonl"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
     parquet = tmp_path / "corpus.parquet"
-    columns = ["id", "text", "url", "score", "prompt", "response"]
-    pq.write_table(pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows]), parquet)
+    columns = ["id", "text", "url", "score", "prompt", "response", "content", "tags"]
+    table = [{c: str(r[c]) if c == "id" and c in r else r.get(c) for c in columns} for r in rows]
+    pq.write_table(pa.Table.from_pylist(table), parquet)  # one type per column: the ids as strings
     for path in (jsonl, parquet):
-        first, second = Results.load(path)
+        first, second, third = Results.load(path)
+        assert (third.id, third.output, third.metadata) == ("7", "Numbered.", {"tags": ["a", "b"]})
         assert (first.id, first.output, first.instruction) == ("d1", "A document.", None)
         assert first.metadata["url"] == "https://example.org" and first.metadata["score"] == 0.5
         assert (second.instruction, second.output) == ("Say hi.", "Hi.")

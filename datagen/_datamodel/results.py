@@ -114,7 +114,9 @@ def _foreign_row(data: Mapping[str, Any]) -> dict[str, Any] | None:
         row["metadata"] = extra
     if data.get("provenance") is not None:
         row["provenance"] = data["provenance"]
-    row["id"] = data.get("id") or stable_id(row.get("instruction"), row.get("output"))
+    given = data.get("id")
+    row["id"] = str(given) if isinstance(given, (str, int)) and given != "" else None
+    row["id"] = row["id"] or stable_id(row.get("instruction"), row.get("output"))
     return row
 
 
@@ -124,7 +126,11 @@ def record_from_dict(data: Any, *, where: str = "$") -> Record:
     A row with no ``instruction``, ``input``, ``output`` or ``messages`` is read through the field
     aliases (``text``, ``prompt``, ``response``, ...), its other keys going to ``metadata``."""
     if isinstance(data, dict) and not any(k in data for k in _CONTENT):
-        data = _foreign_row(data) or data
+        row = _foreign_row(data)
+        if row is not None:
+            if "provenance" not in row:  # strings and a dict of JSON values: nothing to convert
+                return Record(**row)
+            data = row
     return structure(data, Record, path=where)
 
 
@@ -341,7 +347,7 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed JSON) for each non-blank line; a bad line is an error naming file and line."""
     with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
-            if not line.strip():
+            if line.isspace():
                 continue
             try:
                 yield lineno, _DECODE(line)
