@@ -1,31 +1,17 @@
 """MinHash signatures of word n-gram shingle sets, computed in this process or in worker processes.
 
-``python -m datagen_plugins.filters._minhash NUM_PERM NGRAM SEED`` is a worker: it reads pickled
-batches of texts on stdin (each after its 8-byte length) and writes each batch's signatures back (the
-batch size as 8 bytes, then the uint32 array). Plain subprocesses rather than ``multiprocessing``: a
-spawned ``multiprocessing`` child re-runs the user's ``__main__`` script, which breaks every script
-without an ``if __name__ == "__main__"`` guard.
+``python -m datagen_plugins.filters._minhash NUM_PERM NGRAM SEED`` is a worker (``_workers``): it
+answers each batch of texts with their signatures.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import pickle
 import re
 import sys
-import tempfile
-from collections import deque
-from typing import IO
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 
+from datagen_plugins._workers import PipeWorkers, serve as serve_requests
 from datagen_plugins.filters._text import words
 
 SHIFT = np.uint64(32)
@@ -185,103 +171,25 @@ class Workers:
     worker answers its batches in the order given."""
 
     def __init__(self, count: int, num_perm: int, ngram: int, seed: int) -> None:
-        self.count, self.num_perm, self.args = count, num_perm, (num_perm, ngram, seed)
-        self._procs: list[asyncio.subprocess.Process] = []
-        self._waiting: list[deque[asyncio.Future[np.ndarray]]] = []
-        self._readers: list[asyncio.Task[None]] = []
-        self._stderr: list[IO[bytes]] = []
-        self._next = 0
+        self._pool = PipeWorkers("near_dedup", __name__, (num_perm, ngram, seed), count)
 
     async def start(self) -> None:
         """Start the workers (each imports numpy: a fraction of a second)."""
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        for i in range(self.count):
-            err = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                __name__,
-                *map(str, self.args),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=err,
-                env=env,
-            )
-            _widen_pipe(proc.stdin)
-            self._procs.append(proc)
-            self._stderr.append(err)
-            self._waiting.append(deque())
-            self._readers.append(asyncio.create_task(self._read(i)))
+        await self._pool.start()
 
     async def signatures(self, texts: list[str]) -> np.ndarray:
         """The signatures of a batch, from the next worker in turn."""
-        i, self._next = self._next, (self._next + 1) % self.count
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        self._waiting[i].append(future)
-        stdin = self._procs[i].stdin
-        assert stdin is not None
-        data = pickle.dumps(texts, protocol=pickle.HIGHEST_PROTOCOL)
-        stdin.write(len(data).to_bytes(8, "little") + data)
-        await stdin.drain()
-        return await future
-
-    async def _read(self, i: int) -> None:
-        stdout = self._procs[i].stdout
-        assert stdout is not None
-        try:
-            while True:
-                n = int.from_bytes(await stdout.readexactly(8), "little")
-                data = await stdout.readexactly(n * self.num_perm * 4)
-                array = np.frombuffer(data, dtype=np.uint32).reshape(n, self.num_perm)
-                self._waiting[i].popleft().set_result(array)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            if self._waiting[i]:
-                await self._procs[i].wait()
-                self._stderr[i].seek(0)
-                detail = self._stderr[i].read().decode(errors="replace").strip()[-2000:]
-                error = RuntimeError(f"near_dedup worker exited ({self._procs[i].returncode}): {detail}")
-                while self._waiting[i]:
-                    self._waiting[i].popleft().set_exception(error)
+        signatures: np.ndarray = await self._pool.call(texts)
+        return signatures
 
     async def close(self) -> None:
-        """Stop the workers (their input closed, they exit) and wait for them."""
-        for proc in self._procs:
-            if proc.stdin is not None:
-                proc.stdin.close()
-        for proc, reader, err in zip(self._procs, self._readers, self._stderr, strict=True):
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-            reader.cancel()
-            err.close()
-
-
-def _widen_pipe(stream: asyncio.StreamWriter | None) -> None:
-    """On Linux, a 1 MiB pipe buffer (64 KiB by default) so a whole batch is written in one call."""
-    pipe = stream.get_extra_info("pipe") if stream is not None else None
-    if pipe is not None:
-        _widen(pipe.fileno())
-
-
-def _widen(fd: int) -> None:
-    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
-    if setpipe is not None:
-        with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size: keep the default
-            fcntl.fcntl(fd, setpipe, 1 << 20)
+        """Stop the workers and wait for them."""
+        await self._pool.close()
 
 
 def serve(num_perm: int, ngram: int, seed: int) -> None:
-    """A worker's loop: batches from stdin, signatures to stdout, until stdin closes."""
-    hasher = MinHasher(num_perm, ngram, seed)
-    _widen(sys.stdout.fileno())
-    source, sink = sys.stdin.buffer, sys.stdout.buffer
-    while header := source.read(8):
-        texts = pickle.loads(source.read(int.from_bytes(header, "little")))  # from our own parent
-        signatures = hasher.signatures(texts)
-        sink.write(len(texts).to_bytes(8, "little") + signatures.tobytes())
-        sink.flush()
+    """A worker's loop: batches of texts from stdin, their signatures to stdout, until stdin closes."""
+    serve_requests(MinHasher(num_perm, ngram, seed).signatures)
 
 
 if __name__ == "__main__":
