@@ -92,6 +92,8 @@ _WHERE: dict[str, str] = {
     "require_seeds": "datagen._kernel.methods",
     "round_rng": "datagen._kernel.methods",
     "bounded_map": "datagen._engine.concurrency",
+    "PipeWorkers": "datagen._engine.workers",
+    "serve_requests": "datagen._engine.workers",
     "PromptSet": "datagen._text.prompts",
     "RougeLIndex": "datagen._text.rouge",
     "rouge_l": "datagen._text.rouge",
@@ -207,6 +209,7 @@ if TYPE_CHECKING:
         StructuredAnswer as StructuredAnswer,
         StructuredOutputError as StructuredOutputError,
     )
+    from datagen._engine.workers import PipeWorkers as PipeWorkers, serve_requests as serve_requests
     from datagen._kernel.accounting import (
         BudgetExceeded as BudgetExceeded,
         GaussianAccountant as GaussianAccountant,

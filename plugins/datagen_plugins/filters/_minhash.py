@@ -1,6 +1,6 @@
 """MinHash signatures of word n-gram shingle sets, computed in this process or in worker processes.
 
-``python -m datagen_plugins.filters._minhash NUM_PERM NGRAM SEED`` is a worker (``_workers``): it
+``python -m datagen_plugins.filters._minhash NUM_PERM NGRAM SEED`` is a worker (``PipeWorkers``): it
 answers each batch of texts with their signatures.
 """
 
@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from datagen_plugins._workers import PipeWorkers, serve as serve_requests
+from datagen.plugin import PipeWorkers, serve_requests
 from datagen_plugins.filters._text import words
 
 SHIFT = np.uint64(32)

@@ -1,4 +1,4 @@
-"""Worker processes for the built-in plugins: pickled requests in, pickled answers out, over pipes.
+"""Worker processes for plugins: pickled requests in, pickled answers out, over pipes.
 
 Plain subprocesses (``python -m MODULE ARGS``) rather than ``multiprocessing``: a spawned
 ``multiprocessing`` child re-runs the user's ``__main__`` script, which breaks every script without an
@@ -125,7 +125,7 @@ class _Failed:
         self.message = message
 
 
-def serve(handle: Callable[[Any], Any]) -> None:
+def serve_requests(handle: Callable[[Any], Any]) -> None:
     """A worker's loop: each request from stdin handled, its answer to stdout, until stdin closes."""
     _widen(sys.stdout.fileno())
     source, sink = sys.stdin.buffer, sys.stdout.buffer
