@@ -663,3 +663,54 @@ def test_a_letter_to_a_role_names_nobody_and_an_ner_name_never_spans_lines() -> 
         ["Cloud Clearwater\nCurrent weather: sunny", "Met Jessica Brown\nToday at noon"]
     ):
         assert all("\n" not in e.value for e in entities)
+
+
+def test_ner_in_worker_processes_scrubs_as_in_this_process() -> None:
+    """As a stage, the NER runs in worker processes while the rules run over the next batches: the same
+    records come out, in order, and the report names the pipelines the workers used."""
+    pii = PII(PIIConfig())
+    if not pii.ner.active:
+        pytest.skip("no spaCy pipeline installed")
+    names = ["Jessica Brown", "Marcel Prévost", "Oscar Chandler", "Hannah Becker", "Liam O'Neill"]
+    texts = [
+        f"Ticket {i}: the parcel for {names[i % 5]} never arrived at the depot. Call 555-123-{4000 + i}."
+        if i % 3
+        else f"Order {i} shipped on time, nothing else to report."
+        for i in range(300)
+    ]
+    records = [R(id=f"r{i}", output=t) for i, t in enumerate(texts)]
+    apart = Results(records).apply(("privacy", "pii"), config={"privacy": {"pii": {"ner_process": True}}})
+    here = Results(records).apply(("privacy", "pii"), config={"privacy": {"pii": {"ner_process": False}}})
+    assert [r.output for r in apart] == [r.output for r in here]
+    assert [r.id for r in apart] == [f"r{i}" for i in range(300)]
+    assert sum("[PERSON]" in (r.output or "") for r in apart) >= 150  # of 200 (the small model's recall)
+    report = apart.report.stages[0]["details"]
+    assert report["ner"]["default"] == here.report.stages[0]["details"]["ner"]["default"]
+    assert "-" in report["ner"]["default"]  # name-version: the worker loaded it
+
+
+def test_a_worker_raises_in_the_parent_what_went_wrong() -> None:
+    """A request the worker cannot handle raises there with its message; a worker that cannot start
+    fails its requests with what it printed."""
+    import asyncio
+
+    from datagen.plugin import PipeWorkers
+
+    module = "datagen_plugins.privacy._ner_worker"
+
+    async def ask(settings: dict[str, Any], request: Any) -> Any:
+        worker = PipeWorkers("pii NER", module, (json.dumps(settings),))
+        await worker.start()
+        try:
+            return await worker.call(request)
+        finally:
+            await worker.close()
+
+    off = {"ner": "none", "ner_languages": {}, "ner_threads": 1}
+    assert asyncio.run(ask(off, (["Met Jessica Brown."], ["Met Jessica Brown."]))) == ([[]], {})
+    with pytest.raises(RuntimeError, match="pii NER worker: TypeError"):
+        asyncio.run(ask(off, 5))
+    with pytest.raises(
+        RuntimeError, match=r"(?s)pii NER worker exited \(1\).*no spaCy pipeline 'nonexistent_model'"
+    ):
+        asyncio.run(ask({**off, "ner": "nonexistent_model"}, (["x"], ["x"])))

@@ -126,7 +126,9 @@ class _Failed:
 
 
 def serve_requests(handle: Callable[[Any], Any]) -> None:
-    """A worker's loop: each request from stdin handled, its answer to stdout, until stdin closes."""
+    """A worker's loop: each request from stdin handled, its answer to stdout, until stdin closes; then
+    the process ends at once (an interpreter holding large models takes a fifth of a second to tear
+    down, which the parent would wait for, and a worker has nothing left to write)."""
     _widen(sys.stdout.fileno())
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     while header := source.read(8):
@@ -138,6 +140,8 @@ def serve_requests(handle: Callable[[Any], Any]) -> None:
         data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         sink.write(len(data).to_bytes(8, "little") + data)
         sink.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _widen_pipe(stream: asyncio.StreamWriter | None) -> None:

