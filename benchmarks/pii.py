@@ -510,9 +510,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--documents",
-        choices=["development", "held-out"],
+        choices=["development", "held-out", "final"],
         help="whole documents instead of templates (benchmarks/pii_documents.py): medical notes, "
-        "credentials files and HR letters, or the held-out invoices, chat logs and support tickets",
+        "credentials files and HR letters, or the held-out invoices, chat logs and support tickets, or "
+        "the final set (rental applications, forwarded e-mails, deployment manifests)",
     )
     parser.add_argument("--json", type=Path, help="also write the scores here")
     args = parser.parse_args()
@@ -530,7 +531,8 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from pii_documents import make_documents
 
-        corpus = make_documents(args.texts, args.seed, args.documents == "held-out", LOCALES, DECOYS)
+        kind = "final" if args.documents == "final" else args.documents == "held-out"
+        corpus = make_documents(args.texts, args.seed, kind, LOCALES, DECOYS)
         args.templates = f"{args.documents} documents"
     else:
         corpus = make_corpus(args.texts, args.seed, sets[args.templates])

@@ -326,6 +326,156 @@ def support_ticket(fake: Any, locale: str, rng: random.Random) -> list[Part]:
     return parts  # fmt: skip
 
 
+# ------------------------------------------------------------------------------------------ final
+# Written on 2026-12-05, after every change to the detector, and run once: a rental application, a
+# forwarded e-mail thread and a deployment manifest, with labels and layouts none of the sets above use.
+
+
+def rental_application(fake: Any, locale: str, rng: random.Random) -> list[Part]:
+    lang = locale[:2]
+    labels = {
+        "en": (
+            "RENTAL APPLICATION",
+            "Applicant",
+            "Co-applicant",
+            "Current address",
+            "Employer",
+            "Reference (previous landlord)",
+            "Bank account for the deposit refund",
+            "Signed",
+        ),
+        "de": (
+            "MIETERSELBSTAUSKUNFT",
+            "Mietinteressent",
+            "Mitmieter",
+            "Derzeitige Anschrift",
+            "Arbeitgeber",
+            "Vorvermieter",
+            "Konto für die Kautionsrückzahlung",
+            "Unterschrift",
+        ),
+        "fr": (
+            "DOSSIER DE LOCATION",
+            "Candidat",
+            "Cocandidat",
+            "Adresse actuelle",
+            "Employeur",
+            "Référence (ancien bailleur)",
+            "Compte pour la restitution du dépôt",
+            "Signé",
+        ),
+    }[lang]
+    parts: list[Part] = [
+        f"{labels[0]}\n\n{labels[1]}: ",
+        ("PERSON", fake.name()),
+        "\n",
+        *dob(fake, locale, rng),
+        "\n",
+    ]
+    if rng.random() < 0.6:
+        parts += [f"{labels[2]}: ", ("PERSON", f"{fake.first_name()} {fake.last_name()}"), "\n"]
+    parts += [
+        f"{labels[3]}: ",
+        ("STREET_ADDRESS", fake.street_address()),
+        f", {fake.postcode()} {fake.city()}\n",
+    ]
+    parts += [f"{labels[4]}: ", ("COMPANY", fake.company()), "\n"]
+    parts += [f"{labels[5]}: ", ("PERSON", fake.name()), ", ", ("PHONE", fake.phone_number()), "\n"]
+    parts += [f"{labels[6]}: ", ("IBAN", fake.iban()), "\n", f"{labels[7]} ", ("TIME", fake.date()), "\n"]
+    return parts  # fmt: skip
+
+
+def forwarded_thread(fake: Any, locale: str, rng: random.Random) -> list[Part]:
+    lang = locale[:2]
+    fwd = {
+        "en": "---------- Forwarded message ---------",
+        "de": "---------- Weitergeleitete Nachricht ---------",
+        "fr": "---------- Message transféré ---------",
+    }[lang]
+    sender, first = fake.name(), fake.first_name()
+    parts: list[Part] = [
+        {"en": "Hi ", "de": "Hallo ", "fr": "Bonjour "}[lang], first, ",\n",
+        {"en": "see below, can you sort this out with ", "de": "siehe unten, kannst du das mit ",
+         "fr": "voir ci-dessous, peux-tu régler ça avec "}[lang],
+        ("PERSON", fake.name()),
+        {"en": "?\n\n", "de": " klären?\n\n", "fr": " ?\n\n"}[lang],
+        f"{fwd}\n", {"en": "From: ", "de": "Von: ", "fr": "De : "}[lang], ("PERSON", sender), " <", ("EMAIL", fake.email()), ">\n",
+        {"en": "Date: ", "de": "Datum: ", "fr": "Date : "}[lang], ("TIME", fake.date()), "\n\n",
+        {"en": "The new starter's details for payroll: ", "de": "Die Daten der neuen Kollegin für die Lohnabrechnung: ",
+         "fr": "Les informations de la nouvelle recrue pour la paie : "}[lang],
+        ("PERSON", fake.name()), ", ", *dob(fake, locale, rng), ", ",
+    ]  # fmt: skip
+    if locale == "en_US":
+        parts += ["SSN ", ("US_SSN", fake.ssn()), ".\n"]
+    else:
+        parts += [{"en": "account ", "de": "Konto ", "fr": "compte "}[lang], ("IBAN", fake.iban()), ".\n"]
+    parts += [
+        {"en": "She lives at ", "de": "Sie wohnt in der ", "fr": "Elle habite au "}[lang],
+        ("STREET_ADDRESS", fake.street_address()), ".\n\n", "-- \n", ("PERSON", sender), "\n",
+        f"{fake.job()}\n", {"en": "Direct line ", "de": "Durchwahl ", "fr": "Ligne directe "}[lang],
+        ("PHONE", fake.phone_number()), "\n",
+    ]  # fmt: skip
+    return parts
+
+
+def deployment_manifest(fake: Any, locale: str, rng: random.Random) -> list[Part]:
+    owner = fake.name()
+    parts: list[Part] = [
+        "# deploy/values-prod.yaml\n", "# owner: ", ("PERSON", owner), " (", ("EMAIL", fake.email()), ")\n",
+        "image:\n  tag: ", ("VERSION", f"{rng.randint(1, 9)}.{rng.randint(0, 30)}.{rng.randint(0, 9)}"), "\n",
+        "ingress:\n  host: ", fake.domain_name(), "\n  allowlist:\n    - ", ("IP_ADDRESS", fake.ipv4_public()), "/32\n",
+        "env:\n",
+    ]  # fmt: skip
+    for _ in range(rng.randint(2, 3)):
+        kind = rng.choice(["aws", "db", "stripe", "slack", "gcp"])
+        if kind == "aws":
+            parts += [
+                "  AWS_ACCESS_KEY_ID: ",
+                ("API_KEY", "AKIA" + _r(rng, 16, string.ascii_uppercase + string.digits)),
+                "\n",
+            ]
+            parts += [
+                "  AWS_SECRET_ACCESS_KEY: ",
+                ("API_KEY", _r(rng, 40, string.ascii_letters + string.digits + "+/")),
+                "\n",
+            ]
+        elif kind == "db":
+            user = fake.user_name()
+            parts += [
+                f"  DATABASE_URL: postgres://{user}:",
+                ("API_KEY", password(fake, rng)),
+                f"@{fake.domain_name()}:5432/app\n",
+            ]
+        elif kind == "stripe":
+            parts += ["  STRIPE_SECRET_KEY: ", ("API_KEY", "sk_live_" + _r(rng, 24)), "\n"]
+        elif kind == "slack":
+            parts += [
+                "  SLACK_BOT_TOKEN: ",
+                (
+                    "API_KEY",
+                    f"xoxb-{rng.randint(10**10, 10**11)}-{rng.randint(10**10, 10**11)}-{_r(rng, 24)}",
+                ),
+                "\n",
+            ]
+        else:
+            parts += [
+                '  GOOGLE_API_KEY: "',
+                ("API_KEY", "AIza" + _r(rng, 35, string.ascii_letters + string.digits + "-_")),
+                '"\n',
+            ]
+    parts += [
+        "  TIMEOUT_SECONDS: ", ("AMOUNT", str(rng.randint(10, 120))), "\n",
+        "# on-call: ", ("PERSON", fake.name()), ", ", ("PHONE", fake.phone_number()), "\n",
+    ]  # fmt: skip
+    return parts
+
+
+FINAL: list[Callable[[Any, str, random.Random], list[Part]]] = [
+    rental_application,
+    forwarded_thread,
+    deployment_manifest,
+]
+
 DEVELOPMENT: list[Callable[[Any, str, random.Random], list[Part]]] = [
     medical_note,
     credentials_file,
@@ -335,16 +485,17 @@ HELD_OUT: list[Callable[[Any, str, random.Random], list[Part]]] = [invoice, chat
 
 
 def make_documents(
-    n: int, seed: int, held_out: bool, locales: tuple[str, ...], decoys: set[str]
+    n: int, seed: int, held_out: bool | str, locales: tuple[str, ...], decoys: set[str]
 ) -> list[dict[str, Any]]:
-    """``n`` documents round-robin over ``locales`` with their gold spans."""
+    """``n`` documents round-robin over ``locales`` with their gold spans (``held_out``: the held-out
+    kinds, ``"final"``: the final set, false: the development set)."""
     from faker import Faker
 
     rng = random.Random(seed)
     fakers = {locale: Faker(locale) for locale in locales}
     for i, fake in enumerate(fakers.values()):
         fake.seed_instance(seed + 100 + i)
-    kinds = HELD_OUT if held_out else DEVELOPMENT
+    kinds = FINAL if held_out == "final" else HELD_OUT if held_out else DEVELOPMENT
     corpus = []
     for i in range(n):
         locale = locales[i % len(locales)]
