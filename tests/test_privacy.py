@@ -714,3 +714,23 @@ def test_a_worker_raises_in_the_parent_what_went_wrong() -> None:
         RuntimeError, match=r"(?s)pii NER worker exited \(1\).*no spaCy pipeline 'nonexistent_model'"
     ):
         asyncio.run(ask({**off, "ner": "nonexistent_model"}, (["x"], ["x"])))
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("DATABASE_URL: postgres://app:Person2913&@db.example.com:5432/app", "API_KEY", "Person2913&"),
+        ("redis://:p@ss@w0rd@cache.internal:6379/0", "API_KEY", "p@ss@w0rd"),
+        ("Thanks\n-- \nJane Mcbride\nSupport engineer", "PERSON", "Jane Mcbride"),
+        ("# owner: Adam Cantu (adam@example.com)", "PERSON", "Adam Cantu"),
+    ],
+)
+def test_url_passwords_signatures_and_owners(text: str, kind: str, value: str) -> None:
+    assert (kind, value) in [(e.type, e.value) for e in detect(text)]
+
+
+@pytest.mark.parametrize(
+    "text", ["postgres://user:password@localhost/db", "-- \nAcme Support Team\n", "--\nSent from my phone"]
+)
+def test_placeholders_and_sign_offs_that_name_nobody(text: str) -> None:
+    assert [e for e in detect(text) if e.type in ("API_KEY", "PERSON")] == []

@@ -199,6 +199,12 @@ _ASSIGNED_SECRET = re.compile(
     r"[ \t]*(?P<op>=|:)[ \t]*[\"']?(?P<value>[^\s\"'`;,<>]{4,})",
     re.IGNORECASE | re.MULTILINE,
 )
+#: a URL's credentials, ``scheme://user:PASSWORD@host`` (connection strings: postgres://, redis://,
+#: amqp://, https://); a raw ``@`` inside the password is allowed, the last one before the host ends it
+_URL_PASSWORD = re.compile(
+    r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:(?P<value>\S+?)@"
+    r"(?=[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d+)?(?:[/?#\s\"',;)]|$))"
+)
 #: a netrc line: ``machine HOST login USER password SECRET``
 _NETRC = re.compile(r"\bmachine\s+\S+\s+login\s+\S+\s+password\s+(?P<value>\S+)")
 #: values that stand for a secret without being one
@@ -334,6 +340,8 @@ _COLON = r"[ \u00a0\u202f]?:"
 _PERSON_CUE = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Herr|Frau|Hr|Fr|Mme|Mlle|Me|Monsieur|Madame|"
     r"Mademoiselle|Professor|Doktor)\.?\s+(?:(?:Dr|Prof)\.?\s+)?|"
+    # an e-mail signature: the line after RFC 3676's "-- " delimiter
+    r"(?<![^\n])--[ \t]?\n|"
     rf"\b(?:[Mm]y name is|[Nn]ame{_COLON}|[Nn]ame is|[Cc]ontact(?: person)?{_COLON}?|[Dd]ear|"
     r"[Ss]incerely,?|[Rr]egards,?|"
     r"[Cc]alled|[Ii]'m|[Ii] am|[Mm]ein Name ist|[Ii]ch heiße|[Ii]ch bin|[Ii]ch hei[sß]e|[Ll]iebe[rs]?|"
@@ -351,6 +359,8 @@ _PERSON_CUE = re.compile(
     r"by|[Aa]ccording to|[Ll]aut|[Dd]'après|[Ss]elon|"
     rf"[Vv]on{_COLON}|[Ff]rom{_COLON}|[Tt]o{_COLON}|[Aa]n{_COLON}?|[Cc]c{_COLON}|[Gg]eht an|[Ll]ivré à|"
     r"[Dd]e la part de|"
+    # who owns or maintains a file or service
+    rf"[Oo]wner{_COLON}|[Mm]aintainers?{_COLON}|"
     # talking to someone, and the roles people are named by ("the intern, Ann Lee", "titulaire ...")
     # (lowercase: "Call Center Manager" and "This is New York" start sentences, not names)
     r"(?:[Ss]poke|[Tt]alked|[Mm]et|[Mm]eeting|[Cc]hatted)\s+(?:with|to)|call|ping|ask|contact|email|remind|"
@@ -500,6 +510,10 @@ def _api_keys(text: str) -> Iterator[Entity]:
         for m in pattern.finditer(text):
             yield Entity(m.start(), m.end(), "API_KEY", 0.99, m.group())
     yield from _assigned_secrets(text)
+    if "://" in text:
+        for m in _URL_PASSWORD.finditer(text):
+            if not _PLACEHOLDER.match(m.group("value")):
+                yield Entity(m.start("value"), m.end("value"), "API_KEY", 0.9, m.group("value"))
     for m in _TOKEN.finditer(text):
         token = m.group().rstrip(".")
         digits = re.search(r"\d", token) is not None
