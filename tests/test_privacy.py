@@ -696,7 +696,7 @@ def test_a_worker_raises_in_the_parent_what_went_wrong() -> None:
 
     from datagen.plugin import PipeWorkers
 
-    module = "datagen_plugins.privacy._ner_worker"
+    module = "datagen_plugins.privacy.pii"
 
     async def ask(settings: dict[str, Any], request: Any) -> Any:
         worker = PipeWorkers("pii NER", module, (json.dumps(settings),))

@@ -44,6 +44,7 @@ from datagen.plugin import (
     UsageError,
     bounded,
     hookimpl,
+    serve_requests,
 )
 
 if TYPE_CHECKING:
@@ -809,8 +810,7 @@ class PII:
                 # one process per NER thread, each reading its batches alone (on two cores, two
                 # processes read as fast as two threads in one and also load their pipelines at once)
                 settings = {"ner": c.ner, "ner_languages": c.ner_languages, "ner_threads": 1}
-                module = "datagen_plugins.privacy._ner_worker"
-                worker = PipeWorkers("pii NER", module, (json.dumps(settings),), c.ner_threads)
+                worker = PipeWorkers("pii NER", __name__, (json.dumps(settings),), c.ner_threads)
                 await worker.start()
             names = worker.submit((views, [texts[i] for i in todo]))
             await worker.drain()
@@ -854,3 +854,22 @@ class _Batch:
 def datagen_register_privacy(register: RegisterPrivacy) -> None:
     """Register the pii scrubber."""
     register(PII)
+
+
+def serve_ner(settings: str) -> None:
+    """The NER worker (``python -m datagen_plugins.privacy.pii SETTINGS``, the JSON of ``ner``,
+    ``ner_languages`` and ``ner_threads``): the default pipeline loaded at once, while the stage's process
+    reads records and runs the rules, then each request ``(views, originals)`` answered with the names
+    found in each text and the pipelines in use (a language's own pipeline loads with its first text)."""
+    ner = NER(PIIConfig(**json.loads(settings)))
+    ner.default  # noqa: B018 (loaded now, in parallel with the stage's rules)
+
+    def handle(request: tuple[list[str], list[str]]) -> tuple[list[list[Entity]], dict[str, str]]:
+        views, originals = request
+        return ner(views, originals), ner.names()
+
+    serve_requests(handle)
+
+
+if __name__ == "__main__":
+    serve_ner(sys.argv[1])
