@@ -22,8 +22,8 @@ ORDINARY: dict[tuple[str, str], int] = {
     ("datagen/_app/commands/cache.py", "stats"): 1,  # the `datagen cache stats` subcommand
     ("datagen/_app/runner.py", "length"): 1,  # the finish reason of an answer cut at max_tokens
     ("datagen/_datamodel/report.py", "length"): 1,  # the finish reason
-    ("datagen/_datamodel/results.py", "instruction"): 2,  # a record field
-    ("datagen/_datamodel/seeds.py", "instruction"): 4,  # a record field
+    ("datagen/_datamodel/results.py", "instruction"): 6,  # a record field
+    ("datagen/_datamodel/seeds.py", "instruction"): 3,  # a record field
     ("datagen/_engine/llm.py", "length"): 1,  # the finish reason
     ("datagen/_engine/structured.py", "length"): 1,  # the finish reason
     ("datagen/errors.py", "language"): 1,  # the name of the `language` extra
