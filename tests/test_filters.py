@@ -501,3 +501,48 @@ def test_a_streaming_stage_holds_no_record_it_has_passed_on() -> None:
         kept = apply_stages(source(), ["exact_dedup"], out=Path(tmp) / "kept.jsonl")
         assert len(kept) == 3_000
     assert most <= 200  # the advice sample (100) and what is in flight, not thousands
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.randoms(use_true_random=False), st.integers(1, 300))
+def test_near_dedup_indexes_a_batch_at_once_as_one_record_after_another_would(
+    rnd: random.Random, size: int
+) -> None:
+    """The records of a batch that share no bucket with anything earlier are indexed together; the
+    outcome (kept records, removals with what they duplicate) is the one-by-one outcome."""
+    from datagen_plugins.filters.near_dedup import NearDedup, NearDedupConfig
+
+    originals = [document(rnd, 40) for _ in range(max(1, size // 3))]
+    texts = [rnd.choice(originals) if rnd.random() < 0.4 else document(rnd, 40) for _ in range(size)]
+    batch = [R(id=f"r{i}", output=t) for i, t in enumerate(texts)]
+
+    class Removals:
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, str]] = []
+
+        def remove(self, record: datagen.Record, reason: str, **details: object) -> None:
+            self.seen.append((record.id, str(details["duplicate_of"])))
+
+    config = NearDedupConfig(fields=["output"], workers=1)
+    earlier = [R(id=f"e{i}", output=t) for i, t in enumerate(originals[:3])]
+    batched, one_by_one = NearDedup(config), NearDedup(config)
+    for stage in (batched, one_by_one):
+        for record in earlier:  # an index that is not empty
+            signature = stage.hasher.signature(record.output or "")
+            stage.add(record.id, signature, stage.band_keys(signature[None, :])[0])
+    together = Removals()
+    kept = batched._first(together, batch, batched.hasher.signatures(texts))  # type: ignore[arg-type]
+    alone = Removals()
+    expected = []
+    for record in batch:
+        signature = one_by_one.hasher.signature(record.output or "")
+        keys = one_by_one.band_keys(signature[None, :])[0]
+        found = one_by_one.match(signature, keys)
+        if found is None:
+            one_by_one.add(record.id, signature, keys)
+            expected.append(record)
+        else:
+            alone.remove(record, "near_duplicate", duplicate_of=one_by_one.ids[found[0]])
+    assert [r.id for r in kept] == [r.id for r in expected]
+    assert together.seen == alone.seen
+    assert sorted(batched.ids) == sorted(one_by_one.ids)

@@ -19,8 +19,6 @@ folder) persists the signatures and buckets, so a new batch is deduplicated agai
 from __future__ import annotations
 
 import asyncio
-import itertools
-import operator
 import os
 import pickle
 from collections import deque
@@ -193,25 +191,26 @@ class NearDedup:
     def band_keys(self, signatures: np.ndarray) -> list[list[int]]:
         """Each signature's LSH bucket keys, one per band: a 64-bit hash of the band's ``rows`` values
         (a collision only adds a candidate, which the Jaccard estimate then rejects)."""
+        rows: list[list[int]] = self._key_matrix(signatures).tolist()
+        return rows
+
+    def _key_matrix(self, signatures: np.ndarray) -> np.ndarray:
         import numpy as np
 
         r, b = self.rows, self.bands
         bands = signatures[:, : b * r].reshape(len(signatures), b, r).astype(np.uint64)
         with np.errstate(over="ignore"):
-            keys = (bands * self._band_mix).sum(axis=2, dtype=np.uint64)
-        rows: list[list[int]] = keys.tolist()
-        return rows
+            keys: np.ndarray = (bands * self._band_mix).sum(axis=2, dtype=np.uint64)
+        return keys
 
     def buckets(self, keys: list[int]) -> list[int | list[int] | None]:
         """What each band's table holds under the signature's key (None for an empty bucket)."""
         return list(map(dict.get, self.tables, keys))  # one C-level loop: most records hit nothing
 
-    def match(
-        self, signature: np.ndarray, keys: list[int], hits: list[int | list[int] | None] | None = None
-    ) -> tuple[int, float] | None:
+    def match(self, signature: np.ndarray, keys: list[int]) -> tuple[int, float] | None:
         """The first indexed record this signature nearly duplicates, with the estimated Jaccard."""
         seen: set[int] = set()
-        for found in self.buckets(keys) if hits is None else hits:
+        for found in self.buckets(keys):
             for index in (found,) if isinstance(found, int) else found or ():
                 if index in seen:
                     continue
@@ -221,8 +220,8 @@ class NearDedup:
                     return index, score
         return None
 
-    def add(self, record_id: str, signature: np.ndarray, keys: list[int], fresh: bool = False) -> int:
-        """Index a kept record (``fresh``: every one of its buckets is known to be empty)."""
+    def add(self, record_id: str, signature: np.ndarray, keys: list[int]) -> int:
+        """Index a kept record."""
         index = len(self.ids)
         if index == len(self._signatures):
             import numpy as np
@@ -232,9 +231,6 @@ class NearDedup:
             self._signatures = grown
         self._signatures[index] = signature
         self.ids.append(record_id)
-        if fresh:
-            deque(map(operator.setitem, self.tables, keys, itertools.repeat(index)), maxlen=0)
-            return index
         for table, key in zip(self.tables, keys, strict=True):
             found = table.setdefault(key, index)
             if found != index:
@@ -299,19 +295,59 @@ class NearDedup:
         return signatures
 
     def _first(self, ctx: RunContext, batch: list[Record], signatures: np.ndarray) -> list[Record]:
-        """Of a batch, the records that duplicate nothing seen before."""
-        kept = []
-        for record, signature, keys in zip(batch, signatures, self.band_keys(signatures), strict=True):
-            hits = self.buckets(keys)
-            fresh = hits.count(None) == len(hits)
-            found = None if fresh else self.match(signature, keys, hits)
+        """Of a batch, the records that duplicate nothing seen before, in order.
+
+        Most records share no bucket with the index nor with an earlier record of the batch: those are
+        found for the whole batch at once (one C-level pass per band over the tables, and ``np.unique``
+        per band for the batch itself) and indexed together. Since none of them shares a bucket with any
+        earlier record, indexing them first changes no other record's outcome; the rest are matched
+        one by one in order."""
+        import numpy as np
+
+        if not batch:
+            return []
+        matrix = self._key_matrix(signatures)
+        n = len(batch)
+        columns = matrix.T.tolist()
+        collides = np.zeros(n, dtype=bool)
+        positions = np.arange(n)
+        for table, column, keys in zip(self.tables, columns, matrix.T, strict=True):
+            collides |= np.fromiter(map(table.__contains__, column), dtype=bool, count=n)
+            _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            collides |= first[inverse.reshape(-1)] != positions  # a key an earlier record of the batch has
+        fresh = np.flatnonzero(~collides)
+        if len(fresh):
+            chosen = fresh.tolist()
+            self._add_many(batch, signatures, fresh, [[column[i] for i in chosen] for column in columns])
+        keep = ~collides
+        rows = matrix.tolist()
+        for i in np.flatnonzero(collides).tolist():
+            record, signature = batch[i], signatures[i]
+            found = self.match(signature, rows[i])
             if found is None:
-                self.add(record.id, signature, keys, fresh)
-                kept.append(record)
+                self.add(record.id, signature, rows[i])
+                keep[i] = True
             else:
                 index, score = found
                 ctx.remove(record, "near_duplicate", duplicate_of=self.ids[index], jaccard=round(score, 3))
-        return kept
+        return [batch[i] for i in np.flatnonzero(keep).tolist()]
+
+    def _add_many(
+        self, batch: list[Record], signatures: np.ndarray, chosen: np.ndarray, columns: list[list[int]]
+    ) -> None:
+        """Index the ``chosen`` records of a batch, none of whose buckets is taken."""
+        import numpy as np
+
+        start, count = len(self.ids), len(chosen)
+        if start + count > len(self._signatures):
+            grown = np.empty((max(1024, 2 * (start + count)), self.config.num_perm), dtype=np.uint32)
+            grown[:start] = self._signatures[:start]
+            self._signatures = grown
+        self._signatures[start : start + count] = signatures[chosen]
+        self.ids.extend(batch[i].id for i in chosen.tolist())
+        indexes = range(start, start + count)
+        for table, column in zip(self.tables, columns, strict=True):
+            table.update(zip(column, indexes, strict=True))
 
     async def _best(self, ctx: RunContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
         field = self.config.score_field
