@@ -167,15 +167,17 @@ def test_near_dedup_verify_keeps_candidates_whose_estimate_is_under_the_threshol
 
 def test_near_dedup_worker_processes_decide_as_one_process_does() -> None:
     """Over several batches, signatures computed by worker processes give the same removals, in order."""
+    from datagen_plugins.filters.near_dedup import BATCH
+
     rng = random.Random(5)
-    originals = [document(rng, 80) for _ in range(600)]
+    originals = [document(rng, 40) for _ in range(2 * BATCH + 300)]
     records = [R(id=f"d{i}", output=t) for i, t in enumerate(originals)]
-    for i in range(0, 600, 7):  # copies spread over the batches, some of them in a later batch
+    for i in range(0, len(originals), 7):  # copies spread over the batches, some of them in a later batch
         records.insert(rng.randrange(i, len(records) + 1), R(id=f"copy{i}", output=originals[i] + " end"))
     one = apply(records, "near_dedup", near_dedup={"fields": ["output"], "workers": 1})
     two = apply(records, "near_dedup", near_dedup={"fields": ["output"], "workers": 2})
     assert [r.id for r in two] == [r.id for r in one]
-    assert len(records) - len(one) >= 80  # (a copy placed before its original removes the original)
+    assert len(records) - len(one) >= len(originals) // 7  # (a copy before its original removes that)
 
 
 def test_near_dedup_keep_best_keeps_the_highest_score() -> None:
@@ -504,14 +506,13 @@ def test_a_streaming_stage_holds_no_record_it_has_passed_on() -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.randoms(use_true_random=False), st.integers(1, 300))
-def test_near_dedup_indexes_a_batch_at_once_as_one_record_after_another_would(
-    rnd: random.Random, size: int
-) -> None:
+@given(st.integers(0, 2**32), st.integers(1, 300))
+def test_near_dedup_indexes_a_batch_at_once_as_one_record_after_another_would(seed: int, size: int) -> None:
     """The records of a batch that share no bucket with anything earlier are indexed together; the
     outcome (kept records, removals with what they duplicate) is the one-by-one outcome."""
     from datagen_plugins.filters.near_dedup import NearDedup, NearDedupConfig
 
+    rnd = random.Random(seed)
     originals = [document(rnd, 40) for _ in range(max(1, size // 3))]
     texts = [rnd.choice(originals) if rnd.random() < 0.4 else document(rnd, 40) for _ in range(size)]
     batch = [R(id=f"r{i}", output=t) for i, t in enumerate(texts)]

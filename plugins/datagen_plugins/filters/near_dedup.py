@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from datagen_plugins.filters._minhash import Workers
 
 #: records whose signatures are computed together (a streaming stage still yields them in order)
-BATCH = 256
+BATCH = 1024
 INDEX_FILE = "near_dedup.pkl"
 INDEX_VERSION = 4  # 4: words hashed in bulk (a polynomial hash), no longer with xxhash
 
