@@ -26,6 +26,7 @@ _WHERE: dict[str, str] = {
     "RegisterMetric": "datagen._kernel.hookspecs",
     "RegisterPlot": "datagen._kernel.hookspecs",
     "RegisterPrivacy": "datagen._kernel.hookspecs",
+    "RegisterExporter": "datagen._kernel.hookspecs",
     # commands: registered by name and import path, handed the host (config, plugins, runner, services)
     "LazyCommand": "datagen._kernel.commands",
     "Host": "datagen._kernel.commands",
@@ -42,6 +43,7 @@ _WHERE: dict[str, str] = {
     "Metric": "datagen._kernel.protocols",
     "Plot": "datagen._kernel.protocols",
     "Agent": "datagen._kernel.protocols",
+    "Exporter": "datagen._kernel.protocols",
     "BACKEND_DEFAULTS": "datagen._kernel.protocols",
     "BACKEND_CLASS_DEFAULTS": "datagen._kernel.protocols",
     # what a run hands a plugin: its contexts and the types they hold (ctx.run, ctx.demand,
@@ -71,6 +73,7 @@ _WHERE: dict[str, str] = {
     "record_to_dict": "datagen._datamodel.results",
     "iter_records": "datagen._datamodel.results",
     "write_file": "datagen._datamodel.results",
+    "atomic_text": "datagen._datamodel.results",
     "check_side_file": "datagen._datamodel.results",
     # for backends: requests, responses, rate-limit headers, batches, keys, prices
     "Request": "datagen._engine.llm",
@@ -172,6 +175,7 @@ if TYPE_CHECKING:
     )
     from datagen._datamodel.results import (
         Results as Results,
+        atomic_text as atomic_text,
         check_side_file as check_side_file,
         iter_records as iter_records,
         record_from_dict as record_from_dict,
@@ -234,6 +238,7 @@ if TYPE_CHECKING:
         RegisterAgent as RegisterAgent,
         RegisterBackend as RegisterBackend,
         RegisterCommand as RegisterCommand,
+        RegisterExporter as RegisterExporter,
         RegisterFilter as RegisterFilter,
         RegisterMethod as RegisterMethod,
         RegisterMetric as RegisterMetric,
@@ -256,6 +261,7 @@ if TYPE_CHECKING:
         BACKEND_DEFAULTS as BACKEND_DEFAULTS,
         Agent as Agent,
         Backend as Backend,
+        Exporter as Exporter,
         Filter as Filter,
         GenerationMethod as GenerationMethod,
         Metric as Metric,

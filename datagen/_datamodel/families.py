@@ -139,6 +139,7 @@ _BUILTIN = (
     Family("metric", "datagen_register_metrics", ("compute",), section=MetricSection),
     Family("plot", "datagen_register_plots", ("render",)),
     Family("agent", "datagen_register_agents", ("ask", "tell", "best")),
+    Family("exporter", "datagen_register_exporters", ("export",)),
     Family("command", "datagen_register_commands", section=None),
 )
 

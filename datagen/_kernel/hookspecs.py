@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from datagen._kernel.protocols import (
         Agent,
         Backend,
+        Exporter,
         Filter,
         GenerationMethod,
         Metric,
@@ -39,6 +40,7 @@ RegisterPrivacy = Callable[["type[PrivacyMechanism]"], None]
 RegisterMetric = Callable[["type[Metric]"], None]
 RegisterPlot = Callable[["type[Plot]"], None]
 RegisterAgent = Callable[["type[Agent]"], None]
+RegisterExporter = Callable[["type[Exporter]"], None]
 #: what ``datagen_register_commands`` hands over: a click command, or one registered by import path
 RegisterCommand = Callable[["click.Command | LazyCommand"], None]
 
@@ -82,6 +84,14 @@ def datagen_register_plots(register: Register) -> None:
 @hookspec
 def datagen_register_agents(register: Register) -> None:
     """Register RL/search agent classes, each satisfying :class:`datagen.plugin.Agent`."""
+
+
+@hookspec
+def datagen_register_exporters(register: Register) -> None:
+    """Register exporter classes (training formats), each satisfying :class:`datagen.plugin.Exporter`.
+
+    ``register(MyFormat)``; ``MyFormat.name`` becomes the ``datagen export --to`` name.
+    """
 
 
 @hookspec

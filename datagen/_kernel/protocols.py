@@ -7,7 +7,7 @@ the config file (``[backend.openai]``, ``[filter.length]``, ...). It is construc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -166,4 +166,15 @@ class Agent(Plugin, Protocol):
 
     def best(self) -> tuple[dict[str, Any], float]:
         """The best parameters seen and their reward."""
+        ...
+
+
+@runtime_checkable
+class Exporter(Plugin, Protocol):
+    """Writes records in a format a trainer reads (OpenAI fine-tuning, TRL, ShareGPT, ...)."""
+
+    def export(self, records: Iterable[Record], path: Path) -> dict[str, Any]:
+        """Write every record to ``path`` (under a temporary name renamed at the end) and any side file
+        the format needs beside it; return what was written (``rows``, ``files``). A record the format
+        cannot express is a :class:`~datagen.errors.UsageError` naming it, before the file appears."""
         ...
