@@ -78,6 +78,16 @@ def _apply_stages(*args: Any, **kwargs: Any) -> Any:
 _services.provide("apply_stages", _apply_stages)
 
 
+def _export(*args: Any, **kwargs: Any) -> Any:
+    """``Results.export``'s writer, imported when first used."""
+    from datagen._app.exports import export
+
+    return export(*args, **kwargs)
+
+
+_services.provide("export", _export)
+
+
 def __getattr__(name: str) -> Any:
     target = _ALIASES.get(name, name)
     module = _EXPORTS.get(target)

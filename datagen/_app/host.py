@@ -13,7 +13,7 @@ import click
 
 from datagen._datamodel.config import DatagenConfig, load_config, put_setting, raw_config
 from datagen._kernel.manager import PluginManager, load_plugins, load_plugins_for
-from datagen.errors import ConfigError, DatagenError
+from datagen.errors import ConfigError, DatagenError, UsageError
 from datagen.log import configure_logging
 
 if TYPE_CHECKING:
@@ -225,6 +225,24 @@ class AppState:
             plugins=self.plugins,
         )
 
+    def export(
+        self,
+        source: Path,
+        fmt: str,
+        out: Path,
+        *,
+        config: DatagenConfig | None = None,
+        overwrite: bool = False,
+    ) -> dict[str, Any]:
+        """``source`` written as ``fmt`` (:func:`datagen._app.exports.export`)."""
+        from datagen._app.exports import export
+        from datagen._datamodel.results import iter_records
+
+        if not Path(source).is_file():
+            raise UsageError(f"{source}: no such file")
+        cfg = config or self.config
+        return export(iter_records(source), fmt, out, config=cfg, plugins=self.plugins, overwrite=overwrite)
+
     def pii_detector(self, config: DatagenConfig | None = None) -> tuple[str, Any]:
         """The privacy plugin that detects personal data (see capabilities.pii_detector)."""
         from datagen._kernel.capabilities import pii_detector
@@ -244,7 +262,6 @@ class AppState:
         from datagen._app.audit import audit, verdict
         from datagen._datamodel.results import iter_records
         from datagen._kernel.capabilities import pii_detector_for_audit
-        from datagen.errors import UsageError
 
         detector = pii_detector_for_audit(self.plugins, self.config)
         embedder = None

@@ -488,6 +488,19 @@ class Results:
         )
         return result
 
+    def export(
+        self, fmt: str, path: str | os.PathLike[str], *, config: Any = None, plugins: Any = None
+    ) -> dict[str, Any]:
+        """Write these records in a training format (``"openai"``, ``"trl-sft"``, ``"trl-dpo"``, ...:
+        the exporter plugins installed), with the ``[exporter.NAME]`` options of ``config``; returns
+        what was written (``rows``, ``files``). A record the format cannot express is an error naming
+        it, and then no file appears."""
+        from datagen.services import service
+
+        export = service("export")  # provided by the application layer (datagen/__init__.py)
+        done: dict[str, Any] = export(self, fmt, path, config=config, plugins=plugins)
+        return done
+
     def save(self, path: str | os.PathLike[str], *, row_group_size: int = 2_000) -> Path:
         """Write to ``.jsonl`` or ``.parquet`` (streamed, atomically renamed)."""
         with RecordWriter(path, row_group_size=row_group_size) as writer:

@@ -176,6 +176,19 @@ class Host(Protocol):
         when several do)."""
         ...
 
+    def export(
+        self,
+        source: Path,
+        fmt: str,
+        out: Path,
+        *,
+        config: DatagenConfig | None = None,
+        overwrite: bool = False,
+    ) -> dict[str, Any]:
+        """``source``'s records (streamed) written as ``fmt`` to ``out`` by that exporter plugin, with its
+        ``[exporter.NAME]`` options; what it wrote (``rows``, ``files``)."""
+        ...
+
     def audit(
         self,
         private: Path,

@@ -1,0 +1,206 @@
+"""Exporters: every built-in format from records, rows with exactly the format's keys, TRL's own data
+utilities accepting the TRL formats, and records a format cannot express refused by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import datagen
+from datagen._app.exports import export
+from datagen.errors import UsageError
+
+R = datagen.Record
+M = datagen.Message
+KEYS = {
+    "openai": {"messages"},
+    "sharegpt": {"conversations"},
+    "alpaca": {"instruction", "input", "output"},
+    "chatml": {"text"},
+    "trl_sft": {"messages"},
+    "trl_dpo": {"prompt", "chosen", "rejected"},
+    "trl_kto": {"prompt", "completion", "label"},
+    "llamafactory": {"conversations"},
+}
+text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30).filter(str.strip)
+
+
+@st.composite
+def trainable(draw: Any) -> datagen.Record:
+    """A record any format can express: an answered instruction or a conversation ending with an
+    answer, with both preference answers and a label in its metadata."""
+    chosen, rejected = draw(text), draw(text)
+    meta = {"chosen": chosen, "rejected": rejected + " (worse)", "label": draw(st.booleans())}
+    if draw(st.booleans()):
+        return R(instruction=draw(text), input=draw(st.none() | text), output=draw(text), metadata=meta)
+    turns = draw(st.integers(1, 3))
+    messages = []
+    for _ in range(turns):
+        messages += [M("user", draw(text)), M("assistant", draw(text))]
+    return R(messages=tuple(messages), metadata=meta)
+
+
+def strings(value: Any) -> list[str]:
+    """Every string inside a row."""
+    if isinstance(value, str):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [s for item in items for s in strings(item)]
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().split("\n") if line]  # (U+0085 is in a line)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=st.lists(trainable(), min_size=1, max_size=5), fmt=st.sampled_from(sorted(KEYS)))
+def test_every_format_writes_one_row_per_record_with_exactly_its_keys(
+    tmp_path: Path, records: list[datagen.Record], fmt: str
+) -> None:
+    """(axolotl#2415: TRL rejects a row with one extra recognised key, so no row carries any.)"""
+    if fmt == "alpaca":  # Alpaca has one question and its answer
+        records = [r for r in records if not r.messages or len(r.messages) == 2] or [
+            R(instruction="q", output="a")
+        ]
+    out = tmp_path / f"{fmt}.jsonl"
+    done = datagen.Results(records).export(fmt, out)
+    written = rows(out)
+    assert done["rows"] == len(records) == len(written)
+    for record, row in zip(records, written, strict=True):
+        assert set(row) - {"system"} == KEYS[fmt]
+        answer = record.output or (record.messages[-1].content if record.messages else "")
+        if fmt != "trl_dpo":  # (its answers are the metadata's chosen and rejected)
+            assert any(answer in value for value in strings(row))
+
+
+def test_the_system_prompt_and_the_input_go_where_each_format_puts_them(tmp_path: Path) -> None:
+    record = R(id="a", instruction="Add", input="1+1", output="2", metadata={"system": "Be brief."})
+    results = datagen.Results([record])
+    results.export("openai", tmp_path / "o.jsonl")
+    assert rows(tmp_path / "o.jsonl")[0]["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Add\n\n1+1"},
+        {"role": "assistant", "content": "2"},
+    ]
+    results.export("alpaca", tmp_path / "a.jsonl")
+    assert rows(tmp_path / "a.jsonl")[0] == {
+        "instruction": "Add",
+        "input": "1+1",
+        "output": "2",
+        "system": "Be brief.",
+    }
+    results.export("sharegpt", tmp_path / "s.jsonl")
+    speakers = [t["from"] for t in rows(tmp_path / "s.jsonl")[0]["conversations"]]
+    assert speakers == ["system", "human", "gpt"]
+    config = {"exporter": {"openai": {"system": "Answer in French.", "system_field": ""}}}
+    results.export("openai", tmp_path / "o2.jsonl", config=config)
+    assert rows(tmp_path / "o2.jsonl")[0]["messages"][0]["content"] == "Answer in French."
+
+
+def test_a_record_the_format_cannot_express_is_named_and_no_file_appears(tmp_path: Path) -> None:
+    records = [
+        R(id="ok", instruction="q", output="a", metadata={"chosen": "a", "rejected": "b"}),
+        R(id="bad", instruction="q", output="a"),
+    ]
+    out = tmp_path / "dpo.jsonl"
+    with pytest.raises(UsageError, match=r"record 1 \(id bad\) cannot be written as trl_dpo: no 'chosen'"):
+        datagen.Results(records).export("trl-dpo", out)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(UsageError, match=r"record 0 \(id q\).*no assistant answer"):
+        datagen.Results([R(id="q", instruction="unanswered")]).export("openai", out)
+    chat = (M("user", "a"), M("assistant", "b"), M("user", "c"), M("assistant", "d"))
+    with pytest.raises(UsageError, match="more than one question"):
+        datagen.Results([R(messages=chat)]).export("alpaca", out)
+    with pytest.raises(UsageError, match=r"no exporter named 'parquetish' \(installed: alpaca, chatml"):
+        export([], "parquetish", out)
+    with pytest.raises(datagen.ConfigError, match=r"exporter.trl_sft.style"):
+        export([], "trl_sft", out, config={"exporter": {"trl_sft": {"style": "sideways"}}})
+
+
+def test_llamafactory_adds_its_entry_to_dataset_info_and_keeps_the_others(tmp_path: Path) -> None:
+    info = tmp_path / "dataset_info.json"
+    info.write_text(json.dumps({"alpaca_en": {"file_name": "alpaca_en.json"}}))
+    record = R(id="a", instruction="Add", output="2", metadata={"system": "Be brief."})
+    done = datagen.Results([record]).export("llamafactory", tmp_path / "pairs.jsonl")
+    assert done["dataset_name"] == "pairs" and str(info) in done["files"]
+    entries = json.loads(info.read_text())
+    assert entries["alpaca_en"] == {"file_name": "alpaca_en.json"}
+    assert entries["pairs"]["file_name"] == "pairs.jsonl" and entries["pairs"]["formatting"] == "sharegpt"
+    assert entries["pairs"]["columns"] == {"messages": "conversations", "system": "system"}
+    assert rows(tmp_path / "pairs.jsonl") == [
+        {
+            "conversations": [{"from": "human", "value": "Add"}, {"from": "gpt", "value": "2"}],
+            "system": "Be brief.",
+        }
+    ]
+
+
+def test_datagen_export_on_the_command_line(cli, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    datagen.Results([R(id="a", instruction="Add", output="2", metadata={"label": True})]).save(source)
+    out = tmp_path / "kto.jsonl"
+    result = cli("export", str(source), "--to", "trl-kto", "-o", str(out), "--system", "Be brief.")
+    assert result.code == 0, result.err
+    assert "wrote 1 rows as trl-kto" in result.err
+    assert rows(out) == [
+        {
+            "prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Add"}],
+            "completion": [{"role": "assistant", "content": "2"}],
+            "label": True,
+        }
+    ]
+    again = cli("export", str(source), "--to", "trl-kto", "-o", str(out))
+    assert again.code == 2 and "exists" in again.err
+
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def local_tokenizer() -> Any:
+    """A tokenizer built here (no download) with a ChatML chat template."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    inner = Tokenizer(models.WordLevel(vocab={"[UNK]": 0, "<|im_end|>": 1}, unk_token="[UNK]"))
+    inner.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=inner, unk_token="[UNK]", eos_token="<|im_end|>")
+    tokenizer.chat_template = CHATML
+    return tokenizer
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=st.lists(trainable(), min_size=1, max_size=4))
+def test_trl_reads_every_row_of_the_trl_formats(tmp_path: Path, records: list[datagen.Record]) -> None:
+    """TRL's own data utilities: each row is conversational and renders through a chat template with
+    ``maybe_apply_chat_template`` (which raises on any key set TRL does not define)."""
+    data_utils = pytest.importorskip("trl.data_utils")
+    tokenizer = local_tokenizer()
+    for fmt, options in (
+        ("trl_sft", {}),
+        ("trl_sft", {"style": "prompt_completion"}),
+        ("trl_dpo", {}),
+        ("trl_kto", {}),
+    ):
+        out = tmp_path / f"{fmt}.jsonl"
+        datagen.Results(records).export(fmt, out, config={"exporter": {fmt: options}})
+        for row in rows(out):
+            assert data_utils.is_conversational(row)
+            rendered = data_utils.maybe_apply_chat_template(row, tokenizer)
+            assert all(isinstance(v, str) for k, v in rendered.items() if k != "label")
+            if fmt == "trl_kto":
+                assert rendered["label"] is row["label"]
+        plain = tmp_path / f"{fmt}-plain.jsonl"
+        if fmt != "trl_sft" or options:
+            datagen.Results(records).export(
+                fmt, plain, config={"exporter": {fmt: {**options, "conversational": False}}}
+            )
+            for row in rows(plain):
+                assert not data_utils.is_conversational(row)
+                assert data_utils.maybe_apply_chat_template(row, tokenizer) == row
