@@ -63,8 +63,9 @@ def test_plugins_name_lists_a_methods_options(cli) -> None:
     for option in ("rounds", "weights", "max_attempts", "include_seeds"):
         assert option in result.out
     data = json.loads(cli("plugins", "openai", "--json").out)
-    (backend,) = data
-    assert backend["family"] == "backend" and {o["name"] for o in backend["options"]} >= {
+    assert sorted(d["family"] for d in data) == ["backend", "exporter"]  # one name, two families
+    backend = next(d for d in data if d["family"] == "backend")
+    assert {o["name"] for o in backend["options"]} >= {
         "base_url",
         "api_key",
     }
