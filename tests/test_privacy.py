@@ -691,7 +691,7 @@ def test_ner_in_worker_processes_scrubs_as_in_this_process() -> None:
 
 def test_a_worker_raises_in_the_parent_what_went_wrong() -> None:
     """A request the worker cannot handle raises there with its message; a worker that cannot start
-    fails its requests with what it printed."""
+    fails its requests with what it printed (no such pipeline, or no spaCy at all)."""
     import asyncio
 
     from datagen.plugin import PipeWorkers
@@ -711,7 +711,7 @@ def test_a_worker_raises_in_the_parent_what_went_wrong() -> None:
     with pytest.raises(RuntimeError, match="pii NER worker: TypeError"):
         asyncio.run(ask(off, 5))
     with pytest.raises(
-        RuntimeError, match=r"(?s)pii NER worker exited \(1\).*no spaCy pipeline 'nonexistent_model'"
+        RuntimeError, match=r"(?s)pii NER worker exited \(1\).*UsageError: \$\.privacy\.pii\.ner: "
     ):
         asyncio.run(ask({**off, "ner": "nonexistent_model"}, (["x"], ["x"])))
 
