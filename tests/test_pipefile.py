@@ -441,3 +441,38 @@ def test_file_rows_and_method_rows_do_not_mix(tmp_path: Path) -> None:
     path = write(tmp_path / "mix.yaml", "sources:\n  a: {method: respond, count: 3}\n  b: {path: q.csv}\n")
     with pytest.raises(ConfigError, match=r"mix.yaml:1:1: \$\.sources: rows come either from files or"):
         Pipeline.from_file(path).validate()
+
+
+def test_output_exports_write_training_files_once_the_run_is_complete(tmp_path: Path, cli) -> None:
+    """``output.exports``: the finished dataset written again by exporter plugins, in the run directory
+    and in the report; a wrong exporter, option or path is an error of ``validate`` with its line."""
+    text = REVIEWS.format(rows=8, group=5, keep=1) + (
+        "output:\n  exports:\n"
+        "    - {to: trl-sft, path: sft.jsonl, options: {style: prompt_completion}}\n"
+        "    - {to: openai, path: openai.jsonl, options: {system: Write reviews.}}\n"
+    )
+    path = write(tmp_path / "exports.yaml", text)
+    result = cli("run", str(path), "-o", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    data = lines(tmp_path / "out" / "data.jsonl")
+    sft, chats = lines(tmp_path / "out" / "sft.jsonl"), lines(tmp_path / "out" / "openai.jsonl")
+    assert len(sft) == len(chats) == len(data) == 8
+    assert sft[0] == {
+        "prompt": [{"role": "user", "content": data[0]["instruction"]}],
+        "completion": [{"role": "assistant", "content": data[0]["output"]}],
+    }
+    assert chats[0]["messages"][0] == {"role": "system", "content": "Write reviews."}
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert str(tmp_path / "out" / "sft.jsonl") in report["outputs"]
+    assert [e["format"] for e in report["exports"]] == ["trl_sft", "openai"]
+    bad = write(
+        tmp_path / "bad.yaml",
+        REVIEWS.format(rows=8, group=5, keep=1)
+        + "output:\n  exports:\n    - {to: parquetish, path: x.jsonl}\n"
+        + "    - {to: trl_sft, path: data.jsonl, options: {style: sideways}}\n",
+    )
+    checked = cli("validate", str(bad))
+    assert checked.code == 2
+    assert "no exporter named 'parquetish'" in checked.err
+    assert "exports[1].path: 'data.jsonl' must be a new file name" in checked.err
+    assert "style" in checked.err and "bad.yaml:" in checked.err

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import importlib.metadata as md
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from datagen._app.pipefile.graph import order
 from datagen._app.pipefile.sources import source_columns, source_format
-from datagen._app.pipefile.spec import LLMStep, Loaded, MethodStep, SamplerStep, StageStep
+from datagen._app.pipefile.spec import ExportSpec, LLMStep, Loaded, MethodStep, SamplerStep, StageStep
 from datagen._datamodel.config import DatagenConfig, structure
 from datagen._kernel.manager import PluginManager
-from datagen.errors import ConfigError, DatagenError
+from datagen.errors import ConfigError, DatagenError, UsageError
 
 
 @attrs.define
@@ -58,6 +59,7 @@ def plugin_names(loaded: Loaded) -> set[str]:
     names |= {s.plugin for s in spec.steps if isinstance(s, StageStep)}
     names |= {s.method for s in spec.steps if isinstance(s, MethodStep)}
     names |= set(spec.metrics)
+    names |= {f"export_{e.to.replace('-', '_')}" for e in spec.output.exports}  # the built-ins' entry points
     return names
 
 
@@ -219,7 +221,35 @@ def check(loaded: Loaded, config: DatagenConfig, pm: PluginManager) -> Checked:
             problems.append(
                 f"$.metrics[{i}]: no metric named {name!r} (registered: {', '.join(metrics.names())})"
             )
+    problems.extend(_export_problems(spec.output.exports, spec.output.format, pm))
     return Checked(run_order, columns, problems)
+
+
+def _export_problems(exports: list[ExportSpec], fmt: str, pm: PluginManager) -> list[str]:
+    """Unknown exporters, options their Config refuses, and paths that are not a plain file name of the
+    run directory or that another output takes."""
+    problems: list[str] = []
+    registry = pm.registry("exporter")
+    taken = {f"data.{fmt}", "rejects.jsonl", "report.json"}
+    for i, entry in enumerate(exports):
+        where = f"$.output.exports[{i}]"
+        name = entry.to.replace("-", "_")
+        if name not in registry:
+            known = ", ".join(registry.names()) or "none installed"
+            problems.append(f"{where}.to: no exporter named {entry.to!r} (registered: {known})")
+        else:
+            try:
+                cls = registry.get(name)
+                cls(structure(entry.options, cls.Config, path=f"{where}.options"))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+            except UsageError as exc:
+                problems.append(f"{where}.options: {exc}")
+        path = Path(entry.path)
+        if path.is_absolute() or len(path.parts) != 1 or path.name in taken:
+            problems.append(f"{where}.path: {entry.path!r} must be a new file name in the run directory")
+        taken.add(path.name)
+    return problems
 
 
 def with_overrides(loaded: Loaded, overrides: Mapping[str, Any], pm: PluginManager) -> None:

@@ -504,9 +504,12 @@ async def run_groups(
             await runner.aclose()
         await models.aclose()
     outputs: list[str] = []
+    exported: list[dict[str, Any]] = []
     if writer is not None and out is not None:
         outputs.append(str(writer.close()))
         outputs.append(str(_write_jsonl(out / "rejects.jsonl", state.rejects)))
+        exported = _exports(prepared, Path(outputs[0]), out)
+        outputs += [f for done in exported for f in done["files"]]
     report = {
         "name": spec.name or prepared.loaded.path.stem,
         "file": str(prepared.loaded.path),
@@ -519,8 +522,23 @@ async def run_groups(
         "seconds": round(time.monotonic() - t0, 3),
         "steps": [t.as_dict() for t in state.every_total()],
         "outputs": outputs,
+        **({"exports": exported} if exported else {}),
     }
     return Outcome(kept_rows, state.rejects, report)
+
+
+def _exports(prepared: Prepared, data: Path, out: Path) -> list[dict[str, Any]]:
+    """The file's ``output.exports``, each written from the finished dataset by its exporter."""
+    from datagen._app.exports import export
+    from datagen._app.pipefile.steps import row_to_record
+
+    done = []
+    for entry in prepared.loaded.spec.output.exports:
+        records = (row_to_record(row) for row in _read_rows(data))
+        done.append(
+            export(records, entry.to, out / entry.path, plugins=prepared.plugins, options=entry.options)
+        )
+    return done
 
 
 def _sum(totals: list[StepTotals]) -> dict[str, float]:

@@ -85,6 +85,19 @@ class SourceSpec:
 
 
 @attrs.define
+class ExportSpec:
+    """``output.exports[]``: the dataset written again in a training format by an exporter plugin
+    (``openai``, ``trl_sft``, ``trl_dpo``, ...; ``datagen export``'s formats), once the run is complete."""
+
+    #: the exporter's name (``trl-sft`` is ``trl_sft``)
+    to: str
+    #: the file, in the run directory
+    path: str
+    #: the exporter's options (``[exporter.NAME]`` keys: ``system``, ``style``, ...)
+    options: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
 class OutputSpec:
     """``output``: the dataset file's format and which columns it keeps (empty: all)."""
 
@@ -96,6 +109,8 @@ class OutputSpec:
     #: ``output``, ``messages``, every other column under ``metadata``), which ``datagen metrics``,
     #: ``report``, ``filter``, ``scrub`` and ``Results.load`` read
     shape: str = attrs.field(default="rows", validator=_one_of(("rows", "records")))
+    #: training-format files written from the dataset when the run is complete
+    exports: list[ExportSpec] = attrs.field(factory=list)
 
 
 @attrs.define
@@ -467,6 +482,7 @@ def reference() -> str:
         ("`models.NAME`", ModelSpec, ""),
         ("`sources.NAME`", SourceSpec, ""),
         ("`output`", OutputSpec, ""),
+        ("`output.exports[]`", ExportSpec, ""),
         ("Step: `sampler`", SamplerStep, "sampler"),
         ("Step: `template`", TemplateStep, "template"),
         ("Step: `llm`", LLMStep, "llm"),
