@@ -204,3 +204,52 @@ def test_trl_reads_every_row_of_the_trl_formats(tmp_path: Path, records: list[da
             for row in rows(plain):
                 assert not data_utils.is_conversational(row)
                 assert data_utils.maybe_apply_chat_template(row, tokenizer) == row
+
+
+def test_splits_keep_near_duplicates_together_and_keep_the_shares(tmp_path: Path, cli) -> None:
+    """``--split``: one file per split; a planted near copy of a prompt (a word added to 120, with another
+    answer) lands beside its original; the shares hold within each stratum; the same seed gives the same
+    split."""
+    import random
+
+    rng = random.Random(7)
+    vocab = [f"w{i}" for i in range(4000)]
+    records = []
+    for i in range(240):
+        text = " ".join(rng.choice(vocab) for _ in range(120))
+        records.append(R(id=f"r{i}", instruction=text, output=f"answer {i}", metadata={"topic": "ab"[i % 2]}))
+        if i % 4 == 0:  # the same prompt with a word added, and another answer
+            copy = R(
+                id=f"copy{i}", instruction=text + " please", output="another", metadata={"topic": "ab"[i % 2]}
+            )
+            records.append(copy)
+    source = tmp_path / "in.jsonl"
+    datagen.Results(records).save(source)
+    args = ("export", str(source), "--to", "openai", "-o", str(tmp_path / "chat.jsonl"))
+    result = cli(*args, "--split", "train=0.8,validation=0.2", "--stratify", "topic")
+    assert result.code == 0, result.err
+    assert "240 clusters of near duplicates (near_dedup): 0 in two splits" in result.err
+    where: dict[str, str] = {}
+    by_topic: dict[tuple[str, str], int] = {}
+    for split in ("train", "validation"):
+        for row in rows(tmp_path / f"chat.{split}.jsonl"):
+            text = row["messages"][0]["content"]
+            where[text] = split
+            record = next(r for r in records if r.instruction == text)
+            key = (split, record.metadata["topic"])
+            by_topic[key] = by_topic.get(key, 0) + 1
+    assert len(where) == len(records)
+    for record in records:
+        if record.id.startswith("copy"):
+            original = records[records.index(record) - 1]
+            assert where[record.instruction] == where[original.instruction]
+    for topic in "ab":
+        total = by_topic[("train", topic)] + by_topic[("validation", topic)]
+        assert abs(by_topic[("validation", topic)] - 0.2 * total) <= 2  # within one cluster of the share
+    first = (tmp_path / "chat.train.jsonl").read_text()
+    assert cli(*args, "--split", "train=0.8,validation=0.2", "--stratify", "topic", "--overwrite").code == 0
+    assert (tmp_path / "chat.train.jsonl").read_text() == first
+    other = cli(*args, "--split", "train=0.8,validation=0.2", "--split-seed", "1", "--overwrite")
+    assert other.code == 0 and (tmp_path / "chat.train.jsonl").read_text() != first
+    bad = cli(*args, "--split", "train=0.8,validation=0.3")
+    assert bad.code == 2 and "shares sum to 1" in bad.err

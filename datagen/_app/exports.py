@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -56,3 +58,107 @@ def export(
     check_writable(target, overwrite=overwrite)
     done: dict[str, Any] = plugin.export(records, target)
     return {"format": fmt, **done}
+
+
+def parse_splits(text: str) -> dict[str, float]:
+    """``train=0.9,validation=0.1`` as shares that sum to 1; a clear error naming what is wrong."""
+    shares: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            share = float(value)
+        except ValueError:
+            share = -1.0
+        if not sep or not name.strip().isidentifier() or not 0 < share < 1 or name.strip() in shares:
+            raise UsageError(
+                f"--split {text!r}: each part is NAME=SHARE with a share between 0 and 1, got {part!r}"
+            )
+        shares[name.strip()] = share
+    if len(shares) < 2 or abs(sum(shares.values()) - 1) > 1e-6:
+        raise UsageError(f"--split {text!r}: two or more splits whose shares sum to 1")
+    return shares
+
+
+def _text(record: Record) -> str:
+    """What a record is grouped by: its prompt (the same question with another answer is still a leak),
+    or its output when it has no prompt (a document)."""
+    return record.prompt_text or "\n".join(m.content for m in record.messages or ()) or record.output or ""
+
+
+def _stratum(record: Record, field: str | None) -> str:
+    if field is None:
+        return ""
+    value = getattr(record, field, None) if field in Record.__annotations__ else record.metadata.get(field)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def split_export(
+    records: Iterable[Record],
+    fmt: str,
+    path: str | os.PathLike[str],
+    splits: Mapping[str, float],
+    *,
+    seed: int = 0,
+    stratify: str | None = None,
+    config: Any = None,
+    plugins: PluginManager | None = None,
+    overwrite: bool = True,
+) -> dict[str, Any]:
+    """``records`` split by ``splits`` shares, each split written as ``fmt`` to ``STEM.SPLIT.SUFFIX``
+    beside ``path``; near duplicates (clusters of the filter that declares ``groups_near_duplicates``,
+    ``near_dedup``) never land in two splits, and the result says how many clusters the check found in
+    more than one (0). Clusters are dealt out in a seeded order to the split furthest below its share,
+    within each value of ``stratify`` (a record field or metadata key) when given."""
+    from datagen._kernel.capabilities import first_declaring
+
+    fmt = fmt.replace("-", "_")
+    cfg = as_config(config)
+    pm = plugins or load_plugins_for(cfg)
+    plugin = exporter(fmt, cfg, pm)  # a bad format or option fails before any work
+    target = Path(path)
+    outputs = {name: target.with_name(f"{target.stem}.{name}{target.suffix}") for name in splits}
+    for out in outputs.values():
+        check_writable(out, overwrite=overwrite)
+    grouper_name = first_declaring(
+        pm, "filter", "groups_near_duplicates", True, "no filter plugin clusters near duplicates"
+    )
+    problems: list[str] = []
+    grouper = construct(pm.registry("filter").get(grouper_name), cfg, "filter", grouper_name, problems)
+    if problems:
+        raise ConfigError(problems)
+    items = list(records)
+    if not items:
+        raise UsageError(f"no record to export as {fmt}")
+    cluster_of: list[int] = grouper.groups([_text(r) for r in items])
+    clusters: dict[int, list[int]] = {}
+    for i, cluster in enumerate(cluster_of):
+        clusters.setdefault(cluster, []).append(i)
+    strata: dict[str, list[list[int]]] = {}
+    for members in clusters.values():
+        strata.setdefault(_stratum(items[members[0]], stratify), []).append(members)
+    rng = random.Random(seed)
+    assigned: dict[int, str] = {}
+    for stratum in sorted(strata):
+        groups = strata[stratum]
+        rng.shuffle(groups)
+        size = sum(len(g) for g in groups)
+        filled = dict.fromkeys(splits, 0)
+        for members in groups:  # the split furthest below its share (first named on a tie)
+            name = max(splits, key=lambda n: splits[n] * size - filled[n])
+            filled[name] += len(members)
+            for i in members:
+                assigned[i] = name
+    leaked = sum(1 for members in clusters.values() if len({assigned[i] for i in members}) > 1)
+    written: dict[str, Any] = {"format": fmt, "splits": {}, "files": [], "clusters": len(clusters)}
+    parts = {name: [r for i, r in enumerate(items) if assigned[i] == name] for name in splits}
+    for name, part in parts.items():
+        if not part:
+            raise UsageError(
+                f"--split: no record left for {name!r} ({len(items)} records in {len(clusters)} clusters)"
+            )
+    for name, out in outputs.items():
+        done = plugin.export(parts[name], out)
+        written["splits"][name] = done["rows"]
+        written["files"] += done["files"]
+    written["leakage"] = {"checked_by": grouper_name, "clusters_in_two_splits": leaked}
+    return written

@@ -233,15 +233,33 @@ class AppState:
         *,
         config: DatagenConfig | None = None,
         overwrite: bool = False,
+        split: str | None = None,
+        seed: int = 0,
+        stratify: str | None = None,
     ) -> dict[str, Any]:
-        """``source`` written as ``fmt`` (:func:`datagen._app.exports.export`)."""
-        from datagen._app.exports import export
+        """``source`` written as ``fmt`` (:mod:`datagen._app.exports`)."""
+        from datagen._app.exports import export, parse_splits, split_export
         from datagen._datamodel.results import iter_records
 
+        shares = parse_splits(split) if split is not None else None
         if not Path(source).is_file():
             raise UsageError(f"{source}: no such file")
         cfg = config or self.config
-        return export(iter_records(source), fmt, out, config=cfg, plugins=self.plugins, overwrite=overwrite)
+        if shares is None:
+            return export(
+                iter_records(source), fmt, out, config=cfg, plugins=self.plugins, overwrite=overwrite
+            )
+        return split_export(
+            iter_records(source),
+            fmt,
+            out,
+            shares,
+            seed=seed,
+            stratify=stratify,
+            config=cfg,
+            plugins=self.plugins,
+            overwrite=overwrite,
+        )
 
     def pii_detector(self, config: DatagenConfig | None = None) -> tuple[str, Any]:
         """The privacy plugin that detects personal data (see capabilities.pii_detector)."""

@@ -184,9 +184,13 @@ class Host(Protocol):
         *,
         config: DatagenConfig | None = None,
         overwrite: bool = False,
+        split: str | None = None,
+        seed: int = 0,
+        stratify: str | None = None,
     ) -> dict[str, Any]:
-        """``source``'s records (streamed) written as ``fmt`` to ``out`` by that exporter plugin, with its
-        ``[exporter.NAME]`` options; what it wrote (``rows``, ``files``)."""
+        """``source``'s records written as ``fmt`` to ``out`` by that exporter plugin, with its
+        ``[exporter.NAME]`` options; with ``split`` (``train=0.9,validation=0.1``) one file per split,
+        near duplicates never in two, seeded and optionally stratified; what was written."""
         ...
 
     def audit(

@@ -15,6 +15,15 @@ from datagen.plugin import Host, LazyCommand, RegisterCommand, hookimpl, pass_ho
 @click.option("--to", "fmt", required=True, metavar="FORMAT", help="The exporter (datagen plugins list).")
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="The file to write.")
 @click.option("--system", help="A system prompt for every row (the format's system option).")
+@click.option(
+    "--split",
+    metavar="NAME=SHARE,...",
+    help="Split into files OUT.NAME.SUFFIX (train=0.9,validation=0.1); near duplicates never in two.",
+)
+@click.option("--split-seed", type=int, default=0, show_default=True, help="The seed of the split.")
+@click.option(
+    "--stratify", metavar="FIELD", help="Keep each value's shares (a record field or metadata key)."
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @click.option(
     "--set",
@@ -26,14 +35,34 @@ from datagen.plugin import Host, LazyCommand, RegisterCommand, hookimpl, pass_ho
 @pass_host
 def export_cmd(host: Host, /, source: Path, fmt: str, out: Path, **opts: Any) -> None:
     """Write SOURCE's records (JSONL or Parquet) in a training format: openai, sharegpt, alpaca, chatml,
-    trl-sft, trl-dpo, trl-kto, or any installed exporter. A record the format cannot express stops the
-    export with its position and id, and no file is written."""
+    llamafactory, trl-sft, trl-dpo, trl-kto, or any installed exporter. A record the format cannot
+    express stops the export with its position and id, and no file is written. --split writes one file
+    per split, near duplicates kept in one."""
     settings = list(opts["settings"])
     if opts["system"] is not None:
         settings.append(f"exporter.{fmt.replace('-', '_')}.system={opts['system']}")
     config = host.load(host.settings(settings))
-    done = host.export(source, fmt, out, config=config, overwrite=opts["overwrite"])
-    click.echo(f"wrote {done['rows']} rows as {fmt} to {out}", err=True)
+    done = host.export(
+        source,
+        fmt,
+        out,
+        config=config,
+        overwrite=opts["overwrite"],
+        split=opts["split"],
+        seed=opts["split_seed"],
+        stratify=opts["stratify"],
+    )
+    if "splits" not in done:
+        click.echo(f"wrote {done['rows']} rows as {fmt} to {out}", err=True)
+        return
+    counts = ", ".join(f"{name} {rows}" for name, rows in done["splits"].items())
+    leak = done["leakage"]
+    click.echo(f"wrote {counts} rows as {fmt} ({', '.join(done['files'])})", err=True)
+    click.echo(
+        f"{done['clusters']} clusters of near duplicates ({leak['checked_by']}): "
+        f"{leak['clusters_in_two_splits']} in two splits",
+        err=True,
+    )
 
 
 @hookimpl

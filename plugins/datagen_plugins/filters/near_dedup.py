@@ -114,6 +114,8 @@ class NearDedup:
     #: its decisions depend on the records it saw before: a resumed pipeline shows it the rows of the
     #: row groups taken from checkpoints again
     remembers: ClassVar[bool] = True
+    #: ``groups(texts)`` clusters near duplicates (leak-free splits of ``datagen export --split``)
+    groups_near_duplicates: ClassVar[bool] = True
 
     def __init__(self, config: NearDedupConfig) -> None:
         import numpy as np
@@ -239,6 +241,30 @@ class NearDedup:
                 else:
                     found.append(index)
         return index
+
+    def groups(self, texts: list[str]) -> list[int]:
+        """A cluster number per text: texts that share an LSH bucket, directly or through others, are in
+        one cluster (numbered by its first text), the transitive closure that a split must keep whole."""
+        parent = list(range(len(texts)))
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for start in range(0, len(texts), BATCH):
+            batch = texts[start : start + BATCH]
+            keys = self._key_matrix(self.hasher.signatures(batch)).tolist()
+            for offset, row in enumerate(keys):
+                i = start + offset
+                for table, key in zip(self.tables, row, strict=True):
+                    first = table.setdefault(key, i)
+                    if isinstance(first, int) and first != i:
+                        a, b = root(first), root(i)
+                        if a != b:
+                            parent[max(a, b)] = min(a, b)
+        return [root(i) for i in range(len(texts))]
 
     # ------------------------------------------------------------------------------------------ stage
 
