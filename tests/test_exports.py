@@ -253,3 +253,37 @@ def test_splits_keep_near_duplicates_together_and_keep_the_shares(tmp_path: Path
     assert other.code == 0 and (tmp_path / "chat.train.jsonl").read_text() != first
     bad = cli(*args, "--split", "train=0.8,validation=0.3")
     assert bad.code == 2 and "shares sum to 1" in bad.err
+
+
+GENERATION_CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}<|im_end|>{% endgeneration %}"
+    "{% else %}{{ m['content'] }}<|im_end|>{% endif %}\n{% endfor %}"
+)
+
+
+def test_check_template_says_when_no_assistant_token_would_train(tmp_path: Path, cli) -> None:
+    """A template without ``{% generation %}`` masks every assistant token out (0 %, exit 1, said why);
+    one with the markers masks every answer in; a local tokenizer also counts rows over --max-length."""
+    pytest.importorskip("transformers")
+    source = tmp_path / "in.jsonl"
+    answers = ["short", "a much longer answer " * 30]
+    datagen.Results([R(instruction=f"q{i}", output=a) for i, a in enumerate(answers)]).save(source)
+    plain, marked = tmp_path / "plain.jinja", tmp_path / "marked.jinja"
+    plain.write_text(CHATML)
+    marked.write_text(GENERATION_CHATML)
+    args = ("export", str(source), "--to", "trl-sft", "-o", str(tmp_path / "sft.jsonl"), "--overwrite")
+    without = cli(*args, "--check-template", str(plain))
+    assert without.code == 1
+    assert "0.0% of 2 rows have assistant tokens masked in" in without.err
+    assert "no {% generation %} markers" in without.err
+    with_markers = cli(*args, "--check-template", str(marked))
+    assert with_markers.code == 0 and "100.0% of 2 rows" in with_markers.err
+    tokenizer = local_tokenizer()
+    tokenizer.chat_template = GENERATION_CHATML
+    folder = tmp_path / "model"
+    tokenizer.save_pretrained(folder)
+    measured = cli(*args, "--check-template", str(folder), "--max-length", "40")
+    assert measured.code == 0, measured.err
+    assert "100.0% of 2 rows have assistant tokens masked in, 50.0% longer than 40 tokens" in measured.err
+    assert cli(*args, "--check-template", str(plain), "--max-length", "40").code == 2  # no tokenizer to count

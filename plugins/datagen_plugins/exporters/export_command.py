@@ -24,6 +24,13 @@ from datagen.plugin import Host, LazyCommand, RegisterCommand, hookimpl, pass_ho
 @click.option(
     "--stratify", metavar="FIELD", help="Keep each value's shares (a record field or metadata key)."
 )
+@click.option(
+    "--check-template",
+    "template",
+    type=click.Path(path_type=Path),
+    help="A chat template file or a local model's folder: the rows whose assistant tokens it masks in.",
+)
+@click.option("--max-length", type=int, help="With --check-template's tokenizer: the share of rows longer.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @click.option(
     "--set",
@@ -54,6 +61,8 @@ def export_cmd(host: Host, /, source: Path, fmt: str, out: Path, **opts: Any) ->
     )
     if "splits" not in done:
         click.echo(f"wrote {done['rows']} rows as {fmt} to {out}", err=True)
+        if opts["template"] is not None:
+            _check_template(out, opts["template"], opts["max_length"])
         return
     counts = ", ".join(f"{name} {rows}" for name, rows in done["splits"].items())
     leak = done["leakage"]
@@ -63,6 +72,26 @@ def export_cmd(host: Host, /, source: Path, fmt: str, out: Path, **opts: Any) ->
         f"{leak['clusters_in_two_splits']} in two splits",
         err=True,
     )
+
+
+def _check_template(path: Path, template: Path, max_length: int | None) -> None:
+    """Report what the template does with the written rows; exit 1 when no row would train."""
+    from datagen_plugins.exporters._template import check
+
+    found = check(path, template, max_length)
+    share = found["assistant_masked_in"]
+    line = f"{template}: {share:.1%} of {found['rows']} rows have assistant tokens masked in"
+    if found["truncated"] is not None:
+        line += f", {found['truncated']:.1%} longer than {max_length} tokens"
+    click.echo(line, err=True)
+    if not found["generation_markers"]:
+        click.echo(
+            f"{template}: no {{% generation %}} markers in the chat template: a trainer's assistant-only "
+            "loss would mask every token out (add the markers, or train on whole conversations)",
+            err=True,
+        )
+    if not share:
+        raise SystemExit(1)
 
 
 @hookimpl
