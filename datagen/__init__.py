@@ -88,6 +88,16 @@ def _export(*args: Any, **kwargs: Any) -> Any:
 _services.provide("export", _export)
 
 
+def _to_torch(*args: Any, **kwargs: Any) -> Any:
+    """``Results.to_torch``'s encoder, imported when first used."""
+    from datagen._app.torch_data import to_torch
+
+    return to_torch(*args, **kwargs)
+
+
+_services.provide("to_torch", _to_torch)
+
+
 def __getattr__(name: str) -> Any:
     target = _ALIASES.get(name, name)
     module = _EXPORTS.get(target)

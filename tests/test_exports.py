@@ -287,3 +287,28 @@ def test_check_template_says_when_no_assistant_token_would_train(tmp_path: Path,
     assert measured.code == 0, measured.err
     assert "100.0% of 2 rows have assistant tokens masked in, 50.0% longer than 40 tokens" in measured.err
     assert cli(*args, "--check-template", str(plain), "--max-length", "40").code == 2  # no tokenizer to count
+
+
+def test_to_torch_gives_a_dataset_and_a_padding_collate_for_a_dataloader() -> None:
+    """Labels only on the assistant's tokens when the template marks them, -100 elsewhere and in the
+    padding; cut at max_length; without markers, assistant-only is refused (nothing would be labelled)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    tokenizer = local_tokenizer()
+    tokenizer.chat_template = GENERATION_CHATML
+    results = datagen.Results([R(instruction="q one", output="a b c"), R(instruction="q", output="d")])
+    dataset, collate = results.to_torch(tokenizer, max_length=64)
+    assert len(dataset) == 2
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2, collate_fn=collate)
+    batch = next(iter(loader))
+    assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
+    labelled = (batch["labels"] != -100).sum(dim=1).tolist()
+    assert 0 < labelled[1] < labelled[0] < int(batch["attention_mask"][0].sum())  # the answers alone
+    assert (batch["labels"][batch["attention_mask"] == 0] == -100).all()
+    short, _ = results.to_torch(tokenizer, max_length=3)
+    assert len(short[0]["input_ids"]) == 3
+    tokenizer.chat_template = CHATML
+    whole, _ = results.to_torch(tokenizer)
+    assert (whole[0]["labels"] == whole[0]["input_ids"]).all()  # no markers: every token is labelled
+    with pytest.raises(UsageError, match="no \\{% generation %\\} markers"):
+        results.to_torch(tokenizer, assistant_only=True)

@@ -516,6 +516,20 @@ class Results:
 
         return pd.DataFrame([record_to_dict(r) for r in self], columns=list(COLUMNS))
 
+    def to_torch(
+        self, tokenizer: Any, *, max_length: int | None = None, assistant_only: bool | None = None
+    ) -> tuple[Any, Any]:
+        """A PyTorch ``Dataset`` of ``{input_ids, labels}`` and a collate function for a ``DataLoader``:
+        each record through the tokenizer's chat template (labels only on the assistant's tokens when
+        the template has ``{% generation %}`` markers), cut at ``max_length`` (torch: ``datagen[rl]``)."""
+        from datagen.services import service
+
+        to_torch = service("to_torch")  # provided by the application layer (datagen/__init__.py)
+        made: tuple[Any, Any] = to_torch(
+            self, tokenizer, max_length=max_length, assistant_only=assistant_only
+        )
+        return made
+
     @classmethod
     def from_pandas(cls, frame: pd.DataFrame) -> Results:
         """Records from a DataFrame made by :meth:`to_pandas` (missing columns take their defaults)."""
