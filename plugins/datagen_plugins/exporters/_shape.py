@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -108,3 +108,21 @@ def write_rows(
         Path(path).unlink(missing_ok=True)
         raise UsageError(f"no record to export as {fmt}")
     return {"rows": count, "files": [str(path)]}
+
+
+class RowExporter:
+    """A format of one JSON line per record: a subclass names itself, its ``Config`` and ``row``."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[Any]] = ChatOptions
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def row(self, record: Record) -> dict[str, Any]:
+        """The record's line; :class:`Unfit` when the format cannot express it."""
+        raise NotImplementedError
+
+    def export(self, records: Iterable[Record], path: Path) -> dict[str, Any]:
+        """Write the JSON Lines file."""
+        return write_rows(records, path, self.row, self.name)

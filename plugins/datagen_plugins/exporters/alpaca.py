@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
 
 from datagen.plugin import Record, RegisterExporter, hookimpl
-from datagen_plugins.exporters._shape import ChatOptions, Unfit, system_prompt, turns, write_rows
+from datagen_plugins.exporters._shape import ChatOptions, RowExporter, Unfit, system_prompt, turns
 
 
 @attrs.define
@@ -19,15 +17,13 @@ class AlpacaOptions(ChatOptions):
     join_input: bool = False
 
 
-class Alpaca:
+class Alpaca(RowExporter):
     """Single-turn records; a conversation of one question and its answer becomes one, a longer one is
     an error (Alpaca has no place for earlier turns)."""
 
     name: ClassVar[str] = "alpaca"
     Config: ClassVar[type[Any]] = AlpacaOptions
-
-    def __init__(self, config: AlpacaOptions) -> None:
-        self.config = config
+    config: AlpacaOptions
 
     def row(self, record: Record) -> dict[str, Any]:
         """``{"instruction", "input", "output"}`` (and ``"system"``)."""
@@ -48,10 +44,6 @@ class Alpaca:
                 "output": record.output,
             }
         return out if system is None else {**out, "system": system}
-
-    def export(self, records: Iterable[Record], path: Path) -> dict[str, Any]:
-        """Write the JSON Lines file."""
-        return write_rows(records, path, self.row, self.name)
 
 
 @hookimpl

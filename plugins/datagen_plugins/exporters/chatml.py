@@ -3,31 +3,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, ClassVar
 
 from datagen.plugin import Record, RegisterExporter, hookimpl
-from datagen_plugins.exporters._shape import ChatOptions, turns, write_rows
+from datagen_plugins.exporters._shape import ChatOptions, RowExporter, turns
 
 
-class ChatML:
+class ChatML(RowExporter):
     """Each record as one ChatML-rendered text."""
 
     name: ClassVar[str] = "chatml"
     Config: ClassVar[type[Any]] = ChatOptions
-
-    def __init__(self, config: ChatOptions) -> None:
-        self.config = config
+    config: ChatOptions
 
     def row(self, record: Record) -> dict[str, Any]:
         """``{"text": "<|im_start|>user\\n...<|im_end|>\\n..."}``."""
         chat = turns(record, self.config)
         return {"text": "".join(f"<|im_start|>{t['role']}\n{t['content']}<|im_end|>\n" for t in chat)}
-
-    def export(self, records: Iterable[Record], path: Path) -> dict[str, Any]:
-        """Write the JSON Lines file."""
-        return write_rows(records, path, self.row, self.name)
 
 
 @hookimpl

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import Record, RegisterExporter, UsageError, hookimpl, write_file
-from datagen_plugins.exporters._shape import ChatOptions, turns, write_rows
+from datagen_plugins.exporters._shape import ChatOptions, RowExporter, turns, write_rows
 
 SPEAKERS = {"user": "human", "assistant": "gpt", "tool": "observation"}
 TAGS = {
@@ -32,14 +32,12 @@ class LlamaFactoryOptions(ChatOptions):
     dataset_name: str | None = None
 
 
-class LlamaFactory:
+class LlamaFactory(RowExporter):
     """The data file and its ``dataset_info.json`` entry."""
 
     name: ClassVar[str] = "llamafactory"
     Config: ClassVar[type[Any]] = LlamaFactoryOptions
-
-    def __init__(self, config: LlamaFactoryOptions) -> None:
-        self.config = config
+    config: LlamaFactoryOptions
 
     def row(self, record: Record) -> dict[str, Any]:
         """``{"conversations": [...], "system": ...}`` (``system`` only when there is one)."""

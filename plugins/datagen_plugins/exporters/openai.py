@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, ClassVar
 
 from datagen.plugin import Record, RegisterExporter, hookimpl
-from datagen_plugins.exporters._shape import ChatOptions, turns, write_rows
+from datagen_plugins.exporters._shape import ChatOptions, RowExporter, turns
 
 
-class OpenAIChat:
+class OpenAIChat(RowExporter):
     """Each record as one conversation; a record without an assistant answer is an error."""
 
     name: ClassVar[str] = "openai"
     Config: ClassVar[type[Any]] = ChatOptions
-
-    def __init__(self, config: ChatOptions) -> None:
-        self.config = config
+    config: ChatOptions
 
     def row(self, record: Record) -> dict[str, Any]:
         """``{"messages": [...]}``."""
         return {"messages": turns(record, self.config)}
-
-    def export(self, records: Iterable[Record], path: Path) -> dict[str, Any]:
-        """Write the JSON Lines file."""
-        return write_rows(records, path, self.row, self.name)
 
 
 @hookimpl

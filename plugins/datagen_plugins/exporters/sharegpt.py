@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, ClassVar
 
 from datagen.plugin import Record, RegisterExporter, hookimpl
-from datagen_plugins.exporters._shape import ChatOptions, turns, write_rows
+from datagen_plugins.exporters._shape import ChatOptions, RowExporter, turns
 
 #: ShareGPT's speaker names for datagen's roles (a tool's answer is an observation, as LLaMA-Factory reads)
 SPEAKERS = {"system": "system", "user": "human", "assistant": "gpt", "tool": "observation"}
 
 
-class ShareGPT:
+class ShareGPT(RowExporter):
     """Each record as one conversation in ShareGPT's shape."""
 
     name: ClassVar[str] = "sharegpt"
     Config: ClassVar[type[Any]] = ChatOptions
-
-    def __init__(self, config: ChatOptions) -> None:
-        self.config = config
+    config: ChatOptions
 
     def row(self, record: Record) -> dict[str, Any]:
         """``{"conversations": [...]}``."""
         chat = turns(record, self.config)
         return {"conversations": [{"from": SPEAKERS[t["role"]], "value": t["content"]} for t in chat]}
-
-    def export(self, records: Iterable[Record], path: Path) -> dict[str, Any]:
-        """Write the JSON Lines file."""
-        return write_rows(records, path, self.row, self.name)
 
 
 @hookimpl

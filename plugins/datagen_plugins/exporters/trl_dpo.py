@@ -6,14 +6,18 @@ answers is an error naming it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
 
 from datagen.plugin import Record, RegisterExporter, hookimpl
-from datagen_plugins.exporters._shape import ChatOptions, Unfit, as_text, prompt_turns, write_rows
+from datagen_plugins.exporters._shape import (
+    ChatOptions,
+    RowExporter,
+    Unfit,
+    as_text,
+    prompt_turns,
+)
 
 
 @attrs.define
@@ -35,14 +39,12 @@ def answer(record: Record, field: str) -> str:
     return value
 
 
-class TRLDPO:
+class TRLDPO(RowExporter):
     """Preference pairs for TRL."""
 
     name: ClassVar[str] = "trl_dpo"
     Config: ClassVar[type[Any]] = DPOOptions
-
-    def __init__(self, config: DPOOptions) -> None:
-        self.config = config
+    config: DPOOptions
 
     def row(self, record: Record) -> dict[str, Any]:
         """``{prompt, chosen, rejected}``."""
@@ -58,10 +60,6 @@ class TRLDPO:
             "chosen": [{"role": "assistant", "content": chosen}],
             "rejected": [{"role": "assistant", "content": rejected}],
         }
-
-    def export(self, records: Iterable[Record], path: Path) -> dict[str, Any]:
-        """Write the JSON Lines file."""
-        return write_rows(records, path, self.row, self.name)
 
 
 @hookimpl

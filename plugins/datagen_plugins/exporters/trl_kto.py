@@ -5,14 +5,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
 
 from datagen.plugin import Record, RegisterExporter, hookimpl
-from datagen_plugins.exporters._shape import ChatOptions, Unfit, as_text, prompt_and_answer, write_rows
+from datagen_plugins.exporters._shape import (
+    ChatOptions,
+    RowExporter,
+    Unfit,
+    as_text,
+    prompt_and_answer,
+)
 
 
 @attrs.define
@@ -24,14 +28,12 @@ class KTOOptions(ChatOptions):
     conversational: bool = True
 
 
-class TRLKTO:
+class TRLKTO(RowExporter):
     """Unpaired preference rows for TRL."""
 
     name: ClassVar[str] = "trl_kto"
     Config: ClassVar[type[Any]] = KTOOptions
-
-    def __init__(self, config: KTOOptions) -> None:
-        self.config = config
+    config: KTOOptions
 
     def label(self, record: Record) -> bool:
         """The record's label: a boolean, or a score against ``threshold``."""
@@ -50,10 +52,6 @@ class TRLKTO:
         if not self.config.conversational:
             return {"prompt": as_text(prompt), "completion": answer, "label": label}
         return {"prompt": prompt, "completion": [{"role": "assistant", "content": answer}], "label": label}
-
-    def export(self, records: Iterable[Record], path: Path) -> dict[str, Any]:
-        """Write the JSON Lines file."""
-        return write_rows(records, path, self.row, self.name)
 
 
 @hookimpl

@@ -8,14 +8,18 @@ prompt is then lost; TRL reads ``{"text"}`` for plain language modelling, ``pret
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
 
 from datagen.plugin import Record, RegisterExporter, UsageError, hookimpl
-from datagen_plugins.exporters._shape import ChatOptions, as_text, prompt_and_answer, turns, write_rows
+from datagen_plugins.exporters._shape import (
+    ChatOptions,
+    RowExporter,
+    as_text,
+    prompt_and_answer,
+    turns,
+)
 
 STYLES = ("messages", "prompt_completion")
 
@@ -28,11 +32,12 @@ class SFTOptions(ChatOptions):
     conversational: bool = True
 
 
-class TRLSFT:
+class TRLSFT(RowExporter):
     """Rows for TRL's SFTTrainer."""
 
     name: ClassVar[str] = "trl_sft"
     Config: ClassVar[type[Any]] = SFTOptions
+    config: SFTOptions
 
     def __init__(self, config: SFTOptions) -> None:
         if config.style not in STYLES:
@@ -51,10 +56,6 @@ class TRLSFT:
         if not self.config.conversational:
             return {"prompt": as_text(prompt), "completion": answer}
         return {"prompt": prompt, "completion": [{"role": "assistant", "content": answer}]}
-
-    def export(self, records: Iterable[Record], path: Path) -> dict[str, Any]:
-        """Write the JSON Lines file."""
-        return write_rows(records, path, self.row, self.name)
 
 
 @hookimpl
