@@ -88,9 +88,11 @@ class PipeWorkers:
                 n = int.from_bytes(await stdout.readexactly(8), "little")
                 answer = pickle.loads(await stdout.readexactly(n))  # from our own worker
                 future = self._waiting[i].popleft()
+                if future.cancelled():
+                    continue
                 if isinstance(answer, _Failed):
                     future.set_exception(RuntimeError(f"{self.name} worker: {answer.message}"))
-                elif not future.cancelled():
+                else:
                     future.set_result(answer)
         except (asyncio.IncompleteReadError, ConnectionError):
             if self._waiting[i]:
