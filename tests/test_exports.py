@@ -312,3 +312,44 @@ def test_to_torch_gives_a_dataset_and_a_padding_collate_for_a_dataloader() -> No
     assert (whole[0]["labels"] == whole[0]["input_ids"]).all()  # no markers: every token is labelled
     with pytest.raises(UsageError, match="no \\{% generation %\\} markers"):
         results.to_torch(tokenizer, assistant_only=True)
+
+
+def test_hf_writes_a_dataset_folder_with_real_features_shards_and_a_card(tmp_path: Path) -> None:
+    """``load_from_disk`` and the Parquet shards give the same rows; ``messages`` is a list of structs,
+    ``provenance`` and a homogeneous ``metadata`` are structs, not strings; mixed metadata is JSON text
+    and the card says so; the card's YAML header parses and names its config."""
+    datasets = pytest.importorskip("datasets")
+    import yaml
+
+    usage = datagen.Usage(prompt_tokens=3, completion_tokens=4, cost_usd=0.001)
+    made = datagen.Provenance(method="respond", backend="echo", model="m", usage=usage, finish_reason="stop")
+    records = [
+        R(id="a", instruction="q", output="x", metadata={"topic": "t", "score": 1.5}, provenance=made),
+        R(id="b", messages=(M("user", "hi"), M("assistant", "yo")), metadata={"topic": "u", "score": 2.0}),
+    ]
+    out = tmp_path / "dataset"
+    done = datagen.Results(records).export("hf", out)
+    assert done["metadata"] == "struct"
+    loaded = datasets.load_from_disk(str(out))
+    assert loaded.num_rows == 2 and isinstance(loaded.features["provenance"], dict)
+    assert loaded.features["metadata"]["score"].dtype == "float64"
+    assert loaded[1]["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "yo"},
+    ]
+    assert loaded[0]["provenance"]["usage"]["completion_tokens"] == 4
+    shards = datasets.load_dataset("parquet", data_files=done["shards"], split="train")
+    assert shards.to_list() == loaded.to_list()
+    card = (out / "README.md").read_text()
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["configs"][0]["config_name"] == "default" and "synthetic" in header["tags"]
+    assert header["size_categories"] == ["n<1K"]
+    assert "respond (1)" in card and "echo / m (1)" in card and "`metadata` is a struct" in card
+    mixed = [
+        R(id="a", instruction="q", output="x", metadata={"k": 1}),
+        R(id="b", instruction="q", output="y", metadata={"k": "one"}),
+    ]
+    other = tmp_path / "mixed"
+    assert datagen.Results(mixed).export("hf", other)["metadata"] == "json"
+    assert json.loads(datasets.load_from_disk(str(other))[1]["metadata"]) == {"k": "one"}
+    assert "`metadata` is JSON text" in (other / "README.md").read_text()

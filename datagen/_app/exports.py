@@ -12,7 +12,6 @@ from typing import Any
 from datagen._app.pipeline import construct
 from datagen._datamodel.config import as_config, structure
 from datagen._datamodel.records import Record
-from datagen._datamodel.results import check_writable
 from datagen._kernel.manager import PluginManager, load_plugins_for
 from datagen.errors import ConfigError, UsageError
 
@@ -55,9 +54,21 @@ def export(
     fmt = fmt.replace("-", "_")
     target = Path(path)
     plugin = exporter(fmt, config, plugins, options)
-    check_writable(target, overwrite=overwrite)
+    check_target(target, overwrite=overwrite)
     done: dict[str, Any] = plugin.export(records, target)
     return {"format": fmt, **done}
+
+
+def check_target(path: Path, *, overwrite: bool) -> None:
+    """Fail before any work if ``path`` (a file, or the ``hf`` format's folder) cannot be written or,
+    unless ``overwrite``, already exists."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{path}: cannot write the export, folder {parent} does not exist")
+    if path.exists() and not overwrite:
+        raise UsageError(f"{path}: exists; pass --overwrite (or choose another name)")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{path}: cannot write the export, permission denied")
 
 
 def parse_splits(text: str) -> dict[str, float]:
@@ -118,7 +129,7 @@ def split_export(
     target = Path(path)
     outputs = {name: target.with_name(f"{target.stem}.{name}{target.suffix}") for name in splits}
     for out in outputs.values():
-        check_writable(out, overwrite=overwrite)
+        check_target(out, overwrite=overwrite)
     grouper_name = first_declaring(
         pm, "filter", "groups_near_duplicates", True, "no filter plugin clusters near duplicates"
     )
