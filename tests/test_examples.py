@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +117,22 @@ def test_the_cli_example_runs_every_command_on_the_embedded_model(tmp_path: Path
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["stats"]["records"] == 1
 
 
+def test_the_ml_integration_example_trains_for_real(tmp_path: Path) -> None:
+    """Synthetic reviews from the embedded model train a classifier scored on the real sentences, and
+    their trl-sft export trains a tiny model with TRL's SFTTrainer, its loss going down."""
+    pytest.importorskip("torch")
+    pytest.importorskip("trl")
+    proc = run_example("ml_integration.py", "12", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    check_records(tmp_path / "out" / "reviews.jsonl", "template")
+    accuracy = float(re.search(r"accuracy (\d\.\d+) on 3,000 real sentences", proc.stdout).group(1))
+    assert 0.0 <= accuracy <= 1.0
+    losses = json.loads((tmp_path / "out" / "sft_losses.json").read_text())
+    assert len(losses) == 30 and sum(losses[-5:]) < sum(losses[:5])
+    rows = [json.loads(line) for line in (tmp_path / "out" / "sft.jsonl").read_text().splitlines()]
+    assert rows and all(set(row) == {"prompt", "completion"} for row in rows)
+
+
 def test_every_example_script_is_run_by_the_suite() -> None:
     scripts = {p.name for p in (REPO / "examples").glob("*.py")} - {"sentiment_task.py"}
-    assert scripts == {*EXAMPLES, "data_pipeline.py", "cli_usage.py"}
+    assert scripts == {*EXAMPLES, "data_pipeline.py", "cli_usage.py", "ml_integration.py"}
