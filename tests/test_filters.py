@@ -459,6 +459,20 @@ def test_moderation_through_the_openai_client_against_a_loopback_server(tmp_path
         Results(records).apply("moderation", config={"backend": {"openai": {"base_url": None}}})
 
 
+def test_length_measures_the_fields_a_record_has_and_requires_the_named_ones() -> None:
+    """A document (no instruction) and a conversation (no instruction, no output) are measured on what
+    they have under min_length; instruction_min_length still requires an instruction."""
+    document = R(id="doc", output="A document of several words.")
+    chat = R(id="chat", messages=(datagen.Message("user", "Hi"), datagen.Message("assistant", "Hello")))
+    short = R(id="short", output="Tiny.")
+    shared = {"fields": ["instruction", "output", "messages"], "min_length": 3}
+    kept = apply([document, chat, short], "length", length=shared)
+    assert [r.id for r in kept] == ["doc"]
+    assert kept.report.stages[0]["reasons"] == {"messages_too_short": 1, "output_too_short": 1}
+    required = apply([document], "length", length={"instruction_min_length": 1})
+    assert len(required) == 0 and required.report.stages[0]["reasons"] == {"instruction_too_short": 1}
+
+
 def test_length_without_any_bound_is_an_error_before_any_work() -> None:
     records = Results([datagen.Record(instruction="Name a colour.", output="Blue.")])
     with pytest.raises(datagen.UsageError, match=r"filter\.length: no bound is set"):

@@ -55,7 +55,10 @@ def measure(text: str, unit: str) -> int:
 
 
 class Length(Stage):
-    """Drops records with a field outside its length bounds (``<field>_too_short`` / ``_too_long``)."""
+    """Drops records with a field outside its length bounds (``<field>_too_short`` / ``_too_long``).
+
+    ``min_length`` / ``max_length`` apply to each of ``fields`` a record has (a document's text, a
+    conversation's messages); the field-specific bounds (``instruction_min_length``, ...) require it."""
 
     name: ClassVar[str] = "length"
     #: the seed's flat ``QualityFilter`` options that configure this filter (it then runs first)
@@ -78,11 +81,15 @@ class Length(Stage):
         bounds: dict[str, list[int | None]] = {
             f: [config.min_length, config.max_length] for f in config.fields
         }
+        #: fields under the shared bounds alone: a record without the field (a document has no
+        #: instruction, a conversation no output) is not measured on it
+        self.optional = set(config.fields)
         for field, low, high in (
             ("instruction", config.instruction_min_length, config.instruction_max_length),
             ("output", config.response_min_length, config.response_max_length),
         ):
             if low is not None or high is not None:
+                self.optional.discard(field)
                 current = bounds.setdefault(field, [None, None])
                 current[0] = low if low is not None else current[0]
                 current[1] = high if high is not None else current[1]
@@ -101,6 +108,8 @@ class Length(Stage):
     def process(self, ctx: RunContext, record: Record) -> Record | Rejected:
         """Pass the record, or name the first field out of bounds."""
         for field, (low, high) in self.bounds.items():
+            if field in self.optional and getattr(record, field) is None:
+                continue
             size = measure(field_text(record, field), self.config.unit)
             if low is not None and size < low:
                 return Rejected(f"{field}_too_short", {self.config.unit: size, "min": low})
