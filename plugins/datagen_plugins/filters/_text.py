@@ -10,7 +10,6 @@ from datagen.plugin import Record, UsageError
 
 #: the text fields of a record a filter can be pointed at; ``messages`` is every turn's content
 FIELDS = ("instruction", "input", "output", "messages")
-_SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -44,7 +43,7 @@ def record_text(record: Record, fields: Sequence[str]) -> str:
 
 def normalise(text: str) -> str:
     """Unicode NFKC, case-folded, whitespace collapsed: what exact deduplication compares."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())  # split: the same \s as re
 
 
 def words(text: str) -> list[str]:
