@@ -1,8 +1,8 @@
 """``trl_dpo`` (``trl-dpo`` on the command line too): ``{"prompt", "chosen", "rejected"}`` rows for TRL's
 ``DPOTrainer`` (and other preference trainers), from records that carry both answers in their metadata
-(``chosen_field``, ``rejected_field``; the ``preference`` method's records do). The prompt is the
-record's instruction (with its input) or its messages up to the last user turn; a record without both
-answers is an error naming it."""
+(``chosen_field``, ``rejected_field``; a pipeline's ``chosen`` and ``rejected`` columns land there). The
+prompt is the record's instruction (with its input) or its messages up to the last user turn; a record
+without both answers is an error naming it."""
 
 from __future__ import annotations
 
