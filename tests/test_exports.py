@@ -25,6 +25,7 @@ KEYS = {
     "trl_dpo": {"prompt", "chosen", "rejected"},
     "trl_kto": {"prompt", "completion", "label"},
     "llamafactory": {"conversations"},
+    "axolotl": {"messages"},
 }
 text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30).filter(str.strip)
 
@@ -115,7 +116,8 @@ def test_a_record_the_format_cannot_express_is_named_and_no_file_appears(tmp_pat
     chat = (M("user", "a"), M("assistant", "b"), M("user", "c"), M("assistant", "d"))
     with pytest.raises(UsageError, match="more than one question"):
         datagen.Results([R(messages=chat)]).export("alpaca", out)
-    with pytest.raises(UsageError, match=r"no exporter named 'parquetish' \(installed: alpaca, chatml"):
+    installed = r"no exporter named 'parquetish' \(installed: alpaca, axolotl, chatml"
+    with pytest.raises(UsageError, match=installed):
         export([], "parquetish", out)
     with pytest.raises(datagen.ConfigError, match=r"exporter.trl_sft.style"):
         export([], "trl_sft", out, config={"exporter": {"trl_sft": {"style": "sideways"}}})
@@ -137,6 +139,42 @@ def test_llamafactory_adds_its_entry_to_dataset_info_and_keeps_the_others(tmp_pa
             "system": "Be brief.",
         }
     ]
+
+
+#: the keys of Axolotl's SFT dataset entry (``SFTDataset`` in axolotl 0.19's
+#: ``axolotl/utils/schemas/datasets.py``, read from its wheel): the snippet uses no other
+AXOLOTL_SFT_KEYS = {
+    "path", "split", "type", "ds_type", "data_files", "name", "chat_template", "chat_template_jinja",
+    "field_messages", "message_property_mappings", "roles_to_train", "train_on_eos", "roles",
+    "drop_system_message", "revision",
+}  # fmt: skip
+
+
+def test_axolotl_writes_the_data_file_and_a_datasets_entry_that_loads_it(tmp_path: Path) -> None:
+    import yaml
+
+    records = [
+        R(id="a", instruction="Add", output="2"),
+        R(id="b", messages=(M("user", "Hi"), M("assistant", "Hello"))),
+    ]
+    config = {"exporter": {"axolotl": {"system": "Be brief.", "roles_to_train": ["assistant"]}}}
+    done = datagen.Results(records).export("axolotl", tmp_path / "chat data.jsonl", config=config)
+    snippet = tmp_path / "chat data.axolotl.yaml"
+    assert done["rows"] == 2 and str(snippet) in done["files"]
+    (entry,) = yaml.safe_load(snippet.read_text())["datasets"]
+    assert set(entry) <= AXOLOTL_SFT_KEYS
+    assert entry["type"] == "chat_template" and entry["ds_type"] == "json"
+    assert Path(entry["path"]) == (tmp_path / "chat data.jsonl").resolve()
+    field, mapping = entry["field_messages"], entry["message_property_mappings"]
+    for row in rows(tmp_path / "chat data.jsonl"):  # every turn has the fields the entry maps
+        assert set(row) == {field}
+        assert all(set(turn) == set(mapping.values()) for turn in row[field])
+        assert row[field][0] == {"role": "system", "content": "Be brief."}
+    assert "chat_template" not in entry  # the tokenizer's own template
+    remote = {"exporter": {"axolotl": {"data_path": "/data/x.jsonl", "chat_template": "chatml"}}}
+    datagen.Results(records).export("axolotl", tmp_path / "x.jsonl", config=remote)
+    (entry,) = yaml.safe_load((tmp_path / "x.axolotl.yaml").read_text())["datasets"]
+    assert entry["path"] == "/data/x.jsonl" and entry["chat_template"] == "chatml"
 
 
 def test_datagen_export_on_the_command_line(cli, tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ from datagen.plugin import Host, LazyCommand, RegisterCommand, hookimpl, pass_ho
 @pass_host
 def export_cmd(host: Host, /, source: Path, fmt: str, out: Path, **opts: Any) -> None:
     """Write SOURCE's records (JSONL or Parquet) in a training format: openai, sharegpt, alpaca, chatml,
-    llamafactory, trl-sft, trl-dpo, trl-kto, or any installed exporter. A record the format cannot
+    llamafactory, axolotl, trl-sft, trl-dpo, trl-kto, or any installed exporter. A record the format cannot
     express stops the export with its position and id, and no file is written. --split writes one file
     per split, near duplicates kept in one."""
     settings = list(opts["settings"])
