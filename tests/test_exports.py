@@ -391,3 +391,163 @@ def test_hf_writes_a_dataset_folder_with_real_features_shards_and_a_card(tmp_pat
     assert datagen.Results(mixed).export("hf", other)["metadata"] == "json"
     assert json.loads(datasets.load_from_disk(str(other))[1]["metadata"]) == {"k": "one"}
     assert "`metadata` is JSON text" in (other / "README.md").read_text()
+
+
+def _curated_run(cli: Any, tmp_path: Path) -> dict[str, Path]:
+    """Records generated on the echo backend, then filtered (length, decontamination against a planted
+    benchmark), scrubbed and measured by the commands, each writing its report."""
+    seeds = tmp_path / "seeds.jsonl"
+    lines = [
+        f"Write a note to person{i}@example.com about topic number {i} in a few words" for i in range(12)
+    ]
+    lines[3] = "hi"  # too short for the length filter
+    seeds.write_text("".join(json.dumps({"instruction": t}) + "\n" for t in lines))
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"question": lines[5]}) + "\n")  # planted: one record is a test question
+    p = {k: tmp_path / v for k, v in {
+        "gen": "gen.jsonl", "gen_report": "gen.json", "clean": "clean.jsonl", "filter_report": "filter.json",
+        "rejected": "rejected.jsonl", "scrubbed": "scrubbed.jsonl", "scrub_report": "scrub.json",
+        "metrics": "metrics.json",
+    }.items()}  # fmt: skip
+    steps = [
+        ("generate", "--backend", "echo", "--method", "respond", "--seeds", str(seeds), "-n", "12",
+         "-o", str(p["gen"]), "--report", str(p["gen_report"])),
+        ("filter", str(p["gen"]), "-o", str(p["clean"]), "--filter", "length", "--filter", "decontaminate",
+         "--set", "filter.length.instruction_min_length=3", "--set", "filter.decontaminate.ngram=8",
+         "--set", f"filter.decontaminate.benchmarks.bench={bench}",
+         "--report", str(p["filter_report"]), "--rejected", str(p["rejected"])),
+        ("scrub", str(p["clean"]), "-o", str(p["scrubbed"]), "--report", str(p["scrub_report"])),
+        ("metrics", str(p["scrubbed"]), "--metric", "stats", "--json", str(p["metrics"])),
+    ]  # fmt: skip
+    for step in steps:
+        result = cli(*step)
+        assert result.code == 0, (step[0], result.err)
+    return p
+
+
+def test_hf_card_is_made_from_the_run_reports_with_one_config_per_view(cli, tmp_path: Path) -> None:
+    """The card's header names a config per view (raw records, SFT, rejects; no DPO for records without
+    preference answers, and the card says why); its body gives the runs, each stage's pass rate and
+    reasons, the decontamination hits, the PII found by type and the metrics; each view's shards load."""
+    datasets = pytest.importorskip("datasets")
+    import yaml
+
+    p = _curated_run(cli, tmp_path)
+    out = tmp_path / "hf"
+    result = cli(
+        "export", str(p["scrubbed"]), "--to", "hf", "-o", str(out), "--report", str(p["gen_report"]),
+        "--report", str(p["filter_report"]), "--report", str(p["scrub_report"]),
+        "--metrics", str(p["metrics"]), "--rejected", str(p["rejected"]),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    card = (out / "README.md").read_text()
+    header = yaml.safe_load(card.split("---\n")[1])
+    configs = {c["config_name"]: c["data_files"][0]["path"] for c in header["configs"]}
+    assert configs == {"default": "data/train-*.parquet", "sft": "sft/train-*.parquet",
+                       "rejects": "rejects/train-*.parquet"}  # fmt: skip
+    assert "No `dpo` view: record 0" in card and "no 'chosen'" in card
+    assert (
+        "respond via echo" in card
+        and "| length | filter | 12 | 11 | 91.7% | instruction_too_short (1) |" in card
+    )
+    assert "| decontaminate | filter | 11 | 10 | 90.9% | contaminated (1) |" in card
+    assert "**Decontamination** (`decontaminate`): 1 record removed" in card and "hits: bench (1)" in card
+    assert "found by type: EMAIL (20)" in card and "10 of 10 records changed" in card  # echo: twice each
+    assert "| stats | records 10" in card
+    sft = datasets.load_dataset("parquet", data_files=str(out / configs["sft"]), split="train")
+    assert sft.num_rows == 10 and set(sft.features) == {"messages"}
+    assert sft[0]["messages"][0]["role"] == "user" and "[EMAIL]" in sft[0]["messages"][0]["content"]
+    rejects = datasets.load_dataset("parquet", data_files=str(out / configs["rejects"]), split="train")
+    assert sorted(rejects["reason"]) == ["contaminated", "instruction_too_short"]
+    assert json.loads(rejects[rejects["reason"].index("contaminated")]["details"])["benchmark"] == "bench"
+
+
+def test_hf_views_asked_for_by_name_and_card_inputs_are_checked_before_any_work(cli, tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    from datagen._datamodel.report import RunReport
+
+    source = tmp_path / "in.jsonl"
+    prefs = [
+        R(id=str(i), instruction=f"q{i}", output="a", metadata={"chosen": "a", "rejected": "b"})
+        for i in range(3)
+    ]
+    datagen.Results([*prefs, R(id="plain", instruction="q", output="a")]).save(source)
+    out = tmp_path / "hf"
+    asked = cli("export", str(source), "--to", "hf", "-o", str(out), "--view", "dpo")
+    assert asked.code != 0 and "record 3 (id plain) cannot be written as trl_dpo" in asked.err
+    assert not out.exists()
+    missing = cli("export", str(source), "--to", "hf", "-o", str(out), "--report", str(tmp_path / "no.json"))
+    assert (
+        missing.code != 0
+        and "$.exporter.hf.reports" in missing.err
+        and "no.json: no such run report" in missing.err
+    )
+    wrong = cli(
+        "export", str(source), "--to", "openai", "-o", str(tmp_path / "o.jsonl"), "--metrics", str(source)
+    )
+    assert wrong.code != 0 and "--metrics: the openai format writes no dataset card" in wrong.err
+    # a differentially private run's budget is stated (the report as a DP run writes it)
+    dp = RunReport(
+        run_id="dp1", method="aug_pe", privacy_spent={"method:aug_pe": {"epsilon": 2.0, "delta": 1e-6}}
+    )
+    dp.save(tmp_path / "dp.json")
+    datagen.Results(prefs).save(source)
+    done = cli("export", str(source), "--to", "hf", "-o", str(out), "--report", str(tmp_path / "dp.json"),
+               "--view", "dpo", "--overwrite")  # fmt: skip
+    assert done.code == 0, done.err
+    card = (out / "README.md").read_text()
+    assert "`method:aug_pe`: ε = 2, δ = 1e-06" in card and "`dpo` | 3 |" in card
+
+
+def test_push_to_hub_sends_shards_then_the_card_and_resumes_without_sending_twice(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against a loopback Hub: the shards and the card (last) arrive; an interrupted push finished by
+    the same call again sends only what is missing; a third push sends nothing; the token is sent as
+    authorisation and appears in no message."""
+    pytest.importorskip("datasets")
+    from huggingface_hub import constants
+
+    from datagen_plugins.exporters._hub import push
+    from tests.hub_server import FakeHub
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    records = [R(id=str(i), instruction=f"q{i}", output=f"a{i}") for i in range(30)]
+    out = tmp_path / "hf"
+    config = {"exporter": {"hf": {"shard_rows": 10}}}
+    datagen.Results(records).export("hf", out, config=config)
+    lines: list[str] = []
+    with FakeHub() as hub:
+        hub.fail_commits = 1
+        with pytest.raises(UsageError, match="run the same command again") as failed:
+            push(out, "user/synth", endpoint=hub.url, token="hf_secret123", batch_bytes=1, echo=lines.append)
+        assert "hf_secret123" not in str(failed.value)
+        assert hub.repos["user/synth"] == {}
+        hub.fail_commits = 0
+        # the first commit was refused and nothing stored: the same call again sends everything
+        push(out, "user/synth", endpoint=hub.url, token="hf_secret123", batch_bytes=1, echo=lines.append)
+        sent = [f for c in hub.commits for f in c["files"]]
+        expected = [
+            f"{v}/train-{i:05d}-of-{n:05d}.parquet" for v, n in (("data", 3), ("sft", 3)) for i in range(n)
+        ]
+        assert sent == [*sorted(expected), "README.md"]
+        assert hub.repos["user/synth"]["README.md"] == (out / "README.md").read_bytes()
+        # as a push cut off after its fifth commit leaves the repository: the rest is sent, nothing twice
+        del hub.repos["user/synth"]["sft/train-00002-of-00003.parquet"]
+        del hub.repos["user/synth"]["README.md"]
+        before = len(hub.commits)
+        push(out, "user/synth", endpoint=hub.url, token="hf_secret123", batch_bytes=1, echo=lines.append)
+        assert [c["files"] for c in hub.commits[before:]] == [
+            ["sft/train-00002-of-00003.parquet"],
+            ["README.md"],
+        ]
+        assert "5 of 7 files already in user/synth with the same content: not sent again" in lines
+        before = len(hub.commits)
+        push(out, "user/synth", endpoint=hub.url, token="hf_secret123", echo=lines.append)
+        assert len(hub.commits) == before
+        assert hub.authorizations == {"Bearer hf_secret123"}
+        assert hub.created[0]["type"] == "dataset" and not hub.created[0].get("private")
+    assert not any("hf_secret123" in line for line in lines)
+    refused = cli("export", str(tmp_path / "x.jsonl"), "--to", "openai", "-o", str(tmp_path / "o.jsonl"),
+                  "--push-to-hub", "user/x")  # fmt: skip
+    assert refused.code != 0 and "--push-to-hub: uploads an hf dataset folder" in refused.err

@@ -83,6 +83,33 @@ def prompt_turns(record: Record, options: ChatOptions) -> list[dict[str, str]]:
     return chat
 
 
+def answer(record: Record, field: str) -> str:
+    """The answer a record's metadata holds under ``field`` (a string, or an assistant turn)."""
+    value = record.metadata.get(field)
+    if isinstance(value, dict):
+        value = value.get("content")
+    if not isinstance(value, str) or not value.strip():
+        raise Unfit(f"no {field!r} answer in its metadata")
+    return value
+
+
+def preference_row(
+    record: Record, options: ChatOptions, chosen_field: str, rejected_field: str, *, conversational: bool
+) -> dict[str, Any]:
+    """TRL's ``{prompt, chosen, rejected}``: the prompt turns, and the two answers from the metadata."""
+    prompt = prompt_turns(record, options)
+    chosen, rejected = answer(record, chosen_field), answer(record, rejected_field)
+    if chosen == rejected:
+        raise Unfit("the chosen and rejected answers are the same")
+    if not conversational:
+        return {"prompt": as_text(prompt), "chosen": chosen, "rejected": rejected}
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+    }
+
+
 def as_text(chat: list[dict[str, str]]) -> str:
     """Turns as plain text for a string-style row: the user turns' contents (a system prompt is lost)."""
     return "\n\n".join(t["content"] for t in chat if t["role"] == "user")

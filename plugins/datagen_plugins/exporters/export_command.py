@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from datagen.plugin import Host, LazyCommand, RegisterCommand, hookimpl, pass_host
+from datagen.plugin import Host, LazyCommand, RegisterCommand, UsageError, hookimpl, pass_host
 
 
 @click.command("export")
@@ -31,6 +31,24 @@ from datagen.plugin import Host, LazyCommand, RegisterCommand, hookimpl, pass_ho
     help="A chat template file or a local model's folder: the rows whose assistant tokens it masks in.",
 )
 @click.option("--max-length", type=int, help="With --check-template's tokenizer: the share of rows longer.")
+@click.option(
+    "--report",
+    "reports",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A run report (--report of generate, filter, scrub, run) the dataset card describes; repeatable.",
+)
+@click.option(
+    "--metrics", type=click.Path(path_type=Path), help="A `datagen metrics --json` file for the card."
+)
+@click.option(
+    "--rejected", type=click.Path(path_type=Path), help="The removed records' JSONL: a rejects view."
+)
+@click.option("--view", "views", multiple=True, help="A training view to require (sft, dpo); repeatable.")
+@click.option(
+    "--push-to-hub", "repo", metavar="REPO", help="Upload the dataset folder to this Hub dataset repo."
+)
+@click.option("--private", is_flag=True, help="With --push-to-hub: create the repo private.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @click.option(
     "--set",
@@ -48,7 +66,9 @@ def export_cmd(host: Host, /, source: Path, fmt: str, out: Path, **opts: Any) ->
     settings = list(opts["settings"])
     if opts["system"] is not None:
         settings.append(f"exporter.{fmt.replace('-', '_')}.system={opts['system']}")
-    config = host.load(host.settings(settings))
+    overrides = host.settings(settings)
+    _card_options(host, fmt, overrides, opts)
+    config = host.load(overrides)
     done = host.export(
         source,
         fmt,
@@ -63,6 +83,13 @@ def export_cmd(host: Host, /, source: Path, fmt: str, out: Path, **opts: Any) ->
         click.echo(f"wrote {done['rows']} rows as {fmt} to {out}", err=True)
         if opts["template"] is not None:
             _check_template(out, opts["template"], opts["max_length"])
+        if opts["repo"]:
+            from datagen_plugins.exporters._hub import push
+
+            url = push(
+                out, opts["repo"], private=opts["private"], echo=lambda line: click.echo(line, err=True)
+            )
+            click.echo(f"pushed {out} to {url}", err=True)
         return
     counts = ", ".join(f"{name} {rows}" for name, rows in done["splits"].items())
     leak = done["leakage"]
@@ -72,6 +99,30 @@ def export_cmd(host: Host, /, source: Path, fmt: str, out: Path, **opts: Any) ->
         f"{leak['clusters_in_two_splits']} in two splits",
         err=True,
     )
+
+
+def _card_options(host: Host, fmt: str, overrides: dict[str, Any], opts: dict[str, Any]) -> None:
+    """--report, --metrics, --rejected and --view as the format's options; an error naming the flag
+    when the format has no dataset card (or --push-to-hub with --split, or with a format not a folder)."""
+    name = fmt.replace("-", "_")
+    given = {
+        "reports": [str(p) for p in opts["reports"]] or None,
+        "metrics": None if opts["metrics"] is None else str(opts["metrics"]),
+        "rejected": None if opts["rejected"] is None else str(opts["rejected"]),
+        "views": list(opts["views"]) or None,
+    }
+    flags = {"reports": "--report", "metrics": "--metrics", "rejected": "--rejected", "views": "--view"}
+    registry = host.plugins.registry("exporter")
+    config = registry.get(name).Config if name in registry else None
+    fields = {a.name for a in getattr(config, "__attrs_attrs__", ())}
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key not in fields:
+            raise UsageError(f"{flags[key]}: the {fmt} format writes no dataset card (the hf format does)")
+        overrides.setdefault("exporter", {}).setdefault(name, {})[key] = value
+    if opts["repo"] and (name != "hf" or opts["split"]):
+        raise UsageError("--push-to-hub: uploads an hf dataset folder (--to hf), without --split")
 
 
 def _check_template(path: Path, template: Path, max_length: int | None) -> None:

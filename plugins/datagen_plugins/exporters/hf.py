@@ -5,34 +5,44 @@
 Columns have real Arrow types: ``messages`` a list of ``{role, content}`` structs, ``provenance`` a struct
 (its sampling ``params``, free-form, as JSON text), ``metadata`` a struct when every record's metadata
 fits one type, else JSON text (the card says which). Row groups stay under ``row_group_mb`` (128 MB: the
-Hub's viewer refuses groups over ~286 MiB). The card has the Hub's YAML header (licence, tags with
-``synthetic``, size category, the ``default`` config's files) and a body counted from the records: their
-methods, backends and models, finish reasons, tokens and cost. Needs ``datagen[hf]``."""
+Hub's viewer refuses groups over ~286 MiB). Beside the raw records (``data/``, the ``default`` config)
+each training view is a config of its own (``sft/``, ``dpo/``; ``rejects/`` from the removed records'
+file). The card (``_card``) has the Hub's YAML header and a body from the records and the run reports.
+Needs ``datagen[hf]``."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
 
 from datagen.plugin import Record, RegisterExporter, UsageError, hookimpl, record_to_dict, write_file
+from datagen_plugins.exporters._card import body, header, read_json, read_reports
 
-SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
+#: the training views a dataset folder can carry besides the raw records, and the exporter of each
+TRAINING_VIEWS = {"sft": "trl_sft", "dpo": "trl_dpo"}
 
 
 @attrs.define
 class HFOptions:
-    """Options of ``[exporter.hf]``."""
+    """Options of ``[exporter.hf]``: ``views`` (training views beside the raw records, ``sft`` and ``dpo``;
+    unset: each that every record fits), ``reports`` (run report JSON files the card describes),
+    ``metrics`` (a ``datagen metrics --json`` file), ``rejected`` (the JSONL of removed records, the
+    ``rejects`` view), ``tags``, ``license``, ``pretty_name``, ``row_group_mb``, ``shard_rows``."""
 
     license: str = "other"
     pretty_name: str | None = None
     row_group_mb: int = 128
     shard_rows: int = 500_000
+    views: list[str] | None = None
+    reports: list[str] = attrs.field(factory=list)
+    metrics: str | None = None
+    rejected: str | None = None
+    tags: list[str] = attrs.field(factory=list)
 
 
 def _provenance_type() -> Any:
@@ -68,12 +78,18 @@ def _row(record: Record) -> dict[str, Any]:
 
 
 class HFDataset:
-    """The dataset folder, its Parquet shards and its card."""
+    """The dataset folder, its Parquet shards (one folder per view) and its card."""
 
     name: ClassVar[str] = "hf"
     Config: ClassVar[type[Any]] = HFOptions
 
     def __init__(self, config: HFOptions) -> None:
+        unknown = sorted(set(config.views or ()) - set(TRAINING_VIEWS))
+        if unknown:
+            raise UsageError(
+                f"$.exporter.hf.views: no view {', '.join(map(repr, unknown))} "
+                f"(views: {', '.join(TRAINING_VIEWS)}; the raw records are always written)"
+            )
         self.config = config
 
     def export(self, records: Iterable[Record], path: Path) -> dict[str, Any]:
@@ -84,10 +100,16 @@ class HFDataset:
             import pyarrow.parquet as pq
         except ImportError:
             raise UsageError("the hf format needs datasets: pip install 'datagen[hf]'") from None
+        c = self.config
+        reports = read_reports(c.reports)  # every input is read before any work
+        metrics = read_json(c.metrics, "metrics file", "metrics") if c.metrics else None
+        rejects = self._rejects(c.rejected) if c.rejected else None
         datasets.disable_progress_bars()
-        rows = [_row(r) for r in records]
-        if not rows:
+        kept = list(records)
+        if not kept:
             raise UsageError("no record to export as hf")
+        rows = [_row(r) for r in kept]
+        views, dropped = self._views(kept)
         metadata_as_struct = True
         try:
             metadata = pa.array([r["metadata"] or None for r in rows])
@@ -102,20 +124,28 @@ class HFDataset:
                 "instruction": pa.array([r["instruction"] for r in rows], pa.string()),
                 "input": pa.array([r["input"] for r in rows], pa.string()),
                 "output": pa.array([r["output"] for r in rows], pa.string()),
-                "messages": pa.array(
-                    [r["messages"] for r in rows],
-                    pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])),
-                ),
+                "messages": pa.array([r["messages"] for r in rows], _turns_type()),
                 "metadata": metadata,
                 "provenance": pa.array([r["provenance"] for r in rows], _provenance_type()),
             }
         )
+        tables = {"data": table, **{v: _view_table(view_rows) for v, view_rows in views.items()}}
+        if rejects is not None:
+            tables["rejects"] = rejects
         tmp = path.with_name(f".{path.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             datasets.Dataset(table).save_to_disk(str(tmp))
-            shards = self._shards(table, tmp / "data", pq)
-            write_file(tmp / "README.md", self._card(rows, table, metadata_as_struct))
+            shards = {folder: self._shards(t, tmp / folder, pq) for folder, t in tables.items()}
+            counts = {("default" if f == "data" else f): t.num_rows for f, t in tables.items()}
+            card = "---\n" + _yaml(
+                header(len(rows), [v for v in counts if v != "default"], c.license, c.pretty_name, c.tags)
+            )
+            card += "---\n\n" + body(
+                rows, table, title=c.pretty_name or "Synthetic dataset", views=counts, dropped_views=dropped,
+                metadata_as_struct=metadata_as_struct, reports=reports, metrics=metrics,
+            )  # fmt: skip
+            write_file(tmp / "README.md", card)
             if path.exists():
                 shutil.rmtree(path)
             tmp.rename(path)
@@ -124,14 +154,65 @@ class HFDataset:
         return {
             "rows": len(rows),
             "files": [str(path)],
-            "shards": [str(path / "data" / s) for s in shards],
+            "shards": [str(path / "data" / s) for s in shards["data"]],
+            "views": counts,
             "metadata": "struct" if metadata_as_struct else "json",
         }
+
+    def _views(self, records: list[Record]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+        """The training views' rows, and why each view left out (unset ``views``) was left out; a view
+        asked for by name that a record cannot fill is an error naming the record."""
+        from datagen_plugins.exporters._shape import ChatOptions, Unfit, preference_row, turns
+
+        chat = ChatOptions()
+        rows_of: dict[str, Callable[[Record], dict[str, Any]]] = {
+            "sft": lambda r: {"messages": turns(r, chat)},
+            "dpo": lambda r: preference_row(r, chat, "chosen", "rejected", conversational=True),
+        }
+
+        wanted = self.config.views
+        views: dict[str, list[dict[str, Any]]] = {}
+        dropped: dict[str, str] = {}
+        for view in wanted if wanted is not None else TRAINING_VIEWS:
+            fmt, row = TRAINING_VIEWS[view], rows_of[view]
+            out = []
+            for position, record in enumerate(records):
+                try:
+                    out.append(row(record))
+                except Unfit as exc:
+                    why = f"record {position} (id {record.id}) cannot be written as {fmt}: {exc}"
+                    if wanted is not None:
+                        raise UsageError(f"$.exporter.hf.views: {why}") from None
+                    dropped[view] = why
+                    break
+            else:
+                views[view] = out
+        return views, dropped
+
+    def _rejects(self, path: str) -> Any:
+        """The removed records (a ``--rejected`` JSONL) as a table: stage, family, reason, details and
+        the record's fields (metadata as JSON text)."""
+        import pyarrow as pa
+
+        try:
+            with open(path, encoding="utf-8") as fh:
+                rows = [_reject_row(line, number, path) for number, line in enumerate(fh, 1) if line.strip()]
+        except FileNotFoundError:
+            raise UsageError(f"$.exporter.hf.rejected: {path}: no such file") from None
+        schema = pa.schema(
+            [
+                *((name, pa.string()) for name in ("stage", "family", "reason", "details")),
+                *((name, pa.string()) for name in ("id", "instruction", "input", "output")),
+                ("messages", _turns_type()),
+                ("metadata", pa.string()),
+            ]
+        )
+        return pa.Table.from_pylist(rows, schema=schema)
 
     def _shards(self, table: Any, folder: Path, pq: Any) -> list[str]:
         folder.mkdir(parents=True)
         per_shard = max(1, self.config.shard_rows)
-        count = -(-table.num_rows // per_shard)
+        count = max(1, -(-table.num_rows // per_shard))
         bytes_per_row = max(1, table.nbytes // max(1, table.num_rows))
         group = max(1, self.config.row_group_mb * 1024 * 1024 // bytes_per_row)
         names = []
@@ -141,58 +222,47 @@ class HFDataset:
             names.append(name)
         return names
 
-    def _card(self, rows: list[dict[str, Any]], table: Any, metadata_as_struct: bool) -> str:
-        import yaml
 
-        n = len(rows)
-        size = next((label for limit, label in SIZES if n < limit), "n>1M")
-        header = {
-            "license": self.config.license,
-            "tags": ["synthetic", "datagen"],
-            "size_categories": [size],
-            "configs": [
-                {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}
-            ],
+def _text(value: Any) -> str:
+    return json.dumps(value or {}, sort_keys=True, ensure_ascii=False)
+
+
+def _reject_row(line: str, number: int, path: str) -> dict[str, Any]:
+    """One line of a rejected-records file (``{stage, family, reason, details, record}``) as a row."""
+    try:
+        item = json.loads(line)
+        record = item["record"]
+        return {
+            **{k: item.get(k) for k in ("stage", "family", "reason")},
+            "details": _text(item.get("details")),
+            **{k: record.get(k) for k in ("id", "instruction", "input", "output", "messages")},
+            "metadata": _text(record.get("metadata")),
         }
-        if self.config.pretty_name:
-            header["pretty_name"] = self.config.pretty_name
-        made = [r["provenance"] for r in rows if r["provenance"]]
-        methods = Counter(p["method"] for p in made)
-        models = Counter(f"{p['backend']} / {p['model']}" for p in made)
-        finish = Counter(p["finish_reason"] for p in made)
-        tokens = sum(p["usage"]["prompt_tokens"] + p["usage"]["completion_tokens"] for p in made)
-        costs = [p["usage"]["cost_usd"] for p in made]
-        cost = f"${sum(costs):.4f}" if costs and None not in costs else "unknown"
-        lines = [
-            f"# {self.config.pretty_name or 'Synthetic dataset'}",
-            "",
-            f"{n} records generated with datagen ({len(made)} with provenance).",
-            "",
-            "| | |",
-            "|---|---|",
-            f"| methods | {_counts(methods)} |",
-            f"| backends and models | {_counts(models)} |",
-            f"| finish reasons | {_counts(finish)} |",
-            f"| tokens | {tokens} |",
-            f"| cost | {cost} |",
-            "",
-            "Columns: "
-            + ", ".join(f"`{name}` ({table.schema.field(name).type})" for name in table.column_names)
-            + ".",
-            "",
-            "`metadata` is a struct."
-            if metadata_as_struct
-            else (
-                "`metadata` is JSON text: the records' metadata do not share one type (decode it with "
-                "`json.loads`)."
-            ),
-            "`provenance.params` (the sampling parameters) is JSON text.",
-        ]
-        return "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n\n" + "\n".join(lines) + "\n"
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(
+            f"$.exporter.hf.rejected: {path}:{number}: not a rejected-records line ({exc!r})"
+        ) from None
 
 
-def _counts(counter: Counter[str]) -> str:
-    return ", ".join(f"{k} ({v})" for k, v in counter.most_common()) or "none recorded"
+def _turns_type() -> Any:
+    import pyarrow as pa
+
+    return pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
+
+def _view_table(rows: list[dict[str, Any]]) -> Any:
+    """A training view's rows as a table: turns as lists of structs, strings as strings."""
+    import pyarrow as pa
+
+    first = rows[0]
+    fields = [(k, _turns_type() if isinstance(v, list) else pa.string()) for k, v in first.items()]
+    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+
+
+def _yaml(data: Any) -> str:
+    import yaml
+
+    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 @hookimpl

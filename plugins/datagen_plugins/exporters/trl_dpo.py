@@ -11,13 +11,7 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import Record, RegisterExporter, hookimpl
-from datagen_plugins.exporters._shape import (
-    ChatOptions,
-    RowExporter,
-    Unfit,
-    as_text,
-    prompt_turns,
-)
+from datagen_plugins.exporters._shape import ChatOptions, RowExporter, preference_row
 
 
 @attrs.define
@@ -27,16 +21,6 @@ class DPOOptions(ChatOptions):
     chosen_field: str = "chosen"
     rejected_field: str = "rejected"
     conversational: bool = True
-
-
-def answer(record: Record, field: str) -> str:
-    """The answer a record's metadata holds under ``field`` (a string, or an assistant turn)."""
-    value = record.metadata.get(field)
-    if isinstance(value, dict):
-        value = value.get("content")
-    if not isinstance(value, str) or not value.strip():
-        raise Unfit(f"no {field!r} answer in its metadata")
-    return value
 
 
 class TRLDPO(RowExporter):
@@ -49,17 +33,7 @@ class TRLDPO(RowExporter):
     def row(self, record: Record) -> dict[str, Any]:
         """``{prompt, chosen, rejected}``."""
         c = self.config
-        prompt = prompt_turns(record, c)
-        chosen, rejected = answer(record, c.chosen_field), answer(record, c.rejected_field)
-        if chosen == rejected:
-            raise Unfit("the chosen and rejected answers are the same")
-        if not c.conversational:
-            return {"prompt": as_text(prompt), "chosen": chosen, "rejected": rejected}
-        return {
-            "prompt": prompt,
-            "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}],
-        }
+        return preference_row(record, c, c.chosen_field, c.rejected_field, conversational=c.conversational)
 
 
 @hookimpl

@@ -1,0 +1,249 @@
+"""The ``hf`` format's dataset card: the Hub's YAML header (one config per view) and a body counted from
+the records and, when given, from the run reports (``--report`` files of generate, filter, scrub and
+pipeline runs) and a ``datagen metrics --json`` file."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from datagen.plugin import UsageError
+
+SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
+
+#: what each view is, for the card
+VIEWS = {
+    "default": "every record, every field (`provenance`, and `metadata` when it fits one type, as structs)",
+    "sft": "TRL's conversational SFT rows, `{messages}` (the `trl-sft` export)",
+    "dpo": "TRL's conversational preference rows, `{prompt, chosen, rejected}` (the `trl-dpo` export)",
+    "rejects": "the records the curation removed, with the stage and the reason (`stage`, `reason`, "
+    "`details` as JSON text)",
+}  # fmt: skip
+
+
+def read_json(path: str, what: str, key: str) -> Any:
+    """A JSON file the card is made from; a clear error naming the option when it cannot be read."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"$.exporter.hf.{key}: {path}: no such {what}") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"$.exporter.hf.{key}: {path}: not a readable {what} ({exc})") from None
+
+
+def read_reports(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """The run reports, checked to be datagen's (a ``run_id`` and a ``kind``)."""
+    reports = []
+    for path in paths:
+        data = read_json(path, "run report", "reports")
+        if not isinstance(data, dict) or "run_id" not in data or "kind" not in data:
+            raise UsageError(f"$.exporter.hf.reports: {path}: not a datagen run report (--report FILE)")
+        reports.append(data)
+    return reports
+
+
+def _counts(counter: Mapping[str, int]) -> str:
+    items = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{k} ({v})" for k, v in items) or "none recorded"
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "n/a"
+
+
+def header(
+    n: int, views: Sequence[str], license_: str, pretty_name: str | None, tags: Sequence[str]
+) -> dict[str, Any]:
+    """The card's YAML header: licence, tags, size category and one config per view."""
+    size = next((label for limit, label in SIZES if n < limit), "n>1M")
+    folders = {"default": "data"}
+    configs = [
+        {
+            "config_name": view,
+            "data_files": [{"split": "train", "path": f"{folders.get(view, view)}/train-*.parquet"}],
+            **({"default": True} if view == "default" else {}),
+        }
+        for view in ("default", *views)
+    ]
+    out: dict[str, Any] = {
+        "license": license_,
+        "tags": ["synthetic", "datagen", *(t for t in tags if t not in ("synthetic", "datagen"))],
+        "size_categories": [size],
+        "configs": configs,
+    }
+    if pretty_name:
+        out["pretty_name"] = pretty_name
+    return out
+
+
+def _sampling(made: Sequence[Mapping[str, Any]]) -> str:
+    """The sampling parameters the records were made with, each value and how many records."""
+    seen: dict[str, Counter[str]] = {}
+    for p in made:
+        try:
+            params = json.loads(p["params"]) if isinstance(p["params"], str) else p["params"] or {}
+        except ValueError:
+            continue
+        for key in ("temperature", "top_p", "max_tokens"):
+            if key in params and params[key] is not None:
+                seen.setdefault(key, Counter())[str(params[key])] += 1
+    return "; ".join(f"{k} {_counts(v)}" for k, v in seen.items()) or "not recorded"
+
+
+def _runs(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = ["## How it was made", "", "| run | what | written | requests | tokens | cost | time |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for r in reports:
+        if r.get("kind") == "generate":
+            what = f"{r.get('method')} via {r.get('backend')} ({r.get('model')})"
+        else:
+            what = ", ".join(s["name"] for s in r.get("stages", [])) or r.get("kind", "")
+        requested = f" of {r['requested']}" if r.get("requested") is not None else ""
+        cost = "unknown" if r.get("cost_usd") is None else f"${r['cost_usd']:.4f}"
+        tokens = int(r.get("prompt_tokens", 0)) + int(r.get("completion_tokens", 0))
+        cached = f" ({r.get('cached', 0)} from cache)" if r.get("cached") else ""
+        lines.append(
+            f"| {r.get('kind')} `{str(r.get('run_id', ''))[:8]}` | {what} | {r.get('written', 0)}{requested} "
+            f"({r.get('status', '')}) | {r.get('requests', 0)}{cached} | {tokens} | {cost} "
+            f"| {float(r.get('elapsed_s', 0)):.1f} s |"
+        )
+    return [*lines, ""]
+
+
+def _stages(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    stages = [s for r in reports for s in r.get("stages", [])]
+    if not stages:
+        return []
+    lines = ["## Curation", "", "| stage | family | examined | kept | pass rate | removed, by reason |"]
+    lines.append("|---|---|---|---|---|---|")
+    for s in stages:
+        examined, kept = int(s.get("examined", 0)), int(s.get("kept", 0))
+        lines.append(
+            f"| {s['name']} | {s.get('family', '')} | {examined} | {kept} | {_share(kept, examined)} "
+            f"| {_counts(s.get('reasons') or {}) if s.get('removed') else 'none'} |"
+        )
+    lines.append("")
+    for s in stages:
+        details = s.get("details") or {}
+        if "hits" in details and "benchmark_ngrams" in details:
+            hits = details.get("hits") or {}
+            benchmarks = sorted(details.get("benchmark_ngrams") or {})
+            removed = sum(hits.values())
+            lines += [
+                f"**Decontamination** (`{s['name']}`): {removed} {'record' if removed == 1 else 'records'} "
+                f"removed for a long n-gram shared with a benchmark (hits: {_counts(hits)}; benchmarks "
+                f"checked: {', '.join(benchmarks) or 'none named'}).",
+                "",
+            ]
+        if "found" in details and "records_changed" in details:
+            lines += [
+                f"**Personal data** (`{s['name']}`, strategy {details.get('strategy')}): "
+                f"{details['records_changed']} of {s.get('examined', 0)} records changed; found by type: "
+                f"{_counts(details.get('found') or {})}.",
+                "",
+            ]
+    return lines
+
+
+def _privacy(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    spent = {k: v for r in reports for k, v in (r.get("privacy_spent") or {}).items() if v}
+    if not spent:
+        return []
+    lines = ["## Differential privacy", ""]
+    for name, budget in spent.items():
+        lines.append(f"- `{name}`: ε = {budget.get('epsilon'):.4g}, δ = {budget.get('delta'):.3g}")
+    return [*lines, ""]
+
+
+def _metrics(metrics: Mapping[str, Any] | None, reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    found: dict[str, Any] = {}
+    for r in reports:
+        found.update(r.get("metrics") or {})
+    found.update(metrics or {})
+    rows = []
+    for name, values in found.items():
+        if not isinstance(values, Mapping):
+            continue
+        if "skipped" in values:
+            rows.append(f"| {name} | skipped: {values['skipped']} |")
+            continue
+        flat = {
+            k: v for k, v in values.items() if isinstance(v, int | float | str) and not isinstance(v, bool)
+        }
+        if flat:
+            shown = ", ".join(f"{k} {round(v, 4) if isinstance(v, float) else v}" for k, v in flat.items())
+            rows.append(f"| {name} | {shown} |")
+    if not rows:
+        return []
+    return ["## Metrics", "", "| metric | values |", "|---|---|", *rows, ""]
+
+
+def body(
+    rows: Sequence[Mapping[str, Any]],
+    table: Any,
+    *,
+    title: str,
+    metadata_as_struct: bool,
+    views: Mapping[str, int],
+    dropped_views: Mapping[str, str],
+    reports: Sequence[Mapping[str, Any]],
+    metrics: Mapping[str, Any] | None,
+) -> str:
+    """The card's Markdown below the header."""
+    n = len(rows)
+    made = [r["provenance"] for r in rows if r["provenance"]]
+    tokens = sum(p["usage"]["prompt_tokens"] + p["usage"]["completion_tokens"] for p in made)
+    costs = [p["usage"]["cost_usd"] for p in made]
+    cost = f"${sum(costs):.4f}" if costs and None not in costs else "unknown"
+    models = Counter(f"{p['backend']} / {p['model']}" for p in made)
+    lines = [
+        f"# {title}",
+        "",
+        f"{n} records generated with datagen ({len(made)} with provenance).",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| methods | {_counts(Counter(p['method'] for p in made))} |",
+        f"| backends and models | {_counts(models)} |",
+        f"| sampling | {_sampling(made)} |",
+        f"| finish reasons | {_counts(Counter(str(p['finish_reason']) for p in made))} |",
+        f"| tokens | {tokens} |",
+        f"| cost | {cost} |",
+        "",
+        "## Views",
+        "",
+        "| config | rows | what |",
+        "|---|---|---|",
+        *(f"| `{v}` | {count} | {VIEWS.get(v, v)} |" for v, count in views.items()),
+        "",
+        *(f"No `{v}` view: {why}." for v, why in dropped_views.items()),
+        *([""] if dropped_views else []),
+        "Load one with `datasets.load_dataset(REPO, CONFIG)` from the Hub, or "
+        '`load_dataset("parquet", data_files="FOLDER/train-*.parquet")` from this folder.',
+        "",
+        *_runs(reports),
+        *_stages(reports),
+        *_privacy(reports),
+        *_metrics(metrics, reports),
+        "## Columns",
+        "",
+        ", ".join(f"`{name}` ({table.schema.field(name).type})" for name in table.column_names) + ".",
+        "",
+        "`metadata` is a struct."
+        if metadata_as_struct
+        else (
+            "`metadata` is JSON text: the records' metadata do not share one type (decode it with "
+            "`json.loads`)."
+        ),
+        "`provenance.params` (the sampling parameters) is JSON text.",
+    ]
+    if not reports:
+        lines += [
+            "",
+            "No run report was given (`--report` of each run, then `datagen export ... --report FILE`): "
+            "the curation, privacy and cost of the runs are not described here.",
+        ]
+    return "\n".join(lines) + "\n"
