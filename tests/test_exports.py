@@ -291,6 +291,22 @@ def test_splits_keep_near_duplicates_together_and_keep_the_shares(tmp_path: Path
     assert other.code == 0 and (tmp_path / "chat.train.jsonl").read_text() != first
     bad = cli(*args, "--split", "train=0.8,validation=0.3")
     assert bad.code == 2 and "shares sum to 1" in bad.err
+    # decontamination in the same command: two benchmark questions planted among the prompts
+    bench = tmp_path / "test_set.jsonl"
+    bench.write_text("".join(json.dumps({"question": records[i].instruction}) + "\n" for i in (3, 9)))
+    clean = cli(
+        *args, "--split", "train=0.8,validation=0.2", "--decontaminate", f"mmlu={bench}", "--overwrite"
+    )
+    assert clean.code == 0, clean.err
+    assert "decontaminate: removed 2 of 300 records (benchmarks mmlu; hits: mmlu 2)" in clean.err
+    kept = [
+        row["messages"][0]["content"]
+        for s in ("train", "validation")
+        for row in rows(tmp_path / f"chat.{s}.jsonl")
+    ]
+    assert len(kept) == 298 and records[3].instruction not in kept and records[9].instruction not in kept
+    missing = cli(*args, "--decontaminate", str(tmp_path / "nope.jsonl"), "--overwrite")
+    assert missing.code == 2 and "nope.jsonl: no such file" in missing.err
 
 
 GENERATION_CHATML = (

@@ -227,7 +227,7 @@ class AppState:
 
     def export(
         self,
-        source: Path,
+        source: Path | Iterable[Record],
         fmt: str,
         out: Path,
         *,
@@ -237,20 +237,20 @@ class AppState:
         seed: int = 0,
         stratify: str | None = None,
     ) -> dict[str, Any]:
-        """``source`` written as ``fmt`` (:mod:`datagen._app.exports`)."""
+        """``source`` (a records file, or records) written as ``fmt`` (:mod:`datagen._app.exports`)."""
         from datagen._app.exports import export, parse_splits, split_export
         from datagen._datamodel.results import iter_records
 
         shares = parse_splits(split) if split is not None else None
-        if not Path(source).is_file():
-            raise UsageError(f"{source}: no such file")
+        if isinstance(source, str | Path):
+            if not Path(source).is_file():
+                raise UsageError(f"{source}: no such file")
+            source = iter_records(source)
         cfg = config or self.config
         if shares is None:
-            return export(
-                iter_records(source), fmt, out, config=cfg, plugins=self.plugins, overwrite=overwrite
-            )
+            return export(source, fmt, out, config=cfg, plugins=self.plugins, overwrite=overwrite)
         return split_export(
-            iter_records(source),
+            source,
             fmt,
             out,
             shares,

@@ -178,7 +178,7 @@ class Host(Protocol):
 
     def export(
         self,
-        source: Path,
+        source: Path | Iterable[Record],
         fmt: str,
         out: Path,
         *,
@@ -188,8 +188,8 @@ class Host(Protocol):
         seed: int = 0,
         stratify: str | None = None,
     ) -> dict[str, Any]:
-        """``source``'s records written as ``fmt`` to ``out`` by that exporter plugin, with its
-        ``[exporter.NAME]`` options; with ``split`` (``train=0.9,validation=0.1``) one file per split,
+        """``source``'s records (a file, or records) written as ``fmt`` to ``out`` by that exporter
+        plugin, with its ``[exporter.NAME]`` options; with ``split`` (``train=0.9,validation=0.1``) one file per split,
         near duplicates never in two, seeded and optionally stratified; what was written."""
         ...
 

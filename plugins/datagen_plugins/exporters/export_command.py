@@ -49,6 +49,13 @@ from datagen.plugin import Host, LazyCommand, RegisterCommand, UsageError, hooki
     "--push-to-hub", "repo", metavar="REPO", help="Upload the dataset folder to this Hub dataset repo."
 )
 @click.option("--private", is_flag=True, help="With --push-to-hub: create the repo private.")
+@click.option(
+    "--decontaminate",
+    "benchmarks",
+    multiple=True,
+    metavar="[NAME=]FILE",
+    help="Drop records sharing a long n-gram with this benchmark file first; repeatable.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 @click.option(
     "--set",
@@ -68,9 +75,12 @@ def export_cmd(host: Host, /, source: Path, fmt: str, out: Path, **opts: Any) ->
         settings.append(f"exporter.{fmt.replace('-', '_')}.system={opts['system']}")
     overrides = host.settings(settings)
     _card_options(host, fmt, overrides, opts)
+    records: Any = source
+    if opts["benchmarks"]:
+        records = _decontaminated(host, source, overrides, opts["benchmarks"])
     config = host.load(overrides)
     done = host.export(
-        source,
+        records,
         fmt,
         out,
         config=config,
@@ -99,6 +109,34 @@ def export_cmd(host: Host, /, source: Path, fmt: str, out: Path, **opts: Any) ->
         f"{leak['clusters_in_two_splits']} in two splits",
         err=True,
     )
+
+
+def _decontaminated(host: Host, source: Path, overrides: dict[str, Any], benchmarks: tuple[str, ...]) -> Any:
+    """SOURCE's records without those that share a long n-gram with a benchmark (the decontaminate
+    filter, its ``[filter.decontaminate]`` options), and a line saying what was found."""
+    from datagen.plugin import iter_records
+
+    named: dict[str, str] = {}
+    for item in benchmarks:
+        name, sep, path = item.rpartition("=")
+        name = name if sep else Path(path).stem
+        if not Path(path).is_file():
+            raise UsageError(f"--decontaminate {item}: {path}: no such file")
+        named[name] = path
+    section = overrides.setdefault("filter", {}).setdefault("decontaminate", {})
+    section["benchmarks"] = {**section.get("benchmarks", {}), **named}
+    if not source.is_file():
+        raise UsageError(f"{source}: no such file")
+    kept = host.apply_stages(iter_records(source), ["decontaminate"], config=host.load(overrides))
+    for stage in kept.report.stages if kept.report else []:
+        hits = stage["details"].get("hits") or {}
+        found = ", ".join(f"{k} {v}" for k, v in sorted(hits.items())) or "none"
+        click.echo(
+            f"decontaminate: removed {stage['removed']} of {stage['examined']} records "
+            f"(benchmarks {', '.join(named)}; hits: {found})",
+            err=True,
+        )
+    return kept
 
 
 def _card_options(host: Host, fmt: str, overrides: dict[str, Any], opts: dict[str, Any]) -> None:
