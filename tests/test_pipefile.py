@@ -476,3 +476,26 @@ def test_output_exports_write_training_files_once_the_run_is_complete(tmp_path: 
     assert "no exporter named 'parquetish'" in checked.err
     assert "exports[1].path: 'data.jsonl' must be a new file name" in checked.err
     assert "style" in checked.err and "bad.yaml:" in checked.err
+
+
+def test_an_hf_export_step_has_a_card_made_from_the_pipeline_run(tmp_path: Path, cli) -> None:
+    """An ``hf`` export in a pipeline file gets the run's report: the card lists the steps with rows in
+    and out, what the keep step removed and why, and the requests of the LLM step."""
+    pytest.importorskip("datasets")
+    import yaml
+
+    text = REVIEWS.format(rows=12, group=5, keep=3) + "output:\n  exports:\n    - {to: hf, path: dataset}\n"
+    result = cli("run", str(write(tmp_path / "hf.yaml", text)), "-o", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    card = (tmp_path / "out" / "dataset" / "README.md").read_text()
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert [c["config_name"] for c in header["configs"]] == ["default", "sft"]
+    assert f"| pipeline `reviews` | 5 steps | {report['written']} of 12 rows |" in card
+    assert "| backends and models | writer: echo / its default model (1) |" in card
+    keep = next(s for s in report["steps"] if s["name"] == "positive")
+    (reason,) = keep["removed"]
+    assert f"| reviews | positive | {keep['kind']} | 12 | {report['written']} |" in card
+    assert f"{reason} ({12 - report['written']})" in card
+    assert f"| reviews | output | llm | 12 | 12 | 100.0% | none | {report['requests']} |" in card
+    assert str(tmp_path / "out" / "dataset") in report["outputs"] and report["exports"][0]["format"] == "hf"

@@ -189,8 +189,8 @@ class Host(Protocol):
         stratify: str | None = None,
     ) -> dict[str, Any]:
         """``source``'s records (a file, or records) written as ``fmt`` to ``out`` by that exporter
-        plugin, with its ``[exporter.NAME]`` options; with ``split`` (``train=0.9,validation=0.1``) one file per split,
-        near duplicates never in two, seeded and optionally stratified; what was written."""
+        plugin, with its ``[exporter.NAME]`` options; with ``split`` (``train=0.9,validation=0.1``) one
+        file per split, near duplicates never in two, seeded and optionally stratified; what was written."""
         ...
 
     def audit(

@@ -145,11 +145,19 @@ class Pipeline:
         check_out(folder)
         outcome: Outcome = run_sync(run_groups(prepared, out=folder, progress=progress))
         report_path = folder / "report.json"
-        outcome.report["outputs"].append(str(report_path))
-        if prepared.loaded.spec.metrics and outcome.report["written"]:
-            outcome.report["metrics"] = self._metrics(prepared, Path(outcome.report["outputs"][0]))
-        write_file(report_path, json.dumps(outcome.report, indent=2, default=str))
-        return PipelineResult(folder, outcome.report)
+        report = outcome.report
+        report["outputs"].append(str(report_path))
+        if prepared.loaded.spec.metrics and report["written"]:
+            report["metrics"] = self._metrics(prepared, Path(report["outputs"][0]))
+        write_file(report_path, json.dumps(report, indent=2, default=str))
+        if prepared.loaded.spec.output.exports:  # after the report, which a dataset card describes
+            from datagen._app.pipefile.execute import write_exports
+
+            exported = write_exports(prepared, Path(report["outputs"][0]), folder, report_path)
+            report["outputs"][-1:-1] = [f for done in exported for f in done["files"]]
+            report["exports"] = exported
+            write_file(report_path, json.dumps(report, indent=2, default=str))
+        return PipelineResult(folder, report)
 
     def _metrics(self, prepared: Prepared, data: Path) -> dict[str, Any]:
         from datagen._app.metrics import compute

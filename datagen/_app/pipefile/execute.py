@@ -504,12 +504,9 @@ async def run_groups(
             await runner.aclose()
         await models.aclose()
     outputs: list[str] = []
-    exported: list[dict[str, Any]] = []
     if writer is not None and out is not None:
         outputs.append(str(writer.close()))
         outputs.append(str(_write_jsonl(out / "rejects.jsonl", state.rejects)))
-        exported = _exports(prepared, Path(outputs[0]), out)
-        outputs += [f for done in exported for f in done["files"]]
     report = {
         "name": spec.name or prepared.loaded.path.stem,
         "file": str(prepared.loaded.path),
@@ -522,22 +519,26 @@ async def run_groups(
         "seconds": round(time.monotonic() - t0, 3),
         "steps": [t.as_dict() for t in state.every_total()],
         "outputs": outputs,
-        **({"exports": exported} if exported else {}),
     }
     return Outcome(kept_rows, state.rejects, report)
 
 
-def _exports(prepared: Prepared, data: Path, out: Path) -> list[dict[str, Any]]:
-    """The file's ``output.exports``, each written from the finished dataset by its exporter."""
-    from datagen._app.exports import export
+def write_exports(prepared: Prepared, data: Path, out: Path, report: Path) -> list[dict[str, Any]]:
+    """The file's ``output.exports``, each written from the finished dataset by its exporter; an
+    exporter that describes runs (a ``reports`` option, the ``hf`` card) is given the run's report
+    unless the entry names its own."""
+    from datagen._app.exports import exporter
     from datagen._app.pipefile.steps import row_to_record
 
+    registry = prepared.plugins.registry("exporter")
     done = []
     for entry in prepared.loaded.spec.output.exports:
+        name, options = entry.to.replace("-", "_"), dict(entry.options)
+        if "reports" in {a.name for a in getattr(registry.get(name).Config, "__attrs_attrs__", ())}:
+            options.setdefault("reports", [str(report)])
+        plugin = exporter(name, plugins=prepared.plugins, options=options)
         records = (row_to_record(row) for row in _read_rows(data))
-        done.append(
-            export(records, entry.to, out / entry.path, plugins=prepared.plugins, options=entry.options)
-        )
+        done.append({"format": name, **plugin.export(records, out / entry.path)})
     return done
 
 

@@ -39,8 +39,12 @@ def read_reports(paths: Sequence[str]) -> list[dict[str, Any]]:
     reports = []
     for path in paths:
         data = read_json(path, "run report", "reports")
-        if not isinstance(data, dict) or "run_id" not in data or "kind" not in data:
-            raise UsageError(f"$.exporter.hf.reports: {path}: not a datagen run report (--report FILE)")
+        run = isinstance(data, dict) and "run_id" in data and "kind" in data
+        if not run and not (isinstance(data, dict) and "steps" in data and "file" in data):
+            raise UsageError(
+                f"$.exporter.hf.reports: {path}: not a datagen run report (--report FILE) "
+                "or a pipeline run's report.json"
+            )
         reports.append(data)
     return reports
 
@@ -93,10 +97,46 @@ def _sampling(made: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(f"{k} {_counts(v)}" for k, v in seen.items()) or "not recorded"
 
 
+def _pipeline_models(report: Mapping[str, Any]) -> list[str]:
+    """The named models of the pipeline file a report came from (``name: backend / model``), if the
+    file can still be read."""
+    path = Path(str(report.get("file", "")))
+    if "steps" not in report or not path.is_file():
+        return []
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            spec = tomllib.loads(path.read_text(encoding="utf-8"))
+        else:
+            import yaml
+
+            spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, ImportError):
+        return []
+    models = spec.get("models") if isinstance(spec, dict) else None
+    if not isinstance(models, dict):
+        return []
+    return [
+        f"{name}: {m.get('backend', 'default')} / {m.get('model') or 'its default model'}"
+        for name, m in models.items()
+        if isinstance(m, dict)
+    ]
+
+
 def _runs(reports: Sequence[Mapping[str, Any]]) -> list[str]:
     lines = ["## How it was made", "", "| run | what | written | requests | tokens | cost | time |"]
     lines.append("|---|---|---|---|---|---|---|")
     for r in reports:
+        if "steps" in r:  # a pipeline run's report.json
+            tokens = int(r.get("input_tokens", 0)) + int(r.get("output_tokens", 0))
+            cached = f" ({r.get('cached', 0)} from cache)" if r.get("cached") else ""
+            lines.append(
+                f"| pipeline `{r.get('name')}` | {len(r['steps'])} steps | {r.get('written', 0)} of "
+                f"{r.get('rows', 0)} rows | {r.get('requests', 0)}{cached} | {tokens} "
+                f"| ${float(r.get('cost_usd', 0)):.4f} | {float(r.get('seconds', 0)):.1f} s |"
+            )
+            continue
         if r.get("kind") == "generate":
             what = f"{r.get('method')} via {r.get('backend')} ({r.get('model')})"
         else:
@@ -109,6 +149,30 @@ def _runs(reports: Sequence[Mapping[str, Any]]) -> list[str]:
             f"| {r.get('kind')} `{str(r.get('run_id', ''))[:8]}` | {what} | {r.get('written', 0)}{requested} "
             f"({r.get('status', '')}) | {r.get('requests', 0)}{cached} | {tokens} | {cost} "
             f"| {float(r.get('elapsed_s', 0)):.1f} s |"
+        )
+    return [*lines, ""]
+
+
+def _steps(reports: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A pipeline's steps: rows in and out, what each removed and why, what each cost."""
+    steps = [(r.get("name"), s) for r in reports for s in r.get("steps", [])]
+    if not steps:
+        return []
+    lines = [
+        "## Pipeline steps",
+        "",
+        "| pipeline | step | kind | rows in | rows out | pass rate | removed, by reason | requests | tokens "
+        "| cost |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in steps:
+        rows_in, rows_out = int(s.get("rows_in", 0)), int(s.get("rows_out", 0))
+        tokens = int(s.get("input_tokens", 0)) + int(s.get("output_tokens", 0))
+        removed = _counts(s.get("removed") or {}) if s.get("removed") else "none"
+        lines.append(
+            f"| {name} | {s.get('name')} | {s.get('kind')} | {rows_in} | {rows_out} | "
+            f"{_share(rows_out, rows_in)} | {removed} "
+            f"| {s.get('requests', 0)} | {tokens} | ${float(s.get('cost_usd', 0)):.4f} |"
         )
     return [*lines, ""]
 
@@ -199,6 +263,16 @@ def body(
     costs = [p["usage"]["cost_usd"] for p in made]
     cost = f"${sum(costs):.4f}" if costs and None not in costs else "unknown"
     models = Counter(f"{p['backend']} / {p['model']}" for p in made)
+    if not made and reports:  # rows of a pipeline keep no provenance: the runs' own totals
+        tokens = sum(
+            int(r.get(a, 0)) + int(r.get(b, 0))
+            for r in reports
+            for a, b in (("prompt_tokens", "completion_tokens"), ("input_tokens", "output_tokens"))
+        )
+        spent = [r.get("cost_usd") for r in reports]
+        cost = f"${sum(float(c) for c in spent if c is not None):.4f} (the runs')"
+        cost = cost if None not in spent else "unknown"
+        models = Counter({m: 1 for r in reports for m in _pipeline_models(r)})
     lines = [
         f"# {title}",
         "",
@@ -225,6 +299,7 @@ def body(
         '`load_dataset("parquet", data_files="FOLDER/train-*.parquet")` from this folder.',
         "",
         *_runs(reports),
+        *_steps(reports),
         *_stages(reports),
         *_privacy(reports),
         *_metrics(metrics, reports),
