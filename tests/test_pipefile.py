@@ -499,3 +499,51 @@ def test_an_hf_export_step_has_a_card_made_from_the_pipeline_run(tmp_path: Path,
     assert f"{reason} ({12 - report['written']})" in card
     assert f"| reviews | output | llm | 12 | 12 | 100.0% | none | {report['requests']} |" in card
     assert str(tmp_path / "out" / "dataset") in report["outputs"] and report["exports"][0]["format"] == "hf"
+
+
+def test_the_budget_covers_method_sources_llm_columns_and_resumed_groups(tmp_path: Path, cli) -> None:
+    """``[engine] max_tokens`` is the run directory's: a generation-method source's tokens count with the
+    LLM columns', a run over it stops with the committed groups kept, a rerun with the same budget
+    counts the resumed groups' spend and stops before sending anything, and a larger budget finishes
+    the run with only the missing work (the cache is off, so every answer is a request)."""
+    text = (
+        "name: budget\nrow_group: 4\nseed: 1\nmodels:\n  writer: {backend: echo}\n"
+        "sources:\n  questions: {method: respond, count: 12, model: writer}\n"
+        'steps:\n  - {name: summary, llm: text, model: writer, prompt: "Summarise: {{ output }}"}\n'
+        "config:\n  cache: {enabled: false}\n  engine: {max_tokens: TOKENS}\n"
+    )
+    full = cli(
+        "run", str(write(tmp_path / "free.yaml", text.replace("TOKENS", "100000"))), "-o", str(tmp_path / "a")
+    )
+    assert full.code == 0, full.err
+    whole = json.loads((tmp_path / "a" / "report.json").read_text())
+    tokens = whole["input_tokens"] + whole["output_tokens"]
+    source = next(s for s in whole["steps"] if s["name"] == "source")
+    per_group = (source["input_tokens"] + source["output_tokens"]) / 3
+    budget = int(per_group * 1.5)  # more than one source group, less than it and its summaries
+    path = write(tmp_path / "p.yaml", text.replace("TOKENS", str(budget)))
+    out = tmp_path / "out"
+    first = cli("run", str(path), "-o", str(out))
+    assert (
+        first.code == 1
+        and "token budget reached" in first.err
+        and "committed row groups are kept" in first.err
+    )
+    spent = int(first.err.split("token budget reached: ")[1].split(" ")[0])
+    assert spent >= budget and not (out / "data.jsonl").exists()
+    kept = sorted(p.name for p in out.glob(".checkpoints/*/*.parquet"))
+    assert kept  # the finished work stays
+    again = cli("run", str(path), "-o", str(out))
+    assert again.code == 1 and f"token budget reached: {spent} of max_tokens={budget}" in again.err
+    assert sorted(p.name for p in out.glob(".checkpoints/*/*.parquet")) == kept  # nothing more was made
+    finish = cli("run", str(write(tmp_path / "p.yaml", text.replace("TOKENS", "100000"))), "-o", str(out))
+    assert finish.code == 0, finish.err
+    report = json.loads((out / "report.json").read_text())
+    from datagen._app.pipefile.execute import read_checkpoint
+
+    resumed = 0  # what the committed groups had spent: nothing is asked twice
+    for name in kept:
+        counters = read_checkpoint(next(out.glob(f".checkpoints/*/{name}")), rows=False)[1]["counters"]
+        resumed += counters["input_tokens"] + counters["output_tokens"]
+    assert report["written"] == 12 and report["input_tokens"] + report["output_tokens"] + resumed == tokens
+    assert sum(s["groups_resumed"] for s in report["steps"]) == len(kept)

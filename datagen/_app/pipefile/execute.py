@@ -40,7 +40,7 @@ from datagen._datamodel.config import DatagenConfig, converter, deep_merge, stru
 from datagen._datamodel.results import temporary_path
 from datagen._datamodel.run import Run
 from datagen._kernel.manager import PluginManager, load_plugins_for
-from datagen.errors import ConfigError, UsageError
+from datagen.errors import BudgetExhausted, ConfigError, UsageError
 
 if TYPE_CHECKING:
     from datagen._app.pipefile.steps import MethodRows, Models, Reject, Row, StepRun
@@ -127,9 +127,9 @@ def output_settings(config: DatagenConfig) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- sources
 
 
-def groups(prepared: Prepared, *, limit: int | None = None) -> Iterator[tuple[int, Callable[[], Any]]]:
+def groups(prepared: Prepared, *, limit: int | None = None) -> Iterator[tuple[int, Callable[[Run], Any]]]:
     """``(group index, rows maker)`` for every row group: file rows are read as they come, a method's
-    rows are made only when a group needs them (an async maker)."""
+    rows are made only when a group needs them (an async maker, given the run whose budget it spends)."""
     spec = prepared.loaded.spec
     size = spec.row_group
     cap = min(x for x in (spec.rows, limit) if x is not None) if (spec.rows or limit) else None
@@ -166,15 +166,15 @@ def groups(prepared: Prepared, *, limit: int | None = None) -> Iterator[tuple[in
         yield g, _constant(chunk)
 
 
-def _constant(rows: list[Row]) -> Callable[[], Any]:
-    async def make() -> list[Row]:
+def _constant(rows: list[Row]) -> Callable[[Run], Any]:
+    async def make(run: Run) -> list[Row]:
         return rows
 
     return make
 
 
-def _method_maker(prepared: Prepared, name: str, source: SourceSpec, g: int, n: int) -> Callable[[], Any]:
-    async def make() -> MethodRows:
+def _method_maker(prepared: Prepared, name: str, source: SourceSpec, g: int, n: int) -> Callable[[Run], Any]:
+    async def make(run: Run) -> MethodRows:
         from datagen._app.pipefile.steps import run_method
         from datagen._datamodel.seeds import to_seeds
         from datagen._kernel.capabilities import default_seeds
@@ -188,7 +188,7 @@ def _method_maker(prepared: Prepared, name: str, source: SourceSpec, g: int, n: 
         first = g * prepared.loaded.spec.row_group
         return await run_method(
             prepared, name=name, method=source.method, options=source.options, model_name=source.model,
-            seeds=to_seeds(seeds), count=n, group=g, row_id=lambda k: f"{name}-{first + k:06d}",
+            seeds=to_seeds(seeds), count=n, group=g, row_id=lambda k: f"{name}-{first + k:06d}", spend=run,
         )  # fmt: skip
 
     return make
@@ -317,7 +317,7 @@ def make_step(prepared: Prepared, step: Any, run: Run, models: Models) -> StepRu
     if isinstance(step, TemplateStep):
         return Template(step)
     if isinstance(step, MethodStep):
-        return MethodRun(step, prepared)
+        return MethodRun(step, prepared, run)
     if isinstance(step, StageStep):
         cls = prepared.plugins.registry(step.family).get(step.plugin)
         options = structure(step.options, cls.Config)
@@ -351,6 +351,12 @@ class _Groups:
         """The source's counts (a generation method's) and each step's, in run order."""
         return ([self.source_totals] if self.source_totals else []) + self.totals
 
+    def charge(self, meta: dict[str, Any]) -> None:
+        """A resumed checkpoint's tokens and cost, counted against the run's budget."""
+        from datagen._app.pipefile.steps import charge
+
+        charge(self.run, meta["counters"])
+
     def committed(self, group: int) -> int:
         """The last step whose checkpoint of ``group`` matches, counting only an unbroken run from the
         first step (a missing one in between means the ones after it are stale); -1 if none."""
@@ -369,13 +375,16 @@ class _Groups:
         assert self.out is not None
         steps, table, group_rows = self.prepared.steps, [], 0
         if self.source_totals is not None and self.source_path(group).is_file():
-            self.source_totals.add(read_checkpoint(self.source_path(group), rows=False)[1], resumed=True)
+            meta = read_checkpoint(self.source_path(group), rows=False)[1]
+            self.source_totals.add(meta, resumed=True)
+            self.charge(meta)
         for k in range(done + 1):
             path = checkpoint_path(self.out, k, steps[k].name, group, self.prepared.fingerprints[k])
             rows, meta = read_checkpoint(path, rows=k == done or self.runners[k].remembers)
             if self.runners[k].remembers:
                 await self.runners[k].replay(rows)
             self.totals[k].add(meta, resumed=True)
+            self.charge(meta)
             self.rejects.extend(meta["rejects"])
             if k == 0:
                 group_rows = meta["rows_in"]
@@ -383,10 +392,10 @@ class _Groups:
                 table = rows
         return table, group_rows
 
-    async def source(self, group: int, make: Callable[[], Any]) -> list[Row]:
+    async def source(self, group: int, make: Callable[[Run], Any]) -> list[Row]:
         """A group's source rows: read as they come from files, or made by a generation method, whose
         output is committed like a step's (``.checkpoints/source``) and counted as the source."""
-        made = await make()
+        made = await make(self.run)
         from datagen._app.pipefile.steps import MethodRows
 
         if not isinstance(made, MethodRows):
@@ -420,6 +429,7 @@ class _Groups:
             return None
         rows, meta = read_checkpoint(self.source_path(group))
         self.source_totals.add(meta, resumed=True)
+        self.charge(meta)
         return rows
 
     async def advance(self, group: int, table: list[Row], start: int) -> list[Row]:
@@ -495,9 +505,14 @@ async def run_groups(
                 kept_rows.extend(table)
             if progress is not None:
                 progress(rows_in, _sum(state.every_total()))
-    except BaseException:
+    except BaseException as exc:
         if writer is not None:
             writer.abort()
+        if isinstance(exc, BudgetExhausted) and out is not None:
+            raise BudgetExhausted(
+                f"{exc}: the budget covers every step, method and resumed row group of {out}; the "
+                "committed row groups are kept, so a larger budget continues the run"
+            ) from None
         raise
     finally:
         for runner in state.runners:

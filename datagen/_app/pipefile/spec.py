@@ -253,7 +253,8 @@ class PipelineSpec:
     metrics: list[str] = attrs.field(factory=list)
     #: the dataset file's format and columns
     output: OutputSpec = attrs.field(factory=OutputSpec)
-    #: any datagen config key (``engine``, ``cache``, ``budget``, ``backend.openai``, ...)
+    #: any datagen config key (``engine`` with its ``max_tokens`` and ``max_cost_usd`` budget, ``cache``,
+    #: ``backend.openai``, ...)
     config: dict[str, Any] = attrs.field(factory=dict)
 
 

@@ -27,7 +27,7 @@ from datagen._app.pipefile.spec import (
     TemplateStep,
 )
 from datagen._datamodel.config import DatagenConfig, converter, deep_merge, structure
-from datagen._datamodel.records import Message, Record
+from datagen._datamodel.records import Message, Record, Usage
 from datagen._datamodel.run import Run
 from datagen._engine.structured import StructuredOutputError
 from datagen._kernel.context import GenerationContext
@@ -80,6 +80,40 @@ class Models:
             await llms.aclose()
         self._made.clear()
         self._llms.clear()
+
+
+def left_of_budget(config: DatagenConfig, run: Run) -> dict[str, Any]:
+    """``[engine] max_tokens`` and ``max_cost_usd`` less what ``run`` has spent (for a run of its own
+    that must stay inside the file's budget); a budget already spent is an error before any request."""
+    from datagen.errors import BudgetExhausted
+
+    engine, usage = config.engine, run.stats.usage
+    left: dict[str, Any] = {}
+    if engine.max_tokens is not None:
+        if usage.total_tokens >= engine.max_tokens:
+            raise BudgetExhausted(
+                f"token budget reached: {usage.total_tokens} of max_tokens={engine.max_tokens}"
+            )
+        left["max_tokens"] = engine.max_tokens - usage.total_tokens
+    if engine.max_cost_usd is not None and usage.cost_usd is not None:
+        if usage.cost_usd >= engine.max_cost_usd:
+            raise BudgetExhausted(
+                f"cost budget reached: ${usage.cost_usd:.4f} of max_cost_usd={engine.max_cost_usd}"
+            )
+        left["max_cost_usd"] = engine.max_cost_usd - usage.cost_usd
+    return left
+
+
+def charge(run: Run, counters: Mapping[str, float]) -> None:
+    """Count tokens and cost spent outside the run's engines (a resumed group's, as its checkpoint
+    says; a generation method's own run) against the run's budget (``[engine] max_tokens``,
+    ``max_cost_usd``), which the engines check before every request: the budget is the whole run
+    directory's, across steps, methods and resumes."""
+    spent = Usage(
+        int(counters.get("input_tokens", 0)), int(counters.get("output_tokens", 0)),
+        float(counters.get("cost_usd", 0.0)),
+    )  # fmt: skip
+    run.stats.usage = run.stats.usage + spent  # (an unknown cost stays unknown)
 
 
 def model_config(config: DatagenConfig, spec: ModelSpec) -> DatagenConfig:
@@ -326,11 +360,14 @@ async def run_method(
     group: int,
     row_id: Callable[[int], str],
     carry: dict[str, Row] | None = None,
+    spend: Run | None = None,
 ) -> MethodRows:
     """``count`` records of a generation method on ``seeds`` with the named model, as rows (ids from
     ``row_id``), with what they cost and the method's rejections by reason (a method source's rows, or
     a method step's). With ``carry`` (seed id → row) a record made from one seed (its provenance's
-    ``seed_ids``, else ``parent_id``) takes that row's other columns."""
+    ``seed_ids``, else ``parent_id``) takes that row's other columns. With ``spend`` (the pipeline's
+    run) the method's run gets what is left of the file's token and cost budget, and what it spent is
+    charged to it."""
     from datagen._app.runner import execute, prepare as prepare_run
 
     model = prepared.loaded.spec.models.get(model_name or "default", ModelSpec())
@@ -341,10 +378,15 @@ async def run_method(
             "generate": {"random_seed": prepared.loaded.spec.seed * 100_003 + group, "require_count": False},
         },
     )
+    if spend is not None:
+        raw["engine"].update(left_of_budget(prepared.config, spend))
     run = prepare_run(structure(raw, DatagenConfig), prepared.plugins, seeds, count=count, method=method)
     results = await execute(run, prepared.plugins)
     report = results.report
     assert report is not None
+    if spend is not None:
+        charge(spend, {"input_tokens": report.prompt_tokens, "output_tokens": report.completion_tokens,
+                       "cost_usd": report.cost_usd or 0.0})  # fmt: skip
     counters = {
         "requests": report.requests,
         "cached": report.cached,
@@ -374,9 +416,10 @@ class MethodRun(StepRun):
 
     step: MethodStep
 
-    def __init__(self, step: MethodStep, prepared: Any) -> None:
+    def __init__(self, step: MethodStep, prepared: Any, run: Run) -> None:
         super().__init__(step)
         self.prepared = prepared
+        self.run = run
 
     async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
         step, first = self.step, str(rows[0]["id"])
@@ -385,8 +428,12 @@ class MethodRun(StepRun):
             self.prepared, name=step.name, method=step.method, options=step.options, model_name=step.model,
             seeds=seeds, count=len(rows) * step.per_row, group=0,
             row_id=lambda k: f"{step.name}-{first}-{k:04d}", carry={str(r["id"]): r for r in rows},
+            spend=self.run,
         )  # fmt: skip
-        self.spent, self.gave_up = made.counters, made.rejected
+        # its tokens and cost are charged to the run (so the step's delta counts them) and its time
+        # is the step's: only the requests, counted by the method's own run, are added
+        self.spent = {k: made.counters[k] for k in ("requests", "cached")}
+        self.gave_up = made.rejected
         return made.rows, []
 
 
