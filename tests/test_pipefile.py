@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -98,7 +99,7 @@ requires: ["datagen-nonexistent>=1"]
         + result.err.split("(registered: ")[-1].split(")")[0]
         + ")",
         f"{bad}:13:15: $.steps[2].options.response_min_length: expected int, got 'x'",
-        f"{bad}:15:5: $.steps[3].sampler: expected one of category, uniform, integer, list, got 'gaussian'",
+        f"{bad}:15:5: $.steps[3].sampler: expected one of category, uniform, integer, list, person, got 'gaussian'",
         f"{bad}:16:12: $.requires[0]: datagen-nonexistent is not installed: pip install "
         "'datagen-nonexistent>=1'",
     ]
@@ -547,3 +548,35 @@ def test_the_budget_covers_method_sources_llm_columns_and_resumed_groups(tmp_pat
         resumed += counters["input_tokens"] + counters["output_tokens"]
     assert report["written"] == 12 and report["input_tokens"] + report["output_tokens"] + resumed == tokens
     assert sum(s["groups_resumed"] for s in report["steps"]) == len(kept)
+
+
+def test_the_person_sampler_makes_people_that_depend_on_the_seed_and_row_only(tmp_path: Path) -> None:
+    """``sampler: person``: made-up people from Faker in the locales given, ages within bounds, usable
+    in templates, the same people whatever the row-group size; a locale Faker lacks is a validation
+    error naming it."""
+    pytest.importorskip("faker")
+
+    def people(group: int) -> list[dict[str, Any]]:
+        text = (
+            f"name: people\nrows: 30\nrow_group: {group}\nseed: 5\nsteps:\n"
+            "  - {name: p, sampler: person, locales: [de_DE, ja_JP], low: 30, high: 40}\n"
+            '  - {name: hello, template: "Dear {{ p.first_name }} {{ p.last_name }} ({{ p.age }})"}\n'
+        )
+        return Pipeline.from_file(write(tmp_path / f"p{group}.yaml", text)).preview(30).rows
+
+    rows = people(7)
+    assert rows == people(30)
+    persons = [r["p"] for r in rows]
+    assert {p["locale"] for p in persons} == {"de_DE", "ja_JP"}
+    assert all(30 <= p["age"] <= 40 and p["sex"] in {"female", "male"} for p in persons)
+    assert {p["country"] for p in persons} == {"Germany", "Japan"}
+    assert all(
+        r["hello"] == f"Dear {r['p']['first_name']} {r['p']['last_name']} ({r['p']['age']})" for r in rows
+    )
+    assert all("@" in p["email"] and p["email"].isascii() for p in persons)
+    assert len({p["name"] for p in persons}) > 25  # people, not one person repeated
+    bad = write(tmp_path / "bad.yaml", "rows: 3\nsteps:\n  - {name: p, sampler: person, locales: [xx_YY]}\n")
+    with pytest.raises(
+        ConfigError, match=r"bad.yaml:3:\d+: \$\.steps\[0\]\.locales: 'xx_YY' is not a Faker locale"
+    ):
+        Pipeline.from_file(bad).validate()

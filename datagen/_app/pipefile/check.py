@@ -130,6 +130,27 @@ def _sampler_problems(loaded: Loaded, step: SamplerStep, where: str) -> list[str
             found.append(f"{where}.path: a list sampler needs a file of values")
         elif not loaded.resolve(step.path).is_file():
             found.append(f"{where}.path: {loaded.resolve(step.path)}: no such file")
+    elif step.sampler == "person":
+        found.extend(_person_problems(step, where))
+    return found
+
+
+def _person_problems(step: SamplerStep, where: str) -> list[str]:
+    """Faker installed, every locale one of its own, the ages in order."""
+    try:
+        from faker.config import AVAILABLE_LOCALES
+    except ImportError:
+        return [f"{where}: the person sampler needs Faker: pip install 'datagen[persons]'"]
+    found = [
+        f"{where}.locales: {name!r} is not a Faker locale (e.g. en_US, de_DE, fr_FR, ja_JP)"
+        for name in step.locales
+        if name not in AVAILABLE_LOCALES
+    ]
+    if not step.locales:
+        found.append(f"{where}.locales: at least one locale")
+    low, high = step.low if step.low is not None else 18, step.high if step.high is not None else 85
+    if not 0 <= low <= high:
+        found.append(f"{where}.low: ages from {low} to {high} (0 <= low <= high)")
     return found
 
 

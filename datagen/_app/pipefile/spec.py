@@ -21,7 +21,7 @@ from datagen.errors import ConfigError
 
 #: formats a source may have (a directory is a Hugging Face ``datasets`` dataset saved to disk)
 SOURCE_FORMATS = ("jsonl", "json", "csv", "parquet", "hf")
-SAMPLERS = ("category", "uniform", "integer", "list")
+SAMPLERS = ("category", "uniform", "integer", "list", "person")
 LLM_KINDS = ("text", "json", "judge")
 OUTPUT_FORMATS = ("jsonl", "parquet")
 
@@ -116,26 +116,31 @@ class OutputSpec:
 @attrs.define
 class SamplerStep:
     """A column made without a model: ``category`` (``values``, optional ``weights``), ``uniform``
-    (``low``, ``high``, optional ``decimals``), ``integer`` (``low``..``high`` inclusive) or ``list``
-    (a value per line of ``path``, or per record of a JSONL file; persona files are such lists)."""
+    (``low``, ``high``, optional ``decimals``), ``integer`` (``low``..``high`` inclusive), ``list``
+    (a value per line of ``path``, or per record of a JSONL file; persona files are such lists) or
+    ``person`` (a made-up person from Faker, ``datagen[persons]``, in one of ``locales``, aged
+    ``low``..``high``: name, first_name, last_name, sex, age, city, country, occupation, email,
+    locale; ``{{ p.first_name }}`` in a template)."""
 
     kind: ClassVar[str] = "sampler"
     #: the column it writes
     name: str
-    #: ``category``, ``uniform``, ``integer`` or ``list``
+    #: ``category``, ``uniform``, ``integer``, ``list`` or ``person``
     sampler: str = attrs.field(validator=_one_of(SAMPLERS))
     #: ``category``: the values
     values: list[Any] = attrs.field(factory=list)
     #: ``category``: a weight per value (default: equal)
     weights: list[float] = attrs.field(factory=list)
-    #: ``uniform``, ``integer``: the lowest value
+    #: ``uniform``, ``integer``: the lowest value; ``person``: the youngest age (18)
     low: float | None = None
-    #: ``uniform``, ``integer``: the highest value
+    #: ``uniform``, ``integer``: the highest value; ``person``: the oldest age (85)
     high: float | None = None
     #: ``uniform``: round to this many decimals
     decimals: int | None = None
     #: ``list``: the file of values, relative to the pipeline file
     path: str | None = None
+    #: ``person``: Faker locales drawn from with equal weight (``en_US``, ``de_DE``, ``ja_JP``, ...)
+    locales: list[str] = attrs.field(factory=lambda: ["en_US"])
 
 
 @attrs.define

@@ -217,14 +217,21 @@ class Sampler(StepRun):
         super().__init__(step)
         self.seed = loaded.spec.seed
         self.values: list[Any] = list(step.values)
+        self.fakers: dict[str, Any] = {}
         if step.sampler == "list":
             assert step.path is not None
             self.values = list_values(loaded.resolve(step.path))
+        if step.sampler == "person":
+            from faker import Faker
+
+            self.fakers = {name: Faker(name) for name in step.locales}
 
     def draw(self, row: Row) -> Any:
         """This row's value."""
         step = self.step
         rng = random.Random(f"{self.seed}:{step.name}:{row['id']}")
+        if step.sampler == "person":
+            return self.person(rng)
         if step.sampler == "category":
             return rng.choices(self.values, weights=step.weights or None)[0]
         if step.sampler == "list":
@@ -235,8 +242,38 @@ class Sampler(StepRun):
         value = rng.uniform(step.low, step.high)
         return round(value, step.decimals) if step.decimals is not None else value
 
+    def person(self, rng: random.Random) -> dict[str, Any]:
+        """A made-up person: a locale, a sex and an age from ``rng``, the rest from that locale's Faker
+        seeded from ``rng`` (so the person depends on the seed, the step and the row id only)."""
+        import unicodedata
+
+        step = self.step
+        locale = rng.choice(step.locales)
+        fake = self.fakers[locale]
+        fake.seed_instance(rng.getrandbits(64))
+        sex = rng.choice(("female", "male"))
+        first = fake.first_name_female() if sex == "female" else fake.first_name_male()
+        last = fake.last_name()
+        low = int(step.low) if step.low is not None else 18
+        high = int(step.high) if step.high is not None else 85
+        handle = unicodedata.normalize("NFKD", f"{first}.{last}").encode("ascii", "ignore").decode()
+        handle = "".join(c for c in handle.lower() if c.isalnum() or c == ".").strip(".") or "person"
+        return {
+            "name": f"{first} {last}", "first_name": first, "last_name": last, "sex": sex,
+            "age": rng.randint(low, high), "city": fake.city(), "country": _country(fake),
+            "occupation": fake.job(), "email": f"{handle}@{fake.free_email_domain()}", "locale": locale,
+        }  # fmt: skip
+
     async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
         return [{**row, self.step.name: self.draw(row)} for row in rows], []
+
+
+def _country(fake: Any) -> str | None:
+    """The locale's country (None where Faker cannot name one, as for ``en_MS``)."""
+    try:
+        return str(fake.current_country())
+    except ValueError:
+        return None
 
 
 def list_values(path: Any) -> list[Any]:
