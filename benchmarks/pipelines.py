@@ -98,44 +98,102 @@ def nocache(folder: Path) -> Path:
     return path
 
 
-def kill_trials(srv: LoopbackServer, rows: int, trials: int, seed: int = 0) -> None:
-    """Kill ``datagen run`` with SIGKILL at a random moment, rerun, and count lost and repeated rows."""
-    rng = random.Random(seed)
-    lost = duplicated = 0
-    extra_requests = []
-    for _ in range(trials):
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            path = pipeline_file(folder, rows, group=20)
-            cmd = [
-                sys.executable,
-                "-m",
-                "datagen",
-                "run",
-                str(path),
-                "-o",
-                "out",
-                "--base-url",
-                srv.url + "/v1",
-            ]
-            before = sum(srv.received.values())
-            proc = subprocess.Popen(cmd, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.5, 3.0))
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            done = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, check=False)
-            assert done.returncode == 0, done.stderr[-500:]
-            data = [json.loads(x) for x in (folder / "out" / "data.jsonl").read_text().splitlines()]
-            rejects = [json.loads(x) for x in (folder / "out" / "rejects.jsonl").read_text().splitlines()]
-            ids = [r["id"] for r in data] + [r["id"] for r in rejects]
-            lost += rows - len(set(ids))
-            duplicated += len(ids) - len(set(ids))
-            extra_requests.append(sum(srv.received.values()) - before - 2 * rows)
-    print(
-        f"kill -9 at a random moment (0.5-3 s) then rerun, {trials} trials of {rows} rows: "
-        f"{lost} rows lost, {duplicated} duplicated; requests sent beyond one per row and step: "
-        f"median {statistics.median(extra_requests)}, max {max(extra_requests)} (row group: 20 rows)"
+def _trial(
+    tool: str, python: str | None, srv: LoopbackServer, folder: Path, rows: int
+) -> tuple[list[str], dict]:
+    """The command and environment of one resumable run of ``tool`` in ``folder``, row groups of 20."""
+    if tool == "datagen":
+        path = pipeline_file(folder, rows, group=20)
+        cmd = [sys.executable, "-m", "datagen", "run", str(path), "-o", "out", "--base-url", srv.url + "/v1"]
+        return cmd, dict(os.environ)
+    script = {"distilabel": "distilabel_pipeline.py", "Data Designer": "data_designer_pipeline.py"}[tool]
+    env = {
+        **os.environ, "OPENAI_API_KEY": "sk-bench", "BENCH_URL": srv.url + "/v1", "BENCH_ROWS": str(rows),
+        "BENCH_RESUME": "1", "BENCH_CACHE": str(folder / "cache"), "BENCH_GROUP": "20", "BENCH_KEEP_ALL": "1",
+        "BENCH_IDS": str(folder / "ids.json"),
+    }  # fmt: skip
+    return [str(python), str(HERE / "peers" / script)], env
+
+
+def _arrived(tool: str, folder: Path) -> list[str] | None:
+    """The ids of the rows the finished run accounts for (kept or, for datagen, listed as removed)."""
+    if tool == "datagen":
+        out = folder / "out"
+        if not (out / "data.jsonl").is_file():
+            return None
+        lines = (out / "data.jsonl").read_text().splitlines() + (
+            out / "rejects.jsonl"
+        ).read_text().splitlines()
+        return [json.loads(x)["id"] for x in lines if x]
+    path = folder / "ids.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _run(cmd: list[str], folder: Path, env: dict, timeout: float | None) -> str:
+    """Run to the end in its own process group: ``finished``, ``exit N``, or ``hung`` (killed, whole
+    group, after ``timeout`` seconds)."""
+    proc = subprocess.Popen(
+        cmd, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return "hung"
+    return "finished" if code == 0 else f"exit {code}"
+
+
+def kill_trials(
+    srv: LoopbackServer,
+    rows: int,
+    trials: int,
+    peers: dict[str, str] | None = None,
+    peer_trials: int | None = None,
+    seed: int = 0,
+) -> None:
+    """Each tool in its resumable mode, row groups (batches) of 20, every row kept: one clean run for
+    its time T, then per trial a run killed with SIGKILL (its whole process group) at a random moment in
+    0.2-0.8 T and a rerun, given 5 T (at least 60 s) before it counts as hung. Rows lost and duplicated
+    are counted over the reruns that finished."""
+    tools: dict[str, str | None] = {"datagen": None, **(peers or {})}
+    print(f"kill -9 at a random moment in 0.2-0.8 of a clean run, then rerun; trials of {rows} rows")
+    for tool, python in tools.items():
+        rng = random.Random(seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd, env = _trial(tool, python, srv, Path(tmp), rows)
+            clean, outcome = timed(lambda: _run(cmd, Path(tmp), env, None))  # noqa: B023
+        if outcome != "finished":
+            print(f"  {tool}: its clean run did not finish ({outcome}); no trials")
+            continue
+        outcomes: dict[str, int] = {}
+        lost = duplicated = 0
+        extra: list[int] = []
+        for _ in range(trials if tool == "datagen" or peer_trials is None else peer_trials):
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = Path(tmp)
+                cmd, env = _trial(tool, python, srv, folder, rows)
+                before = sum(srv.received.values())
+                proc = subprocess.Popen(
+                    cmd, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )  # fmt: skip
+                time.sleep(rng.uniform(0.2, 0.8) * clean)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                outcome = _run(cmd, folder, env, max(60.0, 5 * clean))
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                ids = _arrived(tool, folder) if outcome == "finished" else None
+                if ids is not None:
+                    lost += rows - len(set(ids))
+                    duplicated += len(ids) - len(set(ids))
+                    extra.append(sum(srv.received.values()) - before - 2 * rows)
+        sent = f"median {statistics.median(extra)}, max {max(extra)}" if extra else "n/a"
+        print(
+            f"  {tool}: clean run {clean:.1f} s; reruns {outcomes}; over the {len(extra)} finished: "
+            f"{lost} rows lost, "
+            f"{duplicated} duplicated; requests beyond one per row and step: {sent}"
+        )
 
 
 def validate_cold(repeats: int = 7) -> None:
@@ -182,6 +240,7 @@ def main() -> None:
     parser.add_argument("--dd-python")
     parser.add_argument("--distilabel-python")
     parser.add_argument("--only", choices=["run", "plan", "kill", "validate"])
+    parser.add_argument("--peer-trials", type=int, help="kill -9 trials per peer (default: --trials)")
     args = parser.parse_args()
     with LoopbackServer(Behaviour(latency_s=0.2)) as srv:
         if args.only in (None, "run"):
@@ -202,7 +261,9 @@ def main() -> None:
         if args.only in (None, "plan"):
             plan_vs_run(srv, args.rows)
         if args.only in (None, "kill"):
-            kill_trials(srv, min(args.rows, 200), args.trials)
+            peers = {"distilabel": args.distilabel_python, "Data Designer": args.dd_python}
+            peers = {k: v for k, v in peers.items() if v}
+            kill_trials(srv, min(args.rows, 200), args.trials, peers, args.peer_trials)
         if args.only in (None, "validate"):
             validate_cold()
 

@@ -99,7 +99,8 @@ requires: ["datagen-nonexistent>=1"]
         + result.err.split("(registered: ")[-1].split(")")[0]
         + ")",
         f"{bad}:13:15: $.steps[2].options.response_min_length: expected int, got 'x'",
-        f"{bad}:15:5: $.steps[3].sampler: expected one of category, uniform, integer, list, person, got 'gaussian'",
+        f"{bad}:15:5: $.steps[3].sampler: expected one of category, uniform, integer, list, person, "
+        "got 'gaussian'",
         f"{bad}:16:12: $.requires[0]: datagen-nonexistent is not installed: pip install "
         "'datagen-nonexistent>=1'",
     ]
