@@ -189,3 +189,73 @@ def test_datagen_serve_runs_the_embedded_model_until_ctrl_c(tmp_path: Path) -> N
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "stopped" in err
+
+
+def with_chat_template(source: Path, target: Path, template: str) -> Path:
+    """A copy of the GGUF ``source`` whose header also carries ``template`` as its chat template (the
+    tensor data moved to the next aligned offset, as the format asks)."""
+    from datagen_plugins.backends._gguf import _read, _skip, _string
+
+    with source.open("rb") as fh:
+        fh.read(4)
+        version, tensors, count = _read(fh, "I"), _read(fh, "Q"), _read(fh, "Q")
+        start = fh.tell()
+        alignment = 32
+        for _ in range(count):
+            key, kind = _string(fh), _read(fh, "I")
+            if key == b"general.alignment" and kind == 4:
+                alignment = _read(fh, "I")
+            else:
+                _skip(fh, kind)
+        kvs_end = fh.tell()
+        for _ in range(tensors):  # name, dimensions, type, offset
+            _string(fh)
+            fh.seek(8 * _read(fh, "I") + 4 + 8, 1)
+        infos_end = fh.tell()
+        data_start = -(-infos_end // alignment) * alignment
+        fh.seek(start)
+        kvs, infos = fh.read(kvs_end - start), fh.read(infos_end - kvs_end)
+        data = template.encode()
+        extra = struct.pack("<Q", 23) + b"tokenizer.chat_template" + struct.pack("<IQ", 8, len(data)) + data
+        head = b"GGUF" + struct.pack("<IQQ", version, tensors, count + 1) + kvs + extra + infos
+        with target.open("wb") as out:
+            out.write(head + b"\0" * (-len(head) % alignment))
+            fh.seek(data_start)
+            while chunk := fh.read(1 << 24):
+                out.write(chunk)
+    return target
+
+
+@pytest.mark.slow
+def test_datagen_serve_chats_through_the_template_the_gguf_carries(tmp_path: Path) -> None:
+    from datagen_plugins.backends._gguf import chat_template, model_file
+
+    template = (
+        "{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}"
+        "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+    )
+    path = with_chat_template(Path(model_file(None)), tmp_path / "chat.gguf", template)
+    assert chat_template(str(path)) == template
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "datagen", "serve", str(path), "--port", "0", "--threads", "1",
+         "--api-key", "k"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        port = re.search(r"http://127\.0\.0\.1:(\d+)/v1", line)
+        assert port and "chat through its own template" in line, line
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port.group(1)}/v1", api_key="k", max_retries=0)
+        assert [m.id for m in client.models.list().data] == ["chat"]
+        chat = client.chat.completions.create(
+            model="chat",
+            messages=[{"role": "user", "content": "Name a colour."}],
+            max_tokens=8,
+            temperature=0,
+        )
+        assert chat.choices[0].message.role == "assistant" and chat.usage.prompt_tokens > 5
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "stopped" in err
