@@ -76,7 +76,7 @@ def test_generate_with_config_file_and_plugin_options(cli, tmp_path: Path) -> No
         (
             {},
             ["--backend", "nope"],
-            "unknown backend 'nope'; registered backends: anthropic, echo, local, openai",
+            "unknown backend 'nope'; registered backends: anthropic, echo, litellm, local, openai",
         ),
         ({}, ["--count", "0"], "$.generate.count: must be greater than 0, got 0"),
         (

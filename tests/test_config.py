@@ -99,7 +99,8 @@ def test_plugin_options_are_checked_against_the_plugin_config() -> None:
     assert info.value.problems == [
         "$.backend.echo.latency_s: expected float, got 'fast'",
         "$.backend.echo.colour: unknown key",
-        "$.backend.nope: no backend plugin named 'nope' (registered: anthropic, echo, local, openai)",
+        "$.backend.nope: no backend plugin named 'nope' "
+        "(registered: anthropic, echo, litellm, local, openai)",
     ]
 
 

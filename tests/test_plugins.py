@@ -188,7 +188,8 @@ def test_duplicate_names_name_both_plugins(monkeypatch) -> None:
 
 def test_unknown_name_lists_the_registered_ones() -> None:
     pm = load_plugins(strict=True, disable=())
-    with pytest.raises(UnknownNameError, match="registered backends: anthropic, echo, local, openai"):
+    registered = "registered backends: anthropic, echo, litellm, local, openai"
+    with pytest.raises(UnknownNameError, match=registered):
         pm.registry("backend").get("nope")
 
 
@@ -281,7 +282,7 @@ def test_plugins_command_filters_by_hook(cli) -> None:
     import json
 
     result = cli("plugins", "--all", "--json", "--hook", "datagen_register_backends")
-    assert [p["name"] for p in json.loads(result.out)] == ["anthropic", "echo", "local", "openai"]
+    assert [p["name"] for p in json.loads(result.out)] == ["anthropic", "echo", "litellm", "local", "openai"]
     bad = cli("plugins", "--hook", "datagen_nope")
     assert bad.code == 2 and "no hook 'datagen_nope'" in bad.err
 
