@@ -92,7 +92,7 @@ requires: ["datagen-nonexistent>=1"]
         f"{bad}:3:1: $.colour: unknown key (known: config, description, metrics, models, name, output, "
         "requires, row_group, rows, seed, sources, steps)",
         f"{bad}:5:12: $.models.writer.backend: no backend named 'nosuch' (registered: anthropic, echo, "
-        "local, openai)",
+        "litellm, local, openai)",
         f"{bad}:9:5: $.steps[0].model: no model named 'judge' under models (named: writer)",
         f"{bad}:10:5: $.steps[0].prompt: {{{{ topic }}}} names no column (columns: a)",
         f"{bad}:11:5: $.steps[1].filter: no filter plugin named 'lenght' (registered: "
