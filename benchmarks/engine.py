@@ -95,15 +95,21 @@ async def plain_sdk(url: str, n: int) -> None:
     await client.close()
 
 
-def datagen_run(url: str, n: int, concurrency: int | None, out: Path | None = None) -> dict[str, Any]:
+def datagen_run(
+    url: str, n: int, concurrency: int | None, out: Path | None = None, backend: str = "openai"
+) -> dict[str, Any]:
     from datagen import Generator, load_config
 
     engine: dict[str, Any] = {"max_retries": 10}
     if concurrency is not None:
         engine["max_concurrency"] = concurrency
+    options = {
+        "openai": {"base_url": url + "/v1", "api_key": KEY},
+        "litellm": {"model": "openai/bench-model", "api_base": url + "/v1", "api_key": KEY},
+    }
     config = load_config(
         data={
-            "backend": {"name": "openai", "openai": {"base_url": url + "/v1", "api_key": KEY}},
+            "backend": {"name": backend, backend: options[backend]},
             "sampling": {"max_tokens": 64},
             "engine": engine,
             "cache": {"enabled": False},
@@ -322,12 +328,27 @@ def local_tokens(repeats: int) -> None:
     print(f"RATIO datagen / direct tokens per second: {g / d:.2f}  (target >= 0.90)")
 
 
+def litellm_overhead(repeats: int) -> None:
+    section(f"the litellm backend against datagen's direct transport: client CPU per request, {N} requests")
+    cpus: dict[str, list[float]] = {"direct": [], "litellm": []}
+    with Server() as srv:
+        datagen_run(srv.url, 10, IN_FLIGHT, backend="litellm")  # LiteLLM's import (~4 s) outside the timing
+        for _ in range(repeats):
+            for name, spent in cpus.items():
+                backend = "openai" if name == "direct" else "litellm"
+                spent.append(timed(lambda: datagen_run(srv.url, N, IN_FLIGHT, backend=backend), 1)[1])  # noqa: B023
+    direct, lite = (statistics.median(cpus[k]) for k in ("direct", "litellm"))
+    print(f"datagen openai (direct)  {1000 * direct / N:.2f} ms CPU per request")
+    print(f"datagen litellm          {1000 * lite / N:.2f} ms CPU per request")
+    print(f"RATIO litellm / direct CPU per request: {lite / direct:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--quick", action="store_true", help="fewer repeats: 1 instead of 3 (3 instead of 5 for cpu)"
     )
-    parser.add_argument("--only", choices=["throughput", "cpu", "memory", "resume", "local"])
+    parser.add_argument("--only", choices=["throughput", "cpu", "memory", "resume", "local", "litellm"])
     args = parser.parse_args()
     repeats = 1 if args.quick else 3
     print(f"datagen engine benchmark, python {sys.version.split()[0]}, {os.cpu_count()} cores")
@@ -337,6 +358,7 @@ def main() -> None:
         "memory": memory,
         "resume": kill_resume,
         "local": lambda: local_tokens(repeats),
+        "litellm": lambda: litellm_overhead(repeats),
     }
     for name, step in steps.items():
         if args.only in (None, name):

@@ -153,12 +153,11 @@ class LiteLLMBackend:
         )
 
     def _cost(self, answer: Any) -> float | None:
-        """LiteLLM's price for the answer from its local map; None for a model it does not price."""
-        try:
-            cost = self._litellm.completion_cost(completion_response=answer)
-        except Exception:  # an unknown model: the cost is unknown, not zero
-            return None
-        return float(cost) if cost else None
+        """The price LiteLLM already computed for the answer from its local map (not computed a second
+        time); None for a model it does not price: unknown, not zero."""
+        hidden = getattr(answer, "_hidden_params", None) or {}
+        cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
+        return float(cost) if isinstance(cost, int | float) and cost > 0 else None
 
     def _error(self, exc: Exception) -> BackendError:
         """LiteLLM's exceptions are the openai SDK's (with the provider's status and headers)."""
