@@ -5,6 +5,7 @@ by the command and stopped with Ctrl-C (slow)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -165,18 +166,30 @@ def test_a_model_without_a_chat_template_serves_completions_and_refuses_chat(fro
     assert [path for path, _ in llama.seen] == ["/v1/completions"]  # the refused chat never reached it
 
 
-@pytest.mark.slow
-def test_datagen_serve_runs_the_embedded_model_until_ctrl_c(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def served(*args: str, cwd: Path, key: str = "x") -> Iterator[tuple[str, Any]]:
+    """``datagen serve ARGS --port 0`` in a subprocess: its first line and an openai client on it; on
+    leaving, Ctrl-C, and it must stop cleanly."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "datagen", "serve", "--port", "0", "--threads", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        [sys.executable, "-m", "datagen", "serve", *args, "--port", "0", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
     )  # fmt: skip
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
         port = re.search(r"http://127\.0\.0\.1:(\d+)/v1", line)
         assert port, line
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port.group(1)}/v1", api_key="x", max_retries=0)
+        yield line, openai.OpenAI(base_url=f"http://127.0.0.1:{port.group(1)}/v1", api_key=key, max_retries=0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "stopped" in err
+
+
+@pytest.mark.slow
+def test_datagen_serve_runs_the_embedded_model_until_ctrl_c(tmp_path: Path) -> None:
+    with served(cwd=tmp_path) as (line, client):
+        assert "completions only (no chat template)" in line
         assert [m.id for m in client.models.list().data] == ["gemma-3-270m-q4_k_m"]
         answer = client.completions.create(
             model="gemma", prompt="One, two, three,", max_tokens=6, temperature=0
@@ -184,11 +197,6 @@ def test_datagen_serve_runs_the_embedded_model_until_ctrl_c(tmp_path: Path) -> N
         assert answer.choices[0].text.strip() and answer.usage.completion_tokens > 0
         with pytest.raises(openai.BadRequestError, match="no chat template"):
             client.chat.completions.create(model="gemma", messages=[{"role": "user", "content": "hi"}])
-        assert "completions only (no chat template)" in line
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0 and "stopped" in err
 
 
 def with_chat_template(source: Path, target: Path, template: str) -> Path:
@@ -236,17 +244,8 @@ def test_datagen_serve_chats_through_the_template_the_gguf_carries(tmp_path: Pat
     )
     path = with_chat_template(Path(model_file(None)), tmp_path / "chat.gguf", template)
     assert chat_template(str(path)) == template
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "datagen", "serve", str(path), "--port", "0", "--threads", "1",
-         "--api-key", "k"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        port = re.search(r"http://127\.0\.0\.1:(\d+)/v1", line)
-        assert port and "chat through its own template" in line, line
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port.group(1)}/v1", api_key="k", max_retries=0)
+    with served(str(path), "--api-key", "k", cwd=tmp_path, key="k") as (line, client):
+        assert "chat through its own template" in line, line
         assert [m.id for m in client.models.list().data] == ["chat"]
         chat = client.chat.completions.create(
             model="chat",
@@ -255,7 +254,3 @@ def test_datagen_serve_chats_through_the_template_the_gguf_carries(tmp_path: Pat
             temperature=0,
         )
         assert chat.choices[0].message.role == "assistant" and chat.usage.prompt_tokens > 5
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0 and "stopped" in err
