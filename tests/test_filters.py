@@ -561,3 +561,42 @@ def test_near_dedup_indexes_a_batch_at_once_as_one_record_after_another_would(se
     assert [r.id for r in kept] == [r.id for r in expected]
     assert together.seen == alone.seen
     assert sorted(batched.ids) == sorted(one_by_one.ids)
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_another_tools_rows_come_out_of_filter_and_scrub_in_their_own_shape(
+    cli, tmp_path: Path, suffix: str
+) -> None:
+    """``{"id", "text", "url"}`` rows (a pretraining corpus) through ``datagen filter`` and ``datagen scrub``:
+    the kept rows have the same keys, the text changed only by the stages, the duplicates gone."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [
+        {
+            "id": f"d{i}",
+            "text": f"Notes on topic {i % 4}: rivers, stones and maps. Mail me at p{i % 4}@example.org",
+            "url": f"https://x/{i % 4}",
+        }
+        for i in range(12)
+    ]
+    source = tmp_path / f"docs.{suffix}"
+    if suffix == "jsonl":
+        source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), source)
+
+    def read(path: Path) -> list[dict]:
+        if suffix == "jsonl":
+            return [json.loads(line) for line in path.read_text().splitlines()]
+        return pq.read_table(path).to_pylist()
+
+    kept = tmp_path / f"kept.{suffix}"
+    assert cli("filter", str(source), "-o", str(kept), "--filter", "exact_dedup").code == 0
+    assert read(kept) == rows[:4]  # the same rows, the same keys, the copies removed
+    scrubbed = tmp_path / f"scrubbed.{suffix}"
+    assert cli("scrub", str(kept), "-o", str(scrubbed), "--fields", "output").code == 0
+    out = read(scrubbed)
+    assert [set(r) for r in out] == [{"id", "text", "url"}] * 4
+    assert all("[EMAIL]" in r["text"] and "@example.org" not in r["text"] for r in out)
+    assert [r["url"] for r in out] == [r["url"] for r in rows[:4]]  # only the text field was scrubbed

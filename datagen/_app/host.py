@@ -134,6 +134,7 @@ class AppState:
         out: Path | None = None,
         rejected: Path | None = None,
         overwrite: bool = False,
+        shape: Callable[[Record], dict[str, Any]] | None = None,
     ) -> Results:
         """The stage runner (:func:`datagen._app.pipeline.apply_stages`) on this host's config and plugins."""
         from datagen._app.pipeline import apply_stages
@@ -146,6 +147,7 @@ class AppState:
             out=out,
             rejected=rejected,
             overwrite=overwrite,
+            shape=shape,
         )
 
     def generator(self, config: DatagenConfig | None = None) -> Generator:
@@ -167,9 +169,10 @@ class AppState:
         rejected: Path | None = None,
         overwrite: bool = False,
     ) -> RunReport:
-        """``stages`` over the records of ``source`` into ``out``: the shared end of filter and scrub."""
+        """``stages`` over the records of ``source`` into ``out``: the shared end of filter and scrub. Rows
+        of another tool's file (``{"id", "text", ...}``) come out in their own shape."""
         from datagen._app.commands._common import finish
-        from datagen._datamodel.results import check_side_file, iter_records
+        from datagen._datamodel.results import check_side_file, foreign_fields, foreign_row, iter_records
 
         if not source.is_file():
             raise click.UsageError(f"{source}: no such file")
@@ -177,9 +180,11 @@ class AppState:
             check_side_file(report, "report", overwrite=overwrite)
         if rejected is not None:
             check_side_file(rejected, "rejected", overwrite=overwrite)
+        fields = foreign_fields(source)
         results = self.apply_stages(
-            iter_records(source), stages, config=config, out=out, rejected=rejected, overwrite=overwrite
-        )
+            iter_records(source), stages, config=config, out=out, rejected=rejected, overwrite=overwrite,
+            shape=None if fields is None else (lambda record: foreign_row(record, fields)),
+        )  # fmt: skip
         assert results.report is not None
         if report is not None:
             results.report.save(report)

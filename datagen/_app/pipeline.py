@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +118,11 @@ def apply_stages(
     out: str | os.PathLike[str] | None = None,
     rejected: str | os.PathLike[str] | None = None,
     overwrite: bool = True,
+    shape: Callable[[Record], dict[str, Any]] | None = None,
 ) -> Results:
     """Run stages (filter, privacy, ...) over existing ``records``: the named ``stages`` when given, else
     the config's output stage lists (``[filter] chain`` then ``[privacy] outputs``). Returns the kept
-    records with a report."""
+    records with a report; ``out`` gets them as records, or as ``shape`` makes each row."""
     cfg = as_config(config)
     pm = plugins or load_plugins_for(cfg)
     # a copy: the caller's config keeps its own stage lists
@@ -140,7 +141,7 @@ def apply_stages(
     from datagen._engine.concurrency import run_sync
 
     results: Results = run_sync(
-        _apply(run, pm, specs=specs, records=records, out=out_path, rejected=rejected)
+        _apply(run, pm, specs=specs, records=records, out=out_path, rejected=rejected, shape=shape)
     )
     return results
 
@@ -153,12 +154,13 @@ async def _apply(
     records: Iterable[Record],
     out: Path | None,
     rejected: str | os.PathLike[str] | None,
+    shape: Callable[[Record], dict[str, Any]] | None = None,
 ) -> Results:
     started, t0 = utc_now(), time.monotonic()
     rejects = RejectedWriter(rejected) if rejected is not None else None
     llms = StageLLMs(run, pm)
     pipeline = Pipeline(run, pm, specs, sink=reject_sink(rejects), llm_factory=llms)
-    writer = RecordWriter(out) if out is not None else None
+    writer = RecordWriter(out, shape=shape) if out is not None else None
     kept: list[Record] = []
     examined = 0
 

@@ -120,6 +120,43 @@ def _foreign_row(data: Mapping[str, Any]) -> dict[str, Any] | None:
     return row
 
 
+def foreign_fields(path: str | os.PathLike[str]) -> dict[str, str] | None:
+    """For a file of another tool's rows (``{"id", "text", ...}``): which of its keys each record field is
+    read from (``{"output": "text"}``), judged on its first row; None for a file of datagen records."""
+    path = Path(path)
+    first: Any = None
+    if file_format(path) == "jsonl":
+        first = next((data for _, data in iter_json_lines(path)), None)
+    else:
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1):
+            rows = batch.to_pylist()
+            first = rows[0] if rows else None
+            break
+    if not isinstance(first, dict) or any(first.get(k) is not None for k in _CONTENT):
+        return None
+    fields = {}
+    for field, aliases in ALIASES.items():
+        for alias in aliases:
+            value = first.get(alias)
+            if isinstance(value, str) and value.strip():
+                fields[field] = alias
+                break
+    return fields or None
+
+
+def foreign_row(record: Record, fields: Mapping[str, str]) -> dict[str, Any]:
+    """A record written back in the shape of the rows it was read from: its id, its fields under their
+    keys there, the rest of the row (kept in metadata) after them."""
+    row: dict[str, Any] = {"id": record.id}
+    for field, key in fields.items():
+        row[key] = getattr(record, field)
+    for key, value in record.metadata.items():
+        row.setdefault(key, value)
+    return row
+
+
 def record_from_dict(data: Any, *, where: str = "$") -> Record:
     """A record from plain data; a :class:`ConfigError` names ``where`` and the bad key.
 
@@ -237,27 +274,37 @@ def write_file(path: str | os.PathLike[str], text: str) -> Path:
 class RecordWriter:
     """Streams records to a JSONL or Parquet file via a temporary file renamed on :meth:`close`."""
 
-    def __init__(self, path: str | os.PathLike[str], *, row_group_size: int = 2_000) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        row_group_size: int = 2_000,
+        shape: Callable[[Record], dict[str, Any]] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.format = file_format(self.path)
         check_writable(self.path)
         self.tmp = temporary_path(self.path)
         self.count = 0
+        self.shape = shape  # rows of another shape (see foreign_row); Parquet columns from the first rows
         self._row_group_size = row_group_size
         self._rows: list[dict[str, Any]] = []
         self._text = open(self.tmp, "wb") if self.format == "jsonl" else None  # noqa: SIM115
         self._parquet: pq.ParquetWriter | None = None
-        if self.format == "parquet":
+        self._schema: Any = None if shape is not None else parquet_schema()
+        if self.format == "parquet" and shape is None:
             import pyarrow.parquet as pq
 
-            self._parquet = pq.ParquetWriter(self.tmp, parquet_schema(), compression="zstd")
+            self._parquet = pq.ParquetWriter(self.tmp, self._schema, compression="zstd")
 
     def write(self, record: Record) -> None:
         """Append one record."""
         if self._text is not None:
-            self._text.write(_json_line(record))
+            self._text.write(
+                _json_line(record) if self.shape is None else _ENCODE(self.shape(record)) + b"\n"
+            )
         else:
-            self._rows.append(_to_row(record))
+            self._rows.append(_to_row(record) if self.shape is None else self.shape(record))
             if len(self._rows) >= self._row_group_size:
                 self._flush_rows()
         self.count += 1
@@ -268,19 +315,34 @@ class RecordWriter:
             self.write(record)
 
     def _flush_rows(self) -> None:
-        if self._parquet is not None and self._rows:
-            import pyarrow as pa
+        if self.format != "parquet" or not self._rows:
+            return
+        import pyarrow as pa
 
-            self._parquet.write_table(pa.Table.from_pylist(self._rows, schema=parquet_schema()))
-            self._rows = []
+        if self._parquet is None:  # another shape: the columns the first rows have
+            import pyarrow.parquet as pq
+
+            self._schema = pa.Table.from_pylist(self._rows).schema
+            self._parquet = pq.ParquetWriter(self.tmp, self._schema, compression="zstd")
+        try:
+            table = pa.Table.from_pylist(self._rows, schema=self._schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise UsageError(f"{self.path}: the rows do not share the first rows' columns ({exc})") from None
+        self._parquet.write_table(table)
+        self._rows = []
 
     def close(self) -> Path:
         """Finish the file and move it to its final name."""
         if self._text is not None:
             self._text.close()
-        if self._parquet is not None:
+        if self.format == "parquet":
             self._flush_rows()
-            self._parquet.close()
+            if self._parquet is None:  # nothing written in another shape: an empty file of records
+                import pyarrow.parquet as pq
+
+                pq.ParquetWriter(self.tmp, parquet_schema(), compression="zstd").close()
+            else:
+                self._parquet.close()
         os.replace(self.tmp, self.path)
         return self.path
 

@@ -119,9 +119,11 @@ class Host(Protocol):
         out: Path | None = None,
         rejected: Path | None = None,
         overwrite: bool = False,
+        shape: Callable[[Record], dict[str, Any]] | None = None,
     ) -> Results:
         """Run stages (``(family, name)`` or bare names; default: the config's output stages) over
-        ``records``, streamed to ``out`` when given; the results carry the run report."""
+        ``records``, streamed to ``out`` when given (each row as ``shape`` makes it, when given); the
+        results carry the run report."""
         ...
 
     def generator(self, config: DatagenConfig | None = None) -> Any:
