@@ -46,6 +46,13 @@ class Behaviour:
     #: the window the limit is enforced over (``requests_per_minute * limit_window_s / 60`` requests)
     limit_window_s: float = 60.0
     valid_keys: frozenset[str] | None = None
+    #: a hard cap on requests in flight: one more is answered 429 with ``Retry-After: cap_retry_after_s``
+    #: at once (a provider's concurrency limit, or a proxy in front of a small deployment)
+    max_in_flight: int | None = None
+    cap_retry_after_s: int = 1
+    #: serve this many at once and queue the rest, never answering 429 (a default vLLM server): the
+    #: latency grows with the queue
+    serve_at_once: int | None = None
     seed: int = 0
     batch_polls: int = 1
     batch_expire_first: int = 0
@@ -122,6 +129,7 @@ class LoopbackServer:
         self.limited = 0  # requests refused by the enforced limit
         self.in_flight = 0
         self.peak_in_flight = 0
+        self._slots: asyncio.Semaphore | None = None  # serve_at_once: made in the server's loop
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -259,10 +267,22 @@ class LoopbackServer:
             headers.update(self._headers())
             return self._error(429, "rate_limit_exceeded", "rate limit reached", style, headers)
         with self._lock:
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            capped = b.max_in_flight is not None and self.in_flight >= b.max_in_flight
+            if capped:
+                self.errors["429-cap"] += 1
+            else:
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        if capped:
+            headers = {"retry-after": str(b.cap_retry_after_s)}
+            return self._error(429, "rate_limit_exceeded", "too many requests in flight", style, headers)
         try:
-            return await self._serve_gated(body, digest, key, style)
+            if b.serve_at_once is None:
+                return await self._serve_gated(body, digest, key, style)
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(b.serve_at_once)
+            async with self._slots:  # the rest wait in the queue: latency grows, never a 429
+                return await self._serve_gated(body, digest, key, style)
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -665,6 +685,8 @@ def main() -> None:
         "--retry-after-ms", type=int, default=20, help="Retry-After of injected 429s; negative: none"
     )
     parser.add_argument("--window", type=float, default=60.0, help="seconds the --rpm limit is counted over")
+    parser.add_argument("--max-in-flight", type=int, help="answer 429 (Retry-After: 1) above this many")
+    parser.add_argument("--serve-at-once", type=int, help="serve this many at once and queue the rest")
     args = parser.parse_args()
     behaviour = Behaviour(
         latency_s=args.latency,
@@ -675,6 +697,8 @@ def main() -> None:
         enforce_limit=args.enforce,
         retry_after_ms=args.retry_after_ms if args.retry_after_ms >= 0 else None,
         limit_window_s=args.window,
+        max_in_flight=args.max_in_flight,
+        serve_at_once=args.serve_at_once,
     )
     with LoopbackServer(behaviour, port=args.port) as server:
         print(server.url, flush=True)

@@ -67,3 +67,17 @@ def test_an_enforced_limit_is_respected_with_few_429s(headers: bool) -> None:
         # the pace is learned from the first burst's timing: 0.95 of the limit when the loop is idle, down
         # to 0.79 seen in a full py312 run; benchmarks/clients.py measures the real use (0.90-0.93)
         assert engine._rpm is not None and 0.7 * 20 <= engine._rpm.rate_per_s <= 20
+
+
+def test_the_loopback_server_caps_or_queues_requests_in_flight() -> None:
+    """The two server behaviours the concurrency benchmarks (``benchmarks/engine.py --only storm``) run
+    against: a hard cap answers 429 with Retry-After above it; a queueing server never answers 429 and
+    serves at most its slots at once."""
+    with LoopbackServer(Behaviour(latency_s=0.05, max_in_flight=4, cap_retry_after_s=0)) as srv:
+        engine = asyncio.run(send_all(srv, 40, max_concurrency=12, max_retries=50))
+        assert sum(srv.answered.values()) == 40 and srv.errors["429-cap"] > 0
+        assert srv.peak_in_flight <= 4 and engine.stats.retries == srv.errors["429-cap"]
+    with LoopbackServer(Behaviour(latency_s=0.05, serve_at_once=3)) as srv:
+        engine = asyncio.run(send_all(srv, 30, max_concurrency=12))
+        assert sum(srv.answered.values()) == 30 and not srv.errors and engine.stats.retries == 0
+        assert srv.peak_in_flight > 3  # more arrived than it served at once: the rest queued
