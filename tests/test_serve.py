@@ -254,3 +254,16 @@ def test_datagen_serve_chats_through_the_template_the_gguf_carries(tmp_path: Pat
             temperature=0,
         )
         assert chat.choices[0].message.role == "assistant" and chat.usage.prompt_tokens > 5
+
+
+def test_an_address_in_use_is_an_error_before_the_model_loads(cli, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = cli("serve", "--port", str(port))
+    assert result.code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.err
+    missing = cli("serve", str(tmp_path / "none.gguf"))
+    assert missing.code == 2 and "none.gguf: no such GGUF file" in missing.err

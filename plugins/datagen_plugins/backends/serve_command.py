@@ -113,6 +113,7 @@ def serve_cmd(model_path: Path | None, **opts: Any) -> None:
 
     if opts["parallel"] < 1 or opts["n_ctx"] < 256 or (opts["threads"] is not None and opts["threads"] < 1):
         raise UsageError("--parallel and --threads must be at least 1, --ctx at least 256")
+    _check_port(opts["host"], opts["port"])  # before loading the model
     path = model_file(None if model_path is None else str(model_path))
     alias = opts["alias"] or (model_path.stem if model_path is not None else DEFAULT_MODEL_NAME)
     template = chat_template(path)
@@ -140,6 +141,20 @@ def serve_cmd(model_path: Path | None, **opts: Any) -> None:
     finally:
         del server  # llama.cpp's threads stop here
     click.echo("stopped", err=True)
+
+
+def _check_port(host: str, port: int) -> None:
+    """The address can be listened on (it is bound again, for real, once the model is loaded)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 async def _serve(app: Any, host: str, port: int, what: str) -> None:
