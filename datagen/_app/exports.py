@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ def _stratum(record: Record, field: str | None) -> str:
 
 
 def split_export(
-    records: Iterable[Record],
+    records: Iterable[Record] | Callable[[], Iterable[Record]],
     fmt: str,
     path: str | os.PathLike[str],
     splits: Mapping[str, float],
@@ -119,7 +119,11 @@ def split_export(
     beside ``path``; near duplicates (clusters of the filter that declares ``groups_near_duplicates``,
     ``near_dedup``) never land in two splits, and the result says how many clusters the check found in
     more than one (0). Clusters are dealt out in a seeded order to the split furthest below its share,
-    within each value of ``stratify`` (a record field or metadata key) when given."""
+    within each value of ``stratify`` (a record field or metadata key) when given.
+
+    ``records`` may be a function that reads them afresh (a file's records): then only their texts are
+    held while clustering, and each split is written from a pass of its own, not from all records kept
+    in memory."""
     from datagen._kernel.capabilities import first_declaring
 
     fmt = fmt.replace("-", "_")
@@ -137,18 +141,28 @@ def split_export(
     grouper = construct(pm.registry("filter").get(grouper_name), cfg, "filter", grouper_name, problems)
     if problems:
         raise ConfigError(problems)
-    items = list(records)
-    if not items:
+    if callable(records):
+        read = records
+    else:
+        kept = list(records)
+        read = lambda: kept  # noqa: E731
+    texts: list[str] = []
+    strata_of: list[str] = []
+    for record in read():
+        texts.append(_text(record))
+        strata_of.append(_stratum(record, stratify))
+    if not texts:
         raise UsageError(f"no record to export as {fmt}")
-    cluster_of: list[int] = grouper.groups([_text(r) for r in items])
+    cluster_of: list[int] = grouper.groups(texts)
+    del texts
     clusters: dict[int, list[int]] = {}
     for i, cluster in enumerate(cluster_of):
         clusters.setdefault(cluster, []).append(i)
     strata: dict[str, list[list[int]]] = {}
     for members in clusters.values():
-        strata.setdefault(_stratum(items[members[0]], stratify), []).append(members)
+        strata.setdefault(strata_of[members[0]], []).append(members)
     rng = random.Random(seed)
-    assigned: dict[int, str] = {}
+    assigned: list[str] = [""] * len(cluster_of)
     for stratum in sorted(strata):
         groups = strata[stratum]
         rng.shuffle(groups)
@@ -160,15 +174,16 @@ def split_export(
             for i in members:
                 assigned[i] = name
     leaked = sum(1 for members in clusters.values() if len({assigned[i] for i in members}) > 1)
-    written: dict[str, Any] = {"format": fmt, "splits": {}, "files": [], "clusters": len(clusters)}
-    parts = {name: [r for i, r in enumerate(items) if assigned[i] == name] for name in splits}
-    for name, part in parts.items():
-        if not part:
+    counts = {name: assigned.count(name) for name in splits}
+    for name, count in counts.items():
+        if not count:
             raise UsageError(
-                f"--split: no record left for {name!r} ({len(items)} records in {len(clusters)} clusters)"
+                f"--split: no record left for {name!r} ({len(assigned)} records in {len(clusters)} clusters)"
             )
+    written: dict[str, Any] = {"format": fmt, "splits": {}, "files": [], "clusters": len(clusters)}
     for name, out in outputs.items():
-        done = plugin.export(parts[name], out)
+        part = (r for i, r in enumerate(read()) if assigned[i] == name)
+        done = plugin.export(part, out)
         written["splits"][name] = done["rows"]
         written["files"] += done["files"]
     written["leakage"] = {"checked_by": grouper_name, "clusters_in_two_splits": leaked}

@@ -247,15 +247,17 @@ class AppState:
         from datagen._datamodel.results import iter_records
 
         shares = parse_splits(split) if split is not None else None
+        records: Any = source
         if isinstance(source, str | Path):
             if not Path(source).is_file():
                 raise UsageError(f"{source}: no such file")
-            source = iter_records(source)
+            path = Path(source)
+            records = (lambda: iter_records(path)) if shares is not None else iter_records(path)
         cfg = config or self.config
         if shares is None:
-            return export(source, fmt, out, config=cfg, plugins=self.plugins, overwrite=overwrite)
+            return export(records, fmt, out, config=cfg, plugins=self.plugins, overwrite=overwrite)
         return split_export(
-            source,
+            records,
             fmt,
             out,
             shares,
