@@ -291,10 +291,11 @@ class RecordWriter:
         self._rows: list[dict[str, Any]] = []
         self._text = open(self.tmp, "wb") if self.format == "jsonl" else None  # noqa: SIM115
         self._parquet: pq.ParquetWriter | None = None
-        self._schema: Any = None if shape is not None else parquet_schema()
+        self._schema: Any = None  # (pyarrow is imported for Parquet only)
         if self.format == "parquet" and shape is None:
             import pyarrow.parquet as pq
 
+            self._schema = parquet_schema()
             self._parquet = pq.ParquetWriter(self.tmp, self._schema, compression="zstd")
 
     def write(self, record: Record) -> None:
