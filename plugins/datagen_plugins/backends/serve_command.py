@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from datagen.plugin import LazyCommand, RegisterCommand, UsageError, hookimpl
+from datagen.plugin import LazyCommand, RegisterCommand, UsageError, hookimpl, register_secret
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -124,6 +124,9 @@ def serve_cmd(model_path: Path | None, **opts: Any) -> None:
         path, n_ctx=opts["n_ctx"], parallel=opts["parallel"], threads=threads, cache_mib=256
     )
     upstream_key = secrets.token_urlsafe(24)
+    for secret in (upstream_key, opts["api_key"]):
+        if secret:
+            register_secret(secret)  # never in a log line
     params.hostnames = ["127.0.0.1"]
     params.port = 0
     params.api_keys = [upstream_key]
