@@ -30,6 +30,9 @@ EXAMPLES = {
 }
 #: methods that write texts alone (no instruction): differentially private text, documents
 TEXT_ONLY = {"aug_pe", "pretraining"}
+#: the example runs alone while the test waits for it: llama.cpp may use every core (the default, half
+#: of them, leaves room for a client doing work of its own)
+ALL_CORES = str(os.cpu_count() or 1)
 #: what each kind of record must carry besides a non-empty answer
 LINEAGE = {
     "evol_instruct": ("round", "operation", "lineage"),
@@ -62,7 +65,7 @@ def check_records(path: Path, method: str) -> None:
 @pytest.mark.parametrize("script", sorted(EXAMPLES))
 def test_example_makes_what_it_is_for_offline_on_the_embedded_model(script: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"OPENAI_API_KEY", "ANTHROPIC_API_KEY"}}
-    env["DATAGEN_BACKEND__LOCAL__THREADS"] = "1"
+    env["DATAGEN_BACKEND__LOCAL__THREADS"] = ALL_CORES
     proc = subprocess.run(
         [sys.executable, str(REPO / "examples" / script), "1", str(tmp_path / "out")],
         cwd=tmp_path,
@@ -88,7 +91,7 @@ def test_example_makes_what_it_is_for_offline_on_the_embedded_model(script: str,
 
 def run_example(script: str, arg: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in {"OPENAI_API_KEY", "ANTHROPIC_API_KEY"}}
-    env["DATAGEN_BACKEND__LOCAL__THREADS"] = "1"
+    env["DATAGEN_BACKEND__LOCAL__THREADS"] = ALL_CORES
     return subprocess.run(
         [sys.executable, str(REPO / "examples" / script), arg, str(tmp_path / "out")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,

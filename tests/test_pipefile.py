@@ -374,9 +374,12 @@ def test_a_method_step_answers_the_rows_so_far(tmp_path: Path) -> None:
 def test_the_example_pipelines_run_on_the_embedded_model(tmp_path: Path, name: str) -> None:
     pipeline = Pipeline.from_file(EXAMPLES / name)
     spec = pipeline.loaded.spec
-    spec.rows, spec.row_group = 4, 2  # a few rows: the whole file, every step, on the default model
+    # two rows in two row groups: the whole file, every step, on the default model, in CI's time
+    spec.rows, spec.row_group = 2, 1
     for source in spec.sources.values():
-        source.count = 4
+        source.count = 2
+    if "writer" in spec.models:  # a short review and a short verdict (a 270M judge seldom parses)
+        spec.models["writer"].max_tokens, spec.models["judge"].max_tokens = 64, 80
     done = pipeline.run(tmp_path / "out")
     report = done.report
     assert report["requests"] > 0 and all(s["groups_computed"] == 2 for s in report["steps"])
@@ -384,7 +387,7 @@ def test_the_example_pipelines_run_on_the_embedded_model(tmp_path: Path, name: s
     assert all((r.get("output") or "").strip() for r in rows)
     if name == "product_reviews.yaml":
         # a 270M model's judge: each row scored on every aspect, or removed for a reason the file names
-        assert report["written"] + report["removed"] == 4
+        assert report["written"] + report["removed"] == 2
         reasons = {r["reason"] for r in lines(tmp_path / "out" / "rejects.jsonl")}
         assert reasons <= {"unparsed_answer", "keep:helpful", "no_answer"}, reasons
         assert all(
