@@ -32,6 +32,9 @@ class Behaviour:
     """How the server misbehaves."""
 
     latency_s: float = 0.0
+    #: each answer takes ``latency_s`` times a factor drawn uniformly from [1 - spread, 1 + spread]
+    #: (LLM answers vary in length, and so do their latencies)
+    latency_spread: float = 0.0
     error_rate: float = 0.0
     fail_first: int = 0
     error_kinds: tuple[str, ...] = ("429", "500")
@@ -129,6 +132,8 @@ class LoopbackServer:
         self.limited = 0  # requests refused by the enforced limit
         self.in_flight = 0
         self.peak_in_flight = 0
+        #: seconds each request admitted (not refused at the door) spent in the server, queue included
+        self.latencies: list[float] = []
         self._slots: asyncio.Semaphore | None = None  # serve_at_once: made in the server's loop
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -276,6 +281,7 @@ class LoopbackServer:
         if capped:
             headers = {"retry-after": str(b.cap_retry_after_s)}
             return self._error(429, "rate_limit_exceeded", "too many requests in flight", style, headers)
+        arrived = time.monotonic()
         try:
             if b.serve_at_once is None:
                 return await self._serve_gated(body, digest, key, style)
@@ -286,13 +292,15 @@ class LoopbackServer:
         finally:
             with self._lock:
                 self.in_flight -= 1
+                self.latencies.append(time.monotonic() - arrived)
 
     async def _serve_gated(
         self, body: dict[str, Any], digest: str, key: str, style: str
     ) -> tuple[dict[str, Any], str] | web.StreamResponse:
         b = self.behaviour
         if b.latency_s:
-            await asyncio.sleep(b.latency_s)
+            spread = self._rng.uniform(-b.latency_spread, b.latency_spread) if b.latency_spread else 0.0
+            await asyncio.sleep(b.latency_s * (1.0 + spread))
         if b.valid_keys is not None and key not in b.valid_keys:
             self.errors["401"] += 1
             return self._error(401, "authentication_error", "invalid api key", style)
@@ -676,6 +684,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument(
+        "--latency-spread", type=float, default=0.0, help="latency varies by up to this share either way"
+    )
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--errors", default="429,500", help="comma separated: " + ",".join(ERROR_KINDS))
     parser.add_argument("--rate-limit-headers", action="store_true")
@@ -690,6 +701,7 @@ def main() -> None:
     args = parser.parse_args()
     behaviour = Behaviour(
         latency_s=args.latency,
+        latency_spread=args.latency_spread,
         error_rate=args.error_rate,
         error_kinds=tuple(k for k in args.errors.split(",") if k),
         rate_limit_headers=args.rate_limit_headers,

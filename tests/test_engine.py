@@ -15,7 +15,7 @@ from datagen._datamodel.config import EngineConfig, Price
 from datagen._datamodel.records import Message, Usage
 from datagen._datamodel.run import RunStats
 from datagen._engine.cache import ResponseCache
-from datagen._engine.core import ADAPTIVE_START, AdaptiveLimit, Engine, TokenBucket
+from datagen._engine.core import ADAPTIVE_START, AdaptiveLimit, Engine, Flight, TokenBucket, Verdict
 from datagen._engine.llm import RateLimits, Request, Response
 from datagen._engine.pricing import PriceTable
 from datagen.errors import (
@@ -292,50 +292,93 @@ def test_fixed_concurrency_is_never_exceeded() -> None:
     assert backend.peak == 3
 
 
-def test_adaptive_limit_grows_then_backs_off() -> None:
+def answer(limit: AdaptiveLimit, t: VirtualTime, latency: float, depth: int, n: int = 1) -> None:
+    """``n`` answers, one every 10 ms, each to a request sent ``latency`` earlier at ``depth``."""
+    for _ in range(n):
+        t.now += 0.01
+        limit.on_success(Flight(t.now - latency, depth))
+
+
+def test_slow_start_doubles_per_round_trip_and_grows_carefully_once_latency_rises() -> None:
     t = VirtualTime()
     limit = AdaptiveLimit(None, t.clock)
     assert limit.limit == ADAPTIVE_START
-    for _ in range(10):
-        limit.on_success(0.2)
-    assert limit.limit == ADAPTIVE_START + 20  # slow start, latency flat: +2 per answer
-    while True:  # latency rises: growth slows to +1 per answer once the average leaves the floor
-        before = limit.limit
-        limit.on_success(0.6)
-        if limit.limit - before == 1:
-            break
-    t.now = 1.0
-    grown = limit.limit
-    assert limit.on_rate_limited(sent_at=0.9, explained=True)  # the server said the budget is spent
-    shrunk = limit.limit
-    assert shrunk == pytest.approx(grown * 0.7)
-    assert not limit.on_rate_limited(sent_at=0.95, explained=True)  # sent before the decrease: same RTT
-    assert limit.limit == shrunk
-    limit.on_success(0.2)
-    assert limit.limit == pytest.approx(shrunk + 1 / shrunk)  # congestion avoidance: +1 per window
-    fixed = AdaptiveLimit(8)
-    fixed.on_rate_limited(0.0, explained=True)
-    fixed.on_success()
+    answer(limit, t, 0.1, 8, n=16)
+    assert limit.limit == ADAPTIVE_START + 16  # +1 per answer
+    answer(limit, t, 0.14, 16, n=64)  # 1.4x the unloaded latency: below a queue's 1.5x, above 1.2x
+    assert ADAPTIVE_START + 16 + 16 <= limit.limit < ADAPTIVE_START + 16 + 64  # once the mean rose: +1/4
+    fixed = AdaptiveLimit(8, t.clock)
+    fixed.on_rate_limited(Flight(0.0, 9))
+    answer(fixed, t, 0.1, 8, n=20)
     assert fixed.limit == 8
 
 
-def test_occasional_unexplained_429s_do_not_shrink_the_limit_but_frequent_ones_do() -> None:
+def test_a_queue_is_confirmed_by_throughput_and_its_knee_becomes_a_cap() -> None:
+    """Latency at 2x: the limit shrinks; the server delivers as much with fewer in flight (a queue), so
+    it shrinks again until a step delivers less: that step's latency is the unloaded one, and the knee
+    (the throughput times it) caps the limit."""
     t = VirtualTime()
     limit = AdaptiveLimit(None, t.clock)
-    for i in range(200):  # 5 % of answers are 429s without Retry-After: a busy server
-        t.now = i * 0.01
+    answer(limit, t, 0.1, 8, n=16)  # unloaded: 8 in flight, 0.1 s: 80/s
+    grown = limit.limit
+    answer(limit, t, 0.2, 16, n=32)  # 16 in flight, 0.2 s: still 80/s
+    assert limit.limit <= 0.7 * grown and limit.ceiling is None
+    t.now += 0.3  # the requests queued before the shrink are answered
+    answer(limit, t, 0.125, 10, n=16)  # 10 in flight, 0.125 s: 80/s, held: shrink again
+    assert limit.queue_seen and limit.ceiling is None
+    t.now += 0.3
+    answer(limit, t, 0.1, 6, n=16)  # 6 in flight, 0.1 s: 60/s, below the knee
+    assert limit.ceiling == 8 and limit.limit == 8 and limit.base_latency == pytest.approx(0.1)
+
+
+def test_a_slower_server_is_no_queue_and_the_limit_comes_back() -> None:
+    t = VirtualTime()
+    limit = AdaptiveLimit(None, t.clock)
+    answer(limit, t, 0.1, 8, n=16)
+    answer(limit, t, 0.2, 16, n=16)  # latency doubled at 16 in flight ...
+    shrunk = limit.limit
+    t.now += 0.3
+    answer(limit, t, 0.2, int(shrunk), n=16)  # ... and stays doubled with fewer: it is the answers
+    assert not limit.queue_seen and limit.ceiling is None
+    assert limit.limit >= ADAPTIVE_START + 16 and limit.base_latency == pytest.approx(0.2)
+
+
+def test_429s_at_the_door_with_others_in_flight_set_a_cap() -> None:
+    """16 in flight against a cap of 8: the 8 refused come back at once; the lowest count of others on
+    the wire among them is the cap. A 429 after work, or with nothing else in flight, is no cap."""
+    t = VirtualTime()
+    limit = AdaptiveLimit(None, t.clock, most=32)
+    answer(limit, t, 0.1, 8, n=8)
+    flights = []
+    for _ in range(16):
+        limit.in_flight += 1
+        flights.append(limit.sent())
+    t.now += 0.002
+    for refused in reversed(flights[8:]):  # the refused ones come back while 8 are served
+        limit.landed(refused)
+        limit.in_flight -= 1
+        assert limit.on_rate_limited(refused) is Verdict.CAP
+    assert limit.ceiling == 8 and limit.limit == 8 and limit.caps == 1
+    assert limit.on_rate_limited(Flight(t.now - 0.001, 3), budget_spent=True) is not Verdict.CAP
+
+
+def test_occasional_429s_after_work_do_not_shrink_the_limit_but_frequent_ones_do() -> None:
+    t = VirtualTime()
+    limit = AdaptiveLimit(None, t.clock)
+    for i in range(200):  # 5 % of answers are 429s after the work: a busy server
         if i % 20 == 0:
-            assert not limit.on_rate_limited(sent_at=t.now - 0.2, explained=False)
+            t.now += 0.01
+            assert limit.on_rate_limited(Flight(t.now - 0.2, 8)) is Verdict.IGNORED
         else:
-            limit.on_success(0.2)
+            answer(limit, t, 0.2, 8)
     assert limit.decreases == 0
-    for i in range(200, 240):  # then half of them: overload
-        t.now = i * 0.01
+    for i in range(40):  # then half of them: overload
         if i % 2:
-            limit.on_rate_limited(sent_at=t.now - 0.001, explained=False)
+            t.now += 0.01
+            limit.on_rate_limited(Flight(t.now - 0.2, 8))
         else:
-            limit.on_success(0.2)
-    assert limit.decreases >= 1
+            answer(limit, t, 0.2, 8)
+    assert limit.decreases >= 1 and limit.ceiling is None
 
 
 def test_token_bucket_spaces_requests() -> None:

@@ -1,21 +1,26 @@
 """The request engine every backend is driven through.
 
-It bounds the requests in flight (fixed, or adaptive: slow start then AIMD on 429s), spaces them with
-token buckets for requests/min and tokens/min (taken from rate-limit headers when the server sends them),
-retries 429/5xx/timeouts with ``Retry-After`` or exponential back-off with jitter, cools the whole engine
-down after a 429, never retries permanent errors, stops at once on a rejected key, answers from the
-on-disk cache, sends identical concurrent requests once, accounts tokens and cost, and enforces a budget.
+It bounds the requests in flight (fixed for a local model's slots; else adaptive under a ceiling: slow
+start, a concurrency cap learned from 429s, a queue's knee learned from latency, AIMD on overload), spaces
+them with token buckets for requests/min and tokens/min (taken from rate-limit headers when the server
+sends them, or learned from a spent budget), retries 429/5xx/timeouts with ``Retry-After`` or exponential
+back-off with jitter, cools the whole engine down after a 429 that is no cap, never retries permanent
+errors, stops at once on a rejected key, answers from the on-disk cache, sends identical concurrent
+requests once, accounts tokens and cost, and enforces a budget.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import heapq
 import itertools
 import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+
+import attrs
 
 from datagen._datamodel.config import EngineConfig
 from datagen._datamodel.records import Usage
@@ -39,7 +44,7 @@ from datagen.log import get_logger
 
 log = get_logger("datagen._engine.core")
 
-ADAPTIVE_START = 64
+ADAPTIVE_START = 8  # the first window (as TCP's initial window); slow start doubles it per round trip
 ADAPTIVE_MAX = 1024
 #: 404s before any answer that stop a run: the URL or the model is wrong, not one request
 NOT_FOUND_LIMIT = 3
@@ -47,41 +52,128 @@ HEADER_HEADROOM = 0.95  # stay a little under a limit the server announced
 #: requests may go out this many seconds' worth at once under a requests-per-minute limit (servers
 #: enforce per-minute limits over shorter intervals, so a whole minute's burst would be refused)
 REQUEST_BURST_S = 0.1
-#: share of 429s among the last RECENT answers above which an unexplained 429 means overload
+#: share of 429s among the last RECENT answers above which a 429 that is no cap means overload
 CONGESTION_SHARE = 0.2
 RECENT = 50
-#: slow start grows faster while latency stays within this factor of the lowest seen
-FLAT_LATENCY = 1.5
+#: latency is the mean over the last window of answers, at least LATENCY_WINDOW and at most
+#: LATENCY_MAX of them (LLM answers vary in length: one is no signal)
+LATENCY_WINDOW = 16
+LATENCY_MAX = 64
+MIN_LATENCY = 1e-6  # (a test's virtual clock answers in no time)
+#: a 429 that comes back within this share of the unloaded latency was refused at the door, before
+#: any work: what a concurrency cap (or a spent budget) does, not an overloaded worker
+AT_THE_DOOR = 0.5
+#: the queue signal: above QUEUE_SHRINK times the unloaded latency the server is queueing, and the
+#: limit goes back to QUEUE_TARGET times its capacity; once a queue was confirmed, growth stops above
+#: QUEUE_HOLD times (Vegas's band)
+QUEUE_SHRINK = 1.5
+QUEUE_TARGET = 1.25
+QUEUE_HOLD = 1.2
+#: slow start grows by this much per answer instead of one while latency is above QUEUE_HOLD
+SLOW_START_CAREFUL = 0.25
+#: a suspected queue is tested by shrinking to at most this share of the limit: a queueing server
+#: still delivers QUEUE_HELD of what it did, one that does not delivers this share
+QUEUE_PROBE = 0.7
+QUEUE_HELD = 0.8
+#: a probe above a queue's knee is refused when latency rose by this share of what one more request
+#: queued behind the others adds
+QUEUE_PROBE_RISE = 0.5
+#: a learned concurrency cap is probed with one more request after this many windows of answers at
+#: it; each probe the server refuses doubles the wait, up to PROBE_MAX windows
+PROBE_AFTER = 32
+PROBE_MAX = 512
+
+
+class Verdict(enum.Enum):
+    """What a 429 told the limit."""
+
+    IGNORED = "ignored"  #: an occasional 429, or one sent before the last reaction (same round trip)
+    CAP = "cap"  #: more in flight than the server serves at once: the limit now stays under its cap
+    BUDGET = "budget"  #: refused within the cap before anything within it was served: a spent budget
+    CONGESTION = "congestion"  #: frequent 429s that are no cap: the limit shrank by 0.7
+
+
+@attrs.define(slots=True, eq=False)
+class Flight:
+    """One request on the wire, as the limit saw it leave."""
+
+    sent_at: float
+    depth: int  #: requests in flight, this one included, when it was sent
 
 
 class AdaptiveLimit:
-    """A concurrency limit: fixed, or adaptive like TCP congestion control.
+    """A concurrency limit: fixed, or adaptive on three signals (docs/backends.md, "The engine").
 
-    Slow start grows the limit by two per answer (tripling it per round trip) while latency stays flat,
-    by one (doubling) once it rises; after the first congestion signal it grows by one per full window.
-    A congestion signal shrinks it by 0.7, at most once per round trip: answers to requests sent before
-    the last decrease cannot cause another. A 429 the server explains (``Retry-After``, or rate-limit
-    headers that show the budget spent) is a congestion signal; an unexplained 429 is one only when 429s
-    are frequent in the current window (an overloaded server), not when they are occasional.
+    *Growth*: slow start from :data:`ADAPTIVE_START` (+1 per answer: doubling per round trip; +1/4
+    while mean latency is above 1.2x the unloaded latency, as HyStart++), then +1 per full window, up
+    to ``most``. *Cap*: a 429 refused at the door (well within the unloaded latency) while others
+    were on the wire means the server serves no more than those at once: the limit drops to the
+    lowest such count and stays there, probing one more now and then; nothing pauses (the refused
+    request goes again when a slot frees). A cap that more answers at once than it allows show wrong
+    is dropped. A 429 within the cap before anything sent within it was served is a spent budget: the
+    engine pauses and learns a pace. Frequent 429s that are neither shrink the limit by 0.7, at most
+    once per round trip. *Latency* (adaptive default only; Vegas beside Reno): a mean latency above
+    1.5x the unloaded one suggests a queue; the limit shrinks (to 1.25x the server's throughput times
+    the unloaded latency, Little's law, at most 0.7x), and the throughput of the answers sent after
+    the shrink decides: held, the server queues, and the limit keeps shrinking until a step delivers
+    less, whose latency is the unloaded one; the knee (highest throughput times it) becomes a cap.
+    Fallen at once, the server only got slower: the unloaded latency is re-measured and the limit
+    restored. A 429 wins: latency decides nothing about requests sent before the last reaction to one.
     """
 
-    def __init__(self, fixed: int | None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        fixed: int | None,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        most: int | None = None,
+        latency_signal: bool = True,
+    ) -> None:
         self.fixed = fixed is not None
-        self.limit = float(fixed if fixed is not None else ADAPTIVE_START)
+        self.most = float(fixed if fixed is not None else (most or ADAPTIVE_MAX))
+        self.limit = self.most if self.fixed else min(float(ADAPTIVE_START), self.most)
+        self.latency_signal = latency_signal and not self.fixed
         self._slow_start = not self.fixed
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._hold = False  # after a cap's first 429, nothing is sent until an answer frees a slot
         self.clock = clock
+        self.flights: dict[Flight, None] = {}  # on the wire, oldest first
         self._last_decrease = float("-inf")
         self._recent: deque[bool] = deque(maxlen=RECENT)  # was each of the last answers a 429?
-        self._min_latency = float("inf")
-        self._latency = 0.0
-        self.decreases = 0
+        self.decreases = 0  # 0.7 decreases
+        # (requests in flight when sent, latency) of the last answers
+        self._samples: deque[tuple[int, float]] = deque(maxlen=LATENCY_MAX)
+        self._latency_sum = 0.0
+        self._fastest = float("inf")  # the fastest answer yet
+        self.base_latency = float("inf")  # the unloaded latency: lowest windowed mean seen
+        # a learned concurrency cap
+        self.ceiling: int | None = None
+        self.caps = 0
+        self._clamped_at = float("-inf")
+        self._served_since_clamp = False  # a request sent within the cap has been answered
+        self._at_clamp: set[Flight] = set()  # in flight when the cap was set ...
+        self._served_at_clamp = 0  # ... and answered since
+        self._before_cap: tuple[float, bool] = (self.limit, self._slow_start)
+        self._probe_every = PROBE_AFTER
+        self._at_top = 0
+        self._probing = False
+        self._queue_cap = False  # the ceiling is a queue's knee (latency), not a 429 cap
+        self._ratio_before_probe = 1.0
+        # a queue suspected from latency, being checked: (answers to requests sent from when count,
+        # the throughput before, the limit and slow start to restore), and the sums of depth and
+        # latency and the count of the answers counted so far
+        self._queue_check: tuple[float, float, float, bool] | None = None
+        self._checked = (0.0, 0.0, 0)
+        self._descent: float | None = None  # the highest throughput while shrinking through a queue
+        self.queue_seen = False
+
+    # -------------------------------------------------------------------------------------- slots
 
     async def acquire(self, *, first: bool = False) -> None:
         """Wait for a free slot: first come, first served, but ahead of them all when ``first`` (a
         retry, whose request has waited longest)."""
-        if self.in_flight < int(self.limit) and not self._waiters:
+        if self.in_flight < int(self.limit) and not self._waiters and not self._hold:
             self.in_flight += 1
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -102,50 +194,278 @@ class AdaptiveLimit:
     async def release(self) -> None:
         """Free a slot and hand it to the next waiter."""
         self.in_flight -= 1
+        if not self.in_flight:
+            self._hold = False  # nothing left to be served: no answer to wait for
         self._wake()
 
     def _wake(self) -> None:
-        while self._waiters and self.in_flight < int(self.limit):
+        while self._waiters and self.in_flight < int(self.limit) and not self._hold:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 self.in_flight += 1
                 waiter.set_result(None)
 
-    def _count(self, limited: bool) -> None:
-        self._recent.append(limited)
+    def sent(self) -> Flight:
+        """Note a request leaving now, with its slot held."""
+        flight = Flight(self.clock(), self.in_flight)
+        self.flights[flight] = None
+        return flight
 
-    def on_success(self, latency: float | None = None) -> None:
-        """Grow: in slow start by 2 per answer while latency is flat (else 1), then 1 per full window."""
-        self._count(False)
+    def landed(self, flight: Flight) -> None:
+        """The request is off the wire (answered, refused or failed)."""
+        del self.flights[flight]
+
+    # ------------------------------------------------------------------------------------ signals
+
+    def _window(self) -> tuple[float, float]:
+        """Mean depth and mean latency of about the last window of answers (16 to 64 of them)."""
+        n = max(LATENCY_WINDOW, min(LATENCY_MAX, int(self.limit)))
+        depth = latency = 0.0
+        for d, lat in itertools.islice(reversed(self._samples), n):
+            depth += d
+            latency += lat
+        count = min(n, len(self._samples))
+        return depth / count, latency / count
+
+    def capacity(self) -> float | None:
+        """How many requests the server serves at once, as seen lately: by Little's law the recent
+        throughput (mean requests in flight over mean latency) times the unloaded latency; None before
+        a window of answers."""
+        if len(self._samples) < LATENCY_WINDOW:
+            return None
+        depth, latency = self._window()
+        return depth * self.base_latency / latency
+
+    def on_success(self, flight: Flight | None = None) -> None:
+        """An answer (its flight landed): grow, hold or (latency) shrink."""
+        self._recent.append(False)
         if self.fixed:
             return
-        if latency is not None:
-            self._min_latency = min(self._min_latency, latency)
-            self._latency = latency if not self._latency else 0.8 * self._latency + 0.2 * latency
-        if self._slow_start:
-            flat = self._latency <= FLAT_LATENCY * self._min_latency
-            step = 2.0 if flat else 1.0
-        else:
+        self._hold = False
+        if flight is not None:
+            if flight.sent_at >= self._clamped_at:
+                self._served_since_clamp = True
+            if self.ceiling is not None and flight in self._at_clamp:
+                self._check_cap()
+            if self._measure(flight):
+                return
+        self._grow()
+
+    def _measure(self, flight: Flight) -> bool:
+        """Learn from an answer's latency; True when the latency signal acted on it."""
+        latency = self.clock() - flight.sent_at
+        self._fastest = min(self._fastest, latency)
+        if len(self._samples) == LATENCY_MAX:
+            self._latency_sum -= self._samples[0][1]
+        self._samples.append((flight.depth, latency))
+        self._latency_sum += latency
+        if len(self._samples) < LATENCY_WINDOW:
+            return False
+        # the unloaded latency: the lowest mean over all the samples kept (up to LATENCY_MAX), as the
+        # minimum of means over fewer would follow their noise down
+        mean = max(MIN_LATENCY, self._latency_sum / len(self._samples))
+        self.base_latency = min(self.base_latency, mean)
+        depth, latency = self._window()
+        return self.latency_signal and self._queued(flight, depth, latency)
+
+    def _ratio(self) -> float:
+        """Recent mean latency over the unloaded latency (1 before a window of answers)."""
+        if len(self._samples) < LATENCY_WINDOW:
+            return 1.0
+        return self._window()[1] / self.base_latency
+
+    def _grow(self) -> None:
+        ratio = self._ratio()
+        top = self.most
+        if self.ceiling is not None:
+            if self.limit >= self.ceiling:
+                self._at_top += 1
+                # two windows at the probe: the latencies of the second are all the probe's own
+                if self._probing and self._at_top >= 2 * max(LATENCY_WINDOW, self.ceiling):
+                    self._probed(ratio)
+                elif not self._probing and self._at_top >= self._probe_every * self.ceiling:
+                    self._at_top, self._probing = 0, True  # probe one above the cap
+                    self._ratio_before_probe = ratio
+                    self.ceiling += 1
+            top = min(top, float(self.ceiling))
+        if not self._slow_start:
             step = 1.0 / self.limit
-        self.limit = min(ADAPTIVE_MAX, self.limit + step)
+        elif ratio > QUEUE_HOLD:
+            step = SLOW_START_CAREFUL  # latency rose: a queue may be forming (HyStart++'s careful phase)
+        else:
+            step = 1.0
+        self.limit = min(top, self.limit + step)
         self._wake()
 
-    def on_rate_limited(self, sent_at: float, *, explained: bool) -> bool:
-        """A 429 for a request sent at ``sent_at``; True when it shrank the limit.
+    def _probed(self, ratio: float) -> None:
+        """A window of answers at a probe without a 429: it held, unless the cap is a queue's knee and
+        the one more in flight only made the others wait (latency rose by half of what one request
+        queued behind the others adds). Held probes come again after a window, refused ones after
+        many: noise in latency makes the knee drift up, not down."""
+        assert self.ceiling is not None
+        self._at_top, self._probing = 0, False
+        rise = 1.0 + QUEUE_PROBE_RISE / max(1, self.ceiling - 1)
+        if self._queue_cap and ratio > self._ratio_before_probe * rise:
+            self.ceiling -= 1
+            self.limit = min(self.limit, float(self.ceiling))
+            self._probe_refused()
+        else:
+            self._probe_every = 1  # it held: try the next one after a window
 
-        ``explained``: the server said the budget is spent (``Retry-After`` or exhausted headers).
+    def _probe_refused(self) -> None:
+        """Probe less often: PROBE_AFTER windows after a climb, twice as long after each waited one."""
+        if self._probe_every < PROBE_AFTER:
+            self._probe_every = PROBE_AFTER
+        else:
+            self._probe_every = min(PROBE_MAX, 2 * self._probe_every)
+
+    def _queued(self, flight: Flight, depth: float, latency: float) -> bool:
+        """The latency signal; True when it acted on this answer (no growth then).
+
+        A queue is confirmed by what a shrink does to throughput: a server that queues delivers as
+        much with fewer in flight (its slots stay busy), one that does not delivers less in
+        proportion. Latency alone cannot tell them apart when answers vary in length.
         """
-        self._count(True)
-        if self.fixed or sent_at < self._last_decrease:
-            return False  # at most one decrease per round trip
+        if self._queue_check is not None:
+            return self._confirm_queue(flight)
+        if flight.sent_at < self._last_decrease or latency <= QUEUE_SHRINK * self.base_latency:
+            return False
+        capacity = depth * self.base_latency / latency
+        target = max(1.0, min(QUEUE_TARGET * capacity, QUEUE_PROBE * self.limit))
+        if target >= self.limit:
+            return False
+        self._shrink(target, latency, self.limit, self._slow_start)
+        return True
+
+    def _confirm_queue(self, flight: Flight) -> bool:
+        """Compare the throughput (Little's law) of the answers to requests sent after the shrink,
+        once a window of them is in, with the throughput before it.
+
+        Held: the server queues; shrink again, until a step delivers less. That step is below the
+        knee, so its latency is the unloaded one (the first round of a run may already have queued,
+        and measured it too high), and the knee is the highest throughput times that latency. Fallen
+        at the first step: no queue; the server got slower (or latency merely varies).
+        """
+        assert self._queue_check is not None
+        since, before, limit, slow = self._queue_check
+        if flight.sent_at < since:
+            return True
+        depth, latency, count = self._checked
+        depth, latency, count = depth + flight.depth, latency + self._samples[-1][1], count + 1
+        self._checked = (depth, latency, count)
+        if count < max(LATENCY_WINDOW // 2, int(self.limit)):
+            return True
+        self._queue_check = None
+        throughput = depth / latency
+        if throughput >= QUEUE_HELD * before and self.limit > 1:  # as much delivered: it queues
+            self.queue_seen = True
+            self._descent = max(self._descent or 0.0, before, throughput)
+            self._shrink(max(1.0, QUEUE_PROBE * self.limit), latency / count, limit, slow)
+            return True
+        if self._descent is not None:  # below the knee: this latency is the unloaded one
+            self.base_latency = max(MIN_LATENCY, min(self.base_latency, latency / count))
+            self._queue_knee(self._descent * self.base_latency)
+            self._descent = None
+            return False
+        self.base_latency = max(MIN_LATENCY, latency / count)  # at the lower load: the least queued
+        self.limit, self._slow_start = max(self.limit, limit), slow
+        self._samples.clear()
+        self._latency_sum = 0.0
+        self._wake()
+        return False
+
+    def _shrink(self, target: float, latency: float, limit: float, slow: bool) -> None:
+        """Lower the limit to ``target`` and check what that does to throughput: the answers to
+        requests sent once the queue ahead of them drained (a mean latency from now) count."""
+        now = self.clock()
+        depth, mean = self._window()
+        self._queue_check = (now + latency, depth / mean, limit, slow)
+        self._checked = (0.0, 0.0, 0)
+        self.limit = target
+        self._slow_start = False
+        self._last_decrease = now
+
+    def _queue_knee(self, capacity: float) -> None:
+        """A queue confirmed: keep at most what the server serves at once in flight (a cap without
+        429s), probing one more now and then as for a cap."""
+        self.queue_seen = True
+        cap = max(1, int(capacity))  # under rather than over: one more waits a whole service time
+        if self.ceiling is None or cap < self.ceiling:
+            if self.ceiling is None:
+                self._before_cap = (self.limit, self._slow_start)
+            self.ceiling, self._queue_cap = cap, True
+            self._probing, self._at_top, self._probe_every = False, 0, PROBE_AFTER
+            self._at_clamp = set()  # a queue refuses nothing: only latency can show it wrong
+        self.limit = float(self.ceiling)
+        self._last_decrease = self.clock()
+        self._samples.clear()
+        self._latency_sum = 0.0  # latencies from before the knee say nothing about it
+        self._wake()
+
+    def _check_cap(self) -> None:
+        """Drop a learned cap that the answers show wrong: more of the requests in flight when it was
+        set were served than it allows."""
+        assert self.ceiling is not None
+        self._served_at_clamp += 1
+        if self._served_at_clamp >= self.ceiling + max(1.0, self.ceiling / 4):
+            limit, slow = self._before_cap
+            self.ceiling, self._at_clamp = None, set()
+            self.limit, self._slow_start = max(self.limit, limit), slow
+            self._wake()
+
+    def on_rate_limited(self, flight: Flight, *, budget_spent: bool = False) -> Verdict:
+        """A 429 for ``flight`` (landed). ``budget_spent``: the server's headers say so (never a cap)."""
+        self._recent.append(True)
+        if self.fixed:
+            return Verdict.IGNORED
+        now = self.clock()
+        # (before a window of answers, the fastest answer stands for the unloaded latency)
+        served_in = self._fastest if self.base_latency == float("inf") else self.base_latency
+        at_the_door = now - flight.sent_at < AT_THE_DOOR * served_in
+        # arrival order is not send order (new connections take longer): every other request on the
+        # wire may be one the server was serving; the lowest count over a round trip's 429s is the cap
+        others = len(self.flights)
+        if not budget_spent and at_the_door and others:
+            if self.ceiling is None:
+                self._clamp(others)
+                return Verdict.CAP
+            if flight.depth > self.ceiling or flight.sent_at < self._clamped_at:  # sent above the cap
+                if others < self.ceiling:
+                    self.ceiling = others
+                    self.limit = min(self.limit, float(others))
+                return Verdict.CAP
+            if self._served_since_clamp:  # refused within the cap after it served: the cap is lower
+                self._clamp(min(others, self.ceiling - 1))
+                return Verdict.CAP
+            return Verdict.BUDGET  # nothing sent within the cap was served yet: the budget is spent
+        if flight.sent_at < self._last_decrease:
+            return Verdict.IGNORED  # at most one decrease per round trip
         share = self.limited_share()
-        if not explained and (len(self._recent) < RECENT // 2 or share < CONGESTION_SHARE):
-            return False  # an occasional 429 of a busy server: retry it, keep the pace
+        if len(self._recent) < RECENT // 2 or share < CONGESTION_SHARE:
+            return Verdict.IGNORED  # an occasional 429 of a busy server: retry it, keep the pace
         self._slow_start = False
         self.limit = max(1.0, self.limit * 0.7)
-        self._last_decrease = self.clock()
+        self._last_decrease = now
         self.decreases += 1
-        return True
+        return Verdict.CONGESTION
+
+    def _clamp(self, cap: int) -> None:
+        """The server serves at most ``cap`` at once: stay under it from now on."""
+        if self.ceiling is None:
+            self._before_cap = (self.limit, self._slow_start)
+            self._probe_every = PROBE_AFTER
+        elif self._probing:
+            self._probe_refused()
+        self._queue_cap = False
+        self.ceiling = max(1, cap if self.ceiling is None else min(self.ceiling, cap))
+        self._probing, self._at_top = False, 0
+        self._at_clamp, self._served_at_clamp = set(self.flights), 0
+        self._served_since_clamp = False
+        self.limit = min(self.limit, float(self.ceiling))
+        self._hold = True  # the slots the refused requests leave are no slots at the server
+        self._slow_start = False
+        self._clamped_at = self._last_decrease = self.clock()
+        self.caps += 1
 
     def limited_share(self) -> float:
         """The share of 429s among the last answers."""
@@ -154,7 +474,7 @@ class AdaptiveLimit:
     def start_from(self, allowed: int) -> None:
         """In slow start, begin at what the server's headers allow (capped), instead of ramping to it."""
         if not self.fixed and self._slow_start and allowed > self.limit:
-            self.limit = float(min(ADAPTIVE_MAX, allowed))
+            self.limit = min(self.most, float(allowed))
             self._wake()
 
 
@@ -262,9 +582,15 @@ class Engine:
         self.sleep = sleep
         self.clock = clock
         self._rng = rng or random.Random()
-        # A backend may know its own sensible concurrency (the local model: its slots); config wins.
+        # A backend may know its own sensible concurrency (the local model: its slots), kept fixed; a
+        # configured one is the most in flight, and the 429 signals still keep under a server's cap.
         preferred = backend_attribute(backend, "preferred_concurrency")
-        self.limit = AdaptiveLimit(config.max_concurrency or preferred, clock)
+        self.limit = AdaptiveLimit(
+            preferred if config.max_concurrency is None else None,
+            clock,
+            most=config.max_concurrency,
+            latency_signal=config.max_concurrency is None,
+        )
         self._rpm = (
             TokenBucket(config.requests_per_minute, clock, REQUEST_BURST_S)
             if config.requests_per_minute
@@ -275,7 +601,6 @@ class Engine:
         self._first_sent: float | None = None
         self._reopened_at: float | None = None
         self._pending_limit: tuple[float, float] | None = None  # (when the budget ran out, Retry-After)
-        self._outstanding: dict[object, float] = {}  # requests in flight -> when sent, oldest first
         self._learned_at = float("-inf")
         self._tpm = TokenBucket(config.tokens_per_minute, clock) if config.tokens_per_minute else None
         self._cooldown_until = 0.0
@@ -302,8 +627,8 @@ class Engine:
         """How many requests a method should keep ready: enough to fill the limit, and room to grow."""
         if self.batcher is not None:
             return self.config.batch_size
-        if self.limit.fixed:
-            return 4 * int(self.limit.limit)  # spares for requests sleeping in back-off
+        if self.limit.fixed or self.config.max_concurrency is not None:
+            return 4 * int(self.limit.most)  # spares for requests sleeping in back-off
         return ADAPTIVE_MAX
 
     def key(self, request: Request) -> str:
@@ -377,18 +702,21 @@ class Engine:
             )
             raise self._fatal
 
-    def _rate_limited(self, error: RateLimitError, sent_at: float) -> None:
-        """React to a 429: pause everything only as long as the server asks (``Retry-After``) or until
-        its announced budget resets; shrink the concurrency at most once per round trip."""
+    def _rate_limited(self, error: RateLimitError, flight: Flight) -> bool:
+        """React to a 429; True when it came from a concurrency cap: the limit is now under it, and the
+        request may go again as soon as a slot is free. Otherwise the budget is spent or the server
+        overloaded: pause everything only as long as the server asks (``Retry-After``) or until its
+        announced budget resets, and learn the pace it allows."""
         info: RateLimits | None = error.rate_limits
         exhausted = info is not None and (info.remaining_requests == 0 or info.remaining_tokens == 0)
+        if self.limit.on_rate_limited(flight, budget_spent=exhausted) is Verdict.CAP:
+            return True
         if exhausted and info is not None and info.reset_requests_s:
             self._cooldown_until = max(self._cooldown_until, self.clock() + info.reset_requests_s)
-        explained = error.retry_after is not None or exhausted
         if error.retry_after is not None:
             self._cooldown_until = max(self._cooldown_until, self.clock() + error.retry_after)
-            self._learn_rate(error.retry_after, sent_at)
-        self.limit.on_rate_limited(sent_at, explained=explained)
+            self._learn_rate(error.retry_after, flight.sent_at)
+        return False
 
     def _learn_rate(self, retry_after: float, sent_at: float) -> None:
         """Note that a server without announced limits said its budget is spent (see :meth:`_learn`)."""
@@ -404,8 +732,8 @@ class Engine:
         has its answer (the oldest request still in flight was sent later)."""
         if self._pending_limit is None or self.clock() < sum(self._pending_limit):
             return False
-        oldest = next(iter(self._outstanding.values()), None)
-        return oldest is None or oldest > self._pending_limit[0]
+        oldest = next(iter(self.limit.flights), None)
+        return oldest is None or oldest.sent_at > self._pending_limit[0]
 
     def _learn(self) -> None:
         """Pace at the rate the server let through: the requests it accepted from the moment its budget
@@ -530,12 +858,12 @@ class Engine:
             self.stats.abandoned += 1
             raise
 
-    def _succeeded(self, response: Response, sent_at: float, estimate: int) -> Response:
+    def _succeeded(self, response: Response, flight: Flight, estimate: int) -> Response:
         """Learn from an answer (latency, rate-limit headers, tokens used) and account for it."""
         self._connection_failures = 0
         self._answered = True
-        self._accepted_sends.append(sent_at)
-        self.limit.on_success(self.clock() - sent_at)
+        self._accepted_sends.append(flight.sent_at)
+        self.limit.on_success(flight)
         self._adopt_rate_limits()
         if self._tpm is not None:
             self._tpm.give_back(estimate - response.usage.total_tokens)
@@ -553,8 +881,7 @@ class Engine:
             except BaseException:
                 await self.limit.release()
                 raise
-            sent_at = self.clock()
-            self._outstanding[ticket := object()] = sent_at
+            flight = self.limit.sent()
             try:
                 response = await self._on_the_wire(request)
             except AuthenticationError as exc:
@@ -570,9 +897,9 @@ class Engine:
                 if exc.status == 404:
                     self._not_found(exc)
             else:
-                return self._succeeded(response, sent_at, estimate)
+                return self._succeeded(response, flight, estimate)
             finally:
-                del self._outstanding[ticket]
+                self.limit.landed(flight)
                 await self.limit.release()
             self._raise_if_fatal()  # answers to requests already in flight share the run's fate
             attempt += 1
@@ -581,8 +908,10 @@ class Engine:
                 raise error
             self.stats.retries += 1
             delay = self.backoff(attempt, error)
-            if isinstance(error, RateLimitError):
-                self._rate_limited(error, sent_at)
+            if isinstance(error, RateLimitError) and self._rate_limited(error, flight):
+                # refused for a cap the limit is now under: it goes first when a slot frees, which is
+                # not before the requests being served are done
+                delay = min(delay, self.limit.base_latency)
             log.debug(
                 "retry", attempt=attempt, delay_s=round(delay, 3), error=str(error), status=error.status
             )
