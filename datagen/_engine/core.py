@@ -75,6 +75,8 @@ SLOW_START_CAREFUL = 0.25
 #: still delivers QUEUE_HELD of what it did, one that does not delivers this share
 QUEUE_PROBE = 0.7
 QUEUE_HELD = 0.8
+#: ... or its mean latency falls to this share of what it was (a queue drains with the load)
+QUEUE_EASED = 0.8
 #: a probe above a queue's knee is refused when latency rose by this share of what one more request
 #: queued behind the others adds
 QUEUE_PROBE_RISE = 0.5
@@ -115,10 +117,11 @@ class AdaptiveLimit:
     once per round trip. *Latency* (adaptive default only; Vegas beside Reno): a mean latency above
     1.5x the unloaded one suggests a queue; the limit shrinks (to 1.25x the server's throughput times
     the unloaded latency, Little's law, at most 0.7x), and the throughput of the answers sent after
-    the shrink decides: held, the server queues, and the limit keeps shrinking until a step delivers
-    less, whose latency is the unloaded one; the knee (highest throughput times it) becomes a cap.
-    Fallen at once, the server only got slower: the unloaded latency is re-measured and the limit
-    restored. A 429 wins: latency decides nothing about requests sent before the last reaction to one.
+    the shrink (and their waits) decide: held (or waits fell), the server queues, and the limit keeps
+    shrinking until a step does neither, whose latency is the unloaded one; the knee (highest
+    throughput times it) becomes a cap. Neither at once: the server only got slower, so the unloaded
+    latency is re-measured and the limit restored. A 429 wins: latency decides nothing about requests
+    sent before the last reaction to one.
     """
 
     def __init__(
@@ -161,9 +164,9 @@ class AdaptiveLimit:
         self._queue_cap = False  # the ceiling is a queue's knee (latency), not a 429 cap
         self._ratio_before_probe = 1.0
         # a queue suspected from latency, being checked: (answers to requests sent from when count,
-        # the throughput before, the limit and slow start to restore), and the sums of depth and
-        # latency and the count of the answers counted so far
-        self._queue_check: tuple[float, float, float, bool] | None = None
+        # the throughput and mean latency before, the limit and slow start to restore), and the sums
+        # of depth and latency and the count of the answers counted so far
+        self._queue_check: tuple[float, float, float, float, bool] | None = None
         self._checked = (0.0, 0.0, 0)
         self._descent: float | None = None  # the highest throughput while shrinking through a queue
         self.queue_seen = False
@@ -338,16 +341,18 @@ class AdaptiveLimit:
         return True
 
     def _confirm_queue(self, flight: Flight) -> bool:
-        """Compare the throughput (Little's law) of the answers to requests sent after the shrink,
-        once a window of them is in, with the throughput before it.
+        """Compare the answers to requests sent after the shrink, once a window of them is in, with
+        those before it: throughput (Little's law) and mean latency.
 
-        Held: the server queues; shrink again, until a step delivers less. That step is below the
-        knee, so its latency is the unloaded one (the first round of a run may already have queued,
-        and measured it too high), and the knee is the highest throughput times that latency. Fallen
-        at the first step: no queue; the server got slower (or latency merely varies).
+        The server queues when it delivered as much with fewer in flight, or when waits fell with
+        the load (a queue drains; a slower server stays slow): shrink again, until a step delivers
+        less and waits no shorter. That step is below the knee, so its latency is the unloaded one
+        (the first round trip of a run may have queued, and measured it too high), and the knee is
+        the highest throughput above it times that latency. Neither at the first step: no queue; the
+        server got slower (or latency merely varies).
         """
         assert self._queue_check is not None
-        since, before, limit, slow = self._queue_check
+        since, before, waited, limit, slow = self._queue_check
         if flight.sent_at < since:
             return True
         depth, latency, count = self._checked
@@ -356,18 +361,19 @@ class AdaptiveLimit:
         if count < max(LATENCY_WINDOW // 2, int(self.limit)):
             return True
         self._queue_check = None
-        throughput = depth / latency
-        if throughput >= QUEUE_HELD * before and self.limit > 1:  # as much delivered: it queues
+        throughput, mean = depth / latency, latency / count
+        held, eased = throughput >= QUEUE_HELD * before, mean <= QUEUE_EASED * waited
+        if (held or eased) and self.limit > 1:  # it queues: go on down
             self.queue_seen = True
-            self._descent = max(self._descent or 0.0, before, throughput)
-            self._shrink(max(1.0, QUEUE_PROBE * self.limit), latency / count, limit, slow)
+            self._descent = max(self._descent or 0.0, throughput)
+            self._shrink(max(1.0, QUEUE_PROBE * self.limit), mean, limit, slow)
             return True
         if self._descent is not None:  # below the knee: this latency is the unloaded one
-            self.base_latency = max(MIN_LATENCY, min(self.base_latency, latency / count))
-            self._queue_knee(self._descent * self.base_latency)
+            self.base_latency = max(MIN_LATENCY, min(self.base_latency, mean))
+            self._queue_knee(max(self._descent, throughput) * self.base_latency)
             self._descent = None
             return False
-        self.base_latency = max(MIN_LATENCY, latency / count)  # at the lower load: the least queued
+        self.base_latency = max(MIN_LATENCY, mean)  # at the lower load: the least queued
         self.limit, self._slow_start = max(self.limit, limit), slow
         self._samples.clear()
         self._latency_sum = 0.0
@@ -375,11 +381,11 @@ class AdaptiveLimit:
         return False
 
     def _shrink(self, target: float, latency: float, limit: float, slow: bool) -> None:
-        """Lower the limit to ``target`` and check what that does to throughput: the answers to
-        requests sent once the queue ahead of them drained (a mean latency from now) count."""
+        """Lower the limit to ``target`` and check what that does: the answers to requests sent once
+        the queue ahead of them drained (a mean latency from now) count."""
         now = self.clock()
         depth, mean = self._window()
-        self._queue_check = (now + latency, depth / mean, limit, slow)
+        self._queue_check = (now + latency, depth / mean, mean, limit, slow)
         self._checked = (0.0, 0.0, 0)
         self.limit = target
         self._slow_start = False
@@ -390,11 +396,14 @@ class AdaptiveLimit:
         429s), probing one more now and then as for a cap."""
         self.queue_seen = True
         cap = max(1, int(capacity))  # under rather than over: one more waits a whole service time
-        if self.ceiling is None or cap < self.ceiling:
+        # a knee measured again replaces the last one; a cap the server's 429s set stays the bound
+        if self.ceiling is None or self._queue_cap or cap < self.ceiling:
             if self.ceiling is None:
                 self._before_cap = (self.limit, self._slow_start)
             self.ceiling, self._queue_cap = cap, True
-            self._probing, self._at_top, self._probe_every = False, 0, PROBE_AFTER
+            # probed at once: the descent stops at a step that delivered less, which noise can make
+            # a step early; latency refuses the probe past the knee
+            self._probing, self._at_top, self._probe_every = False, 0, 1
             self._at_clamp = set()  # a queue refuses nothing: only latency can show it wrong
         self.limit = float(self.ceiling)
         self._last_decrease = self.clock()
