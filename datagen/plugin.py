@@ -84,6 +84,8 @@ _WHERE: dict[str, str] = {
     "RateLimitHeaders": "datagen._engine.llm",
     "parse_rate_limits": "datagen._engine.llm",
     "parse_retry_after": "datagen._engine.llm",
+    "error_for_status": "datagen._engine.llm",
+    "RETRYABLE_STATUS": "datagen._engine.llm",
     "BatchResults": "datagen._engine.batching",
     "BatchStatus": "datagen._engine.batching",
     "check_api_key": "datagen._engine.llm",
@@ -200,12 +202,14 @@ if TYPE_CHECKING:
     )
     from datagen._engine.llm import (
         FINISH_REASONS as FINISH_REASONS,
+        RETRYABLE_STATUS as RETRYABLE_STATUS,
         USER_AGENT as USER_AGENT,
         RateLimitHeaders as RateLimitHeaders,
         RateLimits as RateLimits,
         Request as Request,
         Response as Response,
         check_api_key as check_api_key,
+        error_for_status as error_for_status,
         parse_rate_limits as parse_rate_limits,
         parse_retry_after as parse_retry_after,
     )

@@ -14,6 +14,13 @@ import attrs
 
 from datagen.__about__ import __version__
 from datagen._datamodel.records import Message, Usage
+from datagen.errors import (
+    AuthenticationError,
+    BackendError,
+    PermanentError,
+    RateLimitError,
+    TransientError,
+)
 
 #: finish reasons every backend maps its own onto
 FINISH_REASONS = ("stop", "length", "content_filter", "tool_use", "error")
@@ -131,6 +138,31 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         except ValueError:
             pass
     return parse_duration(lower.get("retry-after"))
+
+
+#: statuses retried besides 429 and 5xx: request timeout, conflict, too early
+RETRYABLE_STATUS = frozenset({408, 409, 425})
+
+
+def error_for_status(
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    rate_limits: RateLimits | None = None,
+) -> BackendError:
+    """The datagen error for an HTTP status (of an answer, of an SDK's exception, inside a batch
+    result): 429 is retried after ``Retry-After`` (``rate_limits``: what the headers announced), 5xx
+    and 408/409/425 are retried, 401/403 stop the run, anything else is the record's own failure.
+    ``message`` must be redacted already."""
+    retry_after = parse_retry_after(headers) if headers else None
+    if status == 429:
+        return RateLimitError(message, status=status, retry_after=retry_after, rate_limits=rate_limits)
+    if status >= 500 or status in RETRYABLE_STATUS:
+        return TransientError(message, status=status, retry_after=retry_after)
+    if status in {401, 403}:
+        return AuthenticationError(message, status=status)
+    return PermanentError(message, status=status)
 
 
 def _number(value: str | None) -> float | None:

@@ -18,21 +18,26 @@ from types import ModuleType
 from typing import Any
 
 from datagen.plugin import (
-    AuthenticationError,
     BackendError,
     ConnectionFailed,
     PermanentError,
     Price,
-    RateLimitError,
     RateLimitHeaders,
     RateLimits,
     TransientError,
+    error_for_status,
     parse_rate_limits,
-    parse_retry_after,
     redact_text,
 )
 
-RETRYABLE_STATUS = {408, 409, 425}
+#: OpenAI's finish reasons (which LiteLLM reports for every provider) in datagen's terms
+OPENAI_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+}
 
 #: the rate-limit headers of the servers these backends talk to: OpenAI's (also sent by most
 #: OpenAI-compatible servers) and Anthropic's
@@ -58,17 +63,9 @@ def load_prices(filename: str) -> dict[str, Price]:
 
 
 def status_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> BackendError:
-    """The datagen error for an HTTP status, of an answer (with its headers: Retry-After, rate limits)
-    or reported inside a batch result; ``message`` must be redacted already."""
-    retry_after = parse_retry_after(headers) if headers else None
-    if status == 429:
-        limits = rate_limits_of(headers) if headers else None
-        return RateLimitError(message, status=status, retry_after=retry_after, rate_limits=limits)
-    if status >= 500 or status in RETRYABLE_STATUS:
-        return TransientError(message, status=status, retry_after=retry_after)
-    if status in {401, 403}:
-        return AuthenticationError(message, status=status)
-    return PermanentError(message, status=status)
+    """:func:`datagen.plugin.error_for_status` with the rate limits these vendors' headers announce."""
+    limits = rate_limits_of(headers) if headers and status == 429 else None
+    return error_for_status(status, message, headers, rate_limits=limits)
 
 
 def http_error(

@@ -29,11 +29,10 @@ from datagen.plugin import (
     register_secret,
     secret_field,
 )
-from datagen_plugins.backends._sdk import map_sdk_error
+from datagen_plugins.backends._sdk import OPENAI_FINISH, map_sdk_error
 
 #: published with a credential stealer (BerriAI/litellm#24512)
 COMPROMISED = frozenset({"1.82.7", "1.82.8"})
-_FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "tool_use"}
 
 
 @attrs.define
@@ -147,7 +146,7 @@ class LiteLLMBackend:
         tokens = (getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0)
         return Response(
             text=text or "",
-            finish_reason=_FINISH.get(choice.finish_reason or "stop", "stop"),
+            finish_reason=OPENAI_FINISH.get(choice.finish_reason or "stop", "stop"),
             usage=Usage(*tokens, self._cost(answer)),
             model=getattr(answer, "model", None) or self.model,
         )

@@ -33,6 +33,7 @@ from datagen.plugin import (
     secret_field,
 )
 from datagen_plugins.backends._sdk import (
+    OPENAI_FINISH,
     TRANSPORTS,
     DirectPoster,
     Poster,
@@ -44,13 +45,6 @@ from datagen_plugins.backends._sdk import (
 
 OFFICIAL_URL = "https://api.openai.com/v1"
 _BATCH_DONE = {"completed", "failed", "expired", "cancelled"}
-_FINISH = {
-    "stop": "stop",
-    "length": "length",
-    "content_filter": "content_filter",
-    "tool_calls": "tool_use",
-    "function_call": "tool_use",
-}
 
 
 @attrs.define
@@ -209,7 +203,7 @@ class OpenAIBackend:
             raise TransientError(f"openai at {self.base_url}: malformed response ({exc!r})") from None
         return Response(
             text=text,
-            finish_reason=_FINISH.get(choice.get("finish_reason") or "stop", "stop"),
+            finish_reason=OPENAI_FINISH.get(choice.get("finish_reason") or "stop", "stop"),
             usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
             model=result.get("model") or self.model,
         )

@@ -8,20 +8,18 @@ from typing import Any, ClassVar
 import attrs
 
 from datagen.plugin import (
-    AuthenticationError,
     BackendError,
     ConnectionFailed,
     PermanentError,
-    RateLimitError,
     RegisterBackend,
     Request,
     Response,
     TransientError,
     Usage,
     UsageError,
+    error_for_status,
     get_logger,
     hookimpl,
-    parse_retry_after,
     redact_text,
     register_secret,
     secret_field,
@@ -63,6 +61,7 @@ class LLMBackend:
         """The model exists in llm (with its plugins loaded) and takes the configured options."""
         import llm
 
+        model: llm.AsyncModel | llm.Model
         try:
             model = llm.get_async_model(self.config.model or None)
             self._async = True
@@ -155,15 +154,10 @@ class LLMBackend:
         message = redact_text(f"{where}: {type(exc).__name__}: {exc}")
         status = getattr(exc, "status_code", None)
         if isinstance(status, int):
-            headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-            retry_after = parse_retry_after(headers)
-            if status == 429:
-                return RateLimitError(message, status=status, retry_after=retry_after)
             if status in {401, 403}:
-                return AuthenticationError(f"{where} rejected the key ({status}); check it and try again")
-            if status >= 500 or status in {408, 409}:
-                return TransientError(message, status=status, retry_after=retry_after)
-            return PermanentError(message, status=status)
+                message = f"{where} rejected the key ({status}); check it and try again"
+            headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+            return error_for_status(status, message, headers)
         names = {cls.__name__ for cls in type(exc).__mro__}
         if isinstance(exc, ConnectionError) or "APIConnectionError" in names or "ConnectError" in names:
             return ConnectionFailed(message)
