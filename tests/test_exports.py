@@ -307,6 +307,10 @@ def test_splits_keep_near_duplicates_together_and_keep_the_shares(tmp_path: Path
     assert len(kept) == 298 and records[3].instruction not in kept and records[9].instruction not in kept
     missing = cli(*args, "--decontaminate", str(tmp_path / "nope.jsonl"), "--overwrite")
     assert missing.code == 2 and "nope.jsonl: no such file" in missing.err
+    # an output that exists is refused before the decontamination's work, not after it
+    refused = cli(*args, "--split", "train=0.8,validation=0.2", "--decontaminate", f"mmlu={bench}")
+    assert refused.code == 2 and "chat.train.jsonl: exists" in refused.err
+    assert "decontaminate: removed" not in refused.err
 
 
 GENERATION_CHATML = (

@@ -103,6 +103,12 @@ def _stratum(record: Record, field: str | None) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def split_paths(path: str | os.PathLike[str], splits: Iterable[str]) -> dict[str, Path]:
+    """Where each split of an export to ``path`` goes: ``STEM.SPLIT.SUFFIX`` beside it."""
+    target = Path(path)
+    return {name: target.with_name(f"{target.stem}.{name}{target.suffix}") for name in splits}
+
+
 def split_export(
     records: Iterable[Record] | Callable[[], Iterable[Record]],
     fmt: str,
@@ -130,8 +136,7 @@ def split_export(
     cfg = as_config(config)
     pm = plugins or load_plugins_for(cfg)
     plugin = exporter(fmt, cfg, pm)  # a bad format or option fails before any work
-    target = Path(path)
-    outputs = {name: target.with_name(f"{target.stem}.{name}{target.suffix}") for name in splits}
+    outputs = split_paths(path, splits)
     for out in outputs.values():
         check_target(out, overwrite=overwrite)
     grouper_name = first_declaring(

@@ -268,6 +268,15 @@ class AppState:
             overwrite=overwrite,
         )
 
+    def check_export_target(self, out: Path, *, overwrite: bool, split: str | None = None) -> None:
+        """Fail as :meth:`export` would on its output (an existing file without ``overwrite``, a
+        missing folder), before any work that comes first (decontamination) is done."""
+        from datagen._app.exports import check_target, parse_splits, split_paths
+
+        targets = [out] if split is None else list(split_paths(out, parse_splits(split)).values())
+        for target in targets:
+            check_target(target, overwrite=overwrite)
+
     def pii_detector(self, config: DatagenConfig | None = None) -> tuple[str, Any]:
         """The privacy plugin that detects personal data (see capabilities.pii_detector)."""
         from datagen._kernel.capabilities import pii_detector

@@ -195,6 +195,11 @@ class Host(Protocol):
         file per split, near duplicates never in two, seeded and optionally stratified; what was written."""
         ...
 
+    def check_export_target(self, out: Path, *, overwrite: bool, split: str | None = None) -> None:
+        """Fail as :meth:`export` would on its output (each split's file with ``split``), before work
+        that must come first is done."""
+        ...
+
     def audit(
         self,
         private: Path,

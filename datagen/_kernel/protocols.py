@@ -171,7 +171,12 @@ class Agent(Plugin, Protocol):
 
 @runtime_checkable
 class Exporter(Plugin, Protocol):
-    """Writes records in a format a trainer reads (OpenAI fine-tuning, TRL, ShareGPT, ...)."""
+    """Writes records in a format a trainer reads (OpenAI fine-tuning, TRL, ShareGPT, ...).
+
+    One that writes a dataset card names the options it makes it from in ``card_options`` (a class
+    attribute, a frozenset of option names): ``datagen export``'s ``--report``/``--metrics``/
+    ``--rejected``/``--view`` go to those options, and a pipeline gives its own report to ``reports``.
+    """
 
     def export(self, records: Iterable[Record], path: Path) -> dict[str, Any]:
         """Write every record to ``path`` (under a temporary name renamed at the end) and any side file

@@ -549,7 +549,7 @@ def write_exports(prepared: Prepared, data: Path, out: Path, report: Path) -> li
     done = []
     for entry in prepared.loaded.spec.output.exports:
         name, options = entry.to.replace("-", "_"), dict(entry.options)
-        if "reports" in {a.name for a in getattr(registry.get(name).Config, "__attrs_attrs__", ())}:
+        if "reports" in getattr(registry.get(name), "card_options", ()):  # it writes a dataset card
             options.setdefault("reports", [str(report)])
         plugin = exporter(name, plugins=prepared.plugins, options=options)
         records = (row_to_record(row) for row in _read_rows(data))

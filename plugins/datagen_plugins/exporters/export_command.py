@@ -76,7 +76,8 @@ def export_cmd(host: Host, /, source: Path, fmt: str, out: Path, **opts: Any) ->
     overrides = host.settings(settings)
     _card_options(host, fmt, overrides, opts)
     records: Any = source
-    if opts["benchmarks"]:
+    if opts["benchmarks"]:  # the output is checked first: a refused export wastes no decontamination
+        host.check_export_target(out, overwrite=opts["overwrite"], split=opts["split"])
         records = _decontaminated(host, source, overrides, opts["benchmarks"])
     config = host.load(overrides)
     done = host.export(
@@ -151,8 +152,9 @@ def _card_options(host: Host, fmt: str, overrides: dict[str, Any], opts: dict[st
     }
     flags = {"reports": "--report", "metrics": "--metrics", "rejected": "--rejected", "views": "--view"}
     registry = host.plugins.registry("exporter")
-    config = registry.get(name).Config if name in registry else None
-    fields = {a.name for a in getattr(config, "__attrs_attrs__", ())}
+    fields: frozenset[str] = (
+        getattr(registry.get(name), "card_options", frozenset()) if name in registry else frozenset()
+    )
     for key, value in given.items():
         if value is None:
             continue

@@ -82,6 +82,8 @@ class HFDataset:
 
     name: ClassVar[str] = "hf"
     Config: ClassVar[type[Any]] = HFOptions
+    #: the options a dataset card is made from (``datagen export``'s card flags, a pipeline's report)
+    card_options: ClassVar[frozenset[str]] = frozenset({"reports", "metrics", "rejected", "views"})
 
     def __init__(self, config: HFOptions) -> None:
         unknown = sorted(set(config.views or ()) - set(TRAINING_VIEWS))
