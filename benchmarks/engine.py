@@ -348,46 +348,12 @@ def litellm_overhead(repeats: int) -> None:
     print(f"RATIO litellm / direct CPU per request: {lite / direct:.2f}")
 
 
-def storm(repeats: int) -> None:
-    section("a hard cap of 8 in flight (429 with Retry-After: 1 above it), 100 ms per request, 200 requests")
-    n, ideal = 200, 200 / 8 * 0.1
-    for concurrency in (8, 32, None):
-        times, shares = [], []
-        for _ in range(repeats):
-            with Server("--latency", "0.1", "--max-in-flight", "8") as srv:
-                took, done = timed_one(lambda: datagen_run(srv.url, n, concurrency))  # noqa: B023
-            times.append(took)
-            shares.append((done["sent"] - n) / max(1, done["sent"]))
-        label = "default (none set)" if concurrency is None else f"--concurrency {concurrency}"
-        runs = ", ".join(f"{t:.1f} s" for t in times)
-        print(
-            f"{label:22s} {runs}; answered 429: {', '.join(f'{x:.0%}' for x in shares)} (ideal {ideal:.1f} s)"
-        )
-
-    section(
-        "a server that serves 8 at once and queues the rest (never a 429), 100 ms per request, 400 requests"
-    )
-    for concurrency in (8, None):
-        with Server("--latency", "0.1", "--serve-at-once", "8") as srv:
-            took, _ = timed_one(lambda: datagen_run(srv.url, 400, concurrency))  # noqa: B023
-        label = "default (none set)" if concurrency is None else f"--concurrency {concurrency}"
-        print(f"{label:22s} {took:.1f} s (ideal {400 / 8 * 0.1:.1f} s)")
-
-
-def timed_one(fn: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--quick", action="store_true", help="fewer repeats: 1 instead of 3 (3 instead of 5 for cpu)"
     )
-    parser.add_argument(
-        "--only", choices=["throughput", "cpu", "memory", "resume", "local", "litellm", "storm"]
-    )
+    parser.add_argument("--only", choices=["throughput", "cpu", "memory", "resume", "local", "litellm"])
     args = parser.parse_args()
     repeats = 1 if args.quick else 3
     print(f"datagen engine benchmark, python {sys.version.split()[0]}, {os.cpu_count()} cores")
@@ -398,7 +364,6 @@ def main() -> None:
         "resume": kill_resume,
         "local": lambda: local_tokens(repeats),
         "litellm": lambda: litellm_overhead(repeats),
-        "storm": lambda: storm(repeats),
     }
     for name, step in steps.items():
         if args.only in (None, name):

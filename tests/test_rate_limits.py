@@ -71,7 +71,7 @@ def test_an_enforced_limit_is_respected_with_few_429s(headers: bool) -> None:
 
 
 def test_the_loopback_server_caps_or_queues_requests_in_flight() -> None:
-    """The two server behaviours the concurrency benchmarks (``benchmarks/engine.py --only storm``) run
+    """The two server behaviours the concurrency benchmarks (``benchmarks/storm.py``) run
     against: a hard cap answers 429 with Retry-After above it; a queueing server never answers 429 and
     serves at most its slots at once."""
     with LoopbackServer(Behaviour(latency_s=0.05, max_in_flight=4, cap_retry_after_s=0)) as srv:
@@ -88,7 +88,7 @@ def test_the_loopback_server_caps_or_queues_requests_in_flight() -> None:
 def test_a_concurrency_cap_is_learned_without_pausing_or_pacing(concurrency: int | None) -> None:
     """A server that serves 8 at once and answers 429 (Retry-After: 1) above that: the limit settles
     on 8 from the refused requests' count of others in flight; no engine-wide pause, no pace learned,
-    few 429s (slow start's one overshoot, benchmarks/engine.py --only storm measures the share)."""
+    few 429s (slow start's one overshoot, benchmarks/storm.py measures the share)."""
     config = {} if concurrency is None else {"max_concurrency": concurrency}
     with LoopbackServer(Behaviour(latency_s=0.05, max_in_flight=8)) as srv:
         engine = asyncio.run(send_all(srv, 200, **config))

@@ -1,0 +1,180 @@
+"""A 429 storm and a queueing server: datagen beside Data Designer, Curator and distilabel, whole processes.
+
+    python benchmarks/storm.py [--repeats 3] [--rows 200] [--dd-python /tmp/dd-venv/bin/python]
+        [--distilabel-python /tmp/dl-venv/bin/python] [--curator-python /tmp/cur-venv/bin/python]
+
+*Storm*: the loopback server serves at most 8 requests at once and answers 429 with ``Retry-After: 1`` to
+any more (``Behaviour.max_in_flight``: a provider's concurrency limit, a proxy in front of a small
+deployment), 100 ms per answer; ideal for 200 rows: 200 / 8 x 0.1 = 2.5 s. Each client makes ``--rows``
+one-answer rows as a whole process (spawn to exit), tuned (8 in flight), at 32 in flight, and datagen
+also with nothing set. Printed per run: seconds, the ratio to the same client's tuned run, the share
+of requests answered 429 (counted by the server), rows made.
+
+*Queue*: the server serves 8 at once and queues the rest, never a 429 (``Behaviour.serve_at_once``,
+like a default vLLM); datagen with nothing set against ``--concurrency 8``: seconds, throughput as a
+share of the server's peak (8 / 0.1 s), and the latency the server saw per request (queue included),
+p50 and p95, against the unloaded 0.1 s. 400 and 2,000 requests (start-up, then steady state).
+
+Peers run from their own environments (``pip install data-designer`` / ``distilabel requests openai`` /
+``bespokelabs-curator``); a peer whose Python is not given is left out. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from datagen.testing_server import Behaviour, LoopbackServer
+
+HERE = Path(__file__).resolve().parent
+LATENCY = 0.1
+CAP = 8
+TIMEOUT_S = 600
+
+
+def datagen_cmd(url: str, rows: int, concurrency: int | None, tmp: Path) -> list[str]:
+    seeds = tmp / "seeds.jsonl"
+    lines = (json.dumps({"instruction": f"A one-line fact about the number {i}."}) for i in range(rows))
+    seeds.write_text("\n".join(lines) + "\n")
+    cmd = [
+        sys.executable, "-m", "datagen", "generate", "--method", "respond", "--backend", "openai",
+        "--base-url", url + "/v1", "--seeds", str(seeds), "-n", str(rows), "-o", str(tmp / "out.jsonl"),
+        "--overwrite", "--no-cache", "--max-tokens", "64", "--set", "engine.max_retries=50",
+    ]  # fmt: skip
+    return cmd + (["--concurrency", str(concurrency)] if concurrency else [])
+
+
+def run_client(
+    name: str, behaviour: Behaviour, rows: int, concurrency: int | None, python: str | None = None
+) -> dict[str, float] | None:
+    """One whole-process run against a fresh server: seconds, requests received, 429s, rows made."""
+    with LoopbackServer(behaviour) as srv, tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "BENCH_URL": srv.url + "/v1"}
+        env.update(BENCH_ROWS=str(rows), BENCH_CONCURRENCY=str(concurrency), BENCH_CACHE=str(tmp / "cache"))
+        if name == "datagen":
+            cmd = datagen_cmd(srv.url, rows, concurrency, tmp)
+        else:
+            assert python is not None
+            cmd = [python, str(HERE / "peers" / f"{name}_storm.py")]
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                cmd, cwd=tmp, env=env, capture_output=True, text=True, check=False, timeout=TIMEOUT_S
+            )
+        except subprocess.TimeoutExpired:
+            print(f"  ! {name} at {concurrency}: still running after {TIMEOUT_S} s, stopped")
+            return None
+        took = time.perf_counter() - start
+        if proc.returncode != 0:
+            print(f"  ! {name} at {concurrency} exited {proc.returncode}: {proc.stderr.strip()[-400:]}")
+            return None
+        if name == "datagen":
+            made = len((tmp / "out.jsonl").read_text().splitlines())
+        else:
+            made = int(proc.stdout.split("ROWS ")[-1].split()[0])
+        received = sum(srv.received.values())
+        refused = srv.errors["429-cap"]
+        latencies = sorted(srv.latencies)
+    return {
+        "seconds": took,
+        "received": received,
+        "refused": refused,
+        "rows": made,
+        "p50": latencies[len(latencies) // 2] if latencies else 0.0,
+        "p95": latencies[int(0.95 * len(latencies))] if latencies else 0.0,
+    }
+
+
+def median_run(
+    name: str, behaviour: Behaviour, rows: int, concurrency: int | None, repeats: int, python: str | None
+) -> list[dict[str, float]]:
+    runs = [run_client(name, behaviour, rows, concurrency, python) for _ in range(repeats)]
+    return [r for r in runs if r is not None]
+
+
+def storm(clients: dict[str, str | None], rows: int, repeats: int) -> None:
+    ideal = rows / CAP * LATENCY
+    print(
+        f"\n== a cap of {CAP} in flight (429, Retry-After: 1, above it), {LATENCY * 1000:.0f} ms per answer, "
+        f"{rows} rows; ideal {ideal:.1f} s; {repeats} runs each"
+    )
+    behaviour = Behaviour(latency_s=LATENCY, max_in_flight=CAP, cap_retry_after_s=1)
+    for name, python in clients.items():
+        settings: list[int | None] = [8, 32] + ([None] if name == "datagen" else [])
+        tuned: float | None = None
+        for concurrency in settings:
+            runs = median_run(name, behaviour, rows, concurrency, repeats, python)
+            if not runs:
+                continue
+            seconds = statistics.median(r["seconds"] for r in runs)
+            if concurrency == 8:
+                tuned = seconds
+            share = [r["refused"] / max(1, r["received"]) for r in runs]
+            label = f"{name} " + ("(nothing set)" if concurrency is None else f"at {concurrency}")
+            ratio = f"{seconds / tuned:.2f}x tuned" if tuned else "-"
+            times = ", ".join(f"{r['seconds']:.1f}" for r in runs)
+            shares = ", ".join(f"{x:.0%}" for x in share)
+            made = ", ".join(str(int(r["rows"])) for r in runs)
+            print(
+                f"{label:28s} {times} s (median {seconds:.1f}, {ratio}, {seconds / ideal:.2f}x ideal); "
+                f"answered 429: {shares}; rows {made}"
+            )
+
+
+def queue(repeats: int) -> None:
+    peak = CAP / LATENCY
+    behaviour = Behaviour(latency_s=LATENCY, serve_at_once=CAP)
+    for rows in (400, 2000):
+        print(
+            f"\n== a server that serves {CAP} at once and queues the rest (never a 429), "
+            f"{LATENCY * 1000:.0f} ms per answer, {rows} requests; peak {peak:.0f}/s, "
+            f"ideal {rows / peak:.1f} s"
+        )
+        for concurrency in (8, None):
+            runs = median_run("datagen", behaviour, rows, concurrency, repeats, None)
+            if not runs:
+                continue
+            label = "datagen " + ("(nothing set)" if concurrency is None else f"at {concurrency}")
+            seconds = statistics.median(r["seconds"] for r in runs)
+            p50 = statistics.median(r["p50"] for r in runs)
+            p95 = statistics.median(r["p95"] for r in runs)
+            print(
+                f"{label:28s} {seconds:.1f} s ({rows / peak / seconds:.0%} of peak, start-up included); "
+                f"server latency p50 {p50:.3f} s, p95 {p95:.3f} s ({p95 / LATENCY:.2f}x unloaded)"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--only", choices=["storm", "queue"])
+    parser.add_argument("--dd-python", help="a Python with data-designer installed")
+    parser.add_argument("--distilabel-python", help="a Python with distilabel, requests, openai installed")
+    parser.add_argument("--curator-python", help="a Python with bespokelabs-curator installed")
+    args = parser.parse_args()
+    print(f"storm benchmark, python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    clients: dict[str, str | None] = {"datagen": None}
+    for name, python in (
+        ("data_designer", args.dd_python),
+        ("curator", args.curator_python),
+        ("distilabel", args.distilabel_python),
+    ):
+        if python:
+            clients[name] = python
+    if args.only in (None, "storm"):
+        storm(clients, args.rows, args.repeats)
+    if args.only in (None, "queue"):
+        queue(args.repeats)
+
+
+if __name__ == "__main__":
+    main()
