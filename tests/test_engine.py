@@ -330,10 +330,8 @@ def test_a_queue_is_confirmed_by_throughput_and_its_knee_becomes_a_cap() -> None
     answer(limit, t, 0.1, 7, n=16)  # 7 in flight, 0.1 s: 70/s, but waits fell by 0.8: on down
     assert limit.ceiling is None
     t.now += 0.3
-    answer(limit, t, 0.1, 5, n=8)  # 5 in flight, 0.1 s: 50/s and no shorter waits, below the knee
+    answer(limit, t, 0.1, 5, n=16)  # 5 in flight, 0.1 s: 50/s and no shorter waits, below the knee
     assert limit.ceiling == 8 and limit.limit == 8 and limit.base_latency == pytest.approx(0.1)
-    answer(limit, t, 0.1, 8, n=8)  # a window at the knee: one more is tried at once
-    assert limit.ceiling == 9
 
 
 def test_a_slower_server_is_no_queue_and_the_limit_comes_back() -> None:

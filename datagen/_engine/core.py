@@ -401,9 +401,7 @@ class AdaptiveLimit:
             if self.ceiling is None:
                 self._before_cap = (self.limit, self._slow_start)
             self.ceiling, self._queue_cap = cap, True
-            # probed at once: the descent stops at a step that delivered less, which noise can make
-            # a step early; latency refuses the probe past the knee
-            self._probing, self._at_top, self._probe_every = False, 0, 1
+            self._probing, self._at_top, self._probe_every = False, 0, PROBE_AFTER
             self._at_clamp = set()  # a queue refuses nothing: only latency can show it wrong
         self.limit = float(self.ceiling)
         self._last_decrease = self.clock()
