@@ -148,6 +148,7 @@ class AdaptiveLimit:
         # (requests in flight when sent, latency) of the last answers
         self._samples: deque[tuple[int, float]] = deque(maxlen=LATENCY_MAX)
         self._latency_sum = 0.0
+        self._mean_latency = 0.0  # over the last window, as of the last answer
         self._fastest = float("inf")  # the fastest answer yet
         self.base_latency = float("inf")  # the unloaded latency: lowest windowed mean seen
         # a learned concurrency cap
@@ -230,15 +231,6 @@ class AdaptiveLimit:
         count = min(n, len(self._samples))
         return depth / count, latency / count
 
-    def capacity(self) -> float | None:
-        """How many requests the server serves at once, as seen lately: by Little's law the recent
-        throughput (mean requests in flight over mean latency) times the unloaded latency; None before
-        a window of answers."""
-        if len(self._samples) < LATENCY_WINDOW:
-            return None
-        depth, latency = self._window()
-        return depth * self.base_latency / latency
-
     def on_success(self, flight: Flight | None = None) -> None:
         """An answer (its flight landed): grow, hold or (latency) shrink."""
         self._recent.append(False)
@@ -269,13 +261,14 @@ class AdaptiveLimit:
         mean = max(MIN_LATENCY, self._latency_sum / len(self._samples))
         self.base_latency = min(self.base_latency, mean)
         depth, latency = self._window()
+        self._mean_latency = latency  # (one pass over the window per answer: _grow reads it too)
         return self.latency_signal and self._queued(flight, depth, latency)
 
     def _ratio(self) -> float:
         """Recent mean latency over the unloaded latency (1 before a window of answers)."""
         if len(self._samples) < LATENCY_WINDOW:
             return 1.0
-        return self._window()[1] / self.base_latency
+        return self._mean_latency / self.base_latency
 
     def _grow(self) -> None:
         ratio = self._ratio()
