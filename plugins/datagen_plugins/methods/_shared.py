@@ -23,6 +23,11 @@ PACKAGE = "datagen_plugins.methods"
 #: that take instructions as seeds, used when a run names none
 SEED_TASKS_FILE = Path(str(resources.files("datagen_plugins.methods") / "self_instruct_seed_tasks.jsonl"))
 
+COMPLETION_HEADER = (
+    "Below is an instruction that describes a task. "
+    "Write a response that appropriately completes the request."
+)
+
 T = TypeVar("T")
 _TASK_SPLIT = re.compile(r"\n?\s*Task\s*\d+\s*:", re.IGNORECASE)
 
@@ -131,3 +136,12 @@ async def bootstrap(
         round_no += 1
     if produced < count:
         ctx.log.warning(f"{method}_stopped_short", produced=produced, wanted=count, requests=requests)
+
+
+def alpaca_block(record: Record, with_output: bool) -> str:
+    """An Alpaca-style block: the instruction, its input, and the response (empty to be completed)."""
+    parts = [f"### Instruction:\n{record.instruction or ''}"]
+    if record.input:
+        parts.append(f"### Input:\n{record.input}")
+    parts.append("### Response:\n" + ((record.output or "") + "\n" if with_output else ""))
+    return "\n\n".join(parts)

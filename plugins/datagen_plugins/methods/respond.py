@@ -28,12 +28,7 @@ from datagen.plugin import (
     hookimpl,
     records_of,
 )
-from datagen_plugins.methods._shared import SEED_TASKS_FILE
-
-COMPLETION_HEADER = (
-    "Below is an instruction that describes a task. "
-    "Write a response that appropriately completes the request."
-)
+from datagen_plugins.methods._shared import COMPLETION_HEADER, SEED_TASKS_FILE, alpaca_block
 
 
 @attrs.define
@@ -45,14 +40,6 @@ class RespondConfig:
     max_tokens: int | None = None
     #: answers asked per seed when the model loops until the token limit (each counted as degenerate_*)
     max_attempts: int = attrs.field(default=3, validator=POSITIVE)
-
-
-def _alpaca_block(record: Record, with_output: bool) -> str:
-    parts = [f"### Instruction:\n{record.instruction or ''}"]
-    if record.input:
-        parts.append(f"### Input:\n{record.input}")
-    parts.append("### Response:\n" + ((record.output or "") + "\n" if with_output else ""))
-    return "\n\n".join(parts)
 
 
 class Respond:
@@ -122,8 +109,8 @@ class Respond:
             messages = [Message("system", self.config.system_prompt)] if self.config.system_prompt else []
             messages.append(Message("user", seed.prompt_text))
             return ctx.request(messages=messages, **overrides)
-        blocks = [_alpaca_block(d, True) for d in self._demos(seeds, seed)]
-        blocks.append(_alpaca_block(seed, False))
+        blocks = [alpaca_block(d, True) for d in self._demos(seeds, seed)]
+        blocks.append(alpaca_block(seed, False))
         prompt = COMPLETION_HEADER + "\n\n" + "\n".join(blocks)
         return ctx.request(prompt=prompt, stop=["### Instruction", "\n### "], **overrides)
 
