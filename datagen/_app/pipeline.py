@@ -255,7 +255,9 @@ class StageLLMs:
                 identity=config.cache.identity,
             )
             run = attrs.evolve(self.run, backend=name, model=instance.model)
-            self._contexts[key] = GenerationContext(run=run, plugins=self.plugins, engine=engine)
+            self._contexts[key] = GenerationContext(
+                run=run, plugins=self.plugins, engine=engine, llm_factory=self
+            )
         return self._contexts[key]
 
     async def aclose(self) -> None:

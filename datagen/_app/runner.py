@@ -158,8 +158,13 @@ async def _generated(
     """The method's records, at most ``limit`` of them; a spent budget ends the stream cleanly."""
     run = prepared.run
     engine = make_engine(prepared, pm)
+    llms = StageLLMs(run, pm)  # other models the method asks (a preference judge), made on first use
     ctx = GenerationContext(
-        run=run, plugins=pm, engine=engine, rng=random.Random(run.config.generate.random_seed)
+        run=run,
+        plugins=pm,
+        engine=engine,
+        rng=random.Random(run.config.generate.random_seed),
+        llm_factory=llms,
     )
     records = prepared.method.generate(ctx, seeds, limit)
     try:
@@ -178,6 +183,7 @@ async def _generated(
         await engine.aclose()
         if engine.cache is not None:
             engine.cache.close()
+        await llms.aclose()
 
 
 class _YoungGC:
@@ -426,6 +432,7 @@ def build_report(
         truncated=s.truncated,
         asked_again=s.asked_again,
         method_rejections=dict(s.dropped.most_common()),
+        method_details=_method_details(prepared.method),
         stages=[r.to_dict() for r in pipeline.reports],
         privacy_spent={**_method_spent(prepared.method, run.method), **pipeline.spent()},
         stopped=s.stopped,
@@ -434,6 +441,12 @@ def build_report(
         out=str(run.out) if run.out is not None and written else None,
         rejected_file=str(rejects.path) if rejects is not None else None,
     )
+
+
+def _method_details(method: Any) -> dict[str, Any]:
+    """What the method reports of its own (``report()``, optional)."""
+    report = getattr(method, "report", None)
+    return dict(report()) if callable(report) else {}
 
 
 def _method_spent(method: Any, name: str) -> dict[str, dict[str, float]]:

@@ -133,6 +133,9 @@ def finish(report: RunReport, require_count: bool) -> None:
     if report.method_rejections:
         reasons = ", ".join(f"{k}={v}" for k, v in report.method_rejections.items())
         click.echo(f"rejected or dropped by {report.method}: {reasons}", err=True)
+    if report.method_details:
+        flat = {k: v for k, v in report.method_details.items() if isinstance(v, int | float | str)}
+        click.echo(f"{report.method}: " + ", ".join(f"{k}={v}" for k, v in flat.items()), err=True)
     for stage in report.stages:
         found = stage.get("details", {}).get("found")
         if isinstance(found, dict):  # what a privacy stage found and replaced, by type
