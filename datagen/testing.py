@@ -103,12 +103,15 @@ def run_method(
     return results
 
 
-def check_method_rejects_bad_input(pm: PluginManager, method: str) -> None:
-    """Assert the method refuses an empty seed list and a non-positive count before any request."""
+def check_method_rejects_bad_input(
+    pm: PluginManager, method: str, *, options: dict[str, Any] | None = None
+) -> None:
+    """Assert the method (with ``options``) refuses an empty seed list and a non-positive count before
+    any request."""
     with pytest.raises(UsageError):
-        run_method(pm, method, [], 1)
+        run_method(pm, method, [], 1, options=options)
     with pytest.raises(UsageError):
-        run_method(pm, method, ["Write a haiku."], 0)
+        run_method(pm, method, ["Write a haiku."], 0, options=options)
 
 
 # ------------------------------------------------------------------------------------ a programmable backend
