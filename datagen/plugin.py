@@ -102,6 +102,7 @@ _WHERE: dict[str, str] = {
     "PromptSet": "datagen._text.prompts",
     "RougeLIndex": "datagen._text.rouge",
     "rouge_l": "datagen._text.rouge",
+    "LANGUAGE_NAMES": "datagen._text.languages",
     "tokenize": "datagen._text.rouge",
     "Embedder": "datagen._text.embeddings",
     # for privacy mechanisms: the differential-privacy accountant
@@ -281,6 +282,9 @@ if TYPE_CHECKING:
     )
     from datagen._text.embeddings import (
         Embedder as Embedder,
+    )
+    from datagen._text.languages import (
+        LANGUAGE_NAMES as LANGUAGE_NAMES,
     )
     from datagen._text.prompts import (
         PromptSet as PromptSet,

@@ -97,3 +97,40 @@ def test_translate_refuses_bad_input(datagen_plugins) -> None:
 def test_translate_refuses_bad_options(datagen_plugins, option, match) -> None:
     with pytest.raises(datagen.UsageError, match=match):
         run(datagen_plugins, lambda r: "x", **option)
+
+
+# ------------------------------------------------------------------- [generate] language, for any method
+
+QUESTIONS = [
+    "Pourquoi le ciel est-il bleu pendant la journée ?",
+    "Quels sont trois conseils pour bien dormir la nuit ?",
+    "Qu'est-ce qu'un nombre premier, en termes simples ?",
+    "Comment prépare-t-on une bonne pâte à crêpes ?",
+]
+
+
+def test_the_language_option_asks_for_it_and_drops_records_in_another(datagen_plugins) -> None:
+    systems: list[str] = []
+
+    def respond(request: Request) -> str:
+        systems.append(request.messages[0].content if request.messages[0].role == "system" else "")
+        question = request.messages[-1].content
+        if "crêpes" in question:  # this answer ignores the asked language, every time
+            return "Mix flour, eggs and milk, then let the batter rest for an hour before cooking."
+        return "Voici une réponse claire et complète, écrite en français pour cette question."
+
+    add_scripted_backend(datagen_plugins, respond)
+    data = {"backend": {"name": "scripted"}, "cache": {"enabled": False}, "generate": {"language": "fr"}}
+    gen = Generator(load_config(data=data, environ={}), plugins=datagen_plugins)
+    results = gen.run("respond", QUESTIONS, 4)
+    assert systems and all(s.endswith("Write your reply in French.") for s in systems)
+    # the run reaches its count by cycling the seeds again; the English answer never lands
+    assert len(results) == 4 and all("crêpes" not in r.instruction for r in results)
+    stage = next(s for s in results.report.stages if s["name"] == "language")
+    assert stage["reasons"]["wrong_language"] >= 1
+    assert stage["details"]["languages"]["fr"] >= 6 and stage["details"]["languages"]["en"] >= 1
+
+
+def test_an_unknown_language_code_is_a_config_error() -> None:
+    with pytest.raises(datagen.ConfigError, match=r"\$\.generate\.language: no language with the ISO 639-1"):
+        load_config(data={"generate": {"language": "xx"}}, environ={})

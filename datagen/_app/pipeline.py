@@ -51,9 +51,38 @@ def build_stages(
             plugin = construct(cls, config, family, name, collect)
             if plugin is not None:
                 specs.append(StageSpec(family, position, name, plugin))
+    language = config.generate.language
+    if language:
+        checker = _language_checker(config, pm, specs, language, collect)
+        if checker is not None:
+            last_filter = max((i for i, s in enumerate(specs) if s.family == "filter"), default=-1)
+            specs.insert(last_filter + 1, checker)
     if problems is None and collect:
         raise ConfigError(collect)
     return specs
+
+
+def _language_checker(
+    config: DatagenConfig, pm: PluginManager, specs: list[StageSpec], code: str, problems: list[str]
+) -> StageSpec | None:
+    """The filter that declares ``checks_language``, keeping records in ``code`` (``[generate] language``);
+    None when the chain already has it (its own ``languages`` then apply)."""
+    from datagen._kernel.capabilities import declaring
+
+    able = declaring(pm, "filter", "checks_language")
+    if not able:
+        problems.append(
+            "$.generate.language: no installed filter checks languages (checks_language); "
+            "pip install 'datagen[language]'"
+        )
+        return None
+    if any(s.family == "filter" and s.name in able for s in specs):
+        return None
+    name = able[0]
+    cls = pm.registry("filter").get(name)
+    options = config.plugin_config("filter", name, cls.Config)
+    plugin = construct(cls, config, "filter", name, problems, options=attrs.evolve(options, languages=[code]))
+    return StageSpec("filter", "outputs", name, plugin) if plugin is not None else None
 
 
 def construct(

@@ -76,6 +76,15 @@ def bounded(low: float | None = None, *, above: float | None = None, high: float
     return check
 
 
+def _known_language(_instance: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    """An attrs validator: ``None`` or an ISO 639-1 code with a known name."""
+    from datagen._text.languages import LANGUAGE_NAMES
+
+    if value is not None and value.strip().lower() not in LANGUAGE_NAMES:
+        known = ", ".join(sorted(LANGUAGE_NAMES))
+        raise BoundError(attribute.name, f"no language with the ISO 639-1 code {value!r} (known: {known})")
+
+
 POSITIVE = bounded(above=0)
 NON_NEGATIVE = bounded(0)
 
@@ -259,6 +268,9 @@ class GenerateConfig:
     require_count: bool = False
     #: replace an existing output file (otherwise refused, unless the run resumes into it)
     overwrite: bool = False
+    #: the language records are made in (ISO 639-1, e.g. "fr"): every chat request asks for it, and the
+    #: filter that declares ``checks_language`` drops records in another language (counted)
+    language: str | None = attrs.field(default=None, validator=_known_language)
 
 
 @attrs.define

@@ -40,6 +40,17 @@ if TYPE_CHECKING:
 RemoveSink = Callable[["Record", str, str, Mapping[str, Any]], None]
 
 
+def in_language(messages: list[Message], code: str) -> list[Message]:
+    """``messages`` asking for the reply in the language ``code``: a line added to the system turn (one is
+    made when there is none)."""
+    from datagen._text.languages import LANGUAGE_NAMES
+
+    line = f"Write your reply in {LANGUAGE_NAMES[code.strip().lower()]}."
+    if messages and messages[0].role == "system":
+        return [Message("system", f"{messages[0].content}\n\n{line}"), *messages[1:]]
+    return [Message("system", line), *messages]
+
+
 def _ignore_removal(_record: Record, _stage: str, _reason: str, _details: Mapping[str, Any]) -> None:
     return None
 
@@ -152,6 +163,9 @@ class GenerationContext(RunContext):
             params["seed"] = _reseeded(params["seed"], attempt)
         if "stop" in params:
             params["stop"] = tuple(params["stop"])
+        language = self.run.config.generate.language
+        if language and messages is not None:
+            messages = in_language(list(messages), language)
         return Request(messages=tuple(messages) if messages is not None else None, prompt=prompt, **params)
 
     def record_id(self, *parts: Any) -> str:

@@ -112,7 +112,10 @@ class GenerationMethod(Plugin, Protocol):
 
 @runtime_checkable
 class Filter(Plugin, Protocol):
-    """Keeps, drops or rewrites records of a stream (length, heuristics, dedup, LLM judge)."""
+    """Keeps, drops or rewrites records of a stream (length, heuristics, dedup, LLM judge).
+
+    Optional: ``checks_language = True`` on a filter whose Config has ``languages`` (ISO 639-1 codes):
+    ``[generate] language`` adds the first such filter to the chain, keeping that language only."""
 
     def apply(self, ctx: RunContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
         """Yield the records that pass, in order."""

@@ -49,6 +49,8 @@ class Language(Stage):
 
     name: ClassVar[str] = "language"
     Config: ClassVar[type[Any]] = LanguageConfig
+    #: ``[generate] language`` adds this filter with ``languages = [that language]``
+    checks_language: ClassVar[bool] = True
 
     def __init__(self, config: LanguageConfig) -> None:
         check_fields(config.fields, "$.filter.language.fields")
