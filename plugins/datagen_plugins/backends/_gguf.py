@@ -80,6 +80,47 @@ def _skip(fh: BinaryIO, kind: int) -> None:
         raise ValueError(f"unknown value type {kind}")
 
 
+def template_tokens(path: str) -> dict[str, str]:
+    """The chat template a GGUF file carries and its beginning- and end-of-text tokens' text
+    (``chat_template``, ``bos_token``, ``eos_token``; a key is missing when the file has none)."""
+    values: dict[bytes, Any] = {}
+    tokens: list[str] = []
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"GGUF" or _read(fh, "I") < 2:
+                raise UsageError(f"{path}: not a GGUF file of version 2 or later")
+            _read(fh, "Q")  # tensors
+            for _ in range(_read(fh, "Q")):
+                key, kind = _string(fh), _read(fh, "I")
+                if key == b"tokenizer.chat_template" and kind == _STRING:
+                    values[key] = _string(fh).decode("utf-8", "replace")
+                elif (
+                    key in (b"tokenizer.ggml.bos_token_id", b"tokenizer.ggml.eos_token_id")
+                    and kind in _SCALARS
+                ):
+                    values[key] = _read(fh, _SCALARS[kind])
+                elif key == b"tokenizer.ggml.tokens" and kind == _ARRAY:
+                    inner, count = _read(fh, "I"), _read(fh, "Q")
+                    if inner != _STRING:
+                        raise ValueError("tokenizer.ggml.tokens holds no strings")
+                    tokens = [_string(fh).decode("utf-8", "replace") for _ in range(count)]
+                else:
+                    _skip(fh, kind)
+    except (OSError, ValueError, struct.error) as exc:
+        raise UsageError(f"{path}: cannot read the GGUF header ({exc})") from None
+    out: dict[str, str] = {}
+    if b"tokenizer.chat_template" in values:
+        out["chat_template"] = values[b"tokenizer.chat_template"]
+    for name, key in (
+        ("bos_token", b"tokenizer.ggml.bos_token_id"),
+        ("eos_token", b"tokenizer.ggml.eos_token_id"),
+    ):
+        index = values.get(key)
+        if isinstance(index, int) and 0 <= index < len(tokens):
+            out[name] = tokens[index]
+    return out
+
+
 def chat_template(path: str) -> str | None:
     """The chat template a GGUF file carries (``tokenizer.chat_template``), None when it has none (a
     base model); a file that is not GGUF is an error naming it."""

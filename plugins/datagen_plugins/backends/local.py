@@ -131,6 +131,13 @@ class LocalBackend:
         """The GGUF path, assembling the packaged model on first use."""
         return model_file(self.config.model_path)
 
+    def template_tokens(self) -> dict[str, str]:
+        """The model's chat template and its bos/eos tokens' text, from the GGUF header (no
+        ``chat_template`` key for a base model without one): what Magpie derives its prompts from."""
+        from datagen_plugins.backends._gguf import template_tokens
+
+        return template_tokens(self.model_file())
+
     def server(self) -> Any:
         """The xllamacpp server, started once (thread-safe)."""
         with self._lock:
