@@ -172,6 +172,11 @@ def test_magpie_asks_for_a_template_when_the_model_has_none(datagen_plugins) -> 
         ("Certainly! The capital of France is Paris.", "stop", "answer"),
         ("the water", "stop", "fragment"),
         ("blue and green and red.", "stop", "fragment"),
+        (
+            "@test_data = data\n    @test_result = data.test_result\n    def test(self): assert x == '1'",
+            "stop",
+            "fragment",
+        ),
         ("Quelle est la capitale de la France ?", "stop", None),
         ("Explain the difference between TCP and UDP.", "stop", None),
         (

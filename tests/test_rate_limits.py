@@ -102,7 +102,8 @@ def test_a_queueing_server_is_held_at_its_knee() -> None:
     """A server that serves 8 at once and queues the rest, never a 429: latency doubles as slow start
     overshoots, a shrink shows the throughput held (a queue), and the limit stays at what the server
     serves at once; a fixed concurrency is left alone."""
-    with LoopbackServer(Behaviour(latency_s=0.05, serve_at_once=8)) as srv:
+    # 0.1 s of service: long against the scheduling noise of a loaded two-core machine
+    with LoopbackServer(Behaviour(latency_s=0.1, serve_at_once=8)) as srv:
         engine = asyncio.run(send_all(srv, 600))
         assert sum(srv.answered.values()) == 600 and not srv.errors
         assert engine.limit.queue_seen and engine.limit.ceiling is not None

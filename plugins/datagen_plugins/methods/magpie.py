@@ -43,6 +43,7 @@ from datagen.plugin import (
 from datagen_plugins.methods._chat_template import TemplateParts, derive, read_template
 from datagen_plugins.methods._shared import SEED_TASKS_FILE
 
+_CODE = frozenset("=@{}();<>_#[]\\/|$`")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 #: first words of requests and questions (English; a query in another language passes on its "?" or
 #: its length and shape)
@@ -79,9 +80,11 @@ def query_problem(text: str, finish_reason: str | None) -> str | None:
     words = _WORD.findall(lowered)
     if len(words) < 3:
         return "fragment"
-    if "?" in stripped or words[0] in REQUEST_WORDS or len(words) >= 12:
+    if "?" in stripped or words[0] in REQUEST_WORDS:
         return None
-    return "fragment"
+    visible = [c for c in stripped if not c.isspace()]
+    code_like = sum(c in _CODE for c in visible) > 0.03 * len(visible)  # a program or markup, not a request
+    return None if len(words) >= 12 and not code_like else "fragment"
 
 
 @attrs.define
@@ -141,9 +144,10 @@ class Magpie:
                 "backend sends chat messages: use the local backend, or an OpenAI-compatible server's "
                 '/v1/completions with [backend.openai] api = "completions"'
             )
+        found = getattr(ctx.backend, "template_tokens", None)
+        info = found() if callable(found) else {}
+        self.tokens = {**{k: v for k, v in info.items() if k != "chat_template"}, **self.tokens}
         if self.template is None:
-            found = getattr(ctx.backend, "template_tokens", None)
-            info = found() if callable(found) else {}
             if "chat_template" not in info:
                 raise UsageError(
                     f"$.method.magpie.chat_template: the {ctx.run.backend} backend's model ({ctx.run.model}) "
@@ -152,7 +156,6 @@ class Magpie:
                     "tokenizer_config.json)"
                 )
             self.template = info["chat_template"]
-            self.tokens = {k: v for k, v in info.items() if k != "chat_template"}
             self.source = f"{ctx.run.backend}:{ctx.run.model}"
         systems: list[str | None] = list(self.config.system_prompts) or [None]
         for system in systems:

@@ -42,6 +42,7 @@ from datagen.plugin import (
     hookimpl,
     records_of,
     request_for,
+    require_seeds,
     try_complete,
 )
 from datagen_plugins.methods._shared import COMPLETION_HEADER, SEED_TASKS_FILE, alpaca_block
@@ -81,7 +82,7 @@ honest, truthful, following the instruction)?
 Reply with JSON only: {{"rationale": "<one or two sentences>", "better": "A" or "B" or "tie"}}"""
 PAIRWISE_SCHEMA = {
     "type": "object",
-    "properties": {"rationale": {"type": "string"}, "better": {"enum": ["A", "B", "tie"]}},
+    "properties": {"rationale": {"type": "string", "maxLength": 300}, "better": {"enum": ["A", "B", "tie"]}},
     "required": ["rationale", "better"],
 }
 
@@ -102,7 +103,10 @@ class PreferenceConfig:
     scale: int = attrs.field(default=5, validator=bounded(2, high=10))
     judge_backend: str | None = None
     judge_model: str | None = None
-    judge_max_tokens: int = attrs.field(default=400, validator=POSITIVE)
+    judge_max_tokens: int = attrs.field(default=512, validator=POSITIVE)
+    #: the longest rationale per aspect, in characters (the schema bounds it, so a judge that rambles is
+    #: stopped by its grammar, not cut off at ``judge_max_tokens``)
+    rationale_max_chars: int = attrs.field(default=300, validator=bounded(1))
     #: times a judge's answer that is not valid JSON is asked for again before the candidate is dropped
     judge_retries: int = attrs.field(default=1, validator=bounded(0, high=5))
     #: the least mean-score gap between chosen and rejected; closer pairs are ties and dropped
@@ -169,7 +173,10 @@ class Preference:
         score = {"type": "integer", "minimum": 1, "maximum": config.scale}
         aspect = {
             "type": "object",
-            "properties": {"rationale": {"type": "string"}, "score": score},
+            "properties": {
+                "rationale": {"type": "string", "maxLength": config.rationale_max_chars},
+                "score": score,
+            },
             "required": ["rationale", "score"],
         }
         self.schema = {
@@ -182,11 +189,7 @@ class Preference:
 
     def validate(self, seeds: Sequence[Record], count: int) -> None:
         """Seeds must exist and each carry an instruction."""
-        if not seeds:
-            raise UsageError("preference needs at least one seed instruction")
-        for i, seed in enumerate(seeds):
-            if not (seed.instruction and seed.instruction.strip()):
-                raise UsageError(f"seed {i} ({seed.id}) has no instruction")
+        require_seeds(seeds, "preference")
 
     # -- candidates ---------------------------------------------------------------------------------
 
