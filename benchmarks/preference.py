@@ -1,0 +1,72 @@
+"""Preference pairs on the embedded model: what the judge's fail-closed parsing, the margin and the
+two-order pairwise check leave, and the bias figures every run reports.
+
+    python benchmarks/preference.py [--instructions 8] [--candidates 3] [--threads 2]
+
+The instructions are Self-Instruct seed tasks taken from the end of the file (``--offset``), answered and
+judged by Gemma 3 270M through the ``local`` backend: the same small model writes and judges, which is
+what a user without an API key gets. Printed per mode (rubric only; rubric + pairwise): pairs per
+instruction, tie rate, ratings dropped unparsed, position-flip rate, length bias, the score distribution
+of one aspect, requests and wall time. Nothing is asserted; the cache is a fresh temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instructions", type=int, default=8)
+    parser.add_argument("--offset", type=int, default=120, help="first seed task used (0-174)")
+    parser.add_argument("--candidates", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--max-tokens", type=int, default=96, help="per candidate answer")
+    args = parser.parse_args()
+
+    import datagen
+    from datagen._datamodel.seeds import load_seeds_file
+
+    seeds = load_seeds_file(datagen.SEED_TASKS)[args.offset : args.offset + args.instructions]
+    with tempfile.TemporaryDirectory() as cache:
+        for pairwise in (False, True):
+            config = datagen.load_config(
+                data={
+                    "backend": {"name": "local", "local": {"threads": args.threads}},
+                    "cache": {"dir": cache},  # the pairwise run reuses the rubric run's answers and ratings
+                    "sampling": {"max_tokens": args.max_tokens},
+                },
+                environ={},
+            )
+            gen = datagen.Generator(config)
+            start = time.perf_counter()
+            results = gen.run("preference", seeds, len(seeds), candidates=args.candidates, pairwise=pairwise)
+            took = time.perf_counter() - start
+            report = results.report
+            d = report.method_details
+            mode = "rubric + pairwise" if pairwise else "rubric"
+            print(f"\n{mode}: {len(results)} pairs from {len(seeds)} asked")
+            for key in (
+                "instructions",
+                "pairs_per_instruction",
+                "tie_rate",
+                "ratings",
+                "ratings_unparsed_dropped",
+                "pairwise_judged",
+                "position_flip_rate",
+                "length_bias",
+                "judge_model",
+            ):
+                print(f"  {key:26} {d.get(key)}")
+            print(f"  {'helpfulness scores':26} {d['score_distribution'].get('helpfulness')}")
+            print(f"  {'dropped by reason':26} {report.method_rejections}")
+            print(f"  {'requests (cached)':26} {report.requests} ({report.cached}); {took:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
