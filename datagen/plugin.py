@@ -102,7 +102,7 @@ _WHERE: dict[str, str] = {
     "PromptSet": "datagen._text.prompts",
     "RougeLIndex": "datagen._text.rouge",
     "rouge_l": "datagen._text.rouge",
-    "LANGUAGE_NAMES": "datagen._text.languages",
+    "LANGUAGE_NAMES": "datagen._datamodel.languages",
     "tokenize": "datagen._text.rouge",
     "Embedder": "datagen._text.embeddings",
     # for privacy mechanisms: the differential-privacy accountant
@@ -167,6 +167,9 @@ if TYPE_CHECKING:
         bounded as bounded,
         put_setting as put_setting,
         secret_field as secret_field,
+    )
+    from datagen._datamodel.languages import (
+        LANGUAGE_NAMES as LANGUAGE_NAMES,
     )
     from datagen._datamodel.records import (
         Message as Message,
@@ -282,9 +285,6 @@ if TYPE_CHECKING:
     )
     from datagen._text.embeddings import (
         Embedder as Embedder,
-    )
-    from datagen._text.languages import (
-        LANGUAGE_NAMES as LANGUAGE_NAMES,
     )
     from datagen._text.prompts import (
         PromptSet as PromptSet,

@@ -78,7 +78,7 @@ def bounded(low: float | None = None, *, above: float | None = None, high: float
 
 def _known_language(_instance: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
     """An attrs validator: ``None`` or an ISO 639-1 code with a known name."""
-    from datagen._text.languages import LANGUAGE_NAMES
+    from datagen._datamodel.languages import LANGUAGE_NAMES
 
     if value is not None and value.strip().lower() not in LANGUAGE_NAMES:
         known = ", ".join(sorted(LANGUAGE_NAMES))

@@ -43,7 +43,7 @@ RemoveSink = Callable[["Record", str, str, Mapping[str, Any]], None]
 def in_language(messages: list[Message], code: str) -> list[Message]:
     """``messages`` asking for the reply in the language ``code``: a line added to the system turn (one is
     made when there is none)."""
-    from datagen._text.languages import LANGUAGE_NAMES
+    from datagen._datamodel.languages import LANGUAGE_NAMES
 
     line = f"Write your reply in {LANGUAGE_NAMES[code.strip().lower()]}."
     if messages and messages[0].role == "system":
