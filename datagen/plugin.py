@@ -96,6 +96,7 @@ _WHERE: dict[str, str] = {
     "try_complete": "datagen._kernel.methods",
     "require_seeds": "datagen._kernel.methods",
     "round_rng": "datagen._kernel.methods",
+    "with_persona_metadata": "datagen._kernel.methods",
     "bounded_map": "datagen._engine.concurrency",
     "PipeWorkers": "datagen._engine.workers",
     "serve_requests": "datagen._engine.workers",
@@ -263,6 +264,7 @@ if TYPE_CHECKING:
         require_seeds as require_seeds,
         round_rng as round_rng,
         try_complete as try_complete,
+        with_persona_metadata as with_persona_metadata,
     )
     from datagen._kernel.protocols import (
         BACKEND_CLASS_DEFAULTS as BACKEND_CLASS_DEFAULTS,

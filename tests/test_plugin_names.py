@@ -28,6 +28,10 @@ ORDINARY: dict[tuple[str, str], int] = {
     ("datagen/_engine/structured.py", "length"): 1,  # the finish reason
     ("datagen/errors.py", "language"): 1,  # the name of the `language` extra
     ("datagen/_kernel/methods.py", "instruction"): 1,  # a record field
+    ("datagen/_kernel/methods.py", "persona"): 2,  # the metadata key naming a record's persona
+    ("datagen/_datamodel/config.py", "persona"): 1,  # the default column of a persona file
+    ("datagen/_datamodel/personas.py", "persona"): 3,  # the column of a persona file
+    ("datagen/_text/prompts.py", "persona"): 1,  # the template variable holding the job's persona
     ("datagen/testing.py", "length"): 2,  # the finish reason
     ("datagen/testing_server.py", "length"): 2,  # the finish reason
     ("datagen/testing_server.py", "openai"): 7,  # the API dialect the test server speaks

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from datagen._app.backend_choice import resolve_backend, resolve_backend_name, run_prices
+from datagen._app.personas import read_personas, unique_personas
 from datagen._app.pipeline import StageLLMs, build_stages, construct, plugin_versions, reject_sink
 from datagen._datamodel.config import DatagenConfig
 from datagen._datamodel.records import Record, utc_now
@@ -66,6 +67,8 @@ class Prepared:
     seeds: Sequence[Record]
     stages: list[StageSpec] = attrs.field(factory=list)
     backend_reason: str = ""
+    #: ``[generate] personas`` as the file holds them (duplicates are removed when the run starts)
+    personas: list[str] = attrs.field(factory=list)
 
 
 def prepare(
@@ -99,6 +102,7 @@ def prepare(
             backend_cfg = attrs.evolve(backend_cfg, model=config.backend.model)
         backend = construct(backend_cls, config, "backend", backend_name, problems, options=backend_cfg)
     stages = build_stages(config, pm, problems)
+    personas = read_personas(config, pm, problems)
     metrics = pm.registry("metric")
     for i, name in enumerate(config.metric.run):
         if name not in metrics:
@@ -131,7 +135,7 @@ def prepare(
     run = Run(
         config=config, method=method_name, backend=backend_name, model=backend.model, count=count, out=out
     )
-    prepared = Prepared(run, method_obj, backend, seeds, stages, reason)
+    prepared = Prepared(run, method_obj, backend, seeds, stages, reason, personas)
     run.limit = attempts_limit(prepared)
     return prepared
 
@@ -159,13 +163,23 @@ async def _generated(
     run = prepared.run
     engine = make_engine(prepared, pm)
     llms = StageLLMs(run, pm)  # other models the method asks (a preference judge), made on first use
+    personas = await unique_personas(prepared.personas, run, pm)
+    # in an order of the run's seed: a file sorted by topic still spreads a short run over all of it
+    random.Random(f"{run.config.generate.random_seed}:personas").shuffle(personas)
     ctx = GenerationContext(
         run=run,
         plugins=pm,
         engine=engine,
         rng=random.Random(run.config.generate.random_seed),
         llm_factory=llms,
+        personas=tuple(personas),
     )
+    if prepared.personas:
+        run.stats.personas.update(
+            file=str(run.config.generate.personas),
+            loaded=len(prepared.personas),
+            duplicates_removed=len(prepared.personas) - len(personas),
+        )
     records = prepared.method.generate(ctx, seeds, limit)
     try:
         async for record in records:
@@ -184,6 +198,8 @@ async def _generated(
         if engine.cache is not None:
             engine.cache.close()
         await llms.aclose()
+        if prepared.personas:
+            run.stats.personas["used"] = len(ctx.personas_used)
 
 
 class _YoungGC:
@@ -433,6 +449,7 @@ def build_report(
         asked_again=s.asked_again,
         method_rejections=dict(s.dropped.most_common()),
         method_details=_method_details(prepared.method),
+        personas=dict(s.personas),
         stages=[r.to_dict() for r in pipeline.reports],
         privacy_spent={**_method_spent(prepared.method, run.method), **pipeline.spent()},
         stopped=s.stopped,

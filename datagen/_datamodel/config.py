@@ -271,6 +271,14 @@ class GenerateConfig:
     #: the language records are made in (ISO 639-1, e.g. "fr"): every chat request asks for it, and the
     #: filter that declares ``checks_language`` drops records in another language (counted)
     language: str | None = attrs.field(default=None, validator=_known_language)
+    #: a file of personas (``.txt``, one per line, or JSONL/JSON/CSV/Parquet with a ``persona_field``
+    #: column): each job of the run is given one, in its prompts' ``persona`` variable or, when they do
+    #: not use it, as a line of its request (Persona Hub, arXiv 2406.20094)
+    personas: Path | None = None
+    persona_field: str = "persona"
+    #: the filter plugins that remove duplicate personas before the run uses them (None: those that
+    #: declare ``dedups_personas``, exact and near dedup; empty: keep all)
+    persona_dedup: list[str] | None = None
 
 
 @attrs.define

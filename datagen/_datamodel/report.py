@@ -61,6 +61,9 @@ class RunReport:
     method_rejections: dict[str, int] = attrs.field(factory=dict)
     #: what the method reports of its own (``report()``, optional), e.g. a preference judge's tie rate
     method_details: dict[str, Any] = attrs.field(factory=dict)
+    #: ``[generate] personas``: ``file``, ``loaded``, ``duplicates_removed``, ``used`` (distinct personas
+    #: the jobs were given)
+    personas: dict[str, Any] = attrs.field(factory=dict)
     #: one entry per filter / privacy stage (see :class:`datagen._kernel.stages.StageReport`)
     stages: list[dict[str, Any]] = attrs.field(factory=list)
     privacy_spent: dict[str, dict[str, float]] = attrs.field(factory=dict)

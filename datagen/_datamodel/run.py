@@ -40,6 +40,8 @@ class RunStats:
     finish_reasons: Counter[str] = attrs.field(factory=Counter)
     dropped: Counter[str] = attrs.field(factory=Counter)
     stopped: str | None = None
+    #: ``[generate] personas``: the file, how many it held, duplicates removed, how many jobs used
+    personas: dict[str, Any] = attrs.field(factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for logs and reports."""

@@ -13,6 +13,7 @@ import attrs
 from datagen._datamodel.records import Message, Provenance, Record, Usage, stable_id
 from datagen._datamodel.run import Demand, Run
 from datagen._engine.llm import Client, Request, Response
+from datagen._text.prompts import current_persona, persona_scope
 from datagen._text.repetition import degenerate
 from datagen.errors import DegenerateAnswer
 from datagen.log import Logger, get_logger
@@ -51,8 +52,29 @@ def in_language(messages: list[Message], code: str) -> list[Message]:
     return [Message("system", line), *messages]
 
 
+#: how a request is told its job's persona when its prompts do not place the ``persona`` variable
+PERSONA_LINE = (
+    "Persona: {persona}\nLet this persona shape what you write: its subject, its context and its voice."
+)
+
+
+def with_persona(messages: list[Message], persona: str) -> list[Message]:
+    """``messages`` conditioned on ``persona``: a line added to the system turn (one is made when none)."""
+    line = PERSONA_LINE.format(persona=persona)
+    if messages and messages[0].role == "system":
+        return [Message("system", f"{messages[0].content}\n\n{line}"), *messages[1:]]
+    return [Message("system", line), *messages]
+
+
 def _ignore_removal(_record: Record, _stage: str, _reason: str, _details: Mapping[str, Any]) -> None:
     return None
+
+
+def _places(persona: str, prompt: str | None, messages: Sequence[Message] | None) -> bool:
+    """Whether a request's text already holds ``persona`` (its template placed the variable)."""
+    if prompt is not None and persona in prompt:
+        return True
+    return any(persona in m.content for m in messages or ())
 
 
 @attrs.define
@@ -107,6 +129,31 @@ class GenerationContext(RunContext):
 
     engine: Engine | None = None
     rng: random.Random = attrs.field(factory=random.Random)
+    #: the run's personas (``[generate] personas``, duplicates removed), in the order jobs take them
+    personas: tuple[str, ...] = ()
+    #: the personas jobs were given so far (the report's ``personas.used``)
+    personas_used: set[str] = attrs.field(factory=set, repr=False)
+
+    @property
+    def persona(self) -> str | None:
+        """The persona of the job running in this task (None without ``[generate] personas``)."""
+        return current_persona()
+
+    def persona_for(self, index: int) -> str | None:
+        """The persona of the ``index``-th job: the run's personas in turn (None when it has none)."""
+        if not self.personas:
+            return None
+        return self.personas[index % len(self.personas)]
+
+    @contextlib.contextmanager
+    def job_persona(self, index: int) -> Iterator[str | None]:
+        """Within this block (and the tasks it starts) requests and templates get the ``index``-th
+        job's persona; yields it (None without personas)."""
+        persona = self.persona_for(index)
+        if persona is not None:
+            self.personas_used.add(persona)
+        with persona_scope(persona):
+            yield persona
 
     @property
     def is_chat(self) -> bool:
@@ -166,6 +213,12 @@ class GenerationContext(RunContext):
         language = self.run.config.generate.language
         if language and messages is not None:
             messages = in_language(list(messages), language)
+        persona = current_persona()
+        if persona and not _places(persona, prompt, messages):
+            if messages is not None:
+                messages = with_persona(list(messages), persona)
+            elif prompt is not None:
+                prompt = f"Persona: {persona}\n\n{prompt}"
         return Request(messages=tuple(messages) if messages is not None else None, prompt=prompt, **params)
 
     def record_id(self, *parts: Any) -> str:
@@ -173,13 +226,16 @@ class GenerationContext(RunContext):
         model, endpoint identity, default sampling and the method's options. A rerun repeats its ids;
         runs through another backend, model or sampling never share one."""
         s = self.run.config.sampling
-        scope = (
+        scope: tuple[Any, ...] = (
             self.run.backend if self.engine else None,
             self.run.model if self.engine else None,
             self.engine.identity if self.engine else None,
             (s.temperature, s.top_p, s.max_tokens, s.seed, list(s.stop)),
             self.run.config.method.options.get(self.run.method, {}),
         )
+        persona = current_persona()
+        if persona:  # records made for another persona are other records
+            scope = (*scope, persona)
         return stable_id(scope, *parts)
 
     def reject(self, reason: str) -> None:

@@ -64,6 +64,13 @@ def require_seeds(seeds: Sequence[Record], method: str, *, field: str = "instruc
             raise UsageError(f"{method}: seed {i} ({seed.id}) has no {field}")
 
 
+def with_persona_metadata(record: Record | None, persona: str | None) -> Record | None:
+    """``record`` naming the ``persona`` it was made for in ``metadata.persona`` (unless it names one)."""
+    if record is None or persona is None or "persona" in record.metadata:
+        return record
+    return record.evolve(metadata={**record.metadata, "persona": persona})
+
+
 async def records_of(
     ctx: GenerationContext,
     make: Callable[[T], Awaitable[Record | None]],
@@ -74,11 +81,13 @@ async def records_of(
 ) -> AsyncIterator[Record]:
     """The records ``make`` returns for ``jobs``, concurrently.
 
-    A job ``make`` gives up on (returns None: its answer was rejected, degenerate, a copy of the prompt)
-    is tried again, while the run still wants records, up to ``retries`` times (default
-    ``[generate] ask_again``, 2; pass 0 when ``make`` has an attempt loop of its own), each attempt's
-    requests with another sampling seed and counted in the report's ``asked_again``; so a method reaches
-    its count through its own rejections.
+    With ``[generate] personas`` the ``i``-th job is given the ``i``-th persona in turn (its requests
+    and templates see it: :meth:`GenerationContext.job_persona`) and its record names it in
+    ``metadata.persona``. A job ``make`` gives up on (returns None: its answer was rejected,
+    degenerate, a copy of the prompt) is tried again, while the run still wants records, up to
+    ``retries`` times (default ``[generate] ask_again``, 2; pass 0 when ``make`` has an attempt loop
+    of its own), each attempt's requests with another sampling seed and counted in the report's
+    ``asked_again``; so a method reaches its count through its own rejections.
 
     Jobs are drawn lazily and no more run at once than the run still needs (``ctx.window()``: the records
     still wanted, scaled by the share that survived the filters so far, at most the engine's parallelism;
@@ -88,16 +97,18 @@ async def records_of(
     window = ctx.window if limit is None else limit
     times = ctx.run.config.generate.ask_again if retries is None else retries
 
-    async def attempts(job: T) -> Record | None:
-        record = await make(job)
-        for number in range(1, times + 1):
-            if record is not None or ctx.demand.still_wanted() <= 0:
-                break
-            with ctx.attempt(number):
-                record = await make(job)
-        return record
+    async def attempts(numbered: tuple[int, T]) -> Record | None:
+        index, job = numbered
+        with ctx.job_persona(index) as persona:
+            record = await make(job)
+            for number in range(1, times + 1):
+                if record is not None or ctx.demand.still_wanted() <= 0:
+                    break
+                with ctx.attempt(number):
+                    record = await make(job)
+        return with_persona_metadata(record, persona)
 
-    async with contextlib.aclosing(bounded_map(attempts if times else make, jobs, window)) as results:
+    async with contextlib.aclosing(bounded_map(attempts, enumerate(jobs), window)) as results:
         async for record in results:
             if record is not None:
                 yield record

@@ -8,10 +8,12 @@ continue) for base models such as the embedded one. Users replace any of them wi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,23 @@ _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 _LABEL = re.compile(r"^\s*(?:#[^#\n]{1,40}#\s*:?|[\w ()/-]{1,30}:|\d+[.)]|[-*\u2022])\s*")
 #: shorter example lines than this are not compared (labels, "Answer: Equal")
 MIN_EXAMPLE_WORDS = 4
+#: the persona the current job writes for (``[generate] personas``): every template's ``persona``
+_PERSONA: ContextVar[str | None] = ContextVar("datagen_persona", default=None)
+
+
+def current_persona() -> str | None:
+    """The persona of the job running in this task, or None."""
+    return _PERSONA.get()
+
+
+@contextlib.contextmanager
+def persona_scope(persona: str | None) -> Iterator[None]:
+    """Within this block (and the tasks started in it) templates render with ``persona``."""
+    token = _PERSONA.set(persona)
+    try:
+        yield
+    finally:
+        _PERSONA.reset(token)
 
 
 @functools.cache
@@ -82,7 +101,9 @@ class PromptSet:
                 ) from None
 
     def render(self, key: str, **variables: Any) -> str:
-        """Fill template ``key``; an undefined variable is an error naming the template."""
+        """Fill template ``key``; an undefined variable is an error naming the template. Every template
+        also sees ``persona``: the job's persona, or an empty string."""
+        variables.setdefault("persona", current_persona() or "")
         try:
             return self._templates[key].render(**variables)
         except self._undefined as exc:

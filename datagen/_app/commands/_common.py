@@ -136,6 +136,13 @@ def finish(report: RunReport, require_count: bool) -> None:
     if report.method_details:
         flat = {k: v for k, v in report.method_details.items() if isinstance(v, int | float | str)}
         click.echo(f"{report.method}: " + ", ".join(f"{k}={v}" for k, v in flat.items()), err=True)
+    if report.personas:
+        p = report.personas
+        click.echo(
+            f"personas: {p.get('used', 0)} used of {p.get('loaded', 0)} in {p.get('file')} "
+            f"({p.get('duplicates_removed', 0)} duplicates removed)",
+            err=True,
+        )
     for stage in report.stages:
         found = stage.get("details", {}).get("found")
         if isinstance(found, dict):  # what a privacy stage found and replaced, by type

@@ -44,6 +44,7 @@ def generate_overrides(host: Host, opts: dict[str, Any]) -> dict[str, Any]:
         put_setting(overrides, key, opts[flag])
     for flag, key in (
         ("seeds", "generate.seeds"),
+        ("personas", "generate.personas"),
         ("out", "generate.out"),
         ("cache_dir", "cache.dir"),
         ("rejected", "generate.rejected"),
@@ -69,6 +70,11 @@ def generate_overrides(host: Host, opts: dict[str, Any]) -> dict[str, Any]:
     "--seeds",
     type=click.Path(path_type=Path),
     help="Seeds: JSONL (records or Self-Instruct tasks), a JSON array, CSV with a header, or Parquet.",
+)
+@click.option(
+    "--personas",
+    type=click.Path(path_type=Path),
+    help="Personas, one per job in turn: .txt (one per line), or JSONL/CSV/Parquet with a persona column.",
 )
 @click.option(
     "--private",

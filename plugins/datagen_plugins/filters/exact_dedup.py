@@ -31,6 +31,8 @@ class ExactDedup:
     """Keeps the first of every group of records with the same (normalised) text."""
 
     name: ClassVar[str] = "exact_dedup"
+    #: run on a run's personas (``[generate] personas``) unless ``persona_dedup`` names others: first
+    dedups_personas: ClassVar[int] = 1
     #: the seed's flat ``QualityFilter`` switches that add this filter (last)
     seed_switches: ClassVar[tuple[str, ...]] = (
         "remove_duplicates",

@@ -101,6 +101,8 @@ class NearDedup:
     """Drops near duplicates (``near_duplicate``, with the id it duplicates and the estimated Jaccard)."""
 
     name: ClassVar[str] = "near_dedup"
+    #: run on a run's personas (``[generate] personas``) unless ``persona_dedup`` names others: second
+    dedups_personas: ClassVar[int] = 2
     #: ``datagen generate`` / ``datagen filter --index DIR`` sets ``[filter.near_dedup] index``
     cli_options: ClassVar[tuple[CliOption, ...]] = (
         CliOption(

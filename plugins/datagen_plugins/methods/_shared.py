@@ -16,6 +16,7 @@ from datagen.plugin import (
     RougeLIndex,
     rouge_l,
     tokenize,
+    with_persona_metadata,
 )
 
 PACKAGE = "datagen_plugins.methods"
@@ -119,15 +120,19 @@ async def bootstrap(
 
     ``propose(round_no, wanted)`` sends up to ``requests_per_round`` requests for new candidates;
     :func:`keep_novel` filters them; ``build(text, extra, score, round_no)`` turns each kept one into a
-    record (``requests_per_kept`` requests, None when it fails). Stops after ``max_requests``.
+    record (``requests_per_kept`` requests, None when it fails). Stops after ``max_requests``. With
+    ``[generate] personas`` each round is one persona's: its requests and templates see the
+    ``round_no``-th persona, and its records name it.
     """
     produced = requests = round_no = 0
     while produced < count and requests < max_requests:
         wanted = ctx.demand.remaining(produced, count)  # fewer than count - produced when stages remove some
-        found = await propose(round_no, wanted)
-        requests += min(requests_per_round, wanted)
-        kept = keep_novel(ctx, index, found, reject, wanted)
-        records = await asyncio.gather(*(build(text, extra, score, round_no) for text, extra, score in kept))
+        with ctx.job_persona(round_no) as persona:  # reset before yielding: the consumer never sees it
+            found = await propose(round_no, wanted)
+            requests += min(requests_per_round, wanted)
+            kept = keep_novel(ctx, index, found, reject, wanted)
+            made = await asyncio.gather(*(build(text, extra, score, round_no) for text, extra, score in kept))
+        records = [with_persona_metadata(r, persona) for r in made]
         requests += requests_per_kept * len(kept)
         for record in records:
             if record is not None:

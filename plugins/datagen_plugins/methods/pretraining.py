@@ -71,6 +71,7 @@ class Pretraining:
 
     async def _document(self, ctx: GenerationContext, job: tuple[int, str, str, str | None]) -> Record | None:
         index, topic, kind, persona = job
+        persona = persona or ctx.persona  # the method's own personas, else the run's ([generate] personas)
         cfg = self.config
         low, high = cfg.min_ratio * cfg.target_words, cfg.max_ratio * cfg.target_words
         text = self.prompts.styled(
