@@ -70,7 +70,7 @@ def test_generate_with_config_file_and_plugin_options(cli, tmp_path: Path) -> No
             {},
             ["--method", "nope"],
             "unknown method 'nope'; registered methods: aug_pe, controlled, conversation, domain, "
-            "domain_transfer, evol_instruct, magpie, paraphrase, preference, pretraining, respond, "
+            "domain_transfer, evol_instruct, magpie, paraphrase, persona, preference, pretraining, respond, "
             "self_instruct, style_variation, template, translate",
         ),
         (
