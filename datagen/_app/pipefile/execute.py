@@ -259,6 +259,9 @@ class StepTotals:
     counters: dict[str, float] = attrs.field(factory=lambda: dict.fromkeys(COUNTERS, 0))
     #: an LLM step's requests in flight at once, as its engine last allowed (None for other steps)
     concurrency: int | None = None
+    #: a method's own figures (``RunReport.method_details``: a preference judge's tie rate, ...), one
+    #: entry per row group, in the order the groups finished
+    method_details: list[dict[str, Any]] = attrs.field(factory=list)
 
     def add(self, meta: dict[str, Any], resumed: bool) -> None:
         """Count one group's checkpoint metadata."""
@@ -274,6 +277,8 @@ class StepTotals:
             self.removed[item["reason"]] = self.removed.get(item["reason"], 0) + item["details"]["count"]
         if meta.get("concurrency"):
             self.concurrency = meta["concurrency"]
+        if meta.get("method_details"):  # a method's own figures, group by group
+            self.method_details.append({"group": meta["group"], **meta["method_details"]})
         if not resumed:  # what this run spent: a resumed group's requests were paid before
             for key in COUNTERS:
                 self.counters[key] += meta["counters"].get(key, 0) or 0
@@ -289,6 +294,7 @@ class StepTotals:
             "groups_resumed": self.groups_resumed,
             "removed": dict(sorted(self.removed.items())),
             "concurrency": self.concurrency,
+            **({"method_details": self.method_details} if self.method_details else {}),
             **{k: round(v, 6) if k in {"cost_usd", "seconds"} else int(v) for k, v in self.counters.items()},
         }
 
@@ -408,6 +414,7 @@ class _Groups:
             "rows_out": len(made.rows),
             "rejects": [],
             "method_rejections": made.rejected,
+            "method_details": made.details,
             "counters": made.counters,
         }
         if self.out is not None:
@@ -449,6 +456,7 @@ class _Groups:
                 "rejects": removed,
                 "counters": {key: after[key] - before[key] + runner.spent.get(key, 0) for key in COUNTERS},
                 "method_rejections": runner.gave_up,
+                "method_details": runner.details,
                 "concurrency": runner.concurrency,
             }
             if self.out is not None:

@@ -192,6 +192,8 @@ class StepRun:
         self.spent: dict[str, float] = {}
         #: what the last ``apply``'s method gave up on, by reason (rejects entries with a count)
         self.gave_up: list[Reject] = []
+        #: what the method of the last ``apply`` reported of its own (a method step's)
+        self.details: dict[str, Any] = {}
         #: requests the step's engine let in flight at once, as it last stood (LLM steps; what ``plan``
         #: scales its seconds by)
         self.concurrency: int | None = None
@@ -383,6 +385,8 @@ class MethodRows:
     rows: list[Row]
     counters: dict[str, float]
     rejected: list[Reject]
+    #: what the method reports of its own (``RunReport.method_details``), for this group
+    details: dict[str, Any] = attrs.field(factory=dict)
 
 
 async def run_method(
@@ -445,7 +449,7 @@ async def run_method(
             for key, value in carry.get(origin or "", {}).items():
                 row.setdefault(key, value)
         rows.append(row)
-    return MethodRows(rows, counters, rejected)
+    return MethodRows(rows, counters, rejected, dict(report.method_details))
 
 
 class MethodRun(StepRun):
@@ -471,6 +475,7 @@ class MethodRun(StepRun):
         # is the step's: only the requests, counted by the method's own run, are added
         self.spent = {k: made.counters[k] for k in ("requests", "cached")}
         self.gave_up = made.rejected
+        self.details = made.details
         return made.rows, []
 
 
