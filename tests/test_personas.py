@@ -192,6 +192,26 @@ def test_a_prompt_that_places_the_persona_gets_no_extra_line(datagen_plugins, tm
         assert request.messages[0].content.startswith("You are A ")
 
 
+def test_the_template_method_places_the_persona_where_its_template_says(datagen_plugins, tmp_path) -> None:
+    requests: list[Request] = []
+    template = "Write a question {{ persona or 'a person' }} might ask about {{ topic }}."
+    options = {"template": template, "variables": {"topic": ["tax", "bees"]}, "complete": True}
+    path = write_txt(tmp_path / "p.txt", PERSONAS[:2])
+    with_personas = generator(
+        datagen_plugins, lambda r: requests.append(r) or "Why?", generate={"personas": str(path)}
+    )
+    results = with_personas.run("template", [], 2, **options)
+    assert {r.instruction.split(" might ask")[0].removeprefix("Write a question ") for r in results} == set(
+        PERSONAS[:2]
+    )
+    assert all(len(r.messages) == 1 for r in requests)  # placed by the template: no extra line
+    plain = generator(datagen_plugins, lambda r: "Why?").run("template", [], 2, **options)
+    assert all(r.instruction.startswith("Write a question a person might ask") for r in plain)
+    strict = {**options, "template": "Write a question {{ persona }} might ask about {{ topic }}."}
+    with pytest.raises(UsageError, match="it uses persona, but the run has no personas"):
+        generator(datagen_plugins, lambda r: "Why?").run("template", [], 2, **strict)
+
+
 def test_a_base_model_gets_the_persona_before_its_prompt(datagen_plugins, tmp_path: Path) -> None:
     prompts: list[str] = []
     gen = generator(
@@ -233,7 +253,7 @@ def test_personas_are_made_from_texts_and_bad_answers_are_dropped(datagen_plugin
     def respond(request: Request) -> str:
         text = request_text(request)
         if "bees" in text:
-            return "A person."  # too short: asked again, then dropped
+            return "A person." if request.seed % 2 else "What do bees eat in the winter months?"
         if "bridge" in text:
             return (
                 'Persona: "A structural engineer who inspects old railway bridges and writes safety reports."'
@@ -255,7 +275,8 @@ def test_personas_are_made_from_texts_and_bad_answers_are_dropped(datagen_plugin
     for record in results:
         assert record.metadata["persona"] == record.output
         assert record.provenance.parent_id == record.metadata["persona_source"]
-    assert results.report.method_rejections["too_short"] >= 1
+    assert results.report.method_rejections["too_short"] >= 1  # and a question is no persona either
+    assert results.report.method_rejections["a_question"] >= 1
     out = tmp_path / "personas.jsonl"
     results.save(out)
     assert set(load_personas(out)) == {r.output for r in results}  # a run reads the method's output

@@ -13,9 +13,9 @@ Two ways to make them, as in Persona Hub:
 
 A record holds the persona in ``output`` and in ``metadata.persona`` (what ``[generate] personas``
 reads), with where it came from (``persona_source``: the seed's id, or ``expanded_from`` and
-``relation``). An answer that is not one persona (too short, too long, a copy of its source) is asked
-again, then dropped and counted. Add ``near_dedup`` to the output filters to drop near-duplicate
-personas as they are made; a persona file is deduplicated again when a run reads it.
+``relation``). An answer that is not one persona (too short, too long, a question, a copy of its
+source) is asked again, then dropped and counted. Add ``near_dedup`` to the output filters to drop
+near-duplicate personas as they are made; a persona file is deduplicated again when a run reads it.
 """
 
 from __future__ import annotations
@@ -119,6 +119,8 @@ class Persona:
             return "too_short"
         if words > self.config.max_words:
             return "too_long"
+        if "?" in persona:  # a question someone would ask, not a description of them
+            return "a_question"
         if is_copy(persona, source, 0.7):
             return "copies_source"
         return None

@@ -4,6 +4,8 @@
 generator function). Combinations are sampled without repeats; asking for more records than there are
 distinct combinations, or a template that uses an undefined variable, is an error before any request.
 With ``complete = true`` each filled template is sent to the backend and the answer becomes the output.
+The variable ``persona`` is the job's persona (``[generate] personas``), not a combination variable; a
+template that uses it needs personas unless it has a fallback (``{{ persona or 'a person' }}``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,23 @@ class TemplateConfig:
     prompts: dict[str, str] = attrs.field(factory=dict)
 
 
+def _persona_has_fallback(parsed: Any) -> bool:
+    """Whether every use of ``persona`` in a parsed template has a fallback (``persona or '...'``, or
+    ``persona|default('...')``), so it also renders without personas."""
+    from jinja2 import nodes
+
+    guarded: set[int] = set()
+    for node in parsed.find_all((nodes.Or, nodes.Filter, nodes.CondExpr)):
+        if isinstance(node, nodes.Or):
+            guarded.add(id(node.left))
+        elif isinstance(node, nodes.Filter) and node.name in ("default", "d"):
+            guarded.add(id(node.node))
+        elif isinstance(node, nodes.CondExpr):
+            guarded.add(id(node.test))
+    uses = [n for n in parsed.find_all(nodes.Name) if n.name == "persona"]
+    return all(id(n) in guarded for n in uses)
+
+
 def combinations(sizes: Sequence[int], count: int, rng: random.Random) -> Iterator[tuple[int, ...]]:
     """``count`` distinct index tuples over ``sizes``, uniformly at random, without repeats."""
     total = math.prod(sizes)
@@ -93,6 +112,10 @@ class Template:
         except jinja2.TemplateSyntaxError as exc:
             raise UsageError(f"$.method.template.template: line {exc.lineno}: {exc.message}") from None
         used = jinja2.meta.find_undeclared_variables(parsed)
+        #: the job's persona ([generate] personas), not a combination variable
+        self.uses_persona = "persona" in used and "persona" not in config.variables
+        self.needs_persona = self.uses_persona and not _persona_has_fallback(parsed)
+        used -= {"persona"} if self.uses_persona else set()
         undefined = sorted(used - set(config.variables))
         if undefined:
             raise UsageError(
@@ -118,7 +141,8 @@ class Template:
             )
 
     async def _record(self, ctx: GenerationContext, values: dict[str, Any]) -> Record | None:
-        text = self.template.render(**values).strip()
+        persona = {"persona": ctx.persona or ""} if self.uses_persona else {}
+        text = self.template.render(**values, **persona).strip()
         record_id = ctx.record_id(self.name, self.config.template, values)
         if not self.config.complete:
             return Record(
@@ -149,6 +173,12 @@ class Template:
 
     def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
         """``count`` distinct combinations, filled (and completed)."""
+        if self.needs_persona and not ctx.personas:
+            raise UsageError(
+                "$.method.template.template: it uses persona, but the run has no personas: set "
+                "[generate] personas (or --personas FILE), or give it a fallback: "
+                "{{ persona or 'a person' }}"
+            )
         sizes = [len(self.config.variables[n]) for n in self.names]
         picks = combinations(sizes, min(count, math.prod(sizes)), ctx.rng)
         jobs = (
