@@ -56,6 +56,12 @@ class Behaviour:
     #: serve this many at once and queue the rest, never answering 429 (a default vLLM server): the
     #: latency grows with the queue
     serve_at_once: int | None = None
+    #: how a structured answer picks an ``enum`` value: ``hash`` (by the prompt, as if judged) or
+    #: ``first`` (always the first listed: a pairwise judge that prefers whatever comes first)
+    enum_choice: str = "hash"
+    #: chat answers differ with the request's sampling seed and temperature (in text and length), as a
+    #: model's samples do; off, an answer depends on the prompt only
+    vary_answers: bool = False
     seed: int = 0
     batch_polls: int = 1
     batch_expire_first: int = 0
@@ -80,8 +86,16 @@ def body_digest(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _answer_text(source: str, max_tokens: int) -> tuple[str, str]:
-    words = ("answer to: " + source).split()
+def _answer_text(source: str, max_tokens: int, vary: Any = None) -> tuple[str, str]:
+    """The words "answer to:" and the prompt, cut at ``max_tokens`` words; with ``vary`` (a request's
+    sampling seed and temperature) the prompt's words are also cut at a point that depends on it, so
+    samples differ in text and length as a model's do."""
+    words = source.split()
+    if vary is not None and len(words) > 1:
+        half = len(words) // 2
+        keep = half + int(body_digest({"v": vary, "s": source}), 16) % (len(words) - half)
+        words = [*words[:keep], f"({body_digest({'v': vary})[:6]})"]
+    words = ["answer", "to:", *words]
     finish = "length" if len(words) > max_tokens else "stop"
     return " ".join(words[:max_tokens]), finish
 
@@ -93,20 +107,29 @@ def _text_of(content: Any) -> str:
     return str(content)
 
 
-def _schema_object(schema: Mapping[str, Any], source: str) -> dict[str, Any]:
+def _schema_object(schema: Mapping[str, Any], source: str, choice: str = "hash") -> dict[str, Any]:
     """An object valid against ``schema``: nested objects filled in, an integer within its bounds
-    (varying with the prompt, as a model's scores would), text quoting the prompt."""
+    (varying with the prompt, as a model's scores would), one of an ``enum``'s values (by the prompt's
+    hash, or with ``choice = "first"`` always the first: a judge that follows position), text quoting
+    the prompt (cut at its ``maxLength``)."""
     props = schema.get("properties", {})
     out: dict[str, Any] = {}
     for name, spec in props.items():
         kind = spec.get("type") if isinstance(spec, Mapping) else None
-        if kind == "object":
-            out[name] = _schema_object(spec, source)
+        if isinstance(spec, Mapping) and isinstance(spec.get("enum"), list) and spec["enum"]:
+            values = spec["enum"]
+            pick = 0 if choice == "first" else int(body_digest({"p": source, "k": name}), 16) % len(values)
+            out[name] = values[pick]
+        elif kind == "object":
+            out[name] = _schema_object(spec, source, choice)
         elif kind == "integer":
             low, high = int(spec.get("minimum", 1)), int(spec.get("maximum", 1))
             out[name] = low + int(body_digest({"p": source, "k": name}), 16) % (high - low + 1)
         else:
-            out[name] = {"number": 1.0, "boolean": True, "array": []}.get(str(kind), f"{name}: {source}")
+            text = f"{name}: {source}"[
+                : int(spec.get("maxLength", 10**9)) if isinstance(spec, Mapping) else None
+            ]
+            out[name] = {"number": 1.0, "boolean": True, "array": []}.get(str(kind), text)
     return out
 
 
@@ -375,10 +398,12 @@ class LoopbackServer:
         messages = body.get("messages", [])
         source = next((_text_of(m["content"]) for m in reversed(messages) if m.get("role") == "user"), "")
         max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 256)
-        text, finish = _answer_text(source, max_tokens)
+        vary = [body.get("seed"), body.get("temperature")] if self.behaviour.vary_answers else None
+        text, finish = _answer_text(source, max_tokens, vary)
         fmt = body.get("response_format") or {}
         if fmt.get("type") == "json_schema":
-            text, finish = json.dumps(_schema_object(fmt["json_schema"].get("schema", {}), source)), "stop"
+            schema = fmt["json_schema"].get("schema", {})
+            text, finish = json.dumps(_schema_object(schema, source, self.behaviour.enum_choice)), "stop"
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
         return {
             "id": f"chatcmpl-{digest}",
@@ -439,7 +464,9 @@ class LoopbackServer:
                     "type": "tool_use",
                     "id": f"toolu_{digest}",
                     "name": tool["name"],
-                    "input": _schema_object(tool.get("input_schema", {}), str(source)),
+                    "input": _schema_object(
+                        tool.get("input_schema", {}), str(source), self.behaviour.enum_choice
+                    ),
                 }
             ]
             stop_reason = "tool_use"

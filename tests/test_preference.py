@@ -172,3 +172,31 @@ def test_preference_is_a_pipeline_step(datagen_plugins, tmp_path: Path) -> None:
     rows = done.rows()
     assert [r["instruction"] for r in rows] == INSTRUCTIONS[:2]
     assert all(r["chosen"] == r["output"] and r["chosen"] != r["rejected"] for r in rows)
+    step = next(s for s in done.report["steps"] if s["name"] == "pairs")
+    (group,) = step["method_details"]  # the method's own figures reach the pipeline's report
+    assert group["group"] == 0 and group["pairs"] == 2 and group["tie_rate"] == 0.0
+
+
+@pytest.mark.parametrize("judge", ["first", "hash"])
+def test_judges_of_known_behaviour_behind_the_openai_sdk_get_the_figures_they_deserve(
+    datagen_plugins, judge: str
+) -> None:
+    """Through the openai SDK to the loopback server: scores by the prompt's hash (they carry no
+    information, so no length bias to speak of), and a pairwise verdict that always names the first
+    answer (every pair a flip, none kept) or a coin (some pairs kept, about two flips in nine)."""
+    from datagen.testing_server import Behaviour, LoopbackServer
+
+    instructions = [f"{text} ({i})" for i, text in enumerate(INSTRUCTIONS * 10)]
+    with LoopbackServer(Behaviour(enum_choice=judge, vary_answers=True)) as srv:
+        backend = {"name": "openai", "openai": {"base_url": srv.url + "/v1", "api_key": "sk-test-000"}}
+        gen = Generator(load_config(data={"backend": backend, "cache": {"enabled": False}}, environ={}),
+                        plugins=datagen_plugins)  # fmt: skip
+        results = gen.run("preference", instructions, len(instructions), pairwise=True)
+    details = results.report.method_details
+    assert details["ratings"] > 0 and details["ratings_unparsed_dropped"] == 0
+    assert sum(details["score_distribution"]["helpfulness"].values()) == details["ratings"]
+    if judge == "first":
+        assert len(results) == 0 and details["position_flip_rate"] == 1.0 and details["tie_rate"] == 1.0
+    else:
+        assert len(results) > 0 and 0.05 < details["position_flip_rate"] < 0.5
+        assert all(r.metadata["chosen"] != r.metadata["rejected"] for r in results)
