@@ -309,3 +309,40 @@ def test_the_persona_method_refuses_a_mismatched_persona_setting(datagen_plugins
     gen = generator(datagen_plugins, lambda r: "x", generate={"personas": str(path)})
     with pytest.raises(UsageError, match="mode 'from_text' makes personas from seed texts"):
         gen.run("persona", ["A text."], 2)
+
+
+# ------------------------------------------------------------------------------------ pipeline files
+
+
+def test_pipeline_steps_make_personas_and_write_for_them(datagen_plugins, tmp_path: Path) -> None:
+    from datagen import Pipeline
+
+    requests: list[Request] = []
+
+    def respond(request: Request) -> str:
+        requests.append(request)
+        if "Who is likely to read" in request_text(request):
+            return "A structural engineer who inspects old railway bridges and writes safety reports."
+        return "A careful answer."
+
+    name = next(_NAMES)
+    add_scripted_backend(datagen_plugins, respond, name=name)
+    (tmp_path / "texts.csv").write_text("text\nThe bridge needs new rivets.\nThe bees swarmed at noon.\n")
+    write_txt(tmp_path / "p.txt", PERSONAS[:2])
+    data = {
+        "sources": {"t": {"path": "texts.csv", "columns": {"text": "instruction"}}},
+        "steps": [
+            {"name": "who", "method": "persona"},
+            {"name": "answers", "method": "respond", "personas": "p.txt"},
+        ],
+    }
+    pipeline = Pipeline.from_dict(data, base=tmp_path, plugins=datagen_plugins, backend=name)
+    rows = pipeline.run(tmp_path / "out").rows()
+    assert len(rows) == 2
+    assert all(r["persona"] in PERSONAS[:2] for r in rows)  # the answers' personas, from the step's file
+    answering = [r for r in requests if "Who is likely to read" not in request_text(r)]
+    assert answering and all(r.messages[0].content.startswith("Persona: ") for r in answering)
+
+    data["steps"][1]["personas"] = "missing.txt"
+    with pytest.raises(ConfigError, match=r"steps\[1\]\.personas: .*missing\.txt: persona file not found"):
+        Pipeline.from_dict(data, base=tmp_path, plugins=datagen_plugins, backend=name).run(tmp_path / "o2")

@@ -87,6 +87,7 @@ def _source_problems(loaded: Loaded, pm: PluginManager, problems: list[str]) -> 
                 problems.append(f"{where}.count: how many rows the method makes")
             if source.seeds and not loaded.resolve(source.seeds).exists():
                 problems.append(f"{where}.seeds: {loaded.resolve(source.seeds)}: no such file")
+            problems.extend(_persona_problems(source.personas, loaded, where))
         else:
             assert source.path is not None
             path = loaded.resolve(source.path)
@@ -188,7 +189,20 @@ def _method_problems(step: MethodStep, loaded: Loaded, pm: PluginManager, where:
     if step.model and step.model not in loaded.spec.models:
         known = ", ".join(loaded.spec.models) or "none"
         found.append(f"{where}.model: no model named {step.model!r} under models (named: {known})")
-    return found
+    return [*found, *_persona_problems(step.personas, loaded, where)]
+
+
+def _persona_problems(personas: str | None, loaded: Loaded, where: str) -> list[str]:
+    """A method's persona file must be readable and hold personas."""
+    if not personas:
+        return []
+    from datagen._datamodel.personas import load_personas
+
+    try:
+        load_personas(loaded.resolve(personas))
+    except UsageError as exc:
+        return [f"{where}.personas: {exc}"]
+    return []
 
 
 def _stage_problems(step: StageStep, config: DatagenConfig, pm: PluginManager, where: str) -> list[str]:

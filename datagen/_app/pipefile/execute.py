@@ -104,7 +104,11 @@ def prepare(
         raise loaded.located(problems)
     spec = loaded.spec
     sources = {
-        name: {**attrs.asdict(s), "file": file_digest(loaded.resolve(s.path)) if s.path else None}
+        name: {
+            **attrs.asdict(s),
+            "file": file_digest(loaded.resolve(s.path)) if s.path else None,
+            "personas_file": file_digest(loaded.resolve(s.personas)) if s.personas else None,
+        }
         for name, s in spec.sources.items()
     }
     base = digest([sources, spec.rows, spec.row_group, spec.seed, output_settings(cfg)])
@@ -189,6 +193,7 @@ def _method_maker(prepared: Prepared, name: str, source: SourceSpec, g: int, n: 
         return await run_method(
             prepared, name=name, method=source.method, options=source.options, model_name=source.model,
             seeds=to_seeds(seeds), count=n, group=g, row_id=lambda k: f"{name}-{first + k:06d}", spend=run,
+            personas=prepared.loaded.resolve(source.personas) if source.personas else None,
         )  # fmt: skip
 
     return make

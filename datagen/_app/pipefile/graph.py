@@ -171,6 +171,8 @@ def step_settings(loaded: Loaded, step: Step, models: dict[str, Any]) -> dict[st
         settings["model_spec"] = models.get(step.model or "default")
     if isinstance(step, SamplerStep) and step.path:
         settings["file"] = file_digest(loaded.resolve(step.path))
+    if isinstance(step, MethodStep) and step.personas:  # other personas, other records
+        settings["personas_file"] = file_digest(loaded.resolve(step.personas))
     return settings
 
 

@@ -82,6 +82,8 @@ class SourceSpec:
     model: str = ""
     #: with ``method``: the method's options (``[method.NAME]`` keys)
     options: dict[str, Any] = attrs.field(factory=dict)
+    #: with ``method``: a persona file, each job of the method given one in turn (``[generate] personas``)
+    personas: str | None = None
 
 
 @attrs.define
@@ -211,6 +213,9 @@ class MethodStep:
     model: str = ""
     #: the method's options (``[method.NAME]`` keys)
     options: dict[str, Any] = attrs.field(factory=dict)
+    #: a persona file beside the pipeline file: each of the method's jobs is given one persona in turn
+    #: (``[generate] personas``)
+    personas: str | None = None
 
 
 @attrs.define

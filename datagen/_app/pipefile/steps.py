@@ -10,6 +10,7 @@ import asyncio
 import json
 import random
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -402,6 +403,7 @@ async def run_method(
     row_id: Callable[[int], str],
     carry: dict[str, Row] | None = None,
     spend: Run | None = None,
+    personas: Path | None = None,
 ) -> MethodRows:
     """``count`` records of a generation method on ``seeds`` with the named model, as rows (ids from
     ``row_id``), with what they cost and the method's rejections by reason (a method source's rows, or
@@ -416,7 +418,11 @@ async def run_method(
         converter.unstructure(model_config(prepared.config, model)),
         {
             "method": {method: options},
-            "generate": {"random_seed": prepared.loaded.spec.seed * 100_003 + group, "require_count": False},
+            "generate": {
+                "random_seed": prepared.loaded.spec.seed * 100_003 + group,
+                "require_count": False,
+                **({"personas": str(personas)} if personas is not None else {}),
+            },
         },
     )
     if spend is not None:
@@ -469,7 +475,7 @@ class MethodRun(StepRun):
             self.prepared, name=step.name, method=step.method, options=step.options, model_name=step.model,
             seeds=seeds, count=len(rows) * step.per_row, group=0,
             row_id=lambda k: f"{step.name}-{first}-{k:04d}", carry={str(r["id"]): r for r in rows},
-            spend=self.run,
+            spend=self.run, personas=self.prepared.loaded.resolve(step.personas) if step.personas else None,
         )  # fmt: skip
         # its tokens and cost are charged to the run (so the step's delta counts them) and its time
         # is the step's: only the requests, counted by the method's own run, are added
