@@ -200,3 +200,17 @@ def test_judges_of_known_behaviour_behind_the_openai_sdk_get_the_figures_they_de
     else:
         assert len(results) > 0 and 0.05 < details["position_flip_rate"] < 0.5
         assert all(r.metadata["chosen"] != r.metadata["rejected"] for r in results)
+
+
+def test_a_rating_at_its_longest_fits_the_tokens_the_judge_is_given() -> None:
+    """With judge_max_tokens unset a grammar-held judge is never cut off: the longest rating the schema
+    allows, laid out generously, has no more characters (so no more tokens) than the judge may write."""
+    from datagen_plugins.methods.preference import PAIRWISE_SCHEMA, Preference, PreferenceConfig
+
+    method = Preference(PreferenceConfig(rationale_max_chars=120, scale=10))
+    longest = {a: {"rationale": "x" * 120, "score": 10} for a in ASPECTS}
+    assert len(json.dumps(longest, indent=20)) <= method.rating_tokens
+    verdict = {"rationale": "y" * 300, "better": "tie"}
+    assert len(json.dumps(verdict, indent=20)) <= method.verdict_tokens
+    assert PAIRWISE_SCHEMA["properties"]["rationale"]["maxLength"] == 300
+    assert Preference(PreferenceConfig(judge_max_tokens=64)).rating_tokens == 64

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -87,6 +88,30 @@ PAIRWISE_SCHEMA = {
 }
 
 
+#: characters of layout a JSON grammar lets a model put in one gap between tokens (llama.cpp's allow a
+#: newline or two and up to 20 spaces or tabs)
+_GAP = 23
+
+
+def json_chars_bound(schema: Mapping[str, Any]) -> int:
+    """About the most characters a JSON value valid against ``schema`` takes when its strings are
+    bounded (``maxLength``), its integers bounded and its objects closed, layout included: a bound on
+    the tokens a judge held to the schema by a grammar writes (a token is at least one character; a
+    string's escapes are not counted). An unbounded string or number counts 512."""
+    if "enum" in schema:
+        return max(len(json.dumps(v)) for v in schema["enum"]) + _GAP
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties", {})
+        members = sum(len(json.dumps(k)) + 2 + 2 * _GAP + json_chars_bound(v) for k, v in props.items())
+        return members + 2 + _GAP
+    if kind == "string":
+        return int(schema.get("maxLength", 512)) + 2 + _GAP
+    if kind == "integer" and schema.get("minimum") is not None and schema.get("maximum") is not None:
+        return max(len(str(schema["minimum"])), len(str(schema["maximum"]))) + _GAP
+    return 512 + _GAP
+
+
 @attrs.define
 class PreferenceConfig:
     """Options of ``[method.preference]``."""
@@ -103,7 +128,9 @@ class PreferenceConfig:
     scale: int = attrs.field(default=5, validator=bounded(2, high=10))
     judge_backend: str | None = None
     judge_model: str | None = None
-    judge_max_tokens: int = attrs.field(default=512, validator=POSITIVE)
+    #: tokens a rating may take (None: as many as the schema allows characters, since a token is at
+    #: least one character, so a judge held to the schema by a grammar is never cut off)
+    judge_max_tokens: int | None = attrs.field(default=None, validator=POSITIVE)
     #: the longest rationale per aspect, in characters (the schema bounds it, so a judge that rambles is
     #: stopped by its grammar, not cut off at ``judge_max_tokens``)
     rationale_max_chars: int = attrs.field(default=300, validator=bounded(1))
@@ -186,6 +213,9 @@ class Preference:
         }
         self.tally = _Tally()
         self.judge_model: str | None = config.judge_model
+        #: tokens for a rating and a verdict: the config's, else the most characters each schema allows
+        self.rating_tokens = config.judge_max_tokens or json_chars_bound(self.schema)
+        self.verdict_tokens = config.judge_max_tokens or json_chars_bound(PAIRWISE_SCHEMA)
 
     def validate(self, seeds: Sequence[Record], count: int) -> None:
         """Seeds must exist and each carry an instruction."""
@@ -240,7 +270,7 @@ class Preference:
         request = request_for(
             judge,
             self.rubric_prompt(instruction, answer),
-            max_tokens=self.config.judge_max_tokens,
+            max_tokens=self.rating_tokens,
             temperature=0.0,
         )
         try:
@@ -261,7 +291,7 @@ class Preference:
         request = request_for(
             judge,
             PAIRWISE_PROMPT.format(instruction=instruction, a=a, b=b),
-            max_tokens=self.config.judge_max_tokens,
+            max_tokens=self.verdict_tokens,
             temperature=0.0,
         )
         try:
