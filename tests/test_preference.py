@@ -214,3 +214,22 @@ def test_a_rating_at_its_longest_fits_the_tokens_the_judge_is_given() -> None:
     assert len(json.dumps(verdict, indent=20)) <= method.verdict_tokens
     assert PAIRWISE_SCHEMA["properties"]["rationale"]["maxLength"] == 300
     assert Preference(PreferenceConfig(judge_max_tokens=64)).rating_tokens == 64
+
+
+def test_objects_of_a_schema_are_sent_closed_and_answers_checked_against_it_as_given() -> None:
+    """A grammar from an open object lets a small model nest keys until the token limit (seen on the
+    embedded judge), so every object that does not say otherwise is sent closed."""
+    from datagen._engine.structured import closed
+    from datagen_plugins.methods.preference import PAIRWISE_SCHEMA, Preference, PreferenceConfig
+
+    sent = closed(Preference(PreferenceConfig()).schema)
+    assert sent["additionalProperties"] is False
+    assert all(a["additionalProperties"] is False for a in sent["properties"].values())
+    assert closed(PAIRWISE_SCHEMA)["additionalProperties"] is False
+    open_on_purpose = {
+        "type": "object",
+        "properties": {"x": {"type": "string"}},
+        "additionalProperties": True,
+    }
+    assert closed(open_on_purpose) == open_on_purpose
+    assert "additionalProperties" not in Preference(PreferenceConfig()).schema  # the original is unchanged

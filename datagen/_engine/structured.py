@@ -73,14 +73,31 @@ class StructuredAnswer:
     attempts: int
 
 
+def closed(schema: Any) -> Any:
+    """``schema`` with every object that does not say otherwise closed (``additionalProperties:
+    false``), as sent to a backend: a grammar built from an open object lets a model add keys without
+    end (a small model nests its aspects inside each other until the token limit), and OpenAI's strict
+    structured output requires it. The answer is still validated against the schema as given."""
+    if isinstance(schema, Mapping):
+        out = {k: closed(v) for k, v in schema.items()}
+        if out.get("type") == "object" and "properties" in out and "additionalProperties" not in out:
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [closed(v) for v in schema]
+    return schema
+
+
 async def complete_json(
     engine: Engine, request: Request, schema: Mapping[str, Any], *, retries: int = 2
 ) -> StructuredAnswer:
-    """JSON matching ``schema``; a truncated, unparsable or invalid answer is retried with a new seed."""
+    """JSON matching ``schema`` (sent :func:`closed`); a truncated, unparsable or invalid answer is
+    retried with a new seed."""
     problems: list[str] = []
+    sent_schema = closed(schema)
     for attempt in range(retries + 1):
         seed = request.seed if attempt == 0 else (request.seed or 0) + 7919 * attempt
-        sent = attrs.evolve(request, json_schema=dict(schema), seed=seed)
+        sent = attrs.evolve(request, json_schema=sent_schema, seed=seed)
         response = await engine.complete(sent)
         if response.finish_reason == "length":
             problems = ["the answer was cut off at max_tokens"]
