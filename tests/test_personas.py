@@ -346,3 +346,15 @@ def test_pipeline_steps_make_personas_and_write_for_them(datagen_plugins, tmp_pa
     data["steps"][1]["personas"] = "missing.txt"
     with pytest.raises(ConfigError, match=r"steps\[1\]\.personas: .*missing\.txt: persona file not found"):
         Pipeline.from_dict(data, base=tmp_path, plugins=datagen_plugins, backend=name).run(tmp_path / "o2")
+
+
+@pytest.mark.parametrize("method", ["magpie", "translate"])
+def test_methods_whose_prompt_a_persona_would_break_refuse_personas(
+    datagen_plugins, tmp_path, method
+) -> None:
+    gen = generator(
+        datagen_plugins, lambda r: "x", generate={"personas": str(write_txt(tmp_path / "p.txt", PERSONAS))}
+    )
+    options = {"language": "fr"} if method == "translate" else {}
+    with pytest.raises(UsageError, match="persona"):
+        gen.run(method, ["Write a haiku."], 1, **options)

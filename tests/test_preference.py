@@ -233,3 +233,32 @@ def test_objects_of_a_schema_are_sent_closed_and_answers_checked_against_it_as_g
     }
     assert closed(open_on_purpose) == open_on_purpose
     assert "additionalProperties" not in Preference(PreferenceConfig()).schema  # the original is unchanged
+
+
+def test_with_personas_the_answers_are_written_for_one_and_the_judge_sees_none(
+    datagen_plugins, tmp_path
+) -> None:
+    seen: list[Request] = []
+    judge = rubric(lambda answer: min(5, 1 + len(answer.split()) // 3))
+
+    def respond(request: Request) -> str:
+        seen.append(request)
+        return judge(request)
+
+    (tmp_path / "p.txt").write_text(
+        "A beekeeper in rural Ontario.\nA night-shift nurse who studies accounting.\n"
+    )
+    add_scripted_backend(datagen_plugins, respond)
+    data = {
+        "backend": {"name": "scripted"},
+        "cache": {"enabled": False},
+        "generate": {"personas": str(tmp_path / "p.txt")},
+    }
+    results = Generator(load_config(data=data, environ={}), plugins=datagen_plugins).run(
+        "preference", INSTRUCTIONS, 2
+    )
+    assert len(results) == 2 and all(r.metadata["persona"] for r in results)
+    ratings = [r for r in seen if "Rate the answer" in request_text(r)]
+    answers = [r for r in seen if "Rate the answer" not in request_text(r)]
+    assert ratings and not any("Persona:" in request_text(r) for r in ratings)
+    assert answers and all("Persona:" in request_text(r) for r in answers)

@@ -155,6 +155,13 @@ class GenerationContext(RunContext):
         with persona_scope(persona):
             yield persona
 
+    @contextlib.contextmanager
+    def without_persona(self) -> Iterator[None]:
+        """Within this block requests carry no persona: a judge the job consults rates its answers as
+        they are, not as the persona would."""
+        with persona_scope(None):
+            yield
+
     @property
     def is_chat(self) -> bool:
         """Whether the backend takes chat messages (else completion prompts for a base model)."""
@@ -213,7 +220,8 @@ class GenerationContext(RunContext):
         language = self.run.config.generate.language
         if language and messages is not None:
             messages = in_language(list(messages), language)
-        persona = current_persona()
+        # the job's persona, for the context that makes its records (not a judge the job consults)
+        persona = current_persona() if self.personas else None
         if persona and not _places(persona, prompt, messages):
             if messages is not None:
                 messages = with_persona(list(messages), persona)
@@ -233,7 +241,7 @@ class GenerationContext(RunContext):
             (s.temperature, s.top_p, s.max_tokens, s.seed, list(s.stop)),
             self.run.config.method.options.get(self.run.method, {}),
         )
-        persona = current_persona()
+        persona = current_persona() if self.personas else None
         if persona:  # records made for another persona are other records
             scope = (*scope, persona)
         return stable_id(scope, *parts)

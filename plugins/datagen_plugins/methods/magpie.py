@@ -240,6 +240,11 @@ class Magpie:
 
     def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
         """``count`` dialogues, each from the pre-query template (with the next system prompt)."""
+        if ctx.personas:
+            raise UsageError(
+                "magpie: its prompt is the chat template itself, which a persona line would break; "
+                "leave [generate] personas unset and steer topics with system_prompts"
+            )
         self._prepare(ctx)
         return records_of(ctx, lambda index: self._dialogue(ctx, index), range(count))
 

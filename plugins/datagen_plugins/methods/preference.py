@@ -267,12 +267,10 @@ class Preference:
 
     async def rate(self, judge: GenerationContext, instruction: str, answer: str) -> dict[str, Any] | None:
         """Per aspect ``{"score", "rationale"}``, or None (counted) when the judge gave no valid rating."""
-        request = request_for(
-            judge,
-            self.rubric_prompt(instruction, answer),
-            max_tokens=self.rating_tokens,
-            temperature=0.0,
-        )
+        with judge.without_persona():  # the judge rates the answer, not the persona's view of it
+            request = request_for(
+                judge, self.rubric_prompt(instruction, answer), max_tokens=self.rating_tokens, temperature=0.0
+            )
         try:
             value = (await judge.complete_json(request, self.schema, retries=self.config.judge_retries)).value
         except (BackendError, ValueError) as exc:
@@ -288,12 +286,13 @@ class Preference:
         return ratings
 
     async def _verdict(self, judge: GenerationContext, instruction: str, a: str, b: str) -> str | None:
-        request = request_for(
-            judge,
-            PAIRWISE_PROMPT.format(instruction=instruction, a=a, b=b),
-            max_tokens=self.verdict_tokens,
-            temperature=0.0,
-        )
+        with judge.without_persona():
+            request = request_for(
+                judge,
+                PAIRWISE_PROMPT.format(instruction=instruction, a=a, b=b),
+                max_tokens=self.verdict_tokens,
+                temperature=0.0,
+            )
         try:
             value = await judge.complete_json(request, PAIRWISE_SCHEMA, retries=self.config.judge_retries)
         except (BackendError, ValueError) as exc:

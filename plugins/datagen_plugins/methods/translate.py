@@ -188,6 +188,11 @@ class Translate:
 
     def generate(self, ctx: GenerationContext, seeds: Sequence[Record], count: int) -> AsyncIterator[Record]:
         """One translation per seed record, in order, cycling when ``count`` is larger."""
+        if ctx.personas:
+            raise UsageError(
+                "translate keeps each text's meaning: a persona would rewrite it; leave "
+                "[generate] personas unset"
+            )
         jobs = zip(range(count), itertools.cycle(seeds), strict=False)
         return records_of(ctx, lambda job: self._translate(ctx, job, len(seeds)), jobs)
 
