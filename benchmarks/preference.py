@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--max-tokens", type=int, default=96, help="per candidate answer")
+    parser.add_argument("--rationale-chars", type=int, default=300, help="rationale_max_chars")
     parser.add_argument("--loopback", action="store_true", help="judge through the loopback server")
     parser.add_argument("--judge", nargs="+", default=["hash", "first"], help="loopback pairwise judges")
     args = parser.parse_args()
@@ -82,7 +83,14 @@ def run_modes(
             )
             gen = datagen.Generator(config)
             start = time.perf_counter()
-            results = gen.run("preference", seeds, len(seeds), candidates=args.candidates, pairwise=pairwise)
+            results = gen.run(
+                "preference",
+                seeds,
+                len(seeds),
+                candidates=args.candidates,
+                pairwise=pairwise,
+                rationale_max_chars=args.rationale_chars,
+            )
             took = time.perf_counter() - start
             report = results.report
             d = report.method_details
