@@ -91,8 +91,8 @@ requires: ["datagen-nonexistent>=1"]
     assert found == [
         f"{bad}:3:1: $.colour: unknown key (known: config, description, metrics, models, name, output, "
         "requires, row_group, rows, seed, sources, steps)",
-        f"{bad}:5:12: $.models.writer.backend: no backend named 'nosuch' (registered: anthropic, echo, "
-        "litellm, local, openai)",
+        f"{bad}:5:12: $.models.writer.backend: no backend plugin named 'nosuch' (registered: anthropic, "
+        "echo, litellm, local, openai)",
         f"{bad}:9:5: $.steps[0].model: no model named 'judge' under models (named: writer)",
         f"{bad}:10:5: $.steps[0].prompt: {{{{ topic }}}} names no column (columns: a)",
         f"{bad}:11:5: $.steps[1].filter: no filter plugin named 'lenght' (registered: "
@@ -478,7 +478,7 @@ def test_output_exports_write_training_files_once_the_run_is_complete(tmp_path: 
     )
     checked = cli("validate", str(bad))
     assert checked.code == 2
-    assert "no exporter named 'parquetish'" in checked.err
+    assert "no exporter plugin named 'parquetish'" in checked.err
     assert "exports[1].path: 'data.jsonl' must be a new file name" in checked.err
     assert "style" in checked.err and "bad.yaml:" in checked.err
 

@@ -3,10 +3,6 @@ dedup filter plugins (``[generate] persona_dedup``) before the first request."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import attrs
-
 from datagen._datamodel.config import DatagenConfig
 from datagen._datamodel.personas import load_personas
 from datagen._datamodel.records import Record
@@ -24,10 +20,7 @@ def read_personas(config: DatagenConfig, pm: PluginManager, problems: list[str])
     registry = pm.registry("filter")
     for i, name in enumerate(g.persona_dedup or ()):
         if name not in registry:
-            known = ", ".join(registry.names()) or "none installed"
-            problems.append(
-                f"$.generate.persona_dedup[{i}]: no filter plugin named {name!r} (registered: {known})"
-            )
+            problems.append(registry.unknown(name, f"$.generate.persona_dedup[{i}]"))
     if g.personas is None:
         return []
     if not g.persona_field.strip():
@@ -36,14 +29,17 @@ def read_personas(config: DatagenConfig, pm: PluginManager, problems: list[str])
 
 
 async def unique_personas(personas: list[str], run: Run, pm: PluginManager) -> list[str]:
-    """``personas`` without duplicates: each ``[generate] persona_dedup`` filter in turn, with its own
-    options from ``[filter.NAME]`` but reading only the persona text and keeping no persistent index."""
+    """``personas`` without duplicates: each ``[generate] persona_dedup`` filter in turn, over records
+    whose ``output`` is the persona, with its options from ``[filter.NAME]`` passed through its
+    ``persona_options`` classmethod when it has one (the settings it takes for one-sentence texts)."""
     if not personas:
         return []
     stream = aiter_of(Record(id=str(i), output=p) for i, p in enumerate(personas))
     for name in dedup_filters(run.config, pm):
         cls = pm.registry("filter").get(name)
-        options = _for_personas(run.config.plugin_config("filter", name, cls.Config))
+        options = run.config.plugin_config("filter", name, cls.Config)
+        preset = getattr(cls, "persona_options", None)  # the filter's own settings for one-line texts
+        options = preset(options) if callable(preset) else options
         try:
             plugin = cls(options)
         except UsageError as exc:
@@ -51,12 +47,6 @@ async def unique_personas(personas: list[str], run: Run, pm: PluginManager) -> l
         ctx = RunContext(run=run, plugins=pm, stage=f"personas:{name}", position="inputs")
         stream = plugin.apply(ctx, stream)
     return [record.output async for record in stream if record.output]
-
-
-#: LSH bands x rows for personas: many short bands find a pair at Jaccard 0.85 with probability 0.99
-#: (the default split for 0.8, 9 x 13, missed three of three one-word edits of one-sentence personas
-#: here), and ``verify`` then drops the candidates whose estimated Jaccard is under the threshold
-PERSONA_LSH = {"bands": 16, "rows": 8, "verify": True}
 
 
 def dedup_filters(config: DatagenConfig, pm: PluginManager) -> list[str]:
@@ -71,22 +61,3 @@ def dedup_filters(config: DatagenConfig, pm: PluginManager) -> list[str]:
         if getattr(e.obj, "dedups_personas", None)
     ]
     return [name for _, name in sorted(able)]
-
-
-def _for_personas(options: Any) -> Any:
-    """A dedup filter's options set to read the persona (``output``) and to persist nothing; a MinHash
-    filter's also to compare word sets (a persona is one sentence: shingles of five words would miss a
-    copy with one word changed; Persona Hub's MinHash deduplication used single words too) through
-    :data:`PERSONA_LSH`."""
-    fields = attrs.fields_dict(type(options)) if attrs.has(type(options)) else {}
-    changes: dict[str, Any] = {}
-    if "fields" in fields:
-        changes["fields"] = ["output"]
-    if "ngram" in fields:
-        changes["ngram"] = 1
-        changes.update({k: v for k, v in PERSONA_LSH.items() if k in fields})
-    if "index" in fields:
-        changes["index"] = None
-    if "keep" in fields:
-        changes["keep"] = "first"
-    return attrs.evolve(options, **changes) if changes else options

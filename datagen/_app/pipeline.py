@@ -44,8 +44,7 @@ def build_stages(
         for i, name in enumerate(names):
             where = f"$.{key}[{i}]"
             if name not in registry:
-                known = ", ".join(registry.names()) or "none installed"
-                collect.append(f"{where}: no {family} plugin named {name!r} (registered: {known})")
+                collect.append(registry.unknown(name, where))
                 continue
             cls = registry.get(name)
             plugin = construct(cls, config, family, name, collect)

@@ -106,8 +106,7 @@ def prepare(
     metrics = pm.registry("metric")
     for i, name in enumerate(config.metric.run):
         if name not in metrics:
-            known = ", ".join(metrics.names()) or "none installed"
-            problems.append(f"$.metric.run[{i}]: no metric plugin named {name!r} (registered: {known})")
+            problems.append(metrics.unknown(name, f"$.metric.run[{i}]"))
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))  # a bad table is found twice: once is enough
     assert method_obj is not None and backend is not None

@@ -41,29 +41,24 @@ if TYPE_CHECKING:
 RemoveSink = Callable[["Record", str, str, Mapping[str, Any]], None]
 
 
-def in_language(messages: list[Message], code: str) -> list[Message]:
-    """``messages`` asking for the reply in the language ``code``: a line added to the system turn (one is
-    made when there is none)."""
-    from datagen._datamodel.languages import LANGUAGE_NAMES
-
-    line = f"Write your reply in {LANGUAGE_NAMES[code.strip().lower()]}."
+def with_system_line(messages: list[Message], line: str) -> list[Message]:
+    """``messages`` with ``line`` added to the system turn (one is made when there is none)."""
     if messages and messages[0].role == "system":
         return [Message("system", f"{messages[0].content}\n\n{line}"), *messages[1:]]
     return [Message("system", line), *messages]
+
+
+def language_line(code: str) -> str:
+    """The system line asking for the reply in the language ``code``."""
+    from datagen._datamodel.languages import LANGUAGE_NAMES
+
+    return f"Write your reply in {LANGUAGE_NAMES[code.strip().lower()]}."
 
 
 #: how a request is told its job's persona when its prompts do not place the ``persona`` variable
 PERSONA_LINE = (
     "Persona: {persona}\nLet this persona shape what you write: its subject, its context and its voice."
 )
-
-
-def with_persona(messages: list[Message], persona: str) -> list[Message]:
-    """``messages`` conditioned on ``persona``: a line added to the system turn (one is made when none)."""
-    line = PERSONA_LINE.format(persona=persona)
-    if messages and messages[0].role == "system":
-        return [Message("system", f"{messages[0].content}\n\n{line}"), *messages[1:]]
-    return [Message("system", line), *messages]
 
 
 def _ignore_removal(_record: Record, _stage: str, _reason: str, _details: Mapping[str, Any]) -> None:
@@ -219,12 +214,12 @@ class GenerationContext(RunContext):
             params["stop"] = tuple(params["stop"])
         language = self.run.config.generate.language
         if language and messages is not None:
-            messages = in_language(list(messages), language)
+            messages = with_system_line(list(messages), language_line(language))
         # the job's persona, for the context that makes its records (not a judge the job consults)
         persona = current_persona() if self.personas else None
         if persona and not _places(persona, prompt, messages):
             if messages is not None:
-                messages = with_persona(list(messages), persona)
+                messages = with_system_line(list(messages), PERSONA_LINE.format(persona=persona))
             elif prompt is not None:
                 prompt = f"Persona: {persona}\n\n{prompt}"
         return Request(messages=tuple(messages) if messages is not None else None, prompt=prompt, **params)

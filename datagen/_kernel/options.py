@@ -41,8 +41,7 @@ def _table_problems(family: str, tables: Mapping[str, Any], pm: PluginManager) -
     registry = pm.registry(family)
     for name, raw in tables.items():
         if name not in registry:
-            known = ", ".join(registry.names()) or "none"
-            problems.append(f"$.{family}.{name}: no {family} plugin named {name!r} (registered: {known})")
+            problems.append(registry.unknown(name, f"$.{family}.{name}"))
             continue
         problems.extend(problems_of(raw, registry.get(name).Config, f"$.{family}.{name}"))
     return problems

@@ -84,6 +84,11 @@ class Registry(Generic[T]):
         """Registered names, sorted."""
         return sorted(self._entries)
 
+    def unknown(self, name: str, where: str) -> str:
+        """The problem ``where: no FAMILY plugin named NAME (registered: ...)`` for a name not here."""
+        known = ", ".join(self.names()) or "none installed"
+        return f"{where}: no {self.family.name} plugin named {name!r} (registered: {known})"
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 

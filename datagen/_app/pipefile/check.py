@@ -74,10 +74,7 @@ def _source_problems(loaded: Loaded, pm: PluginManager, problems: list[str]) -> 
             continue
         if source.method:
             if source.method not in methods:
-                known = ", ".join(methods.names()) or "none installed"
-                problems.append(
-                    f"{where}.method: no method plugin named {source.method!r} (registered: {known})"
-                )
+                problems.append(methods.unknown(source.method, f"{where}.method"))
             if source.model and source.model not in spec.models:
                 known = ", ".join(spec.models) or "none"
                 problems.append(
@@ -184,8 +181,7 @@ def _method_problems(step: MethodStep, loaded: Loaded, pm: PluginManager, where:
     found = []
     methods = pm.registry("method")
     if step.method not in methods:
-        known = ", ".join(methods.names()) or "none installed"
-        found.append(f"{where}.method: no method plugin named {step.method!r} (registered: {known})")
+        found.append(methods.unknown(step.method, f"{where}.method"))
     if step.model and step.model not in loaded.spec.models:
         known = ", ".join(loaded.spec.models) or "none"
         found.append(f"{where}.model: no model named {step.model!r} under models (named: {known})")
@@ -210,8 +206,7 @@ def _stage_problems(step: StageStep, config: DatagenConfig, pm: PluginManager, w
 
     registry = pm.registry(step.family)
     if step.plugin not in registry:
-        known = ", ".join(registry.names()) or "none installed"
-        return [f"{where}.{step.family}: no {step.family} plugin named {step.plugin!r} (registered: {known})"]
+        return [registry.unknown(step.plugin, f"{where}.{step.family}")]
     cls = registry.get(step.plugin)
     found: list[str] = []
     try:
@@ -230,10 +225,7 @@ def check(loaded: Loaded, config: DatagenConfig, pm: PluginManager) -> Checked:
     backends = pm.registry("backend")
     for name, model in spec.models.items():
         if model.backend and model.backend not in backends:
-            known = ", ".join(backends.names())
-            problems.append(
-                f"$.models.{name}.backend: no backend named {model.backend!r} (registered: {known})"
-            )
+            problems.append(backends.unknown(model.backend, f"$.models.{name}.backend"))
     columns = _source_problems(loaded, pm, problems)
     seen: dict[str, int] = {}
     for i, step in enumerate(spec.steps):
@@ -253,9 +245,7 @@ def check(loaded: Loaded, config: DatagenConfig, pm: PluginManager) -> Checked:
     metrics = pm.registry("metric")
     for i, name in enumerate(spec.metrics):
         if name not in metrics:
-            problems.append(
-                f"$.metrics[{i}]: no metric named {name!r} (registered: {', '.join(metrics.names())})"
-            )
+            problems.append(metrics.unknown(name, f"$.metrics[{i}]"))
     problems.extend(_export_problems(spec.output.exports, spec.output.format, pm))
     return Checked(run_order, columns, problems)
 
@@ -270,8 +260,7 @@ def _export_problems(exports: list[ExportSpec], fmt: str, pm: PluginManager) -> 
         where = f"$.output.exports[{i}]"
         name = entry.to.replace("-", "_")
         if name not in registry:
-            known = ", ".join(registry.names()) or "none installed"
-            problems.append(f"{where}.to: no exporter named {entry.to!r} (registered: {known})")
+            problems.append(registry.unknown(entry.to, f"{where}.to"))
         else:
             try:
                 cls = registry.get(name)

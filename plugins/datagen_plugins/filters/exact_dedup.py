@@ -45,6 +45,11 @@ class ExactDedup:
     #: row groups taken from checkpoints again
     remembers: ClassVar[bool] = True
 
+    @classmethod
+    def persona_options(cls, config: ExactDedupConfig) -> ExactDedupConfig:
+        """``config`` for a run's personas: each one the ``output`` of a record."""
+        return attrs.evolve(config, fields=["output"])
+
     def __init__(self, config: ExactDedupConfig) -> None:
         check_fields(config.fields, "$.filter.exact_dedup.fields")
         self.config = config
