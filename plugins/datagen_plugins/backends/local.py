@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import weakref
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
@@ -168,7 +169,7 @@ class LocalBackend:
         if request.seed is not None:
             body["seed"] = request.seed
         if request.json_schema is not None:
-            body["json_schema"] = dict(request.json_schema)
+            body["json_schema"] = compact_json_schema(request.json_schema)
         if request.messages is not None:
             body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
         else:
@@ -207,6 +208,20 @@ class LocalBackend:
         with self._lock:
             server, self._server = self._server, None
         del server  # the last reference: llama.cpp's threads stop here, not during interpreter teardown
+
+
+def compact_json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``schema`` as sent to llama.cpp: held to compact JSON (no whitespace between tokens).
+
+    For completions llama.cpp builds the grammar with llguidance, whose JSON allows any run of
+    whitespace between tokens by default; the embedded 270M model fell into it and wrote newlines until
+    the token limit. The ``x-guidance`` key turns that off (a schema that sets it itself is left alone).
+    Chat requests, and builds without llguidance, go through llama.cpp's own converter, which ignores
+    the key and allows at most a newline or two and 20 spaces between tokens.
+    """
+    out = dict(schema)
+    out.setdefault("x-guidance", {"whitespace_flexible": False})
+    return out
 
 
 @atexit.register
