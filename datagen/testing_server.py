@@ -141,6 +141,8 @@ class LoopbackServer:
         self._port = port
         self.received: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()
+        #: when each answered request was answered (``time.monotonic``): the rate a client kept
+        self.answered_at: list[float] = []
         self.errors: Counter[str] = Counter()
         self.auth_headers: list[str] = []
         self.batches: dict[str, dict[str, Any]] = {}
@@ -342,6 +344,7 @@ class LoopbackServer:
             return self._error(status, "injected", f"injected {kind}", style, headers)
         with self._lock:
             self.answered[digest] += 1
+            self.answered_at.append(time.monotonic())
         return body, digest
 
     def _error(

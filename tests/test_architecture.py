@@ -171,6 +171,7 @@ def test_every_builtin_registration_is_typed_by_its_familys_protocol() -> None:
         "plots": "RegisterPlot",
         "agents": "RegisterAgent",
         "exporters": "RegisterExporter",
+        "executors": "RegisterExecutor",
         "commands": "RegisterCommand",
     }
     found = 0

@@ -71,6 +71,18 @@ class PrivacySection(FamilySection):
     detector: str = ""
 
 
+@attrs.define
+class ExecutorSection(FamilySection):
+    """``[executor]``: where a pipeline's row groups run (empty: the executor whose ``env_switch``
+    variable is set, e.g. ``RAY_ADDRESS``, else the default, in this process), and its tables."""
+
+    name: str = ""
+    #: how many workers a distributed executor starts (None: its own default)
+    workers: int | None = None
+    #: the cluster to join (None: the executor's own default, e.g. ``RAY_ADDRESS``, else a local one)
+    address: str | None = None
+
+
 @attrs.frozen
 class StageList:
     """A list of stage names in a family's section: ``key`` in the section, ``position`` where the stages
@@ -140,6 +152,7 @@ _BUILTIN = (
     Family("plot", "datagen_register_plots", ("render",)),
     Family("agent", "datagen_register_agents", ("ask", "tell", "best")),
     Family("exporter", "datagen_register_exporters", ("export",)),
+    Family("executor", "datagen_register_executors", ("execute",), section=ExecutorSection),
     Family("command", "datagen_register_commands", section=None),
 )
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from datagen._kernel.protocols import (
         Agent,
         Backend,
+        Executor,
         Exporter,
         Filter,
         GenerationMethod,
@@ -41,6 +42,7 @@ RegisterMetric = Callable[["type[Metric]"], None]
 RegisterPlot = Callable[["type[Plot]"], None]
 RegisterAgent = Callable[["type[Agent]"], None]
 RegisterExporter = Callable[["type[Exporter]"], None]
+RegisterExecutor = Callable[["type[Executor]"], None]
 #: what ``datagen_register_commands`` hands over: a click command, or one registered by import path
 RegisterCommand = Callable[["click.Command | LazyCommand"], None]
 
@@ -91,6 +93,15 @@ def datagen_register_exporters(register: Register) -> None:
     """Register exporter classes (training formats), each satisfying :class:`datagen.plugin.Exporter`.
 
     ``register(MyFormat)``; ``MyFormat.name`` becomes the ``datagen export --to`` name.
+    """
+
+
+@hookspec
+def datagen_register_executors(register: Register) -> None:
+    """Register executor classes (where a pipeline's row groups run), each satisfying
+    :class:`datagen.plugin.Executor`.
+
+    ``register(MyExecutor)``; ``MyExecutor.name`` becomes the ``datagen run --executor`` name.
     """
 
 

@@ -7,7 +7,7 @@ the config file (``[backend.openai]``, ``[filter.length]``, ...). It is construc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -185,4 +185,65 @@ class Exporter(Plugin, Protocol):
         """Write every record to ``path`` (under a temporary name renamed at the end) and any side file
         the format needs beside it; return what was written (``rows``, ``files``). A record the format
         cannot express is a :class:`~datagen.errors.UsageError` naming it, before the file appears."""
+        ...
+
+
+class GroupWorker(Protocol):
+    """One worker's view of a pipeline run (built once per worker process by :meth:`WorkerSpec.start`)."""
+
+    def commit(self, groups: Sequence[int]) -> list[int]:
+        """Commit the checkpoints of row groups ``groups`` up to the last step a worker may run; returns
+        the groups computed here (a group found committed already is skipped)."""
+        ...
+
+
+class WorkerSpec(Protocol):
+    """What a worker process needs to run row groups of one pipeline (picklable: the file, its config
+    with this worker's share of the limits and the budget, the run directory)."""
+
+    def start(self) -> GroupWorker:
+        """The pipeline checked and its plugins loaded, in this process."""
+        ...
+
+
+class PipelineJob(Protocol):
+    """One ``datagen run``, as an executor receives it."""
+
+    #: the run directory (checkpoints, data, report): where every worker commits
+    out: Path
+    #: ``[executor] workers`` / ``--workers`` (None: the executor's default)
+    workers: int | None
+    #: ``[executor] address`` / ``--address``: the cluster to join (None: the executor's default)
+    address: str | None
+
+    def pending(self) -> list[int]:
+        """The row groups a worker still has to commit (all of them on a fresh run), in order."""
+        ...
+
+    def worker_spec(self, workers: int) -> WorkerSpec:
+        """The spec each of ``workers`` workers starts from: the run's request, token and cost limits
+        divided among them, so that together they never exceed them."""
+        ...
+
+    def progress(self, groups_done: int) -> None:
+        """Show that ``groups_done`` of :meth:`pending` are committed."""
+
+    def assemble(self, fresh: Collection[int], executor: Mapping[str, Any]) -> Any:
+        """In this process: every row group read from its checkpoints (``fresh``: the ones the workers
+        computed in this run, counted as run, not resumed), the steps no worker may run (those that
+        remember rows across groups, and every step after the first of them) run here, the data file
+        written. ``executor`` (name, workers, ...) goes in the report. Returns the run's outcome."""
+        ...
+
+
+@runtime_checkable
+class Executor(Plugin, Protocol):
+    """Runs a pipeline's row groups: in this process, or on workers (a Ray cluster) that commit the same
+    checkpoints with the same fingerprints to the run directory, so a run resumes under any executor.
+
+    Optional class attributes: ``default = True`` (the one used when none is named: ``local``) and
+    ``env_switch`` (an environment variable that, when set, chooses it: ``RAY_ADDRESS``)."""
+
+    def execute(self, job: PipelineJob) -> Any:
+        """Run ``job`` and return :meth:`PipelineJob.assemble`'s outcome."""
         ...

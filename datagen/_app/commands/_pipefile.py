@@ -27,13 +27,13 @@ def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def pipeline(host: Host, file: Path, opts: dict[str, Any]) -> Any:
-    """The file's Pipeline on the host's config and plugins, the overrides applied."""
+def pipeline(host: Host, file: Path, opts: dict[str, Any], config: Any = None) -> Any:
+    """The file's Pipeline on the host's config (or ``config``) and plugins, the overrides applied."""
     from datagen._app.pipefile.api import Pipeline
 
     return Pipeline.from_file(
         file,
-        config=host.config,
+        config=host.config if config is None else config,
         backend=opts.get("backend"),
         model=opts.get("model"),
         base_url=opts.get("base_url"),

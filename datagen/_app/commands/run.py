@@ -18,6 +18,13 @@ from datagen._kernel.commands import Host, pass_host
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="The run directory.")
 @click.option("--report", type=click.Path(path_type=Path), help="Also write the run report here.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option(
+    "--executor",
+    help="Where the row groups run: an executor plugin (default: [executor] name, else `ray` when "
+    "RAY_ADDRESS is set, else this process).",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Workers of a distributed executor.")
+@click.option("--address", help="The cluster a distributed executor joins (e.g. ray://head:10001).")
 @model_options
 @pass_host
 def run_cmd(host: Host, /, file: Path, out: Path, **opts: Any) -> None:
@@ -28,7 +35,10 @@ def run_cmd(host: Host, /, file: Path, out: Path, **opts: Any) -> None:
 
     if opts["report"] is not None:
         check_side_file(Path(opts["report"]), "report")
-    built = pipeline(host, file, opts)
+    executor = {k: opts[k] for k in ("executor", "workers", "address") if opts[k] is not None}
+    if "executor" in executor:
+        executor["name"] = executor.pop("executor")
+    built = pipeline(host, file, opts, config=host.load({"executor": executor}) if executor else None)
     prepared = built.prepared()
     show = opts["progress"] if opts["progress"] is not None else sys.stderr.isatty()
     if show:

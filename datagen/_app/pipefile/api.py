@@ -137,13 +137,19 @@ class Pipeline:
         ``data.parquet``, ``rejects.jsonl``, ``report.json``), resuming from its checkpoints."""
         import json
 
+        from datagen._app.pipefile.job import Job, choose_executor
         from datagen._datamodel.results import write_file
-        from datagen._engine.concurrency import run_sync
 
         folder = Path(out)
         prepared = self.prepared()
+        section = prepared.config.section("executor")
+        executor = choose_executor(prepared.config, prepared, os.environ)
         check_out(folder)
-        outcome: Outcome = run_sync(run_groups(prepared, out=folder, progress=progress))
+        job = Job(
+            prepared, self.overrides, folder, workers=getattr(section, "workers", None),
+            address=getattr(section, "address", None), on_progress=progress,
+        )  # fmt: skip
+        outcome: Outcome = executor.execute(job)
         report_path = folder / "report.json"
         report = outcome.report
         report["outputs"].append(str(report_path))

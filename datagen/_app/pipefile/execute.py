@@ -16,7 +16,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,11 +121,13 @@ def prepare(
 def output_settings(config: DatagenConfig) -> dict[str, Any]:
     """The parts of the effective config that can change what a step writes (sampling, backends,
     methods, stage options...), secrets masked: how requests are sent (``engine``), where answers are
-    cached and how logs look are left out, so changing them reuses every checkpoint."""
+    cached, how logs look and where the row groups run (``executor``) are left out, so changing them
+    reuses every checkpoint (a run resumes under another executor)."""
     from datagen._datamodel.config import unstructure_masked
 
     data: dict[str, Any] = unstructure_masked(config)
-    return {k: v for k, v in data.items() if k not in {"engine", "cache", "logging", "plugins"}}
+    skip = {"engine", "cache", "logging", "plugins", "executor"}
+    return {k: v for k, v in data.items() if k not in skip}
 
 
 # ---------------------------------------------------------------------------------------------- sources
@@ -380,21 +382,24 @@ class _Groups:
             done = k
         return done
 
-    async def resume(self, group: int, done: int) -> tuple[list[Row], int]:
+    async def resume(self, group: int, done: int, before: int | None = None) -> tuple[list[Row], int]:
         """A group's rows after step ``done`` from its checkpoint, the counts of the steps up to it, the
-        steps that remember shown their kept rows again; returns the rows and the group's source rows."""
+        steps that remember shown their kept rows again; returns the rows and the group's source rows.
+        ``before``: the last step committed before this run (-1: only a method source's rows, -2:
+        nothing), when workers committed the rest in this run: those steps count as run, not resumed."""
+        before = done if before is None else before
         assert self.out is not None
         steps, table, group_rows = self.prepared.steps, [], 0
         if self.source_totals is not None and self.source_path(group).is_file():
             meta = read_checkpoint(self.source_path(group), rows=False)[1]
-            self.source_totals.add(meta, resumed=True)
+            self.source_totals.add(meta, resumed=before >= -1)
             self.charge(meta)
         for k in range(done + 1):
             path = checkpoint_path(self.out, k, steps[k].name, group, self.prepared.fingerprints[k])
             rows, meta = read_checkpoint(path, rows=k == done or self.runners[k].remembers)
             if self.runners[k].remembers:
                 await self.runners[k].replay(rows)
-            self.totals[k].add(meta, resumed=True)
+            self.totals[k].add(meta, resumed=k <= before)
             self.charge(meta)
             self.rejects.extend(meta["rejects"])
             if k == 0:
@@ -444,10 +449,10 @@ class _Groups:
         self.charge(meta)
         return rows
 
-    async def advance(self, group: int, table: list[Row], start: int) -> list[Row]:
-        """``table`` through the steps from ``start`` on, each group's output committed."""
+    async def advance(self, group: int, table: list[Row], start: int, stop: int | None = None) -> list[Row]:
+        """``table`` through the steps from ``start`` on (up to ``stop``), each group's output committed."""
         steps = self.prepared.steps
-        for k in range(start, len(steps)):
+        for k in range(start, len(steps) if stop is None else stop):
             before = snapshot(self.run)
             runner = self.runners[k]
             kept, removed = await runner.apply(table) if table else ([], [])
@@ -473,6 +478,92 @@ class _Groups:
         return table
 
 
+def _start(prepared: Prepared, out: Path | None) -> tuple[_Groups, Models]:
+    """A run's state over the row groups (its runners not made yet) and its models."""
+    from datagen._app.pipefile.steps import Models
+
+    spec = prepared.loaded.spec
+    run = Run(
+        config=prepared.config, method="pipeline", backend="", model=None, count=spec.rows or 0, out=out
+    )
+    models = Models(run, prepared.plugins, spec.models)
+    steps = prepared.steps
+    totals = [StepTotals(s.name, s.kind if not isinstance(s, StageStep) else s.family) for s in steps]
+    state = _Groups(prepared, out, run, [], totals)
+    if any(s.method for s in spec.sources.values()):
+        state.source_totals = StepTotals("source", "method")
+    return state, models
+
+
+def shared_steps(prepared: Prepared) -> int:
+    """How many steps, from the first, a worker may run on its row groups alone: those before the first
+    step that remembers rows across groups (a dedup filter), which sees every group in one process."""
+    for k, step in enumerate(prepared.steps):
+        if isinstance(step, StageStep):
+            cls = prepared.plugins.registry(step.family).get(step.plugin)
+            if getattr(cls, "remembers", False):
+                return k
+    return len(prepared.steps)
+
+
+def group_ids(prepared: Prepared) -> list[int]:
+    """Every row group's index."""
+    return [g for g, _ in groups(prepared)]
+
+
+def pending_groups(prepared: Prepared, out: Path) -> dict[int, int]:
+    """The row groups whose checkpoint of the last step a worker may run (or, when it may run none, of
+    a method source) is not committed in ``out``, each with the last step it has committed (-1: only a
+    method source's rows, -2: nothing)."""
+    upto = shared_steps(prepared)
+    state, _ = _start(prepared, out)
+    if upto == 0 and state.source_totals is None:
+        return {}  # file rows: nothing a worker can do ahead of the steps that remember
+    pending = {}
+    for g in group_ids(prepared):
+        done = state.committed(g)
+        if done < 0:
+            has_source = state.source_totals is not None and state.source_path(g).is_file()
+            done = -1 if has_source else -2
+        if done < upto - 1 or (upto == 0 and done == -2):
+            pending[g] = done
+    return pending
+
+
+async def commit_groups(prepared: Prepared, out: Path, only: set[int]) -> list[int]:
+    """A worker's part: row groups ``only`` through the steps a worker may run (:func:`shared_steps`;
+    a method source's rows when none), each committed to ``out``. A group found committed is skipped.
+    Returns the groups computed here."""
+    upto = shared_steps(prepared)
+    state, models = _start(prepared, out)
+    computed: list[int] = []
+    try:
+        state.runners = [make_step(prepared, s, state.run, models) for s in prepared.steps[:upto]]
+        for g, make in groups(prepared):
+            if g not in only:
+                continue
+            if upto == 0:  # only a method source's rows to make
+                if state.source_totals is not None and not state.source_path(g).is_file():
+                    await state.source(g, make)
+                    computed.append(g)
+                continue
+            done = state.committed(g)
+            if done >= upto - 1:
+                continue
+            if done >= 0:
+                table, _ = await state.resume(g, done)
+            else:
+                committed = state.committed_source(g)
+                table = committed if committed is not None else await state.source(g, make)
+            await state.advance(g, table, done + 1, upto)
+            computed.append(g)
+    finally:
+        for runner in state.runners:
+            await runner.aclose()
+        await models.aclose()
+    return computed
+
+
 async def run_groups(
     prepared: Prepared,
     *,
@@ -480,22 +571,19 @@ async def run_groups(
     limit: int | None = None,
     progress: Callable[[int, dict[str, float]], None] | None = None,
     keep_rows: bool = False,
+    fresh: Mapping[int, int] | None = None,
+    executor: Mapping[str, Any] | None = None,
 ) -> Outcome:
     """Every row group through every step. With ``out`` (a run directory) each step's output per group
-    is committed and reused; without (a preview or a plan) nothing is written."""
-    from datagen._app.pipefile.steps import Models
+    is committed and reused; without (a preview or a plan) nothing is written. ``fresh``: the groups
+    workers committed in this run (:func:`commit_groups`), each with the last step it had committed
+    before (see :func:`pending_groups`): the steps after it count as run rather than resumed."""
     from datagen._datamodel.records import utc_now
 
     spec = prepared.loaded.spec
     steps = prepared.steps
-    run = Run(
-        config=prepared.config, method="pipeline", backend="", model=None, count=spec.rows or 0, out=out
-    )
-    models = Models(run, prepared.plugins, spec.models)
-    totals = [StepTotals(s.name, s.kind if not isinstance(s, StageStep) else s.family) for s in steps]
-    state = _Groups(prepared, out, run, [], totals)
-    if any(s.method for s in spec.sources.values()):
-        state.source_totals = StepTotals("source", "method")
+    state, models = _start(prepared, out)
+    run = state.run
     kept_rows: list[Row] = []
     writer = _RowWriter(out / f"data.{spec.output.format}", spec.output) if out is not None else None
     started, t0 = utc_now(), time.monotonic()
@@ -505,7 +593,7 @@ async def run_groups(
         for g, make in groups(prepared, limit=limit):
             done = state.committed(g)
             if done >= 0:
-                table, group_rows = await state.resume(g, done)
+                table, group_rows = await state.resume(g, done, (fresh or {}).get(g))
             else:
                 committed = state.committed_source(g)
                 table = committed if committed is not None else await state.source(g, make)
@@ -548,6 +636,8 @@ async def run_groups(
         "steps": [t.as_dict() for t in state.every_total()],
         "outputs": outputs,
     }
+    if executor is not None:
+        report["executor"] = dict(executor)
     return Outcome(kept_rows, state.rejects, report)
 
 

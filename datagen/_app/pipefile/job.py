@@ -1,0 +1,146 @@
+"""What an executor plugin gets: one ``datagen run`` as a :class:`Job` (the kernel's
+:class:`~datagen._kernel.protocols.PipelineJob`), and for each worker a picklable :class:`Spec`.
+
+A worker commits row groups through the steps it may run alone (every step before the first one that
+remembers rows across groups), with the fingerprints and checkpoints of a local run, into the shared
+run directory. The driver then assembles the run in its own process: each group read from its
+checkpoints, the remaining steps run over every group, the data file and the report written. A run
+therefore resumes under any executor, and the same file gives the same rows under each."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from datagen._app.pipefile.execute import (
+    Outcome,
+    Prepared,
+    commit_groups,
+    pending_groups,
+    prepare,
+    run_groups,
+)
+from datagen._app.pipefile.spec import Loaded
+from datagen._datamodel.config import DatagenConfig
+from datagen._datamodel.records import utc_now
+from datagen._engine.concurrency import run_sync
+
+
+def worker_share(config: DatagenConfig, workers: int) -> DatagenConfig:
+    """``config`` with its request, token and cost limits and its concurrency divided among ``workers``
+    (rounded down, at least one request in flight), so that together the workers stay within them."""
+    e = config.engine
+    share = attrs.evolve(
+        e,
+        requests_per_minute=e.requests_per_minute / workers if e.requests_per_minute else None,
+        tokens_per_minute=e.tokens_per_minute / workers if e.tokens_per_minute else None,
+        max_cost_usd=e.max_cost_usd / workers if e.max_cost_usd is not None else None,
+        max_tokens=max(1, e.max_tokens // workers) if e.max_tokens else None,
+        max_concurrency=max(1, e.max_concurrency // workers) if e.max_concurrency else None,
+    )
+    return attrs.evolve(config, engine=share)
+
+
+@attrs.frozen
+class Spec:
+    """A worker's start: the checked file, the config (its share of the limits), the model overrides
+    and the run directory, every path absolute (a worker's working directory may be another)."""
+
+    loaded: Loaded
+    config: DatagenConfig
+    overrides: Mapping[str, Any]
+    out: Path
+
+    def start(self) -> Worker:
+        """The pipeline prepared in this process (its plugins loaded from the entry points)."""
+        return Worker(prepare(self.loaded, config=self.config, overrides=dict(self.overrides)), self.out)
+
+
+@attrs.define
+class Worker:
+    """One worker process's pipeline."""
+
+    prepared: Prepared
+    out: Path
+
+    def commit(self, groups: Sequence[int]) -> list[int]:
+        """Commit ``groups``; returns those computed here (see :func:`commit_groups`)."""
+        computed: list[int] = run_sync(commit_groups(self.prepared, self.out, set(groups)))
+        return computed
+
+
+@attrs.define
+class Job:
+    """One run of a pipeline file into ``out``, handed to the executor."""
+
+    prepared: Prepared
+    overrides: Mapping[str, Any]
+    out: Path
+    #: ``[executor] workers`` / ``--workers`` (None: the executor's default)
+    workers: int | None = None
+    #: ``[executor] address`` / ``--address`` (None: the executor's default)
+    address: str | None = None
+    on_progress: Callable[[int, dict[str, float]], None] | None = None
+    _pending: dict[int, int] | None = None
+    _t0: float = attrs.field(factory=time.monotonic)
+    _started_at: str = attrs.field(factory=utc_now)
+
+    def pending(self) -> list[int]:
+        """The row groups a worker still has to commit."""
+        if self._pending is None:  # before any worker: what each group had committed then
+            self._pending = pending_groups(self.prepared, self.out)
+        return list(self._pending)
+
+    def worker_spec(self, workers: int) -> Spec:
+        """Each worker's start, with ``1/workers`` of the limits and the budget."""
+        config = self.prepared.config
+        cache = attrs.evolve(config.cache, dir=config.cache.dir.absolute())
+        shared = worker_share(attrs.evolve(config, cache=cache), max(1, workers))
+        loaded = attrs.evolve(self.prepared.loaded, path=self.prepared.loaded.path.absolute())
+        return Spec(loaded, shared, dict(self.overrides), self.out.absolute())
+
+    def progress(self, groups_done: int) -> None:
+        """Show the rows of ``groups_done`` committed groups (an estimate: a row group's size each)."""
+        if self.on_progress is not None:
+            spec = self.prepared.loaded.spec
+            rows = groups_done * spec.row_group
+            self.on_progress(min(rows, spec.rows) if spec.rows else rows, _NO_COUNTS)
+
+    def assemble(self, fresh: Collection[int], executor: Mapping[str, Any]) -> Outcome:
+        """The run finished here from the committed row groups (see the module's docstring)."""
+        before = self._pending or {}
+        done = {g: before.get(g, -2) for g in fresh}
+        outcome: Outcome = run_sync(
+            run_groups(self.prepared, out=self.out, progress=self.on_progress, fresh=done, executor=executor)
+        )
+        # the run began when the job did: the workers' part is in its time too
+        outcome.report["started_at"] = self._started_at
+        outcome.report["seconds"] = round(time.monotonic() - self._t0, 3)
+        return outcome
+
+
+_NO_COUNTS = {"requests": 0, "cached": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+
+
+def choose_executor(config: DatagenConfig, prepared: Prepared, environ: Mapping[str, str]) -> Any:
+    """The executor plugin ``[executor] name`` names; else the one whose ``env_switch`` variable is set
+    (the first by name); else the one that declares ``default``. Built with its ``[executor.NAME]``
+    table; an unknown name is a :class:`ConfigError` before any work."""
+    from datagen.errors import ConfigError
+
+    registry = prepared.plugins.registry("executor")
+    name = getattr(config.section("executor"), "name", "")
+    if not name:
+        switched = [e.name for e in registry if environ.get(getattr(e.obj, "env_switch", None) or "")]
+        defaults = [e.name for e in registry if getattr(e.obj, "default", False)]
+        name = min(switched) if switched else min(defaults) if defaults else ""
+        if not name:
+            raise ConfigError(["$.executor.name: no executor plugin is installed that declares default"])
+    if name not in registry:
+        raise ConfigError([registry.unknown(name, "$.executor.name")])
+    cls = registry.get(name)
+    return cls(config.plugin_config("executor", name, cls.Config))

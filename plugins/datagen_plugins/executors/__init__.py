@@ -1,0 +1,1 @@
+"""Executors: where a pipeline's row groups run (``local``: this process; ``ray``: a Ray cluster)."""

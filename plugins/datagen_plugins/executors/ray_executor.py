@@ -1,0 +1,139 @@
+"""The ``ray`` executor: a pipeline's row groups on a Ray cluster (``pip install 'datagen[ray]'``).
+
+One actor per worker starts the pipeline once (its plugins loaded, its models built) and is handed
+runs of consecutive row groups through Ray's ``ActorPool`` as it frees up. Each commits its groups'
+checkpoints, with the fingerprints of a local run, to the run directory, which every worker must see
+(one machine, or a shared file system). A worker that dies is restarted and its call retried
+(``max_restarts``): the groups it had committed are skipped, the one in flight is redone. The steps that
+remember rows across groups (dedup) and every step after the first of them then run in the driver, over
+all groups, while it assembles the data file.
+
+Limits: each worker gets ``1/workers`` of ``[engine]``'s request, token and cost limits and its
+concurrency (a static share: workers that finish early leave theirs unused)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import attrs
+
+from datagen.plugin import (
+    NON_NEGATIVE,
+    POSITIVE,
+    DatagenError,
+    PipelineJob,
+    RegisterExecutor,
+    UsageError,
+    WorkerSpec,
+    get_logger,
+    hookimpl,
+)
+
+log = get_logger(__name__)
+
+
+@attrs.define
+class RayExecutorConfig:
+    """Options of ``[executor.ray]`` (the cluster and the worker count are ``[executor]``'s
+    ``address`` and ``workers``)."""
+
+    #: CPUs each worker reserves
+    cpus_per_worker: float = attrs.field(default=1.0, validator=POSITIVE)
+    #: runs of row groups handed out per worker: more spread the work and redo less when one dies
+    chunks_per_worker: int = attrs.field(default=4, validator=POSITIVE)
+    #: times a dead worker is restarted and its call retried before the run fails
+    max_restarts: int = attrs.field(default=3, validator=NON_NEGATIVE)
+
+
+class _RayWorker:
+    """The actor: one pipeline per worker process."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.worker = spec.start()
+
+    def commit(self, groups: Sequence[int]) -> int:
+        self.worker.commit(groups)
+        return len(groups)
+
+
+class RayExecutor:
+    """Row groups on Ray workers; chosen by ``--executor ray``, ``[executor] name = "ray"`` or a set
+    ``RAY_ADDRESS``."""
+
+    name: ClassVar[str] = "ray"
+    env_switch: ClassVar[str] = "RAY_ADDRESS"
+    Config: ClassVar[type[Any]] = RayExecutorConfig
+
+    def __init__(self, config: RayExecutorConfig) -> None:
+        self.config = config
+
+    def execute(self, job: PipelineJob) -> Any:
+        """Commit every pending row group on the workers, then assemble the run here."""
+        try:
+            import ray
+        except ImportError:
+            raise UsageError("the ray executor needs Ray: pip install 'datagen[ray]'") from None
+        if job.workers is not None and job.workers < 1:
+            raise UsageError(f"$.executor.workers: at least 1 worker, got {job.workers}")
+        pending = job.pending()
+        info: dict[str, Any] = {"name": self.name, "workers": 0, "groups_by_workers": len(pending)}
+        if pending:
+            # joined, or started and left up for the rest of the process (Ray stops it at exit): a
+            # second run starts at once, and the 1.3 s of a shutdown are not spent on each run
+            if not ray.is_initialized():
+                address = job.address or os.environ.get("RAY_ADDRESS") or None
+                options: dict[str, Any] = {"address": address} if address else {}
+                if address is None and job.workers:  # a local cluster: this machine, or the workers asked
+                    asked = round(job.workers * self.config.cpus_per_worker)
+                    options["num_cpus"] = max(os.cpu_count() or 1, asked)
+                ray.init(include_dashboard=False, logging_level=logging.WARNING, **options)
+            info["workers"] = self._commit(ray, job, pending)
+        # every pending group is committed now, in this run (a retried call skips what its dead worker
+        # had committed, so the workers' own lists would miss those)
+        return job.assemble(pending, info)
+
+    def _commit(self, ray: Any, job: PipelineJob, pending: list[int]) -> int:
+        """``pending`` committed by the workers; returns how many there were."""
+        from ray.exceptions import RayActorError, RayTaskError
+        from ray.util import ActorPool
+
+        cfg = self.config
+        room = max(1, int(ray.cluster_resources().get("CPU", 1.0) // cfg.cpus_per_worker))
+        if job.workers and job.workers > room:  # the rest could never start: their calls would wait forever
+            log.warning("ray_workers_capped", asked=job.workers, cluster_room=room)
+        workers = min(job.workers or room, room, len(pending))
+        remote = ray.remote(
+            num_cpus=cfg.cpus_per_worker, max_restarts=cfg.max_restarts, max_task_retries=cfg.max_restarts
+        )(_RayWorker)
+        spec = job.worker_spec(workers)
+        actors = [remote.remote(spec) for _ in range(workers)]
+        size = max(1, -(-len(pending) // (workers * cfg.chunks_per_worker)))
+        runs = [pending[i : i + size] for i in range(0, len(pending), size)]
+        done = 0
+        try:
+            for handed in ActorPool(actors).map_unordered(lambda a, run: a.commit.remote(run), runs):
+                done += handed
+                job.progress(done)
+        except RayTaskError as exc:
+            cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else None
+            if isinstance(cause, DatagenError):
+                raise cause from None
+            raise DatagenError(f"a ray worker failed: {exc}") from None
+        except RayActorError as exc:
+            raise DatagenError(
+                f"a ray worker died more than {cfg.max_restarts} times ([executor.ray] max_restarts); "
+                f"the committed row groups are kept, so a rerun continues: {exc}"
+            ) from None
+        finally:
+            for actor in actors:
+                ray.kill(actor)
+        return workers
+
+
+@hookimpl
+def datagen_register_executors(register: RegisterExecutor) -> None:
+    """Register the ray executor."""
+    register(RayExecutor)
