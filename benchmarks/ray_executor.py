@@ -1,0 +1,166 @@
+"""The ray executor against the local one, on this machine (a local Ray cluster):
+
+    python benchmarks/ray_executor.py [--rows 50000] [--group 1000] [--workers 1 2] [--rate-rows 600]
+
+1. **Start-up overhead**: a one-group pipeline under ``--executor ray`` against ``local``: the seconds
+   Ray's start, the workers' start (each loads the plugins and checks the file) and the assembly add.
+2. **Throughput per worker**: ``--rows`` rows (a sampler, a template and an LLM column on the ``echo``
+   backend: datagen's own work per row, no network) under ``local`` and under ``ray`` with each of
+   ``--workers``; printed: rows/s, and rows/s per worker as a share of the local executor's. Then the
+   same with ``--io-rows`` rows waiting on the loopback server (``--latency`` s an answer, 8 requests
+   in flight per worker), as LLM columns do.
+3. **Rate-limit accuracy**: ``--rate-rows`` requests to the loopback server enforcing 1,200 requests a
+   minute (a 429 with Retry-After beyond it), with ``[engine] requests_per_minute = 1200`` and room for
+   far more (the server answers at once, 16 in flight per worker); for 1, 2 and 4 workers: the rate
+   the server saw while sending, as a ratio to the limit, and the share answered 429.
+
+Each arm is a fresh run directory and a fresh response cache. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def write(folder: Path, rows: int, group: int) -> Path:
+    path = folder / "p.yaml"
+    path.write_text(
+        f"rows: {rows}\nrow_group: {group}\nsteps:\n"
+        "  - {name: n, sampler: integer, low: 1, high: 1000000}\n"
+        "  - {name: instruction, template: 'say {{ n }}'}\n"
+        "  - {name: output, llm: text, prompt: 'Say {{ n }} for {{ id }}.'}\n"
+    )
+    return path
+
+
+def timed(path: Path, folder: Path, executor: dict[str, Any], **options: Any) -> tuple[float, dict[str, Any]]:
+    from datagen import Pipeline
+
+    config = {"cache": {"dir": str(folder / "cache")}, "executor": executor, **options.pop("config", {})}
+    start = time.perf_counter()
+    report = Pipeline.from_file(path, config=config, **options).run(folder / "out").report
+    return time.perf_counter() - start, report
+
+
+def startup(workers: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        path = write(folder, rows=20, group=20)
+        (folder / "a").mkdir()
+        (folder / "b").mkdir()
+        local, _ = timed(path, folder / "a", {"name": "local"}, backend="echo")
+        ray_s, _ = timed(path, folder / "b", {"name": "ray", "workers": workers}, backend="echo")
+    overhead = ray_s - local
+    print(f"start-up: local {local:.2f} s, ray ({workers} workers) {ray_s:.2f} s: overhead {overhead:.2f} s")
+
+
+def throughput(rows: int, group: int, workers: list[int]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        arms: list[tuple[str, dict[str, Any]]] = [("local", {"name": "local"})]
+        arms += [(f"ray x{w}", {"name": "ray", "workers": w}) for w in workers]
+        local_rate = 0.0
+        for label, executor in arms:
+            folder = base / label.replace(" ", "")
+            folder.mkdir()
+            path = write(folder, rows, group)
+            seconds, report = timed(path, folder, executor, backend="echo")
+            rate = report["written"] / seconds
+            local_rate = local_rate or rate
+            started = report["executor"]["workers"] or 1  # a cluster without room starts fewer
+            print(
+                f"throughput {label:8}: {report['written']} rows in {seconds:.1f} s = {rate:,.0f} rows/s; "
+                f"per worker {rate / started / local_rate:.2f}x local"
+            )
+
+
+def waiting(rows: int, group: int, workers: list[int], latency: float) -> None:
+    """Throughput when the rows wait on a server (``latency`` s an answer, 8 in flight per worker)."""
+    from datagen.testing_server import Behaviour, LoopbackServer
+
+    with tempfile.TemporaryDirectory() as tmp, LoopbackServer(Behaviour(latency_s=latency)) as srv:
+        base = Path(tmp)
+        arms: list[tuple[str, dict[str, Any], int]] = [("local", {"name": "local"}, 1)]
+        arms += [(f"ray x{w}", {"name": "ray", "workers": w}, w) for w in workers]
+        local_rate = 0.0
+        for label, executor, asked in arms:
+            folder = base / label.replace(" ", "")
+            folder.mkdir()
+            path = write(folder, rows, group)
+            engine = {"max_concurrency": 8 * asked}  # each worker gets its share: 8
+            seconds, report = timed(
+                path, folder, executor, base_url=srv.url + "/v1", config={"engine": engine}
+            )
+            rate = report["written"] / seconds
+            local_rate = local_rate or rate
+            started = report["executor"]["workers"] or 1  # a cluster without room starts fewer
+            print(
+                f"waiting on a server {label:8}: {report['written']} rows in {seconds:.1f} s = "
+                f"{rate:,.0f} rows/s; per worker {rate / started / local_rate:.2f}x local"
+            )
+
+
+def rate_limit(rows: int, workers: list[int]) -> None:
+    from datagen.testing_server import Behaviour, LoopbackServer
+
+    limit = 1200
+    for n in workers:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            LoopbackServer(
+                Behaviour(
+                    enforce_limit=True, requests_per_minute=limit, limit_window_s=5.0, retry_after_ms=500
+                )
+            ) as srv,
+        ):
+            folder = Path(tmp)
+            path = write(folder, rows=rows, group=max(1, rows // (4 * n)))
+            engine = {"requests_per_minute": limit, "max_concurrency": 16 * n}
+            executor = {"name": "ray", "workers": n}
+            seconds, _ = timed(path, folder, executor, base_url=srv.url + "/v1", config={"engine": engine})
+            stamps = sorted(srv.answered_at)
+            answered = sum(srv.answered.values())
+            received = sum(srv.received.values())
+            refused = received - answered
+            span = (stamps[-1] - stamps[0]) if len(stamps) > 1 else seconds
+            rate = (answered - 1) / span * 60 if len(stamps) > 1 else answered / seconds * 60
+            print(
+                f"rate limit, {n} worker(s): {answered} answered, {refused} refused (429: "
+                f"{refused / max(1, received):.1%}); {rate:,.0f} requests/min while sending = "
+                f"{rate / limit:.2f}x the limit; whole run {seconds:.1f} s"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--group", type=int, default=1000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rate-rows", type=int, default=600)
+    parser.add_argument("--io-rows", type=int, default=20_000)
+    parser.add_argument("--latency", type=float, default=0.02)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["startup", "throughput", "waiting", "rate"])
+    args = parser.parse_args()
+    if "startup" not in args.skip:
+        startup(2)  # a cold start: the executor starts the local cluster
+    import ray
+
+    ray.shutdown()  # the rest share one local cluster with room for four workers on this machine
+    ray.init(num_cpus=max(4, *args.workers), include_dashboard=False, logging_level="ERROR")
+    if "throughput" not in args.skip:
+        throughput(args.rows, args.group, args.workers)
+    if "waiting" not in args.skip:
+        waiting(args.io_rows, args.group, args.workers, args.latency)
+    if "rate" not in args.skip:
+        rate_limit(args.rate_rows, [1, 2, 4])
+
+
+if __name__ == "__main__":
+    main()
