@@ -1,6 +1,6 @@
 """The ray executor against the local one, on this machine (a local Ray cluster):
 
-    python benchmarks/ray_executor.py [--rows 50000] [--group 1000] [--workers 1 2] [--rate-rows 600]
+    python benchmarks/ray_executor.py [--rows 50000] [--group 1000] [--workers 1 2] [--limits 1200 12000]
 
 1. **Start-up overhead**: a one-group pipeline under ``--executor ray`` against ``local``: the seconds
    Ray's start, the workers' start (each loads the plugins and checks the file) and the assembly add.
@@ -9,10 +9,11 @@
    ``--workers``; printed: rows/s, and rows/s per worker as a share of the local executor's. Then the
    same with ``--io-rows`` rows waiting on the loopback server (``--latency`` s an answer, 8 requests
    in flight per worker), as LLM columns do.
-3. **Rate-limit accuracy**: ``--rate-rows`` requests to the loopback server enforcing 1,200 requests a
-   minute (a 429 with Retry-After beyond it), with ``[engine] requests_per_minute = 1200`` and room for
-   far more (the server answers at once, 16 in flight per worker); for 1, 2 and 4 workers: the rate
-   the server saw while sending, as a ratio to the limit, and the share answered 429.
+3. **Rate-limit accuracy**: ``--rate-seconds`` of requests to the loopback server enforcing each of
+   ``--limits`` (requests a minute over 5 s windows, a 429 with Retry-After beyond), with ``[engine]
+   requests_per_minute`` set to it and room for far more (the server answers at once, 16 in flight per
+   worker); for 1, 2 and 4 workers: the rate the server saw while sending, as a ratio to the limit, the
+   share answered 429, and the calls to the cluster's limiter.
 
 Each arm is a fresh run directory and a fresh response cache. Nothing is asserted.
 """
@@ -107,35 +108,33 @@ def waiting(rows: int, group: int, workers: list[int], latency: float) -> None:
             )
 
 
-def rate_limit(rows: int, workers: list[int]) -> None:
+def rate_limit(limits: list[int], seconds: float, workers: list[int]) -> None:
+    """Each limit for ``seconds`` of requests, from each worker count."""
     from datagen.testing_server import Behaviour, LoopbackServer
 
-    limit = 1200
-    for n in workers:
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            LoopbackServer(
-                Behaviour(
-                    enforce_limit=True, requests_per_minute=limit, limit_window_s=5.0, retry_after_ms=500
-                )
-            ) as srv,
-        ):
-            folder = Path(tmp)
-            path = write(folder, rows=rows, group=max(1, rows // (4 * n)))
-            engine = {"requests_per_minute": limit, "max_concurrency": 16 * n}
-            executor = {"name": "ray", "workers": n}
-            seconds, _ = timed(path, folder, executor, base_url=srv.url + "/v1", config={"engine": engine})
-            stamps = sorted(srv.answered_at)
-            answered = sum(srv.answered.values())
-            received = sum(srv.received.values())
-            refused = received - answered
-            span = (stamps[-1] - stamps[0]) if len(stamps) > 1 else seconds
-            rate = (answered - 1) / span * 60 if len(stamps) > 1 else answered / seconds * 60
-            print(
-                f"rate limit, {n} worker(s): {answered} answered, {refused} refused (429: "
-                f"{refused / max(1, received):.1%}); {rate:,.0f} requests/min while sending = "
-                f"{rate / limit:.2f}x the limit; whole run {seconds:.1f} s"
+    for limit in limits:
+        rows = round(limit / 60 * seconds)
+        for n in workers:
+            behaviour = Behaviour(
+                enforce_limit=True, requests_per_minute=limit, limit_window_s=5.0, retry_after_ms=500
             )
+            with tempfile.TemporaryDirectory() as tmp, LoopbackServer(behaviour) as srv:
+                folder = Path(tmp)
+                path = write(folder, rows=rows, group=max(1, rows // (4 * n)))
+                engine = {"requests_per_minute": limit, "max_concurrency": 16 * n}
+                executor = {"name": "ray", "workers": n}
+                took, report = timed(
+                    path, folder, executor, base_url=srv.url + "/v1", config={"engine": engine}
+                )
+                stamps = sorted(srv.answered_at)
+                answered, received = len(stamps), sum(srv.received.values())
+                rate = (answered - 1) / (stamps[-1] - stamps[0]) * 60
+                calls = report["executor"]["limiter_calls"]
+                print(
+                    f"rate limit {limit}/min, {n} worker(s): {answered} answered, 429 "
+                    f"{(received - answered) / received:.1%}; {rate / limit:.2f}x the limit while sending; "
+                    f"limiter calls {calls} ({calls / received:.1%} of requests); whole run {took:.1f} s"
+                )
 
 
 def main() -> None:
@@ -143,7 +142,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--group", type=int, default=1000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--rate-rows", type=int, default=600)
+    parser.add_argument("--limits", type=int, nargs="+", default=[1200, 12000], help="requests a minute")
+    parser.add_argument("--rate-seconds", type=float, default=30.0, help="of requests at each limit")
     parser.add_argument("--io-rows", type=int, default=20_000)
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--skip", nargs="*", default=[], choices=["startup", "throughput", "waiting", "rate"])
@@ -159,7 +159,7 @@ def main() -> None:
     if "waiting" not in args.skip:
         waiting(args.io_rows, args.group, args.workers, args.latency)
     if "rate" not in args.skip:
-        rate_limit(args.rate_rows, [1, 2, 4])
+        rate_limit(args.limits, args.rate_seconds, [1, 2, 4])
 
 
 if __name__ == "__main__":

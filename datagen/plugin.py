@@ -34,6 +34,9 @@ _WHERE: dict[str, str] = {
     "pass_host": "datagen._kernel.commands",
     "CliOption": "datagen._kernel.commands",
     "put_setting": "datagen._datamodel.config",
+    # an optional service a plugin provides to the engine (``shared_rate_bucket``: an executor's workers'
+    # shared rate limit)
+    "provide": "datagen.services",
     # the protocol of each family, and the optional attributes' defaults
     "Plugin": "datagen._kernel.protocols",
     "Backend": "datagen._kernel.protocols",
@@ -326,4 +329,7 @@ if TYPE_CHECKING:
         get_logger as get_logger,
         redact_text as redact_text,
         register_secret as register_secret,
+    )
+    from datagen.services import (
+        provide as provide,
     )

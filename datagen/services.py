@@ -1,6 +1,13 @@
 """Functions a lower layer calls and a higher layer provides, so that no module imports a layer above its
 own: ``Results.apply`` (the data model) runs stages through ``apply_stages``, which the application
-layer provides when ``datagen`` is imported."""
+layer provides when ``datagen`` is imported.
+
+Optional services, which nothing provides by default:
+
+- ``shared_rate_bucket(key, kind, rate_per_min)``: the bucket an engine paces a configured
+  ``requests_per_minute`` (``kind = "requests"``) or ``tokens_per_minute`` (``"tokens"``) with, shared
+  by every process of a cluster (an executor's workers); ``key`` names the backend, endpoint and model.
+  It has a :class:`~datagen._engine.core.TokenBucket`'s ``take``, ``give_back`` and ``set_rate``."""
 
 from __future__ import annotations
 
@@ -13,6 +20,16 @@ _PROVIDED: dict[str, Callable[..., Any]] = {}
 def provide(name: str, function: Callable[..., Any]) -> None:
     """Make ``function`` the provider of the service ``name``."""
     _PROVIDED[name] = function
+
+
+def provided(name: str) -> Callable[..., Any] | None:
+    """The function providing ``name``, or None when nothing does (an optional service)."""
+    return _PROVIDED.get(name)
+
+
+def withdraw(name: str) -> None:
+    """Stop providing ``name`` (nothing happens when nothing did)."""
+    _PROVIDED.pop(name, None)
 
 
 def service(name: str) -> Callable[..., Any]:

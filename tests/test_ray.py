@@ -1,6 +1,7 @@
 """The ray executor on a local Ray cluster (two CPUs here): the same rows as the local executor, resumes
-across executors, and a worker killed with ``kill -9`` mid-run loses and repeats no row. Run in the
-``ray`` tox environment; skipped, with the reason, where Ray is not installed or cannot start."""
+across executors, a worker killed with ``kill -9`` mid-run loses and repeats no row, and two workers
+hold one rate limit through the cluster's limiter, also when it is killed mid-run. Run in the ``ray``
+tox environment; skipped, with the reason, where Ray is not installed or cannot start."""
 
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def test_local_and_ray_with_two_and_four_workers_give_the_same_rows(tmp_path: Pa
         out = tmp_path / f"ray{workers}"
         report = run(path, out, cache, name="ray", workers=workers)
         assert (out / "data.jsonl").read_text() == expected
-        assert report["executor"] == {"name": "ray", "workers": workers, "groups_by_workers": 20}
+        info = {"name": "ray", "workers": workers, "groups_by_workers": 20, "limiter_calls": 0}
+        assert report["executor"] == info  # no configured rate: the limiter is never called
         assert [s["groups_computed"] for s in report["steps"]] == [20, 20, 20, 20]
         assert [s["rows_out"] for s in report["steps"]] == [s["rows_out"] for s in local["steps"]]
         assert report["removed"] == local["removed"]
@@ -146,3 +148,66 @@ def test_a_worker_killed_mid_run_loses_and_repeats_no_row(tmp_path: Path) -> Non
     assert done.report["executor"]["groups_by_workers"] == rows // group
     # only the killed worker's group in flight was asked again (less what the response cache kept)
     assert rows <= received <= rows + group
+
+
+def limited_run(tmp_path: Path, *, rows: int, kill_limiter: bool = False) -> tuple[dict[str, Any], Any]:
+    """``rows`` requests from two workers to a server enforcing 6,000 a minute over 2 s windows, with
+    ``[engine] requests_per_minute = 6000`` and room for far more (16 in flight per worker)."""
+    limit = 6000
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        f"rows: {rows}\nrow_group: 100\nsteps:\n"
+        "  - {name: n, sampler: integer, low: 1, high: 1000000000}\n"
+        "  - {name: output, llm: text, prompt: 'Say {{ n }} {{ id }}.'}\n"
+    )
+    behaviour = Behaviour(
+        enforce_limit=True, requests_per_minute=limit, limit_window_s=2.0, retry_after_ms=200
+    )
+    config = {
+        "cache": {"enabled": False},
+        "engine": {"requests_per_minute": limit, "max_concurrency": 32},
+        "executor": {"name": "ray", "workers": 2, "ray": {"renew_s": 1.0}},
+    }
+
+    def kill_the_limiter() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
+            limiters = [n for n in names if n.startswith("datagen-limiter-")]
+            if limiters and sum(srv.answered.values()) > rows // 3:
+                ray.kill(ray.get_actor(limiters[0]), no_restart=False)
+                return
+            time.sleep(0.01)
+
+    with LoopbackServer(behaviour) as srv:
+        killer = threading.Thread(target=kill_the_limiter) if kill_limiter else None
+        if killer:
+            killer.start()
+        done = Pipeline.from_file(path, base_url=srv.url + "/v1", config=config).run(tmp_path / "out")
+        if killer:
+            killer.join()
+    return done.report, srv
+
+
+def sending_rate(srv: Any) -> float:
+    """Requests a minute the server answered, from its first answer to its last."""
+    stamps = sorted(srv.answered_at)
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0]) * 60
+
+
+def test_two_workers_hold_one_limit_through_the_cluster_limiter(tmp_path: Path) -> None:
+    report, srv = limited_run(tmp_path, rows=1000)
+    received, answered = sum(srv.received.values()), sum(srv.answered.values())
+    assert answered == 1000 == report["written"]
+    assert 0.95 <= sending_rate(srv) / 6000 <= 1.05
+    assert (received - answered) / received <= 0.02  # answered 429
+    # a renewal a second per worker (and a few quick ones while a newcomer waits for its share): about
+    # workers / (rate a second x renew_s) = 2 % of the requests at 100 a second
+    seconds = len(srv.answered_at) / 100
+    assert 0 < report["executor"]["limiter_calls"] <= 2 * seconds + 20
+
+
+def test_a_restarted_limiter_keeps_the_limit(tmp_path: Path) -> None:
+    report, srv = limited_run(tmp_path, rows=1000, kill_limiter=True)
+    assert sum(srv.answered.values()) == 1000 == report["written"]
+    assert sending_rate(srv) / 6000 <= 1.05

@@ -19,6 +19,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import attrs
 
@@ -41,6 +42,7 @@ from datagen.errors import (
     UsageError,
 )
 from datagen.log import get_logger
+from datagen.services import provided
 
 log = get_logger("datagen._engine.core")
 
@@ -52,6 +54,8 @@ HEADER_HEADROOM = 0.95  # stay a little under a limit the server announced
 #: requests may go out this many seconds' worth at once under a requests-per-minute limit (servers
 #: enforce per-minute limits over shorter intervals, so a whole minute's burst would be refused)
 REQUEST_BURST_S = 0.1
+#: seconds' worth of tokens a configured ``tokens_per_minute`` lets through at once
+TOKEN_BURST_S = 5.0
 #: share of 429s among the last RECENT answers above which a 429 that is no cap means overload
 CONGESTION_SHARE = 0.2
 RECENT = 50
@@ -478,6 +482,24 @@ class AdaptiveLimit:
             self._wake()
 
 
+class RateBucket(Protocol):
+    """What the engine paces a rate with: a :class:`TokenBucket`, or one an executor's workers share."""
+
+    async def take(
+        self, amount: float, sleep: Callable[[float], Awaitable[None]], *, first: bool = False
+    ) -> None:
+        """Wait until ``amount`` may be spent (``first``: ahead of the takers not yet served)."""
+
+    def give_back(self, amount: float) -> None:
+        """Return what was taken in excess."""
+
+    def set_rate(self, rate_per_min: float) -> None:
+        """Change the rate."""
+
+    def release(self) -> None:
+        """The engine is closing: hand back what is held for others (nothing for a local bucket)."""
+
+
 class TokenBucket:
     """Spaces out consumption to ``rate_per_min`` with a burst of ``burst_s`` seconds' worth.
 
@@ -549,6 +571,34 @@ class TokenBucket:
         """Return tokens taken in excess (an estimate above the real use)."""
         self.tokens = min(self.capacity, self.tokens + max(0.0, amount))
 
+    def release(self) -> None:
+        """Nothing to hand back: the bucket is this engine's own."""
+
+
+@attrs.define
+class _Paced:
+    """A bucket shared across processes, then this engine's own at the same rate."""
+
+    shared: RateBucket
+    own: TokenBucket
+
+    async def take(
+        self, amount: float, sleep: Callable[[float], Awaitable[None]], *, first: bool = False
+    ) -> None:
+        await self.shared.take(amount, sleep, first=first)
+        await self.own.take(amount, sleep, first=first)
+
+    def give_back(self, amount: float) -> None:
+        self.shared.give_back(amount)
+        self.own.give_back(amount)
+
+    def set_rate(self, rate_per_min: float) -> None:
+        self.shared.set_rate(rate_per_min)
+        self.own.set_rate(rate_per_min)
+
+    def release(self) -> None:
+        self.shared.release()
+
 
 def estimate_tokens(request: Request) -> int:
     """A cheap upper estimate of the tokens a request uses: ~4 characters a token, plus max_tokens."""
@@ -591,24 +641,20 @@ class Engine:
             most=config.max_concurrency,
             latency_signal=config.max_concurrency is None,
         )
-        self._rpm = (
-            TokenBucket(config.requests_per_minute, clock, REQUEST_BURST_S)
-            if config.requests_per_minute
-            else None
+        # What names the server in cache keys: the configured identity, else the backend's endpoint.
+        self.identity = (
+            identity if identity is not None else str(backend_attribute(backend, "cache_identity"))
         )
+        self._rpm = self._configured("requests", config.requests_per_minute, REQUEST_BURST_S)
         # learning the pace of a server that enforces a rate without announcing it (_learn)
         self._accepted_sends: deque[float] = deque(maxlen=100_000)  # when accepted requests were sent
         self._first_sent: float | None = None
         self._reopened_at: float | None = None
         self._pending_limit: tuple[float, float] | None = None  # (when the budget ran out, Retry-After)
         self._learned_at = float("-inf")
-        self._tpm = TokenBucket(config.tokens_per_minute, clock) if config.tokens_per_minute else None
+        self._tpm = self._configured("tokens", config.tokens_per_minute, TOKEN_BURST_S)
         self._cooldown_until = 0.0
         self._inflight: dict[str, asyncio.Future[Response]] = {}
-        # What names the server in cache keys: the configured identity, else the backend's endpoint.
-        self.identity = (
-            identity if identity is not None else str(backend_attribute(backend, "cache_identity"))
-        )
         self._limits_seen: RateLimits | None = None
         self._fatal: DatagenError | None = None
         self._connection_failures = 0  # in a row, across all requests
@@ -619,6 +665,20 @@ class Engine:
             if not isinstance(backend, BatchBackend):
                 raise UsageError(f"$.engine.batch: the {self.backend_name} backend has no batch API")
             self.batcher = Batcher(self, backend)
+
+    def _configured(self, kind: str, rate_per_min: float | None, burst_s: float) -> RateBucket | None:
+        """The bucket for a configured limit: the cluster's when an executor shares one among its
+        workers (the ``shared_rate_bucket`` service), else this engine's own; None without a limit."""
+        if not rate_per_min:
+            return None
+        own = TokenBucket(rate_per_min, self.clock, burst_s)
+        shared = provided("shared_rate_bucket")
+        if shared is None:
+            return own
+        # the cluster's share first (it may wait), then this engine's pace: a leased block is never
+        # spent faster than the limit, so the cluster's requests stay as smooth as one engine's
+        key = f"{self.backend_name}|{self.identity}|{self.backend.model}"
+        return _Paced(shared(key, kind, rate_per_min), own)
 
     # ------------------------------------------------------------------------------------------ public
 
@@ -667,7 +727,11 @@ class Engine:
             del self._inflight[key]
 
     async def aclose(self) -> None:
-        """Close the backend (and stop batch polling left over from an interrupted run)."""
+        """Close the backend (and stop batch polling left over from an interrupted run); a shared rate
+        bucket hands back the share it holds."""
+        for bucket in (self._rpm, self._tpm):
+            if bucket is not None:
+                bucket.release()
         if self.batcher is not None:
             await self.batcher.aclose()
         await self.backend.aclose()

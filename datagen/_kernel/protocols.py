@@ -196,6 +196,9 @@ class GroupWorker(Protocol):
         the groups computed here (a group found committed already is skipped)."""
         ...
 
+    def close(self) -> None:
+        """Close its engines (a share of a rate limit goes back to the others)."""
+
 
 class WorkerSpec(Protocol):
     """What a worker process needs to run row groups of one pipeline (picklable: the file, its config
@@ -220,9 +223,10 @@ class PipelineJob(Protocol):
         """The row groups a worker still has to commit (all of them on a fresh run), in order."""
         ...
 
-    def worker_spec(self, workers: int) -> WorkerSpec:
-        """The spec each of ``workers`` workers starts from: the run's request, token and cost limits
-        divided among them, so that together they never exceed them."""
+    def worker_spec(self, workers: int, *, shared_rates: bool = False) -> WorkerSpec:
+        """The spec each of ``workers`` workers starts from: the run's limits divided among them, so
+        that together they never exceed them; with ``shared_rates`` the request and token rates are
+        left whole, for a limiter the workers share (the ``shared_rate_bucket`` service)."""
         ...
 
     def progress(self, groups_done: int) -> None:

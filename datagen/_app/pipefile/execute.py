@@ -530,16 +530,25 @@ def pending_groups(prepared: Prepared, out: Path) -> dict[int, int]:
     return pending
 
 
-async def commit_groups(prepared: Prepared, out: Path, only: set[int]) -> list[int]:
-    """A worker's part: row groups ``only`` through the steps a worker may run (:func:`shared_steps`;
-    a method source's rows when none), each committed to ``out``. A group found committed is skipped.
-    Returns the groups computed here."""
-    upto = shared_steps(prepared)
-    state, models = _start(prepared, out)
-    computed: list[int] = []
-    try:
-        state.runners = [make_step(prepared, s, state.run, models) for s in prepared.steps[:upto]]
-        for g, make in groups(prepared):
+class Committer:
+    """A worker's part of a run: row groups through the steps a worker may run (:func:`shared_steps`;
+    a method source's rows when none), each committed to ``out``. One per worker: its engines (their
+    connections, their share of a rate limit) serve every call of :meth:`commit` until :meth:`aclose`.
+    """
+
+    def __init__(self, prepared: Prepared, out: Path) -> None:
+        self.prepared = prepared
+        self.upto = shared_steps(prepared)
+        self.state, self.models = _start(prepared, out)
+
+    async def commit(self, only: set[int]) -> list[int]:
+        """Commit row groups ``only`` (one found committed is skipped); returns those computed here."""
+        state, upto = self.state, self.upto
+        if not state.runners:
+            steps = self.prepared.steps[:upto]
+            state.runners = [make_step(self.prepared, s, state.run, self.models) for s in steps]
+        computed: list[int] = []
+        for g, make in groups(self.prepared):
             if g not in only:
                 continue
             if upto == 0:  # only a method source's rows to make
@@ -557,11 +566,13 @@ async def commit_groups(prepared: Prepared, out: Path, only: set[int]) -> list[i
                 table = committed if committed is not None else await state.source(g, make)
             await state.advance(g, table, done + 1, upto)
             computed.append(g)
-    finally:
-        for runner in state.runners:
+        return computed
+
+    async def aclose(self) -> None:
+        """Close the steps and the models' engines."""
+        for runner in self.state.runners:
             await runner.aclose()
-        await models.aclose()
-    return computed
+        await self.models.aclose()
 
 
 async def run_groups(

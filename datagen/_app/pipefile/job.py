@@ -9,6 +9,8 @@ therefore resumes under any executor, and the same file gives the same rows unde
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
@@ -17,9 +19,9 @@ from typing import Any
 import attrs
 
 from datagen._app.pipefile.execute import (
+    Committer,
     Outcome,
     Prepared,
-    commit_groups,
     pending_groups,
     prepare,
     run_groups,
@@ -30,14 +32,16 @@ from datagen._datamodel.records import utc_now
 from datagen._engine.concurrency import run_sync
 
 
-def worker_share(config: DatagenConfig, workers: int) -> DatagenConfig:
+def worker_share(config: DatagenConfig, workers: int, *, shared_rates: bool = False) -> DatagenConfig:
     """``config`` with its request, token and cost limits and its concurrency divided among ``workers``
-    (rounded down, at least one request in flight), so that together the workers stay within them."""
+    (rounded down, at least one request in flight), so that together the workers stay within them;
+    with ``shared_rates`` the request and token rates stay whole (a shared limiter holds them)."""
     e = config.engine
+    rpm, tpm = e.requests_per_minute, e.tokens_per_minute
     share = attrs.evolve(
         e,
-        requests_per_minute=e.requests_per_minute / workers if e.requests_per_minute else None,
-        tokens_per_minute=e.tokens_per_minute / workers if e.tokens_per_minute else None,
+        requests_per_minute=rpm if shared_rates or not rpm else rpm / workers,
+        tokens_per_minute=tpm if shared_rates or not tpm else tpm / workers,
         max_cost_usd=e.max_cost_usd / workers if e.max_cost_usd is not None else None,
         max_tokens=max(1, e.max_tokens // workers) if e.max_tokens else None,
         max_concurrency=max(1, e.max_concurrency // workers) if e.max_concurrency else None,
@@ -60,17 +64,36 @@ class Spec:
         return Worker(prepare(self.loaded, config=self.config, overrides=dict(self.overrides)), self.out)
 
 
-@attrs.define
 class Worker:
-    """One worker process's pipeline."""
+    """One worker process's pipeline: a :class:`Committer` on an event loop of its own (a thread), so
+    that its engines and their connections serve every call."""
 
-    prepared: Prepared
-    out: Path
+    def __init__(self, prepared: Prepared, out: Path) -> None:
+        self.prepared = prepared
+        self.out = out
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="datagen-worker", daemon=True)
+        self._thread.start()
+        self._committer = self._run(self._make())
+
+    async def _make(self) -> Committer:
+        return Committer(self.prepared, self.out)
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def commit(self, groups: Sequence[int]) -> list[int]:
-        """Commit ``groups``; returns those computed here (see :func:`commit_groups`)."""
-        computed: list[int] = run_sync(commit_groups(self.prepared, self.out, set(groups)))
+        """Commit ``groups``; returns those computed here (see :class:`Committer`)."""
+        computed: list[int] = self._run(self._committer.commit(set(groups)))
         return computed
+
+    def close(self) -> None:
+        """Close the engines and stop the loop."""
+        try:
+            self._run(self._committer.aclose())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
 
 
 @attrs.define
@@ -95,11 +118,12 @@ class Job:
             self._pending = pending_groups(self.prepared, self.out)
         return list(self._pending)
 
-    def worker_spec(self, workers: int) -> Spec:
-        """Each worker's start, with ``1/workers`` of the limits and the budget."""
+    def worker_spec(self, workers: int, *, shared_rates: bool = False) -> Spec:
+        """Each worker's start, with ``1/workers`` of the limits and the budget (the rates whole with
+        ``shared_rates``)."""
         config = self.prepared.config
         cache = attrs.evolve(config.cache, dir=config.cache.dir.absolute())
-        shared = worker_share(attrs.evolve(config, cache=cache), max(1, workers))
+        shared = worker_share(attrs.evolve(config, cache=cache), max(1, workers), shared_rates=shared_rates)
         loaded = attrs.evolve(self.prepared.loaded, path=self.prepared.loaded.path.absolute())
         return Spec(loaded, shared, dict(self.overrides), self.out.absolute())
 

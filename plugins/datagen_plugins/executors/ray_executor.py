@@ -1,20 +1,23 @@
 """The ``ray`` executor: a pipeline's row groups on a Ray cluster (``pip install 'datagen[ray]'``).
 
 One actor per worker starts the pipeline once (its plugins loaded, its models built) and is handed
-runs of consecutive row groups through Ray's ``ActorPool`` as it frees up. Each commits its groups'
+runs of consecutive row groups as it frees up. Each commits its groups'
 checkpoints, with the fingerprints of a local run, to the run directory, which every worker must see
 (one machine, or a shared file system). A worker that dies is restarted and its call retried
 (``max_restarts``): the groups it had committed are skipped, the one in flight is redone. The steps that
 remember rows across groups (dedup) and every step after the first of them then run in the driver, over
 all groups, while it assembles the data file.
 
-Limits: each worker gets ``1/workers`` of ``[engine]``'s request, token and cost limits and its
-concurrency (a static share: workers that finish early leave theirs unused)."""
+Limits: ``[engine]``'s ``requests_per_minute`` and ``tokens_per_minute`` are held for the whole cluster
+by one limiter actor, from which each worker leases a share of the rate (see ``_limiter``); the cost
+and token budgets and the concurrency are divided among the workers (``1/workers`` each)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import uuid
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -30,7 +33,9 @@ from datagen.plugin import (
     WorkerSpec,
     get_logger,
     hookimpl,
+    provide,
 )
+from datagen_plugins.executors._limiter import LimiterActor, ray_bucket
 
 log = get_logger(__name__)
 
@@ -46,17 +51,24 @@ class RayExecutorConfig:
     chunks_per_worker: int = attrs.field(default=4, validator=POSITIVE)
     #: times a dead worker is restarted and its call retried before the run fails
     max_restarts: int = attrs.field(default=3, validator=NON_NEGATIVE)
+    #: seconds between a worker's renewals of its share of a configured rate (each a call to the
+    #: cluster's limiter); a share not renewed for three of them goes back to the others
+    renew_s: float = attrs.field(default=1.0, validator=POSITIVE)
 
 
 class _RayWorker:
-    """The actor: one pipeline per worker process."""
+    """The actor: one pipeline per worker process, its configured rates leased from ``limiter``."""
 
-    def __init__(self, spec: WorkerSpec) -> None:
+    def __init__(self, spec: WorkerSpec, limiter: Any, renew_s: float) -> None:
+        provide("shared_rate_bucket", ray_bucket(limiter, renew_s))
         self.worker = spec.start()
 
     def commit(self, groups: Sequence[int]) -> int:
         self.worker.commit(groups)
         return len(groups)
+
+    def close(self) -> None:
+        self.worker.close()
 
 
 class RayExecutor:
@@ -90,33 +102,37 @@ class RayExecutor:
                     asked = round(job.workers * self.config.cpus_per_worker)
                     options["num_cpus"] = max(os.cpu_count() or 1, asked)
                 ray.init(include_dashboard=False, logging_level=logging.WARNING, **options)
-            info["workers"] = self._commit(ray, job, pending)
+            info["workers"], info["limiter_calls"] = self._commit(ray, job, pending)
         # every pending group is committed now, in this run (a retried call skips what its dead worker
         # had committed, so the workers' own lists would miss those)
         return job.assemble(pending, info)
 
-    def _commit(self, ray: Any, job: PipelineJob, pending: list[int]) -> int:
-        """``pending`` committed by the workers; returns how many there were."""
+    def _commit(self, ray: Any, job: PipelineJob, pending: list[int]) -> tuple[int, int]:
+        """``pending`` committed by the workers; returns how many workers, and the limiter's calls."""
         from ray.exceptions import RayActorError, RayTaskError
-        from ray.util import ActorPool
 
         cfg = self.config
         room = max(1, int(ray.cluster_resources().get("CPU", 1.0) // cfg.cpus_per_worker))
         if job.workers and job.workers > room:  # the rest could never start: their calls would wait forever
             log.warning("ray_workers_capped", asked=job.workers, cluster_room=room)
         workers = min(job.workers or room, room, len(pending))
+        # one limiter for the run: detached (it lives while any handle is dropped, unlike an actor tied
+        # to the handle that made it), restarted by Ray if it dies, killed when the run is done
+        limiter = (
+            ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(LimiterActor)
+            .options(name=f"datagen-limiter-{uuid.uuid4().hex[:12]}", lifetime="detached")
+            .remote(3 * cfg.renew_s)
+        )
         remote = ray.remote(
             num_cpus=cfg.cpus_per_worker, max_restarts=cfg.max_restarts, max_task_retries=cfg.max_restarts
         )(_RayWorker)
-        spec = job.worker_spec(workers)
-        actors = [remote.remote(spec) for _ in range(workers)]
+        spec = job.worker_spec(workers, shared_rates=True)
+        actors = [remote.remote(spec, limiter, cfg.renew_s) for _ in range(workers)]
         size = max(1, -(-len(pending) // (workers * cfg.chunks_per_worker)))
         runs = [pending[i : i + size] for i in range(0, len(pending), size)]
-        done = 0
         try:
-            for handed in ActorPool(actors).map_unordered(lambda a, run: a.commit.remote(run), runs):
-                done += handed
-                job.progress(done)
+            self._dispatch(ray, job, actors, runs)
+            calls = int(ray.get(limiter.stats.remote())["calls"])
         except RayTaskError as exc:
             cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else None
             if isinstance(cause, DatagenError):
@@ -128,9 +144,33 @@ class RayExecutor:
                 f"the committed row groups are kept, so a rerun continues: {exc}"
             ) from None
         finally:
-            for actor in actors:
+            for actor in [*actors, limiter]:
                 ray.kill(actor)
-        return workers
+        return workers, calls
+
+    @staticmethod
+    def _dispatch(ray: Any, job: PipelineJob, actors: list[Any], runs: list[list[int]]) -> None:
+        """Hand each worker the next run of row groups as it frees up; a worker left without work is
+        closed at once, so its share of a rate limit goes to those still sending."""
+        queue = deque(runs)
+        busy: dict[Any, Any] = {}  # the call in flight -> its worker
+        closing = []
+        for actor in actors:
+            if queue:
+                busy[actor.commit.remote(queue.popleft())] = actor
+            else:
+                closing.append(actor.close.remote())
+        done = 0
+        while busy:
+            [ready], _ = ray.wait(list(busy), num_returns=1)
+            actor = busy.pop(ready)
+            done += ray.get(ready)  # a worker's failure is raised here
+            job.progress(done)
+            if queue:
+                busy[actor.commit.remote(queue.popleft())] = actor
+            else:
+                closing.append(actor.close.remote())
+        ray.get(closing)
 
 
 @hookimpl

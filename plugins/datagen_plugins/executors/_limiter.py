@@ -1,0 +1,172 @@
+"""One rate limit for a whole cluster: shares of the configured rate, leased from one limiter.
+
+:class:`Shares` is the arithmetic. For each model and kind (requests, tokens) it hands each worker
+that sends a share of the configured rate for ``ttl_s`` seconds:
+
+- the fair share is the rate over the workers holding a lease;
+- a share is never more than what the others' shares leave, so the shares never add up to more than
+  the rate. A newcomer starts with what is left, which may be nothing; the others come down to their
+  fair share when they renew, and the newcomer takes it up at its next renewal;
+- a worker that stops renewing (it finished, or died) loses its lease after ``ttl_s``, and one that
+  finishes hands it back at once.
+
+Each worker paces its own requests at its share, so the cluster never sends faster than the rate,
+and calls the limiter once per renewal (every ``renew_s``), however many requests it sends.
+
+The ray executor keeps :class:`Shares` in one detached, named actor that Ray restarts if it dies. A
+restarted limiter has lost the table: for one ``ttl_s`` it rebuilds it from the shares the workers
+say they hold, and lets none of them grow, so a restart never lets more through.
+
+:class:`SharedRate` is a worker's side: the engine's bucket for a configured limit (the
+``shared_rate_bucket`` service)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+
+class Shares:
+    """Leases of a share of each (model key, kind)'s configured rate."""
+
+    def __init__(
+        self, *, ttl_s: float = 3.0, restarted: bool = False, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        #: until when holders may not grow (a restarted limiter rebuilding its table)
+        self.frozen_until = clock() + ttl_s if restarted else float("-inf")
+        self.leases: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}  # holder -> (rate, expiry)
+        self.calls = 0
+
+    def share(self, key: str, kind: str, rate_per_min: float, holder: str, holding: float = 0.0) -> float:
+        """``holder``'s share of ``rate_per_min`` (per minute) for the next ``ttl_s``; ``holding`` is
+        the share it paces at now (what a restarted limiter rebuilds its table from)."""
+        self.calls += 1
+        now = self.clock()
+        table = self.leases.setdefault((key, kind), {})
+        for other in [h for h, (_, expiry) in table.items() if expiry <= now]:
+            del table[other]  # stopped renewing: finished or died
+        if holder not in table:
+            table[holder] = (holding if now < self.frozen_until else 0.0, now)
+        others = sum(rate for h, (rate, _) in table.items() if h != holder)
+        grant = max(0.0, min(rate_per_min / len(table), rate_per_min - others))
+        if now < self.frozen_until:
+            grant = min(grant, holding)
+        table[holder] = (grant, now + self.ttl_s)
+        return grant
+
+    def release(self, key: str, kind: str, holder: str) -> None:
+        """``holder`` is done: its share is free for the others' next renewal."""
+        self.leases.get((key, kind), {}).pop(holder, None)
+
+    def stats(self) -> dict[str, float]:
+        """Calls answered."""
+        return {"calls": self.calls}
+
+
+class SharedRate:
+    """A worker's bucket for one configured limit: it paces takers at the share the limiter leases
+    it, renewing the lease every ``renew_s`` (``share`` and ``release`` reach the limiter)."""
+
+    def __init__(
+        self,
+        limiter: tuple[Callable[..., Awaitable[float]], Callable[[str, str, str], None]],
+        key: str,
+        kind: str,
+        rate_per_min: float,
+        *,
+        renew_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._share, self._release = limiter
+        self.key, self.kind, self.rate_per_min = key, kind, rate_per_min
+        self.holder = uuid.uuid4().hex
+        self.renew_s = renew_s
+        self.clock = clock
+        self.rate = 0.0  # per second, as leased
+        self.renew_at = float("-inf")
+        self.next_at = float("-inf")  # when the next taker may go (GCRA)
+        self.calls = 0
+        self._lock: asyncio.Lock | None = None
+
+    async def take(
+        self, amount: float, sleep: Callable[[float], Awaitable[None]], *, first: bool = False
+    ) -> None:
+        """Wait for ``amount`` at the leased share (arrival order; ``first`` is not honoured)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            while True:
+                now = self.clock()
+                if now >= self.renew_at:
+                    self.calls += 1
+                    granted = await self._share(
+                        self.key, self.kind, self.rate_per_min, self.holder, self.rate * 60
+                    )
+                    self.rate = granted / 60.0
+                    self.renew_at = self.clock() + self.renew_s
+                if self.rate > 0:
+                    break
+                # nothing left yet: the others come down to their fair share as they renew
+                await sleep(self.renew_s / 8)
+                self.renew_at = float("-inf")
+            start = max(self.clock(), self.next_at)
+            self.next_at = start + amount / self.rate
+        wait = start - self.clock()
+        if wait > 0:
+            await sleep(wait)
+
+    def give_back(self, amount: float) -> None:
+        """Tokens estimated above their use: the next taker may go that much sooner."""
+        if self.rate > 0 and amount > 0:
+            self.next_at = max(self.clock(), self.next_at - amount / self.rate)
+
+    def set_rate(self, rate_per_min: float) -> None:
+        """A configured limit does not change during a run; kept for the bucket interface."""
+        self.rate_per_min = rate_per_min
+
+    def release(self) -> None:
+        """The engine is closing: its share goes back to the others."""
+        if self.rate > 0 or self.calls:
+            self._release(self.key, self.kind, self.holder)
+        self.rate = 0.0
+
+
+class LimiterActor:
+    """The limiter as a Ray actor (made with ``ray.remote`` by the executor)."""
+
+    def __init__(self, ttl_s: float) -> None:
+        import ray
+
+        self.shares = Shares(
+            ttl_s=ttl_s, restarted=bool(ray.get_runtime_context().was_current_actor_reconstructed)
+        )
+
+    def share(self, key: str, kind: str, rate_per_min: float, holder: str, holding: float) -> float:
+        return self.shares.share(key, kind, rate_per_min, holder, holding)
+
+    def release(self, key: str, kind: str, holder: str) -> None:
+        self.shares.release(key, kind, holder)
+
+    def stats(self) -> dict[str, float]:
+        return self.shares.stats()
+
+
+def ray_bucket(limiter: Any, renew_s: float) -> Callable[[str, str, float], SharedRate]:
+    """The ``shared_rate_bucket`` service of a worker: buckets leasing shares from ``limiter``."""
+
+    async def share(key: str, kind: str, rate_per_min: float, holder: str, holding: float) -> float:
+        granted: float = await limiter.share.remote(key, kind, rate_per_min, holder, holding)
+        return granted
+
+    def release(key: str, kind: str, holder: str) -> None:
+        limiter.release.remote(key, kind, holder)  # not waited for: the engine is closing
+
+    def bucket(key: str, kind: str, rate_per_min: float) -> SharedRate:
+        return SharedRate((share, release), key, kind, rate_per_min, renew_s=renew_s)
+
+    return bucket
