@@ -62,22 +62,27 @@ def startup(workers: int) -> None:
     print(f"start-up: local {local:.2f} s, ray ({workers} workers) {ray_s:.2f} s: overhead {overhead:.2f} s")
 
 
-def throughput(rows: int, group: int, workers: list[int]) -> None:
+def compare(
+    title: str, rows: int, group: int, workers: list[int], in_flight: int | None = None, **options: Any
+) -> None:
+    """``rows`` under ``local`` and under ``ray`` with each of ``workers``: rows/s, and per worker
+    against local. ``options`` go to the Pipeline; ``in_flight``: requests per worker (None: adaptive)."""
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        arms: list[tuple[str, dict[str, Any]]] = [("local", {"name": "local"})]
-        arms += [(f"ray x{w}", {"name": "ray", "workers": w}) for w in workers]
+        arms: list[tuple[str, dict[str, Any], int]] = [("local", {"name": "local"}, 1)]
+        arms += [(f"ray x{w}", {"name": "ray", "workers": w}, w) for w in workers]
         local_rate = 0.0
-        for label, executor in arms:
-            folder = base / label.replace(" ", "")
+        for label, executor, asked in arms:
+            folder = Path(tmp) / label.replace(" ", "")
             folder.mkdir()
             path = write(folder, rows, group)
-            seconds, report = timed(path, folder, executor, backend="echo")
+            # [engine] max_concurrency is divided among the workers: each gets in_flight
+            config = {"engine": {"max_concurrency": in_flight * asked}} if in_flight else {}
+            seconds, report = timed(path, folder, executor, config=config, **options)
             rate = report["written"] / seconds
             local_rate = local_rate or rate
             started = report["executor"]["workers"] or 1  # a cluster without room starts fewer
             print(
-                f"throughput {label:8}: {report['written']} rows in {seconds:.1f} s = {rate:,.0f} rows/s; "
+                f"{title} {label:8}: {report['written']} rows in {seconds:.1f} s = {rate:,.0f} rows/s; "
                 f"per worker {rate / started / local_rate:.2f}x local"
             )
 
@@ -86,26 +91,8 @@ def waiting(rows: int, group: int, workers: list[int], latency: float) -> None:
     """Throughput when the rows wait on a server (``latency`` s an answer, 8 in flight per worker)."""
     from datagen.testing_server import Behaviour, LoopbackServer
 
-    with tempfile.TemporaryDirectory() as tmp, LoopbackServer(Behaviour(latency_s=latency)) as srv:
-        base = Path(tmp)
-        arms: list[tuple[str, dict[str, Any], int]] = [("local", {"name": "local"}, 1)]
-        arms += [(f"ray x{w}", {"name": "ray", "workers": w}, w) for w in workers]
-        local_rate = 0.0
-        for label, executor, asked in arms:
-            folder = base / label.replace(" ", "")
-            folder.mkdir()
-            path = write(folder, rows, group)
-            engine = {"max_concurrency": 8 * asked}  # each worker gets its share: 8
-            seconds, report = timed(
-                path, folder, executor, base_url=srv.url + "/v1", config={"engine": engine}
-            )
-            rate = report["written"] / seconds
-            local_rate = local_rate or rate
-            started = report["executor"]["workers"] or 1  # a cluster without room starts fewer
-            print(
-                f"waiting on a server {label:8}: {report['written']} rows in {seconds:.1f} s = "
-                f"{rate:,.0f} rows/s; per worker {rate / started / local_rate:.2f}x local"
-            )
+    with LoopbackServer(Behaviour(latency_s=latency)) as srv:
+        compare("waiting on a server", rows, group, workers, 8, base_url=srv.url + "/v1")
 
 
 def rate_limit(limits: list[int], seconds: float, workers: list[int]) -> None:
@@ -155,7 +142,7 @@ def main() -> None:
     ray.shutdown()  # the rest share one local cluster with room for four workers on this machine
     ray.init(num_cpus=max(4, *args.workers), include_dashboard=False, logging_level="ERROR")
     if "throughput" not in args.skip:
-        throughput(args.rows, args.group, args.workers)
+        compare("throughput", args.rows, args.group, args.workers, backend="echo")
     if "waiting" not in args.skip:
         waiting(args.io_rows, args.group, args.workers, args.latency)
     if "rate" not in args.skip:

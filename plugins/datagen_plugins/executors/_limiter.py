@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -142,9 +143,10 @@ class LimiterActor:
     def __init__(self, ttl_s: float) -> None:
         import ray
 
-        self.shares = Shares(
-            ttl_s=ttl_s, restarted=bool(ray.get_runtime_context().was_current_actor_reconstructed)
-        )
+        with warnings.catch_warnings():  # ray's own property reads a deprecated attribute
+            warnings.simplefilter("ignore", DeprecationWarning)
+            restarted = bool(ray.get_runtime_context().was_current_actor_reconstructed)
+        self.shares = Shares(ttl_s=ttl_s, restarted=restarted)
 
     def share(self, key: str, kind: str, rate_per_min: float, holder: str, holding: float) -> float:
         return self.shares.share(key, kind, rate_per_min, holder, holding)

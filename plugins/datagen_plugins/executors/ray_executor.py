@@ -120,7 +120,9 @@ class RayExecutor:
         # to the handle that made it), restarted by Ray if it dies, killed when the run is done
         limiter = (
             ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(LimiterActor)
-            .options(name=f"datagen-limiter-{uuid.uuid4().hex[:12]}", lifetime="detached")
+            .options(
+                name=f"datagen-limiter-{uuid.uuid4().hex[:12]}", namespace="datagen", lifetime="detached"
+            )
             .remote(3 * cfg.renew_s)
         )
         remote = ray.remote(
