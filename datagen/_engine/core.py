@@ -648,6 +648,7 @@ class Engine:
         self._rpm = self._configured("requests", config.requests_per_minute, REQUEST_BURST_S)
         # learning the pace of a server that enforces a rate without announcing it (_learn)
         self._accepted_sends: deque[float] = deque(maxlen=100_000)  # when accepted requests were sent
+        self._refused_sends: deque[float] = deque(maxlen=100_000)  # when requests refused by a 429 were
         self._first_sent: float | None = None
         self._reopened_at: float | None = None
         self._pending_limit: tuple[float, float] | None = None  # (when the budget ran out, Retry-After)
@@ -775,6 +776,7 @@ class Engine:
         exhausted = info is not None and (info.remaining_requests == 0 or info.remaining_tokens == 0)
         if self.limit.on_rate_limited(flight, budget_spent=exhausted) is Verdict.CAP:
             return True
+        self._refused_sends.append(flight.sent_at)
         if exhausted and info is not None and info.reset_requests_s:
             self._cooldown_until = max(self._cooldown_until, self.clock() + info.reset_requests_s)
         if error.retry_after is not None:
@@ -802,18 +804,24 @@ class Engine:
     def _learn(self) -> None:
         """Pace at the rate the server let through: the requests it accepted from the moment its budget
         (re)opened until it ran out, over the time until it reopens again; each new exhaustion measures
-        again. Only a limit that was reached teaches a pace: when 429s are frequent among the last
-        answers (as when a spent budget refuses everything in flight), not an occasional 429 with a
-        Retry-After from a busy server, which would teach a lower pace each time."""
+        again. Only a limit that was reached teaches a pace: when 429s are frequent among the requests
+        sent in the period measured, or among the last answers (as when a spent budget refuses
+        everything in flight), not an occasional 429 with a Retry-After from a busy server, which would
+        teach a lower pace each time. (The last answers alone missed a burst whose refusals, answered at
+        once, came before most of its accepted answers: about one run in six here.)"""
         assert self._pending_limit is not None
         event, retry_after = self._pending_limit
         self._pending_limit = None
         start = self._reopened_at if self._reopened_at is not None else self._first_sent
         self._reopened_at = event + retry_after
         self._learned_at = event
-        if start is None or self.limit.limited_share() < CONGESTION_SHARE:
+        if start is None:
             return
         accepted = sum(1 for sent in self._accepted_sends if start <= sent <= event)
+        refused = sum(1 for sent in self._refused_sends if start <= sent <= event)
+        in_period = refused / (accepted + refused) if accepted + refused else 0.0
+        if max(in_period, self.limit.limited_share()) < CONGESTION_SHARE:
+            return
         period = event + retry_after - start
         if accepted == 0 or period <= 0:
             return
