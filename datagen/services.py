@@ -7,7 +7,8 @@ Optional services, which nothing provides by default:
 - ``shared_rate_bucket(key, kind, rate_per_min)``: the bucket an engine paces a configured
   ``requests_per_minute`` (``kind = "requests"``) or ``tokens_per_minute`` (``"tokens"``) with, shared
   by every process of a cluster (an executor's workers); ``key`` names the backend, endpoint and model.
-  It has a :class:`~datagen._engine.core.TokenBucket`'s ``take``, ``give_back`` and ``set_rate``."""
+  It has a :class:`~datagen._engine.core.TokenBucket`'s ``take``, ``give_back``, ``set_rate`` and
+  ``release`` (the engine is closing: hand back what it holds)."""
 
 from __future__ import annotations
 
@@ -25,11 +26,6 @@ def provide(name: str, function: Callable[..., Any]) -> None:
 def provided(name: str) -> Callable[..., Any] | None:
     """The function providing ``name``, or None when nothing does (an optional service)."""
     return _PROVIDED.get(name)
-
-
-def withdraw(name: str) -> None:
-    """Stop providing ``name`` (nothing happens when nothing did)."""
-    _PROVIDED.pop(name, None)
 
 
 def service(name: str) -> Callable[..., Any]:

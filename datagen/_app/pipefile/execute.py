@@ -587,7 +587,7 @@ async def run_groups(
 ) -> Outcome:
     """Every row group through every step. With ``out`` (a run directory) each step's output per group
     is committed and reused; without (a preview or a plan) nothing is written. ``fresh``: the groups
-    workers committed in this run (:func:`commit_groups`), each with the last step it had committed
+    workers committed in this run (:class:`Committer`), each with the last step it had committed
     before (see :func:`pending_groups`): the steps after it count as run rather than resumed."""
     from datagen._datamodel.records import utc_now
 
