@@ -155,6 +155,7 @@ class LoopbackServer:
         self._kind = 0
         self._accepted: deque[float] = deque()  # when each request inside the limit window arrived
         self.limited = 0  # requests refused by the enforced limit
+        self.limited_at: list[float] = []  # when each was refused (time.monotonic())
         self.in_flight = 0
         self.peak_in_flight = 0
         #: seconds each request admitted (not refused at the door) spent in the server, queue included
@@ -238,6 +239,7 @@ class LoopbackServer:
                 self._accepted.popleft()
             if len(self._accepted) >= self._window_allowance():
                 self.limited += 1
+                self.limited_at.append(now)
                 return self._accepted[0] + b.limit_window_s - now
             self._accepted.append(now)
         return None

@@ -45,7 +45,10 @@ def test_occasional_429s_with_retry_after_teach_no_pace() -> None:
         engine = asyncio.run(send_all(srv, 1000, max_concurrency=64))
         assert sum(srv.answered.values()) == 1000 and srv.errors["429"] > 20
         assert engine._rpm is None  # no pace was learned
-        assert srv.peak_in_flight == 64
+        # nor did the limit come down: every slot stays open (how many are in flight at once also
+        # depends on the short pauses each Retry-After asks for, which a loaded machine stretches: 31
+        # of 64 at most in one CI run)
+        assert engine.limit.limit == 64 and engine.limit.decreases == 0 and engine.limit.caps == 0
 
 
 @pytest.mark.parametrize("headers", [True, False], ids=["with-headers", "retry-after-only"])
@@ -61,10 +64,12 @@ def test_an_enforced_limit_is_respected_with_few_429s(headers: bool) -> None:
     with LoopbackServer(behaviour) as srv:
         engine = asyncio.run(send_all(srv, 100))
         assert sum(srv.answered.values()) == 100 and engine.stats.failed == 0
-        # only the first burst of slow start meets the limit (it doubles past the 40 allowed; 7 to 17
-        # refused in runs here): after it the engine paces itself, from the headers or from what the
-        # server let through
-        assert srv.limited <= 24
+        # only the first burst of slow start meets the limit: after it the engine paces itself, from
+        # the headers or from what the server let through. That burst overshoots the 40 allowed by up
+        # to what is in flight when the first 429 lands, at most 8 + 40 (slow start adds one slot per
+        # answer): 16 to 21 refused in runs here, 30 on a loaded machine. Every refusal comes before
+        # the window reopens (after about 1.9 s).
+        assert 0 < srv.limited <= 48 and max(srv.limited_at) - min(srv.limited_at) < 1.0
         # the pace is learned from the first burst's timing: 0.95 of the limit when the loop is idle, down
         # to 0.79 seen in a full py312 run; benchmarks/clients.py measures the real use (0.90-0.93)
         assert engine._rpm is not None and 0.7 * 20 <= engine._rpm.rate_per_s <= 20
