@@ -4,6 +4,7 @@ needed; tests/test_ray.py runs the ray executor itself)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 from pathlib import Path
 
@@ -99,7 +100,10 @@ def test_the_shares_never_add_up_to_more_than_the_rate(ops: list[tuple[str, int,
     held: dict[int, float] = {}
     for op, holder, seconds in ops:
         if op == "share":
-            held[holder] = shares.share("m", "requests", 600.0, str(holder), held.get(holder, 0.0))
+            lease = max(0.1, seconds)  # each holder's own lease (its renewal interval)
+            held[holder] = shares.share(
+                "m", "requests", 600.0, str(holder), holding=held.get(holder, 0.0), ttl_s=lease
+            )
         elif op == "release":
             shares.release("m", "requests", str(holder))
             held.pop(holder, None)
@@ -117,10 +121,10 @@ def test_a_newcomer_gets_its_fair_share_as_the_others_renew() -> None:
     assert shares.share("m", "requests", 600.0, "a") == 600.0
     assert shares.share("m", "requests", 600.0, "b") == 0.0  # a holds it all until it renews
     clock.now += 1
-    assert shares.share("m", "requests", 600.0, "a", 600.0) == 300.0
+    assert shares.share("m", "requests", 600.0, "a", holding=600.0) == 300.0
     assert shares.share("m", "requests", 600.0, "b") == 300.0
     shares.release("m", "requests", "b")
-    assert shares.share("m", "requests", 600.0, "a", 300.0) == 600.0
+    assert shares.share("m", "requests", 600.0, "a", holding=300.0) == 600.0
     clock.now += 5  # a stops renewing (it died): its lease runs out, a newcomer gets the whole rate
     assert shares.share("m", "requests", 600.0, "c") == 600.0
 
@@ -128,12 +132,12 @@ def test_a_newcomer_gets_its_fair_share_as_the_others_renew() -> None:
 def test_a_restarted_limiter_lets_no_share_grow_until_its_table_is_rebuilt() -> None:
     clock = Clock()
     shares = Shares(ttl_s=3.0, restarted=True, clock=clock)
-    assert shares.share("m", "requests", 600.0, "a", 300.0) == 300.0  # not the 600 a fresh one gives
-    assert shares.share("m", "requests", 600.0, "b", 300.0) == 300.0
+    assert shares.share("m", "requests", 600.0, "a", holding=300.0) == 300.0  # not the 600 a fresh one gives
+    assert shares.share("m", "requests", 600.0, "b", holding=300.0) == 300.0
     assert shares.share("m", "requests", 600.0, "new") == 0.0
     clock.now += 2.5  # still rebuilding: a and b may shrink to a fair third (new holds a lease) ...
-    assert shares.share("m", "requests", 600.0, "a", 300.0) == 200.0
-    assert shares.share("m", "requests", 600.0, "b", 300.0) == 200.0
+    assert shares.share("m", "requests", 600.0, "a", holding=300.0) == 200.0
+    assert shares.share("m", "requests", 600.0, "b", holding=300.0) == 200.0
     clock.now += 1.0  # ... and new, its first lease run out, takes what they leave
     assert shares.share("m", "requests", 600.0, "new") == 200.0
 
@@ -144,10 +148,10 @@ def test_a_worker_paces_at_its_share_and_renews_it() -> None:
     shares.share("m", "requests", 600.0, "other")  # another worker holds the rate: ours waits for it
     released: list[str] = []
 
-    async def share(key: str, kind: str, rate: float, holder: str, holding: float) -> float:
+    async def share(key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float) -> float:
         if holder != "other":
-            shares.share(key, kind, rate, "other", 600.0 if clock.now < 1 else 300.0)  # it renews
-        return shares.share(key, kind, rate, holder, holding)
+            shares.share(key, kind, rate, "other", holding=600.0 if clock.now < 1 else 300.0)  # it renews
+        return shares.share(key, kind, rate, holder, holding=holding, ttl_s=ttl_s)
 
     bucket = SharedRate(
         (share, lambda key, kind, holder: released.append(holder)), "m", "requests", 600.0, clock=clock
@@ -163,3 +167,53 @@ def test_a_worker_paces_at_its_share_and_renews_it() -> None:
     assert bucket.calls <= 15
     bucket.release()
     assert released == [bucket.holder]
+
+
+def test_takers_waiting_in_line_follow_a_share_that_changes() -> None:
+    """The share drops from 10 to 5 a second after 1 s (another worker joined): the requests already
+    waiting go at the new pace, not at the one they found when they queued."""
+    clock = Clock()
+    sent: list[float] = []
+
+    async def share(key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float) -> float:
+        return 600.0 if clock.now < 1 else 300.0
+
+    bucket = SharedRate((share, lambda key, kind, holder: None), "m", "requests", 1200.0, clock=clock)
+
+    async def one() -> None:
+        await bucket.take(1, clock.sleep)
+        sent.append(clock.now)
+
+    async def all_at_once() -> None:
+        await asyncio.gather(*(one() for _ in range(30)))
+
+    asyncio.run(all_at_once())
+    gaps = [(at, round(at - before, 6)) for before, at in itertools.pairwise(sent)]
+    assert {gap for at, gap in gaps if at < 1} == {0.1}
+    assert {gap for at, gap in gaps if at > 1.05} == {0.2}
+    assert sent[-1] == pytest.approx(1.0 + 19 * 0.2)
+
+
+def test_a_steady_share_is_renewed_less_often() -> None:
+    """At a steady 50 a second the renewals space out (1, 2, then 4 s: 200 requests' worth), each
+    lease lasting past the next renewal; a change brings them back to every second."""
+    clock = Clock()
+    calls: list[tuple[float, float]] = []  # (when, lease asked)
+
+    async def share(key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float) -> float:
+        calls.append((clock.now, ttl_s))
+        return 3000.0 if clock.now < 40 else 1500.0
+
+    bucket = SharedRate((share, lambda key, kind, holder: None), "m", "requests", 6000.0, clock=clock)
+
+    async def send(n: int) -> None:
+        for _ in range(n):
+            await bucket.take(1, clock.sleep)
+
+    asyncio.run(send(2000))  # 40 s at 50 a second
+    assert len(calls) <= 0.01 * 2000
+    assert [round(b - a, 6) for (a, _), (b, _) in itertools.pairwise(calls)][:4] == [1.0, 2.0, 4.0, 4.0]
+    assert max(ttl for _, ttl in calls) == SharedRate.lease_s(4.0, 1.0)
+    asyncio.run(send(200))  # the share halves at 40 s
+    after = [when for when, _ in calls if when >= 40]
+    assert after[1] - after[0] == pytest.approx(1.0) and bucket.rate == 25.0

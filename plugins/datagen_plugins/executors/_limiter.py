@@ -10,8 +10,13 @@ that sends a share of the configured rate for ``ttl_s`` seconds:
 - a worker that stops renewing (it finished, or died) loses its lease after ``ttl_s``, and one that
   finishes hands it back at once.
 
-Each worker paces its own requests at its share, so the cluster never sends faster than the rate,
-and calls the limiter once per renewal (every ``renew_s``), however many requests it sends.
+Each worker paces its own requests at its share, so the cluster never sends faster than the rate.
+It renews its lease every ``renew_s`` while the share changes, and at twice the interval each time it
+comes back the same, up to the longer of ``renew_s`` and the time its share takes to send 200
+requests (at most ``longest_s``): limiter calls stay near 0.5 % of the requests at any rate above about
+20 a second per worker, and a change (a worker joining or leaving) is taken up within one interval.
+Each lease lasts two intervals and ``renew_s`` from the renewal that granted it: the longest a
+worker that died keeps its share from the others.
 
 The ray executor keeps :class:`Shares` in one detached, named actor that Ray restarts if it dies. A
 restarted limiter has lost the table: for one ``ttl_s`` it rebuilds it from the shares the workers
@@ -43,9 +48,19 @@ class Shares:
         self.leases: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}  # holder -> (rate, expiry)
         self.calls = 0
 
-    def share(self, key: str, kind: str, rate_per_min: float, holder: str, holding: float = 0.0) -> float:
-        """``holder``'s share of ``rate_per_min`` (per minute) for the next ``ttl_s``; ``holding`` is
-        the share it paces at now (what a restarted limiter rebuilds its table from)."""
+    def share(
+        self,
+        key: str,
+        kind: str,
+        rate_per_min: float,
+        holder: str,
+        *,
+        holding: float = 0.0,
+        ttl_s: float | None = None,
+    ) -> float:
+        """``holder``'s share of ``rate_per_min`` (per minute) for the next ``ttl_s`` (at most the
+        limiter's); ``holding`` is the share it paces at now (what a restarted limiter rebuilds its
+        table from)."""
         self.calls += 1
         now = self.clock()
         table = self.leases.setdefault((key, kind), {})
@@ -57,7 +72,7 @@ class Shares:
         grant = max(0.0, min(rate_per_min / len(table), rate_per_min - others))
         if now < self.frozen_until:
             grant = min(grant, holding)
-        table[holder] = (grant, now + self.ttl_s)
+        table[holder] = (grant, now + min(self.ttl_s, ttl_s or self.ttl_s))
         return grant
 
     def release(self, key: str, kind: str, holder: str) -> None:
@@ -71,7 +86,14 @@ class Shares:
 
 class SharedRate:
     """A worker's bucket for one configured limit: it paces takers at the share the limiter leases
-    it, renewing the lease every ``renew_s`` (``share`` and ``release`` reach the limiter)."""
+    it, renewing the lease as the module says (``share`` and ``release`` reach the limiter).
+
+    Takers are served one at a time: the first waits for its turn at the current share, waking to
+    renew when a renewal falls due, so a changed share applies to the next request (a schedule
+    computed ahead for every waiting taker would keep a share the limiter already gave away)."""
+
+    #: requests sent at the share between two renewals, once the share is steady
+    REQUESTS_PER_CALL = 200
 
     def __init__(
         self,
@@ -81,18 +103,47 @@ class SharedRate:
         rate_per_min: float,
         *,
         renew_s: float = 1.0,
+        longest_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._share, self._release = limiter
         self.key, self.kind, self.rate_per_min = key, kind, rate_per_min
         self.holder = uuid.uuid4().hex
         self.renew_s = renew_s
+        self.longest_s = max(renew_s, longest_s)
+        self.interval = renew_s  # until the next renewal
         self.clock = clock
         self.rate = 0.0  # per second, as leased
         self.renew_at = float("-inf")
         self.next_at = float("-inf")  # when the next taker may go (GCRA)
+        self._last = 0.0  # the amount of the last turn taken
         self.calls = 0
         self._lock: asyncio.Lock | None = None
+
+    @staticmethod
+    def lease_s(interval: float, renew_s: float) -> float:
+        """How long a lease renewed every ``interval`` lasts."""
+        return 2 * interval + renew_s
+
+    async def _renew(self) -> None:
+        steady = min(self.longest_s, max(self.renew_s, self.REQUESTS_PER_CALL / max(self.rate, 1e-9)))
+        longer = min(steady, 2 * self.interval)
+        self.calls += 1
+        granted = await self._share(
+            self.key,
+            self.kind,
+            self.rate_per_min,
+            self.holder,
+            holding=self.rate * 60,
+            ttl_s=self.lease_s(longer, self.renew_s),
+        )
+        rate = granted / 60.0
+        if rate > 0 and self.rate > 0:  # the last turn's spacing at the new share
+            self.next_at += self._last * (1 / rate - 1 / self.rate)
+        same = rate > 0 and abs(rate - self.rate) <= 0.01 * self.rate
+        self.interval = longer if same else self.renew_s
+        self.rate = rate
+        self.renew_at = self.clock() + self.interval
 
     async def take(
         self, amount: float, sleep: Callable[[float], Awaitable[None]], *, first: bool = False
@@ -104,22 +155,19 @@ class SharedRate:
             while True:
                 now = self.clock()
                 if now >= self.renew_at:
-                    self.calls += 1
-                    granted = await self._share(
-                        self.key, self.kind, self.rate_per_min, self.holder, self.rate * 60
-                    )
-                    self.rate = granted / 60.0
-                    self.renew_at = self.clock() + self.renew_s
-                if self.rate > 0:
+                    await self._renew()
+                elif self.rate <= 0:
+                    # nothing left yet: the others come down to their fair share as they renew
+                    await sleep(self.renew_s / 4)
+                    self.renew_at = float("-inf")
+                elif self.next_at > now:
+                    await sleep(min(self.next_at, self.renew_at) - now)
+                else:
                     break
-                # nothing left yet: the others come down to their fair share as they renew
-                await sleep(self.renew_s / 8)
-                self.renew_at = float("-inf")
-            start = max(self.clock(), self.next_at)
-            self.next_at = start + amount / self.rate
-        wait = start - self.clock()
-        if wait > 0:
-            await sleep(wait)
+            # a turn taken late by a timer (less than half a step) keeps the pace; an idle one is new
+            step = amount / self.rate
+            self.next_at = (self.next_at if self.next_at >= now - step / 2 else now) + step
+            self._last = amount
 
     def give_back(self, amount: float) -> None:
         """Tokens estimated above their use: the next taker may go that much sooner."""
@@ -148,8 +196,10 @@ class LimiterActor:
             restarted = bool(ray.get_runtime_context().was_current_actor_reconstructed)
         self.shares = Shares(ttl_s=ttl_s, restarted=restarted)
 
-    def share(self, key: str, kind: str, rate_per_min: float, holder: str, holding: float) -> float:
-        return self.shares.share(key, kind, rate_per_min, holder, holding)
+    def share(
+        self, key: str, kind: str, rate_per_min: float, holder: str, *, holding: float, ttl_s: float
+    ) -> float:
+        return self.shares.share(key, kind, rate_per_min, holder, holding=holding, ttl_s=ttl_s)
 
     def release(self, key: str, kind: str, holder: str) -> None:
         self.shares.release(key, kind, holder)
@@ -158,17 +208,21 @@ class LimiterActor:
         return self.shares.stats()
 
 
-def ray_bucket(limiter: Any, renew_s: float) -> Callable[[str, str, float], SharedRate]:
+def ray_bucket(limiter: Any, renew_s: float, longest_s: float) -> Callable[[str, str, float], SharedRate]:
     """The ``shared_rate_bucket`` service of a worker: buckets leasing shares from ``limiter``."""
 
-    async def share(key: str, kind: str, rate_per_min: float, holder: str, holding: float) -> float:
-        granted: float = await limiter.share.remote(key, kind, rate_per_min, holder, holding)
+    async def share(
+        key: str, kind: str, rate_per_min: float, holder: str, *, holding: float, ttl_s: float
+    ) -> float:
+        granted: float = await limiter.share.remote(
+            key, kind, rate_per_min, holder, holding=holding, ttl_s=ttl_s
+        )
         return granted
 
     def release(key: str, kind: str, holder: str) -> None:
         limiter.release.remote(key, kind, holder)  # not waited for: the engine is closing
 
     def bucket(key: str, kind: str, rate_per_min: float) -> SharedRate:
-        return SharedRate((share, release), key, kind, rate_per_min, renew_s=renew_s)
+        return SharedRate((share, release), key, kind, rate_per_min, renew_s=renew_s, longest_s=longest_s)
 
     return bucket

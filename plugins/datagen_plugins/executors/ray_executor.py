@@ -35,7 +35,7 @@ from datagen.plugin import (
     hookimpl,
     provide,
 )
-from datagen_plugins.executors._limiter import LimiterActor, ray_bucket
+from datagen_plugins.executors._limiter import LimiterActor, SharedRate, ray_bucket
 
 log = get_logger(__name__)
 
@@ -52,15 +52,17 @@ class RayExecutorConfig:
     #: times a dead worker is restarted and its call retried before the run fails
     max_restarts: int = attrs.field(default=3, validator=NON_NEGATIVE)
     #: seconds between a worker's renewals of its share of a configured rate (each a call to the
-    #: cluster's limiter); a share not renewed for three of them goes back to the others
+    #: cluster's limiter) while shares change; a steady share is renewed less often, up to every
+    #: ``longest_renew_s`` (see docs/ray.md)
     renew_s: float = attrs.field(default=1.0, validator=POSITIVE)
+    longest_renew_s: float = attrs.field(default=10.0, validator=POSITIVE)
 
 
 class _RayWorker:
     """The actor: one pipeline per worker process, its configured rates leased from ``limiter``."""
 
-    def __init__(self, spec: WorkerSpec, limiter: Any, renew_s: float) -> None:
-        provide("shared_rate_bucket", ray_bucket(limiter, renew_s))
+    def __init__(self, spec: WorkerSpec, limiter: Any, renew_s: float, longest_s: float) -> None:
+        provide("shared_rate_bucket", ray_bucket(limiter, renew_s, longest_s))
         self.worker = spec.start()
 
     def commit(self, groups: Sequence[int]) -> int:
@@ -123,13 +125,13 @@ class RayExecutor:
             .options(
                 name=f"datagen-limiter-{uuid.uuid4().hex[:12]}", namespace="datagen", lifetime="detached"
             )
-            .remote(3 * cfg.renew_s)
+            .remote(SharedRate.lease_s(max(cfg.renew_s, cfg.longest_renew_s), cfg.renew_s))
         )
         remote = ray.remote(
             num_cpus=cfg.cpus_per_worker, max_restarts=cfg.max_restarts, max_task_retries=cfg.max_restarts
         )(_RayWorker)
         spec = job.worker_spec(workers, shared_rates=True)
-        actors = [remote.remote(spec, limiter, cfg.renew_s) for _ in range(workers)]
+        actors = [remote.remote(spec, limiter, cfg.renew_s, cfg.longest_renew_s) for _ in range(workers)]
         size = max(1, -(-len(pending) // (workers * cfg.chunks_per_worker)))
         runs = [pending[i : i + size] for i in range(0, len(pending), size)]
         try:
