@@ -29,8 +29,7 @@ def exporter(
     registry = pm.registry("exporter")
     fmt = fmt.replace("-", "_")  # trl-sft is the trl_sft plugin (plugin names are identifiers)
     if fmt not in registry:
-        known = ", ".join(registry.names()) or "none installed"
-        raise UsageError(f"no exporter named {fmt!r} (installed: {known})")
+        raise UsageError(registry.unknown(fmt, "export format (--to)"))
     problems: list[str] = []
     cls = registry.get(fmt)
     structured = None if options is None else structure(options, cls.Config, path=f"$.exporter.{fmt}")

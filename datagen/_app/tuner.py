@@ -89,9 +89,7 @@ class RLTuner:
 
         name = default_member(self.generator.plugins, "agent", self.config.agent)
         if name not in registry:
-            raise UsageError(
-                f"$.tune.agent: no agent named {name!r} (registered: {', '.join(registry.names())})"
-            )
+            raise UsageError(registry.unknown(name, "$.tune.agent"))
         cls = registry.get(name)
         raw = dict(self.generator.config.agent.options.get(name, {}))
         fields = {a.name for a in attrs.fields(cls.Config)} if attrs.has(cls.Config) else set()
