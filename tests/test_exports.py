@@ -116,7 +116,7 @@ def test_a_record_the_format_cannot_express_is_named_and_no_file_appears(tmp_pat
     chat = (M("user", "a"), M("assistant", "b"), M("user", "c"), M("assistant", "d"))
     with pytest.raises(UsageError, match="more than one question"):
         datagen.Results([R(messages=chat)]).export("alpaca", out)
-    installed = r"no exporter named 'parquetish' \(installed: alpaca, axolotl, chatml"
+    installed = r"\(--to\): no exporter plugin named 'parquetish' \(registered: alpaca, axolotl, chatml"
     with pytest.raises(UsageError, match=installed):
         export([], "parquetish", out)
     with pytest.raises(datagen.ConfigError, match=r"exporter.trl_sft.style"):
@@ -411,6 +411,41 @@ def test_hf_writes_a_dataset_folder_with_real_features_shards_and_a_card(tmp_pat
     assert datagen.Results(mixed).export("hf", other)["metadata"] == "json"
     assert json.loads(datasets.load_from_disk(str(other))[1]["metadata"]) == {"k": "one"}
     assert "`metadata` is JSON text" in (other / "README.md").read_text()
+
+
+def test_hf_streams_records_in_batches_and_types_metadata_over_all_of_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records come from a generator and pass in batches of 3 (shards of 4 rows): the metadata's type
+    is the one every batch fits (an int field seen later as a float is a float, a field missing from
+    one batch is null there), a batch that fits no common type makes it JSON text, and the shards,
+    the ``sft`` view and ``load_from_disk`` give every record once, in order."""
+    datasets = pytest.importorskip("datasets")
+    from datagen_plugins.exporters import hf
+
+    monkeypatch.setattr(hf, "BATCH_ROWS", 3)
+    config = {"exporter": {"hf": {"shard_rows": 4}}}
+
+    def records(metadata: list[dict[str, Any]]) -> Any:
+        for i, m in enumerate(metadata):
+            yield R(id=str(i), instruction=f"q{i}", output=f"a{i}", metadata=m)
+
+    fits = [{"k": 1}] * 3 + [{"k": 1.5, "j": "x"}] * 3 + [{"k": 2}]
+    done = export(records(fits), "hf", tmp_path / "fits", config=config)
+    assert done["metadata"] == "struct" and len(done["shards"]) == 2 and done["views"]["sft"] == 7
+    loaded = datasets.load_from_disk(str(tmp_path / "fits"))
+    assert loaded["id"] == [str(i) for i in range(7)]
+    assert loaded.features["metadata"]["k"].dtype == "float64"
+    assert loaded[0]["metadata"] == {"k": 1.0, "j": None} and loaded[4]["metadata"] == {"k": 1.5, "j": "x"}
+    sft = datasets.load_dataset(
+        "parquet", data_files=str(tmp_path / "fits" / "sft" / "*.parquet"), split="train"
+    )
+    assert [row["messages"][0]["content"] for row in sft] == [f"q{i}" for i in range(7)]
+    clash = [{"k": 1}] * 3 + [{"k": "one"}] * 3
+    done = export(records(clash), "hf", tmp_path / "clash", config=config)
+    assert done["metadata"] == "json"
+    assert json.loads(datasets.load_from_disk(str(tmp_path / "clash"))[4]["metadata"]) == {"k": "one"}
+    assert not any(p.name.startswith(".") for p in (tmp_path / "clash").rglob("*"))  # no spool left
 
 
 def _curated_run(cli: Any, tmp_path: Path) -> dict[str, Path]:

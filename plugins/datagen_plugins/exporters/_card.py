@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from datagen.plugin import UsageError
 
 SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
@@ -83,18 +85,47 @@ def header(
     return out
 
 
-def _sampling(made: Sequence[Mapping[str, Any]]) -> str:
-    """The sampling parameters the records were made with, each value and how many records."""
-    seen: dict[str, Counter[str]] = {}
-    for p in made:
+@attrs.define
+class CardStats:
+    """What the card says of the records, counted one row at a time (rows as the ``hf`` format writes
+    them: ``provenance.params`` JSON text)."""
+
+    rows: int = 0
+    made: int = 0  # with provenance
+    tokens: int = 0
+    cost: float = 0.0
+    cost_known: bool = True  # every record with provenance has a cost
+    methods: Counter[str] = attrs.field(factory=Counter)
+    models: Counter[str] = attrs.field(factory=Counter)
+    finish: Counter[str] = attrs.field(factory=Counter)
+    sampling: dict[str, Counter[str]] = attrs.field(factory=dict)
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        """Count one row."""
+        self.rows += 1
+        p = row["provenance"]
+        if not p:
+            return
+        self.made += 1
+        self.tokens += p["usage"]["prompt_tokens"] + p["usage"]["completion_tokens"]
+        if p["usage"]["cost_usd"] is None:
+            self.cost_known = False
+        else:
+            self.cost += p["usage"]["cost_usd"]
+        self.methods[p["method"]] += 1
+        self.models[f"{p['backend']} / {p['model']}"] += 1
+        self.finish[str(p["finish_reason"])] += 1
         try:
             params = json.loads(p["params"]) if isinstance(p["params"], str) else p["params"] or {}
         except ValueError:
-            continue
+            return
         for key in ("temperature", "top_p", "max_tokens"):
             if key in params and params[key] is not None:
-                seen.setdefault(key, Counter())[str(params[key])] += 1
-    return "; ".join(f"{k} {_counts(v)}" for k, v in seen.items()) or "not recorded"
+                self.sampling.setdefault(key, Counter())[str(params[key])] += 1
+
+    def sampling_text(self) -> str:
+        """The sampling parameters the records were made with, each value and how many records."""
+        return "; ".join(f"{k} {_counts(v)}" for k, v in self.sampling.items()) or "not recorded"
 
 
 def _pipeline_models(report: Mapping[str, Any]) -> list[str]:
@@ -246,8 +277,8 @@ def _metrics(metrics: Mapping[str, Any] | None, reports: Sequence[Mapping[str, A
 
 
 def body(
-    rows: Sequence[Mapping[str, Any]],
-    table: Any,
+    stats: CardStats,
+    schema: Any,
     *,
     title: str,
     metadata_as_struct: bool,
@@ -256,14 +287,10 @@ def body(
     reports: Sequence[Mapping[str, Any]],
     metrics: Mapping[str, Any] | None,
 ) -> str:
-    """The card's Markdown below the header."""
-    n = len(rows)
-    made = [r["provenance"] for r in rows if r["provenance"]]
-    tokens = sum(p["usage"]["prompt_tokens"] + p["usage"]["completion_tokens"] for p in made)
-    costs = [p["usage"]["cost_usd"] for p in made]
-    cost = f"${sum(costs):.4f}" if costs and None not in costs else "unknown"
-    models = Counter(f"{p['backend']} / {p['model']}" for p in made)
-    if not made and reports:  # rows of a pipeline keep no provenance: the runs' own totals
+    """The card's Markdown below the header (``schema``: the records' Arrow schema)."""
+    tokens, models = stats.tokens, stats.models
+    cost = f"${stats.cost:.4f}" if stats.made and stats.cost_known else "unknown"
+    if not stats.made and reports:  # rows of a pipeline keep no provenance: the runs' own totals
         tokens = sum(
             int(r.get(a, 0)) + int(r.get(b, 0))
             for r in reports
@@ -276,14 +303,14 @@ def body(
     lines = [
         f"# {title}",
         "",
-        f"{n} records generated with datagen ({len(made)} with provenance).",
+        f"{stats.rows} records generated with datagen ({stats.made} with provenance).",
         "",
         "| | |",
         "|---|---|",
-        f"| methods | {_counts(Counter(p['method'] for p in made))} |",
+        f"| methods | {_counts(stats.methods)} |",
         f"| backends and models | {_counts(models)} |",
-        f"| sampling | {_sampling(made)} |",
-        f"| finish reasons | {_counts(Counter(str(p['finish_reason']) for p in made))} |",
+        f"| sampling | {stats.sampling_text()} |",
+        f"| finish reasons | {_counts(stats.finish)} |",
         f"| tokens | {tokens} |",
         f"| cost | {cost} |",
         "",
@@ -305,7 +332,7 @@ def body(
         *_metrics(metrics, reports),
         "## Columns",
         "",
-        ", ".join(f"`{name}` ({table.schema.field(name).type})" for name in table.column_names) + ".",
+        ", ".join(f"`{field.name}` ({field.type})" for field in schema) + ".",
         "",
         "`metadata` is a struct."
         if metadata_as_struct

@@ -8,20 +8,22 @@ fits one type, else JSON text (the card says which). Row groups stay under ``row
 Hub's viewer refuses groups over ~286 MiB). Beside the raw records (``data/``, the ``default`` config)
 each training view is a config of its own (``sft/``, ``dpo/``; ``rejects/`` from the removed records'
 file). The card (``_card``) has the Hub's YAML header and a body from the records and the run reports.
-Needs ``datagen[hf]``."""
+The records stream through a spool file, so memory holds a row group, not the dataset. Needs
+``datagen[hf]``."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
 
 from datagen.plugin import Record, RegisterExporter, UsageError, hookimpl, record_to_dict, write_file
-from datagen_plugins.exporters._card import body, header, read_json, read_reports
+from datagen_plugins.exporters._card import CardStats, body, header, read_json, read_reports
 
 #: the training views a dataset folder can carry besides the raw records, and the exporter of each
 TRAINING_VIEWS = {"sft": "trl_sft", "dpo": "trl_dpo"}
@@ -95,11 +97,12 @@ class HFDataset:
         self.config = config
 
     def export(self, records: Iterable[Record], path: Path) -> dict[str, Any]:
-        """Write the folder ``path`` (replaced as a whole when it is complete)."""
+        """Write the folder ``path`` (replaced as a whole when it is complete). The records stream
+        through: a spool file on disk and the training views' Parquet files take them as they come, and
+        the shards are written from those, so memory holds one row group at a time, not the dataset."""
         try:
             import datasets
             import pyarrow as pa
-            import pyarrow.parquet as pq
         except ImportError:
             raise UsageError("the hf format needs datasets: pip install 'datagen[hf]'") from None
         c = self.config
@@ -107,44 +110,35 @@ class HFDataset:
         metrics = read_json(c.metrics, "metrics file", "metrics") if c.metrics else None
         rejects = self._rejects(c.rejected) if c.rejected else None
         datasets.disable_progress_bars()
-        kept = list(records)
-        if not kept:
-            raise UsageError("no record to export as hf")
-        rows = [_row(r) for r in kept]
-        views, dropped = self._views(kept)
-        metadata_as_struct = True
-        try:
-            metadata = pa.array([r["metadata"] or None for r in rows])
-            if not pa.types.is_struct(metadata.type) or any(pa.types.is_null(f.type) for f in metadata.type):
-                raise pa.ArrowInvalid("not one struct type")
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            metadata_as_struct = False
-            metadata = pa.array([json.dumps(r["metadata"], sort_keys=True, ensure_ascii=False) for r in rows])
-        table = pa.table(
-            {
-                "id": pa.array([r["id"] for r in rows], pa.string()),
-                "instruction": pa.array([r["instruction"] for r in rows], pa.string()),
-                "input": pa.array([r["input"] for r in rows], pa.string()),
-                "output": pa.array([r["output"] for r in rows], pa.string()),
-                "messages": pa.array([r["messages"] for r in rows], _turns_type()),
-                "metadata": metadata,
-                "provenance": pa.array([r["provenance"] for r in rows], _provenance_type()),
-            }
-        )
-        tables = {"data": table, **{v: _view_table(view_rows) for v, view_rows in views.items()}}
-        if rejects is not None:
-            tables["rejects"] = rejects
         tmp = path.with_name(f".{path.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            datasets.Dataset(table).save_to_disk(str(tmp))
-            shards = {folder: self._shards(t, tmp / folder, pq) for folder, t in tables.items()}
-            counts = {("default" if f == "data" else f): t.num_rows for f, t in tables.items()}
+            tmp.mkdir(parents=True)
+            spool = tmp / ".records.jsonl"
+            stats, metadata_type, views, dropped = self._spool(records, spool, tmp)
+            if not stats.rows:
+                raise UsageError("no record to export as hf")
+            metadata_as_struct = metadata_type is not None
+            try:
+                schema, shards = self._write_records(spool, tmp / "data", metadata_type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # a value the inferred struct cannot hold
+                metadata_as_struct = False
+                shutil.rmtree(tmp / "data", ignore_errors=True)
+                schema, shards = self._write_records(spool, tmp / "data", None)
+            spool.unlink()
+            counts = {"default": stats.rows, **views}
+            if rejects is not None:
+                removed = _Shards(tmp / "rejects", c.shard_rows, c.row_group_mb)
+                removed.write(rejects)
+                removed.close()
+                counts["rejects"] = rejects.num_rows
+            self._save_to_disk(datasets, [tmp / "data" / name for name in shards], tmp)
             card = "---\n" + _yaml(
-                header(len(rows), [v for v in counts if v != "default"], c.license, c.pretty_name, c.tags)
+                header(stats.rows, [v for v in counts if v != "default"], c.license, c.pretty_name, c.tags)
             )
+            title = c.pretty_name or "Synthetic dataset"
             card += "---\n\n" + body(
-                rows, table, title=c.pretty_name or "Synthetic dataset", views=counts, dropped_views=dropped,
+                stats, schema, title=title, views=counts, dropped_views=dropped,
                 metadata_as_struct=metadata_as_struct, reports=reports, metrics=metrics,
             )  # fmt: skip
             write_file(tmp / "README.md", card)
@@ -154,42 +148,88 @@ class HFDataset:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return {
-            "rows": len(rows),
+            "rows": stats.rows,
             "files": [str(path)],
-            "shards": [str(path / "data" / s) for s in shards["data"]],
+            "shards": [str(path / "data" / s) for s in shards],
             "views": counts,
             "metadata": "struct" if metadata_as_struct else "json",
         }
 
-    def _views(self, records: list[Record]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
-        """The training views' rows, and why each view left out (unset ``views``) was left out; a view
-        asked for by name that a record cannot fill is an error naming the record."""
-        from datagen_plugins.exporters._shape import ChatOptions, Unfit, preference_row, turns
-
-        chat = ChatOptions()
-        rows_of: dict[str, Callable[[Record], dict[str, Any]]] = {
-            "sft": lambda r: {"messages": turns(r, chat)},
-            "dpo": lambda r: preference_row(r, chat, "chosen", "rejected", conversational=True),
+    def _spool(
+        self, records: Iterable[Record], spool: Path, tmp: Path
+    ) -> tuple[CardStats, Any, dict[str, int], dict[str, str]]:
+        """One pass over the records: each row to the spool (JSON lines), counted for the card, its
+        metadata's Arrow type unified with the others' (None: they share no struct type), and its
+        training views' rows to their shards. Returns the counts, that type, the rows of each view
+        kept and why each view left out was left out; a view asked for by name that a record cannot
+        fill is an error naming the record."""
+        c = self.config
+        sinks = {
+            view: _ViewSink(view, _Shards(tmp / view, c.shard_rows, c.row_group_mb))
+            for view in self._view_names()
         }
-
-        wanted = self.config.views
-        views: dict[str, list[dict[str, Any]]] = {}
+        stats = CardStats()
         dropped: dict[str, str] = {}
-        for view in wanted if wanted is not None else TRAINING_VIEWS:
-            fmt, row = TRAINING_VIEWS[view], rows_of[view]
-            out = []
+        metadata = _MetadataType()
+        with spool.open("w", encoding="utf-8") as handle:
             for position, record in enumerate(records):
-                try:
-                    out.append(row(record))
-                except Unfit as exc:
-                    why = f"record {position} (id {record.id}) cannot be written as {fmt}: {exc}"
-                    if wanted is not None:
-                        raise UsageError(f"$.exporter.hf.views: {why}") from None
+                row = _row(record)
+                stats.add(row)
+                metadata.add(row["metadata"])
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                for view, sink in list(sinks.items()):
+                    why = sink.add(record, position)
+                    if why is None:
+                        continue
+                    if c.views is not None:
+                        raise UsageError(f"$.exporter.hf.views: {why}")
                     dropped[view] = why
-                    break
-            else:
-                views[view] = out
-        return views, dropped
+                    sink.shards.discard()
+                    del sinks[view]
+        kept = {view: sink.close() for view, sink in sinks.items()}
+        return stats, metadata.result(), {v: rows for v, rows in kept.items() if rows}, dropped
+
+    def _view_names(self) -> list[str]:
+        wanted = self.config.views
+        return list(wanted if wanted is not None else TRAINING_VIEWS)
+
+    def _write_records(self, spool: Path, folder: Path, metadata_type: Any) -> tuple[Any, list[str]]:
+        """The records' shards from the spool; returns their schema and the shards' names."""
+        import pyarrow as pa
+
+        schema = pa.schema(
+            [
+                *((name, pa.string()) for name in ("id", "instruction", "input", "output")),
+                ("messages", _turns_type()),
+                ("metadata", metadata_type if metadata_type is not None else pa.string()),
+                ("provenance", _provenance_type()),
+            ]
+        )
+        shards = _Shards(folder, self.config.shard_rows, self.config.row_group_mb)
+        try:
+            with spool.open(encoding="utf-8") as handle:
+                while batch := [json.loads(line) for line in itertools.islice(handle, BATCH_ROWS)]:
+                    for row in batch:
+                        row["metadata"] = row["metadata"] or None
+                        if metadata_type is None:
+                            row["metadata"] = json.dumps(row["metadata"], sort_keys=True, ensure_ascii=False)
+                    shards.write(pa.Table.from_pylist(batch, schema=schema))
+        except BaseException:
+            shards.discard()
+            raise
+        return schema, shards.close()
+
+    @staticmethod
+    def _save_to_disk(datasets: Any, shards: list[Path], folder: Path) -> None:
+        """``datasets.load_from_disk(folder)``'s files, built from the shards (memory-mapped, through a
+        cache in the folder that is removed after)."""
+        cache = folder / ".cache"
+        try:
+            dataset = datasets.Dataset.from_parquet([str(s) for s in shards], cache_dir=str(cache))
+            dataset.save_to_disk(str(folder))
+            del dataset
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
 
     def _rejects(self, path: str) -> Any:
         """The removed records (a ``--rejected`` JSONL) as a table: stage, family, reason, details and
@@ -225,6 +265,168 @@ class HFDataset:
         return names
 
 
+#: rows per batch read from the spool and per table handed to the shard writer
+BATCH_ROWS = 5_000
+
+
+class _MetadataType:
+    """The Arrow type every record's metadata fits, unified batch by batch (as ``pa.array`` infers
+    it over all of them at once); None when there is none: not one struct type, or a field always
+    null."""
+
+    def __init__(self) -> None:
+        self.type: Any = None
+        self.fits = True
+        self._batch: list[Any] = []
+
+    def add(self, metadata: Any) -> None:
+        if self.fits:
+            self._batch.append(metadata or None)
+            if len(self._batch) >= BATCH_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        try:
+            found = pa.array(self._batch).type
+            if self.type is not None:
+                both = [pa.schema([("m", self.type)]), pa.schema([("m", found)])]
+                found = pa.unify_schemas(both, promote_options="permissive").field("m").type
+            self.type = found
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            self.fits = False
+        self._batch = []
+
+    def result(self) -> Any:
+        import pyarrow as pa
+
+        if self._batch:
+            self._flush()
+        t = self.type
+        if (
+            not self.fits
+            or t is None
+            or not pa.types.is_struct(t)
+            or any(pa.types.is_null(f.type) for f in t)
+        ):
+            return None
+        return t
+
+
+class _Shards:
+    """Parquet shards of ``shard_rows`` rows written as tables come, in row groups under
+    ``row_group_mb`` (sized from the first table's bytes per row); named ``train-NNNNN-of-NNNNN``
+    when closed, once their count is known."""
+
+    def __init__(self, folder: Path, shard_rows: int, row_group_mb: int) -> None:
+        self.folder = folder
+        self.per_shard = max(1, shard_rows)
+        self.group_bytes = row_group_mb * 1024 * 1024
+        self.group: int | None = None
+        self.rows = 0
+        self._held: list[Any] = []  # tables waiting to fill a row group
+        self._writer: Any = None
+        self._in_shard = 0
+        self._files: list[Path] = []
+
+    def write(self, table: Any) -> None:
+        """Add ``table``'s rows."""
+        if self.group is None:
+            self.group = max(1, self.group_bytes // max(1, table.nbytes // max(1, table.num_rows)))
+        self._held.append(table)
+        self.rows += table.num_rows
+        if sum(t.num_rows for t in self._held) >= self.group:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.concat_tables(self._held) if len(self._held) > 1 else self._held[0]
+        self._held = []
+        while table.num_rows:
+            if self._writer is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._files.append(self.folder / f".train-{len(self._files):05d}.parquet")
+                self._writer = pq.ParquetWriter(self._files[-1], table.schema, compression="snappy")
+            room = self.per_shard - self._in_shard
+            part, table = table.slice(0, room), table.slice(room)
+            self._writer.write_table(part, row_group_size=self.group)
+            self._in_shard += part.num_rows
+            if self._in_shard == self.per_shard:
+                self._writer.close()
+                self._writer, self._in_shard = None, 0
+
+    def close(self) -> list[str]:
+        """Finish the last shard and name them all; returns the names."""
+        if self._held:
+            self._flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        names = [f"train-{i:05d}-of-{len(self._files):05d}.parquet" for i in range(len(self._files))]
+        for file, name in zip(self._files, names, strict=True):
+            file.rename(self.folder / name)
+        return names
+
+    def discard(self) -> None:
+        """Drop what was written (a view left out, or a failed pass)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._held = []
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _ViewSink:
+    """A training view's rows (``trl_sft`` or ``trl_dpo``'s shape) to its shards as they come (the
+    schema from the first row)."""
+
+    def __init__(self, view: str, shards: _Shards) -> None:
+        from datagen_plugins.exporters._shape import ChatOptions
+
+        self.view, self.shards = view, shards
+        self.chat = ChatOptions()
+        self._held: list[dict[str, Any]] = []
+        self._schema: Any = None
+
+    def add(self, record: Record, position: int) -> str | None:
+        """Take the record's row; why it cannot be written as this view, if it cannot."""
+        from datagen_plugins.exporters._shape import Unfit, preference_row, turns
+
+        try:
+            if self.view == "sft":
+                row = {"messages": turns(record, self.chat)}
+            else:
+                row = preference_row(record, self.chat, "chosen", "rejected", conversational=True)
+        except Unfit as exc:
+            fmt = TRAINING_VIEWS[self.view]
+            return f"record {position} (id {record.id}) cannot be written as {fmt}: {exc}"
+        self._held.append(row)
+        if len(self._held) >= BATCH_ROWS:
+            self._flush()
+        return None
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self._schema is None:
+            first = self._held[0]
+            self._schema = pa.schema(
+                [(k, _turns_type() if isinstance(v, list) else pa.string()) for k, v in first.items()]
+            )
+        self.shards.write(pa.Table.from_pylist(self._held, schema=self._schema))
+        self._held = []
+
+    def close(self) -> int:
+        """Finish the shards; returns the view's rows."""
+        if self._held:
+            self._flush()
+        self.shards.close()
+        return self.shards.rows
+
+
 def _text(value: Any) -> str:
     return json.dumps(value or {}, sort_keys=True, ensure_ascii=False)
 
@@ -250,15 +452,6 @@ def _turns_type() -> Any:
     import pyarrow as pa
 
     return pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-
-
-def _view_table(rows: list[dict[str, Any]]) -> Any:
-    """A training view's rows as a table: turns as lists of structs, strings as strings."""
-    import pyarrow as pa
-
-    first = rows[0]
-    fields = [(k, _turns_type() if isinstance(v, list) else pa.string()) for k, v in first.items()]
-    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
 
 
 def _yaml(data: Any) -> str:
