@@ -87,8 +87,8 @@ def header(
 
 @attrs.define
 class CardStats:
-    """What the card says of the records, counted one row at a time (rows as the ``hf`` format writes
-    them: ``provenance.params`` JSON text)."""
+    """What the card says of the records, counted one row at a time (``record_to_dict`` rows; their
+    ``provenance.params`` a mapping or JSON text)."""
 
     rows: int = 0
     made: int = 0  # with provenance

@@ -69,8 +69,8 @@ def _provenance_type() -> Any:
     )
 
 
-def _row(record: Record) -> dict[str, Any]:
-    row = record_to_dict(record)
+def _params_as_text(row: dict[str, Any]) -> dict[str, Any]:
+    """A record's row as the ``hf`` format stores it: ``provenance.params`` as JSON text."""
     if row["provenance"] is not None:
         row["provenance"] = {
             **row["provenance"],
@@ -122,8 +122,7 @@ class HFDataset:
             try:
                 schema, shards = self._write_records(spool, tmp / "data", metadata_type)
             except (pa.ArrowInvalid, pa.ArrowTypeError):  # a value the inferred struct cannot hold
-                metadata_as_struct = False
-                shutil.rmtree(tmp / "data", ignore_errors=True)
+                metadata_as_struct = False  # (_write_records dropped what it had written)
                 schema, shards = self._write_records(spool, tmp / "data", None)
             spool.unlink()
             counts = {"default": stats.rows, **views}
@@ -166,15 +165,16 @@ class HFDataset:
         c = self.config
         sinks = {
             view: _ViewSink(view, _Shards(tmp / view, c.shard_rows, c.row_group_mb))
-            for view in self._view_names()
+            for view in (c.views if c.views is not None else TRAINING_VIEWS)
         }
         stats = CardStats()
         dropped: dict[str, str] = {}
         metadata = _MetadataType()
         with spool.open("w", encoding="utf-8") as handle:
             for position, record in enumerate(records):
-                row = _row(record)
-                stats.add(row)
+                row = record_to_dict(record)
+                stats.add(row)  # (its params still a mapping: nothing to parse back)
+                row = _params_as_text(row)
                 metadata.add(row["metadata"])
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
                 for view, sink in list(sinks.items()):
@@ -188,10 +188,6 @@ class HFDataset:
                     del sinks[view]
         kept = {view: sink.close() for view, sink in sinks.items()}
         return stats, metadata.result(), {v: rows for v, rows in kept.items() if rows}, dropped
-
-    def _view_names(self) -> list[str]:
-        wanted = self.config.views
-        return list(wanted if wanted is not None else TRAINING_VIEWS)
 
     def _write_records(self, spool: Path, folder: Path, metadata_type: Any) -> tuple[Any, list[str]]:
         """The records' shards from the spool; returns their schema and the shards' names."""
@@ -326,6 +322,7 @@ class _Shards:
         self.group: int | None = None
         self.rows = 0
         self._held: list[Any] = []  # tables waiting to fill a row group
+        self._held_rows = 0
         self._writer: Any = None
         self._in_shard = 0
         self._files: list[Path] = []
@@ -335,8 +332,9 @@ class _Shards:
         if self.group is None:
             self.group = max(1, self.group_bytes // max(1, table.nbytes // max(1, table.num_rows)))
         self._held.append(table)
+        self._held_rows += table.num_rows
         self.rows += table.num_rows
-        if sum(t.num_rows for t in self._held) >= self.group:
+        if self._held_rows >= self.group:
             self._flush()
 
     def _flush(self) -> None:
@@ -344,7 +342,7 @@ class _Shards:
         import pyarrow.parquet as pq
 
         table = pa.concat_tables(self._held) if len(self._held) > 1 else self._held[0]
-        self._held = []
+        self._held, self._held_rows = [], 0
         while table.num_rows:
             if self._writer is None:
                 self.folder.mkdir(parents=True, exist_ok=True)
@@ -375,7 +373,7 @@ class _Shards:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        self._held = []
+        self._held, self._held_rows = [], 0
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
