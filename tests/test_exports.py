@@ -419,7 +419,8 @@ def test_hf_streams_records_in_batches_and_types_metadata_over_all_of_them(
     """Records come from a generator and pass in batches of 3 (shards of 4 rows): the metadata's type
     is the one every batch fits (an int field seen later as a float is a float, a field missing from
     one batch is null there), a batch that fits no common type makes it JSON text, and the shards,
-    the ``sft`` view and ``load_from_disk`` give every record once, in order."""
+    the ``sft`` view and ``load_from_disk`` give every record once, in order; the ``rejects`` view
+    streams from its file the same way, checked whole first."""
     datasets = pytest.importorskip("datasets")
     from datagen_plugins.exporters import hf
 
@@ -446,6 +447,26 @@ def test_hf_streams_records_in_batches_and_types_metadata_over_all_of_them(
     assert done["metadata"] == "json"
     assert json.loads(datasets.load_from_disk(str(tmp_path / "clash"))[4]["metadata"]) == {"k": "one"}
     assert not any(p.name.startswith(".") for p in (tmp_path / "clash").rglob("*"))  # no spool left
+    # the removed records stream too: every line checked first (a bad last one stops the export
+    # before anything is written), then written in batches of 3 to shards of 4 rows, in order
+    rejected = tmp_path / "rejected.jsonl"
+    lines = [
+        {"stage": "length", "family": "filter", "reason": f"r{i}", "details": {"n": i},
+         "record": {"id": f"x{i}", "instruction": f"q{i}", "output": "", "metadata": {}}}
+        for i in range(7)
+    ]  # fmt: skip
+    rejected.write_text("".join(json.dumps(line) + "\n" for line in lines) + "{not json\n")
+    with_rejects = {"exporter": {"hf": {"shard_rows": 4, "rejected": str(rejected)}}}
+    with pytest.raises(UsageError, match=r"rejected\.jsonl:8: not a rejected-records line"):
+        export(records(fits), "hf", tmp_path / "rejects", config=with_rejects)
+    assert not (tmp_path / "rejects").exists() and not (tmp_path / ".rejects.tmp").exists()
+    rejected.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    done = export(records(fits), "hf", tmp_path / "rejects", config=with_rejects)
+    assert done["views"]["rejects"] == 7
+    shards = sorted((tmp_path / "rejects" / "rejects").glob("*.parquet"))
+    assert [s.name for s in shards] == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    removed = datasets.load_dataset("parquet", data_files=[str(s) for s in shards], split="train")
+    assert removed["reason"] == [f"r{i}" for i in range(7)] and json.loads(removed[6]["details"]) == {"n": 6}
 
 
 def _curated_run(cli: Any, tmp_path: Path) -> dict[str, Path]:

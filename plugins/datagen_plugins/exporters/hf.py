@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -108,7 +108,9 @@ class HFDataset:
         c = self.config
         reports = read_reports(c.reports)  # every input is read before any work
         metrics = read_json(c.metrics, "metrics file", "metrics") if c.metrics else None
-        rejects = self._rejects(c.rejected) if c.rejected else None
+        if c.rejected:  # every line checked before any work (read again, in batches, to write)
+            for _ in self._reject_rows(c.rejected):
+                pass
         datasets.disable_progress_bars()
         tmp = path.with_name(f".{path.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -126,11 +128,8 @@ class HFDataset:
                 schema, shards = self._write_records(spool, tmp / "data", None)
             spool.unlink()
             counts = {"default": stats.rows, **views}
-            if rejects is not None:
-                removed = _Shards(tmp / "rejects", c.shard_rows, c.row_group_mb)
-                removed.write(rejects)
-                removed.close()
-                counts["rejects"] = rejects.num_rows
+            if c.rejected:
+                counts["rejects"] = self._write_rejects(c.rejected, tmp / "rejects")
             self._save_to_disk(datasets, [tmp / "data" / name for name in shards], tmp)
             card = "---\n" + _yaml(
                 header(stats.rows, [v for v in counts if v != "default"], c.license, c.pretty_name, c.tags)
@@ -227,16 +226,22 @@ class HFDataset:
         finally:
             shutil.rmtree(cache, ignore_errors=True)
 
-    def _rejects(self, path: str) -> Any:
-        """The removed records (a ``--rejected`` JSONL) as a table: stage, family, reason, details and
-        the record's fields (metadata as JSON text)."""
-        import pyarrow as pa
-
+    @staticmethod
+    def _reject_rows(path: str) -> Iterator[dict[str, Any]]:
+        """The rows of a rejected-records file (a ``--rejected`` JSONL), one line at a time: stage,
+        family, reason, details and the record's fields (metadata as JSON text)."""
         try:
             with open(path, encoding="utf-8") as fh:
-                rows = [_reject_row(line, number, path) for number, line in enumerate(fh, 1) if line.strip()]
+                for number, line in enumerate(fh, 1):
+                    if line.strip():
+                        yield _reject_row(line, number, path)
         except FileNotFoundError:
             raise UsageError(f"$.exporter.hf.rejected: {path}: no such file") from None
+
+    def _write_rejects(self, path: str, folder: Path) -> int:
+        """The ``rejects`` view's shards, written in batches; returns its rows."""
+        import pyarrow as pa
+
         schema = pa.schema(
             [
                 *((name, pa.string()) for name in ("stage", "family", "reason", "details")),
@@ -245,20 +250,12 @@ class HFDataset:
                 ("metadata", pa.string()),
             ]
         )
-        return pa.Table.from_pylist(rows, schema=schema)
-
-    def _shards(self, table: Any, folder: Path, pq: Any) -> list[str]:
-        folder.mkdir(parents=True)
-        per_shard = max(1, self.config.shard_rows)
-        count = max(1, -(-table.num_rows // per_shard))
-        bytes_per_row = max(1, table.nbytes // max(1, table.num_rows))
-        group = max(1, self.config.row_group_mb * 1024 * 1024 // bytes_per_row)
-        names = []
-        for i in range(count):
-            name = f"train-{i:05d}-of-{count:05d}.parquet"
-            pq.write_table(table.slice(i * per_shard, per_shard), folder / name, row_group_size=group)
-            names.append(name)
-        return names
+        shards = _Shards(folder, self.config.shard_rows, self.config.row_group_mb)
+        rows = self._reject_rows(path)
+        while batch := list(itertools.islice(rows, BATCH_ROWS)):
+            shards.write(pa.Table.from_pylist(batch, schema=schema))
+        shards.close()
+        return shards.rows
 
 
 #: rows per batch read from the spool and per table handed to the shard writer
