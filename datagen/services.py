@@ -4,11 +4,12 @@ layer provides when ``datagen`` is imported.
 
 Optional services, which nothing provides by default:
 
-- ``shared_rate_bucket(key, kind, rate_per_min)``: the bucket an engine paces a configured
-  ``requests_per_minute`` (``kind = "requests"``) or ``tokens_per_minute`` (``"tokens"``) with, shared
-  by every process of a cluster (an executor's workers); ``key`` names the backend, endpoint and model.
-  It has a :class:`~datagen._engine.core.TokenBucket`'s ``take``, ``give_back``, ``set_rate`` and
-  ``release`` (the engine is closing: hand back what it holds)."""
+- ``shared_rate_bucket(key, kind, rate_per_min)``: the bucket an engine paces a configured (or
+  announced: the server's rate-limit headers) ``requests_per_minute`` (``kind = "requests"``) or
+  ``tokens_per_minute`` (``"tokens"``) with, shared by every process of a cluster (an executor's
+  workers); ``key`` names the backend, endpoint and model. It has a
+  :class:`~datagen._engine.core.TokenBucket`'s ``take``, ``give_back``, ``set_rate`` and ``release``
+  (the engine is closing: hand back what it holds)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -14,6 +15,7 @@ from hypothesis import given, settings, strategies as st
 from datagen import Pipeline
 from datagen._app.pipefile.job import choose_executor, worker_share
 from datagen._datamodel.config import load_config
+from datagen._engine.core import HEADER_HEADROOM
 from datagen.errors import ConfigError, UsageError
 from datagen_plugins.executors._limiter import SharedRate, Shares
 
@@ -148,7 +150,9 @@ def test_a_worker_paces_at_its_share_and_renews_it() -> None:
     shares.share("m", "requests", 600.0, "other")  # another worker holds the rate: ours waits for it
     released: list[str] = []
 
-    async def share(key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float) -> float:
+    async def share(
+        key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float, **_: Any
+    ) -> float:
         if holder != "other":
             shares.share(key, kind, rate, "other", holding=600.0 if clock.now < 1 else 300.0)  # it renews
         return shares.share(key, kind, rate, holder, holding=holding, ttl_s=ttl_s)
@@ -175,7 +179,9 @@ def test_takers_waiting_in_line_follow_a_share_that_changes() -> None:
     clock = Clock()
     sent: list[float] = []
 
-    async def share(key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float) -> float:
+    async def share(
+        key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float, **_: Any
+    ) -> float:
         return 600.0 if clock.now < 1 else 300.0
 
     bucket = SharedRate((share, lambda key, kind, holder: None), "m", "requests", 1200.0, clock=clock)
@@ -200,7 +206,9 @@ def test_a_steady_share_is_renewed_less_often() -> None:
     clock = Clock()
     calls: list[tuple[float, float]] = []  # (when, lease asked)
 
-    async def share(key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float) -> float:
+    async def share(
+        key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float, **_: Any
+    ) -> float:
         calls.append((clock.now, ttl_s))
         return 3000.0 if clock.now < 40 else 1500.0
 
@@ -217,3 +225,55 @@ def test_a_steady_share_is_renewed_less_often() -> None:
     asyncio.run(send(200))  # the share halves at 40 s
     after = [when for when, _ in calls if when >= 40]
     assert after[1] - after[0] == pytest.approx(1.0) and bucket.rate == 25.0
+
+
+def test_engines_sharing_a_limiter_share_the_limit_a_server_announces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three engines as a cluster's workers, against a server that announces and enforces 3,000
+    requests a minute (2 s windows) in its headers: they share it through the limiter, where each
+    used to take the whole announced rate for itself (three times the limit, the rest refused)."""
+    from datagen import services
+    from datagen._datamodel.config import EngineConfig
+    from datagen._engine.core import Engine
+    from datagen._engine.llm import Request
+    from datagen.testing_server import Behaviour, LoopbackServer
+    from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
+
+    shares = Shares(ttl_s=21.0)
+    buckets: list[SharedRate] = []
+
+    async def share(*args: Any, **kwargs: Any) -> float:
+        return shares.share(*args, **kwargs)
+
+    def bucket(key: str, kind: str, rate: float) -> SharedRate:
+        buckets.append(SharedRate((share, shares.release), key, kind, rate))
+        return buckets[-1]
+
+    monkeypatch.setitem(services._PROVIDED, "shared_rate_bucket", bucket)
+    behaviour = Behaviour(
+        enforce_limit=True, requests_per_minute=3000, limit_window_s=2.0, rate_limit_headers=True
+    )
+
+    async def worker(srv: LoopbackServer, name: str) -> Engine:
+        backend = OpenAIBackend(OpenAIConfig(base_url=srv.url + "/v1", api_key="sk-test-0123456789abcdef"))
+        engine = Engine(backend, EngineConfig(max_concurrency=16), backend_name="openai")
+        try:
+            await asyncio.gather(*(engine.complete(Request(prompt=f"{name} {i}")) for i in range(100)))
+        finally:
+            await engine.aclose()
+        return engine
+
+    async def cluster(srv: LoopbackServer) -> list[Engine]:
+        return await asyncio.gather(*(worker(srv, name) for name in "abc"))
+
+    with LoopbackServer(behaviour) as srv:
+        engines = asyncio.run(cluster(srv))
+    assert sum(srv.answered.values()) == 300 and not any(e.stats.failed for e in engines)
+    # each engine paced the announced rates (less the headroom) through one lease of each
+    requests = [b for b in buckets if b.kind == "requests"]
+    assert len(requests) == 3 and {b.rate_per_min for b in requests} == {3000 * HEADER_HEADROOM}
+    assert sorted(b.kind for b in buckets) == ["requests"] * 3 + ["tokens"] * 3
+    # at most slow start's first requests, sent before any header was seen, go over: 8 each
+    assert srv.limited <= 24
+    assert not any(shares.leases.values())  # every engine handed its shares back

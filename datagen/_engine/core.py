@@ -668,8 +668,9 @@ class Engine:
             self.batcher = Batcher(self, backend)
 
     def _configured(self, kind: str, rate_per_min: float | None, burst_s: float) -> RateBucket | None:
-        """The bucket for a configured limit: the cluster's when an executor shares one among its
-        workers (the ``shared_rate_bucket`` service), else this engine's own; None without a limit."""
+        """The bucket for a configured (or announced) limit: the cluster's when an executor shares one
+        among its workers (the ``shared_rate_bucket`` service), else this engine's own; None without
+        a limit."""
         if not rate_per_min:
             return None
         own = TokenBucket(rate_per_min, self.clock, burst_s)
@@ -889,16 +890,17 @@ class Engine:
         if info is None or info == self._limits_seen:
             return
         self._limits_seen = info
+        # an announced limit is the whole cluster's (one key): a cluster's workers share it
         if info.requests_per_minute and self.config.requests_per_minute is None:
             rate = info.requests_per_minute * HEADER_HEADROOM
             if self._rpm is None:
-                self._rpm = TokenBucket(rate, self.clock, REQUEST_BURST_S)
+                self._rpm = self._configured("requests", rate, REQUEST_BURST_S)
             else:
                 self._rpm.set_rate(rate)
         if info.tokens_per_minute and self.config.tokens_per_minute is None:
             rate = info.tokens_per_minute * HEADER_HEADROOM
             if self._tpm is None:
-                self._tpm = TokenBucket(rate, self.clock)
+                self._tpm = self._configured("tokens", rate, TOKEN_BURST_S)
             else:
                 self._tpm.set_rate(rate)
         if info.remaining_requests == 0 and info.reset_requests_s:

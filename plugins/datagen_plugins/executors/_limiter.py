@@ -22,8 +22,8 @@ The ray executor keeps :class:`Shares` in one detached, named actor that Ray res
 restarted limiter has lost the table: for one ``ttl_s`` it rebuilds it from the shares the workers
 say they hold, and lets none of them grow, so a restart never lets more through.
 
-:class:`SharedRate` is a worker's side: the engine's bucket for a configured limit (the
-``shared_rate_bucket`` service)."""
+:class:`SharedRate` is a worker's side: the engine's bucket for a configured limit, or one the
+server announces in its rate-limit headers (the ``shared_rate_bucket`` service)."""
 
 from __future__ import annotations
 
@@ -175,7 +175,7 @@ class SharedRate:
             self.next_at = max(self.clock(), self.next_at - amount / self.rate)
 
     def set_rate(self, rate_per_min: float) -> None:
-        """A configured limit does not change during a run; kept for the bucket interface."""
+        """A new limit (a server announced another), asked for from the next renewal."""
         self.rate_per_min = rate_per_min
 
     def release(self) -> None:
