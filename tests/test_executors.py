@@ -220,11 +220,34 @@ def test_a_steady_share_is_renewed_less_often() -> None:
 
     asyncio.run(send(2000))  # 40 s at 50 a second
     assert len(calls) <= 0.01 * 2000
-    assert [round(b - a, 6) for (a, _), (b, _) in itertools.pairwise(calls)][:4] == [1.0, 2.0, 4.0, 4.0]
-    assert max(ttl for _, ttl in calls) == SharedRate.lease_s(4.0, 1.0)
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(calls)]
+    assert gaps[:4] == pytest.approx([1.0, 2.0, 4.0, 4.0], abs=0.05)  # 200 requests: 4 s at 50/s
+    assert max(ttl for _, ttl in calls) == pytest.approx(SharedRate.lease_s(4.0, 1.0), abs=0.1)
     asyncio.run(send(200))  # the share halves at 40 s
     after = [when for when, _ in calls if when >= 40]
     assert after[1] - after[0] == pytest.approx(1.0) and bucket.rate == 25.0
+
+
+def test_a_steady_token_share_is_renewed_as_seldom_as_the_requests() -> None:
+    """A token rate's renewals count requests, not tokens: at 50 requests a second of 100 tokens each
+    (5,000 tokens a second) the share is renewed every 4 s, as a request rate of 50 would be, not every
+    second (200 tokens' worth)."""
+    clock = Clock()
+    calls: list[float] = []
+
+    async def share(key: str, kind: str, rate: float, holder: str, **_: Any) -> float:
+        calls.append(clock.now)
+        return 300_000.0
+
+    bucket = SharedRate((share, lambda key, kind, holder: None), "m", "tokens", 600_000.0, clock=clock)
+
+    async def send(n: int) -> None:
+        for _ in range(n):
+            await bucket.take(100, clock.sleep)
+
+    asyncio.run(send(2000))
+    assert clock.now == pytest.approx(40.0, abs=0.1) and len(calls) <= 0.01 * 2000
+    assert calls[-1] - calls[-2] == pytest.approx(4.0, abs=0.05)
 
 
 def test_engines_sharing_a_limiter_share_the_limit_a_server_announces(

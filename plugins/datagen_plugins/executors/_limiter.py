@@ -12,8 +12,9 @@ that sends a share of the configured rate for ``ttl_s`` seconds:
 
 Each worker paces its own requests at its share, so the cluster never sends faster than the rate.
 It renews its lease every ``renew_s`` while the share changes, and at twice the interval each time it
-comes back the same, up to the longer of ``renew_s`` and the time its share takes to send 200
-requests (at most ``longest_s``): limiter calls stay near 0.5 % of the requests at any rate above about
+comes back the same, up to the longer of ``renew_s`` and the time the worker takes to send 200
+requests at the pace it sent since the last renewal (at most ``longest_s``; counted in requests for a
+token rate too): limiter calls stay near 0.5 % of the requests at any rate above about
 20 a second per worker, and a change (a worker joining or leaving) is taken up within one interval.
 Each lease lasts two intervals and ``renew_s`` from the renewal that granted it: the longest a
 worker that died keeps its share from the others.
@@ -117,6 +118,8 @@ class SharedRate:
         self.renew_at = float("-inf")
         self.next_at = float("-inf")  # when the next taker may go (GCRA)
         self._last = 0.0  # the amount of the last turn taken
+        self._turns = 0  # turns taken since the last renewal ...
+        self._renewed_at = clock()  # ... which was then
         self.calls = 0
         self._lock: asyncio.Lock | None = None
 
@@ -126,7 +129,12 @@ class SharedRate:
         return 2 * interval + renew_s
 
     async def _renew(self) -> None:
-        steady = min(self.longest_s, max(self.renew_s, self.REQUESTS_PER_CALL / max(self.rate, 1e-9)))
+        # a steady share is renewed once per 200 requests sent (turns, not units: a token bucket's
+        # turns go at the request rate), at most every longest_s
+        now = self.clock()
+        sent_per_s = self._turns / max(now - self._renewed_at, 1e-9)
+        self._turns, self._renewed_at = 0, now
+        steady = min(self.longest_s, max(self.renew_s, self.REQUESTS_PER_CALL / max(sent_per_s, 1e-9)))
         longer = min(steady, 2 * self.interval)
         self.calls += 1
         granted = await self._share(
@@ -168,6 +176,7 @@ class SharedRate:
             step = amount / self.rate
             self.next_at = (self.next_at if self.next_at >= now - step / 2 else now) + step
             self._last = amount
+            self._turns += 1
 
     def give_back(self, amount: float) -> None:
         """Tokens estimated above their use: the next taker may go that much sooner."""
