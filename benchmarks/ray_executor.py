@@ -13,7 +13,9 @@
    ``--limits`` (requests a minute over 5 s windows, a 429 with Retry-After beyond), with ``[engine]
    requests_per_minute`` set to it and room for far more (the server answers at once, 16 in flight per
    worker); for 1, 2 and 4 workers: the rate the server saw while sending, as a ratio to the limit, the
-   share answered 429, and the calls to the cluster's limiter.
+   share answered 429, and the calls to the cluster's limiter. Then (``headers``) the limit announced
+   in the server's rate-limit headers instead of configured, and (``unannounced``) neither: each
+   worker learns a pace from the 429s on its own (slow: the 2- and 4-worker runs take minutes).
 
 Each arm is a fresh run directory and a fresh response cache. Nothing is asserted.
 """
@@ -95,20 +97,28 @@ def waiting(rows: int, group: int, workers: list[int], latency: float) -> None:
         compare("waiting on a server", rows, group, workers, 8, base_url=srv.url + "/v1")
 
 
-def rate_limit(limits: list[int], seconds: float, workers: list[int]) -> None:
-    """Each limit for ``seconds`` of requests, from each worker count."""
+def rate_limit(limits: list[int], seconds: float, workers: list[int], *, told: str = "configured") -> None:
+    """Each limit for ``seconds`` of requests, from each worker count; ``told``: how the workers know
+    the limit: set in ``[engine]`` (``configured``), announced in the server's rate-limit headers
+    (``headers``), or not at all (``unannounced``: learned from the server's 429s)."""
     from datagen.testing_server import Behaviour, LoopbackServer
 
     for limit in limits:
         rows = round(limit / 60 * seconds)
         for n in workers:
             behaviour = Behaviour(
-                enforce_limit=True, requests_per_minute=limit, limit_window_s=5.0, retry_after_ms=500
+                enforce_limit=True,
+                requests_per_minute=limit,
+                limit_window_s=5.0,
+                retry_after_ms=500,
+                rate_limit_headers=told == "headers",
             )
             with tempfile.TemporaryDirectory() as tmp, LoopbackServer(behaviour) as srv:
                 folder = Path(tmp)
                 path = write(folder, rows=rows, group=max(1, rows // (4 * n)))
-                engine = {"requests_per_minute": limit, "max_concurrency": 16 * n}
+                engine: dict[str, Any] = {"max_concurrency": 16 * n}
+                if told == "configured":
+                    engine["requests_per_minute"] = limit
                 executor = {"name": "ray", "workers": n}
                 took, report = timed(
                     path, folder, executor, base_url=srv.url + "/v1", config={"engine": engine}
@@ -118,7 +128,7 @@ def rate_limit(limits: list[int], seconds: float, workers: list[int]) -> None:
                 rate = (answered - 1) / (stamps[-1] - stamps[0]) * 60
                 calls = report["executor"]["limiter_calls"]
                 print(
-                    f"rate limit {limit}/min, {n} worker(s): {answered} answered, 429 "
+                    f"rate limit {limit}/min ({told}), {n} worker(s): {answered} answered, 429 "
                     f"{(received - answered) / received:.1%}; {rate / limit:.2f}x the limit while sending; "
                     f"limiter calls {calls} ({calls / received:.1%} of requests); whole run {took:.1f} s"
                 )
@@ -133,7 +143,12 @@ def main() -> None:
     parser.add_argument("--rate-seconds", type=float, default=30.0, help="of requests at each limit")
     parser.add_argument("--io-rows", type=int, default=20_000)
     parser.add_argument("--latency", type=float, default=0.02)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["startup", "throughput", "waiting", "rate"])
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["startup", "throughput", "waiting", "rate", "headers", "unannounced"],
+    )
     args = parser.parse_args()
     if "startup" not in args.skip:
         startup(2)  # a cold start: the executor starts the local cluster
@@ -147,6 +162,9 @@ def main() -> None:
         waiting(args.io_rows, args.group, args.workers, args.latency)
     if "rate" not in args.skip:
         rate_limit(args.limits, args.rate_seconds, [1, 2, 4])
+    for told in ("headers", "unannounced"):
+        if told not in args.skip:
+            rate_limit(args.limits, args.rate_seconds, [1, 2, 4], told=told)
 
 
 if __name__ == "__main__":

@@ -834,6 +834,12 @@ class Engine:
         log.info(
             "pace_learned", requests_per_minute=round(rate, 1), accepted=accepted, period_s=round(period, 2)
         )
+        if provided("shared_rate_bucket") is not None:  # one worker's part: the parts do not add up
+            log.warning(
+                "pace_learned_per_worker",
+                hint="the server enforces a rate limit it does not announce; set [engine] "
+                "requests_per_minute so the workers share it (docs/ray.md)",
+            )
 
     async def _clear_to_send(self, estimate: int, *, retry: bool = False) -> None:
         """With a slot held: wait out a cool-down and the rate buckets, so that whatever changed while
