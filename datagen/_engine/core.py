@@ -169,8 +169,9 @@ class AdaptiveLimit:
         self._queue_cap = False  # the ceiling is a queue's knee (latency), not a 429 cap
         self._ratio_before_probe = 1.0
         # a queue suspected from latency, being checked: (answers to requests sent from when count,
-        # the throughput and mean latency before, the limit and slow start to restore), and the sums
-        # of depth and latency and the count of the answers counted so far
+        # the throughput and mean latency before, the limit and slow start to restore, the share of
+        # the limit the cut kept), and the sums of depth and latency and the count of the answers
+        # counted so far
         self._queue_check: tuple[float, float, float, float, bool, float] | None = None
         self._checked = (0.0, 0.0, 0)
         self._descent: float | None = None  # the highest throughput while shrinking through a queue
@@ -386,7 +387,6 @@ class AdaptiveLimit:
         the queue ahead of them drained (a mean latency from now) count."""
         now = self.clock()
         depth, mean = self._window()
-        # (step: the share of the limit kept)
         self._queue_check = (now + latency, depth / mean, mean, limit, slow, target / self.limit)
         self._checked = (0.0, 0.0, 0)
         self.limit = target
