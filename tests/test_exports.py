@@ -420,7 +420,7 @@ def test_hf_streams_records_in_batches_and_types_metadata_over_all_of_them(
     is the one every batch fits (an int field seen later as a float is a float, a field missing from
     one batch is null there), a batch that fits no common type makes it JSON text, and the shards,
     the ``sft`` view and ``load_from_disk`` give every record once, in order; the ``rejects`` view
-    streams from its file the same way, checked whole first."""
+    streams from its file the same way, before any record is read."""
     datasets = pytest.importorskip("datasets")
     from datagen_plugins.exporters import hf
 
@@ -447,8 +447,8 @@ def test_hf_streams_records_in_batches_and_types_metadata_over_all_of_them(
     assert done["metadata"] == "json"
     assert json.loads(datasets.load_from_disk(str(tmp_path / "clash"))[4]["metadata"]) == {"k": "one"}
     assert not any(p.name.startswith(".") for p in (tmp_path / "clash").rglob("*"))  # no spool left
-    # the removed records stream too: every line checked first (a bad last one stops the export
-    # before anything is written), then written in batches of 3 to shards of 4 rows, in order
+    # the removed records stream too, in batches of 3 to shards of 4 rows, in order, before any
+    # record is read (a bad last line stops the export and leaves nothing behind)
     rejected = tmp_path / "rejected.jsonl"
     lines = [
         {"stage": "length", "family": "filter", "reason": f"r{i}", "details": {"n": i},

@@ -108,14 +108,13 @@ class HFDataset:
         c = self.config
         reports = read_reports(c.reports)  # every input is read before any work
         metrics = read_json(c.metrics, "metrics file", "metrics") if c.metrics else None
-        if c.rejected:  # every line checked before any work (read again, in batches, to write)
-            for _ in self._reject_rows(c.rejected):
-                pass
         datasets.disable_progress_bars()
         tmp = path.with_name(f".{path.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             tmp.mkdir(parents=True)
+            # the removed records first: a bad line stops the export before any record is read
+            removed = self._write_rejects(c.rejected, tmp / "rejects") if c.rejected else None
             spool = tmp / ".records.jsonl"
             stats, metadata_type, views, dropped = self._spool(records, spool, tmp)
             if not stats.rows:
@@ -128,8 +127,8 @@ class HFDataset:
                 schema, shards = self._write_records(spool, tmp / "data", None)
             spool.unlink()
             counts = {"default": stats.rows, **views}
-            if c.rejected:
-                counts["rejects"] = self._write_rejects(c.rejected, tmp / "rejects")
+            if removed is not None:
+                counts["rejects"] = removed
             self._save_to_disk(datasets, [tmp / "data" / name for name in shards], tmp)
             card = "---\n" + _yaml(
                 header(stats.rows, [v for v in counts if v != "default"], c.license, c.pretty_name, c.tags)
@@ -239,7 +238,8 @@ class HFDataset:
             raise UsageError(f"$.exporter.hf.rejected: {path}: no such file") from None
 
     def _write_rejects(self, path: str, folder: Path) -> int:
-        """The ``rejects`` view's shards, written in batches; returns its rows."""
+        """The ``rejects`` view's shards, written in batches as its lines are checked; returns its
+        rows."""
         import pyarrow as pa
 
         schema = pa.schema(
@@ -252,8 +252,12 @@ class HFDataset:
         )
         shards = _Shards(folder, self.config.shard_rows, self.config.row_group_mb)
         rows = self._reject_rows(path)
-        while batch := list(itertools.islice(rows, BATCH_ROWS)):
-            shards.write(pa.Table.from_pylist(batch, schema=schema))
+        try:
+            while batch := list(itertools.islice(rows, BATCH_ROWS)):
+                shards.write(pa.Table.from_pylist(batch, schema=schema))
+        except BaseException:
+            shards.discard()
+            raise
         shards.close()
         return shards.rows
 
