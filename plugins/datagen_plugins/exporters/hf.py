@@ -24,6 +24,7 @@ import attrs
 
 from datagen.plugin import Record, RegisterExporter, UsageError, hookimpl, record_to_dict, write_file
 from datagen_plugins.exporters._card import CardStats, body, header, read_json, read_reports
+from datagen_plugins.exporters._shape import ChatOptions, Unfit, preference_row, turns
 
 #: the training views a dataset folder can carry besides the raw records, and the exporter of each
 TRAINING_VIEWS = {"sft": "trl_sft", "dpo": "trl_dpo"}
@@ -383,8 +384,6 @@ class _ViewSink:
     schema from the first row)."""
 
     def __init__(self, view: str, shards: _Shards) -> None:
-        from datagen_plugins.exporters._shape import ChatOptions
-
         self.view, self.shards = view, shards
         self.chat = ChatOptions()
         self._held: list[dict[str, Any]] = []
@@ -392,8 +391,6 @@ class _ViewSink:
 
     def add(self, record: Record, position: int) -> str | None:
         """Take the record's row; why it cannot be written as this view, if it cannot."""
-        from datagen_plugins.exporters._shape import Unfit, preference_row, turns
-
         try:
             if self.view == "sft":
                 row = {"messages": turns(record, self.chat)}
