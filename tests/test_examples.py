@@ -84,8 +84,12 @@ def test_example_makes_what_it_is_for_offline_on_the_embedded_model(script: str,
         page = (tmp_path / "out" / "report.html").read_text()
         assert "<html" in page.lower() and "stats" in page
     if script == "quality_filtering.py":
-        kept = (tmp_path / "out" / "filtered.jsonl").read_text().splitlines()
-        rejected = (tmp_path / "out" / "rejected.jsonl").read_text().splitlines()
+        # a filter that keeps nothing writes no file that looks like a result: the model's one answer
+        # may be dropped (a bulleted one, as in a CI run)
+        kept, rejected = (
+            p.read_text().splitlines() if p.exists() else []
+            for p in (tmp_path / "out" / "filtered.jsonl", tmp_path / "out" / "rejected.jsonl")
+        )
         assert len(kept) + len(rejected) >= 1
 
 
