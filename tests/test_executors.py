@@ -55,6 +55,53 @@ def test_the_local_executor_reports_itself(tmp_path: Path) -> None:
     assert len(done.rows()) == 6
 
 
+def test_checkpoints_go_to_the_store_named_and_a_run_resumes_from_it(tmp_path: Path) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    url = f"memory://datagen-test/{tmp_path.name}"
+    first = pipeline(tmp_path, executor={"checkpoints": url}).run(tmp_path / "one")
+    assert not (tmp_path / "one" / ".checkpoints").exists()
+    names = sorted(p.rsplit("/", 1)[-1] for p in fsspec.filesystem("memory").find(url))
+    assert [n.split(".")[0] for n in names] == ["000000", "000001", "000002"]  # three row groups of step 0
+    assert first.report["steps"][0]["groups_computed"] == 3
+    # another run directory, the same store: every group is taken from it, nothing is made again
+    again = pipeline(tmp_path, executor={"checkpoints": url}).run(tmp_path / "two")
+    assert (
+        again.report["steps"][0]["groups_resumed"] == 3 and again.report["steps"][0]["groups_computed"] == 0
+    )
+    assert (tmp_path / "two" / "data.jsonl").read_text() == (tmp_path / "one" / "data.jsonl").read_text()
+
+
+def test_checkpoints_in_a_directory_given_on_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(FILE)
+    for out in ("one", "two"):
+        result = cli("run", "p.yaml", "-o", out, "--checkpoints", "shared/ck")
+        assert result.code == 0, result.err
+    assert "3 groups from checkpoints" in result.err  # the second run resumed every group
+    assert len(list((tmp_path / "shared" / "ck").glob("00-n/*.parquet"))) == 3
+    assert not (tmp_path / "one" / ".checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    ("location", "error"),
+    [
+        ("nope://user:s3cret@host/x", r"\$\.executor\.checkpoints: nope://host/x cannot be used: .*nope"),
+        ("FILE", r"\$\.executor\.checkpoints: .*p\.yaml is a file, not a directory"),
+    ],
+)
+def test_a_store_that_cannot_be_used_is_refused_before_any_work(
+    tmp_path: Path, location: str, error: str
+) -> None:
+    pytest.importorskip("fsspec")
+    location = str(tmp_path / "p.yaml") if location == "FILE" else location
+    with pytest.raises(UsageError, match=error) as caught:
+        pipeline(tmp_path, executor={"checkpoints": location}).run(tmp_path / "out")
+    assert "s3cret" not in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
 def test_each_worker_gets_its_share_of_the_limits() -> None:
     config = load_config(
         data={

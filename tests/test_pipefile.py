@@ -544,11 +544,12 @@ def test_the_budget_covers_method_sources_llm_columns_and_resumed_groups(tmp_pat
     finish = cli("run", str(write(tmp_path / "p.yaml", text.replace("TOKENS", "100000"))), "-o", str(out))
     assert finish.code == 0, finish.err
     report = json.loads((out / "report.json").read_text())
-    from datagen._app.pipefile.execute import read_checkpoint
+    from datagen._app.pipefile.store import open_store
 
-    resumed = 0  # what the committed groups had spent: nothing is asked twice
+    store, resumed = open_store(out), 0  # what the committed groups had spent: nothing is asked twice
     for name in kept:
-        counters = read_checkpoint(next(out.glob(f".checkpoints/*/{name}")), rows=False)[1]["counters"]
+        key = next(out.glob(f".checkpoints/*/{name}")).relative_to(out / ".checkpoints").as_posix()
+        counters = store.read(key, rows=False)[1]["counters"]
         resumed += counters["input_tokens"] + counters["output_tokens"]
     assert report["written"] == 12 and report["input_tokens"] + report["output_tokens"] + resumed == tokens
     assert sum(s["groups_resumed"] for s in report["steps"]) == len(kept)

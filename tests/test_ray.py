@@ -22,8 +22,35 @@ from datagen.testing_server import Behaviour, LoopbackServer
 ray = pytest.importorskip("ray", reason="the ray executor's tests need Ray: pip install 'datagen[ray]'")
 
 
+@pytest.fixture(scope="module")
+def s3() -> Iterator[str | None]:
+    """A loopback S3 (moto's server) for checkpoints in an object store, its endpoint and made-up
+    credentials in the environment before Ray starts, so the workers reach it as the driver does.
+    None when moto or s3fs is not installed."""
+    try:
+        import s3fs  # noqa: F401
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        yield None
+        return
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")}
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL=f"http://{host}:{port}"
+    )
+    yield "s3://datagen-runs"
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="module", autouse=True)
-def cluster() -> Iterator[None]:
+def cluster(s3: str | None) -> Iterator[None]:
     """One local Ray cluster for the module (the executor joins it rather than starting its own):
     four logical CPUs on this two-core machine, so four workers fit."""
     try:
@@ -72,23 +99,33 @@ def test_local_and_ray_with_two_and_four_workers_give_the_same_rows(tmp_path: Pa
         assert report["removed"] == local["removed"]
 
 
-def test_a_run_resumes_under_the_other_executor(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["run directory", "s3"])
+def test_a_run_resumes_under_the_other_executor(tmp_path: Path, store: str, s3: str | None) -> None:
+    import fsspec
+
+    if store == "s3" and s3 is None:
+        pytest.skip(
+            "checkpoints in S3 are tested with moto's loopback server: pip install s3fs 'moto[server]'"
+        )
     path, cache = write(tmp_path, rows=400, group=50), tmp_path / "cache"
     out = tmp_path / "out"
-    run(path, out, cache, name="ray", workers=2)
+    where = f"{s3}/{tmp_path.name}" if store == "s3" else str(out / ".checkpoints")
+    fs, root = fsspec.core.url_to_fs(where)
+    at = {"checkpoints": where} if store == "s3" else {}
+    run(path, out, cache, name="ray", workers=2, **at)
     whole = (out / "data.jsonl").read_text()
-    checkpoints = sorted((out / ".checkpoints").glob("02-output/*.parquet"))
+    assert (out / ".checkpoints").exists() == (store == "run directory")
+    fs.invalidate_cache()
+    checkpoints = sorted(fs.glob(f"{root}/02-output/*.parquet"))
     assert len(checkpoints) == 8
 
-    for stale in checkpoints[2:4]:
-        stale.unlink()  # as if the run had died before those groups' answers were committed
-    local = run(path, out, cache, name="local")
+    fs.rm(checkpoints[2:4])  # as if the run had died before those groups' answers were committed
+    local = run(path, out, cache, name="local", **at)
     assert (out / "data.jsonl").read_text() == whole
     assert local["steps"][2]["groups_computed"] == 2 and local["steps"][2]["groups_resumed"] == 6
 
-    for stale in checkpoints[5:8]:
-        stale.unlink()
-    again = run(path, out, cache, name="ray", workers=2)
+    fs.rm(checkpoints[5:8])
+    again = run(path, out, cache, name="ray", workers=2, **at)
     assert (out / "data.jsonl").read_text() == whole
     assert again["executor"]["groups_by_workers"] == 3
     assert again["steps"][2]["groups_computed"] == 3 and again["steps"][2]["groups_resumed"] == 5

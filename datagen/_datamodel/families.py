@@ -81,6 +81,10 @@ class ExecutorSection(FamilySection):
     workers: int | None = None
     #: the cluster to join (None: the executor's own default, e.g. ``RAY_ADDRESS``, else a local one)
     address: str | None = None
+    #: where the row groups' checkpoints are committed, seen by every worker: a directory or an fsspec
+    #: URL (``s3://bucket/prefix``; fsspec and the protocol's package installed). None: ``.checkpoints``
+    #: in the run directory
+    checkpoints: str | None = None
 
 
 @attrs.frozen

@@ -212,7 +212,8 @@ class WorkerSpec(Protocol):
 class PipelineJob(Protocol):
     """One ``datagen run``, as an executor receives it."""
 
-    #: the run directory (checkpoints, data, report): where every worker commits
+    #: the run directory (data, report, and the checkpoints unless ``[executor] checkpoints`` names
+    #: another directory or an fsspec URL, where every worker commits)
     out: Path
     #: ``[executor] workers`` / ``--workers`` (None: the executor's default)
     workers: int | None

@@ -25,6 +25,11 @@ from datagen._kernel.commands import Host, pass_host
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Workers of a distributed executor.")
 @click.option("--address", help="The cluster a distributed executor joins (e.g. ray://head:10001).")
+@click.option(
+    "--checkpoints",
+    help="Where the checkpoints go, seen by every worker: a directory or an fsspec URL such as "
+    "s3://bucket/run (default: OUT/.checkpoints).",
+)
 @model_options
 @pass_host
 def run_cmd(host: Host, /, file: Path, out: Path, **opts: Any) -> None:
@@ -35,7 +40,7 @@ def run_cmd(host: Host, /, file: Path, out: Path, **opts: Any) -> None:
 
     if opts["report"] is not None:
         check_side_file(Path(opts["report"]), "report")
-    executor = {k: opts[k] for k in ("executor", "workers", "address") if opts[k] is not None}
+    executor = {k: opts[k] for k in ("executor", "workers", "address", "checkpoints") if opts[k] is not None}
     if "executor" in executor:
         executor["name"] = executor.pop("executor")
     built = pipeline(host, file, opts, config=host.load({"executor": executor}) if executor else None)

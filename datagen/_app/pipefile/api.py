@@ -10,9 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from datagen._app.pipefile.execute import COUNTERS, Outcome, Prepared, check_out, prepare, run_groups
+from datagen._app.pipefile.execute import (
+    COUNTERS,
+    Outcome,
+    Prepared,
+    check_out,
+    checkpoints_location,
+    prepare,
+    run_groups,
+)
 from datagen._app.pipefile.sources import file_rows
 from datagen._app.pipefile.spec import Loaded, load
+from datagen._app.pipefile.store import open_store
 from datagen._datamodel.config import DatagenConfig, as_config
 from datagen._kernel.manager import PluginManager
 
@@ -144,6 +153,9 @@ class Pipeline:
         prepared = self.prepared()
         section = prepared.config.section("executor")
         executor = choose_executor(prepared.config, prepared, os.environ)
+        open_store(
+            folder, checkpoints_location(prepared.config)
+        )  # a store that cannot be used: before any work
         check_out(folder)
         job = Job(
             prepared, self.overrides, folder, workers=getattr(section, "workers", None),

@@ -3,9 +3,9 @@ group, the rejects table, the run report.
 
 Rows flow one row group at a time (``row_group`` rows); within a group each step sees every row, the
 requests of an LLM column in flight together behind the engine's limiter. When a step finishes a group
-its output is committed as Parquet (``.checkpoints/NN-STEP/GROUP.FINGERPRINT.parquet``: the rows as
-JSON, and in the file's metadata the fingerprint, the removals and the step's counts) through a
-temporary file renamed into place. A rerun starts each group after its last committed step whose
+its output is committed as Parquet (``.checkpoints/NN-STEP/GROUP.FINGERPRINT.parquet`` in the run
+directory, or in the store ``[executor] checkpoints`` names: see :mod:`.store`) through a temporary
+file moved into place. A rerun starts each group after its last committed step whose
 fingerprint still matches, so after ``kill -9`` no row is lost or repeated and only the requests of
 the group in flight are sent again (fewer: the response cache has the answers that arrived)."""
 
@@ -36,6 +36,7 @@ from datagen._app.pipefile.spec import (
     TemplateStep,
     load,
 )
+from datagen._app.pipefile.store import Checkpoints, open_store, step_folder
 from datagen._datamodel.config import DatagenConfig, converter, deep_merge, structure
 from datagen._datamodel.results import temporary_path
 from datagen._datamodel.run import Run
@@ -201,54 +202,6 @@ def _method_maker(prepared: Prepared, name: str, source: SourceSpec, g: int, n: 
     return make
 
 
-# ------------------------------------------------------------------------------------------ checkpoints
-
-
-def checkpoint_dir(out: Path, position: int, name: str) -> Path:
-    """Where one step's checkpoints live."""
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-    return out / ".checkpoints" / f"{position:02d}-{safe}"
-
-
-def checkpoint_path(out: Path, position: int, name: str, group: int, fingerprint: str) -> Path:
-    """The checkpoint of ``group`` after the step at ``position``."""
-    return checkpoint_dir(out, position, name) / f"{group:06d}.{fingerprint}.parquet"
-
-
-def commit(path: Path, rows: list[Row], meta: dict[str, Any]) -> None:
-    """Write one checkpoint through a temporary file renamed into place; stale ones of the same step
-    and group (another fingerprint) are removed."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.table(
-        {
-            "id": pa.array([str(r["id"]) for r in rows], pa.string()),
-            "row": pa.array([json.dumps(r, ensure_ascii=False, default=str) for r in rows], pa.string()),
-        }
-    )
-    table = table.replace_schema_metadata({"datagen": json.dumps(meta, default=str)})
-    tmp = temporary_path(path)
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
-    group = path.name.split(".", 1)[0]
-    for stale in path.parent.glob(f"{group}.*.parquet"):
-        if stale != path:
-            stale.unlink(missing_ok=True)
-
-
-def read_checkpoint(path: Path, rows: bool = True) -> tuple[list[Row], dict[str, Any]]:
-    """A checkpoint's rows (unless ``rows`` is False) and metadata."""
-    import pyarrow.parquet as pq
-
-    meta = json.loads(pq.read_schema(path).metadata[b"datagen"])
-    if not rows:
-        return [], meta
-    table = pq.read_table(path, columns=["row"])
-    return [json.loads(text) for text in table.column("row").to_pylist()], meta
-
-
 # ---------------------------------------------------------------------------------------------------- run
 
 
@@ -352,7 +305,8 @@ class _Groups:
     """The state of one run over the row groups: the steps, their totals, the removals."""
 
     prepared: Prepared
-    out: Path | None
+    #: where the checkpoints are committed (None: a preview or a plan, which commits nothing)
+    store: Checkpoints | None
     run: Run
     runners: list[StepRun]
     totals: list[StepTotals]
@@ -374,10 +328,10 @@ class _Groups:
         """The last step whose checkpoint of ``group`` matches, counting only an unbroken run from the
         first step (a missing one in between means the ones after it are stale); -1 if none."""
         done = -1
-        if self.out is None:
+        if self.store is None:
             return done
-        for k, step in enumerate(self.prepared.steps):
-            if not checkpoint_path(self.out, k, step.name, group, self.prepared.fingerprints[k]).is_file():
+        for k in range(len(self.prepared.steps)):
+            if not self.store.has(self.step_key(k, group)):
                 break
             done = k
         return done
@@ -388,15 +342,15 @@ class _Groups:
         ``before``: the last step committed before this run (-1: only a method source's rows, -2:
         nothing), when workers committed the rest in this run: those steps count as run, not resumed."""
         before = done if before is None else before
-        assert self.out is not None
-        steps, table, group_rows = self.prepared.steps, [], 0
-        if self.source_totals is not None and self.source_path(group).is_file():
-            meta = read_checkpoint(self.source_path(group), rows=False)[1]
+        assert self.store is not None
+        table: list[Row] = []
+        group_rows = 0
+        if self.source_totals is not None and self.has_source(group):
+            meta = self.store.read(self.source_key(group), rows=False)[1]
             self.source_totals.add(meta, resumed=before >= -1)
             self.charge(meta)
         for k in range(done + 1):
-            path = checkpoint_path(self.out, k, steps[k].name, group, self.prepared.fingerprints[k])
-            rows, meta = read_checkpoint(path, rows=k == done or self.runners[k].remembers)
+            rows, meta = self.store.read(self.step_key(k, group), rows=k == done or self.runners[k].remembers)
             if self.runners[k].remembers:
                 await self.runners[k].replay(rows)
             self.totals[k].add(meta, resumed=k <= before)
@@ -427,24 +381,34 @@ class _Groups:
             "method_details": made.details,
             "counters": made.counters,
         }
-        if self.out is not None:
-            commit(self.source_path(group), made.rows, meta)
+        if self.store is not None:
+            self.store.commit(self.source_key(group), made.rows, meta)
         assert self.source_totals is not None
         self.source_totals.add(meta, resumed=False)
         return made.rows
 
-    def source_path(self, group: int) -> Path:
-        """Where a method source's rows of ``group`` are committed."""
-        assert self.out is not None
+    def step_key(self, position: int, group: int) -> str:
+        """The key of ``group``'s checkpoint after the step at ``position``."""
+        folder = step_folder(position, self.prepared.steps[position].name)
+        return Checkpoints.key(folder, group, self.prepared.fingerprints[position])
+
+    def source_key(self, group: int) -> str:
+        """The key of a method source's rows of ``group``."""
+        return Checkpoints.key("source", group, self.prepared.source_fingerprint)
+
+    def has_source(self, group: int) -> bool:
+        """Whether a method source's rows of ``group`` are committed."""
         return (
-            self.out / ".checkpoints" / "source" / f"{group:06d}.{self.prepared.source_fingerprint}.parquet"
+            self.source_totals is not None
+            and self.store is not None
+            and self.store.has(self.source_key(group))
         )
 
     def committed_source(self, group: int) -> list[Row] | None:
         """A method source's committed rows of ``group``, if any."""
-        if self.out is None or self.source_totals is None or not self.source_path(group).is_file():
+        if self.store is None or self.source_totals is None or not self.has_source(group):
             return None
-        rows, meta = read_checkpoint(self.source_path(group))
+        rows, meta = self.store.read(self.source_key(group))
         self.source_totals.add(meta, resumed=True)
         self.charge(meta)
         return rows
@@ -469,9 +433,8 @@ class _Groups:
                 "method_details": runner.details,
                 "concurrency": runner.concurrency,
             }
-            if self.out is not None:
-                path = checkpoint_path(self.out, k, steps[k].name, group, self.prepared.fingerprints[k])
-                commit(path, kept, meta)
+            if self.store is not None:
+                self.store.commit(self.step_key(k, group), kept, meta)
             self.totals[k].add(meta, resumed=False)
             self.rejects.extend(removed)
             table = kept
@@ -489,10 +452,17 @@ def _start(prepared: Prepared, out: Path | None) -> tuple[_Groups, Models]:
     models = Models(run, prepared.plugins, spec.models)
     steps = prepared.steps
     totals = [StepTotals(s.name, s.kind if not isinstance(s, StageStep) else s.family) for s in steps]
-    state = _Groups(prepared, out, run, [], totals)
+    store = open_store(out, checkpoints_location(prepared.config)) if out is not None else None
+    state = _Groups(prepared, store, run, [], totals)
     if any(s.method for s in spec.sources.values()):
         state.source_totals = StepTotals("source", "method")
     return state, models
+
+
+def checkpoints_location(config: DatagenConfig) -> str | None:
+    """``[executor] checkpoints``: where the checkpoints go (None: the run directory's ``.checkpoints``)."""
+    location: str | None = getattr(config.section("executor"), "checkpoints", None)
+    return location
 
 
 def shared_steps(prepared: Prepared) -> int:
@@ -523,8 +493,7 @@ def pending_groups(prepared: Prepared, out: Path) -> dict[int, int]:
     for g in group_ids(prepared):
         done = state.committed(g)
         if done < 0:
-            has_source = state.source_totals is not None and state.source_path(g).is_file()
-            done = -1 if has_source else -2
+            done = -1 if state.has_source(g) else -2
         if done < upto - 1 or (upto == 0 and done == -2):
             pending[g] = done
     return pending
@@ -552,7 +521,7 @@ class Committer:
             if g not in only:
                 continue
             if upto == 0:  # only a method source's rows to make
-                if state.source_totals is not None and not state.source_path(g).is_file():
+                if state.source_totals is not None and not state.has_source(g):
                     await state.source(g, make)
                     computed.append(g)
                 continue

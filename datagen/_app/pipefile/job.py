@@ -22,12 +22,14 @@ from datagen._app.pipefile.execute import (
     Committer,
     Outcome,
     Prepared,
+    checkpoints_location,
     pending_groups,
     prepare,
     run_groups,
 )
 from datagen._app.pipefile.spec import Loaded
 from datagen._datamodel.config import DatagenConfig
+from datagen._datamodel.families import ExecutorSection
 from datagen._datamodel.records import utc_now
 from datagen._engine.concurrency import run_sync
 
@@ -122,8 +124,14 @@ class Job:
         """Each worker's start, with ``1/workers`` of the limits and the budget (the rates whole with
         ``shared_rates``)."""
         config = self.prepared.config
-        cache = attrs.evolve(config.cache, dir=config.cache.dir.absolute())
-        shared = worker_share(attrs.evolve(config, cache=cache), max(1, workers), shared_rates=shared_rates)
+        config = attrs.evolve(config, cache=attrs.evolve(config.cache, dir=config.cache.dir.absolute()))
+        section = config.section("executor")
+        where = checkpoints_location(config)
+        if where and "://" not in where and isinstance(section, ExecutorSection):
+            # a directory: the same one from a worker's working directory
+            absolute = str(Path(where).expanduser().absolute())
+            config = config.with_sections(executor=attrs.evolve(section, checkpoints=absolute))
+        shared = worker_share(config, max(1, workers), shared_rates=shared_rates)
         loaded = attrs.evolve(self.prepared.loaded, path=self.prepared.loaded.path.absolute())
         return Spec(loaded, shared, dict(self.overrides), self.out.absolute())
 

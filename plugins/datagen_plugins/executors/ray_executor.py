@@ -1,12 +1,12 @@
 """The ``ray`` executor: a pipeline's row groups on a Ray cluster (``pip install 'datagen[ray]'``).
 
 One actor per worker starts the pipeline once (its plugins loaded, its models built) and is handed
-runs of consecutive row groups as it frees up. Each commits its groups'
-checkpoints, with the fingerprints of a local run, to the run directory, which every worker must see
-(one machine, or a shared file system). A worker that dies is restarted and its call retried
-(``max_restarts``): the groups it had committed are skipped, the one in flight is redone. The steps that
-remember rows across groups (dedup) and every step after the first of them then run in the driver, over
-all groups, while it assembles the data file.
+runs of consecutive row groups as it frees up. Each commits its groups' checkpoints, with the
+fingerprints of a local run, to the run directory or the store ``[executor] checkpoints`` names,
+which every worker must reach (one machine, a shared file system, an object store). A worker that
+dies is restarted and its call retried (``max_restarts``): the groups it had committed are skipped,
+the one in flight is redone. The steps that remember rows across groups (dedup) and every step after
+the first of them then run in the driver, over all groups, while it assembles the data file.
 
 Limits: ``[engine]``'s ``requests_per_minute`` and ``tokens_per_minute`` are held for the whole cluster
 by one limiter actor, from which each worker leases a share of the rate (see ``_limiter``); the cost
