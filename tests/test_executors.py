@@ -55,12 +55,16 @@ def test_the_local_executor_reports_itself(tmp_path: Path) -> None:
     assert len(done.rows()) == 6
 
 
-def test_checkpoints_go_to_the_store_named_and_a_run_resumes_from_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("protocol", ["memory", "local"])
+def test_checkpoints_go_to_the_store_named_and_a_run_resumes_from_it(tmp_path: Path, protocol: str) -> None:
+    """``memory://`` stands for an object store (a checkpoint is written in place); fsspec's ``local://``
+    for any other file system (written under a temporary name, then moved)."""
     fsspec = pytest.importorskip("fsspec")
-    url = f"memory://datagen-test/{tmp_path.name}"
+    where = f"datagen-test/{tmp_path.name}" if protocol == "memory" else str(tmp_path / "store")
+    url = f"{protocol}://{where}"
     first = pipeline(tmp_path, executor={"checkpoints": url}).run(tmp_path / "one")
     assert not (tmp_path / "one" / ".checkpoints").exists()
-    names = sorted(p.rsplit("/", 1)[-1] for p in fsspec.filesystem("memory").find(url))
+    names = sorted(p.rsplit("/", 1)[-1] for p in fsspec.filesystem(protocol).find(url))  # no temporary left
     assert [n.split(".")[0] for n in names] == ["000000", "000001", "000002"]  # three row groups of step 0
     assert first.report["steps"][0]["groups_computed"] == 3
     # another run directory, the same store: every group is taken from it, nothing is made again

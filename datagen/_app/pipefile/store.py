@@ -130,9 +130,15 @@ class LocalCheckpoints(Checkpoints):
         return _decode(self.root / key, rows)
 
 
+#: fsspec protocols whose objects appear whole or not at all (an upload completes, or nothing is
+#: there): a checkpoint is written in place, one request, without a temporary object to copy and delete
+WHOLE_OBJECTS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "memory"})
+
+
 class RemoteCheckpoints(Checkpoints):
     """Checkpoints in an object store or any other file system fsspec reaches (its credentials and
-    endpoint from the environment, as its package reads them: ``AWS_*`` for ``s3://``, ...)."""
+    endpoint from the environment, as its package reads them: ``AWS_*`` for ``s3://``, ...). On an
+    object store a checkpoint is one upload; elsewhere it is written under a temporary name and moved."""
 
     def __init__(self, url: str) -> None:
         self.location = shown(url)
@@ -156,6 +162,9 @@ class RemoteCheckpoints(Checkpoints):
             raise UsageError(f"$.executor.checkpoints: {self.location} cannot be used: {detail}") from None
         #: each step folder's file names, listed once, then kept up to date with this store's commits
         self._listed: dict[str, set[str]] = {}
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple | list) else (self.fs.protocol,)
+        self._in_place = bool(WHOLE_OBJECTS.intersection(protocols))
+        self._made: set[str] = set()
 
     def _names(self, folder: str) -> set[str]:
         if folder not in self._listed:
@@ -177,11 +186,15 @@ class RemoteCheckpoints(Checkpoints):
 
         folder, name = key.rsplit("/", 1)
         names = self._names(folder)
-        path, tmp = f"{self.root}/{key}", f"{self.root}/{folder}/.{name}.{uuid.uuid4().hex}.tmp"
-        self.fs.makedirs(f"{self.root}/{folder}", exist_ok=True)
-        with self.fs.open(tmp, "wb") as handle:
+        path = f"{self.root}/{key}"
+        if folder not in self._made and not self._in_place:
+            self.fs.makedirs(f"{self.root}/{folder}", exist_ok=True)
+            self._made.add(folder)
+        target = path if self._in_place else f"{self.root}/{folder}/.{name}.{uuid.uuid4().hex}.tmp"
+        with self.fs.open(target, "wb") as handle:
             pq.write_table(_encode(rows, meta), handle, compression="zstd")
-        self.fs.mv(tmp, path)
+        if target != path:
+            self.fs.mv(target, path)
         group = name.split(".", 1)[0]
         stale = [n for n in names if n.startswith(f"{group}.") and n.endswith(".parquet") and n != name]
         for old in stale:
