@@ -14,6 +14,7 @@ of requests answered 429 (counted by the server), rows made.
 like a default vLLM); datagen with nothing set against ``--concurrency 8``: seconds, throughput as a
 share of the server's peak (8 / 0.1 s), and the latency the server saw per request (queue included),
 p50 and p95, against the unloaded 0.1 s. 400 and 2,000 requests (start-up, then steady state).
+``--spread 0.8``: each answer takes 0.1 s ± up to 80 % (answers of different lengths).
 
 Peers run from their own environments (``pip install data-designer`` / ``distilabel requests openai`` /
 ``bespokelabs-curator``); a peer whose Python is not given is left out. Nothing is asserted.
@@ -129,13 +130,14 @@ def storm(clients: dict[str, str | None], rows: int, repeats: int) -> None:
             )
 
 
-def queue(repeats: int) -> None:
+def queue(repeats: int, spread: float = 0.0) -> None:
     peak = CAP / LATENCY
-    behaviour = Behaviour(latency_s=LATENCY, serve_at_once=CAP)
+    behaviour = Behaviour(latency_s=LATENCY, serve_at_once=CAP, latency_spread=spread)
+    varies = f" (±{spread:.0%} each)" if spread else ""
     for rows in (400, 2000):
         print(
             f"\n== a server that serves {CAP} at once and queues the rest (never a 429), "
-            f"{LATENCY * 1000:.0f} ms per answer, {rows} requests; peak {peak:.0f}/s, "
+            f"{LATENCY * 1000:.0f} ms per answer{varies}, {rows} requests; peak {peak:.0f}/s, "
             f"ideal {rows / peak:.1f} s"
         )
         for concurrency in (8, None):
@@ -157,6 +159,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--only", choices=["storm", "queue"])
+    parser.add_argument(
+        "--spread", type=float, default=0.0, help="queue: each answer's latency varies by up to this share"
+    )
     parser.add_argument("--dd-python", help="a Python with data-designer installed")
     parser.add_argument("--distilabel-python", help="a Python with distilabel, requests, openai installed")
     parser.add_argument("--curator-python", help="a Python with bespokelabs-curator installed")
@@ -173,7 +178,7 @@ def main() -> None:
     if args.only in (None, "storm"):
         storm(clients, args.rows, args.repeats)
     if args.only in (None, "queue"):
-        queue(args.repeats)
+        queue(args.repeats, args.spread)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,19 @@ def test_checkpoints_in_a_directory_given_on_the_command_line(
     assert not (tmp_path / "one" / ".checkpoints").exists()
 
 
+def test_a_worker_is_given_the_checkpoint_directory_as_an_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datagen._app.pipefile.job import Job
+
+    monkeypatch.chdir(tmp_path)
+    for named, expected in (("ck", str(tmp_path / "ck")), ("s3://bucket/run", "s3://bucket/run")):
+        prepared = pipeline(tmp_path, executor={"checkpoints": named}).prepared()
+        spec = Job(prepared, {}, Path("out")).worker_spec(2)
+        assert spec.config.section("executor").checkpoints == expected  # type: ignore[attr-defined]
+        assert spec.out == tmp_path / "out"
+
+
 @pytest.mark.parametrize(
     ("location", "error"),
     [

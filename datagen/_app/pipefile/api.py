@@ -153,9 +153,8 @@ class Pipeline:
         prepared = self.prepared()
         section = prepared.config.section("executor")
         executor = choose_executor(prepared.config, prepared, os.environ)
-        open_store(
-            folder, checkpoints_location(prepared.config)
-        )  # a store that cannot be used: before any work
+        # a store that cannot be used (a protocol unknown, credentials missing) stops the run before any work
+        open_store(folder, checkpoints_location(prepared.config))
         check_out(folder)
         job = Job(
             prepared, self.overrides, folder, workers=getattr(section, "workers", None),
