@@ -334,6 +334,21 @@ def test_a_queue_is_confirmed_by_throughput_and_its_knee_becomes_a_cap() -> None
     assert limit.ceiling == 8 and limit.limit == 8 and limit.base_latency == pytest.approx(0.1)
 
 
+def test_latency_is_averaged_over_more_answers_when_answers_vary_not_when_the_load_changes() -> None:
+    """Answers of very different lengths (0.1 s ± 80 %) need 64 of them for a mean within 5 %; a
+    latency that doubles with the load is no spread, and the window stays at 16."""
+    t = VirtualTime()
+    varied = AdaptiveLimit(None, t.clock, most=16)
+    for i in range(64):
+        answer(varied, t, 0.02 if i % 2 else 0.18, 8)
+    shifted = AdaptiveLimit(None, t.clock, most=16)
+    answer(shifted, t, 0.1, 8, n=32)
+    answer(shifted, t, 0.2, 16, n=32)
+    steady = AdaptiveLimit(None, t.clock, most=16)
+    answer(steady, t, 0.1, 8, n=64)
+    assert (varied._enough(), shifted._enough(), steady._enough()) == (64, 16, 16)
+
+
 def test_a_slower_server_is_no_queue_and_the_limit_comes_back() -> None:
     t = VirtualTime()
     limit = AdaptiveLimit(None, t.clock)

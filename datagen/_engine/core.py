@@ -62,6 +62,9 @@ RECENT = 50
 #: latency is the mean over the last window of answers, at least LATENCY_WINDOW and at most
 #: LATENCY_MAX of them (LLM answers vary in length: one is no signal)
 LATENCY_WINDOW = 16
+#: ... and enough of them for their mean to be within this share of the true one (one standard error,
+#: from the spread of the last LATENCY_MAX latencies): answers of very different lengths need more
+LATENCY_PRECISION = 0.05
 LATENCY_MAX = 64
 MIN_LATENCY = 1e-6  # (a test's virtual clock answers in no time)
 #: a 429 that comes back within this share of the unloaded latency was refused at the door, before
@@ -152,6 +155,7 @@ class AdaptiveLimit:
         # (requests in flight when sent, latency) of the last answers
         self._samples: deque[tuple[int, float]] = deque(maxlen=LATENCY_MAX)
         self._latency_sum = 0.0
+        self._jumps = 0.0
         self._mean_latency = 0.0  # over the last window, as of the last answer
         self._fastest = float("inf")  # the fastest answer yet
         self.base_latency = float("inf")  # the unloaded latency: lowest windowed mean seen
@@ -226,9 +230,24 @@ class AdaptiveLimit:
 
     # ------------------------------------------------------------------------------------ signals
 
+    def _enough(self) -> int:
+        """Answers a latency mean is taken over: a window (the limit, at least LATENCY_WINDOW), or more
+        when latencies vary so much that fewer would leave it further than LATENCY_PRECISION off."""
+        count = len(self._samples)
+        n = max(LATENCY_WINDOW, int(self.limit))
+        if count >= LATENCY_WINDOW:
+            # the spread from one answer to the next (half the mean squared step): a change of load
+            # moves the level once and adds one step, where the variance around the mean would count it
+            # in every answer
+            mean = self._latency_sum / count
+            variance = max(0.0, self._jumps / (2 * (count - 1)))
+            if mean > MIN_LATENCY:
+                n = max(n, int(variance / (LATENCY_PRECISION * mean) ** 2))
+        return min(LATENCY_MAX, n)
+
     def _window(self) -> tuple[float, float]:
         """Mean depth and mean latency of about the last window of answers (16 to 64 of them)."""
-        n = max(LATENCY_WINDOW, min(LATENCY_MAX, int(self.limit)))
+        n = self._enough()
         depth = latency = 0.0
         for d, lat in itertools.islice(reversed(self._samples), n):
             depth += d
@@ -255,8 +274,12 @@ class AdaptiveLimit:
         """Learn from an answer's latency; True when the latency signal acted on it."""
         latency = self.clock() - flight.sent_at
         self._fastest = min(self._fastest, latency)
-        if len(self._samples) == LATENCY_MAX:
-            self._latency_sum -= self._samples[0][1]
+        if len(self._samples) == LATENCY_MAX:  # the oldest goes, and its step to the next
+            first = self._samples[0][1]
+            self._latency_sum -= first
+            self._jumps -= (self._samples[1][1] - first) ** 2
+        if self._samples:
+            self._jumps += (latency - self._samples[-1][1]) ** 2
         self._samples.append((flight.depth, latency))
         self._latency_sum += latency
         if len(self._samples) < LATENCY_WINDOW:
@@ -356,7 +379,7 @@ class AdaptiveLimit:
         depth, latency, count = self._checked
         depth, latency, count = depth + flight.depth, latency + self._samples[-1][1], count + 1
         self._checked = (depth, latency, count)
-        if count < max(LATENCY_WINDOW // 2, int(self.limit)):
+        if count < max(LATENCY_WINDOW // 2, int(self.limit), self._enough() // 2):
             return True
         self._queue_check = None
         throughput, mean = depth / latency, latency / count
@@ -371,7 +394,8 @@ class AdaptiveLimit:
             self._shrink(max(1.0, QUEUE_PROBE * self.limit), mean, limit, slow)
             return True
         if self._descent is not None:  # below the knee: this latency is the unloaded one
-            self.base_latency = max(MIN_LATENCY, min(self.base_latency, mean))
+            # (measured here: the lowest mean seen so far is pulled low by answers that vary in length)
+            self.base_latency = max(MIN_LATENCY, mean)
             self._queue_knee(max(self._descent, throughput) * self.base_latency)
             self._descent = None
             return False
@@ -379,6 +403,7 @@ class AdaptiveLimit:
         self.limit, self._slow_start = max(self.limit, limit), slow
         self._samples.clear()
         self._latency_sum = 0.0
+        self._jumps = 0.0
         self._wake()
         return False
 
@@ -409,6 +434,7 @@ class AdaptiveLimit:
         self._last_decrease = self.clock()
         self._samples.clear()
         self._latency_sum = 0.0  # latencies from before the knee say nothing about it
+        self._jumps = 0.0
         self._wake()
 
     def _check_cap(self) -> None:
