@@ -63,7 +63,8 @@ RECENT = 50
 #: LATENCY_MAX of them (LLM answers vary in length: one is no signal)
 LATENCY_WINDOW = 16
 #: ... and enough of them for their mean to be within this share of the true one (one standard error,
-#: from the spread of the last LATENCY_MAX latencies): answers of very different lengths need more
+#: from how much consecutive latencies among the last LATENCY_MAX differ): answers of very different
+#: lengths need more
 LATENCY_PRECISION = 0.05
 LATENCY_MAX = 64
 MIN_LATENCY = 1e-6  # (a test's virtual clock answers in no time)
