@@ -48,7 +48,10 @@ def test_occasional_429s_with_retry_after_teach_no_pace() -> None:
         # nor did the limit come down: every slot stays open (how many are in flight at once also
         # depends on the short pauses each Retry-After asks for, which a loaded machine stretches: 31
         # of 64 at most in one CI run)
-        assert engine.limit.limit == 64 and engine.limit.decreases == 0 and engine.limit.caps == 0
+        limit = engine.limit
+        state = (limit.limit, limit.decreases, limit.caps, limit.base_latency, srv.peak_in_flight, srv.errors)
+        # (one CI run of py311 ended at 28.07: the state says which signal acted, should it happen again)
+        assert limit.limit == 64 and limit.decreases == 0 and limit.caps == 0, state
 
 
 @pytest.mark.parametrize("headers", [True, False], ids=["with-headers", "retry-after-only"])
