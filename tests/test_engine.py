@@ -380,6 +380,30 @@ def test_429s_at_the_door_with_others_in_flight_set_a_cap() -> None:
     assert limit.on_rate_limited(Flight(t.now - 0.001, 3), budget_spent=True) is not Verdict.CAP
 
 
+def test_a_429_before_any_answer_is_judged_again_by_the_first_answer() -> None:
+    """Before any answer a 429 cannot be told from a refusal at the door, so it sets a cap; the first
+    answer shows how long serving takes. A 429 that took as long (a busy server's, in the first round
+    trip) was no cap: it goes, slow start resumes. One that came back at once stays a cap."""
+    for refused_after, cap in ((0.1, None), (0.002, 7)):
+        t = VirtualTime()
+        limit = AdaptiveLimit(None, t.clock)
+        flights = []
+        for _ in range(8):  # slow start's first round trip
+            limit.in_flight += 1
+            flights.append(limit.sent())
+        t.now += refused_after
+        limit.landed(flights[6])
+        limit.in_flight -= 1
+        assert limit.on_rate_limited(flights[6]) is Verdict.CAP and limit.ceiling == 7
+        t.now = 0.1
+        for flight in flights[:6] + flights[7:]:
+            limit.landed(flight)
+            limit.in_flight -= 1
+            limit.on_success(flight)
+        assert limit.ceiling == cap and limit.caps == (1 if cap else 0)
+        assert limit.limit == (7 if cap else ADAPTIVE_START + 7)  # slow start: +1 per answer
+
+
 def test_occasional_429s_after_work_do_not_shrink_the_limit_but_frequent_ones_do() -> None:
     t = VirtualTime()
     limit = AdaptiveLimit(None, t.clock)

@@ -167,6 +167,9 @@ class AdaptiveLimit:
         self._served_since_clamp = False  # a request sent within the cap has been answered
         self._at_clamp: set[Flight] = set()  # in flight when the cap was set ...
         self._served_at_clamp = 0  # ... and answered since
+        # the slowest 429 taken as refused at the door before any answer had shown how long serving
+        # takes (none: no such 429); the first answer judges it again
+        self._door_unseen: float | None = None
         self._before_cap: tuple[float, bool] = (self.limit, self._slow_start)
         self._probe_every = PROBE_AFTER
         self._at_top = 0
@@ -275,6 +278,11 @@ class AdaptiveLimit:
         """Learn from an answer's latency; True when the latency signal acted on it."""
         latency = self.clock() - flight.sent_at
         self._fastest = min(self._fastest, latency)
+        if self._door_unseen is not None:
+            if self.ceiling is not None and self._door_unseen >= AT_THE_DOOR * latency:
+                self._drop_cap()  # that 429 took as long as serving: it was no refusal at the door
+                self.caps -= 1
+            self._door_unseen = None
         if len(self._samples) == LATENCY_MAX:  # the oldest goes, and its step to the next
             first = self._samples[0][1]
             self._latency_sum -= first
@@ -444,10 +452,14 @@ class AdaptiveLimit:
         assert self.ceiling is not None
         self._served_at_clamp += 1
         if self._served_at_clamp >= self.ceiling + max(1.0, self.ceiling / 4):
-            limit, slow = self._before_cap
-            self.ceiling, self._at_clamp = None, set()
-            self.limit, self._slow_start = max(self.limit, limit), slow
-            self._wake()
+            self._drop_cap()
+
+    def _drop_cap(self) -> None:
+        """No cap after all: the limit and slow start as they were before it."""
+        limit, slow = self._before_cap
+        self.ceiling, self._at_clamp = None, set()
+        self.limit, self._slow_start = max(self.limit, limit), slow
+        self._wake()
 
     def on_rate_limited(self, flight: Flight, *, budget_spent: bool = False) -> Verdict:
         """A 429 for ``flight`` (landed). ``budget_spent``: the server's headers say so (never a cap)."""
@@ -462,6 +474,8 @@ class AdaptiveLimit:
         # wire may be one the server was serving; the lowest count over a round trip's 429s is the cap
         others = len(self.flights)
         if not budget_spent and at_the_door and others:
+            if self._fastest == float("inf"):  # no answer yet to compare it with: the first one will
+                self._door_unseen = max(self._door_unseen or 0.0, now - flight.sent_at)
             if self.ceiling is None:
                 self._clamp(others)
                 return Verdict.CAP
