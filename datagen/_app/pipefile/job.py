@@ -28,6 +28,7 @@ from datagen._app.pipefile.execute import (
     run_groups,
 )
 from datagen._app.pipefile.spec import Loaded
+from datagen._app.pipefile.store import is_url
 from datagen._datamodel.config import DatagenConfig
 from datagen._datamodel.families import ExecutorSection
 from datagen._datamodel.records import utc_now
@@ -127,7 +128,7 @@ class Job:
         config = attrs.evolve(config, cache=attrs.evolve(config.cache, dir=config.cache.dir.absolute()))
         section = config.section("executor")
         where = checkpoints_location(config)
-        if where and "://" not in where and isinstance(section, ExecutorSection):
+        if where and not is_url(where) and isinstance(section, ExecutorSection):
             # a directory: the same one from a worker's working directory
             absolute = str(Path(where).expanduser().absolute())
             config = config.with_sections(executor=attrs.evolve(section, checkpoints=absolute))

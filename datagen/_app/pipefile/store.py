@@ -26,12 +26,17 @@ from datagen.errors import UsageError
 if TYPE_CHECKING:
     from datagen._app.pipefile.steps import Row
 
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*://"
+
+
+def is_url(location: str) -> bool:
+    """Whether ``location`` is a URL (``s3://...``, ``file://...``) rather than a directory."""
+    return re.match(_SCHEME, location) is not None
 
 
 def shown(text: str) -> str:
     """``text`` with the ``user:password@`` of any URL in it taken out, for messages and reports."""
-    return re.sub(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@", r"\1", text)
+    return re.sub(rf"\b({_SCHEME})[^/@\s]*@", r"\1", text)
 
 
 def step_folder(position: int, name: str) -> str:
@@ -66,9 +71,6 @@ def _decode(source: Any, rows: bool) -> tuple[list[Row], dict[str, Any]]:
 class Checkpoints(abc.ABC):
     """A run's checkpoints, addressed by ``folder/GROUP.FINGERPRINT.parquet`` keys."""
 
-    #: what the store is, as the user named it (credentials taken out)
-    location: str
-
     @staticmethod
     def key(folder: str, group: int, fingerprint: str) -> str:
         """The key of ``group``'s checkpoint in ``folder`` (a step's or ``source``)."""
@@ -96,7 +98,7 @@ def open_store(out: Path, location: str | None = None) -> Checkpoints:
         return LocalCheckpoints(out / ".checkpoints")
     if location.startswith("file://"):
         return LocalCheckpoints(Path(location.removeprefix("file://")))
-    if not _SCHEME.match(location):
+    if not is_url(location):
         return LocalCheckpoints(Path(location).expanduser())
     return RemoteCheckpoints(location)
 
@@ -108,7 +110,6 @@ class LocalCheckpoints(Checkpoints):
         if root.exists() and not root.is_dir():
             raise UsageError(f"$.executor.checkpoints: {root} is a file, not a directory")
         self.root = root.absolute()
-        self.location = str(self.root)
 
     def has(self, key: str) -> bool:
         return (self.root / key).is_file()
@@ -141,6 +142,7 @@ class RemoteCheckpoints(Checkpoints):
     object store a checkpoint is one upload; elsewhere it is written under a temporary name and moved."""
 
     def __init__(self, url: str) -> None:
+        #: the URL as the user named it, credentials taken out (for messages)
         self.location = shown(url)
         try:
             from fsspec.core import url_to_fs
