@@ -299,18 +299,44 @@ def answer(limit: AdaptiveLimit, t: VirtualTime, latency: float, depth: int, n: 
         limit.on_success(Flight(t.now - latency, depth))
 
 
-def test_slow_start_doubles_per_round_trip_and_grows_carefully_once_latency_rises() -> None:
+def round_trips(limit: AdaptiveLimit, t: VirtualTime, latency: float, n: int) -> None:
+    """``n`` round trips, each the limit's whole window sent at once and answered ``latency`` later."""
+    for _ in range(n):
+        sent, window = t.now, int(limit.limit)
+        for i in range(window):
+            t.now = sent + latency + i * 1e-4
+            limit.on_success(Flight(sent, window))
+
+
+def test_slow_start_doubles_every_other_round_trip_and_grows_carefully_once_latency_rises() -> None:
+    """The answers to a doubling come back before the next one: a queue it built shows in them."""
     t = VirtualTime()
     limit = AdaptiveLimit(None, t.clock)
     assert limit.limit == ADAPTIVE_START
-    answer(limit, t, 0.1, 8, n=16)
-    assert limit.limit == ADAPTIVE_START + 16  # +1 per answer
-    answer(limit, t, 0.14, 16, n=64)  # 1.4x the unloaded latency: below a queue's 1.5x, above 1.2x
-    assert ADAPTIVE_START + 16 + 16 <= limit.limit < ADAPTIVE_START + 16 + 64  # once the mean rose: +1/4
+    grown = []
+    for _ in range(5):
+        round_trips(limit, t, 0.1, 1)
+        grown.append(limit.limit)
+    assert grown == [16, 16, 32, 32, 64]
+    answer(limit, t, 0.14, 64, n=256)  # 1.4x the unloaded latency: below a queue's 1.5x, above 1.2x
+    assert 64 + 16 <= limit.limit < 64 + 128  # in the growing rounds, +1/4 per answer once the mean rose
     fixed = AdaptiveLimit(8, t.clock)
     fixed.on_rate_limited(Flight(0.0, 9))
     answer(fixed, t, 0.1, 8, n=20)
     assert fixed.limit == 8
+
+
+def test_slow_start_sees_a_queue_in_the_answers_of_one_round_trip() -> None:
+    """Answers at 1.9x the unloaded latency after a doubling: the limit shrinks on the fifth of them
+    (the mean of the last 8 is past 1.5x), not once the mean of a whole window of the limit is."""
+    t = VirtualTime()
+    limit = AdaptiveLimit(None, t.clock)
+    round_trips(limit, t, 0.1, 2)
+    assert limit.limit == 16
+    answer(limit, t, 0.19, 16, n=4)
+    assert limit.limit == 16
+    answer(limit, t, 0.19, 16)
+    assert limit.limit < 16 and not limit._slow_start
 
 
 def test_a_queue_is_confirmed_by_throughput_and_its_knee_becomes_a_cap() -> None:
