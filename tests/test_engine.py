@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import random
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -299,44 +301,80 @@ def answer(limit: AdaptiveLimit, t: VirtualTime, latency: float, depth: int, n: 
         limit.on_success(Flight(t.now - latency, depth))
 
 
-def round_trips(limit: AdaptiveLimit, t: VirtualTime, latency: float, n: int) -> None:
-    """``n`` round trips, each the limit's whole window sent at once and answered ``latency`` later."""
-    for _ in range(n):
-        sent, window = t.now, int(limit.limit)
-        for i in range(window):
-            t.now = sent + latency + i * 1e-4
-            limit.on_success(Flight(sent, window))
-
-
-def test_slow_start_doubles_every_other_round_trip_and_grows_carefully_once_latency_rises() -> None:
-    """The answers to a doubling come back before the next one: a queue it built shows in them."""
+def test_slow_start_doubles_per_round_trip_and_grows_carefully_once_latency_rises() -> None:
     t = VirtualTime()
     limit = AdaptiveLimit(None, t.clock)
     assert limit.limit == ADAPTIVE_START
-    grown = []
-    for _ in range(5):
-        round_trips(limit, t, 0.1, 1)
-        grown.append(limit.limit)
-    assert grown == [16, 16, 32, 32, 64]
-    answer(limit, t, 0.14, 64, n=256)  # 1.4x the unloaded latency: below a queue's 1.5x, above 1.2x
-    assert 64 + 16 <= limit.limit < 64 + 128  # in the growing rounds, +1/4 per answer once the mean rose
+    answer(limit, t, 0.1, 8, n=16)
+    assert limit.limit == ADAPTIVE_START + 16  # +1 per answer
+    answer(limit, t, 0.14, 16, n=64)  # 1.4x the unloaded latency: below a queue's 1.5x, above 1.2x
+    assert ADAPTIVE_START + 16 + 16 <= limit.limit < ADAPTIVE_START + 16 + 64  # once the mean rose: +1/4
     fixed = AdaptiveLimit(8, t.clock)
     fixed.on_rate_limited(Flight(0.0, 9))
     answer(fixed, t, 0.1, 8, n=20)
     assert fixed.limit == 8
 
 
-def test_slow_start_sees_a_queue_in_the_answers_of_one_round_trip() -> None:
-    """Answers at 1.9x the unloaded latency after a doubling: the limit shrinks on the fifth of them
-    (the mean of the last 8 is past 1.5x), not once the mean of a whole window of the limit is."""
+def serve_fifo(
+    limit: AdaptiveLimit, t: VirtualTime, slots: int, service: float, n: int, spread: float = 0.0
+) -> list[float]:
+    """``n`` requests, as many in flight as the limit allows, through a server that serves ``slots``
+    at once (``service`` seconds each, ± ``spread`` of it) and queues the rest first come, first
+    served; each request's latency, in the order answered."""
+    rng = random.Random(7)
+    waiting: deque[Flight] = deque()
+    serving: list[tuple[float, int, Flight]] = []
+    latencies: list[float] = []
+    sent, order = 0, itertools.count()
+    while len(latencies) < n:
+        while sent < n and limit.in_flight < int(limit.limit):
+            limit.in_flight += 1
+            waiting.append(limit.sent())
+            sent += 1
+        while waiting and len(serving) < slots:
+            took = service * (1 + rng.uniform(-spread, spread))
+            heapq.heappush(serving, (t.now + took, next(order), waiting.popleft()))
+        t.now, _, flight = heapq.heappop(serving)
+        limit.landed(flight)
+        limit.in_flight -= 1
+        latencies.append(t.now - flight.sent_at)
+        limit.on_success(flight)
+    return latencies
+
+
+def test_a_queueing_server_with_as_many_slots_as_slow_start_reaches_is_held_at_them() -> None:
+    """Virtual time, no noise: a server with 16 slots is found at 16 and the run keeps them full."""
     t = VirtualTime()
     limit = AdaptiveLimit(None, t.clock)
-    round_trips(limit, t, 0.1, 2)
-    assert limit.limit == 16
-    answer(limit, t, 0.19, 16, n=4)
-    assert limit.limit == 16
-    answer(limit, t, 0.19, 16)
-    assert limit.limit < 16 and not limit._slow_start
+    serve_fifo(limit, t, 16, 0.1, 2000)
+    assert limit.queue_seen and limit.ceiling is not None and 16 <= limit.ceiling <= 17
+    assert t.now <= 1.1 * 2000 / 16 * 0.1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (#24): a first window of 8 at a server with 1-4 slots queues before any signal; "
+    "k=1 is never found in 100 requests, k=2 and 4 only after their p95 reached 14x and 7x",
+)
+@pytest.mark.parametrize("slots", [1, 2, 4])
+def test_a_server_with_fewer_slots_than_the_first_window_is_found_from_it(slots: int) -> None:
+    t = VirtualTime()
+    limit = AdaptiveLimit(None, t.clock)
+    latencies = serve_fifo(limit, t, slots, 0.1, 100 * slots)
+    assert limit.queue_seen and limit.ceiling == slots
+    assert max(latencies[ADAPTIVE_START + 20 :]) <= 2 * 0.1 + 1e-9
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (#24): answers of very different lengths (±80 %) from a server that never queues "
+    "set off the latency signal, and the limit ends capped at 26-28",
+)
+def test_a_server_that_does_not_queue_is_not_capped_when_answers_vary() -> None:
+    t = VirtualTime()
+    limit = AdaptiveLimit(None, t.clock)
+    serve_fifo(limit, t, 10_000, 0.1, 2000, spread=0.8)
+    assert limit.ceiling is None and not limit.queue_seen
 
 
 def test_a_queue_is_confirmed_by_throughput_and_its_knee_becomes_a_cap() -> None:

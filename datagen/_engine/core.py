@@ -67,10 +67,6 @@ LATENCY_WINDOW = 16
 #: lengths need more
 LATENCY_PRECISION = 0.05
 LATENCY_MAX = 64
-#: in slow start a queue is looked for over the last round trip's answers, at least ADAPTIVE_START
-#: and enough for their mean to be within this share (a queue's rise to QUEUE_SHRINK is more than three
-#: such errors): a window of the whole limit sees it a round trip late, twice as many queued behind it
-QUEUE_PRECISION = 0.15
 MIN_LATENCY = 1e-6  # (a test's virtual clock answers in no time)
 #: a 429 that comes back within this share of the unloaded latency was refused at the door, before
 #: any work: what a concurrency cap (or a spent budget) does, not an overloaded worker
@@ -118,10 +114,9 @@ class Flight:
 class AdaptiveLimit:
     """A concurrency limit: fixed, or adaptive on three signals (docs/backends.md, "The engine").
 
-    *Growth*: slow start from :data:`ADAPTIVE_START` (+1 per answer in every other round trip, as
-    Vegas: doubling, then a round trip whose answers show what the doubling did; +1/4 while mean
-    latency is above 1.2x the unloaded latency, as HyStart++), then +1 per full window, up to
-    ``most``. *Cap*: a 429 refused at the door (well within the unloaded latency) while others
+    *Growth*: slow start from :data:`ADAPTIVE_START` (+1 per answer: doubling per round trip; +1/4
+    while mean latency is above 1.2x the unloaded latency, as HyStart++), then +1 per full window, up
+    to ``most``. *Cap*: a 429 refused at the door (well within the unloaded latency) while others
     were on the wire means the server serves no more than those at once: the limit drops to the
     lowest such count and stays there, probing one more now and then; nothing pauses (the refused
     request goes again when a slot frees). A cap that more answers at once than it allows show wrong
@@ -150,11 +145,6 @@ class AdaptiveLimit:
         self.limit = self.most if self.fixed else min(float(ADAPTIVE_START), self.most)
         self.latency_signal = latency_signal and not self.fixed
         self._slow_start = not self.fixed
-        # slow start grows in every other round trip (as TCP Vegas): a round ends with the first answer
-        # to a request sent after it began; in the rounds between, the answers to the last doubling
-        # come back before the next one is sent
-        self._round_began = float("inf")
-        self._growing = True
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._hold = False  # after a cap's first 429, nothing is sent until an answer frees a slot
@@ -244,13 +234,11 @@ class AdaptiveLimit:
 
     # ------------------------------------------------------------------------------------ signals
 
-    def _enough(self, quick: bool = False) -> int:
+    def _enough(self) -> int:
         """Answers a latency mean is taken over: a window (the limit, at least LATENCY_WINDOW), or more
-        when latencies vary so much that fewer would leave it further than LATENCY_PRECISION off.
-        ``quick`` (slow start's queue watch): at least ADAPTIVE_START, within QUEUE_PRECISION."""
+        when latencies vary so much that fewer would leave it further than LATENCY_PRECISION off."""
         count = len(self._samples)
-        n = ADAPTIVE_START if quick else max(LATENCY_WINDOW, int(self.limit))
-        precision = QUEUE_PRECISION if quick else LATENCY_PRECISION
+        n = max(LATENCY_WINDOW, int(self.limit))
         if count >= LATENCY_WINDOW:
             # the spread from one answer to the next (half the mean squared step): a change of load
             # moves the level once and adds one step, where the variance around the mean would count it
@@ -258,13 +246,12 @@ class AdaptiveLimit:
             mean = self._latency_sum / count
             variance = max(0.0, self._jumps / (2 * (count - 1)))
             if mean > MIN_LATENCY:
-                n = max(n, int(variance / (precision * mean) ** 2))
+                n = max(n, int(variance / (LATENCY_PRECISION * mean) ** 2))
         return min(LATENCY_MAX, n)
 
-    def _window(self, quick: bool = False) -> tuple[float, float]:
-        """Mean depth and mean latency of about the last window of answers (16 to 64 of them; from
-        8 when ``quick``)."""
-        n = self._enough(quick)
+    def _window(self) -> tuple[float, float]:
+        """Mean depth and mean latency of about the last window of answers (16 to 64 of them)."""
+        n = self._enough()
         depth = latency = 0.0
         for d, lat in itertools.islice(reversed(self._samples), n):
             depth += d
@@ -285,18 +272,7 @@ class AdaptiveLimit:
                 self._check_cap()
             if self._measure(flight):
                 return
-            if self._slow_start and not self._next_round(flight):
-                return
         self._grow()
-
-    def _next_round(self, flight: Flight) -> bool:
-        """Count slow start's round trips; True in a round that grows."""
-        now = self.clock()
-        if self._round_began == float("inf"):
-            self._round_began = now  # the first answer: the first window's round
-        elif flight.sent_at >= self._round_began:
-            self._round_began, self._growing = now, not self._growing
-        return self._growing
 
     def _measure(self, flight: Flight) -> bool:
         """Learn from an answer's latency; True when the latency signal acted on it."""
@@ -321,7 +297,7 @@ class AdaptiveLimit:
         # minimum of means over fewer would follow their noise down
         mean = max(MIN_LATENCY, self._latency_sum / len(self._samples))
         self.base_latency = min(self.base_latency, mean)
-        depth, latency = self._window(quick=self._slow_start)
+        depth, latency = self._window()
         self._mean_latency = latency  # (one pass over the window per answer: _grow reads it too)
         return self.latency_signal and self._queued(flight, depth, latency)
 
@@ -391,7 +367,7 @@ class AdaptiveLimit:
         target = max(1.0, min(QUEUE_TARGET * capacity, QUEUE_PROBE * self.limit))
         if target >= self.limit:
             return False
-        self._shrink(target, latency, self.limit, self._slow_start, (depth, latency))
+        self._shrink(target, latency, self.limit, self._slow_start)
         return True
 
     def _confirm_queue(self, flight: Flight) -> bool:
@@ -440,19 +416,11 @@ class AdaptiveLimit:
         self._wake()
         return False
 
-    def _shrink(
-        self,
-        target: float,
-        latency: float,
-        limit: float,
-        slow: bool,
-        window: tuple[float, float] | None = None,
-    ) -> None:
+    def _shrink(self, target: float, latency: float, limit: float, slow: bool) -> None:
         """Lower the limit to ``target`` and check what that does: the answers to requests sent once
-        the queue ahead of them drained (a mean latency from now) count, against ``window`` (mean
-        depth and latency; the last window of answers by default)."""
+        the queue ahead of them drained (a mean latency from now) count."""
         now = self.clock()
-        depth, mean = window or self._window()
+        depth, mean = self._window()
         self._queue_check = (now + latency, depth / mean, mean, limit, slow, target / self.limit)
         self._checked = (0.0, 0.0, 0)
         self.limit = target
