@@ -14,7 +14,9 @@ of requests answered 429 (counted by the server), rows made.
 like a default vLLM); datagen with nothing set against ``--concurrency 8``: seconds, throughput as a
 share of the server's peak (8 / 0.1 s), and the latency the server saw per request (queue included),
 p50 and p95, against the unloaded 0.1 s. 400 and 2,000 requests (start-up, then steady state).
-``--spread 0.8``: each answer takes 0.1 s ± up to 80 % (answers of different lengths).
+``--spread 0.8``: each answer takes 0.1 s ± up to 80 % (answers of different lengths). ``--slots 4``
+(or 1, 2): a server with fewer slots than the engine's first window of 8 (50 and 250 requests per
+slot).
 
 Peers run from their own environments (``pip install data-designer`` / ``distilabel requests openai`` /
 ``bespokelabs-curator``); a peer whose Python is not given is left out. Nothing is asserted.
@@ -130,17 +132,17 @@ def storm(clients: dict[str, str | None], rows: int, repeats: int) -> None:
             )
 
 
-def queue(repeats: int, spread: float = 0.0) -> None:
-    peak = CAP / LATENCY
-    behaviour = Behaviour(latency_s=LATENCY, serve_at_once=CAP, latency_spread=spread)
+def queue(repeats: int, spread: float = 0.0, slots: int = CAP) -> None:
+    peak = slots / LATENCY
+    behaviour = Behaviour(latency_s=LATENCY, serve_at_once=slots, latency_spread=spread)
     varies = f" (±{spread:.0%} each)" if spread else ""
-    for rows in (400, 2000):
+    for rows in (50 * slots, 250 * slots):
         print(
-            f"\n== a server that serves {CAP} at once and queues the rest (never a 429), "
+            f"\n== a server that serves {slots} at once and queues the rest (never a 429), "
             f"{LATENCY * 1000:.0f} ms per answer{varies}, {rows} requests; peak {peak:.0f}/s, "
             f"ideal {rows / peak:.1f} s"
         )
-        for concurrency in (8, None):
+        for concurrency in (slots, None):
             runs = median_run("datagen", behaviour, rows, concurrency, repeats, None)
             if not runs:
                 continue
@@ -162,6 +164,7 @@ def main() -> None:
     parser.add_argument(
         "--spread", type=float, default=0.0, help="queue: each answer's latency varies by up to this share"
     )
+    parser.add_argument("--slots", type=int, default=CAP, help="queue: requests the server serves at once")
     parser.add_argument("--dd-python", help="a Python with data-designer installed")
     parser.add_argument("--distilabel-python", help="a Python with distilabel, requests, openai installed")
     parser.add_argument("--curator-python", help="a Python with bespokelabs-curator installed")
@@ -178,7 +181,7 @@ def main() -> None:
     if args.only in (None, "storm"):
         storm(clients, args.rows, args.repeats)
     if args.only in (None, "queue"):
-        queue(args.repeats, args.spread)
+        queue(args.repeats, args.spread, args.slots)
 
 
 if __name__ == "__main__":

@@ -351,13 +351,12 @@ def test_a_queueing_server_with_as_many_slots_as_slow_start_reaches_is_held_at_t
     assert t.now <= 1.1 * 2000 / 16 * 0.1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (#24): a first window of 8 at a server with 1-4 slots queues before any signal; "
-    "k=1 is never found in 100 requests, k=2 and 4 only after their p95 reached 14x and 7x",
-)
 @pytest.mark.parametrize("slots", [1, 2, 4])
 def test_a_server_with_fewer_slots_than_the_first_window_is_found_from_it(slots: int) -> None:
+    """The first window (8) already queues at a server with 1, 2 or 4 slots: the requests sent at
+    greater depths come back later, so the limit shrinks before slow start grows it and descends to
+    the knee. Once the first window and the descent are through, no request waits more than twice
+    the service time. (Before: 1 slot was never found in 100 requests; p95 was 14x with 2, 7x with 4.)"""
     t = VirtualTime()
     limit = AdaptiveLimit(None, t.clock)
     latencies = serve_fifo(limit, t, slots, 0.1, 100 * slots)
@@ -365,10 +364,20 @@ def test_a_server_with_fewer_slots_than_the_first_window_is_found_from_it(slots:
     assert max(latencies[ADAPTIVE_START + 20 :]) <= 2 * 0.1 + 1e-9
 
 
+def test_a_first_window_that_does_not_queue_gets_the_growth_it_held_back() -> None:
+    """A server with more slots than the first window, or answers of varying length: slow start has
+    doubled the window once its answers are in, as without the judgement."""
+    for slots, spread in ((16, 0.0), (10_000, 0.8)):
+        t = VirtualTime()
+        limit = AdaptiveLimit(None, t.clock)
+        serve_fifo(limit, t, slots, 0.1, ADAPTIVE_START, spread)
+        assert limit.limit == 2 * ADAPTIVE_START and not limit.queue_seen
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="open (#24): answers of very different lengths (±80 %) from a server that never queues "
-    "set off the latency signal, and the limit ends capped at 26-28",
+    "set off the latency signal, and the limit ends capped at 26-33",
 )
 def test_a_server_that_does_not_queue_is_not_capped_when_answers_vary() -> None:
     t = VirtualTime()

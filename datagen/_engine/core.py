@@ -15,7 +15,9 @@ import asyncio
 import enum
 import heapq
 import itertools
+import math
 import random
+import statistics
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -68,6 +70,10 @@ LATENCY_WINDOW = 16
 LATENCY_PRECISION = 0.05
 LATENCY_MAX = 64
 MIN_LATENCY = 1e-6  # (a test's virtual clock answers in no time)
+#: the first window queued (a server with fewer slots than it) when the answers sent at its upper
+#: half of depths took longer than those sent at the lower half by QUEUE_SHRINK times and by this
+#: many standard errors of the difference: a server that does not queue answers them alike
+FIRST_WINDOW_ERRORS = 3.0
 #: a 429 that comes back within this share of the unloaded latency was refused at the door, before
 #: any work: what a concurrency cap (or a spent budget) does, not an overloaded worker
 AT_THE_DOOR = 0.5
@@ -88,6 +94,9 @@ QUEUE_EASED = 0.8
 #: a probe above a queue's knee is refused when latency rose by this share of what one more request
 #: queued behind the others adds
 QUEUE_PROBE_RISE = 0.5
+#: a queue's knee (throughput times the unloaded latency) is rounded down after adding this much: a
+#: knee measured a little under a whole request (the answers' own overhead) is that request
+KNEE_SLACK = 0.25
 #: a learned concurrency cap is probed with one more request after this many windows of answers at
 #: it; each probe the server refuses doubles the wait, up to PROBE_MAX windows
 PROBE_AFTER = 32
@@ -129,7 +138,9 @@ class AdaptiveLimit:
     shrinking until a step does neither, whose latency is the unloaded one; the knee (highest
     throughput times it) becomes a cap. Neither at once: the server only got slower, so the unloaded
     latency is re-measured and the limit restored. A 429 wins: latency decides nothing about requests
-    sent before the last reaction to one.
+    sent before the last reaction to one. The first window is judged before it grows: latency that
+    climbs with the depth its requests were sent at is a server with fewer slots (see
+    :meth:`_judge_first_window`).
     """
 
     def __init__(
@@ -145,6 +156,11 @@ class AdaptiveLimit:
         self.limit = self.most if self.fixed else min(float(ADAPTIVE_START), self.most)
         self.latency_signal = latency_signal and not self.fixed
         self._slow_start = not self.fixed
+        # (depth, latency) of the answers to the first window until it is judged (then None), the
+        # 429s among its requests, and when its first request left
+        self._first_window: list[tuple[int, float]] | None = [] if self.latency_signal else None
+        self._first_refused = 0
+        self._first_sent = float("inf")
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._hold = False  # after a cap's first 429, nothing is sent until an answer frees a slot
@@ -225,6 +241,7 @@ class AdaptiveLimit:
     def sent(self) -> Flight:
         """Note a request leaving now, with its slot held."""
         flight = Flight(self.clock(), self.in_flight)
+        self._first_sent = min(self._first_sent, flight.sent_at)
         self.flights[flight] = None
         return flight
 
@@ -272,6 +289,8 @@ class AdaptiveLimit:
                 self._check_cap()
             if self._measure(flight):
                 return
+            if self._first_window is not None:
+                return  # no growth before the first window is judged: it may have queued already
         self._grow()
 
     def _measure(self, flight: Flight) -> bool:
@@ -291,8 +310,10 @@ class AdaptiveLimit:
             self._jumps += (latency - self._samples[-1][1]) ** 2
         self._samples.append((flight.depth, latency))
         self._latency_sum += latency
-        if len(self._samples) < LATENCY_WINDOW:
-            return False
+        if self._first_window is not None and self._judge_first_window(flight.depth, latency):
+            return True
+        if len(self._samples) < LATENCY_WINDOW:  # (a shrink the first window set off is checked)
+            return self._queue_check is not None and self._confirm_queue(flight)
         # the unloaded latency: the lowest mean over all the samples kept (up to LATENCY_MAX), as the
         # minimum of means over fewer would follow their noise down
         mean = max(MIN_LATENCY, self._latency_sum / len(self._samples))
@@ -300,6 +321,42 @@ class AdaptiveLimit:
         depth, latency = self._window()
         self._mean_latency = latency  # (one pass over the window per answer: _grow reads it too)
         return self.latency_signal and self._queued(flight, depth, latency)
+
+    def _judge_first_window(self, depth: int, latency: float) -> bool:
+        """Whether the first window queued (True: the limit shrank). A server with fewer slots than
+        the first window serves the requests sent first and queues the rest, so latency climbs with
+        the depth a request was sent at. The answers at the lowest quarter of depths are the least
+        queued: their mean latency, times what the server delivered over the window, is about what it
+        serves at once (Little's law); the limit goes to 1.25x that (at most half the window), and the
+        descent that follows measures the knee. A window that did not queue gets the growth it held
+        back."""
+        assert self._first_window is not None
+        if depth <= ADAPTIVE_START:
+            self._first_window.append((depth, latency))
+        if len(self._first_window) + self._first_refused < ADAPTIVE_START:
+            return False
+        answers, self._first_window = self._first_window, None
+        lower = [lat for d, lat in answers if 2 * d <= ADAPTIVE_START]
+        upper = [lat for d, lat in answers if 2 * d > ADAPTIVE_START]
+        queued = len(lower) >= 2 and len(upper) >= 2 and self.ceiling is None  # (else nothing to compare)
+        if queued:
+            low, high = statistics.fmean(lower), statistics.fmean(upper)
+            error = math.sqrt(
+                statistics.variance(lower) / len(lower) + statistics.variance(upper) / len(upper)
+            )
+            queued = high > QUEUE_SHRINK * low and high - low > FIRST_WINDOW_ERRORS * error
+        if not queued:
+            if self._slow_start:
+                self.limit = min(self.most, self.limit + len(answers) - 1)
+                self._wake()
+            return False
+        first = [lat for d, lat in answers if 4 * d <= ADAPTIVE_START] or lower
+        self.base_latency = max(MIN_LATENCY, statistics.fmean(first))
+        throughput = len(answers) / max(MIN_LATENCY, self.clock() - self._first_sent)
+        target = max(1.0, min(ADAPTIVE_START / 2, QUEUE_TARGET * throughput * self.base_latency))
+        mean = statistics.fmean(lat for _, lat in answers)
+        self._shrink(target, mean, self.limit, self._slow_start, (throughput, mean))
+        return True
 
     def _ratio(self) -> float:
         """Recent mean latency over the unloaded latency (1 before a window of answers)."""
@@ -316,7 +373,9 @@ class AdaptiveLimit:
                 # two windows at the probe: the latencies of the second are all the probe's own
                 if self._probing and self._at_top >= 2 * max(LATENCY_WINDOW, self.ceiling):
                     self._probed(ratio)
-                elif not self._probing and self._at_top >= self._probe_every * self.ceiling:
+                elif not self._probing and self._at_top >= self._probe_every * max(
+                    LATENCY_WINDOW, self.ceiling
+                ):
                     self._at_top, self._probing = 0, True  # probe one above the cap
                     self._ratio_before_probe = ratio
                     self.ceiling += 1
@@ -397,11 +456,13 @@ class AdaptiveLimit:
         # queue filled, runs up to a third high (five runs of the knee test: 0.75-0.79 of it kept)
         held = throughput >= min(QUEUE_HELD, (1 + step) / 2) * before
         eased = mean <= QUEUE_EASED * waited
-        if (held or eased) and self.limit > 1:  # it queues: go on down
+        if held or eased:  # it queues: go on down, one in flight less at least, down to one
             self.queue_seen = True
             self._descent = max(self._descent or 0.0, throughput)
-            self._shrink(max(1.0, QUEUE_PROBE * self.limit), mean, limit, slow)
-            return True
+            if int(self.limit) > 1:
+                target = max(1.0, min(QUEUE_PROBE * self.limit, int(self.limit) - 1))
+                self._shrink(target, mean, limit, slow, (throughput, mean))
+                return True
         if self._descent is not None:  # below the knee: this latency is the unloaded one
             # (measured here: the lowest mean seen so far is pulled low by answers that vary in length)
             self.base_latency = max(MIN_LATENCY, mean)
@@ -416,12 +477,22 @@ class AdaptiveLimit:
         self._wake()
         return False
 
-    def _shrink(self, target: float, latency: float, limit: float, slow: bool) -> None:
+    def _shrink(
+        self,
+        target: float,
+        latency: float,
+        limit: float,
+        slow: bool,
+        before: tuple[float, float] | None = None,
+    ) -> None:
         """Lower the limit to ``target`` and check what that does: the answers to requests sent once
-        the queue ahead of them drained (a mean latency from now) count."""
+        the queue ahead of them drained (a mean latency from now) count, against ``before``
+        (throughput and mean latency: the last step's, or the last window's by Little's law)."""
         now = self.clock()
-        depth, mean = self._window()
-        self._queue_check = (now + latency, depth / mean, mean, limit, slow, target / self.limit)
+        if before is None:
+            depth, mean = self._window()
+            before = (depth / mean, mean)
+        self._queue_check = (now + latency, *before, limit, slow, target / self.limit)
         self._checked = (0.0, 0.0, 0)
         self.limit = target
         self._slow_start = False
@@ -431,7 +502,7 @@ class AdaptiveLimit:
         """A queue confirmed: keep at most what the server serves at once in flight (a cap without
         429s), probing one more now and then as for a cap."""
         self.queue_seen = True
-        cap = max(1, int(capacity))  # under rather than over: one more waits a whole service time
+        cap = max(1, int(capacity + KNEE_SLACK))  # under rather than over: one more waits a whole service
         # a knee measured again replaces the last one; a cap the server's 429s set stays the bound
         if self.ceiling is None or self._queue_cap or cap < self.ceiling:
             if self.ceiling is None:
@@ -466,6 +537,8 @@ class AdaptiveLimit:
         self._recent.append(True)
         if self.fixed:
             return Verdict.IGNORED
+        if self._first_window is not None and flight.depth <= ADAPTIVE_START:
+            self._first_refused += 1
         now = self.clock()
         # (before a window of answers, the fastest answer stands for the unloaded latency)
         served_in = self._fastest if self.base_latency == float("inf") else self.base_latency
