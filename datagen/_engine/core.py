@@ -241,7 +241,8 @@ class AdaptiveLimit:
     def sent(self) -> Flight:
         """Note a request leaving now, with its slot held."""
         flight = Flight(self.clock(), self.in_flight)
-        self._first_sent = min(self._first_sent, flight.sent_at)
+        if self._first_sent == float("inf"):
+            self._first_sent = flight.sent_at  # (the clock is monotonic: the first is the earliest)
         self.flights[flight] = None
         return flight
 
@@ -265,6 +266,12 @@ class AdaptiveLimit:
             if mean > MIN_LATENCY:
                 n = max(n, int(variance / (LATENCY_PRECISION * mean) ** 2))
         return min(LATENCY_MAX, n)
+
+    def _forget_latencies(self) -> None:
+        """Drop the latencies kept (they were measured at a load that no longer holds)."""
+        self._samples.clear()
+        self._latency_sum = 0.0
+        self._jumps = 0.0
 
     def _window(self) -> tuple[float, float]:
         """Mean depth and mean latency of about the last window of answers (16 to 64 of them)."""
@@ -471,9 +478,7 @@ class AdaptiveLimit:
             return False
         self.base_latency = max(MIN_LATENCY, mean)  # at the lower load: the least queued
         self.limit, self._slow_start = max(self.limit, limit), slow
-        self._samples.clear()
-        self._latency_sum = 0.0
-        self._jumps = 0.0
+        self._forget_latencies()
         self._wake()
         return False
 
@@ -512,9 +517,7 @@ class AdaptiveLimit:
             self._at_clamp = set()  # a queue refuses nothing: only latency can show it wrong
         self.limit = float(self.ceiling)
         self._last_decrease = self.clock()
-        self._samples.clear()
-        self._latency_sum = 0.0  # latencies from before the knee say nothing about it
-        self._jumps = 0.0
+        self._forget_latencies()  # latencies from before the knee say nothing about it
         self._wake()
 
     def _check_cap(self) -> None:
