@@ -477,6 +477,33 @@ def test_a_429_before_any_answer_is_judged_again_by_the_first_answer() -> None:
         assert limit.limit == (7 if cap else ADAPTIVE_START + 7)  # slow start: +1 per answer
 
 
+def test_a_429_before_any_answer_is_judged_by_the_fastest_answer_of_the_first_window() -> None:
+    """On a busy machine the first answer can take three times its service: the 429 (after 0.11 s)
+    is then under half of it, but not under half of a later answer's 0.1 s, and the cap goes."""
+    t = VirtualTime()
+    limit = AdaptiveLimit(None, t.clock)
+    flights = []
+    for _ in range(8):
+        limit.in_flight += 1
+        flights.append(limit.sent())
+    t.now = 0.11
+    limit.landed(flights[6])
+    limit.in_flight -= 1
+    assert limit.on_rate_limited(flights[6]) is Verdict.CAP and limit.ceiling == 7
+    t.now = 0.3
+    limit.landed(flights[0])
+    limit.in_flight -= 1
+    limit.on_success(flights[0])
+    assert limit.ceiling == 7  # 0.11 s against a first answer of 0.3 s: still looks refused at the door
+    limit.in_flight += 1
+    later = limit.sent()
+    t.now = 0.4
+    limit.landed(later)
+    limit.in_flight -= 1
+    limit.on_success(later)
+    assert limit.ceiling is None and limit.caps == 0
+
+
 def test_occasional_429s_after_work_do_not_shrink_the_limit_but_frequent_ones_do() -> None:
     t = VirtualTime()
     limit = AdaptiveLimit(None, t.clock)

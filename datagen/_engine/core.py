@@ -184,7 +184,7 @@ class AdaptiveLimit:
         self._at_clamp: set[Flight] = set()  # in flight when the cap was set ...
         self._served_at_clamp = 0  # ... and answered since
         # the slowest 429 taken as refused at the door before any answer had shown how long serving
-        # takes (none: no such 429); the first answer judges it again
+        # takes (none: no such 429); the first window's answers judge it again
         self._door_unseen: float | None = None
         self._before_cap: tuple[float, bool] = (self.limit, self._slow_start)
         self._probe_every = PROBE_AFTER
@@ -305,10 +305,14 @@ class AdaptiveLimit:
         latency = self.clock() - flight.sent_at
         self._fastest = min(self._fastest, latency)
         if self._door_unseen is not None:
-            if self.ceiling is not None and self._door_unseen >= AT_THE_DOOR * latency:
+            # judged against the fastest of the first window's answers, not the first alone: on a busy
+            # machine the first can take twice its service (a CI run capped at 7 that way)
+            if self.ceiling is not None and self._door_unseen >= AT_THE_DOOR * self._fastest:
                 self._drop_cap()  # that 429 took as long as serving: it was no refusal at the door
                 self.caps -= 1
-            self._door_unseen = None
+                self._door_unseen = None
+            elif self.ceiling is None or len(self._samples) + 1 >= ADAPTIVE_START:
+                self._door_unseen = None
         if len(self._samples) == LATENCY_MAX:  # the oldest goes, and its step to the next
             first = self._samples[0][1]
             self._latency_sum -= first
