@@ -18,6 +18,12 @@ p50 and p95, against the unloaded 0.1 s. 400 and 2,000 requests (start-up, then 
 (or 1, 2): a server with fewer slots than the engine's first window of 8 (50 and 250 requests per
 slot).
 
+*Budget*: the server enforces 600 requests per minute over a 5 s window (50 per window) and answers
+429 with only a ``Retry-After`` beyond it, no rate-limit headers (``Behaviour.enforce_limit``: a
+provider that does not announce its limit); datagen with nothing set and at 4, 8 and 16 in flight,
+against the same told the limit (``engine.requests_per_minute=600``): seconds, the share of the limit
+used, 429s.
+
 Peers run from their own environments (``pip install data-designer`` / ``distilabel requests openai`` /
 ``bespokelabs-curator``); a peer whose Python is not given is left out. Nothing is asserted.
 """
@@ -42,7 +48,9 @@ CAP = 8
 TIMEOUT_S = 600
 
 
-def datagen_cmd(url: str, rows: int, concurrency: int | None, tmp: Path) -> list[str]:
+def datagen_cmd(
+    url: str, rows: int, concurrency: int | None, tmp: Path, extra: tuple[str, ...] = ()
+) -> list[str]:
     seeds = tmp / "seeds.jsonl"
     lines = (json.dumps({"instruction": f"A one-line fact about the number {i}."}) for i in range(rows))
     seeds.write_text("\n".join(lines) + "\n")
@@ -51,11 +59,16 @@ def datagen_cmd(url: str, rows: int, concurrency: int | None, tmp: Path) -> list
         "--base-url", url + "/v1", "--seeds", str(seeds), "-n", str(rows), "-o", str(tmp / "out.jsonl"),
         "--overwrite", "--no-cache", "--max-tokens", "64", "--set", "engine.max_retries=50",
     ]  # fmt: skip
-    return cmd + (["--concurrency", str(concurrency)] if concurrency else [])
+    return cmd + (["--concurrency", str(concurrency)] if concurrency else []) + list(extra)
 
 
 def run_client(
-    name: str, behaviour: Behaviour, rows: int, concurrency: int | None, python: str | None = None
+    name: str,
+    behaviour: Behaviour,
+    rows: int,
+    concurrency: int | None,
+    python: str | None = None,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, float] | None:
     """One whole-process run against a fresh server: seconds, requests received, 429s, rows made."""
     with LoopbackServer(behaviour) as srv, tempfile.TemporaryDirectory() as folder:
@@ -63,7 +76,7 @@ def run_client(
         env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "BENCH_URL": srv.url + "/v1"}
         env.update(BENCH_ROWS=str(rows), BENCH_CONCURRENCY=str(concurrency), BENCH_CACHE=str(tmp / "cache"))
         if name == "datagen":
-            cmd = datagen_cmd(srv.url, rows, concurrency, tmp)
+            cmd = datagen_cmd(srv.url, rows, concurrency, tmp, extra)
         else:
             assert python is not None
             cmd = [python, str(HERE / "peers" / f"{name}_storm.py")]
@@ -84,7 +97,7 @@ def run_client(
         else:
             made = int(proc.stdout.split("ROWS ")[-1].split()[0])
         received = sum(srv.received.values())
-        refused = srv.errors["429-cap"]
+        refused = srv.errors["429-cap"] + srv.limited
         latencies = sorted(srv.latencies)
     return {
         "seconds": took,
@@ -156,11 +169,45 @@ def queue(repeats: int, spread: float = 0.0, slots: int = CAP) -> None:
             )
 
 
+def budget(repeats: int, rows: int) -> None:
+    rpm, window = 600, 5.0
+    behaviour = Behaviour(
+        latency_s=LATENCY, enforce_limit=True, requests_per_minute=rpm, limit_window_s=window
+    )
+    allowed = rpm * window / 60
+    print(
+        f"\n== a limit of {rpm} requests per minute over {window:.0f} s ({allowed:.0f} per window), "
+        f"Retry-After only, {LATENCY * 1000:.0f} ms per answer, {rows} requests; {repeats} runs each"
+    )
+    told: float | None = None
+    arms: list[tuple[str, int | None, tuple[str, ...]]] = [
+        (f"told requests_per_minute={rpm}", None, ("--set", f"engine.requests_per_minute={rpm}")),
+        ("nothing set", None, ()),
+        ("at 4", 4, ()),
+        ("at 8", 8, ()),
+        ("at 16", 16, ()),
+    ]
+    for label, concurrency, extra in arms:
+        runs = [run_client("datagen", behaviour, rows, concurrency, None, extra) for _ in range(repeats)]
+        done = [r for r in runs if r is not None]
+        if not done:
+            continue
+        seconds = statistics.median(r["seconds"] for r in done)
+        told = told or seconds
+        # the first window's requests go at once; after that the limit allows rpm / 60 per second
+        used = (rows - allowed) / max(seconds - window, 1e-9) / (rpm / 60)
+        refused = ", ".join(str(int(r["refused"])) for r in done)
+        print(
+            f"datagen {label:34s} {seconds:.1f} s ({seconds / told:.2f}x told; {used:.2f} of the limit "
+            f"after the first window); 429s: {refused}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rows", type=int, default=200)
-    parser.add_argument("--only", choices=["storm", "queue"])
+    parser.add_argument("--only", choices=["storm", "queue", "budget"])
     parser.add_argument(
         "--spread", type=float, default=0.0, help="queue: each answer's latency varies by up to this share"
     )
@@ -182,6 +229,8 @@ def main() -> None:
         storm(clients, args.rows, args.repeats)
     if args.only in (None, "queue"):
         queue(args.repeats, args.spread, args.slots)
+    if args.only in (None, "budget"):
+        budget(args.repeats, 300)
 
 
 if __name__ == "__main__":

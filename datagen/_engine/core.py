@@ -61,6 +61,13 @@ TOKEN_BURST_S = 5.0
 #: share of 429s among the last RECENT answers above which a 429 that is no cap means overload
 CONGESTION_SHARE = 0.2
 RECENT = 50
+#: a spent budget refuses every request sent after it ran out: this many refused in a row, with none
+#: accepted after them, end a period that reached a limit, however small a share of the period they
+#: are (few requests in flight send few into a spent budget); a busy server's occasional 429 is one
+#: among accepted requests (five in a row at a 5 % rate: one in 160,000)
+REFUSED_IN_A_ROW = 5
+#: a share of refusals among fewer sends than this in a period says nothing (nor does their rate)
+PERIOD_MIN_SENDS = 10
 #: latency is the mean over the last window of answers, at least LATENCY_WINDOW and at most
 #: LATENCY_MAX of them (LLM answers vary in length: one is no signal)
 LATENCY_WINDOW = 16
@@ -775,6 +782,7 @@ class Engine:
         # learning the pace of a server that enforces a rate without announcing it (_learn)
         self._accepted_sends: deque[float] = deque(maxlen=100_000)  # when accepted requests were sent
         self._refused_sends: deque[float] = deque(maxlen=100_000)  # when requests refused by a 429 were
+        self._capped_sends: deque[float] = deque(maxlen=100_000)  # ... when a 429 taken as a cap's was
         self._first_sent: float | None = None
         self._reopened_at: float | None = None
         self._pending_limit: tuple[float, float] | None = None  # (when the budget ran out, Retry-After)
@@ -902,6 +910,7 @@ class Engine:
         info: RateLimits | None = error.rate_limits
         exhausted = info is not None and (info.remaining_requests == 0 or info.remaining_tokens == 0)
         if self.limit.on_rate_limited(flight, budget_spent=exhausted) is Verdict.CAP:
+            self._capped_sends.append(flight.sent_at)
             return True
         self._refused_sends.append(flight.sent_at)
         if exhausted and info is not None and info.reset_requests_s:
@@ -931,11 +940,12 @@ class Engine:
     def _learn(self) -> None:
         """Pace at the rate the server let through: the requests it accepted from the moment its budget
         (re)opened until it ran out, over the time until it reopens again; each new exhaustion measures
-        again. Only a limit that was reached teaches a pace: when 429s are frequent among the requests
-        sent in the period measured, or among the last answers (as when a spent budget refuses
-        everything in flight), not an occasional 429 with a Retry-After from a busy server, which would
-        teach a lower pace each time. (The last answers alone missed a burst whose refusals, answered at
-        once, came before most of its accepted answers: about one run in six here.)"""
+        again. Only a limit reached in the period measured teaches a pace: when 429s are frequent among
+        the requests sent in it, or when it ends in refusals in a row (a spent budget refuses everything
+        sent after it ran out), not an occasional 429 with a Retry-After from a busy server, which would
+        teach a lower pace each time. The share of 429s among the last answers is no evidence: after a
+        burst it still counts the burst's refusals when a later period ends in one 429 (a sliding window
+        reopening a few requests at a time), and pace from that short period fell to 0.75 of the limit."""
         assert self._pending_limit is not None
         event, retry_after = self._pending_limit
         self._pending_limit = None
@@ -944,10 +954,18 @@ class Engine:
         self._learned_at = event
         if start is None:
             return
-        accepted = sum(1 for sent in self._accepted_sends if start <= sent <= event)
+        accepted_sends = [sent for sent in self._accepted_sends if start <= sent <= event]
+        accepted = len(accepted_sends)
         refused = sum(1 for sent in self._refused_sends if start <= sent <= event)
-        in_period = refused / (accepted + refused) if accepted + refused else 0.0
-        if max(in_period, self.limit.limited_share()) < CONGESTION_SHARE:
+        sends = accepted + refused
+        in_period = refused / sends if sends >= PERIOD_MIN_SENDS else 0.0
+        last_accepted = max(accepted_sends, default=start)
+        in_a_row = sum(
+            1
+            for sent in itertools.chain(self._refused_sends, self._capped_sends)
+            if last_accepted < sent <= event
+        )
+        if in_period < CONGESTION_SHARE and in_a_row < REFUSED_IN_A_ROW:
             return
         period = event + retry_after - start
         if accepted == 0 or period <= 0:
