@@ -20,9 +20,9 @@ slot).
 
 *Budget*: the server enforces 600 requests per minute over a 5 s window (50 per window) and answers
 429 with only a ``Retry-After`` beyond it, no rate-limit headers (``Behaviour.enforce_limit``: a
-provider that does not announce its limit); datagen with nothing set and at 4, 8 and 16 in flight,
-against the same told the limit (``engine.requests_per_minute=600``): seconds, the share of the limit
-used, 429s.
+provider that does not announce its limit), 400 ms per answer (the limit needs 4 in flight);
+datagen with nothing set and at 4, 8 and 16 in flight, against the same told the limit
+(``engine.requests_per_minute=600``): seconds, the share of the limit used, 429s.
 
 Peers run from their own environments (``pip install data-designer`` / ``distilabel requests openai`` /
 ``bespokelabs-curator``); a peer whose Python is not given is left out. Nothing is asserted.
@@ -170,14 +170,14 @@ def queue(repeats: int, spread: float = 0.0, slots: int = CAP) -> None:
 
 
 def budget(repeats: int, rows: int) -> None:
-    rpm, window = 600, 5.0
+    rpm, window, latency = 600, 5.0, 0.4
     behaviour = Behaviour(
-        latency_s=LATENCY, enforce_limit=True, requests_per_minute=rpm, limit_window_s=window
+        latency_s=latency, enforce_limit=True, requests_per_minute=rpm, limit_window_s=window
     )
     allowed = rpm * window / 60
     print(
         f"\n== a limit of {rpm} requests per minute over {window:.0f} s ({allowed:.0f} per window), "
-        f"Retry-After only, {LATENCY * 1000:.0f} ms per answer, {rows} requests; {repeats} runs each"
+        f"Retry-After only, {latency * 1000:.0f} ms per answer, {rows} requests; {repeats} runs each"
     )
     told: float | None = None
     arms: list[tuple[str, int | None, tuple[str, ...]]] = [

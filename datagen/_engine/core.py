@@ -539,6 +539,13 @@ class AdaptiveLimit:
         if self._served_at_clamp >= self.ceiling + max(1.0, self.ceiling / 4):
             self._drop_cap()
 
+    def forget_cap_since(self, since: float) -> None:
+        """The 429s that landed after ``since`` were a spent budget's: every request sent into it is
+        refused at the door, so each refusal saw fewer others in flight (the rest of those refused),
+        and a cap taken from them fell towards one. A cap clamped since then is none."""
+        if self.ceiling is not None and self._clamped_at > since:
+            self._drop_cap()
+
     def _drop_cap(self) -> None:
         """No cap after all: the limit and slow start as they were before it."""
         limit, slow = self._before_cap
@@ -971,6 +978,7 @@ class Engine:
         if accepted == 0 or period <= 0:
             return
         rate = accepted / period * 60.0 * HEADER_HEADROOM
+        self.limit.forget_cap_since(last_accepted)
         if self._rpm is None:
             self._rpm = TokenBucket(rate, self.clock, REQUEST_BURST_S)
         else:
