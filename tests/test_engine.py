@@ -315,6 +315,45 @@ def test_slow_start_doubles_per_round_trip_and_grows_carefully_once_latency_rise
     assert fixed.limit == 8
 
 
+def test_a_cap_set_by_a_spent_budgets_refusals_goes_with_the_pace_learned_from_them() -> None:
+    """8 requests sent into a spent budget are all refused at the door, each seeing one fewer of the
+    others in flight (the rest of those refused): the cap they set falls to 1, which left 0.49 of a
+    limit that needs 4 in flight (``storm.py --only budget``, at 8 in flight). The engine learns a pace
+    from those refusals and forgets a cap set since the last accepted request; an older cap stays."""
+    t = VirtualTime()
+    limit = AdaptiveLimit(None, t.clock, most=8)
+    answer(limit, t, 0.2, 8, n=40)
+    assert limit.limit == 8 and limit.ceiling is None
+    last_accepted = t.now
+    t.now += 0.01
+    burst = [limit.sent() for _ in range(8)]
+    t.now += 0.001
+    verdicts: list[Verdict] = []
+    ceilings: list[int | None] = []
+    for flight in burst:
+        limit.landed(flight)
+        verdicts.append(limit.on_rate_limited(flight))
+        ceilings.append(limit.ceiling)
+    assert verdicts[:7] == [Verdict.CAP] * 7 and ceilings[:7] == [7, 6, 5, 4, 3, 2, 1]
+    assert limit.ceiling == 1 and limit.limit == 1
+    limit.forget_cap_since(last_accepted)
+    assert limit.ceiling is None and limit.limit == 8
+    # a cap clamped before the period's last accepted request was the server's, not the budget's
+    older = AdaptiveLimit(None, t.clock, most=8)
+    answer(older, t, 0.2, 8, n=40)
+    flight = older.sent()
+    others = [older.sent() for _ in range(3)]
+    t.now += 0.001
+    older.landed(flight)
+    assert older.on_rate_limited(flight) is Verdict.CAP and older.ceiling == 3
+    t.now += 0.2
+    for other in others:
+        older.landed(other)
+        older.on_success(other)
+    older.forget_cap_since(t.now)
+    assert older.ceiling == 3
+
+
 def serve_fifo(
     limit: AdaptiveLimit, t: VirtualTime, slots: int, service: float, n: int, spread: float = 0.0
 ) -> list[float]:

@@ -88,20 +88,6 @@ def test_an_enforced_limit_is_respected_with_few_429s(headers: bool, in_flight: 
         assert engine._rpm is not None and 0.7 * 20 <= engine._rpm.rate_per_s <= 20
 
 
-def test_a_spent_budget_leaves_no_concurrency_cap() -> None:
-    """8 in flight, 0.2 s per answer, 40 requests per 2 s window: the 8 sent once the budget ran out
-    are all refused at the door, each seeing fewer others in flight (the rest of the 8), which once
-    set a cap of 1: 5 requests a second against a limit of 20, for the rest of the run. The pace
-    learned says it was a budget, and the cap goes."""
-    behaviour = Behaviour(latency_s=0.2, enforce_limit=True, requests_per_minute=1200, limit_window_s=2.0)
-    with LoopbackServer(behaviour) as srv:
-        engine = asyncio.run(send_all(srv, 100, max_concurrency=8))
-        assert sum(srv.answered.values()) == 100 and engine.stats.failed == 0
-        assert engine._rpm is not None and 0.7 * 20 <= engine._rpm.rate_per_s <= 20
-        limit = engine.limit
-        assert limit.ceiling is None and limit.limit == 8, (limit.limit, limit.ceiling, limit.caps)
-
-
 def test_the_loopback_server_caps_or_queues_requests_in_flight() -> None:
     """The two server behaviours the concurrency benchmarks (``benchmarks/storm.py``) run
     against: a hard cap answers 429 with Retry-After above it; a queueing server never answers 429 and
