@@ -354,6 +354,26 @@ def test_a_cap_set_by_a_spent_budgets_refusals_goes_with_the_pace_learned_from_t
     assert older.ceiling == 3
 
 
+def test_a_cap_met_while_a_rate_paces_the_engine_is_probed_soon() -> None:
+    """Told 600 requests a minute, against a server that counts them over 5 s: one request at the edge
+    of that rate was refused at the door with 3 others in flight, and the cap of 3 kept a 400 ms
+    server at 0.77 of the limit for the rest of the run (``storm.py --only budget``, the told arm).
+    While a rate paces the engine a cap is probed after 2 windows, not 32."""
+    for paced, probes_after in ((True, 2), (False, 32)):
+        t = VirtualTime()
+        limit = AdaptiveLimit(None, t.clock, most=16)
+        limit.paced = paced
+        answer(limit, t, 0.4, 4, n=40)
+        flights = [limit.sent() for _ in range(4)]
+        t.now += 0.001
+        limit.landed(flights[-1])
+        assert limit.on_rate_limited(flights[-1]) is Verdict.CAP and limit.ceiling == 3
+        answer(limit, t, 0.4, 3, n=probes_after * 16 - 1)
+        assert limit.ceiling == 3
+        answer(limit, t, 0.4, 3, n=2)
+        assert limit.ceiling == 4  # one above the cap: the probe
+
+
 def serve_fifo(
     limit: AdaptiveLimit, t: VirtualTime, slots: int, service: float, n: int, spread: float = 0.0
 ) -> list[float]:

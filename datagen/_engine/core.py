@@ -108,6 +108,10 @@ KNEE_SLACK = 0.25
 #: it; each probe the server refuses doubles the wait, up to PROBE_MAX windows
 PROBE_AFTER = 32
 PROBE_MAX = 512
+#: ... but after this many while a rate limit paces the engine: a 429 at the edge of that rate comes
+#: at the door like a cap's, and the cap taken from it (the few in flight at the pace) held a run at
+#: 0.77 of a limit its user had set right; a probe above a real cap costs a 429 or two
+PROBE_PACED = 2
 
 
 class Verdict(enum.Enum):
@@ -186,6 +190,7 @@ class AdaptiveLimit:
         # a learned concurrency cap
         self.ceiling: int | None = None
         self.caps = 0
+        self.paced = False  # a rate limit paces the requests (the engine sets it): caps are probed soon
         self._clamped_at = float("-inf")
         self._served_since_clamp = False  # a request sent within the cap has been answered
         self._at_clamp: set[Flight] = set()  # in flight when the cap was set ...
@@ -597,7 +602,7 @@ class AdaptiveLimit:
         """The server serves at most ``cap`` at once: stay under it from now on."""
         if self.ceiling is None:
             self._before_cap = (self.limit, self._slow_start)
-            self._probe_every = PROBE_AFTER
+            self._probe_every = PROBE_PACED if self.paced else PROBE_AFTER
         elif self._probing:
             self._probe_refused()
         self._queue_cap = False
@@ -916,6 +921,7 @@ class Engine:
         announced budget resets, and learn the pace it allows."""
         info: RateLimits | None = error.rate_limits
         exhausted = info is not None and (info.remaining_requests == 0 or info.remaining_tokens == 0)
+        self.limit.paced = self._rpm is not None
         if self.limit.on_rate_limited(flight, budget_spent=exhausted) is Verdict.CAP:
             self._capped_sends.append(flight.sent_at)
             return True
