@@ -171,7 +171,7 @@ class AdaptiveLimit:
         # 429s among its requests, and when its first request left
         self._first_window: list[tuple[int, float]] | None = [] if self.latency_signal else None
         self._first_refused = 0
-        self._first_sent = float("inf")
+        self.first_sent = float("inf")  # when the first request left (inf: none yet)
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._hold = False  # after a cap's first 429, nothing is sent until an answer frees a slot
@@ -253,8 +253,8 @@ class AdaptiveLimit:
     def sent(self) -> Flight:
         """Note a request leaving now, with its slot held."""
         flight = Flight(self.clock(), self.in_flight)
-        if self._first_sent == float("inf"):
-            self._first_sent = flight.sent_at  # (the clock is monotonic: the first is the earliest)
+        if self.first_sent == float("inf"):
+            self.first_sent = flight.sent_at  # (the clock is monotonic: the first is the earliest)
         self.flights[flight] = None
         return flight
 
@@ -375,7 +375,7 @@ class AdaptiveLimit:
             return False
         first = [lat for d, lat in answers if 4 * d <= ADAPTIVE_START] or lower
         self.base_latency = max(MIN_LATENCY, statistics.fmean(first))
-        throughput = len(answers) / max(MIN_LATENCY, self.clock() - self._first_sent)
+        throughput = len(answers) / max(MIN_LATENCY, self.clock() - self.first_sent)
         target = max(1.0, min(ADAPTIVE_START / 2, QUEUE_TARGET * throughput * self.base_latency))
         mean = statistics.fmean(lat for _, lat in answers)
         self._shrink(target, mean, self.limit, self._slow_start, (throughput, mean))
@@ -795,7 +795,6 @@ class Engine:
         self._accepted_sends: deque[float] = deque(maxlen=100_000)  # when accepted requests were sent
         self._refused_sends: deque[float] = deque(maxlen=100_000)  # when requests refused by a 429 were
         self._capped_sends: deque[float] = deque(maxlen=100_000)  # ... when a 429 taken as a cap's was
-        self._first_sent: float | None = None
         self._reopened_at: float | None = None
         self._pending_limit: tuple[float, float] | None = None  # (when the budget ran out, Retry-After)
         self._learned_at = float("-inf")
@@ -962,11 +961,9 @@ class Engine:
         assert self._pending_limit is not None
         event, retry_after = self._pending_limit
         self._pending_limit = None
-        start = self._reopened_at if self._reopened_at is not None else self._first_sent
+        start = self._reopened_at if self._reopened_at is not None else self.limit.first_sent
         self._reopened_at = event + retry_after
         self._learned_at = event
-        if start is None:
-            return
         accepted_sends = [sent for sent in self._accepted_sends if start <= sent <= event]
         accepted = len(accepted_sends)
         refused = sum(1 for sent in self._refused_sends if start <= sent <= event)
@@ -1007,8 +1004,6 @@ class Engine:
         await self._wait_cooldown()
         if self._ready_to_learn():
             self._learn()
-        if self._first_sent is None:
-            self._first_sent = self.clock()
         if self._rpm is not None:
             await self._rpm.take(1, self.sleep, first=retry)
         if self._tpm is not None:
