@@ -106,6 +106,8 @@ _WHERE: dict[str, str] = {
     "round_rng": "datagen._kernel.methods",
     "with_persona_metadata": "datagen._kernel.methods",
     "bounded_map": "datagen._engine.concurrency",
+    # for executors: a server's pace learned from every worker's requests
+    "ClusterPace": "datagen._engine.pace",
     "PipeWorkers": "datagen._engine.workers",
     "serve_requests": "datagen._engine.workers",
     "PromptSet": "datagen._text.prompts",
@@ -226,6 +228,7 @@ if TYPE_CHECKING:
         parse_rate_limits as parse_rate_limits,
         parse_retry_after as parse_retry_after,
     )
+    from datagen._engine.pace import ClusterPace as ClusterPace
     from datagen._engine.structured import (
         StructuredAnswer as StructuredAnswer,
         StructuredOutputError as StructuredOutputError,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 from datagen import Pipeline
 from datagen._app.pipefile.job import choose_executor, worker_share
 from datagen._datamodel.config import load_config
-from datagen._engine.core import HEADER_HEADROOM
+from datagen._engine.pace import HEADER_HEADROOM, REPORT_POLL_S, REPORT_WAIT_S, ClusterPace, SendLog
 from datagen.errors import ConfigError, UsageError
 from datagen_plugins.executors._limiter import SharedRate, Shares
 
@@ -364,3 +365,172 @@ def test_engines_sharing_a_limiter_share_the_limit_a_server_announces(
     # at most slow start's first requests, sent before any header was seen, go over: 8 each
     assert srv.limited <= 24
     assert not any(shares.leases.values())  # every engine handed its shares back
+
+
+def test_a_period_that_ends_in_refusals_in_a_row_teaches_a_pace() -> None:
+    """A spent budget refuses everything sent after it ran out: five refusals in a row end a period
+    that reached a limit, however few of its sends they are; four do not, nor do five with an
+    accepted request after them (a busy server's occasional 429s among answers)."""
+    accepted = [i / 100 for i in range(40)]  # 40 accepted over 0.4 s
+
+    def log(refused: list[float], capped: list[float] = (), more: list[float] = ()) -> SendLog:  # type: ignore[assignment]
+        sends = SendLog()
+        sends.extend({"accepted": [*accepted, *more], "refused": refused, "capped": capped})
+        return sends
+
+    pace = log([0.41, 0.42, 0.43, 0.44, 0.45]).pace(0.0, 0.45, 2.0)
+    assert pace is not None and pace.accepted == 40 and pace.last_accepted == 0.39
+    assert pace.requests_per_minute == pytest.approx(40 / 2.0 * 60 * HEADER_HEADROOM)
+    assert log([0.41, 0.42, 0.43, 0.44]).pace(0.0, 0.45, 2.0) is None  # 4 of 44: 9 %
+    assert log([0.41, 0.42, 0.43], capped=[0.44, 0.45]).pace(0.0, 0.45, 2.0) is not None
+    assert log([0.41, 0.42, 0.43, 0.44, 0.45], more=[0.445]).pace(0.0, 0.45, 2.0) is None
+    # a share of refusals over 20 % teaches a pace too, but not one among fewer than 10 sends
+    assert log([i / 100 for i in range(0, 40, 3)]).pace(0.0, 0.45, 2.0) is not None  # 14 of 54
+    few = SendLog()
+    few.extend({"accepted": [0.0, 0.1], "refused": [0.05, 0.15]})
+    assert few.pace(0.0, 0.2, 1.0) is None
+
+
+def exhaustion(
+    cluster: ClusterPace,
+    worker: str,
+    accepted: list[float],
+    refused: list[float],
+    ran_out: float,
+    retry_after: float,
+) -> float | None:
+    """``worker`` reports a spent budget (its first refusal is the one that said so)."""
+    sends = {"accepted": accepted, "refused": refused}
+    return cluster.report(
+        worker,
+        sends,
+        first_sent=min(accepted + refused),
+        ran_out=ran_out,
+        retry_after=retry_after,
+        refused_sent=min(refused),
+    )
+
+
+def test_the_cluster_learns_the_pace_from_every_workers_requests() -> None:
+    """Two workers each had 50 of a budget of 100 a 5 s window accepted, then five refused: each one's
+    part is half the rate; the cluster's is the sum."""
+    cluster = ClusterPace()
+    burst = [i / 1000 for i in range(50)]
+    refused = [0.06, 0.061, 0.062, 0.063, 0.064]
+    first = exhaustion(cluster, "a", burst, refused, ran_out=0.07, retry_after=4.93)
+    assert first == pytest.approx(50 / 5.0 * 60 * HEADER_HEADROOM)  # a's part, until b reports
+    both = exhaustion(cluster, "b", burst, refused, ran_out=0.071, retry_after=4.93)
+    assert both == pytest.approx(100 / 5.0 * 60 * HEADER_HEADROOM) == cluster.rate
+
+
+def test_a_period_shorter_than_a_window_is_measured_back_to_an_earlier_reopening() -> None:
+    """A sliding window reopens one request at a time: an exhaustion 20 ms after it reopened, with
+    the 8 requests accepted in them, is measured from the first request (the longest Retry-After, 4.9
+    s, says how long a window is), not over 21 ms (22,000 a minute)."""
+    cluster = ClusterPace()
+    burst = [i / 1000 for i in range(100)]
+    # the first exhaustion: 2 refused of 102, too few to say a limit was reached
+    assert exhaustion(cluster, "a", burst, [0.1, 0.101], ran_out=0.1, retry_after=4.9) is None
+    reopened = [5.0 + i / 1000 for i in range(8)]
+    rate = exhaustion(cluster, "a", reopened, [5.008 + i / 1000 for i in range(10)], 5.02, 0.001)
+    assert rate == pytest.approx(108 / 5.021 * 60 * HEADER_HEADROOM)
+
+
+def test_a_budget_spent_at_a_pace_never_teaches_a_faster_one() -> None:
+    cluster = ClusterPace()
+    burst = [i / 1000 for i in range(100)]
+    refused = [0.1 + i / 1000 for i in range(5)]
+    learned = exhaustion(cluster, "a", burst, refused, ran_out=0.11, retry_after=4.9)
+    assert learned == pytest.approx(100 / 5.01 * 60 * HEADER_HEADROOM)
+    # the next window: 120 accepted in it (an earlier burst's slots reopening at its start)
+    paced = [5.01 + i / 24 for i in range(120)]
+    again = exhaustion(cluster, "a", paced, [10.02 + i / 1000 for i in range(5)], 10.03, 0.5)
+    assert again == learned
+
+
+def test_a_busy_servers_occasional_429_teaches_no_pace() -> None:
+    cluster = ClusterPace()
+    steady = [i / 20 for i in range(200)]  # 20 a second for 10 s, then one 429
+    assert exhaustion(cluster, "a", steady, [10.0], ran_out=10.01, retry_after=1.0) is None
+
+
+def test_a_worker_that_starts_waits_for_the_spent_budget_and_the_pace_it_teaches() -> None:
+    cluster = ClusterPace()
+    assert cluster.known(0.0) == (None, 0.0)
+    cluster.spent("a", 1.0, 4.0)  # a met the budget spent at 1 s: it reopens at 5 s
+    assert cluster.known(2.0) == (None, 3.0)
+    assert cluster.known(5.2) == (None, REPORT_POLL_S)  # reopened, and a has not reported yet
+    assert cluster.known(5.0 + REPORT_WAIT_S) == (None, 0.0)  # ... for too long: go
+    burst = [0.5 + i / 1000 for i in range(100)]
+    rate = exhaustion(cluster, "a", burst, [0.6 + i / 1000 for i in range(5)], 1.0, 4.0)
+    assert rate is not None and cluster.known(5.2) == (rate, 0.0)
+
+
+class InProcessPace:
+    """The ``shared_pace`` service over a :class:`Shares` in this process (the ray executor's reaches
+    it in the limiter actor); it keeps every pace it was answered."""
+
+    def __init__(self, shares: Shares, key: str, answers: list[float | None]) -> None:
+        self.shares, self.key, self.answers = shares, key, answers
+        self.holder = f"worker-{id(self)}"
+
+    async def known(self) -> tuple[float | None, float]:
+        return self.shares.learned(self.key, time.monotonic())
+
+    def spent(self, retry_after: float) -> None:
+        self.shares.spent(self.key, self.holder, time.monotonic(), retry_after)
+
+    async def report(self, sends: Any, *, now: float, **exhaustion: float) -> float | None:
+        self.answers.append(self.shares.pace(self.key, self.holder, sends, **exhaustion))
+        return self.answers[-1]
+
+
+def test_engines_sharing_a_limiter_learn_one_pace_of_a_limit_nobody_announced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three engines as a cluster's workers, against a server that enforces 1,800 requests a minute
+    over 2 s windows without announcing it: they report their requests to the limiter, which learns
+    one pace from all of them, and each leases a share of it."""
+    from datagen import services
+    from datagen._datamodel.config import EngineConfig
+    from datagen._engine.core import Engine
+    from datagen._engine.llm import Request
+    from datagen.testing_server import Behaviour, LoopbackServer
+    from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
+
+    shares = Shares(ttl_s=21.0)
+    buckets: list[SharedRate] = []
+    answers: list[float | None] = []
+
+    async def share(*args: Any, **kwargs: Any) -> float:
+        return shares.share(*args, **kwargs)
+
+    def bucket(key: str, kind: str, rate: float) -> SharedRate:
+        buckets.append(SharedRate((share, shares.release), key, kind, rate))
+        return buckets[-1]
+
+    monkeypatch.setitem(services._PROVIDED, "shared_rate_bucket", bucket)
+    monkeypatch.setitem(services._PROVIDED, "shared_pace", lambda key: InProcessPace(shares, key, answers))
+    limit = 1800
+
+    async def worker(srv: LoopbackServer, name: str) -> Engine:
+        backend = OpenAIBackend(OpenAIConfig(base_url=srv.url + "/v1", api_key="sk-test-0123456789abcdef"))
+        engine = Engine(backend, EngineConfig(max_concurrency=16), backend_name="openai")
+        try:
+            await asyncio.gather(*(engine.complete(Request(prompt=f"{name} {i}")) for i in range(60)))
+        finally:
+            await engine.aclose()
+        return engine
+
+    async def cluster(srv: LoopbackServer) -> list[Engine]:
+        return await asyncio.gather(*(worker(srv, name) for name in "abc"))
+
+    behaviour = Behaviour(enforce_limit=True, requests_per_minute=limit, limit_window_s=2.0)
+    with LoopbackServer(behaviour) as srv:
+        engines = asyncio.run(cluster(srv))
+    assert sum(srv.answered.values()) == 180 and not any(e.stats.failed for e in engines)
+    # every engine paced at a share of the one pace the limiter learned
+    assert [b.kind for b in buckets] == ["learned"] * 3 and len(shares.paces) == 1
+    learned = [a for a in answers if a is not None]
+    print(f"paces answered: {[round(a) for a in learned]}; {srv.limited} answered 429")
+    assert learned and max(learned) <= limit and max(learned) >= 0.6 * limit

@@ -93,7 +93,8 @@ def test_local_and_ray_with_two_and_four_workers_give_the_same_rows(tmp_path: Pa
         report = run(path, out, cache, name="ray", workers=workers)
         assert (out / "data.jsonl").read_text() == expected
         info = {"name": "ray", "workers": workers, "groups_by_workers": 20, "limiter_calls": 0}
-        assert report["executor"] == info  # no configured rate: the limiter is never called
+        # no rate configured, and every answer from the cache: the limiter is never called
+        assert report["executor"] == {**info, "paces_learned": {}}
         assert [s["groups_computed"] for s in report["steps"]] == [20, 20, 20, 20]
         assert [s["rows_out"] for s in report["steps"]] == [s["rows_out"] for s in local["steps"]]
         assert report["removed"] == local["removed"]
@@ -186,10 +187,18 @@ def test_a_worker_killed_mid_run_loses_and_repeats_no_row(tmp_path: Path) -> Non
     assert rows <= received <= rows + group
 
 
-def limited_run(tmp_path: Path, *, rows: int, kill_limiter: bool = False) -> tuple[dict[str, Any], Any]:
-    """``rows`` requests from two workers to a server enforcing 6,000 a minute over 2 s windows, with
-    ``[engine] requests_per_minute = 6000`` and room for far more (16 in flight per worker)."""
-    limit = 6000
+def limited_run(
+    tmp_path: Path,
+    *,
+    rows: int,
+    kill_limiter: bool = False,
+    limit: int = 6000,
+    window_s: float = 2.0,
+    told: bool = True,
+) -> tuple[dict[str, Any], Any]:
+    """``rows`` requests from two workers to a server enforcing ``limit`` a minute over ``window_s``,
+    with ``[engine] requests_per_minute`` set to it (unless not ``told``) and room for far more (16 in
+    flight per worker)."""
     path = tmp_path / "r.yaml"
     path.write_text(
         f"rows: {rows}\nrow_group: 100\nsteps:\n"
@@ -197,11 +206,11 @@ def limited_run(tmp_path: Path, *, rows: int, kill_limiter: bool = False) -> tup
         "  - {name: output, llm: text, prompt: 'Say {{ n }} {{ id }}.'}\n"
     )
     behaviour = Behaviour(
-        enforce_limit=True, requests_per_minute=limit, limit_window_s=2.0, retry_after_ms=200
+        enforce_limit=True, requests_per_minute=limit, limit_window_s=window_s, retry_after_ms=200
     )
     config = {
         "cache": {"enabled": False},
-        "engine": {"requests_per_minute": limit, "max_concurrency": 32},
+        "engine": {"max_concurrency": 32, **({"requests_per_minute": limit} if told else {})},
         "executor": {"name": "ray", "workers": 2, "ray": {"renew_s": 1.0}},
     }
 
@@ -247,3 +256,20 @@ def test_a_restarted_limiter_keeps_the_limit(tmp_path: Path) -> None:
     report, srv = limited_run(tmp_path, rows=1000, kill_limiter=True)
     assert sum(srv.answered.values()) == 1000 == report["written"]
     assert sending_rate(srv) / 6000 <= 1.05
+
+
+def test_two_workers_learn_one_pace_of_a_limit_nobody_told_them(tmp_path: Path) -> None:
+    """A server that enforces 1,200 requests a minute over 5 s windows, and neither announces it nor
+    is it configured: the workers report their requests to the limiter, which learns the cluster's
+    pace from all of them. Learned by each worker alone, from its own part, the pace fell to a tenth
+    of the limit."""
+    report, srv = limited_run(tmp_path, rows=400, limit=1200, window_s=5.0, told=False)
+    received, answered = sum(srv.received.values()), sum(srv.answered.values())
+    assert answered == 400 == report["written"]
+    rate = sending_rate(srv) / 1200
+    print(f"{rate:.2f}x the limit, {(received - answered) / received:.1%} answered 429")
+    assert 0.7 <= rate <= 1.05
+    [(key, learned)] = report["executor"]["paces_learned"].items()  # one pace, the cluster's
+    assert key.endswith("|gpt-4o-mini") and 0.7 * 1200 <= learned <= 1200
+    # the first burst meets the spent budget; afterwards the cluster keeps under it
+    assert (received - answered) / received <= 0.15

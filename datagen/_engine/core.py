@@ -31,6 +31,7 @@ from datagen._datamodel.run import RunStats
 from datagen._engine.batching import BatchBackend, Batcher
 from datagen._engine.cache import ResponseCache, request_key
 from datagen._engine.llm import Client, RateLimits, Request, Response, backend_attribute
+from datagen._engine.pace import CONGESTION_SHARE, HEADER_HEADROOM, PaceReporter, SendLog
 from datagen._engine.pricing import PriceTable
 from datagen.errors import (
     AuthenticationError,
@@ -52,22 +53,12 @@ ADAPTIVE_START = 8  # the first window (as TCP's initial window); slow start dou
 ADAPTIVE_MAX = 1024
 #: 404s before any answer that stop a run: the URL or the model is wrong, not one request
 NOT_FOUND_LIMIT = 3
-HEADER_HEADROOM = 0.95  # stay a little under a limit the server announced
 #: requests may go out this many seconds' worth at once under a requests-per-minute limit (servers
 #: enforce per-minute limits over shorter intervals, so a whole minute's burst would be refused)
 REQUEST_BURST_S = 0.1
 #: seconds' worth of tokens a configured ``tokens_per_minute`` lets through at once
 TOKEN_BURST_S = 5.0
-#: share of 429s among the last RECENT answers above which a 429 that is no cap means overload
-CONGESTION_SHARE = 0.2
-RECENT = 50
-#: a spent budget refuses every request sent after it ran out: this many refused in a row, with none
-#: accepted after them, end a period that reached a limit, however small a share of the period they
-#: are (few requests in flight send few into a spent budget); a busy server's occasional 429 is one
-#: among accepted requests (five in a row at a 5 % rate: one in 160,000)
-REFUSED_IN_A_ROW = 5
-#: a share of refusals among fewer sends than this in a period says nothing (nor does their rate)
-PERIOD_MIN_SENDS = 10
+RECENT = 50  # answers among which a share of 429s above CONGESTION_SHARE means overload
 #: latency is the mean over the last window of answers, at least LATENCY_WINDOW and at most
 #: LATENCY_MAX of them (LLM answers vary in length: one is no signal)
 LATENCY_WINDOW = 16
@@ -792,12 +783,15 @@ class Engine:
         )
         self._rpm = self._configured("requests", config.requests_per_minute, REQUEST_BURST_S)
         # learning the pace of a server that enforces a rate without announcing it (_learn)
-        self._accepted_sends: deque[float] = deque(maxlen=100_000)  # when accepted requests were sent
-        self._refused_sends: deque[float] = deque(maxlen=100_000)  # when requests refused by a 429 were
-        self._capped_sends: deque[float] = deque(maxlen=100_000)  # ... when a 429 taken as a cap's was
+        self._sends = SendLog()
         self._reopened_at: float | None = None
-        self._pending_limit: tuple[float, float] | None = None  # (when the budget ran out, Retry-After)
+        # when the budget ran out, the Retry-After, when the refused request that said so was sent
+        self._pending_limit: tuple[float, float, float] | None = None
         self._learned_at = float("-inf")
+        self._reported_until = float("-inf")  # sends reported to a cluster's limiter (_learn)
+        self._cluster_pace = self._shared_pace()
+        self._asked = False  # ... for the pace it knows, before the first request
+        self._asking: asyncio.Lock | None = None
         self._tpm = self._configured("tokens", config.tokens_per_minute, TOKEN_BURST_S)
         self._cooldown_until = 0.0
         self._inflight: dict[str, asyncio.Future[Response]] = {}
@@ -824,8 +818,21 @@ class Engine:
             return own
         # the cluster's share first (it may wait), then this engine's pace: a leased block is never
         # spent faster than the limit, so the cluster's requests stay as smooth as one engine's
-        key = f"{self.backend_name}|{self.identity}|{self.backend.model}"
-        return _Paced(shared(key, kind, rate_per_min), own)
+        return _Paced(shared(self._model_key, kind, rate_per_min), own)
+
+    def _shared_pace(self) -> PaceReporter | None:
+        """The cluster's pace of this model (the ``shared_pace`` service), learned from every worker's
+        429s, unless a rate is configured; None outside a cluster."""
+        shared, buckets = provided("shared_pace"), provided("shared_rate_bucket")
+        if shared is None or buckets is None or self.config.requests_per_minute is not None:
+            return None
+        reporter: PaceReporter = shared(self._model_key)
+        return reporter
+
+    @property
+    def _model_key(self) -> str:
+        """What names this backend, endpoint and model among a cluster's workers."""
+        return f"{self.backend_name}|{self.identity}|{self.backend.model}"
 
     # ------------------------------------------------------------------------------------------ public
 
@@ -922,9 +929,9 @@ class Engine:
         exhausted = info is not None and (info.remaining_requests == 0 or info.remaining_tokens == 0)
         self.limit.paced = self._rpm is not None
         if self.limit.on_rate_limited(flight, budget_spent=exhausted) is Verdict.CAP:
-            self._capped_sends.append(flight.sent_at)
+            self._sends.add("capped", flight.sent_at)
             return True
-        self._refused_sends.append(flight.sent_at)
+        self._sends.add("refused", flight.sent_at)
         if exhausted and info is not None and info.reset_requests_s:
             self._cooldown_until = max(self._cooldown_until, self.clock() + info.reset_requests_s)
         if error.retry_after is not None:
@@ -939,71 +946,113 @@ class Engine:
         if self._limits_seen is not None and self._limits_seen.requests_per_minute:
             return
         if self._pending_limit is None and sent_at >= self._learned_at:
-            self._pending_limit = (self.clock(), retry_after)
+            self._pending_limit = (self.clock(), retry_after, sent_at)
+            if self._cluster_pace is not None:  # a worker that starts meanwhile waits for it too
+                self._cluster_pace.spent(retry_after)
 
     def _ready_to_learn(self) -> bool:
         """Whether the cool-down after the budget ran out is over and every request sent before then
         has its answer (the oldest request still in flight was sent later)."""
-        if self._pending_limit is None or self.clock() < sum(self._pending_limit):
+        if self._pending_limit is None or self.clock() < self._pending_limit[0] + self._pending_limit[1]:
             return False
         oldest = next(iter(self.limit.flights), None)
         return oldest is None or oldest.sent_at > self._pending_limit[0]
 
-    def _learn(self) -> None:
-        """Pace at the rate the server let through: the requests it accepted from the moment its budget
-        (re)opened until it ran out, over the time until it reopens again; each new exhaustion measures
-        again. Only a limit reached in the period measured teaches a pace: when 429s are frequent among
-        the requests sent in it, or when it ends in refusals in a row (a spent budget refuses everything
-        sent after it ran out), not an occasional 429 with a Retry-After from a busy server, which would
-        teach a lower pace each time. The share of 429s among the last answers is no evidence: after a
-        burst it still counts the burst's refusals when a later period ends in one 429 (a sliding window
-        reopening a few requests at a time), and pace from that short period fell to 0.75 of the limit."""
+    async def _learn(self) -> None:
+        """Pace at the rate the server let through between two exhaustions of its budget (see
+        ``datagen._engine.pace``): the rate learned from this engine's own requests, or, among an
+        executor's workers (the ``shared_pace`` service), the cluster's, learned from every worker's."""
         assert self._pending_limit is not None
-        event, retry_after = self._pending_limit
+        event, retry_after, refused_sent = self._pending_limit
         self._pending_limit = None
         start = self._reopened_at if self._reopened_at is not None else self.limit.first_sent
         self._reopened_at = event + retry_after
         self._learned_at = event
-        accepted_sends = [sent for sent in self._accepted_sends if start <= sent <= event]
-        accepted = len(accepted_sends)
-        refused = sum(1 for sent in self._refused_sends if start <= sent <= event)
-        sends = accepted + refused
-        in_period = refused / sends if sends >= PERIOD_MIN_SENDS else 0.0
-        last_accepted = max(accepted_sends, default=start)
-        in_a_row = sum(
-            1
-            for sent in itertools.chain(self._refused_sends, self._capped_sends)
-            if last_accepted < sent <= event
-        )
-        if in_period < CONGESTION_SHARE and in_a_row < REFUSED_IN_A_ROW:
+        if self._cluster_pace is not None:
+            await self._learn_with_cluster(start, event, retry_after, refused_sent)
             return
-        period = event + retry_after - start
-        if accepted == 0 or period <= 0:
+        pace = self._sends.pace(start, event, event + retry_after)
+        if pace is None:
             return
-        rate = accepted / period * 60.0 * HEADER_HEADROOM
-        self.limit.forget_cap_since(last_accepted)
+        self.limit.forget_cap_since(pace.last_accepted)
         if self._rpm is None:
-            self._rpm = TokenBucket(rate, self.clock, REQUEST_BURST_S)
+            self._rpm = TokenBucket(pace.requests_per_minute, self.clock, REQUEST_BURST_S)
+        else:
+            self._rpm.set_rate(pace.requests_per_minute)
+        log.info(
+            "pace_learned",
+            requests_per_minute=round(pace.requests_per_minute, 1),
+            accepted=pace.accepted,
+            period_s=round(pace.period_s, 2),
+        )
+
+    async def _learn_with_cluster(
+        self,
+        start: float,
+        event: float,
+        retry_after: float,
+        refused_sent: float,
+    ) -> None:
+        """Report this engine's sends until ``event`` to the cluster's limiter, which learns the pace
+        from every worker's, and lease a share of it (the one requests bucket of a learned pace)."""
+        sends = self._sends.between(self._reported_until, event)
+        self._reported_until = event
+        assert self._cluster_pace is not None
+        rate = await self._cluster_pace.report(
+            sends,
+            first_sent=self.limit.first_sent,
+            ran_out=event,
+            retry_after=retry_after,
+            refused_sent=refused_sent,
+            now=self.clock(),
+        )
+        if rate is None:  # none yet: ask again before the next request (the others report too)
+            self._asked = False
+            return
+        accepted = self._sends.between(start, event)["accepted"]
+        self.limit.forget_cap_since(max(accepted, default=start))
+        self._pace_with_cluster(rate)
+
+    def _pace_with_cluster(self, rate: float) -> None:
+        """Lease a share of the cluster's pace, ``rate`` per minute (the limiter's, when it knows
+        better: see the ``shared_pace`` service)."""
+        if self._rpm is None:
+            bucket = provided("shared_rate_bucket")
+            assert bucket is not None
+            self._rpm = bucket(self._model_key, "learned", rate)
         else:
             self._rpm.set_rate(rate)
-        log.info(
-            "pace_learned", requests_per_minute=round(rate, 1), accepted=accepted, period_s=round(period, 2)
-        )
-        if provided("shared_rate_bucket") is not None:  # one worker's part: the parts do not add up
-            log.warning(
-                "pace_learned_per_worker",
-                hint="the server enforces a rate limit it does not announce; set [engine] "
-                "requests_per_minute so the workers share it (docs/ray.md)",
-            )
+        log.info("pace_learned_by_cluster", requests_per_minute=round(rate, 1))
+
+    async def _join_cluster(self) -> None:
+        """Before the first request: pace at the cluster's pace if the other workers learned one; if
+        they met the budget spent and have learned none yet, wait until they have (a worker that
+        starts late would send a burst into the spent budget, or as it reopens)."""
+        assert self._cluster_pace is not None
+        if self._asking is None:
+            self._asking = asyncio.Lock()
+        async with self._asking:  # the requests that arrive meanwhile wait for the answer
+            if self._asked:
+                return
+            while True:
+                rate, wait = await self._cluster_pace.known()
+                if rate is not None or wait <= 0:
+                    break
+                await self.sleep(wait)
+            if rate is not None and self._rpm is None:
+                self._pace_with_cluster(rate)
+            self._asked = True
 
     async def _clear_to_send(self, estimate: int, *, retry: bool = False) -> None:
         """With a slot held: wait out a cool-down and the rate buckets, so that whatever changed while
         this request queued for its slot (a 429, a learned pace) applies to it too. A retry goes ahead
         of the requests not yet sent."""
         self._raise_if_fatal()  # it may have happened while this request waited for a slot
+        if self._cluster_pace is not None and not self._asked:
+            await self._join_cluster()
         await self._wait_cooldown()
         if self._ready_to_learn():
-            self._learn()
+            await self._learn()
         if self._rpm is not None:
             await self._rpm.take(1, self.sleep, first=retry)
         if self._tpm is not None:
@@ -1095,7 +1144,7 @@ class Engine:
         """Learn from an answer (latency, rate-limit headers, tokens used) and account for it."""
         self._connection_failures = 0
         self._answered = True
-        self._accepted_sends.append(flight.sent_at)
+        self._sends.add("accepted", flight.sent_at)
         self.limit.on_success(flight)
         self._adopt_rate_limits()
         if self._tpm is not None:

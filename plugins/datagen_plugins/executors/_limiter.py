@@ -32,8 +32,13 @@ import asyncio
 import time
 import uuid
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
+
+from datagen.plugin import ClusterPace
+
+#: the kind of a share of a pace learned from 429s (the rate is the limiter's, not the worker's)
+LEARNED = "learned"
 
 
 class Shares:
@@ -43,6 +48,9 @@ class Shares:
         self, *, ttl_s: float = 3.0, restarted: bool = False, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.ttl_s = ttl_s
+        #: paces learned from the workers' 429s, by model key: a ``learned`` kind leases a share of
+        #: the model's (see :meth:`pace`)
+        self.paces: dict[str, ClusterPace] = {}
         self.clock = clock
         #: until when holders may not grow (a restarted limiter rebuilding its table)
         self.frozen_until = clock() + ttl_s if restarted else float("-inf")
@@ -64,6 +72,8 @@ class Shares:
         table from)."""
         self.calls += 1
         now = self.clock()
+        if kind == LEARNED and key in self.paces:
+            rate_per_min = self.paces[key].rate or rate_per_min
         table = self.leases.setdefault((key, kind), {})
         for other in [h for h, (_, expiry) in table.items() if expiry <= now]:
             del table[other]  # stopped renewing: finished or died
@@ -76,13 +86,48 @@ class Shares:
         table[holder] = (grant, now + min(self.ttl_s, ttl_s or self.ttl_s))
         return grant
 
+    def pace(
+        self,
+        key: str,
+        holder: str,
+        sends: Mapping[str, Sequence[float]],
+        *,
+        first_sent: float,
+        ran_out: float,
+        retry_after: float,
+        refused_sent: float,
+    ) -> float | None:
+        """A worker met a budget the server does not announce: its sends since it last reported (wall
+        clock), and the cluster's pace learned from every worker's, per minute (None: none yet)."""
+        self.calls += 1
+        return self.paces.setdefault(key, ClusterPace()).report(
+            holder,
+            sends,
+            first_sent=first_sent,
+            ran_out=ran_out,
+            retry_after=retry_after,
+            refused_sent=refused_sent,
+        )
+
+    def learned(self, key: str, now: float) -> tuple[float | None, float]:
+        """The pace learned of ``key``'s server, per minute (None: none yet), and the seconds from
+        ``now`` (the wall clock) until its budget reopens, if a worker met it spent."""
+        self.calls += 1
+        return self.paces.setdefault(key, ClusterPace()).known(now)
+
+    def spent(self, key: str, holder: str, ran_out: float, retry_after: float) -> None:
+        """``holder`` met ``key``'s budget spent at ``ran_out`` (the wall clock)."""
+        self.calls += 1
+        self.paces.setdefault(key, ClusterPace()).spent(holder, ran_out, retry_after)
+
     def release(self, key: str, kind: str, holder: str) -> None:
         """``holder`` is done: its share is free for the others' next renewal."""
         self.leases.get((key, kind), {}).pop(holder, None)
 
-    def stats(self) -> dict[str, float]:
-        """Calls answered."""
-        return {"calls": self.calls}
+    def stats(self) -> dict[str, Any]:
+        """Calls answered, and the paces learned (requests a minute, by model key)."""
+        paces = {key: round(p.rate, 1) for key, p in self.paces.items() if p.rate is not None}
+        return {"calls": self.calls, "paces": paces}
 
 
 class SharedRate:
@@ -184,8 +229,11 @@ class SharedRate:
             self.next_at = max(self.clock(), self.next_at - amount / self.rate)
 
     def set_rate(self, rate_per_min: float) -> None:
-        """A new limit (a server announced another), asked for from the next renewal."""
-        self.rate_per_min = rate_per_min
+        """A new limit (a server announced another, or the cluster learned another pace): renewed
+        with the next taker."""
+        if rate_per_min != self.rate_per_min:
+            self.rate_per_min = rate_per_min
+            self.renew_at = float("-inf")
 
     def release(self) -> None:
         """The engine is closing: its share goes back to the others."""
@@ -213,7 +261,34 @@ class LimiterActor:
     def release(self, key: str, kind: str, holder: str) -> None:
         self.shares.release(key, kind, holder)
 
-    def stats(self) -> dict[str, float]:
+    def learned(self, key: str, now: float) -> tuple[float | None, float]:
+        return self.shares.learned(key, now)
+
+    def spent(self, key: str, holder: str, ran_out: float, retry_after: float) -> None:
+        self.shares.spent(key, holder, ran_out, retry_after)
+
+    def pace(
+        self,
+        key: str,
+        holder: str,
+        sends: Mapping[str, Sequence[float]],
+        *,
+        first_sent: float,
+        ran_out: float,
+        retry_after: float,
+        refused_sent: float,
+    ) -> float | None:
+        return self.shares.pace(
+            key,
+            holder,
+            sends,
+            first_sent=first_sent,
+            ran_out=ran_out,
+            retry_after=retry_after,
+            refused_sent=refused_sent,
+        )
+
+    def stats(self) -> dict[str, Any]:
         return self.shares.stats()
 
 
@@ -235,3 +310,41 @@ def ray_bucket(limiter: Any, renew_s: float, longest_s: float) -> Callable[[str,
         return SharedRate((share, release), key, kind, rate_per_min, renew_s=renew_s, longest_s=longest_s)
 
     return bucket
+
+
+class RayPace:
+    """A worker's side of the cluster's pace of one model (the ``shared_pace`` service): its sends
+    reported to the limiter on the wall clock."""
+
+    def __init__(self, limiter: Any, key: str) -> None:
+        self.limiter, self.key = limiter, key
+        self.holder = uuid.uuid4().hex
+
+    async def known(self) -> tuple[float | None, float]:
+        known: tuple[float | None, float] = await self.limiter.learned.remote(self.key, time.time())
+        return known
+
+    def spent(self, retry_after: float) -> None:
+        self.limiter.spent.remote(self.key, self.holder, time.time(), retry_after)  # not waited for
+
+    async def report(
+        self,
+        sends: Mapping[str, Sequence[float]],
+        *,
+        first_sent: float,
+        ran_out: float,
+        retry_after: float,
+        refused_sent: float,
+        now: float,
+    ) -> float | None:
+        shift = time.time() - now  # the engine's clock (monotonic) to the cluster's
+        rate: float | None = await self.limiter.pace.remote(
+            self.key,
+            self.holder,
+            {kind: [t + shift for t in times] for kind, times in sends.items()},
+            first_sent=first_sent + shift,
+            ran_out=ran_out + shift,
+            retry_after=retry_after,
+            refused_sent=refused_sent + shift,
+        )
+        return rate

@@ -9,7 +9,8 @@ the one in flight is redone. The steps that remember rows across groups (dedup) 
 the first of them then run in the driver, over all groups, while it assembles the data file.
 
 Limits: ``[engine]``'s ``requests_per_minute`` and ``tokens_per_minute`` are held for the whole cluster
-by one limiter actor, from which each worker leases a share of the rate (see ``_limiter``); the cost
+by one limiter actor, from which each worker leases a share of the rate (see ``_limiter``), as are a
+limit the server announces and a pace learned from the 429s of one it enforces unannounced; the cost
 and token budgets and the concurrency are divided among the workers (``1/workers`` each)."""
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from datagen.plugin import (
     hookimpl,
     provide,
 )
-from datagen_plugins.executors._limiter import LimiterActor, SharedRate, ray_bucket
+from datagen_plugins.executors._limiter import LimiterActor, RayPace, SharedRate, ray_bucket
 
 log = get_logger(__name__)
 
@@ -63,6 +64,7 @@ class _RayWorker:
 
     def __init__(self, spec: WorkerSpec, limiter: Any, renew_s: float, longest_s: float) -> None:
         provide("shared_rate_bucket", ray_bucket(limiter, renew_s, longest_s))
+        provide("shared_pace", lambda key: RayPace(limiter, key))
         self.worker = spec.start()
 
     def commit(self, groups: Sequence[int]) -> int:
@@ -104,13 +106,15 @@ class RayExecutor:
                     asked = round(job.workers * self.config.cpus_per_worker)
                     options["num_cpus"] = max(os.cpu_count() or 1, asked)
                 ray.init(include_dashboard=False, logging_level=logging.WARNING, **options)
-            info["workers"], info["limiter_calls"] = self._commit(ray, job, pending)
+            info["workers"], limiter = self._commit(ray, job, pending)
+            info["limiter_calls"], info["paces_learned"] = limiter["calls"], limiter["paces"]
         # every pending group is committed now, in this run (a retried call skips what its dead worker
         # had committed, so the workers' own lists would miss those)
         return job.assemble(pending, info)
 
-    def _commit(self, ray: Any, job: PipelineJob, pending: list[int]) -> tuple[int, int]:
-        """``pending`` committed by the workers; returns how many workers, and the limiter's calls."""
+    def _commit(self, ray: Any, job: PipelineJob, pending: list[int]) -> tuple[int, dict[str, Any]]:
+        """``pending`` committed by the workers; returns how many workers, and the limiter's stats:
+        its calls, and the paces learned of servers that enforce a limit they do not announce."""
         from ray.exceptions import RayActorError, RayTaskError
 
         cfg = self.config
@@ -136,7 +140,7 @@ class RayExecutor:
         runs = [pending[i : i + size] for i in range(0, len(pending), size)]
         try:
             self._dispatch(ray, job, actors, runs)
-            calls = int(ray.get(limiter.stats.remote())["calls"])
+            stats: dict[str, Any] = ray.get(limiter.stats.remote())
         except RayTaskError as exc:
             cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else None
             if isinstance(cause, DatagenError):
@@ -150,7 +154,7 @@ class RayExecutor:
         finally:
             for actor in [*actors, limiter]:
                 ray.kill(actor)
-        return workers, calls
+        return workers, stats
 
     @staticmethod
     def _dispatch(ray: Any, job: PipelineJob, actors: list[Any], runs: list[list[int]]) -> None:
