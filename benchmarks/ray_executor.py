@@ -14,8 +14,9 @@
    requests_per_minute`` set to it and room for far more (the server answers at once, 16 in flight per
    worker); for 1, 2 and 4 workers: the rate the server saw while sending, as a ratio to the limit, the
    share answered 429, and the calls to the cluster's limiter. Then (``headers``) the limit announced
-   in the server's rate-limit headers instead of configured, and (``unannounced``) neither: each
-   worker learns a pace from the 429s on its own (slow: the 2- and 4-worker runs take minutes).
+   in the server's rate-limit headers instead of configured, and (``unannounced``) neither: the
+   cluster learns a pace from the 429s, every worker's requests reported to the limiter.
+   ``--rate-workers`` chooses the worker counts of these three (1, 2 and 4).
 
 Each arm is a fresh run directory and a fresh response cache. Nothing is asserted.
 """
@@ -141,6 +142,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--limits", type=int, nargs="+", default=[1200, 12000], help="requests a minute")
     parser.add_argument("--rate-seconds", type=float, default=30.0, help="of requests at each limit")
+    parser.add_argument("--rate-workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--io-rows", type=int, default=20_000)
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument(
@@ -161,10 +163,10 @@ def main() -> None:
     if "waiting" not in args.skip:
         waiting(args.io_rows, args.group, args.workers, args.latency)
     if "rate" not in args.skip:
-        rate_limit(args.limits, args.rate_seconds, [1, 2, 4])
+        rate_limit(args.limits, args.rate_seconds, args.rate_workers)
     for told in ("headers", "unannounced"):
         if told not in args.skip:
-            rate_limit(args.limits, args.rate_seconds, [1, 2, 4], told=told)
+            rate_limit(args.limits, args.rate_seconds, args.rate_workers, told=told)
 
 
 if __name__ == "__main__":
