@@ -315,18 +315,10 @@ def test_a_steady_token_share_is_renewed_as_seldom_as_the_requests() -> None:
     assert calls[-1] - calls[-2] == pytest.approx(4.0, abs=0.05)
 
 
-def test_engines_sharing_a_limiter_share_the_limit_a_server_announces(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Three engines as a cluster's workers, against a server that announces and enforces 3,000
-    requests a minute (2 s windows) in its headers: they share it through the limiter, where each
-    used to take the whole announced rate for itself (three times the limit, the rest refused)."""
+def shared_buckets(monkeypatch: pytest.MonkeyPatch) -> tuple[Shares, list[SharedRate]]:
+    """The ``shared_rate_bucket`` service over a :class:`Shares` in this process, as the ray executor
+    provides it over the limiter actor; returns the shares and every bucket it made."""
     from datagen import services
-    from datagen._datamodel.config import EngineConfig
-    from datagen._engine.core import Engine
-    from datagen._engine.llm import Request
-    from datagen.testing_server import Behaviour, LoopbackServer
-    from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
 
     shares = Shares(ttl_s=21.0)
     buckets: list[SharedRate] = []
@@ -339,6 +331,22 @@ def test_engines_sharing_a_limiter_share_the_limit_a_server_announces(
         return buckets[-1]
 
     monkeypatch.setitem(services._PROVIDED, "shared_rate_bucket", bucket)
+    return shares, buckets
+
+
+def test_engines_sharing_a_limiter_share_the_limit_a_server_announces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three engines as a cluster's workers, against a server that announces and enforces 3,000
+    requests a minute (2 s windows) in its headers: they share it through the limiter, where each
+    used to take the whole announced rate for itself (three times the limit, the rest refused)."""
+    from datagen._datamodel.config import EngineConfig
+    from datagen._engine.core import Engine
+    from datagen._engine.llm import Request
+    from datagen.testing_server import Behaviour, LoopbackServer
+    from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
+
+    shares, buckets = shared_buckets(monkeypatch)
     behaviour = Behaviour(
         enforce_limit=True, requests_per_minute=3000, limit_window_s=2.0, rate_limit_headers=True
     )
@@ -498,18 +506,8 @@ def test_engines_sharing_a_limiter_learn_one_pace_of_a_limit_nobody_announced(
     from datagen.testing_server import Behaviour, LoopbackServer
     from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
 
-    shares = Shares(ttl_s=21.0)
-    buckets: list[SharedRate] = []
+    shares, buckets = shared_buckets(monkeypatch)
     answers: list[float | None] = []
-
-    async def share(*args: Any, **kwargs: Any) -> float:
-        return shares.share(*args, **kwargs)
-
-    def bucket(key: str, kind: str, rate: float) -> SharedRate:
-        buckets.append(SharedRate((share, shares.release), key, kind, rate))
-        return buckets[-1]
-
-    monkeypatch.setitem(services._PROVIDED, "shared_rate_bucket", bucket)
     monkeypatch.setitem(services._PROVIDED, "shared_pace", lambda key: InProcessPace(shares, key, answers))
     limit = 1800
 

@@ -87,27 +87,13 @@ class Shares:
         return grant
 
     def pace(
-        self,
-        key: str,
-        holder: str,
-        sends: Mapping[str, Sequence[float]],
-        *,
-        first_sent: float,
-        ran_out: float,
-        retry_after: float,
-        refused_sent: float,
+        self, key: str, holder: str, sends: Mapping[str, Sequence[float]], **exhaustion: float
     ) -> float | None:
         """A worker met a budget the server does not announce: its sends since it last reported (wall
-        clock), and the cluster's pace learned from every worker's, per minute (None: none yet)."""
+        clock) and when the budget ran out (:meth:`ClusterPace.report`'s ``exhaustion``); the
+        cluster's pace learned from every worker's, per minute (None: none yet)."""
         self.calls += 1
-        return self.paces.setdefault(key, ClusterPace()).report(
-            holder,
-            sends,
-            first_sent=first_sent,
-            ran_out=ran_out,
-            retry_after=retry_after,
-            refused_sent=refused_sent,
-        )
+        return self.paces.setdefault(key, ClusterPace()).report(holder, sends, **exhaustion)
 
     def learned(self, key: str, now: float) -> tuple[float | None, float]:
         """The pace learned of ``key``'s server, per minute (None: none yet), and the seconds from
@@ -268,25 +254,9 @@ class LimiterActor:
         self.shares.spent(key, holder, ran_out, retry_after)
 
     def pace(
-        self,
-        key: str,
-        holder: str,
-        sends: Mapping[str, Sequence[float]],
-        *,
-        first_sent: float,
-        ran_out: float,
-        retry_after: float,
-        refused_sent: float,
+        self, key: str, holder: str, sends: Mapping[str, Sequence[float]], **exhaustion: float
     ) -> float | None:
-        return self.shares.pace(
-            key,
-            holder,
-            sends,
-            first_sent=first_sent,
-            ran_out=ran_out,
-            retry_after=retry_after,
-            refused_sent=refused_sent,
-        )
+        return self.shares.pace(key, holder, sends, **exhaustion)
 
     def stats(self) -> dict[str, Any]:
         return self.shares.stats()
