@@ -11,9 +11,10 @@ evidence either: after a burst it still counts the burst's refusals when a later
 429 (a sliding window reopening a few requests at a time), and the pace from that short period fell
 to 0.75 of the limit.
 
-An engine learns from its own requests (:class:`SendLog`). An executor's limiter learns the same way
-from every worker's requests merged into one log, so that a cluster paces at the server's rate, not
-at the part of it one worker saw."""
+An engine learns from its own requests (:class:`SendLog`). An executor's limiter learns from every
+worker's requests merged into one log (:class:`ClusterPace`, with three rules more that reports of
+one exhaustion arriving one after another need), so that a cluster paces at the server's rate, not at
+the part of it one worker saw."""
 
 from __future__ import annotations
 
@@ -35,11 +36,11 @@ CONGESTION_SHARE = 0.2
 REFUSED_IN_A_ROW = 5
 #: a share of refusals among fewer sends than this in a period says nothing (nor does their rate)
 PERIOD_MIN_SENDS = 10
-#: the send times an engine keeps of each kind
+#: the send times kept of each kind (an engine's, or a cluster's limiter's: 10 MB)
 KEPT = 100_000
 
 #: after a spent budget reopens, a worker that starts asks again this often, for up to REPORT_WAIT_S,
-#: until the worker that met it has reported (and the cluster learned the pace it teaches)
+#: until the workers that met it have reported (and the cluster learned the pace it teaches)
 REPORT_POLL_S = 0.05
 REPORT_WAIT_S = 1.0
 
@@ -150,7 +151,7 @@ class ClusterPace:
     reopen all at once holds that burst's requests on top of its own (1.14 times the limit, measured)."""
 
     def __init__(self) -> None:
-        self.log = SendLog(kept=10 * KEPT)
+        self.log = SendLog()
         self.first_sent = float("inf")
         self.reopenings: list[float] = []  # when the budget reopened after each exhaustion before
         self.reopens: float | None = None  # ... and will after the one being measured
