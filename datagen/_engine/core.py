@@ -1009,8 +1009,7 @@ class Engine:
         if rate is None:  # none yet: ask again before the next request (the others report too)
             self._asked = False
             return
-        accepted = self._sends.between(start, event)["accepted"]
-        self.limit.forget_cap_since(max(accepted, default=start))
+        self.limit.forget_cap_since(self._sends.last_accepted(start, event))
         self._pace_with_cluster(rate)
 
     def _pace_with_cluster(self, rate: float) -> None:

@@ -78,17 +78,20 @@ class SendLog:
         """The sends in ``(after, until]``, by kind: what a worker reports."""
         return {kind: [t for t in times if after < t <= until] for kind, times in self.sends.items()}
 
+    def last_accepted(self, start: float, until: float) -> float:
+        """When the last request accepted in ``[start, until]`` was sent (``start`` if none was)."""
+        return max((t for t in self.sends["accepted"] if start <= t <= until), default=start)
+
     def pace(self, start: float, until: float, reopens: float, *, reached: bool = False) -> Pace | None:
         """The pace taught by the period from ``start`` (the budget opened) to ``reopens`` (it opens
         again), whose requests are those sent until ``until`` (the budget ran out); None when the
         period reached no limit (see the module docstring; ``reached``: it is known to have) or
         nothing was accepted in it."""
-        accepted_sends = [t for t in self.sends["accepted"] if start <= t <= until]
-        accepted = len(accepted_sends)
+        accepted = sum(1 for t in self.sends["accepted"] if start <= t <= until)
         refused = sum(1 for t in self.sends["refused"] if start <= t <= until)
         sends = accepted + refused
         in_period = refused / sends if sends >= PERIOD_MIN_SENDS else 0.0
-        last_accepted = max(accepted_sends, default=start)
+        last_accepted = self.last_accepted(start, until)
         in_a_row = sum(
             1
             for t in itertools.chain(self.sends["refused"], self.sends["capped"])

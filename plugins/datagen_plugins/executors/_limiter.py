@@ -86,6 +86,13 @@ class Shares:
         table[holder] = (grant, now + min(self.ttl_s, ttl_s or self.ttl_s))
         return grant
 
+    def _pace(self, key: str) -> ClusterPace:
+        """``key``'s pace, made on first use."""
+        pace = self.paces.get(key)
+        if pace is None:
+            pace = self.paces[key] = ClusterPace()
+        return pace
+
     def pace(
         self, key: str, holder: str, sends: Mapping[str, Sequence[float]], **exhaustion: float
     ) -> float | None:
@@ -93,18 +100,18 @@ class Shares:
         clock) and when the budget ran out (:meth:`ClusterPace.report`'s ``exhaustion``); the
         cluster's pace learned from every worker's, per minute (None: none yet)."""
         self.calls += 1
-        return self.paces.setdefault(key, ClusterPace()).report(holder, sends, **exhaustion)
+        return self._pace(key).report(holder, sends, **exhaustion)
 
     def learned(self, key: str, now: float) -> tuple[float | None, float]:
         """The pace learned of ``key``'s server, per minute (None: none yet), and the seconds from
         ``now`` (the wall clock) until its budget reopens, if a worker met it spent."""
         self.calls += 1
-        return self.paces.setdefault(key, ClusterPace()).known(now)
+        return self._pace(key).known(now)
 
     def spent(self, key: str, holder: str, ran_out: float, retry_after: float) -> None:
         """``holder`` met ``key``'s budget spent at ``ran_out`` (the wall clock)."""
         self.calls += 1
-        self.paces.setdefault(key, ClusterPace()).spent(holder, ran_out, retry_after)
+        self._pace(key).spent(holder, ran_out, retry_after)
 
     def release(self, key: str, kind: str, holder: str) -> None:
         """``holder`` is done: its share is free for the others' next renewal."""
