@@ -103,6 +103,10 @@ PROBE_MAX = 512
 #: at the door like a cap's, and the cap taken from it (the few in flight at the pace) held a run at
 #: 0.77 of a limit its user had set right; a probe above a real cap costs a 429 or two
 PROBE_PACED = 2
+#: a 429 at the door is no concurrency cap when this many of the last answers (up to LATENCY_MAX)
+#: were to requests sent with more others in flight than it saw: a cap refuses those (a budget spent
+#: while few are in flight looks like a cap of those few, and held a run at half its limit)
+SERVED_ABOVE = 16
 
 
 class Verdict(enum.Enum):
@@ -173,6 +177,7 @@ class AdaptiveLimit:
         self.decreases = 0  # 0.7 decreases
         # (requests in flight when sent, latency) of the last answers
         self._samples: deque[tuple[int, float]] = deque(maxlen=LATENCY_MAX)
+        self._served_depths: deque[int] = deque(maxlen=LATENCY_MAX)  # ... and the depths alone, all kept
         self._latency_sum = 0.0
         self._jumps = 0.0
         self._mean_latency = 0.0  # over the last window, as of the last answer
@@ -293,6 +298,7 @@ class AdaptiveLimit:
             return
         self._hold = False
         if flight is not None:
+            self._served_depths.append(flight.depth)
             if flight.sent_at >= self._clamped_at:
                 self._served_since_clamp = True
             if self.ceiling is not None and flight in self._at_clamp:
@@ -567,6 +573,9 @@ class AdaptiveLimit:
             if self._fastest == float("inf"):  # no answer yet to compare it with: the first one will
                 self._door_unseen = max(self._door_unseen or 0.0, now - flight.sent_at)
             if self.ceiling is None:
+                if sum(depth > others for depth in self._served_depths) >= SERVED_ABOVE:
+                    # the server often served more at once than this lately: a budget spent, no cap
+                    return Verdict.BUDGET
                 self._clamp(others)
                 return Verdict.CAP
             if flight.depth > self.ceiling or flight.sent_at < self._clamped_at:  # sent above the cap
