@@ -995,14 +995,18 @@ class Engine:
         event, retry_after, refused_sent = self._pending_limit
         self._pending_limit = None
         start = self._reopened_at if self._reopened_at is not None else self.limit.first_sent
-        self._reopened_at = event + retry_after
         self._learned_at = event
         if self._cluster_pace is not None:
+            self._reopened_at = event + retry_after
             await self._learn_with_cluster(start, event, retry_after, refused_sent)
             return
         pace = self._sends.pace(start, event, event + retry_after)
         if pace is None:
+            # the next exhaustion measures from the same start: a budget that runs out again and
+            # again with a few refused each time (a sliding window reopening a request at a time,
+            # few in flight) adds up to a limit reached; a busy server's occasional 429 does not
             return
+        self._reopened_at = event + retry_after
         self.limit.forget_cap_since(pace.last_accepted)
         if self._rpm is None:
             self._rpm = TokenBucket(pace.requests_per_minute, self.clock, REQUEST_BURST_S)
