@@ -408,7 +408,7 @@ def test_a_cap_met_while_a_rate_paces_the_engine_is_probed_soon() -> None:
 def test_a_cap_is_probed_after_seconds_and_each_probe_that_holds_goes_twice_as_far() -> None:
     """Two clients against one server's cap of 8: the one that started second learned a cap of 1 while
     the first held 7 slots, and probed it after 32 windows of 16 answers, 51 s at 0.1 s an answer: it
-    took 46.9 s for what needs 10 (``/tmp`` harness, two engines in one process). A 429 cap is now
+    took 46.9 s for what needs 10 (two engines in one process, the loopback server). A 429 cap is now
     probed after PROBE_AFTER_S too, and a probe that holds doubles the next one's step."""
     t = VirtualTime()
     limit = AdaptiveLimit(None, t.clock)
