@@ -107,10 +107,6 @@ PROBE_PACED = 2
 #: cap of 1, 32 windows were 512 answers, 51 s at 0.1 s an answer, while the other client that had
 #: held the server's slots was long gone; each probe that holds doubles the next one's step
 PROBE_AFTER_S = 5.0
-#: a 429 at the door is no concurrency cap when this many of the last answers (up to LATENCY_MAX)
-#: were to requests sent with more others in flight than it saw: a cap refuses those (a budget spent
-#: while few are in flight looks like a cap of those few, and held a run at half its limit)
-SERVED_ABOVE = 16
 
 
 class Verdict(enum.Enum):
@@ -181,7 +177,6 @@ class AdaptiveLimit:
         self.decreases = 0  # 0.7 decreases
         # (requests in flight when sent, latency) of the last answers
         self._samples: deque[tuple[int, float]] = deque(maxlen=LATENCY_MAX)
-        self._served_depths: deque[int] = deque(maxlen=LATENCY_MAX)  # ... and the depths alone, all kept
         self._latency_sum = 0.0
         self._jumps = 0.0
         self._mean_latency = 0.0  # over the last window, as of the last answer
@@ -304,7 +299,6 @@ class AdaptiveLimit:
             return
         self._hold = False
         if flight is not None:
-            self._served_depths.append(flight.depth)
             if flight.sent_at >= self._clamped_at:
                 self._served_since_clamp = True
             if self.ceiling is not None and flight in self._at_clamp:
@@ -592,9 +586,6 @@ class AdaptiveLimit:
             if self._fastest == float("inf"):  # no answer yet to compare it with: the first one will
                 self._door_unseen = max(self._door_unseen or 0.0, now - flight.sent_at)
             if self.ceiling is None:
-                if sum(depth > others for depth in self._served_depths) >= SERVED_ABOVE:
-                    # the server often served more at once than this lately: a budget spent, no cap
-                    return Verdict.BUDGET
                 self._clamp(others)
                 return Verdict.CAP
             if flight.depth > self.ceiling or flight.sent_at < self._clamped_at:  # sent above the cap
@@ -995,18 +986,14 @@ class Engine:
         event, retry_after, refused_sent = self._pending_limit
         self._pending_limit = None
         start = self._reopened_at if self._reopened_at is not None else self.limit.first_sent
+        self._reopened_at = event + retry_after
         self._learned_at = event
         if self._cluster_pace is not None:
-            self._reopened_at = event + retry_after
             await self._learn_with_cluster(start, event, retry_after, refused_sent)
             return
         pace = self._sends.pace(start, event, event + retry_after)
         if pace is None:
-            # the next exhaustion measures from the same start: a budget that runs out again and
-            # again with a few refused each time (a sliding window reopening a request at a time,
-            # few in flight) adds up to a limit reached; a busy server's occasional 429 does not
             return
-        self._reopened_at = event + retry_after
         self.limit.forget_cap_since(pace.last_accepted)
         if self._rpm is None:
             self._rpm = TokenBucket(pace.requests_per_minute, self.clock, REQUEST_BURST_S)

@@ -2,8 +2,7 @@
 
 A spent budget refuses every request sent after it ran out, until it reopens. The requests the server
 accepted from the moment its budget (re)opened until it ran out, over the time until it reopens again,
-are the rate it allows; each new exhaustion measures again (an engine alone measures from the same
-start when the last period taught nothing, so that refusals too few to show a limit add up).
+are the rate it allows; each new exhaustion measures again.
 
 Only a limit reached in the period measured teaches a pace: when 429s are frequent among the requests
 sent in it, or when it ends in refusals in a row. Not an occasional 429 with a ``Retry-After`` from a
