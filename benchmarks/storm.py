@@ -24,6 +24,10 @@ provider that does not announce its limit), 400 ms per answer (the limit needs 4
 datagen with nothing set and at 4, 8 and 16 in flight, against the same told the limit
 (``engine.requests_per_minute=600``): seconds, the share of the limit used, 429s.
 
+*Shared*: two datagen processes with nothing set against the storm's server, 400 rows each, the
+second started 0.5 s after the first (two jobs against one capped deployment): the seconds until both
+are done, against the ideal 800 / 8 x 0.1 = 10 s, and the share answered 429.
+
 Peers run from their own environments (``pip install data-designer`` / ``distilabel requests openai`` /
 ``bespokelabs-curator``); a peer whose Python is not given is left out. Nothing is asserted.
 """
@@ -169,6 +173,42 @@ def queue(repeats: int, spread: float = 0.0, slots: int = CAP) -> None:
             )
 
 
+def shared(repeats: int, rows: int, stagger: float = 0.5) -> None:
+    """Two datagen processes, nothing set, against one server's cap: the second starts ``stagger`` s
+    after the first, while the first holds the slots."""
+    ideal = 2 * rows / CAP * LATENCY
+    print(
+        f"\n== two clients sharing a cap of {CAP} in flight (429, Retry-After: 1, above it), "
+        f"{LATENCY * 1000:.0f} ms per answer, {rows} rows each, the second {stagger} s after the first; "
+        f"ideal {ideal:.1f} s; {repeats} runs"
+    )
+    behaviour = Behaviour(latency_s=LATENCY, max_in_flight=CAP, cap_retry_after_s=1)
+    for _ in range(repeats):
+        with LoopbackServer(behaviour) as srv, tempfile.TemporaryDirectory() as folder:
+            env = {**os.environ, "OPENAI_API_KEY": "sk-bench"}
+            start = time.perf_counter()
+            procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+            for client in range(2):
+                tmp = Path(folder) / str(client)
+                tmp.mkdir()
+                cmd = datagen_cmd(srv.url, rows, None, tmp)
+                quiet = subprocess.DEVNULL
+                procs.append((subprocess.Popen(cmd, cwd=tmp, env=env, stdout=quiet, stderr=quiet), tmp))
+                time.sleep(stagger if client == 0 else 0)
+            took = []
+            for proc, _ in procs:
+                proc.wait(timeout=TIMEOUT_S)
+                took.append(time.perf_counter() - start)
+            made = [len((tmp / "out.jsonl").read_text().splitlines()) for _, tmp in procs]
+            received = sum(srv.received.values())
+            refused = srv.errors["429-cap"] + srv.limited
+        share = refused / max(1, received)
+        print(
+            f"datagen x2 (nothing set)     {max(took):.1f} s ({max(took) / ideal:.2f}x ideal; each done at "
+            f"{took[0]:.1f} s and {took[1]:.1f} s); answered 429: {share:.0%}; rows {made}"
+        )
+
+
 def budget(repeats: int, rows: int) -> None:
     rpm, window, latency = 600, 5.0, 0.4
     behaviour = Behaviour(
@@ -207,7 +247,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rows", type=int, default=200)
-    parser.add_argument("--only", choices=["storm", "queue", "budget"])
+    parser.add_argument("--only", choices=["storm", "queue", "budget", "shared"])
     parser.add_argument(
         "--spread", type=float, default=0.0, help="queue: each answer's latency varies by up to this share"
     )
@@ -231,6 +271,8 @@ def main() -> None:
         queue(args.repeats, args.spread, args.slots)
     if args.only in (None, "budget"):
         budget(args.repeats, 300)
+    if args.only in (None, "shared"):
+        shared(args.repeats, 2 * args.rows)
 
 
 if __name__ == "__main__":
