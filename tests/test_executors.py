@@ -154,6 +154,17 @@ class Clock:
         self.now += max(0.0, seconds)
 
 
+def granted(shares: Shares, *args: Any, **kwargs: Any) -> float:
+    """The share :meth:`Shares.share` grants, per minute."""
+    return shares.share(*args, **kwargs)[0]
+
+
+def lease(grant: float, holding: float, renew_s: float, steady_s: float, **_: Any) -> tuple[float, float]:
+    """What the limiter answers a worker granted ``grant`` (see :meth:`Shares.share`): a share that
+    came back as the worker held it is renewed after ``steady_s``, a changed one after ``renew_s``."""
+    return grant, steady_s if holding and abs(grant - holding) <= 0.01 * holding else renew_s
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     ops=st.lists(
@@ -168,8 +179,8 @@ def test_the_shares_never_add_up_to_more_than_the_rate(ops: list[tuple[str, int,
     for op, holder, seconds in ops:
         if op == "share":
             lease = max(0.1, seconds)  # each holder's own lease (its renewal interval)
-            held[holder] = shares.share(
-                "m", "requests", 600.0, str(holder), holding=held.get(holder, 0.0), ttl_s=lease
+            held[holder] = granted(
+                shares, "m", "requests", 600.0, str(holder), holding=held.get(holder, 0.0), ttl_s=lease
             )
         elif op == "release":
             shares.release("m", "requests", str(holder))
@@ -185,28 +196,67 @@ def test_the_shares_never_add_up_to_more_than_the_rate(ops: list[tuple[str, int,
 def test_a_newcomer_gets_its_fair_share_as_the_others_renew() -> None:
     clock = Clock()
     shares = Shares(ttl_s=3.0, clock=clock)
-    assert shares.share("m", "requests", 600.0, "a") == 600.0
-    assert shares.share("m", "requests", 600.0, "b") == 0.0  # a holds it all until it renews
+    assert granted(shares, "m", "requests", 600.0, "a") == 600.0
+    assert granted(shares, "m", "requests", 600.0, "b") == 0.0  # a holds it all until it renews
     clock.now += 1
-    assert shares.share("m", "requests", 600.0, "a", holding=600.0) == 300.0
-    assert shares.share("m", "requests", 600.0, "b") == 300.0
+    assert granted(shares, "m", "requests", 600.0, "a", holding=600.0) == 300.0
+    assert granted(shares, "m", "requests", 600.0, "b") == 300.0
     shares.release("m", "requests", "b")
-    assert shares.share("m", "requests", 600.0, "a", holding=300.0) == 600.0
+    assert granted(shares, "m", "requests", 600.0, "a", holding=300.0) == 600.0
     clock.now += 5  # a stops renewing (it died): its lease runs out, a newcomer gets the whole rate
-    assert shares.share("m", "requests", 600.0, "c") == 600.0
+    assert granted(shares, "m", "requests", 600.0, "c") == 600.0
+
+
+def test_a_holder_granted_nothing_asks_again_when_a_share_may_free() -> None:
+    """A newcomer is told to come back just after the holder's renewal falls due (8 s away), not
+    every quarter second, and one given less than its fair share when the next holder's is; while a
+    holder that went quiet is late it asks every quarter second, and once it is a whole ``renew_s``
+    late, not until its lease ends."""
+    clock = Clock()
+    shares = Shares(ttl_s=30.0, clock=clock)
+    assert shares.share("m", "requests", 600.0, "a", holding=600.0, ttl_s=17.0, steady_s=8.0) == (600.0, 8.0)
+    assert shares.share("m", "requests", 600.0, "b") == (0.0, pytest.approx(8.05))
+    clock.now = 8.0  # a comes down to its fair share, renewed after renew_s as it changed
+    assert shares.share("m", "requests", 600.0, "a", holding=600.0, steady_s=8.0) == (300.0, 1.0)
+    clock.now = 8.05
+    assert shares.share("m", "requests", 600.0, "b") == (300.0, 1.0)
+    clock.now = 9.0
+    assert shares.share("m", "requests", 600.0, "a", holding=300.0, steady_s=2.0) == (300.0, 2.0)
+    clock.now = 9.05
+    assert shares.share("m", "requests", 600.0, "b", holding=300.0, steady_s=4.0) == (300.0, 4.0)
+    clock.now = 9.5  # c gets nothing until a, renewing at 11, comes down and leaves it 100 ...
+    assert shares.share("m", "requests", 600.0, "c") == (0.0, pytest.approx(1.55))
+    clock.now = 11.0
+    assert shares.share("m", "requests", 600.0, "a", holding=300.0, steady_s=4.0) == (200.0, 1.0)
+    clock.now = 11.05  # ... then it asks again as b, above its fair share, renews at 13.05, not
+    # after its own renew_s
+    assert shares.share("m", "requests", 600.0, "c", steady_s=3.0) == (100.0, pytest.approx(2.05))
+    assert shares.share("m", "requests", 600.0, "c", steady_s=1.5) == (100.0, 1.5)  # its lease's limit
+
+    clock.now = 0.0
+    shares = Shares(ttl_s=30.0, clock=clock)
+    assert shares.share("m", "requests", 600.0, "a", holding=600.0, ttl_s=5.0, steady_s=2.0) == (600.0, 2.0)
+    clock.now = 2.5  # a is due since 2 s and has not renewed
+    assert shares.share("m", "requests", 600.0, "b") == (0.0, 0.25)
+    clock.now = 3.5
+    assert shares.share("m", "requests", 600.0, "b") == (0.0, pytest.approx(1.55))  # a's lease ends at 5
+    clock.now = 5.05
+    assert shares.share("m", "requests", 600.0, "b") == (600.0, 1.0)
 
 
 def test_a_restarted_limiter_lets_no_share_grow_until_its_table_is_rebuilt() -> None:
     clock = Clock()
     shares = Shares(ttl_s=3.0, restarted=True, clock=clock)
-    assert shares.share("m", "requests", 600.0, "a", holding=300.0) == 300.0  # not the 600 a fresh one gives
-    assert shares.share("m", "requests", 600.0, "b", holding=300.0) == 300.0
-    assert shares.share("m", "requests", 600.0, "new") == 0.0
+    assert (
+        granted(shares, "m", "requests", 600.0, "a", holding=300.0) == 300.0
+    )  # not the 600 a fresh one gives
+    assert granted(shares, "m", "requests", 600.0, "b", holding=300.0) == 300.0
+    assert granted(shares, "m", "requests", 600.0, "new") == 0.0
     clock.now += 2.5  # still rebuilding: a and b may shrink to a fair third (new holds a lease) ...
-    assert shares.share("m", "requests", 600.0, "a", holding=300.0) == 200.0
-    assert shares.share("m", "requests", 600.0, "b", holding=300.0) == 200.0
+    assert granted(shares, "m", "requests", 600.0, "a", holding=300.0) == 200.0
+    assert granted(shares, "m", "requests", 600.0, "b", holding=300.0) == 200.0
     clock.now += 1.0  # ... and new, its first lease run out, takes what they leave
-    assert shares.share("m", "requests", 600.0, "new") == 200.0
+    assert granted(shares, "m", "requests", 600.0, "new") == 200.0
 
 
 def test_a_worker_paces_at_its_share_and_renews_it() -> None:
@@ -215,12 +265,10 @@ def test_a_worker_paces_at_its_share_and_renews_it() -> None:
     shares.share("m", "requests", 600.0, "other")  # another worker holds the rate: ours waits for it
     released: list[str] = []
 
-    async def share(
-        key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float, **_: Any
-    ) -> float:
+    async def share(key: str, kind: str, rate: float, holder: str, **kw: Any) -> tuple[float, float]:
         if holder != "other":
             shares.share(key, kind, rate, "other", holding=600.0 if clock.now < 1 else 300.0)  # it renews
-        return shares.share(key, kind, rate, holder, holding=holding, ttl_s=ttl_s)
+        return shares.share(key, kind, rate, holder, **kw)
 
     bucket = SharedRate(
         (share, lambda key, kind, holder: released.append(holder)), "m", "requests", 600.0, clock=clock
@@ -233,7 +281,7 @@ def test_a_worker_paces_at_its_share_and_renews_it() -> None:
     asyncio.run(send(31))
     assert bucket.rate == 5.0  # 300 a minute: half the rate, beside the other worker
     assert 6.0 <= clock.now <= 8.0  # ~1 s waiting for a share, then 30 requests at 5 a second
-    assert bucket.calls <= 15
+    assert bucket.calls <= 5  # it asked again as the other worker renewed, not every quarter second
     bucket.release()
     assert released == [bucket.holder]
 
@@ -245,9 +293,9 @@ def test_takers_waiting_in_line_follow_a_share_that_changes() -> None:
     sent: list[float] = []
 
     async def share(
-        key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float, **_: Any
-    ) -> float:
-        return 600.0 if clock.now < 1 else 300.0
+        key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float, **kw: Any
+    ) -> tuple[float, float]:
+        return lease(600.0 if clock.now < 1 else 300.0, holding, **kw)
 
     bucket = SharedRate((share, lambda key, kind, holder: None), "m", "requests", 1200.0, clock=clock)
 
@@ -272,10 +320,10 @@ def test_a_steady_share_is_renewed_less_often() -> None:
     calls: list[tuple[float, float]] = []  # (when, lease asked)
 
     async def share(
-        key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float, **_: Any
-    ) -> float:
+        key: str, kind: str, rate: float, holder: str, *, holding: float, ttl_s: float, **kw: Any
+    ) -> tuple[float, float]:
         calls.append((clock.now, ttl_s))
-        return 3000.0 if clock.now < 40 else 1500.0
+        return lease(3000.0 if clock.now < 40 else 1500.0, holding, **kw)
 
     bucket = SharedRate((share, lambda key, kind, holder: None), "m", "requests", 6000.0, clock=clock)
 
@@ -300,9 +348,9 @@ def test_a_steady_token_share_is_renewed_as_seldom_as_the_requests() -> None:
     clock = Clock()
     calls: list[float] = []
 
-    async def share(key: str, kind: str, rate: float, holder: str, **_: Any) -> float:
+    async def share(key: str, kind: str, rate: float, holder: str, **kw: Any) -> tuple[float, float]:
         calls.append(clock.now)
-        return 300_000.0
+        return lease(300_000.0, **kw)
 
     bucket = SharedRate((share, lambda key, kind, holder: None), "m", "tokens", 600_000.0, clock=clock)
 
@@ -323,7 +371,7 @@ def shared_buckets(monkeypatch: pytest.MonkeyPatch) -> tuple[Shares, list[Shared
     shares = Shares(ttl_s=21.0)
     buckets: list[SharedRate] = []
 
-    async def share(*args: Any, **kwargs: Any) -> float:
+    async def share(*args: Any, **kwargs: Any) -> tuple[float, float]:
         return shares.share(*args, **kwargs)
 
     def bucket(key: str, kind: str, rate: float) -> SharedRate:

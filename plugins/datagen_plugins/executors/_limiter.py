@@ -11,11 +11,18 @@ that sends a share of the configured rate for ``ttl_s`` seconds:
   finishes hands it back at once.
 
 Each worker paces its own requests at its share, so the cluster never sends faster than the rate.
-It renews its lease every ``renew_s`` while the share changes, and at twice the interval each time it
-comes back the same, up to the longer of ``renew_s`` and the time the worker takes to send 200
-requests at the pace it sent since the last renewal (at most ``longest_s``; counted in requests for a
-token rate too): limiter calls stay near 0.5 % of the requests at any rate above about
-20 a second per worker, and a change (a worker joining or leaving) is taken up within one interval.
+The limiter tells each worker when to renew:
+
+- at its fair share, ``renew_s`` after it changed (workers come and go in bunches), and twice the
+  last interval each time it comes back the same, up to the longer of ``renew_s`` and the time the
+  worker takes to send 200 requests at the pace it sent since the last renewal (at most
+  ``longest_s``; counted in requests for a token rate too): limiter calls stay near 0.5 % of the
+  requests at any rate above about 20 a second per worker, and a worker joining or leaving is taken
+  up within one interval;
+- below it (a newcomer), just after the first renewal due of another worker with a share, when more
+  may be left: every ``renew_s / 4`` while one is late by less than ``renew_s``, else when the first
+  lease ends. A newcomer waiting 10 s for a steady worker to come down asks twice, not forty times.
+
 Each lease lasts two intervals and ``renew_s`` from the renewal that granted it: the longest a
 worker that died keeps its share from the others.
 
@@ -44,6 +51,9 @@ LEARNED = "learned"
 class Shares:
     """Leases of a share of each (model key, kind)'s configured rate."""
 
+    #: how long after another holder's renewal falls due a holder waiting for a share asks again
+    AFTER_S = 0.05
+
     def __init__(
         self, *, ttl_s: float = 3.0, restarted: bool = False, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -55,6 +65,8 @@ class Shares:
         #: until when holders may not grow (a restarted limiter rebuilding its table)
         self.frozen_until = clock() + ttl_s if restarted else float("-inf")
         self.leases: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}  # holder -> (rate, expiry)
+        #: when each holder is due to renew (the clock), by (model key, kind)
+        self.due: dict[tuple[str, str], dict[str, float]] = {}
         self.calls = 0
 
     def share(
@@ -66,17 +78,23 @@ class Shares:
         *,
         holding: float = 0.0,
         ttl_s: float | None = None,
-    ) -> float:
+        renew_s: float = 1.0,
+        steady_s: float | None = None,
+    ) -> tuple[float, float]:
         """``holder``'s share of ``rate_per_min`` (per minute) for the next ``ttl_s`` (at most the
-        limiter's); ``holding`` is the share it paces at now (what a restarted limiter rebuilds its
-        table from)."""
+        limiter's), and the seconds until it should renew: ``steady_s`` (default ``renew_s``) at its
+        fair share, else the time until another holder's renewal or lease end may leave it more
+        (never under ``renew_s / 4``; at most ``steady_s`` when it holds some). ``holding`` is the
+        share it paces at now, what a restarted limiter rebuilds its table from."""
         self.calls += 1
         now = self.clock()
         if kind == LEARNED and key in self.paces:
             rate_per_min = self.paces[key].rate or rate_per_min
         table = self.leases.setdefault((key, kind), {})
+        due = self.due.setdefault((key, kind), {})
         for other in [h for h, (_, expiry) in table.items() if expiry <= now]:
             del table[other]  # stopped renewing: finished or died
+            due.pop(other, None)
         if holder not in table:
             table[holder] = (holding if now < self.frozen_until else 0.0, now)
         others = sum(rate for h, (rate, _) in table.items() if h != holder)
@@ -84,7 +102,39 @@ class Shares:
         if now < self.frozen_until:
             grant = min(grant, holding)
         table[holder] = (grant, now + min(self.ttl_s, ttl_s or self.ttl_s))
-        return grant
+        steady, fair = steady_s or renew_s, rate_per_min / len(table)
+        if grant >= 0.99 * fair > 0:  # its fair share: soon again if it changed (changes come in bunches)
+            next_s = steady if abs(grant - holding) <= 0.01 * holding else renew_s
+        else:  # less: more is left as the others come down, and a lease must last until then
+            next_s = self._freed_in(table, due, holder, now, renew_s=renew_s, fair=fair)
+            if grant > 0:
+                next_s = min(next_s, steady)
+        due[holder] = now + next_s
+        return grant, next_s
+
+    def _freed_in(
+        self,
+        table: Mapping[str, tuple[float, float]],
+        due: Mapping[str, float],
+        holder: str,
+        now: float,
+        *,
+        renew_s: float,
+        fair: float,
+    ) -> float:
+        """Seconds until more may be left for ``holder``: just after the first renewal due of another
+        holder above its fair share (of any with a share, if none is), asked again soon while one is
+        overdue by under ``renew_s``, else the first lease to end; or the end of a restarted
+        limiter's rebuilding."""
+        events = [self.frozen_until] if self.frozen_until > now else []
+        others = {h: lease for h, lease in table.items() if h != holder and lease[0] > 0}
+        above = {h: lease for h, lease in others.items() if lease[0] > 1.01 * fair} or others
+        for other, (_, expiry) in above.items():
+            when = due.get(other, expiry)
+            events.append(when if when > now else now if now - when < renew_s else expiry)
+        if not events:
+            return renew_s
+        return max(renew_s / 4, min(events) - now + self.AFTER_S)
 
     def _pace(self, key: str) -> ClusterPace:
         """``key``'s pace, made on first use."""
@@ -116,6 +166,7 @@ class Shares:
     def release(self, key: str, kind: str, holder: str) -> None:
         """``holder`` is done: its share is free for the others' next renewal."""
         self.leases.get((key, kind), {}).pop(holder, None)
+        self.due.get((key, kind), {}).pop(holder, None)
 
     def stats(self) -> dict[str, Any]:
         """Calls answered, and the paces learned (requests a minute, by model key)."""
@@ -136,7 +187,7 @@ class SharedRate:
 
     def __init__(
         self,
-        limiter: tuple[Callable[..., Awaitable[float]], Callable[[str, str, str], None]],
+        limiter: tuple[Callable[..., Awaitable[tuple[float, float]]], Callable[[str, str, str], None]],
         key: str,
         kind: str,
         rate_per_min: float,
@@ -175,21 +226,23 @@ class SharedRate:
         steady = min(self.longest_s, max(self.renew_s, self.REQUESTS_PER_CALL / max(sent_per_s, 1e-9)))
         longer = min(steady, 2 * self.interval)
         self.calls += 1
-        granted = await self._share(
+        granted, next_s = await self._share(
             self.key,
             self.kind,
             self.rate_per_min,
             self.holder,
             holding=self.rate * 60,
             ttl_s=self.lease_s(longer, self.renew_s),
+            renew_s=self.renew_s,
+            steady_s=longer,
         )
         rate = granted / 60.0
         if rate > 0 and self.rate > 0:  # the last turn's spacing at the new share
             self.next_at += self._last * (1 / rate - 1 / self.rate)
-        same = rate > 0 and abs(rate - self.rate) <= 0.01 * self.rate
-        self.interval = longer if same else self.renew_s
+        # below its fair share it asks again when the limiter expects more left, not on a timer
+        self.interval = next_s
         self.rate = rate
-        self.renew_at = self.clock() + self.interval
+        self.renew_at = self.clock() + next_s
 
     async def take(
         self, amount: float, sleep: Callable[[float], Awaitable[None]], *, first: bool = False
@@ -204,8 +257,7 @@ class SharedRate:
                     await self._renew()
                 elif self.rate <= 0:
                     # nothing left yet: the others come down to their fair share as they renew
-                    await sleep(self.renew_s / 4)
-                    self.renew_at = float("-inf")
+                    await sleep(self.renew_at - now)
                 elif self.next_at > now:
                     await sleep(min(self.next_at, self.renew_at) - now)
                 else:
@@ -247,9 +299,9 @@ class LimiterActor:
         self.shares = Shares(ttl_s=ttl_s, restarted=restarted)
 
     def share(
-        self, key: str, kind: str, rate_per_min: float, holder: str, *, holding: float, ttl_s: float
-    ) -> float:
-        return self.shares.share(key, kind, rate_per_min, holder, holding=holding, ttl_s=ttl_s)
+        self, key: str, kind: str, rate_per_min: float, holder: str, **lease: float
+    ) -> tuple[float, float]:
+        return self.shares.share(key, kind, rate_per_min, holder, **lease)
 
     def release(self, key: str, kind: str, holder: str) -> None:
         self.shares.release(key, kind, holder)
@@ -273,11 +325,9 @@ def ray_bucket(limiter: Any, renew_s: float, longest_s: float) -> Callable[[str,
     """The ``shared_rate_bucket`` service of a worker: buckets leasing shares from ``limiter``."""
 
     async def share(
-        key: str, kind: str, rate_per_min: float, holder: str, *, holding: float, ttl_s: float
-    ) -> float:
-        granted: float = await limiter.share.remote(
-            key, kind, rate_per_min, holder, holding=holding, ttl_s=ttl_s
-        )
+        key: str, kind: str, rate_per_min: float, holder: str, **lease: float
+    ) -> tuple[float, float]:
+        granted: tuple[float, float] = await limiter.share.remote(key, kind, rate_per_min, holder, **lease)
         return granted
 
     def release(key: str, kind: str, holder: str) -> None:
