@@ -196,8 +196,9 @@ def shared(repeats: int, rows: int, stagger: float = 0.5) -> None:
                 procs.append((subprocess.Popen(cmd, cwd=tmp, env=env, stdout=quiet, stderr=quiet), tmp))
                 time.sleep(stagger if client == 0 else 0)
             took = []
-            for proc, _ in procs:
-                proc.wait(timeout=TIMEOUT_S)
+            for client, (proc, _) in enumerate(procs):
+                if proc.wait(timeout=TIMEOUT_S):
+                    raise SystemExit(f"shared: client {client} exited with status {proc.returncode}")
                 took.append(time.perf_counter() - start)
             made = [len((tmp / "out.jsonl").read_text().splitlines()) for _, tmp in procs]
             received = sum(srv.received.values())

@@ -294,10 +294,12 @@ def test_fixed_concurrency_is_never_exceeded() -> None:
     assert backend.peak == 3
 
 
-def answer(limit: AdaptiveLimit, t: VirtualTime, latency: float, depth: int, n: int = 1) -> None:
-    """``n`` answers, one every 10 ms, each to a request sent ``latency`` earlier at ``depth``."""
+def answer(
+    limit: AdaptiveLimit, t: VirtualTime, latency: float, depth: int, n: int = 1, every: float = 0.01
+) -> None:
+    """``n`` answers, one every ``every`` s, each to a request sent ``latency`` earlier at ``depth``."""
     for _ in range(n):
-        t.now += 0.01
+        t.now += every
         limit.on_success(Flight(t.now - latency, depth))
 
 
@@ -368,10 +370,55 @@ def test_a_cap_met_while_a_rate_paces_the_engine_is_probed_soon() -> None:
         t.now += 0.001
         limit.landed(flights[-1])
         assert limit.on_rate_limited(flights[-1]) is Verdict.CAP and limit.ceiling == 3
-        answer(limit, t, 0.4, 3, n=probes_after * 16 - 1)
+        # (answers every ms: the windows, not PROBE_AFTER_S, set when the probe comes)
+        answer(limit, t, 0.4, 3, n=probes_after * 16 - 1, every=0.001)
         assert limit.ceiling == 3
-        answer(limit, t, 0.4, 3, n=2)
+        answer(limit, t, 0.4, 3, n=2, every=0.001)
         assert limit.ceiling == 4  # one above the cap: the probe
+
+
+def test_a_cap_is_probed_after_seconds_and_each_probe_that_holds_goes_twice_as_far() -> None:
+    """Two clients against one server's cap of 8: the one that started second learned a cap of 1 while
+    the first held 7 slots, and probed it after 32 windows of 16 answers, 51 s at 0.1 s an answer: it
+    took 46.9 s for what needs 10 (``storm.py --only shared``: 45.9 and 47.4 s in 2 runs of 5). A 429
+    cap is now probed after PROBE_AFTER_S too while no rate paces the engine, and a probe that holds
+    doubles the next one's step."""
+    t = VirtualTime()
+    limit = AdaptiveLimit(None, t.clock)
+    answer(limit, t, 0.1, 1, n=8)
+    flights = [limit.sent() for _ in range(2)]
+    t.now += 0.001
+    limit.landed(flights[-1])
+    assert limit.on_rate_limited(flights[-1]) is Verdict.CAP and limit.ceiling == 1
+    limit.landed(flights[0])
+    limit.on_success(flights[0])
+    answer(limit, t, 0.1, 1, n=45, every=0.1)  # 4.6 s at the cap: 46 answers, not 512
+    assert limit.ceiling == 1
+    answer(limit, t, 0.1, 1, n=6, every=0.1)
+    assert limit.ceiling == 2  # the probe, after 5 s
+    ceilings = []
+    for _ in range(3):  # each probe held (no 429): the next comes after a window, twice as far
+        answer(limit, t, 0.1, 2, n=2 * 16 + 16, every=0.1)
+        ceilings.append(limit.ceiling)
+    assert ceilings == [4, 8, 16]
+    # a probe refused at the door sets the cap to what was served, and the step starts again at one
+    probe = [limit.sent() for _ in range(11)]
+    t.now += 0.001
+    limit.landed(probe[-1])
+    assert limit.on_rate_limited(probe[-1]) is Verdict.CAP and limit.ceiling == 10
+    # paced by a rate, an engine probes after PROBE_PACED windows of answers, never by the clock: a
+    # cap a spent budget's refusals set would be probed into the budget again within 0.3 s
+    paced = AdaptiveLimit(None, t.clock)
+    paced.paced = True
+    answer(paced, t, 0.5, 1, n=8)
+    flights = [paced.sent() for _ in range(2)]
+    t.now += 0.001
+    paced.landed(flights[-1])
+    assert paced.on_rate_limited(flights[-1]) is Verdict.CAP and paced.ceiling == 1
+    answer(paced, t, 0.5, 1, n=2 * 16 - 1, every=0.5)  # 15.5 s
+    assert paced.ceiling == 1
+    answer(paced, t, 0.5, 1, n=1, every=0.5)
+    assert paced.ceiling == 2
 
 
 def serve_fifo(

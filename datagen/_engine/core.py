@@ -103,6 +103,10 @@ PROBE_MAX = 512
 #: at the door like a cap's, and the cap taken from it (the few in flight at the pace) held a run at
 #: 0.77 of a limit its user had set right; a probe above a real cap costs a 429 or two
 PROBE_PACED = 2
+#: ... or, unpaced, after this many seconds at a 429 cap (times the windows' back-off over
+#: PROBE_AFTER): at a cap of 1, 32 windows are 512 answers, 51 s at 0.1 s an answer, while the other
+#: client whose slots set the cap may be long gone; each probe that holds doubles the next one's step
+PROBE_AFTER_S = 5.0
 
 
 class Verdict(enum.Enum):
@@ -191,7 +195,9 @@ class AdaptiveLimit:
         self._door_unseen: float | None = None
         self._before_cap: tuple[float, bool] = (self.limit, self._slow_start)
         self._probe_every = PROBE_AFTER
+        self._probe_step = 1  # how many more in flight the next probe of a 429 cap tries
         self._at_top = 0
+        self._top_since = clock()  # when _at_top last started from 0
         self._probing = False
         self._queue_cap = False  # the ceiling is a queue's knee (latency), not a 429 cap
         self._ratio_before_probe = 1.0
@@ -387,12 +393,11 @@ class AdaptiveLimit:
                 # two windows at the probe: the latencies of the second are all the probe's own
                 if self._probing and self._at_top >= 2 * max(LATENCY_WINDOW, self.ceiling):
                     self._probed(ratio)
-                elif not self._probing and self._at_top >= self._probe_every * max(
-                    LATENCY_WINDOW, self.ceiling
-                ):
-                    self._at_top, self._probing = 0, True  # probe one above the cap
+                elif not self._probing and self._probe_due():
+                    self._at_top, self._probing = 0, True  # probe above the cap
+                    self._top_since = self.clock()
                     self._ratio_before_probe = ratio
-                    self.ceiling += 1
+                    self.ceiling += 1 if self._queue_cap else self._probe_step
             top = min(top, float(self.ceiling))
         if not self._slow_start:
             step = 1.0 / self.limit
@@ -403,6 +408,18 @@ class AdaptiveLimit:
         self.limit = min(top, self.limit + step)
         self._wake()
 
+    def _probe_due(self) -> bool:
+        """Whether a cap has been held long enough to try above it: ``_probe_every`` windows of
+        answers, or, for a 429 cap while no rate paces the engine (a probe costs a 429 at most; a
+        paced engine probes after PROBE_PACED windows), as many times PROBE_AFTER_S / PROBE_AFTER
+        seconds."""
+        assert self.ceiling is not None
+        if self._at_top >= self._probe_every * max(LATENCY_WINDOW, self.ceiling):
+            return True
+        if self._queue_cap or self.paced:
+            return False
+        return self.clock() - self._top_since >= PROBE_AFTER_S * self._probe_every / PROBE_AFTER
+
     def _probed(self, ratio: float) -> None:
         """A window of answers at a probe without a 429: it held, unless the cap is a queue's knee and
         the one more in flight only made the others wait (latency rose by half of what one request
@@ -410,6 +427,7 @@ class AdaptiveLimit:
         many: noise in latency makes the knee drift up, not down."""
         assert self.ceiling is not None
         self._at_top, self._probing = 0, False
+        self._top_since = self.clock()
         rise = 1.0 + QUEUE_PROBE_RISE / max(1, self.ceiling - 1)
         if self._queue_cap and ratio > self._ratio_before_probe * rise:
             self.ceiling -= 1
@@ -417,6 +435,8 @@ class AdaptiveLimit:
             self._probe_refused()
         else:
             self._probe_every = 1  # it held: try the next one after a window
+            if not self._queue_cap:  # ... and twice as far (the cap may have been another client's)
+                self._probe_step *= 2
 
     def _probe_refused(self) -> None:
         """Probe less often: PROBE_AFTER windows after a climb, twice as long after each waited one."""
@@ -521,6 +541,7 @@ class AdaptiveLimit:
                 self._before_cap = (self.limit, self._slow_start)
             self.ceiling, self._queue_cap = cap, True
             self._probing, self._at_top, self._probe_every = False, 0, PROBE_AFTER
+            self._probe_step, self._top_since = 1, self.clock()
             self._at_clamp = set()  # a queue refuses nothing: only latency can show it wrong
         self.limit = float(self.ceiling)
         self._last_decrease = self.clock()
@@ -599,6 +620,7 @@ class AdaptiveLimit:
         self._queue_cap = False
         self.ceiling = max(1, cap if self.ceiling is None else min(self.ceiling, cap))
         self._probing, self._at_top = False, 0
+        self._probe_step, self._top_since = 1, self.clock()
         self._at_clamp, self._served_at_clamp = set(self.flights), 0
         self._served_since_clamp = False
         self.limit = min(self.limit, float(self.ceiling))
