@@ -303,6 +303,16 @@ def answer(
         limit.on_success(Flight(t.now - latency, depth))
 
 
+def refused_at_the_door(limit: AdaptiveLimit, t: VirtualTime, sent: int) -> list[Flight]:
+    """Send ``sent`` requests; the last is refused 1 ms later (a cap's 429, the others still in
+    flight): the flights sent, after checking the verdict was a cap."""
+    flights = [limit.sent() for _ in range(sent)]
+    t.now += 0.001
+    limit.landed(flights[-1])
+    assert limit.on_rate_limited(flights[-1]) is Verdict.CAP
+    return flights
+
+
 def test_slow_start_doubles_per_round_trip_and_grows_carefully_once_latency_rises() -> None:
     t = VirtualTime()
     limit = AdaptiveLimit(None, t.clock)
@@ -366,10 +376,8 @@ def test_a_cap_met_while_a_rate_paces_the_engine_is_probed_soon() -> None:
         limit = AdaptiveLimit(None, t.clock, most=16)
         limit.paced = paced
         answer(limit, t, 0.4, 4, n=40)
-        flights = [limit.sent() for _ in range(4)]
-        t.now += 0.001
-        limit.landed(flights[-1])
-        assert limit.on_rate_limited(flights[-1]) is Verdict.CAP and limit.ceiling == 3
+        refused_at_the_door(limit, t, 4)
+        assert limit.ceiling == 3
         # (answers every ms: the windows, not PROBE_AFTER_S, set when the probe comes)
         answer(limit, t, 0.4, 3, n=probes_after * 16 - 1, every=0.001)
         assert limit.ceiling == 3
@@ -386,10 +394,8 @@ def test_a_cap_is_probed_after_seconds_and_each_probe_that_holds_goes_twice_as_f
     t = VirtualTime()
     limit = AdaptiveLimit(None, t.clock)
     answer(limit, t, 0.1, 1, n=8)
-    flights = [limit.sent() for _ in range(2)]
-    t.now += 0.001
-    limit.landed(flights[-1])
-    assert limit.on_rate_limited(flights[-1]) is Verdict.CAP and limit.ceiling == 1
+    flights = refused_at_the_door(limit, t, 2)
+    assert limit.ceiling == 1
     limit.landed(flights[0])
     limit.on_success(flights[0])
     answer(limit, t, 0.1, 1, n=45, every=0.1)  # 4.6 s at the cap: 46 answers, not 512
@@ -402,19 +408,15 @@ def test_a_cap_is_probed_after_seconds_and_each_probe_that_holds_goes_twice_as_f
         ceilings.append(limit.ceiling)
     assert ceilings == [4, 8, 16]
     # a probe refused at the door sets the cap to what was served, and the step starts again at one
-    probe = [limit.sent() for _ in range(11)]
-    t.now += 0.001
-    limit.landed(probe[-1])
-    assert limit.on_rate_limited(probe[-1]) is Verdict.CAP and limit.ceiling == 10
+    refused_at_the_door(limit, t, 11)
+    assert limit.ceiling == 10
     # paced by a rate, an engine probes after PROBE_PACED windows of answers, never by the clock: a
     # cap a spent budget's refusals set would be probed into the budget again within 0.3 s
     paced = AdaptiveLimit(None, t.clock)
     paced.paced = True
     answer(paced, t, 0.5, 1, n=8)
-    flights = [paced.sent() for _ in range(2)]
-    t.now += 0.001
-    paced.landed(flights[-1])
-    assert paced.on_rate_limited(flights[-1]) is Verdict.CAP and paced.ceiling == 1
+    refused_at_the_door(paced, t, 2)
+    assert paced.ceiling == 1
     answer(paced, t, 0.5, 1, n=2 * 16 - 1, every=0.5)  # 15.5 s
     assert paced.ceiling == 1
     answer(paced, t, 0.5, 1, n=1, every=0.5)
