@@ -19,9 +19,10 @@ The limiter tells each worker when to renew:
   ``longest_s``; counted in requests for a token rate too): limiter calls stay near 0.5 % of the
   requests at any rate above about 20 a second per worker, and a worker joining or leaving is taken
   up within one interval;
-- below it (a newcomer), just after the first renewal due of another worker with a share, when more
-  may be left: every ``renew_s / 4`` while one is late by less than ``renew_s``, else when the first
-  lease ends. A newcomer waiting 10 s for a steady worker to come down asks twice, not forty times.
+- below it (a newcomer), just after the first renewal due of a worker above its fair share, when
+  more may be left: every ``renew_s / 4`` while that worker is late by less than ``renew_s``, else
+  when its lease ends. A newcomer waiting 10 s for a steady worker to come down asks twice, not
+  forty times.
 
 Each lease lasts two intervals and ``renew_s`` from the renewal that granted it: the longest a
 worker that died keeps its share from the others.
