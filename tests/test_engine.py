@@ -410,6 +410,12 @@ def test_a_cap_is_probed_after_seconds_and_each_probe_that_holds_goes_twice_as_f
     # a probe refused at the door sets the cap to what was served, and the step starts again at one
     refused_at_the_door(limit, t, 11)
     assert limit.ceiling == 10
+    # probes that keep holding never take the cap past the most allowed in flight
+    most = AdaptiveLimit(None, t.clock, most=6)
+    answer(most, t, 0.1, 1, n=6)
+    refused_at_the_door(most, t, 3)
+    answer(most, t, 0.1, 2, n=200, every=0.1)
+    assert most.ceiling == 6 and most.limit <= 6 and most._probe_step <= 6
     # paced by a rate, an engine probes after PROBE_PACED windows of answers, never by the clock: a
     # cap a spent budget's refusals set would be probed into the budget again within 0.3 s
     paced = AdaptiveLimit(None, t.clock)

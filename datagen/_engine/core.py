@@ -397,7 +397,8 @@ class AdaptiveLimit:
                     self._at_top, self._probing = 0, True  # probe above the cap
                     self._top_since = self.clock()
                     self._ratio_before_probe = ratio
-                    self.ceiling += 1 if self._queue_cap else self._probe_step
+                    probe = 1 if self._queue_cap else self._probe_step
+                    self.ceiling = min(self.ceiling + probe, int(self.most))  # never above the most
             top = min(top, float(self.ceiling))
         if not self._slow_start:
             step = 1.0 / self.limit
@@ -436,7 +437,7 @@ class AdaptiveLimit:
         else:
             self._probe_every = 1  # it held: try the next one after a window
             if not self._queue_cap:  # ... and twice as far (the cap may have been another client's)
-                self._probe_step *= 2
+                self._probe_step = min(2 * self._probe_step, int(self.most))
 
     def _probe_refused(self) -> None:
         """Probe less often: PROBE_AFTER windows after a climb, twice as long after each waited one."""
