@@ -18,7 +18,7 @@ from datagen._app.pipefile.job import choose_executor, worker_share
 from datagen._datamodel.config import load_config
 from datagen._engine.pace import HEADER_HEADROOM, REPORT_POLL_S, REPORT_WAIT_S, ClusterPace, SendLog
 from datagen.errors import ConfigError, UsageError
-from datagen_plugins.executors._limiter import SharedRate, Shares
+from datagen_plugins.executors._limiter import LEARNED, SharedRate, Shares
 
 FILE = "rows: 6\nrow_group: 2\nsteps:\n  - {name: n, sampler: integer, low: 1, high: 9}\n"
 
@@ -257,6 +257,62 @@ def test_a_restarted_limiter_lets_no_share_grow_until_its_table_is_rebuilt() -> 
     assert granted(shares, "m", "requests", 600.0, "b", holding=300.0) == 200.0
     clock.now += 1.0  # ... and new, its first lease run out, takes what they leave
     assert granted(shares, "m", "requests", 600.0, "new") == 200.0
+
+
+def test_the_workers_expected_get_their_fair_share_from_their_first_lease() -> None:
+    """Told to expect four workers, the limiter grants each a quarter at once, where the first used to
+    take the whole rate and the others wait for it to come down. The share is settled (renewed at the
+    longest interval) once all four have joined; one joining earlier renews when the wait for the
+    others is over. A worker that has not joined by then is a newcomer, as without the count."""
+    clock = Clock()
+    shares = Shares(ttl_s=61.0, expected=4, clock=clock)
+    wait = Shares.EXPECTED_WITHIN_S
+    settled = {"steady_s": 2.0, "settled_s": 30.0}
+    assert shares.share("m", "requests", 600.0, "a", **settled) == (150.0, pytest.approx(wait + 0.05))
+    clock.now = 0.2
+    assert shares.share("m", "requests", 600.0, "b", **settled) == (150.0, pytest.approx(wait - 0.15))
+    assert shares.share("m", "requests", 600.0, "c", **settled)[0] == 150.0
+    assert shares.share("m", "requests", 600.0, "d", **settled) == (150.0, 30.0)  # the last: settled
+    clock.now = wait + 0.05
+    assert shares.share("m", "requests", 600.0, "a", holding=150.0, **settled) == (150.0, 30.0)
+    assert shares.leases["m", "requests"]["a"][1] == pytest.approx(clock.now + SharedRate.lease_s(30.0, 1.0))
+
+    clock.now = 0.0
+    shares = Shares(ttl_s=61.0, expected=2, clock=clock)
+    assert granted(shares, "m", "requests", 600.0, "a", **settled) == 300.0
+    clock.now = wait + 0.05  # b has not come: a takes the whole rate, and b is a newcomer later
+    assert shares.share("m", "requests", 600.0, "a", holding=300.0, **settled) == (600.0, 1.0)
+    clock.now += 0.5
+    assert granted(shares, "m", "requests", 600.0, "b", **settled) == 0.0
+    # a learned pace is taken up by one worker at a time, as each meets the budget spent: no count
+    assert shares.share("m", LEARNED, 600.0, "a", **settled) == (600.0, 1.0)
+
+
+def test_a_restarted_worker_takes_its_own_lease_over() -> None:
+    """A worker Ray restarts renews under its old name and gets its share back at once (holding
+    nothing), where a new name would get nothing until the dead worker's lease ran out."""
+    clock = Clock()
+    shares = Shares(ttl_s=61.0, expected=2, clock=clock)
+    for holder in ("w0", "w1"):
+        shares.share("m", "requests", 600.0, holder, steady_s=2.0, settled_s=30.0)
+    clock.now = 10.0  # w0 died at 5 s with a lease until 61 s; its restart asks
+    assert granted(shares, "m", "requests", 600.0, "somebody-else") == 0.0
+    shares.release("m", "requests", "somebody-else")
+    assert granted(shares, "m", "requests", 600.0, "w0") == 300.0
+    assert granted(shares, "m", "requests", 600.0, "w1", holding=300.0) == 300.0
+
+
+def test_a_workers_buckets_keep_their_names_when_it_is_restarted() -> None:
+    from datagen_plugins.executors._limiter import ray_bucket
+
+    def names() -> list[str]:
+        bucket = ray_bucket(object(), 1.0, 30.0, "worker-3")  # as a restarted actor's __init__ runs again
+        return [
+            bucket(key, kind, 600.0).holder
+            for key, kind in [("m", "requests"), ("m", "tokens"), ("m", "requests")]
+        ]
+
+    assert names() == names() == ["worker-3/m/requests/1", "worker-3/m/tokens/1", "worker-3/m/requests/2"]
 
 
 def test_a_worker_paces_at_its_share_and_renews_it() -> None:

@@ -3,7 +3,9 @@
 :class:`Shares` is the arithmetic. For each model and kind (requests, tokens) it hands each worker
 that sends a share of the configured rate for ``ttl_s`` seconds:
 
-- the fair share is the rate over the workers holding a lease;
+- the fair share is the rate over the workers holding a lease, and at the start over the workers the
+  run has (``expected``) until they have all joined, or ``EXPECTED_WITHIN_S`` after the first did:
+  each is granted its share of the whole cluster from its first lease, settled once all have joined;
 - a share is never more than what the others' shares leave, so the shares never add up to more than
   the rate. A newcomer starts with what is left, which may be nothing; the others come down to their
   fair share when they renew, and the newcomer takes it up at its next renewal;
@@ -16,16 +18,17 @@ The limiter tells each worker when to renew:
 - at its fair share, ``renew_s`` after it changed (workers come and go in bunches), and twice the
   last interval each time it comes back the same, up to the longer of ``renew_s`` and the time the
   worker takes to send 200 requests at the pace it sent since the last renewal (at most
-  ``longest_s``; counted in requests for a token rate too): limiter calls stay near 0.5 % of the
-  requests at any rate above about 20 a second per worker, and a worker joining or leaving is taken
-  up within one interval;
+  ``longest_s``, 30 s; counted in requests for a token rate too): limiter calls stay near 0.5 % of
+  the requests at any rate above about 7 a second per worker, and a worker joining or leaving is
+  taken up within one interval; a first lease among the workers expected, at once when all joined;
 - below it (a newcomer), just after the first renewal due of a worker above its fair share, when
   more may be left: every ``renew_s / 4`` while that worker is late by less than ``renew_s``, else
   when its lease ends. A newcomer waiting 10 s for a steady worker to come down asks twice, not
   forty times.
 
 Each lease lasts two intervals and ``renew_s`` from the renewal that granted it: the longest a
-worker that died keeps its share from the others.
+worker that went quiet keeps its share from the others. A worker that died and was restarted renews
+under its old name (see :func:`ray_bucket`) and takes its own lease over.
 
 The ray executor keeps :class:`Shares` in one detached, named actor that Ray restarts if it dies. A
 restarted limiter has lost the table: for one ``ttl_s`` it rebuilds it from the shares the workers
@@ -54,11 +57,29 @@ class Shares:
 
     #: how long after another holder's renewal falls due a holder waiting for a share asks again
     AFTER_S = 0.05
+    #: the longest between renewals of a share of a learned pace, which changes as the workers
+    #: report (the unannounced arm of benchmarks/ray_executor.py is measured at 10 s; with 30 s and
+    #: the expected count applied to it, 4 workers at 1,200 a minute fell from 0.89x to 0.79x)
+    LEARNED_LONGEST_S = 10.0
+
+    #: how long after the first holder of a (model key, kind) joined the holders still expected are
+    #: counted in the fair share (a worker that starts late must not keep its share from the others)
+    EXPECTED_WITHIN_S = 3.0
 
     def __init__(
-        self, *, ttl_s: float = 3.0, restarted: bool = False, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        ttl_s: float = 3.0,
+        restarted: bool = False,
+        expected: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl_s = ttl_s
+        #: holders expected per (model key, kind): the run's workers, each given its fair share of the
+        #: rate divided among them all from its first lease, before the others join
+        self.expected = expected
+        self.joined: dict[tuple[str, str], set[str]] = {}  # every holder that ever held a lease
+        self.first_joined: dict[tuple[str, str], float] = {}
         #: paces learned from the workers' 429s, by model key: a ``learned`` kind leases a share of
         #: the model's (see :meth:`pace`)
         self.paces: dict[str, ClusterPace] = {}
@@ -81,12 +102,15 @@ class Shares:
         ttl_s: float | None = None,
         renew_s: float = 1.0,
         steady_s: float | None = None,
+        settled_s: float | None = None,
     ) -> tuple[float, float]:
         """``holder``'s share of ``rate_per_min`` (per minute) for the next ``ttl_s`` (at most the
         limiter's), and the seconds until it should renew: ``steady_s`` (default ``renew_s``) at its
         fair share, else the time until another holder's renewal or lease end may leave it more
-        (never under ``renew_s / 4``; at most ``steady_s`` when it holds some). ``holding`` is the
-        share it paces at now, what a restarted limiter rebuilds its table from."""
+        (never under ``renew_s / 4``; at most ``steady_s`` when it holds some). A first lease at the
+        fair share among the expected holders lasts ``settled_s`` (the longest the holder renews at;
+        default ``steady_s``): the others joining will not change it. ``holding`` is the share it paces
+        at now, what a restarted limiter rebuilds its table from."""
         self.calls += 1
         now = self.clock()
         if kind == LEARNED and key in self.paces:
@@ -96,20 +120,44 @@ class Shares:
         for other in [h for h, (_, expiry) in table.items() if expiry <= now]:
             del table[other]  # stopped renewing: finished or died
             due.pop(other, None)
-        if holder not in table:
+        first = holder not in table
+        if first:
             table[holder] = (holding if now < self.frozen_until else 0.0, now)
+        joined = self.joined.setdefault((key, kind), set())
+        joined.add(holder)
+        since = self.first_joined.setdefault((key, kind), now)
+        # the holders still expected count in the fair share (a worker restarted under its old name
+        # takes its own lease over)
+        steady = steady_s or renew_s
+        # (not a learned pace's: the workers take it up one by one, as each meets the budget spent)
+        expected = 0 if kind == LEARNED else self.expected
+        waited = max(0, expected - len(joined)) if now - since < self.EXPECTED_WITHIN_S else 0
+        fair = rate_per_min / (len(table) + waited)
         others = sum(rate for h, (rate, _) in table.items() if h != holder)
-        grant = max(0.0, min(rate_per_min / len(table), rate_per_min - others))
+        grant = max(0.0, min(fair, rate_per_min - others))
         if now < self.frozen_until:
             grant = min(grant, holding)
-        table[holder] = (grant, now + min(self.ttl_s, ttl_s or self.ttl_s))
-        steady, fair = steady_s or renew_s, rate_per_min / len(table)
-        if grant >= 0.99 * fair > 0:  # its fair share: soon again if it changed (changes come in bunches)
-            next_s = steady if abs(grant - holding) <= 0.01 * holding else renew_s
+        lease_s = ttl_s or self.ttl_s
+        unchanged = abs(grant - holding) <= 0.01 * holding
+        if grant >= 0.99 * fair > 0 and expected and len(table) == len(joined) <= expected:
+            # the run's start, none gone yet: a fair share among all expected is settled once they
+            # have all joined (or the wait for them is over); until then, renewed when it is
+            if waited:
+                next_s = max(renew_s / 4, since + self.EXPECTED_WITHIN_S - now + self.AFTER_S)
+            elif first or unchanged:
+                next_s = min(settled_s or steady, max(steady, (self.ttl_s - renew_s) / 2))
+            else:
+                next_s = renew_s
+            lease_s = max(lease_s, SharedRate.lease_s(next_s, renew_s))
+        elif grant >= 0.99 * fair > 0:  # its fair share: soon again if it changed (changes come in bunches)
+            next_s = steady if unchanged else renew_s
         else:  # less: more is left as the others come down, and a lease must last until then
             next_s = self._freed_in(table, due, holder, now, renew_s=renew_s, fair=fair)
             if grant > 0:
                 next_s = min(next_s, steady)
+        if kind == LEARNED:
+            next_s = min(next_s, self.LEARNED_LONGEST_S)
+        table[holder] = (grant, now + min(self.ttl_s, lease_s))
         due[holder] = now + next_s
         return grant, next_s
 
@@ -194,12 +242,14 @@ class SharedRate:
         rate_per_min: float,
         *,
         renew_s: float = 1.0,
-        longest_s: float = 10.0,
+        longest_s: float = 30.0,
+        holder: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._share, self._release = limiter
         self.key, self.kind, self.rate_per_min = key, kind, rate_per_min
-        self.holder = uuid.uuid4().hex
+        #: the name the limiter knows this bucket by (a restarted worker's buckets keep theirs)
+        self.holder = holder or uuid.uuid4().hex
         self.renew_s = renew_s
         self.longest_s = max(renew_s, longest_s)
         self.interval = renew_s  # until the next renewal
@@ -236,6 +286,7 @@ class SharedRate:
             ttl_s=self.lease_s(longer, self.renew_s),
             renew_s=self.renew_s,
             steady_s=longer,
+            settled_s=steady,
         )
         rate = granted / 60.0
         if rate > 0 and self.rate > 0:  # the last turn's spacing at the new share
@@ -291,13 +342,13 @@ class SharedRate:
 class LimiterActor:
     """The limiter as a Ray actor (made with ``ray.remote`` by the executor)."""
 
-    def __init__(self, ttl_s: float) -> None:
+    def __init__(self, ttl_s: float, expected: int = 0) -> None:
         import ray
 
         with warnings.catch_warnings():  # ray's own property reads a deprecated attribute
             warnings.simplefilter("ignore", DeprecationWarning)
             restarted = bool(ray.get_runtime_context().was_current_actor_reconstructed)
-        self.shares = Shares(ttl_s=ttl_s, restarted=restarted)
+        self.shares = Shares(ttl_s=ttl_s, restarted=restarted, expected=expected)
 
     def share(
         self, key: str, kind: str, rate_per_min: float, holder: str, **lease: float
@@ -322,8 +373,13 @@ class LimiterActor:
         return self.shares.stats()
 
 
-def ray_bucket(limiter: Any, renew_s: float, longest_s: float) -> Callable[[str, str, float], SharedRate]:
-    """The ``shared_rate_bucket`` service of a worker: buckets leasing shares from ``limiter``."""
+def ray_bucket(
+    limiter: Any, renew_s: float, longest_s: float, worker: str
+) -> Callable[[str, str, float], SharedRate]:
+    """The ``shared_rate_bucket`` service of the worker named ``worker``: buckets leasing shares from
+    ``limiter``, named after the worker and the order they are made in, so the buckets of a worker Ray
+    restarts take over the leases of the one that died."""
+    made: dict[tuple[str, str], int] = {}
 
     async def share(
         key: str, kind: str, rate_per_min: float, holder: str, **lease: float
@@ -335,7 +391,11 @@ def ray_bucket(limiter: Any, renew_s: float, longest_s: float) -> Callable[[str,
         limiter.release.remote(key, kind, holder)  # not waited for: the engine is closing
 
     def bucket(key: str, kind: str, rate_per_min: float) -> SharedRate:
-        return SharedRate((share, release), key, kind, rate_per_min, renew_s=renew_s, longest_s=longest_s)
+        n = made[key, kind] = made.get((key, kind), 0) + 1
+        holder = f"{worker}/{key}/{kind}/{n}"
+        return SharedRate(
+            (share, release), key, kind, rate_per_min, renew_s=renew_s, longest_s=longest_s, holder=holder
+        )
 
     return bucket
 

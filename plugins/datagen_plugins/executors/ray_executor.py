@@ -56,14 +56,14 @@ class RayExecutorConfig:
     #: cluster's limiter) while shares change; a steady share is renewed less often, up to every
     #: ``longest_renew_s`` (see docs/ray.md)
     renew_s: float = attrs.field(default=1.0, validator=POSITIVE)
-    longest_renew_s: float = attrs.field(default=10.0, validator=POSITIVE)
+    longest_renew_s: float = attrs.field(default=30.0, validator=POSITIVE)
 
 
 class _RayWorker:
     """The actor: one pipeline per worker process, its configured rates leased from ``limiter``."""
 
-    def __init__(self, spec: WorkerSpec, limiter: Any, renew_s: float, longest_s: float) -> None:
-        provide("shared_rate_bucket", ray_bucket(limiter, renew_s, longest_s))
+    def __init__(self, spec: WorkerSpec, limiter: Any, renew_s: float, longest_s: float, name: str) -> None:
+        provide("shared_rate_bucket", ray_bucket(limiter, renew_s, longest_s, name))
         provide("shared_pace", lambda key: RayPace(limiter, key))
         self.worker = spec.start()
 
@@ -129,13 +129,15 @@ class RayExecutor:
             .options(
                 name=f"datagen-limiter-{uuid.uuid4().hex[:12]}", namespace="datagen", lifetime="detached"
             )
-            .remote(SharedRate.lease_s(max(cfg.renew_s, cfg.longest_renew_s), cfg.renew_s))
+            .remote(SharedRate.lease_s(max(cfg.renew_s, cfg.longest_renew_s), cfg.renew_s), workers)
         )
         remote = ray.remote(
             num_cpus=cfg.cpus_per_worker, max_restarts=cfg.max_restarts, max_task_retries=cfg.max_restarts
         )(_RayWorker)
         spec = job.worker_spec(workers, shared_rates=True)
-        actors = [remote.remote(spec, limiter, cfg.renew_s, cfg.longest_renew_s) for _ in range(workers)]
+        # each worker's name outlives its process: a restarted worker takes over its leases at once
+        names = [f"worker-{i}" for i in range(workers)]
+        actors = [remote.remote(spec, limiter, cfg.renew_s, cfg.longest_renew_s, name) for name in names]
         size = max(1, -(-len(pending) // (workers * cfg.chunks_per_worker)))
         runs = [pending[i : i + size] for i in range(0, len(pending), size)]
         try:
