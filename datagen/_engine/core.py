@@ -166,6 +166,9 @@ class AdaptiveLimit:
         # 429s among its requests, and when its first request left
         self._first_window: list[tuple[int, float]] | None = [] if self.latency_signal else None
         self._first_refused = 0
+        #: requests the server served at once without queueing them: the first window's, once judged
+        #: so (a slow start's cut never goes below it; 0: not known)
+        self._served_at_once = 0
         self.first_sent = float("inf")  # when the first request left (inf: none yet)
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -262,10 +265,13 @@ class AdaptiveLimit:
     # ------------------------------------------------------------------------------------ signals
 
     def _enough(self) -> int:
-        """Answers a latency mean is taken over: a window (the limit, at least LATENCY_WINDOW), or more
-        when latencies vary so much that fewer would leave it further than LATENCY_PRECISION off."""
+        """Answers a latency mean is taken over: a window (the limit, at least LATENCY_WINDOW; half
+        that in slow start), or more when latencies vary so much that fewer would leave it further
+        than LATENCY_PRECISION off."""
         count = len(self._samples)
-        n = max(LATENCY_WINDOW, int(self.limit))
+        # slow start doubles the load every round trip: a window as long as the limit reaches back
+        # to rounds that had not queued yet, and against 8 slots the limit overshot to 30 first
+        n = LATENCY_WINDOW // 2 if self._slow_start else max(LATENCY_WINDOW, int(self.limit))
         if count >= LATENCY_WINDOW:
             # the spread from one answer to the next (half the mean squared step): a change of load
             # moves the level once and adds one step, where the variance around the mean would count it
@@ -366,6 +372,7 @@ class AdaptiveLimit:
             )
             queued = high > QUEUE_SHRINK * low and high - low > FIRST_WINDOW_ERRORS * error
         if not queued:
+            self._served_at_once = len(answers) if not self._first_refused else 0
             if self._slow_start:
                 self.limit = min(self.most, self.limit + len(answers) - 1)
                 self._wake()
@@ -459,6 +466,8 @@ class AdaptiveLimit:
             return False
         capacity = depth * self.base_latency / latency
         target = max(1.0, min(QUEUE_TARGET * capacity, QUEUE_PROBE * self.limit))
+        if self._slow_start:  # (its estimate of capacity runs low while the queue fills)
+            target = max(target, float(self._served_at_once))
         if target >= self.limit:
             return False
         self._shrink(target, latency, self.limit, self._slow_start)
