@@ -126,10 +126,10 @@ class Shares:
         joined = self.joined.setdefault((key, kind), set())
         joined.add(holder)
         since = self.first_joined.setdefault((key, kind), now)
-        # the holders still expected count in the fair share (a worker restarted under its old name
-        # takes its own lease over)
         steady = steady_s or renew_s
-        # (not a learned pace's: the workers take it up one by one, as each meets the budget spent)
+        # the holders still expected count in the fair share (a worker restarted under its old name
+        # takes its own lease over); not a learned pace's, which the workers take up one by one, as
+        # each meets the budget spent
         expected = 0 if kind == LEARNED else self.expected
         waited = max(0, expected - len(joined)) if now - since < self.EXPECTED_WITHIN_S else 0
         fair = rate_per_min / (len(table) + waited)
