@@ -139,7 +139,12 @@ class Shares:
             grant = min(grant, holding)
         lease_s = ttl_s or self.ttl_s
         unchanged = abs(grant - holding) <= 0.01 * holding
-        if grant >= 0.99 * fair > 0 and expected and len(table) == len(joined) <= expected:
+        if not grant >= 0.99 * fair > 0:  # less: more is left as the others come down, and a lease
+            # must last until then
+            next_s = self._freed_in(table, due, holder, now, renew_s=renew_s, fair=fair)
+            if grant > 0:
+                next_s = min(next_s, steady)
+        elif expected and len(table) == len(joined) <= expected:
             # the run's start, none gone yet: a fair share among all expected is settled once they
             # have all joined (or the wait for them is over); until then, renewed when it is
             if waited:
@@ -149,12 +154,8 @@ class Shares:
             else:
                 next_s = renew_s
             lease_s = max(lease_s, SharedRate.lease_s(next_s, renew_s))
-        elif grant >= 0.99 * fair > 0:  # its fair share: soon again if it changed (changes come in bunches)
+        else:  # its fair share: soon again if it changed (changes come in bunches)
             next_s = steady if unchanged else renew_s
-        else:  # less: more is left as the others come down, and a lease must last until then
-            next_s = self._freed_in(table, due, holder, now, renew_s=renew_s, fair=fair)
-            if grant > 0:
-                next_s = min(next_s, steady)
         if kind == LEARNED:
             next_s = min(next_s, self.LEARNED_LONGEST_S)
         table[holder] = (grant, now + min(self.ttl_s, lease_s))
