@@ -665,6 +665,21 @@ def test_token_bucket_spaces_requests() -> None:
     assert t.now == pytest.approx(3.0)
 
 
+def test_requests_sent_before_a_limit_was_known_are_charged_to_its_bucket() -> None:
+    """Three sent at once half a second ago, at one a second with a burst of one: as if paced, the
+    next goes 2.5 s from now; sends older than the pace's memory cost nothing."""
+    t = VirtualTime()
+    bucket = TokenBucket(60, t.clock, burst_s=1.0)
+    bucket.charge([0.5, 0.5, 0.5])
+    run(bucket.take(1, t.sleep))
+    assert t.now == pytest.approx(2.5)
+    old = TokenBucket(60, t.clock, burst_s=1.0)
+    old.charge([30.0, 20.0, 10.0])
+    start = t.now
+    run(old.take(1, t.sleep))
+    assert t.now == start
+
+
 def test_a_retry_goes_ahead_of_requests_not_yet_sent() -> None:
     """In the rate bucket and for a concurrency slot; a taker cancelled while queued is skipped."""
     t = VirtualTime()

@@ -369,6 +369,28 @@ def test_takers_waiting_in_line_follow_a_share_that_changes() -> None:
     assert sent[-1] == pytest.approx(1.0 + 19 * 0.2)
 
 
+def test_requests_sent_before_a_shared_bucket_was_made_are_paced_at_its_first_share() -> None:
+    """Five sent 0.1 s before a limit was announced, the first share 10 a second: the next goes as if
+    the share had paced those five (0.4 s from now), then one every 0.1 s."""
+    clock = Clock()
+    clock.now = 5.0
+
+    async def share(key: str, kind: str, rate: float, holder: str, **kw: Any) -> tuple[float, float]:
+        return 600.0, 30.0
+
+    bucket = SharedRate((share, lambda key, kind, holder: None), "m", "requests", 1200.0, clock=clock)
+    bucket.charge([0.1] * 5)
+    sent: list[float] = []
+
+    async def send(n: int) -> None:
+        for _ in range(n):
+            await bucket.take(1, clock.sleep)
+            sent.append(round(clock.now - 5.0, 6))
+
+    asyncio.run(send(3))
+    assert sent == [0.4, 0.5, 0.6]
+
+
 def test_a_steady_share_is_renewed_less_often() -> None:
     """At a steady 50 a second the renewals space out (1, 2, then 4 s: 200 requests' worth), each
     lease lasting past the next renewal; a change brings them back to every second."""

@@ -76,8 +76,15 @@ def test_an_enforced_limit_is_respected_with_few_429s(headers: bool, in_flight: 
     with LoopbackServer(behaviour) as srv:
         engine = asyncio.run(send_all(srv, 100, **config))
         assert sum(srv.answered.values()) == 100 and engine.stats.failed == 0
-        # slow start's first burst meets the limit: after it the engine paces itself, from the headers
-        # or from what the server let through. That burst overshoots the 40 allowed by up to what is
+        if headers:
+            # the first answer announces the limit: the engine paces at 0.95 of it from then on, and
+            # the requests slow start sent before are charged to the pace (a wait), so the window
+            # never fills (7 refused when that first burst went uncharged; 2 allows a network jitter
+            # that brings two sends together at the server)
+            assert srv.limited <= 2 and engine._rpm is not None
+            return
+        # without headers, slow start's first burst meets the limit: after it the engine paces itself
+        # at what the server let through. That burst overshoots the 40 allowed by up to what is
         # in flight when the first 429 lands, at most 8 + 40 (slow start adds one slot per answer): 16
         # to 21 refused in runs here, 30 on a loaded machine. On a loaded machine the first burst may
         # also refuse too few, not in a row, to show a spent budget (the open case of
@@ -86,7 +93,7 @@ def test_an_enforced_limit_is_respected_with_few_429s(headers: bool, in_flight: 
         # under 10 in the first (fewer than 5 in a row, under 20 % of about 50). Never after: a pace too
         # fast, or none, would meet the limit again 4 s in, as the third window opens.
         spread = max(srv.limited_at) - min(srv.limited_at)
-        assert 0 < srv.limited <= 48 + 10 and (spread < 1.0 or (headers is False and spread < 3.0))
+        assert 0 < srv.limited <= 48 + 10 and spread < 3.0
         # the pace is learned from that burst's timing: 0.95 of the limit when the loop is idle, down
         # to 0.79 seen in a full py312 run; benchmarks/clients.py measures the real use (0.90-0.93)
         assert engine._rpm is not None and 0.7 * 20 <= engine._rpm.rate_per_s <= 20

@@ -20,7 +20,7 @@ import random
 import statistics
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import attrs
@@ -661,6 +661,10 @@ class RateBucket(Protocol):
     def give_back(self, amount: float) -> None:
         """Return what was taken in excess."""
 
+    def charge(self, ago: Sequence[float]) -> None:
+        """Count requests sent before the bucket was made (``ago``: seconds before now, one each) as if
+        it had paced them: a burst sent before a limit was known is paid for by waiting."""
+
     def set_rate(self, rate_per_min: float) -> None:
         """Change the rate."""
 
@@ -739,6 +743,19 @@ class TokenBucket:
         """Return tokens taken in excess (an estimate above the real use)."""
         self.tokens = min(self.capacity, self.tokens + max(0.0, amount))
 
+    def charge(self, ago: Sequence[float]) -> None:
+        """Take one token for each request sent ``ago`` seconds before now, refilled since: the bucket
+        may start below empty, and its takers wait until it has refilled."""
+        if not ago:
+            return
+        now = self.clock()
+        tokens, stamp = self.capacity, now - max(ago)
+        for sent in sorted(now - a for a in ago):
+            tokens = min(self.capacity, tokens + (sent - stamp) * self.rate_per_s) - 1
+            stamp = sent
+        self.tokens = min(self.capacity, tokens + (now - stamp) * self.rate_per_s)
+        self._stamp = now
+
     def release(self) -> None:
         """Nothing to hand back: the bucket is this engine's own."""
 
@@ -759,6 +776,10 @@ class _Paced:
     def give_back(self, amount: float) -> None:
         self.shared.give_back(amount)
         self.own.give_back(amount)
+
+    def charge(self, ago: Sequence[float]) -> None:
+        self.shared.charge(ago)
+        self.own.charge(ago)
 
     def set_rate(self, rate_per_min: float) -> None:
         self.shared.set_rate(rate_per_min)
@@ -1123,8 +1144,10 @@ class Engine:
         while (wait := self._cooldown_until - self.clock()) > 0:
             await self.sleep(wait)
 
-    def _adopt_rate_limits(self) -> None:
-        """Follow the limits a server announces in its headers, unless the config set them."""
+    def _adopt_rate_limits(self, answered: Flight) -> None:
+        """Follow the limits a server announces in its headers (``answered`` brought them), unless the
+        config set them. The requests sent before a request limit was known are charged to its bucket:
+        a burst sent at the start would otherwise fill the server's window on top of the pace."""
         info: RateLimits | None = backend_attribute(self.backend, "rate_limits")
         if info is None or info == self._limits_seen:
             return
@@ -1134,6 +1157,11 @@ class Engine:
             rate = info.requests_per_minute * HEADER_HEADROOM
             if self._rpm is None:
                 self._rpm = self._configured("requests", rate, REQUEST_BURST_S)
+                if self._rpm is not None:  # what was sent before the limit was known counts in it
+                    now = self.clock()
+                    sent = [*self._sends.sends["accepted"]]
+                    sent += [f.sent_at for f in self.limit.flights if f is not answered]
+                    self._rpm.charge([now - t for t in sent])
             else:
                 self._rpm.set_rate(rate)
         if info.tokens_per_minute and self.config.tokens_per_minute is None:
@@ -1177,7 +1205,7 @@ class Engine:
         self._answered = True
         self._sends.add("accepted", flight.sent_at)
         self.limit.on_success(flight)
-        self._adopt_rate_limits()
+        self._adopt_rate_limits(flight)
         if self._tpm is not None:
             self._tpm.give_back(estimate - response.usage.total_tokens)
         return self.account(response)

@@ -262,6 +262,7 @@ class SharedRate:
         self._turns = 0  # turns taken since the last renewal ...
         self._renewed_at = clock()  # ... which was then
         self.calls = 0
+        self._owed: list[float] = []  # when requests sent before the bucket was made went (charge)
         self._lock: asyncio.Lock | None = None
 
     @staticmethod
@@ -292,6 +293,10 @@ class SharedRate:
         rate = granted / 60.0
         if rate > 0 and self.rate > 0:  # the last turn's spacing at the new share
             self.next_at += self._last * (1 / rate - 1 / self.rate)
+        if rate > 0 and self._owed:  # paced from when they went, at the first share granted
+            for sent in self._owed:
+                self.next_at = max(self.next_at, sent) + 1 / rate
+            self._owed = []
         # below its fair share it asks again when the limiter expects more left, not on a timer
         self.interval = next_s
         self.rate = rate
@@ -325,6 +330,12 @@ class SharedRate:
         """Tokens estimated above their use: the next taker may go that much sooner."""
         if self.rate > 0 and amount > 0:
             self.next_at = max(self.clock(), self.next_at - amount / self.rate)
+
+    def charge(self, ago: Sequence[float]) -> None:
+        """Requests sent ``ago`` seconds before now, before the bucket was made: the first share
+        granted paces them as if they had been its turns, so a burst is paid for by waiting."""
+        now = self.clock()
+        self._owed = sorted([*self._owed, *(now - a for a in ago)])
 
     def set_rate(self, rate_per_min: float) -> None:
         """A new limit (a server announced another, or the cluster learned another pace): renewed
