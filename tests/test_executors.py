@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from datagen._app.pipefile.job import choose_executor, worker_share
 from datagen._datamodel.config import load_config
 from datagen._engine.pace import HEADER_HEADROOM, REPORT_POLL_S, REPORT_WAIT_S, ClusterPace, SendLog
 from datagen.errors import ConfigError, UsageError
-from datagen_plugins.executors._limiter import LEARNED, SharedRate, Shares
+from datagen_plugins.executors._limiter import LEARNED, Ask, SharedRate, Shares
 
 FILE = "rows: 6\nrow_group: 2\nsteps:\n  - {name: n, sampler: integer, low: 1, high: 9}\n"
 
@@ -389,6 +390,42 @@ def test_requests_sent_before_a_shared_bucket_was_made_are_paced_at_its_first_sh
 
     asyncio.run(send(3))
     assert sent == [0.4, 0.5, 0.6]
+
+
+def test_a_models_buckets_renew_together_in_one_call() -> None:
+    """A worker's requests and tokens buckets of one model (a server announcing both limits): their
+    renewals go to the limiter in one call, at the same pace as each renewing on its own."""
+
+    def calls_and_time(together: bool) -> tuple[int, int, float]:
+        clock = Clock()
+        shares = Shares(ttl_s=61.0, clock=clock)
+
+        async def share(key: str, kind: str, rate: float, holder: str, **kw: Any) -> tuple[float, float]:
+            return shares.share(key, kind, rate, holder, **kw)
+
+        async def share_many(asks: Sequence[Ask]) -> list[tuple[float, float]]:
+            return shares.share_many(asks)
+
+        limiter = (share, shares.release)
+        many = share_many if together else None
+        requests = SharedRate(limiter, "m", "requests", 600.0, share_many=many, clock=clock)
+        tokens = SharedRate(limiter, "m", "tokens", 60_000.0, share_many=many, clock=clock)
+        if together:
+            requests.siblings = tokens.siblings = [requests, tokens]
+
+        async def send(n: int) -> None:
+            for _ in range(n):  # 10 requests of 100 tokens a second: both limits bind
+                await requests.take(1, clock.sleep)
+                await tokens.take(100, clock.sleep)
+
+        asyncio.run(send(600))
+        return shares.calls, requests.calls + tokens.calls, clock.now
+
+    alone, renewals, took = calls_and_time(False)
+    assert alone == renewals > 8
+    together, renewals_together, took_together = calls_and_time(True)
+    assert together * 2 == renewals_together == renewals  # each renewal rode along with the other's
+    assert took_together == pytest.approx(took)
 
 
 def test_a_steady_share_is_renewed_less_often() -> None:

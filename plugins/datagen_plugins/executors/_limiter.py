@@ -51,6 +51,9 @@ from datagen.plugin import ClusterPace
 #: the kind of a share of a pace learned from 429s (the rate is the limiter's, not the worker's)
 LEARNED = "learned"
 
+#: one renewal: model key, kind, rate per minute, holder, and the lease's terms (see Shares.share)
+Ask = tuple[str, str, float, str, dict[str, Any]]
+
 
 class Shares:
     """Leases of a share of each (model key, kind)'s configured rate."""
@@ -92,6 +95,25 @@ class Shares:
         self.calls = 0
 
     def share(
+        self, key: str, kind: str, rate_per_min: float, holder: str, **lease: Any
+    ) -> tuple[float, float]:
+        """``holder``'s share of ``rate_per_min`` (per minute) for the next ``ttl_s`` (at most the
+        limiter's), and the seconds until it should renew: ``steady_s`` (default ``renew_s``) at its
+        fair share, else the time until another holder's renewal or lease end may leave it more
+        (never under ``renew_s / 4``; at most ``steady_s`` when it holds some). A first lease at the
+        fair share among the expected holders lasts ``settled_s`` (the longest the holder renews at;
+        default ``steady_s``): the others joining will not change it. ``holding`` is the share it paces
+        at now, what a restarted limiter rebuilds its table from."""
+        self.calls += 1
+        return self._share(key, kind, rate_per_min, holder, **lease)
+
+    def share_many(self, asks: Sequence[Ask]) -> list[tuple[float, float]]:
+        """Several holders' :meth:`share` in one call (a worker's buckets of one model renewing
+        together), counted as one."""
+        self.calls += 1
+        return [self._share(key, kind, rate, holder, **lease) for key, kind, rate, holder, lease in asks]
+
+    def _share(
         self,
         key: str,
         kind: str,
@@ -104,14 +126,6 @@ class Shares:
         steady_s: float | None = None,
         settled_s: float | None = None,
     ) -> tuple[float, float]:
-        """``holder``'s share of ``rate_per_min`` (per minute) for the next ``ttl_s`` (at most the
-        limiter's), and the seconds until it should renew: ``steady_s`` (default ``renew_s``) at its
-        fair share, else the time until another holder's renewal or lease end may leave it more
-        (never under ``renew_s / 4``; at most ``steady_s`` when it holds some). A first lease at the
-        fair share among the expected holders lasts ``settled_s`` (the longest the holder renews at;
-        default ``steady_s``): the others joining will not change it. ``holding`` is the share it paces
-        at now, what a restarted limiter rebuilds its table from."""
-        self.calls += 1
         now = self.clock()
         if kind == LEARNED and key in self.paces:
             rate_per_min = self.paces[key].rate or rate_per_min
@@ -245,6 +259,7 @@ class SharedRate:
         renew_s: float = 1.0,
         longest_s: float = 30.0,
         holder: str | None = None,
+        share_many: Callable[[Sequence[Ask]], Awaitable[Sequence[tuple[float, float]]]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._share, self._release = limiter
@@ -264,13 +279,19 @@ class SharedRate:
         self.calls = 0
         self._owed: list[float] = []  # when requests sent before the bucket was made went (charge)
         self._lock: asyncio.Lock | None = None
+        #: the buckets of the same model in this worker (this one among them), whose renewals due
+        #: soon go in one call with this one's (``share_many``, when given)
+        self.siblings: list[SharedRate] = [self]
+        self._share_many = share_many
+        self._renewing = False
 
     @staticmethod
     def lease_s(interval: float, renew_s: float) -> float:
         """How long a lease renewed every ``interval`` lasts."""
         return 2 * interval + renew_s
 
-    async def _renew(self) -> None:
+    def _ask(self) -> Ask:
+        """This bucket's renewal, as the limiter's :meth:`Shares.share` takes it."""
         # a steady share is renewed once per 200 requests sent (turns, not units: a token bucket's
         # turns go at the request rate), at most every longest_s
         now = self.clock()
@@ -279,17 +300,17 @@ class SharedRate:
         steady = min(self.longest_s, max(self.renew_s, self.REQUESTS_PER_CALL / max(sent_per_s, 1e-9)))
         longer = min(steady, 2 * self.interval)
         self.calls += 1
-        granted, next_s = await self._share(
-            self.key,
-            self.kind,
-            self.rate_per_min,
-            self.holder,
-            holding=self.rate * 60,
-            ttl_s=self.lease_s(longer, self.renew_s),
-            renew_s=self.renew_s,
-            steady_s=longer,
-            settled_s=steady,
-        )
+        lease = {
+            "holding": self.rate * 60,
+            "ttl_s": self.lease_s(longer, self.renew_s),
+            "renew_s": self.renew_s,
+            "steady_s": longer,
+            "settled_s": steady,
+        }
+        return self.key, self.kind, self.rate_per_min, self.holder, lease
+
+    def _granted(self, granted: float, next_s: float) -> None:
+        """Pace at the share the limiter ``granted`` (per minute) until ``next_s`` from now."""
         rate = granted / 60.0
         if rate > 0 and self.rate > 0:  # the last turn's spacing at the new share
             self.next_at += self._last * (1 / rate - 1 / self.rate)
@@ -301,6 +322,32 @@ class SharedRate:
         self.interval = next_s
         self.rate = rate
         self.renew_at = self.clock() + next_s
+
+    def _rides(self, now: float) -> bool:
+        """Whether this bucket's renewal may go with a sibling's: in use (it never renewed, or took a
+        turn since it last did: an idle bucket lets its lease run out), due within half its
+        interval, and not on its way already."""
+        in_use = self._turns > 0 or self.calls == 0
+        return in_use and not self._renewing and self.renew_at - now <= self.interval / 2
+
+    async def _renew(self) -> None:
+        now = self.clock()
+        riders = [b for b in self.siblings if b is not self and b._rides(now)]
+        asked = [self, *riders] if self._share_many is not None else [self]
+        for bucket in asked:
+            bucket._renewing = True
+        try:
+            if len(asked) > 1:
+                assert self._share_many is not None
+                answers = await self._share_many([bucket._ask() for bucket in asked])
+                for bucket, (granted, next_s) in zip(asked, answers, strict=True):
+                    bucket._granted(granted, next_s)
+            else:
+                key, kind, rate, holder, lease = self._ask()
+                self._granted(*await self._share(key, kind, rate, holder, **lease))
+        finally:
+            for bucket in asked:
+                bucket._renewing = False
 
     async def take(
         self, amount: float, sleep: Callable[[float], Awaitable[None]], *, first: bool = False
@@ -349,6 +396,8 @@ class SharedRate:
         if self.rate > 0 or self.calls:
             self._release(self.key, self.kind, self.holder)
         self.rate = 0.0
+        if self in self.siblings:
+            self.siblings.remove(self)
 
 
 class LimiterActor:
@@ -366,6 +415,9 @@ class LimiterActor:
         self, key: str, kind: str, rate_per_min: float, holder: str, **lease: float
     ) -> tuple[float, float]:
         return self.shares.share(key, kind, rate_per_min, holder, **lease)
+
+    def share_many(self, asks: Sequence[Ask]) -> list[tuple[float, float]]:
+        return self.shares.share_many(asks)
 
     def release(self, key: str, kind: str, holder: str) -> None:
         self.shares.release(key, kind, holder)
@@ -390,13 +442,19 @@ def ray_bucket(
 ) -> Callable[[str, str, float], SharedRate]:
     """The ``shared_rate_bucket`` service of the worker named ``worker``: buckets leasing shares from
     ``limiter``, named after the worker and the order they are made in, so the buckets of a worker Ray
-    restarts take over the leases of the one that died."""
+    restarts take over the leases of the one that died. A model's buckets (requests, tokens) renew
+    together in one call when their renewals fall due close together."""
     made: dict[tuple[str, str], int] = {}
+    siblings: dict[str, list[SharedRate]] = {}
 
     async def share(
-        key: str, kind: str, rate_per_min: float, holder: str, **lease: float
+        key: str, kind: str, rate_per_min: float, holder: str, **lease: Any
     ) -> tuple[float, float]:
         granted: tuple[float, float] = await limiter.share.remote(key, kind, rate_per_min, holder, **lease)
+        return granted
+
+    async def share_many(asks: Sequence[Ask]) -> list[tuple[float, float]]:
+        granted: list[tuple[float, float]] = await limiter.share_many.remote(list(asks))
         return granted
 
     def release(key: str, kind: str, holder: str) -> None:
@@ -405,9 +463,19 @@ def ray_bucket(
     def bucket(key: str, kind: str, rate_per_min: float) -> SharedRate:
         n = made[key, kind] = made.get((key, kind), 0) + 1
         holder = f"{worker}/{key}/{kind}/{n}"
-        return SharedRate(
-            (share, release), key, kind, rate_per_min, renew_s=renew_s, longest_s=longest_s, holder=holder
+        made_now = SharedRate(
+            (share, release),
+            key,
+            kind,
+            rate_per_min,
+            renew_s=renew_s,
+            longest_s=longest_s,
+            holder=holder,
+            share_many=share_many,
         )
+        made_now.siblings = siblings.setdefault(key, [])
+        made_now.siblings.append(made_now)
+        return made_now
 
     return bucket
 
