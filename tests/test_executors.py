@@ -695,3 +695,44 @@ def test_engines_sharing_a_limiter_learn_one_pace_of_a_limit_nobody_announced(
     learned = [a for a in answers if a is not None]
     print(f"paces answered: {[round(a) for a in learned]}; {srv.limited} answered 429")
     assert learned and max(learned) <= limit and max(learned) >= 0.6 * limit
+
+
+def test_requests_woken_while_the_pace_is_being_learned_wait_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The requests refused by a spent budget wake together when it reopens. The first reports to the
+    cluster's limiter (a round trip); the others used to go unpaced meanwhile, and that burst on top
+    of the pace spent the budget a second time, 1-2 s later in the Ray runs."""
+    from datagen import services
+    from datagen._datamodel.config import EngineConfig
+    from datagen._engine.core import Engine
+    from datagen._engine.llm import Request
+    from datagen.testing_server import Behaviour, LoopbackServer
+    from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
+
+    shares, _ = shared_buckets(monkeypatch)
+    answers: list[float | None] = []
+
+    class SlowPace(InProcessPace):
+        async def report(self, sends: Any, *, now: float, **exhaustion: float) -> float | None:
+            await asyncio.sleep(0.2)  # the limiter's answer takes a while
+            return await super().report(sends, now=now, **exhaustion)
+
+    monkeypatch.setitem(services._PROVIDED, "shared_pace", lambda key: SlowPace(shares, key, answers))
+
+    async def send(srv: LoopbackServer) -> Engine:
+        backend = OpenAIBackend(OpenAIConfig(base_url=srv.url + "/v1", api_key="sk-test-0123456789abcdef"))
+        engine = Engine(backend, EngineConfig(max_concurrency=16), backend_name="openai")
+        try:
+            await asyncio.gather(*(engine.complete(Request(prompt=f"r {i}")) for i in range(120)))
+        finally:
+            await engine.aclose()
+        return engine
+
+    # 40 requests per 2 s window: the first burst spends it, the pace learned is 0.95 of the limit
+    behaviour = Behaviour(enforce_limit=True, requests_per_minute=1200, limit_window_s=2.0)
+    with LoopbackServer(behaviour) as srv:
+        engine = asyncio.run(send(srv))
+    assert sum(srv.answered.values()) == 120 and not engine.stats.failed
+    assert [a for a in answers if a is not None], "no pace was learned"
+    first = min(srv.limited_at)
+    later = [round(t - first, 2) for t in srv.limited_at if t - first > 1.0]
+    assert not later, f"the budget was spent again: 429s at {later} s after the first"

@@ -845,6 +845,9 @@ class Engine:
         self._cluster_pace = self._shared_pace()
         self._asked = False  # ... for the pace it knows, before the first request
         self._asking: asyncio.Lock | None = None
+        #: set while a request learns the pace (a cluster's limiter answers after a round trip): the
+        #: requests that wake from the cool-down meanwhile wait for the pace instead of going unpaced
+        self._learning: asyncio.Event | None = None
         self._tpm = self._configured("tokens", config.tokens_per_minute, TOKEN_BURST_S)
         self._cooldown_until = 0.0
         self._inflight: dict[str, asyncio.Future[Response]] = {}
@@ -1103,8 +1106,15 @@ class Engine:
         if self._cluster_pace is not None and not self._asked:
             await self._join_cluster()
         await self._wait_cooldown()
+        if self._learning is not None:  # another request is learning the pace: it applies to this one
+            await self._learning.wait()
         if self._ready_to_learn():
-            await self._learn()
+            self._learning = asyncio.Event()
+            try:
+                await self._learn()
+            finally:
+                self._learning.set()
+                self._learning = None
         if self._rpm is not None:
             await self._rpm.take(1, self.sleep, first=retry)
         if self._tpm is not None:
