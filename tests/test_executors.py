@@ -166,6 +166,23 @@ def lease(grant: float, holding: float, renew_s: float, steady_s: float, **_: An
     return grant, steady_s if holding and abs(grant - holding) <= 0.01 * holding else renew_s
 
 
+async def send_from_engine(url: str, name: str, n: int) -> Any:
+    """``n`` requests from one engine (16 in flight at most) to the loopback server at ``url``,
+    prompts named ``name``; the engine, closed."""
+    from datagen._datamodel.config import EngineConfig
+    from datagen._engine.core import Engine
+    from datagen._engine.llm import Request
+    from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
+
+    backend = OpenAIBackend(OpenAIConfig(base_url=url + "/v1", api_key="sk-test-0123456789abcdef"))
+    engine = Engine(backend, EngineConfig(max_concurrency=16), backend_name="openai")
+    try:
+        await asyncio.gather(*(engine.complete(Request(prompt=f"{name} {i}")) for i in range(n)))
+    finally:
+        await engine.aclose()
+    return engine
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     ops=st.lists(
@@ -503,28 +520,16 @@ def test_engines_sharing_a_limiter_share_the_limit_a_server_announces(
     """Three engines as a cluster's workers, against a server that announces and enforces 3,000
     requests a minute (2 s windows) in its headers: they share it through the limiter, where each
     used to take the whole announced rate for itself (three times the limit, the rest refused)."""
-    from datagen._datamodel.config import EngineConfig
     from datagen._engine.core import Engine
-    from datagen._engine.llm import Request
     from datagen.testing_server import Behaviour, LoopbackServer
-    from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
 
     shares, buckets = shared_buckets(monkeypatch)
     behaviour = Behaviour(
         enforce_limit=True, requests_per_minute=3000, limit_window_s=2.0, rate_limit_headers=True
     )
 
-    async def worker(srv: LoopbackServer, name: str) -> Engine:
-        backend = OpenAIBackend(OpenAIConfig(base_url=srv.url + "/v1", api_key="sk-test-0123456789abcdef"))
-        engine = Engine(backend, EngineConfig(max_concurrency=16), backend_name="openai")
-        try:
-            await asyncio.gather(*(engine.complete(Request(prompt=f"{name} {i}")) for i in range(100)))
-        finally:
-            await engine.aclose()
-        return engine
-
     async def cluster(srv: LoopbackServer) -> list[Engine]:
-        return await asyncio.gather(*(worker(srv, name) for name in "abc"))
+        return await asyncio.gather(*(send_from_engine(srv.url, name, 100) for name in "abc"))
 
     with LoopbackServer(behaviour) as srv:
         engines = asyncio.run(cluster(srv))
@@ -663,28 +668,16 @@ def test_engines_sharing_a_limiter_learn_one_pace_of_a_limit_nobody_announced(
     over 2 s windows without announcing it: they report their requests to the limiter, which learns
     one pace from all of them, and each leases a share of it."""
     from datagen import services
-    from datagen._datamodel.config import EngineConfig
     from datagen._engine.core import Engine
-    from datagen._engine.llm import Request
     from datagen.testing_server import Behaviour, LoopbackServer
-    from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
 
     shares, buckets = shared_buckets(monkeypatch)
     answers: list[float | None] = []
     monkeypatch.setitem(services._PROVIDED, "shared_pace", lambda key: InProcessPace(shares, key, answers))
     limit = 1800
 
-    async def worker(srv: LoopbackServer, name: str) -> Engine:
-        backend = OpenAIBackend(OpenAIConfig(base_url=srv.url + "/v1", api_key="sk-test-0123456789abcdef"))
-        engine = Engine(backend, EngineConfig(max_concurrency=16), backend_name="openai")
-        try:
-            await asyncio.gather(*(engine.complete(Request(prompt=f"{name} {i}")) for i in range(60)))
-        finally:
-            await engine.aclose()
-        return engine
-
     async def cluster(srv: LoopbackServer) -> list[Engine]:
-        return await asyncio.gather(*(worker(srv, name) for name in "abc"))
+        return await asyncio.gather(*(send_from_engine(srv.url, name, 60) for name in "abc"))
 
     behaviour = Behaviour(enforce_limit=True, requests_per_minute=limit, limit_window_s=2.0)
     with LoopbackServer(behaviour) as srv:
@@ -702,11 +695,7 @@ def test_requests_woken_while_the_pace_is_being_learned_wait_for_it(monkeypatch:
     cluster's limiter (a round trip); the others used to go unpaced meanwhile, and that burst on top
     of the pace spent the budget a second time, 1-2 s later in the Ray runs."""
     from datagen import services
-    from datagen._datamodel.config import EngineConfig
-    from datagen._engine.core import Engine
-    from datagen._engine.llm import Request
     from datagen.testing_server import Behaviour, LoopbackServer
-    from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
 
     shares, _ = shared_buckets(monkeypatch)
     answers: list[float | None] = []
@@ -718,19 +707,10 @@ def test_requests_woken_while_the_pace_is_being_learned_wait_for_it(monkeypatch:
 
     monkeypatch.setitem(services._PROVIDED, "shared_pace", lambda key: SlowPace(shares, key, answers))
 
-    async def send(srv: LoopbackServer) -> Engine:
-        backend = OpenAIBackend(OpenAIConfig(base_url=srv.url + "/v1", api_key="sk-test-0123456789abcdef"))
-        engine = Engine(backend, EngineConfig(max_concurrency=16), backend_name="openai")
-        try:
-            await asyncio.gather(*(engine.complete(Request(prompt=f"r {i}")) for i in range(120)))
-        finally:
-            await engine.aclose()
-        return engine
-
     # 40 requests per 2 s window: the first burst spends it, the pace learned is 0.95 of the limit
     behaviour = Behaviour(enforce_limit=True, requests_per_minute=1200, limit_window_s=2.0)
     with LoopbackServer(behaviour) as srv:
-        engine = asyncio.run(send(srv))
+        engine = asyncio.run(send_from_engine(srv.url, "r", 120))
     assert sum(srv.answered.values()) == 120 and not engine.stats.failed
     assert [a for a in answers if a is not None], "no pace was learned"
     first = min(srv.limited_at)
