@@ -693,17 +693,23 @@ def test_engines_sharing_a_limiter_learn_one_pace_of_a_limit_nobody_announced(
 def test_requests_woken_while_the_pace_is_being_learned_wait_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """The requests refused by a spent budget wake together when it reopens. The first reports to the
     cluster's limiter (a round trip); the others used to go unpaced meanwhile, and that burst on top
-    of the pace spent the budget a second time, 1-2 s later in the Ray runs."""
+    of the pace spent the budget a second time, 1-2 s later in the Ray runs. (The engine before the
+    change failed this in 5 of 6 runs here: whether the others wake before the report is sent varies.)"""
     from datagen import services
     from datagen.testing_server import Behaviour, LoopbackServer
 
     shares, _ = shared_buckets(monkeypatch)
     answers: list[float | None] = []
 
+    learned_at: list[float] = []
+
     class SlowPace(InProcessPace):
         async def report(self, sends: Any, *, now: float, **exhaustion: float) -> float | None:
             await asyncio.sleep(0.2)  # the limiter's answer takes a while
-            return await super().report(sends, now=now, **exhaustion)
+            rate = await super().report(sends, now=now, **exhaustion)
+            if rate is not None:
+                learned_at.append(time.monotonic())  # the server's clock too
+            return rate
 
     monkeypatch.setitem(services._PROVIDED, "shared_pace", lambda key: SlowPace(shares, key, answers))
 
@@ -712,7 +718,7 @@ def test_requests_woken_while_the_pace_is_being_learned_wait_for_it(monkeypatch:
     with LoopbackServer(behaviour) as srv:
         engine = asyncio.run(send_from_engine(srv.url, "r", 120))
     assert sum(srv.answered.values()) == 120 and not engine.stats.failed
-    assert [a for a in answers if a is not None], "no pace was learned"
-    first = min(srv.limited_at)
-    later = [round(t - first, 2) for t in srv.limited_at if t - first > 1.0]
-    assert not later, f"the budget was spent again: 429s at {later} s after the first"
+    assert learned_at, "no pace was learned"
+    # (on a loaded machine the first exhaustion may refuse too few to teach a pace: the next does)
+    later = [round(t - learned_at[0], 2) for t in srv.limited_at if t > learned_at[0]]
+    assert not later, f"the budget was spent again: 429s {later} s after the pace was learned"
