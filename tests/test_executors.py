@@ -166,16 +166,16 @@ def lease(grant: float, holding: float, renew_s: float, steady_s: float, **_: An
     return grant, steady_s if holding and abs(grant - holding) <= 0.01 * holding else renew_s
 
 
-async def send_from_engine(url: str, name: str, n: int) -> Any:
-    """``n`` requests from one engine (16 in flight at most) to the loopback server at ``url``,
-    prompts named ``name``; the engine, closed."""
+async def send_from_engine(url: str, name: str, n: int, in_flight: int = 16) -> Any:
+    """``n`` requests from one engine (``in_flight`` at most at once) to the loopback server at
+    ``url``, prompts named ``name``; the engine, closed."""
     from datagen._datamodel.config import EngineConfig
     from datagen._engine.core import Engine
     from datagen._engine.llm import Request
     from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
 
     backend = OpenAIBackend(OpenAIConfig(base_url=url + "/v1", api_key="sk-test-0123456789abcdef"))
-    engine = Engine(backend, EngineConfig(max_concurrency=16), backend_name="openai")
+    engine = Engine(backend, EngineConfig(max_concurrency=in_flight), backend_name="openai")
     try:
         await asyncio.gather(*(engine.complete(Request(prompt=f"{name} {i}")) for i in range(n)))
     finally:
@@ -694,7 +694,8 @@ def test_requests_woken_while_the_pace_is_being_learned_wait_for_it(monkeypatch:
     """The requests refused by a spent budget wake together when it reopens. The first reports to the
     cluster's limiter (a round trip); the others used to go unpaced meanwhile, and that burst on top
     of the pace spent the budget a second time, 1-2 s later in the Ray runs. (The engine before the
-    change failed this in 5 of 6 runs here: whether the others wake before the report is sent varies.)"""
+    change failed this in 6 of 6 runs here; with 120 requests at 16 in flight, the first exhaustion
+    sometimes refused too few to teach a pace before the run ended.)"""
     from datagen import services
     from datagen.testing_server import Behaviour, LoopbackServer
 
@@ -716,8 +717,8 @@ def test_requests_woken_while_the_pace_is_being_learned_wait_for_it(monkeypatch:
     # 40 requests per 2 s window: the first burst spends it, the pace learned is 0.95 of the limit
     behaviour = Behaviour(enforce_limit=True, requests_per_minute=1200, limit_window_s=2.0)
     with LoopbackServer(behaviour) as srv:
-        engine = asyncio.run(send_from_engine(srv.url, "r", 120))
-    assert sum(srv.answered.values()) == 120 and not engine.stats.failed
+        engine = asyncio.run(send_from_engine(srv.url, "r", 200, in_flight=32))
+    assert sum(srv.answered.values()) == 200 and not engine.stats.failed
     assert learned_at, "no pace was learned"
     # (on a loaded machine the first exhaustion may refuse too few to teach a pace: the next does)
     later = [round(t - learned_at[0], 2) for t in srv.limited_at if t > learned_at[0]]

@@ -1109,12 +1109,13 @@ class Engine:
         if self._learning is not None:  # another request is learning the pace: it applies to this one
             await self._learning.wait()
         if self._ready_to_learn():
-            self._learning = asyncio.Event()
+            learning = self._learning = asyncio.Event()
             try:
                 await self._learn()
             finally:
-                self._learning.set()
-                self._learning = None
+                learning.set()
+                if self._learning is learning:
+                    self._learning = None
         if self._rpm is not None:
             await self._rpm.take(1, self.sleep, first=retry)
         if self._tpm is not None:
