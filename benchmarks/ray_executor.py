@@ -17,6 +17,10 @@
    in the server's rate-limit headers instead of configured, and (``unannounced``) neither: the
    cluster learns a pace from the 429s, every worker's requests reported to the limiter.
    ``--rate-workers`` chooses the worker counts of these three (1, 2 and 4).
+4. **A restarted limiter** (``restart``): the configured arm for ``--restart-seconds`` with
+   ``--restart-workers`` workers, the limiter actor killed (and restarted by Ray) a third of the way
+   in: the rate and the share answered 429 before the kill, in the 10 s after it and after that, and
+   the rate of the last 10 s, as the workers finish one by one.
 
 Each arm is a fresh run directory and a fresh response cache. Nothing is asserted.
 """
@@ -135,6 +139,74 @@ def rate_limit(limits: list[int], seconds: float, workers: list[int], *, told: s
                 )
 
 
+def restarted(limit: int, seconds: float, workers: int, *, kill: bool = True) -> None:
+    """The configured arm at ``limit`` from ``workers`` workers for ``seconds``, the limiter killed a
+    third of the way in (Ray restarts it, its table lost); not ``kill``: the same run as the baseline,
+    the same spans measured from the moment a third was answered."""
+    import threading
+
+    import ray
+
+    from datagen.testing_server import Behaviour, LoopbackServer
+
+    rows = round(limit / 60 * seconds)
+    behaviour = Behaviour(
+        enforce_limit=True, requests_per_minute=limit, limit_window_s=5.0, retry_after_ms=500
+    )
+    killed: list[float] = []
+
+    def killer(srv: LoopbackServer) -> None:
+        deadline = time.monotonic() + seconds * 3
+        while time.monotonic() < deadline and not killed:
+            if len(srv.answered_at) >= rows // 3:
+                if kill:
+                    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
+                    [limiter] = [n for n in names if n.startswith("datagen-limiter-")]
+                    ray.kill(ray.get_actor(limiter, namespace="datagen"), no_restart=False)
+                killed.append(time.monotonic())
+            time.sleep(0.01)
+
+    with tempfile.TemporaryDirectory() as tmp, LoopbackServer(behaviour) as srv:
+        folder = Path(tmp)
+        path = write(folder, rows=rows, group=max(1, rows // (4 * workers)))
+        engine = {"max_concurrency": 16 * workers, "requests_per_minute": limit}
+        thread = threading.Thread(target=killer, args=(srv,))
+        thread.start()
+        took, report = timed(
+            path,
+            folder,
+            {"name": "ray", "workers": workers},
+            base_url=srv.url + "/v1",
+            config={"engine": engine},
+        )
+        thread.join()
+        refused = list(srv.limited_at)
+    stamps = sorted(srv.answered_at)
+    if not killed:
+        print(f"restarted limiter: the run ended before a third was answered ({len(stamps)} answered)")
+        return
+    at = killed[0]
+    spans = [
+        ("before", stamps[0], at),
+        ("10 s after", at, at + 10),
+        ("after that", at + 10, stamps[-1]),
+        ("last 10 s", stamps[-1] - 10, stamps[-1]),
+    ]
+    parts = []
+    for label, start, end in spans:
+        answered = sum(start <= t < end for t in stamps)
+        no = sum(start <= t < end for t in refused)
+        share = no / max(1, answered + no)
+        parts.append(f"{label} {answered / max(end - start, 1e-9) * 60 / limit:.2f}x, 429 {share:.1%}")
+    print(
+        f"{'restarted' if kill else 'baseline, no'} limiter kill, {limit}/min, {workers} workers, "
+        f"{'killed' if kill else 'a third answered'} at {at - stamps[0]:.1f} s of "
+        f"{stamps[-1] - stamps[0]:.1f} s: " + "; ".join(parts) + f"; {len(stamps)} answered, "
+        f"whole run {took:.1f} s; limiter calls {report['executor']['limiter_calls']}"
+        + (" (since the restart)" if kill else "")
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=50_000)
@@ -149,8 +221,10 @@ def main() -> None:
         "--skip",
         nargs="*",
         default=[],
-        choices=["startup", "throughput", "waiting", "rate", "headers", "unannounced"],
+        choices=["startup", "throughput", "waiting", "rate", "headers", "unannounced", "restart"],
     )
+    parser.add_argument("--restart-seconds", type=float, default=60.0)
+    parser.add_argument("--restart-workers", type=int, default=4)
     args = parser.parse_args()
     if "startup" not in args.skip:
         startup(2)  # a cold start: the executor starts the local cluster
@@ -167,6 +241,10 @@ def main() -> None:
     for told in ("headers", "unannounced"):
         if told not in args.skip:
             rate_limit(args.limits, args.rate_seconds, args.rate_workers, told=told)
+    if "restart" not in args.skip:
+        for limit in args.limits:
+            for kill in (False, True):
+                restarted(limit, args.restart_seconds, args.restart_workers, kill=kill)
 
 
 if __name__ == "__main__":

@@ -262,7 +262,7 @@ def test_a_holder_granted_nothing_asks_again_when_a_share_may_free() -> None:
     assert shares.share("m", "requests", 600.0, "b") == (600.0, 1.0)
 
 
-def test_a_restarted_limiter_lets_no_share_grow_until_its_table_is_rebuilt() -> None:
+def test_a_restarted_limiter_shares_out_no_more_than_it_was_told_is_held() -> None:
     clock = Clock()
     shares = Shares(ttl_s=3.0, restarted=True, clock=clock)
     assert (
@@ -275,6 +275,74 @@ def test_a_restarted_limiter_lets_no_share_grow_until_its_table_is_rebuilt() -> 
     assert granted(shares, "m", "requests", 600.0, "b", holding=300.0) == 200.0
     clock.now += 1.0  # ... and new, its first lease run out, takes what they leave
     assert granted(shares, "m", "requests", 600.0, "new") == 200.0
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    old=st.lists(st.floats(0, 200), min_size=1, max_size=5),
+    ops=st.lists(
+        st.tuples(st.sampled_from(["share", "release", "wait"]), st.integers(0, 6), st.floats(0, 2)),
+        max_size=60,
+    ),
+)
+def test_a_restarted_limiter_never_lets_more_through_than_the_rate(
+    old: list[float], ops: list[tuple[str, int, float]]
+) -> None:
+    """The lost limiter's leases (``old``, at most the rate together, each running until the
+    rebuilding ends) and the restarted one's shares never add up to more than the rate: holders come
+    back with what they held, newcomers (5, 6) with nothing, some hand their share back."""
+    rate = 600.0
+    old = [rate * x / max(rate, sum(old)) for x in old]  # the lost table kept to the rate
+    clock = Clock()
+    shares = Shares(ttl_s=5.0, restarted=True, expected=len(old), clock=clock)
+    held = dict(enumerate(old))  # what each holder paces at: the lost lease until it comes back
+    back: set[int] = set()
+    for op, holder, seconds in ops:
+        if op == "share":
+            held[holder] = granted(
+                shares, "m", "requests", rate, str(holder), holding=held.get(holder, 0.0), ttl_s=1.0
+            )
+            back.add(holder)
+        elif op == "release" and holder in back:
+            shares.release("m", "requests", str(holder))
+            held.pop(holder, None)
+        else:
+            clock.now += seconds
+        live = {
+            h: r for h, (r, expiry) in shares.leases.get(("m", "requests"), {}).items() if expiry > clock.now
+        }
+        running = sum(held[h] for h in held if h not in back) if clock.now < 5.0 else 0.0
+        assert sum(live.values()) + running <= rate + 1e-6
+
+
+def test_a_share_handed_back_to_a_restarted_limiter_goes_to_the_others() -> None:
+    clock = Clock()
+    shares = Shares(ttl_s=60.0, restarted=True, clock=clock)
+    for holder in "abc":
+        assert granted(shares, "m", "requests", 600.0, holder, holding=200.0) == 200.0
+    shares.release("m", "requests", "c")  # done: its 200 was reported, so it may go to a and b
+    assert granted(shares, "m", "requests", 600.0, "a", holding=200.0) == 300.0
+    assert granted(shares, "m", "requests", 600.0, "b", holding=200.0) == 300.0
+    # a newcomer finds nothing left: a, b and the 200 c held are all the rate
+    assert granted(shares, "m", "requests", 600.0, "new") == 0.0
+
+
+def test_holders_a_restarted_limiter_keeps_below_a_fair_share_renew_at_their_own_pace() -> None:
+    """Four workers renewing a restarted limiter's table one by one: the three back first are held at
+    their quarter, below a third (the fourth is not back), and renew at their steady interval, not every
+    quarter second as a newcomer waiting for a share; once the rebuilding is over they grow."""
+    clock = Clock()
+    shares = Shares(ttl_s=61.0, restarted=True, expected=4, clock=clock)
+    steady = {"holding": 150.0, "steady_s": 4.0, "settled_s": 4.0}
+    for holder in "abc":
+        assert shares.share("m", "requests", 600.0, holder, **steady)[0] == 150.0
+    clock.now = Shares.EXPECTED_WITHIN_S + 0.1  # the wait for the fourth is over: a fair third is 200
+    for holder in "abc":
+        assert shares.share("m", "requests", 600.0, holder, **steady) == (150.0, 4.0)
+    clock.now = 59.0  # near the end of the rebuilding: asked just after it ends
+    assert shares.share("m", "requests", 600.0, "a", **steady) == (150.0, pytest.approx(2.05))
+    clock.now = 61.05
+    assert shares.share("m", "requests", 600.0, "a", **steady)[0] == 200.0
 
 
 def test_the_workers_expected_get_their_fair_share_from_their_first_lease() -> None:

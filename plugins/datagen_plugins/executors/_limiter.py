@@ -31,8 +31,10 @@ worker that went quiet keeps its share from the others. A worker that died and w
 under its old name (see :func:`ray_bucket`) and takes its own lease over.
 
 The ray executor keeps :class:`Shares` in one detached, named actor that Ray restarts if it dies. A
-restarted limiter has lost the table: for one ``ttl_s`` it rebuilds it from the shares the workers
-say they hold, and lets none of them grow, so a restart never lets more through.
+restarted limiter has lost the table: for one ``ttl_s`` (the longest lease the lost one granted) it
+rebuilds it from the shares the workers say they hold, and shares out no more than those add up to,
+so a restart never lets more through: the leases not yet reported are at most the rest of the rate.
+A share handed back (a worker done) goes to the others; nothing else grows until the leases run out.
 
 :class:`SharedRate` is a worker's side: the engine's bucket for a configured limit, or one the
 server announces in its rate-limit headers (the ``shared_rate_bucket`` service)."""
@@ -87,8 +89,11 @@ class Shares:
         #: the model's (see :meth:`pace`)
         self.paces: dict[str, ClusterPace] = {}
         self.clock = clock
-        #: until when holders may not grow (a restarted limiter rebuilding its table)
+        #: until when a restarted limiter rebuilds its table (the lost one's leases may still run) ...
         self.frozen_until = clock() + ttl_s if restarted else float("-inf")
+        #: ... and the shares the holders said they held when they first came back, by (model key,
+        #: kind): what it may share out meanwhile (the leases not reported add up to at most the rest)
+        self.reported: dict[tuple[str, str], dict[str, float]] = {}
         self.leases: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}  # holder -> (rate, expiry)
         #: when each holder is due to renew (the clock), by (model key, kind)
         self.due: dict[tuple[str, str], dict[str, float]] = {}
@@ -135,8 +140,11 @@ class Shares:
             del table[other]  # stopped renewing: finished or died
             due.pop(other, None)
         first = holder not in table
+        frozen = now < self.frozen_until
         if first:
-            table[holder] = (holding if now < self.frozen_until else 0.0, now)
+            table[holder] = (holding if frozen else 0.0, now)
+        if frozen:
+            self.reported.setdefault((key, kind), {}).setdefault(holder, holding)
         joined = self.joined.setdefault((key, kind), set())
         joined.add(holder)
         since = self.first_joined.setdefault((key, kind), now)
@@ -148,12 +156,16 @@ class Shares:
         waited = max(0, expected - len(joined)) if now - since < self.EXPECTED_WITHIN_S else 0
         fair = rate_per_min / (len(table) + waited)
         others = sum(rate for h, (rate, _) in table.items() if h != holder)
-        grant = max(0.0, min(fair, rate_per_min - others))
-        if now < self.frozen_until:
-            grant = min(grant, holding)
+        shared = sum(self.reported[key, kind].values()) if frozen else rate_per_min
+        grant = max(0.0, min(fair, min(shared, rate_per_min) - others))
         lease_s = ttl_s or self.ttl_s
         unchanged = abs(grant - holding) <= 0.01 * holding
-        if not grant >= 0.99 * fair > 0:  # less: more is left as the others come down, and a lease
+        if not grant >= 0.99 * fair > 0 and grant > 0 and frozen:
+            # held by a restarted limiter: the shares not reported yet come back at their holders'
+            # own renewals, unknown here, so asking sooner than its pace would only cost calls (the
+            # holders back first, below a fair share of those back, asked every 0.25 s)
+            next_s = min(steady, max(renew_s / 4, self.frozen_until - now + self.AFTER_S))
+        elif not grant >= 0.99 * fair > 0:  # less: more is left as the others come down, and a lease
             # must last until then
             next_s = self._freed_in(table, due, holder, now, renew_s=renew_s, fair=fair)
             if grant > 0:
