@@ -372,6 +372,14 @@ def test_the_workers_expected_get_their_fair_share_from_their_first_lease() -> N
     assert granted(shares, "m", "requests", 600.0, "b", **settled) == 0.0
     # a learned pace is taken up by one worker at a time, as each meets the budget spent: no count
     assert shares.share("m", LEARNED, 600.0, "a", **settled) == (600.0, 1.0)
+    # ... until every worker holds a share: then nobody is left to join, and it is settled at once,
+    # where it used to double from 1 s (1, 2, 4, 8 and 10 s: 5 calls per worker, not 1)
+    assert shares.share("m", LEARNED, 600.0, "b", **settled) == (0.0, pytest.approx(1.05))
+    clock.now += 1.05
+    assert shares.share("m", LEARNED, 600.0, "a", holding=600.0, **settled) == (300.0, 10.0)
+    assert shares.share("m", LEARNED, 600.0, "b", ttl_s=5.0, **settled) == (300.0, 10.0)
+    # the lease lasts past that renewal, though the worker asked for one to suit 2 s
+    assert shares.leases["m", LEARNED]["b"][1] == pytest.approx(clock.now + SharedRate.lease_s(10.0, 1.0))
 
 
 def test_a_restarted_worker_takes_its_own_lease_over() -> None:

@@ -20,7 +20,8 @@ The limiter tells each worker when to renew:
   worker takes to send 200 requests at the pace it sent since the last renewal (at most
   ``longest_s``, 30 s; counted in requests for a token rate too): limiter calls stay near 0.5 % of
   the requests at any rate above about 7 a second per worker, and a worker joining or leaving is
-  taken up within one interval; a first lease among the workers expected, at once when all joined;
+  taken up within one interval; a first lease among the workers expected, at once when all joined
+  (a learned pace's share too, at its shorter longest interval);
 - below it (a newcomer), just after the first renewal due of a worker above its fair share, when
   more may be left: every ``renew_s / 4`` while that worker is late by less than ``renew_s``, else
   when its lease ends. A newcomer waiting 10 s for a steady worker to come down asks twice, not
@@ -180,6 +181,12 @@ class Shares:
             else:
                 next_s = renew_s
             lease_s = max(lease_s, SharedRate.lease_s(next_s, renew_s))
+        elif kind == LEARNED and self.expected and len(table) >= self.expected:
+            # every worker the run has holds a share of the pace: none is left to join, so the
+            # renewals need not double up from renew_s (a change of pace is taken up within the
+            # longest interval; a worker that leaves, when the others renew)
+            next_s = min(settled_s or steady, self.LEARNED_LONGEST_S)
+            lease_s = max(lease_s, SharedRate.lease_s(next_s, renew_s))  # (it asked for a shorter)
         else:  # its fair share: soon again if it changed (changes come in bunches)
             next_s = steady if unchanged else renew_s
         if kind == LEARNED:
