@@ -9,9 +9,9 @@ Optional services, which nothing provides by default:
   ``tokens_per_minute`` (``"tokens"``) with, shared by every process of a cluster (an executor's
   workers); ``key`` names the backend, endpoint and model. It has a
   :class:`~datagen._engine.core.TokenBucket`'s ``take``, ``give_back``, ``set_rate``, ``charge``
-  (requests sent before the bucket was made, paced as if it had) and ``release`` (the engine is
-  closing: hand back what it holds). ``kind = "learned"``: a share of the pace the
-  cluster learned from the 429s of a limit the server enforces without announcing it.
+  (requests sent before the bucket was made, and what each spent, paced as if it had) and
+  ``release`` (the engine is closing: hand back what it holds). ``kind = "learned"``: a share of
+  the pace the cluster learned from the 429s of a limit the server enforces without announcing it.
 - ``shared_pace(key)``: a :class:`~datagen._engine.pace.PaceReporter`, through which an engine asks
   for that pace before its first request, and reports its sends when it meets such a limit (the
   cluster learns from every worker's: :class:`~datagen._engine.pace.ClusterPace`)."""

@@ -17,7 +17,15 @@ from datagen._datamodel.config import EngineConfig, Price
 from datagen._datamodel.records import Message, Usage
 from datagen._datamodel.run import RunStats
 from datagen._engine.cache import ResponseCache
-from datagen._engine.core import ADAPTIVE_START, AdaptiveLimit, Engine, Flight, TokenBucket, Verdict
+from datagen._engine.core import (
+    ADAPTIVE_START,
+    AdaptiveLimit,
+    Engine,
+    Flight,
+    TokenBucket,
+    Verdict,
+    estimate_tokens,
+)
 from datagen._engine.llm import RateLimits, Request, Response
 from datagen._engine.pricing import PriceTable
 from datagen.errors import (
@@ -678,6 +686,33 @@ def test_requests_sent_before_a_limit_was_known_are_charged_to_its_bucket() -> N
     start = t.now
     run(old.take(1, t.sleep))
     assert t.now == start
+    tokens = TokenBucket(600, t.clock, burst_s=1.0)  # 10 a second, 10 in the bucket
+    tokens.charge([0.5, 0.5], [20.0, 15.0])  # 35 spent, 5 refilled since: 10 - 35 + 5
+    assert tokens.tokens == pytest.approx(-20.0)
+
+
+def test_tokens_spent_before_a_token_limit_was_known_are_charged_to_its_bucket() -> None:
+    """Eight requests (100 tokens estimated, 15 used) sent at once, before the first answer announced
+    600 tokens a minute (570 with the headroom: 9.5 a second, 47.5 in a full bucket): as if paced, the
+    ninth (its estimate above the bucket, it waits for a full one) waits until the 120 tokens the
+    eight used have refilled. A bucket that charged nothing let it go at once. With a token limit
+    configured nothing is collected."""
+    t = VirtualTime()
+    backend = ScriptedBackend()
+    backend.rate_limits = RateLimits(tokens_per_minute=600)
+    eng = engine(backend, t)
+    assert estimate_tokens(req("a 0", max_tokens=100)) == 100
+
+    async def burst_then_one() -> float:
+        await asyncio.gather(*(eng.complete(req(f"a {i}", max_tokens=100)) for i in range(8)))
+        start = t.now
+        await eng.complete(req("a 8", max_tokens=100))
+        return t.now - start
+
+    waited = run(burst_then_one())
+    assert eng._tpm is not None and eng._early_tokens is None
+    assert waited == pytest.approx(8 * 15 / (600 * 0.95 / 60))
+    assert engine(ScriptedBackend(), t, tokens_per_minute=6000)._early_tokens is None
 
 
 def test_a_retry_goes_ahead_of_requests_not_yet_sent() -> None:

@@ -484,6 +484,19 @@ def test_requests_sent_before_a_shared_bucket_was_made_are_paced_at_its_first_sh
     asyncio.run(send(3))
     assert sent == [0.4, 0.5, 0.6]
 
+    # a token bucket: requests of 30 and 50 tokens sent 0.1 s before, a share of 600 a second
+    # (36,000 a minute): paced from when they went, the 80 are paid off 1/30 s from now
+    clock.now = 5.0
+
+    async def tokens(key: str, kind: str, rate: float, holder: str, **kw: Any) -> tuple[float, float]:
+        return 36_000.0, 30.0
+
+    bucket = SharedRate((tokens, lambda key, kind, holder: None), "m", "tokens", 72_000.0, clock=clock)
+    bucket.charge([0.1, 0.1], [30.0, 50.0])
+    sent.clear()
+    asyncio.run(send(1))
+    assert sent == [pytest.approx(1 / 30, abs=1e-6)]
+
 
 def test_a_models_buckets_renew_together_in_one_call() -> None:
     """A worker's requests and tokens buckets of one model (a server announcing both limits): their

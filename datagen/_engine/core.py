@@ -661,9 +661,10 @@ class RateBucket(Protocol):
     def give_back(self, amount: float) -> None:
         """Return what was taken in excess."""
 
-    def charge(self, ago: Sequence[float]) -> None:
-        """Count requests sent before the bucket was made (``ago``: seconds before now, one each) as if
-        it had paced them: a burst sent before a limit was known is paid for by waiting."""
+    def charge(self, ago: Sequence[float], amounts: Sequence[float] | None = None) -> None:
+        """Count requests sent before the bucket was made (``ago``: seconds before now; ``amounts``:
+        what each spent, one when None) as if it had paced them: a burst sent before a limit was
+        known is paid for by waiting."""
 
     def set_rate(self, rate_per_min: float) -> None:
         """Change the rate."""
@@ -743,15 +744,17 @@ class TokenBucket:
         """Return tokens taken in excess (an estimate above the real use)."""
         self.tokens = min(self.capacity, self.tokens + max(0.0, amount))
 
-    def charge(self, ago: Sequence[float]) -> None:
-        """Take one token for each request sent ``ago`` seconds before now, refilled since: the bucket
-        may start below empty, and its takers wait until it has refilled."""
+    def charge(self, ago: Sequence[float], amounts: Sequence[float] | None = None) -> None:
+        """Take what each request sent ``ago`` seconds before now spent (``amounts``; one token each
+        when None), refilled since: the bucket may start below empty, and its takers wait until it
+        has refilled."""
         if not ago:
             return
         now = self.clock()
         tokens, stamp = self.capacity, now - max(ago)
-        for sent in sorted(now - a for a in ago):
-            tokens = min(self.capacity, tokens + (sent - stamp) * self.rate_per_s) - 1
+        spent = amounts if amounts is not None else [1.0] * len(ago)
+        for sent, amount in sorted((now - a, n) for a, n in zip(ago, spent, strict=True)):
+            tokens = min(self.capacity, tokens + (sent - stamp) * self.rate_per_s) - amount
             stamp = sent
         self.tokens = min(self.capacity, tokens + (now - stamp) * self.rate_per_s)
         self._stamp = now
@@ -777,9 +780,9 @@ class _Paced:
         self.shared.give_back(amount)
         self.own.give_back(amount)
 
-    def charge(self, ago: Sequence[float]) -> None:
-        self.shared.charge(ago)
-        self.own.charge(ago)
+    def charge(self, ago: Sequence[float], amounts: Sequence[float] | None = None) -> None:
+        self.shared.charge(ago, amounts)
+        self.own.charge(ago, amounts)
 
     def set_rate(self, rate_per_min: float) -> None:
         self.shared.set_rate(rate_per_min)
@@ -849,6 +852,9 @@ class Engine:
         #: requests that wake from the cool-down meanwhile wait for the pace instead of going unpaced
         self._learning: asyncio.Event | None = None
         self._tpm = self._configured("tokens", config.tokens_per_minute, TOKEN_BURST_S)
+        #: the tokens estimated for each request sent before the first answer, when no token limit
+        #: is configured: charged to a limit that answer announces (None once it came)
+        self._early_tokens: dict[Flight, int] | None = {} if self._tpm is None else None
         self._cooldown_until = 0.0
         self._inflight: dict[str, asyncio.Future[Response]] = {}
         self._limits_seen: RateLimits | None = None
@@ -1158,8 +1164,10 @@ class Engine:
     def _adopt_rate_limits(self, answered: Flight) -> None:
         """Follow the limits a server announces in its headers (``answered`` brought them), unless the
         config set them. The requests sent before a request limit was known are charged to its bucket:
-        a burst sent at the start would otherwise fill the server's window on top of the pace."""
+        a burst sent at the start would otherwise fill the server's window on top of the pace; so are
+        the tokens estimated for them, to a token limit (the answers give back what was not used)."""
         info: RateLimits | None = backend_attribute(self.backend, "rate_limits")
+        early, self._early_tokens = self._early_tokens, None  # the first answer announces, or not
         if info is None or info == self._limits_seen:
             return
         self._limits_seen = info
@@ -1179,6 +1187,9 @@ class Engine:
             rate = info.tokens_per_minute * HEADER_HEADROOM
             if self._tpm is None:
                 self._tpm = self._configured("tokens", rate, TOKEN_BURST_S)
+                if self._tpm is not None and early:
+                    now = self.clock()
+                    self._tpm.charge([now - f.sent_at for f in early], list(early.values()))
             else:
                 self._tpm.set_rate(rate)
         if info.remaining_requests == 0 and info.reset_requests_s:
@@ -1234,6 +1245,8 @@ class Engine:
                 await self.limit.release()
                 raise
             flight = self.limit.sent()
+            if self._early_tokens is not None:
+                self._early_tokens[flight] = estimate
             try:
                 response = await self._on_the_wire(request)
             except AuthenticationError as exc:
@@ -1252,6 +1265,8 @@ class Engine:
                 return self._succeeded(response, flight, estimate)
             finally:
                 self.limit.landed(flight)
+                if self._early_tokens is not None:  # unanswered: it spent nothing
+                    self._early_tokens.pop(flight, None)
                 await self.limit.release()
             self._raise_if_fatal()  # answers to requests already in flight share the run's fate
             attempt += 1

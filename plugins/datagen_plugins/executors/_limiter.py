@@ -296,7 +296,8 @@ class SharedRate:
         self._turns = 0  # turns taken since the last renewal ...
         self._renewed_at = clock()  # ... which was then
         self.calls = 0
-        self._owed: list[float] = []  # when requests sent before the bucket was made went (charge)
+        #: when requests sent before the bucket was made went, and what each spent (charge)
+        self._owed: list[tuple[float, float]] = []
         self._lock: asyncio.Lock | None = None
         #: the buckets of the same model in this worker (this one among them), whose renewals due
         #: soon go in one call with this one's (``share_many``, when given)
@@ -334,8 +335,8 @@ class SharedRate:
         if rate > 0 and self.rate > 0:  # the last turn's spacing at the new share
             self.next_at += self._last * (1 / rate - 1 / self.rate)
         if rate > 0 and self._owed:  # paced from when they went, at the first share granted
-            for sent in self._owed:
-                self.next_at = max(self.next_at, sent) + 1 / rate
+            for sent, amount in self._owed:
+                self.next_at = max(self.next_at, sent) + amount / rate
             self._owed = []
         # below its fair share it asks again when the limiter expects more left, not on a timer
         self.interval = next_s
@@ -397,11 +398,13 @@ class SharedRate:
         if self.rate > 0 and amount > 0:
             self.next_at = max(self.clock(), self.next_at - amount / self.rate)
 
-    def charge(self, ago: Sequence[float]) -> None:
-        """Requests sent ``ago`` seconds before now, before the bucket was made: the first share
-        granted paces them as if they had been its turns, so a burst is paid for by waiting."""
+    def charge(self, ago: Sequence[float], amounts: Sequence[float] | None = None) -> None:
+        """Requests sent ``ago`` seconds before now, before the bucket was made, each spending its
+        ``amounts`` (one when None): the first share granted paces them as if they had been its
+        turns, so a burst is paid for by waiting."""
         now = self.clock()
-        self._owed = sorted([*self._owed, *(now - a for a in ago)])
+        spent = amounts if amounts is not None else [1.0] * len(ago)
+        self._owed = sorted([*self._owed, *((now - a, n) for a, n in zip(ago, spent, strict=True))])
 
     def set_rate(self, rate_per_min: float) -> None:
         """A new limit (a server announced another, or the cluster learned another pace): renewed
