@@ -17,10 +17,11 @@
    in the server's rate-limit headers instead of configured, and (``unannounced``) neither: the
    cluster learns a pace from the 429s, every worker's requests reported to the limiter.
    ``--rate-workers`` chooses the worker counts of these three (1, 2 and 4).
-4. **A restarted limiter** (``restart``): the configured arm for ``--restart-seconds`` with
-   ``--restart-workers`` workers, the limiter actor killed (and restarted by Ray) a third of the way
-   in: the rate and the share answered 429 before the kill, in the 10 s after it and after that, and
-   the rate of the last 10 s, as the workers finish one by one.
+4. **A restarted limiter** (``restart``): the configured arm (or each of ``--restart-told``) for
+   ``--restart-seconds`` with ``--restart-workers`` workers, the limiter actor killed (and restarted
+   by Ray) a third of the way in, beside the same run without the kill: the rate and the share
+   answered 429 before the kill, in the 10 s after it, after that, and in the last 10 s, as the
+   workers finish one by one.
 
 Each arm is a fresh run directory and a fresh response cache. Nothing is asserted.
 """
@@ -139,10 +140,12 @@ def rate_limit(limits: list[int], seconds: float, workers: list[int], *, told: s
                 )
 
 
-def restarted(limit: int, seconds: float, workers: int, *, kill: bool = True) -> None:
-    """The configured arm at ``limit`` from ``workers`` workers for ``seconds``, the limiter killed a
-    third of the way in (Ray restarts it, its table lost); not ``kill``: the same run as the baseline,
-    the same spans measured from the moment a third was answered."""
+def restarted(
+    limit: int, seconds: float, workers: int, *, kill: bool = True, told: str = "configured"
+) -> None:
+    """The ``told`` arm (see :func:`rate_limit`) at ``limit`` from ``workers`` workers for ``seconds``,
+    the limiter killed a third of the way in (Ray restarts it, its table lost); not ``kill``: the same
+    run as the baseline, the same spans measured from the moment a third was answered."""
     import threading
 
     import ray
@@ -151,7 +154,11 @@ def restarted(limit: int, seconds: float, workers: int, *, kill: bool = True) ->
 
     rows = round(limit / 60 * seconds)
     behaviour = Behaviour(
-        enforce_limit=True, requests_per_minute=limit, limit_window_s=5.0, retry_after_ms=500
+        enforce_limit=True,
+        requests_per_minute=limit,
+        limit_window_s=5.0,
+        retry_after_ms=500,
+        rate_limit_headers=told == "headers",
     )
     killed: list[float] = []
 
@@ -169,7 +176,9 @@ def restarted(limit: int, seconds: float, workers: int, *, kill: bool = True) ->
     with tempfile.TemporaryDirectory() as tmp, LoopbackServer(behaviour) as srv:
         folder = Path(tmp)
         path = write(folder, rows=rows, group=max(1, rows // (4 * workers)))
-        engine = {"max_concurrency": 16 * workers, "requests_per_minute": limit}
+        engine: dict[str, Any] = {"max_concurrency": 16 * workers}
+        if told == "configured":
+            engine["requests_per_minute"] = limit
         thread = threading.Thread(target=killer, args=(srv,))
         thread.start()
         took, report = timed(
@@ -199,7 +208,7 @@ def restarted(limit: int, seconds: float, workers: int, *, kill: bool = True) ->
         share = no / max(1, answered + no)
         parts.append(f"{label} {answered / max(end - start, 1e-9) * 60 / limit:.2f}x, 429 {share:.1%}")
     print(
-        f"{'restarted' if kill else 'baseline, no'} limiter kill, {limit}/min, {workers} workers, "
+        f"{'restarted' if kill else 'baseline, no'} limiter kill, {limit}/min ({told}), {workers} workers, "
         f"{'killed' if kill else 'a third answered'} at {at - stamps[0]:.1f} s of "
         f"{stamps[-1] - stamps[0]:.1f} s: " + "; ".join(parts) + f"; {len(stamps)} answered, "
         f"whole run {took:.1f} s; limiter calls {report['executor']['limiter_calls']}"
@@ -225,6 +234,9 @@ def main() -> None:
     )
     parser.add_argument("--restart-seconds", type=float, default=60.0)
     parser.add_argument("--restart-workers", type=int, default=4)
+    parser.add_argument(
+        "--restart-told", nargs="+", default=["configured"], choices=["configured", "headers", "unannounced"]
+    )
     args = parser.parse_args()
     if "startup" not in args.skip:
         startup(2)  # a cold start: the executor starts the local cluster
@@ -243,8 +255,9 @@ def main() -> None:
             rate_limit(args.limits, args.rate_seconds, args.rate_workers, told=told)
     if "restart" not in args.skip:
         for limit in args.limits:
-            for kill in (False, True):
-                restarted(limit, args.restart_seconds, args.restart_workers, kill=kill)
+            for told in args.restart_told:
+                for kill in (False, True):
+                    restarted(limit, args.restart_seconds, args.restart_workers, kill=kill, told=told)
 
 
 if __name__ == "__main__":
