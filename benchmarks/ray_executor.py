@@ -103,23 +103,30 @@ def waiting(rows: int, group: int, workers: list[int], latency: float) -> None:
         compare("waiting on a server", rows, group, workers, 8, base_url=srv.url + "/v1")
 
 
+def enforcing(limit: int, told: str) -> Any:
+    """The loopback server's behaviour: ``limit`` requests a minute over 5 s windows, a 429 with
+    Retry-After beyond, announced in its rate-limit headers when ``told`` is ``headers``."""
+    from datagen.testing_server import Behaviour
+
+    return Behaviour(
+        enforce_limit=True,
+        requests_per_minute=limit,
+        limit_window_s=5.0,
+        retry_after_ms=500,
+        rate_limit_headers=told == "headers",
+    )
+
+
 def rate_limit(limits: list[int], seconds: float, workers: list[int], *, told: str = "configured") -> None:
     """Each limit for ``seconds`` of requests, from each worker count; ``told``: how the workers know
     the limit: set in ``[engine]`` (``configured``), announced in the server's rate-limit headers
     (``headers``), or not at all (``unannounced``: learned from the server's 429s)."""
-    from datagen.testing_server import Behaviour, LoopbackServer
+    from datagen.testing_server import LoopbackServer
 
     for limit in limits:
         rows = round(limit / 60 * seconds)
         for n in workers:
-            behaviour = Behaviour(
-                enforce_limit=True,
-                requests_per_minute=limit,
-                limit_window_s=5.0,
-                retry_after_ms=500,
-                rate_limit_headers=told == "headers",
-            )
-            with tempfile.TemporaryDirectory() as tmp, LoopbackServer(behaviour) as srv:
+            with tempfile.TemporaryDirectory() as tmp, LoopbackServer(enforcing(limit, told)) as srv:
                 folder = Path(tmp)
                 path = write(folder, rows=rows, group=max(1, rows // (4 * n)))
                 engine: dict[str, Any] = {"max_concurrency": 16 * n}
@@ -150,16 +157,9 @@ def restarted(
 
     import ray
 
-    from datagen.testing_server import Behaviour, LoopbackServer
+    from datagen.testing_server import LoopbackServer
 
     rows = round(limit / 60 * seconds)
-    behaviour = Behaviour(
-        enforce_limit=True,
-        requests_per_minute=limit,
-        limit_window_s=5.0,
-        retry_after_ms=500,
-        rate_limit_headers=told == "headers",
-    )
     killed: list[float] = []
 
     def killer(srv: LoopbackServer) -> None:
@@ -173,7 +173,7 @@ def restarted(
                 killed.append(time.monotonic())
             time.sleep(0.01)
 
-    with tempfile.TemporaryDirectory() as tmp, LoopbackServer(behaviour) as srv:
+    with tempfile.TemporaryDirectory() as tmp, LoopbackServer(enforcing(limit, told)) as srv:
         folder = Path(tmp)
         path = write(folder, rows=rows, group=max(1, rows // (4 * workers)))
         engine: dict[str, Any] = {"max_concurrency": 16 * workers}
