@@ -193,9 +193,9 @@ class AdaptiveLimit:
         self._served_since_clamp = False  # a request sent within the cap has been answered
         self._at_clamp: set[Flight] = set()  # in flight when the cap was set ...
         self._served_at_clamp = 0  # ... and answered since
-        # the slowest 429 taken as refused at the door before any answer had shown how long serving
-        # takes (none: no such 429); the first window's answers judge it again
-        self._door_unseen: float | None = None
+        # the slowest 429 taken as refused at the door before a window of answers had shown how long
+        # serving takes (none: no such 429): the answers up to that window judge it again
+        self._door_unsure: float | None = None
         self._before_cap: tuple[float, bool] = (self.limit, self._slow_start)
         self._probe_every = PROBE_AFTER
         self._probe_step = 1  # how many more in flight the next probe of a 429 cap tries
@@ -319,15 +319,17 @@ class AdaptiveLimit:
         """Learn from an answer's latency; True when the latency signal acted on it."""
         latency = self.clock() - flight.sent_at
         self._fastest = min(self._fastest, latency)
-        if self._door_unseen is not None:
-            # judged against the fastest of the first window's answers, not the first alone: on a busy
-            # machine the first can take twice its service (a CI run capped at 7 that way)
-            if self.ceiling is not None and self._door_unseen >= AT_THE_DOOR * self._fastest:
+        if self._door_unsure is not None:
+            # judged against the fastest answer up to a window, not the first few: the first round
+            # trip opens the connections, and its answers take longer than the next ones' (on a
+            # loaded machine twice as long: a 429 after the work then looked refused at the door, and
+            # one CI run ended capped at 28 of 64)
+            if self.ceiling is not None and self._door_unsure >= AT_THE_DOOR * self._fastest:
                 self._drop_cap()  # that 429 took as long as serving: it was no refusal at the door
                 self.caps -= 1
-                self._door_unseen = None
-            elif self.ceiling is None or len(self._samples) + 1 >= ADAPTIVE_START:
-                self._door_unseen = None
+                self._door_unsure = None
+            elif self.ceiling is None or len(self._samples) + 1 >= LATENCY_WINDOW:
+                self._door_unsure = None
         if len(self._samples) == LATENCY_MAX:  # the oldest goes, and its step to the next
             first = self._samples[0][1]
             self._latency_sum -= first
@@ -595,8 +597,8 @@ class AdaptiveLimit:
         # wire may be one the server was serving; the lowest count over a round trip's 429s is the cap
         others = len(self.flights)
         if not budget_spent and at_the_door and others:
-            if self._fastest == float("inf"):  # no answer yet to compare it with: the first one will
-                self._door_unseen = max(self._door_unseen or 0.0, now - flight.sent_at)
+            if self.base_latency == float("inf"):  # no window of answers yet: the next ones judge it
+                self._door_unsure = max(self._door_unsure or 0.0, now - flight.sent_at)
             if self.ceiling is None:
                 self._clamp(others)
                 return Verdict.CAP
