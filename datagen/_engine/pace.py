@@ -153,7 +153,10 @@ class ClusterPace:
     that rate. Counted over a sliding window, a period that ends as the slots of an earlier burst
     reopen all at once holds that burst's requests on top of its own (1.14 times the limit, measured)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, history_from: float = float("-inf")) -> None:
+        #: a restarted limiter's pace hears the sends from then on only: the workers reported the
+        #: earlier ones to the limiter that was lost
+        self.history_from = history_from
         self.log = SendLog()
         self.first_sent = float("inf")
         self.reopenings: list[float] = []  # when the budget reopened after each exhaustion before
@@ -165,6 +168,12 @@ class ClusterPace:
         self.awaited: set[str] = set()  # the workers that met it spent and have not reported since
         self.rate: float | None = None  # per minute, the last learned
         self.reports = 0
+
+    def restore(self, rate: float) -> None:
+        """A restarted limiter rebuilt the pace it lost (per minute): the cluster paces at it, and a
+        budget spent at it never teaches a faster one."""
+        if self.rate is None:
+            self.rate = rate
 
     def spent(self, worker: str, ran_out: float, retry_after: float) -> None:
         """``worker`` met the budget spent at ``ran_out``; the server asked for ``retry_after`` s."""
@@ -206,6 +215,8 @@ class ClusterPace:
             self.paced_at = self.rate
         reopens = self.reopens
         start = max((t for t in self.reopenings if reopens - t >= self.shortest), default=self.first_sent)
+        if start < self.history_from:  # the other workers' sends in it went to the lost limiter
+            return self.rate
         pace = self.log.pace(start, reopens, reopens, reached=self.reached)
         if pace is not None:
             self.reached = True

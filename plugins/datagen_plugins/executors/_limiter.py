@@ -36,6 +36,9 @@ restarted limiter has lost the table: for one ``ttl_s`` (the longest lease the l
 rebuilds it from the shares the workers say they hold, and shares out no more than those add up to,
 so a restart never lets more through: the leases not yet reported are at most the rest of the rate.
 A share handed back (a worker done) goes to the others; nothing else grows until the leases run out.
+A pace learned from 429s is lost with it: the limiter rebuilds it from the shares of it the workers
+held (not from each worker's figure of it, which may be a report's passing value), and measures no
+period that began before the restart (the workers reported the earlier sends to the lost limiter).
 
 :class:`SharedRate` is a worker's side: the engine's bucket for a configured limit, or one the
 server announces in its rate-limit headers (the ``shared_rate_bucket`` service)."""
@@ -79,6 +82,7 @@ class Shares:
         restarted: bool = False,
         expected: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.ttl_s = ttl_s
         #: holders expected per (model key, kind): the run's workers, each given its fair share of the
@@ -92,6 +96,9 @@ class Shares:
         self.clock = clock
         #: until when a restarted limiter rebuilds its table (the lost one's leases may still run) ...
         self.frozen_until = clock() + ttl_s if restarted else float("-inf")
+        #: ... and when (the wall clock) it began to hear the workers' sends: the paces it learns
+        #: measure no period that started before (the reports of earlier sends went to the lost one)
+        self.history_from = wall() if restarted else float("-inf")
         #: ... and the shares the holders said they held when they first came back, by (model key,
         #: kind): what it may share out meanwhile (the leases not reported add up to at most the rest)
         self.reported: dict[tuple[str, str], dict[str, float]] = {}
@@ -133,19 +140,19 @@ class Shares:
         settled_s: float | None = None,
     ) -> tuple[float, float]:
         now = self.clock()
-        if kind == LEARNED and key in self.paces:
-            rate_per_min = self.paces[key].rate or rate_per_min
+        frozen = now < self.frozen_until
+        if frozen:
+            self.reported.setdefault((key, kind), {}).setdefault(holder, holding)
+        if kind == LEARNED:
+            rate_per_min = self._learned_rate(key, rate_per_min, frozen=frozen)
         table = self.leases.setdefault((key, kind), {})
         due = self.due.setdefault((key, kind), {})
         for other in [h for h, (_, expiry) in table.items() if expiry <= now]:
             del table[other]  # stopped renewing: finished or died
             due.pop(other, None)
         first = holder not in table
-        frozen = now < self.frozen_until
         if first:
             table[holder] = (holding if frozen else 0.0, now)
-        if frozen:
-            self.reported.setdefault((key, kind), {}).setdefault(holder, holding)
         joined = self.joined.setdefault((key, kind), set())
         joined.add(holder)
         since = self.first_joined.setdefault((key, kind), now)
@@ -195,6 +202,23 @@ class Shares:
         due[holder] = now + next_s
         return grant, next_s
 
+    def _learned_rate(self, key: str, asked: float, *, frozen: bool) -> float:
+        """The pace (per minute) of which a share of ``key``'s learned pace is leased: the one the
+        limiter learned, else, on a restarted limiter that lost it, what the holders said they held
+        when they came back (kept as the pace once the rebuilding is over), else the holder's own
+        figure (``asked``). A holder's figure is the last its reports returned, which may be a passing
+        one (a period measured from its sends alone, before the others reported: one worker of four
+        came back with its own quarter, and a share of that was nothing)."""
+        pace = self.paces.get(key)
+        if pace is not None and pace.rate is not None:
+            return pace.rate
+        held = sum(self.reported.get((key, LEARNED), {}).values())
+        if held <= 0:
+            return asked
+        if not frozen:
+            self._pace(key).restore(held)
+        return held
+
     def _freed_in(
         self,
         table: Mapping[str, tuple[float, float]],
@@ -223,7 +247,7 @@ class Shares:
         """``key``'s pace, made on first use."""
         pace = self.paces.get(key)
         if pace is None:
-            pace = self.paces[key] = ClusterPace()
+            pace = self.paces[key] = ClusterPace(history_from=self.history_from)
         return pace
 
     def pace(
@@ -239,7 +263,10 @@ class Shares:
         """The pace learned of ``key``'s server, per minute (None: none yet), and the seconds from
         ``now`` (the wall clock) until its budget reopens, if a worker met it spent."""
         self.calls += 1
-        return self._pace(key).known(now)
+        rate, wait = self._pace(key).known(now)
+        if rate is None:  # a restarted limiter rebuilding it: what the holders came back with
+            rate = sum(self.reported.get((key, LEARNED), {}).values()) or None
+        return rate, wait
 
     def spent(self, key: str, holder: str, ran_out: float, retry_after: float) -> None:
         """``holder`` met ``key``'s budget spent at ``ran_out`` (the wall clock)."""
