@@ -180,6 +180,9 @@ class AdaptiveLimit:
         self.decreases = 0  # 0.7 decreases
         # (requests in flight when sent, latency) of the last answers
         self._samples: deque[tuple[int, float]] = deque(maxlen=LATENCY_MAX)
+        self._sent_at: deque[float] = deque(maxlen=LATENCY_MAX)  # ... and when each was sent
+        self._base_whole = False  # the unloaded latency was measured over whole cohorts (below) ...
+        self._first_answer_at: float | None = None  # ... the first of them the requests sent before
         self._latency_sum = 0.0
         self._jumps = 0.0
         self._mean_latency = 0.0  # over the last window, as of the last answer
@@ -206,10 +209,13 @@ class AdaptiveLimit:
         self._ratio_before_probe = 1.0
         # a queue suspected from latency, being checked: (answers to requests sent from when count,
         # the throughput and mean latency before, the limit and slow start to restore, the share of
-        # the limit the cut kept), and the sums of depth and latency and the count of the answers
-        # counted so far
+        # the limit the cut kept) ...
         self._queue_check: tuple[float, float, float, float, bool, float] | None = None
-        self._checked = (0.0, 0.0, 0)
+        # ... the sums of depth and latency and the count of the answers counted so far, and the latest
+        # send among them; once enough are in, the cohort is every request sent from the check's start
+        # to that send, judged when all of them are answered
+        self._checked = (0.0, 0.0, 0, float("-inf"))
+        self._cohort_end: float | None = None
         self._descent: float | None = None  # the highest throughput while shrinking through a queue
         self.queue_seen = False
 
@@ -259,8 +265,8 @@ class AdaptiveLimit:
         return flight
 
     def landed(self, flight: Flight) -> None:
-        """The request is off the wire (answered, refused or failed)."""
-        del self.flights[flight]
+        """The request is off the wire (answered, refused or failed; an answer's may land first)."""
+        self.flights.pop(flight, None)
 
     # ------------------------------------------------------------------------------------ signals
 
@@ -285,6 +291,7 @@ class AdaptiveLimit:
     def _forget_latencies(self) -> None:
         """Drop the latencies kept (they were measured at a load that no longer holds)."""
         self._samples.clear()
+        self._sent_at.clear()
         self._latency_sum = 0.0
         self._jumps = 0.0
 
@@ -305,6 +312,7 @@ class AdaptiveLimit:
             return
         self._hold = False
         if flight is not None:
+            self.landed(flight)  # (the signals below look at what is still out)
             if flight.sent_at >= self._clamped_at:
                 self._served_since_clamp = True
             if self.ceiling is not None and flight in self._at_clamp:
@@ -330,6 +338,8 @@ class AdaptiveLimit:
                 self._door_unsure = None
             elif self.ceiling is None or len(self._samples) + 1 >= LATENCY_WINDOW:
                 self._door_unsure = None
+        if self._first_answer_at is None:
+            self._first_answer_at = self.clock()
         if len(self._samples) == LATENCY_MAX:  # the oldest goes, and its step to the next
             first = self._samples[0][1]
             self._latency_sum -= first
@@ -337,15 +347,33 @@ class AdaptiveLimit:
         if self._samples:
             self._jumps += (latency - self._samples[-1][1]) ** 2
         self._samples.append((flight.depth, latency))
+        self._sent_at.append(flight.sent_at)
         self._latency_sum += latency
+        oldest = next(iter(self.flights), None)
+        cut = oldest.sent_at if oldest is not None else float("inf")
+        if not self._base_whole and cut >= self._first_answer_at:
+            # the first round trip is all in (every request sent before the first answer): its mean
+            # is the first unloaded latency, whatever order its answers came in
+            round_trip = [
+                lat
+                for (_, lat), sent in zip(self._samples, self._sent_at, strict=True)
+                if sent < self._first_answer_at
+            ]
+            if round_trip:  # (none when answers take no time: a test's clock)
+                self.base_latency = max(MIN_LATENCY, statistics.fmean(round_trip))
+                self._base_whole = True
         if self._first_window is not None and self._judge_first_window(flight.depth, latency):
             return True
         if len(self._samples) < LATENCY_WINDOW:  # (a shrink the first window set off is checked)
             return self._queue_check is not None and self._confirm_queue(flight)
-        # the unloaded latency: the lowest mean over all the samples kept (up to LATENCY_MAX), as the
-        # minimum of means over fewer would follow their noise down
-        mean = max(MIN_LATENCY, self._latency_sum / len(self._samples))
-        self.base_latency = min(self.base_latency, mean)
+        # the unloaded latency: the lowest mean over the answers kept (up to LATENCY_MAX, as the
+        # minimum of means over fewer would follow their noise down) to every request sent before the
+        # oldest still out, once 16 are; not over the answers as they came in: the first in are the
+        # shortest, and in slow start, when answers vary in length (±80 %), their mean fell to 0.54
+        # of the service time, and every later window looked queued
+        done = [lat for (_, lat), sent in zip(self._samples, self._sent_at, strict=True) if sent < cut]
+        if len(done) >= LATENCY_WINDOW:
+            self.base_latency = min(self.base_latency, max(MIN_LATENCY, sum(done) / len(done)))
         depth, latency = self._window()
         self._mean_latency = latency  # (one pass over the window per answer: _grow reads it too)
         return self.latency_signal and self._queued(flight, depth, latency)
@@ -488,12 +516,20 @@ class AdaptiveLimit:
         """
         assert self._queue_check is not None
         since, before, waited, limit, slow, step = self._queue_check
-        if flight.sent_at < since:
+        if flight.sent_at < since or (self._cohort_end is not None and flight.sent_at > self._cohort_end):
             return True
-        depth, latency, count = self._checked
+        depth, latency, count, last = self._checked
         depth, latency, count = depth + flight.depth, latency + self._samples[-1][1], count + 1
-        self._checked = (depth, latency, count)
-        if count < max(LATENCY_WINDOW // 2, int(self.limit), self._enough() // 2):
+        self._checked = (depth, latency, count, max(last, flight.sent_at))
+        if self._cohort_end is None:
+            if count < max(LATENCY_WINDOW // 2, int(self.limit), self._enough() // 2):
+                return True
+            self._cohort_end = self._checked[3]
+        # judged once every request sent in it is answered: the first answers in are the shortest
+        # (the mean of those alone fell to 0.61 of the service time, and a server that never queues
+        # looked as if its waits eased)
+        oldest = next((f.sent_at for f in self.flights if f.sent_at >= since), None)
+        if oldest is not None and oldest <= self._cohort_end:
             return True
         self._queue_check = None
         throughput, mean = depth / latency, latency / count
@@ -537,7 +573,7 @@ class AdaptiveLimit:
             depth, mean = self._window()
             before = (depth / mean, mean)
         self._queue_check = (now + latency, *before, limit, slow, target / self.limit)
-        self._checked = (0.0, 0.0, 0)
+        self._checked, self._cohort_end = (0.0, 0.0, 0, float("-inf")), None
         self.limit = target
         self._slow_start = False
         self._last_decrease = now
@@ -597,7 +633,7 @@ class AdaptiveLimit:
         # wire may be one the server was serving; the lowest count over a round trip's 429s is the cap
         others = len(self.flights)
         if not budget_spent and at_the_door and others:
-            if self.base_latency == float("inf"):  # no window of answers yet: the next ones judge it
+            if len(self._samples) < LATENCY_WINDOW:  # no window of answers yet: the next ones judge it
                 self._door_unsure = max(self._door_unsure or 0.0, now - flight.sent_at)
             if self.ceiling is None:
                 self._clamp(others)
