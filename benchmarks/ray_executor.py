@@ -117,6 +117,14 @@ def enforcing(limit: int, told: str) -> Any:
     )
 
 
+def engine_config(limit: int, told: str, workers: int) -> dict[str, Any]:
+    """The ``[engine]`` of the rate-limit arms: 16 in flight per worker, the limit when configured."""
+    engine: dict[str, Any] = {"max_concurrency": 16 * workers}
+    if told == "configured":
+        engine["requests_per_minute"] = limit
+    return engine
+
+
 def rate_limit(limits: list[int], seconds: float, workers: list[int], *, told: str = "configured") -> None:
     """Each limit for ``seconds`` of requests, from each worker count; ``told``: how the workers know
     the limit: set in ``[engine]`` (``configured``), announced in the server's rate-limit headers
@@ -129,9 +137,7 @@ def rate_limit(limits: list[int], seconds: float, workers: list[int], *, told: s
             with tempfile.TemporaryDirectory() as tmp, LoopbackServer(enforcing(limit, told)) as srv:
                 folder = Path(tmp)
                 path = write(folder, rows=rows, group=max(1, rows // (4 * n)))
-                engine: dict[str, Any] = {"max_concurrency": 16 * n}
-                if told == "configured":
-                    engine["requests_per_minute"] = limit
+                engine = engine_config(limit, told, n)
                 executor = {"name": "ray", "workers": n}
                 took, report = timed(
                     path, folder, executor, base_url=srv.url + "/v1", config={"engine": engine}
@@ -176,9 +182,7 @@ def restarted(
     with tempfile.TemporaryDirectory() as tmp, LoopbackServer(enforcing(limit, told)) as srv:
         folder = Path(tmp)
         path = write(folder, rows=rows, group=max(1, rows // (4 * workers)))
-        engine: dict[str, Any] = {"max_concurrency": 16 * workers}
-        if told == "configured":
-            engine["requests_per_minute"] = limit
+        engine = engine_config(limit, told, workers)
         thread = threading.Thread(target=killer, args=(srv,))
         thread.start()
         took, report = timed(

@@ -295,6 +295,15 @@ class AdaptiveLimit:
         self._latency_sum = 0.0
         self._jumps = 0.0
 
+    def _answered_before(self, cut: float) -> tuple[float, int]:
+        """The sum and count of the latencies kept of requests sent before ``cut``."""
+        total, count = 0.0, 0
+        for (_, latency), sent in zip(self._samples, self._sent_at, strict=True):
+            if sent < cut:
+                total += latency
+                count += 1
+        return total, count
+
     def _window(self) -> tuple[float, float]:
         """Mean depth and mean latency of about the last window of answers (16 to 64 of them)."""
         n = self._enough()
@@ -354,13 +363,9 @@ class AdaptiveLimit:
         if not self._base_whole and cut >= self._first_answer_at:
             # the first round trip is all in (every request sent before the first answer): its mean
             # is the first unloaded latency, whatever order its answers came in
-            round_trip = [
-                lat
-                for (_, lat), sent in zip(self._samples, self._sent_at, strict=True)
-                if sent < self._first_answer_at
-            ]
-            if round_trip:  # (none when answers take no time: a test's clock)
-                self.base_latency = max(MIN_LATENCY, statistics.fmean(round_trip))
+            total, count = self._answered_before(self._first_answer_at)
+            if count:  # (none when answers take no time: a test's clock)
+                self.base_latency = max(MIN_LATENCY, total / count)
                 self._base_whole = True
         if self._first_window is not None and self._judge_first_window(flight.depth, latency):
             return True
@@ -371,9 +376,9 @@ class AdaptiveLimit:
         # oldest still out, once 16 are; not over the answers as they came in: the first in are the
         # shortest, and in slow start, when answers vary in length (±80 %), their mean fell to 0.54
         # of the service time, and every later window looked queued
-        done = [lat for (_, lat), sent in zip(self._samples, self._sent_at, strict=True) if sent < cut]
-        if len(done) >= LATENCY_WINDOW:
-            self.base_latency = min(self.base_latency, max(MIN_LATENCY, sum(done) / len(done)))
+        total, count = self._answered_before(cut)
+        if count >= LATENCY_WINDOW:
+            self.base_latency = min(self.base_latency, max(MIN_LATENCY, total / count))
         depth, latency = self._window()
         self._mean_latency = latency  # (one pass over the window per answer: _grow reads it too)
         return self.latency_signal and self._queued(flight, depth, latency)

@@ -212,12 +212,17 @@ class Shares:
         pace = self.paces.get(key)
         if pace is not None and pace.rate is not None:
             return pace.rate
-        held = sum(self.reported.get((key, LEARNED), {}).values())
+        held = self._held(key)
         if held <= 0:
             return asked
         if not frozen:
             self._pace(key).restore(held)
         return held
+
+    def _held(self, key: str) -> float:
+        """What the holders of shares of ``key``'s learned pace said they held when they came back
+        to a restarted limiter (0: none did, or it was not restarted)."""
+        return sum(self.reported.get((key, LEARNED), {}).values())
 
     def _freed_in(
         self,
@@ -265,7 +270,7 @@ class Shares:
         self.calls += 1
         rate, wait = self._pace(key).known(now)
         if rate is None:  # a restarted limiter rebuilding it: what the holders came back with
-            rate = sum(self.reported.get((key, LEARNED), {}).values()) or None
+            rate = self._held(key) or None
         return rate, wait
 
     def spent(self, key: str, holder: str, ran_out: float, retry_after: float) -> None:
