@@ -48,6 +48,13 @@ class Behaviour:
     enforce_limit: bool = False
     #: the window the limit is enforced over (``requests_per_minute * limit_window_s / 60`` requests)
     limit_window_s: float = 60.0
+    #: enforce ``tokens_per_minute`` over ``limit_window_s`` too: a request that would take the tokens
+    #: counted in the window above it is answered 429 with Retry-After
+    enforce_tokens: bool = False
+    #: what a request counts against the token limit: ``reserved``, what it may use (its prompt's words
+    #: and its ``max_tokens``) when it arrives, as OpenAI counts; ``used``, the same when it arrives,
+    #: then what its answer used (prompt and answer) once answered, as Anthropic counts output tokens
+    token_charge: str = "reserved"
     valid_keys: frozenset[str] | None = None
     #: a hard cap on requests in flight: one more is answered 429 with ``Retry-After: cap_retry_after_s``
     #: at once (a provider's concurrency limit, or a proxy in front of a small deployment)
@@ -79,6 +86,24 @@ MODERATION_CATEGORIES = (
     "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors", "violence",
     "violence/graphic",
 )  # fmt: skip
+
+
+@attrs.define
+class TokenCharge:
+    """The tokens one admitted request counts against an enforced token limit."""
+
+    at: float  # when it arrived (time.monotonic())
+    tokens: int
+    in_window: bool = True
+
+
+def reserved_tokens(body: Mapping[str, Any]) -> int:
+    """What a request may use, as the server counts it: its prompt's words and its ``max_tokens``
+    (by default what the server's answers are cut at: 16 for a completion prompt, 256 else)."""
+    prompt = len(str(body.get("prompt", "")).split())
+    prompt += sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+    default = 16 if "prompt" in body else 256
+    return prompt + int(body.get("max_tokens") or body.get("max_completion_tokens") or default)
 
 
 def body_digest(body: Mapping[str, Any]) -> str:
@@ -156,6 +181,10 @@ class LoopbackServer:
         self._accepted: deque[float] = deque()  # when each request inside the limit window arrived
         self.limited = 0  # requests refused by the enforced limit
         self.limited_at: list[float] = []  # when each was refused (time.monotonic())
+        #: the tokens each request admitted under ``enforce_tokens`` counts (in arrival order) ...
+        self.token_charges: list[TokenCharge] = []
+        self._token_window: deque[TokenCharge] = deque()  # ... those inside the window
+        self._tokens_in_window = 0
         self.in_flight = 0
         self.peak_in_flight = 0
         #: seconds each request admitted (not refused at the door) spent in the server, queue included
@@ -244,6 +273,53 @@ class LoopbackServer:
             self._accepted.append(now)
         return None
 
+    def _token_allowance(self) -> int:
+        b = self.behaviour
+        return max(1, int(b.tokens_per_minute * b.limit_window_s / 60))
+
+    def _age_tokens(self, now: float) -> None:
+        """Drop the charges older than the window (with the lock held)."""
+        while self._token_window and self._token_window[0].at <= now - self.behaviour.limit_window_s:
+            charge = self._token_window.popleft()
+            charge.in_window = False
+            self._tokens_in_window -= charge.tokens
+
+    def _admit_tokens(self, body: Mapping[str, Any]) -> tuple[float | None, TokenCharge | None]:
+        """Under an enforced token limit: (None, the request's charge) when it may pass, else (the
+        seconds until enough tokens have aged out of the window, None)."""
+        b, tokens = self.behaviour, reserved_tokens(body)
+        now = time.monotonic()
+        with self._lock:
+            self._age_tokens(now)
+            over = self._tokens_in_window + tokens - self._token_allowance()
+            if over > 0:
+                self.limited += 1
+                self.limited_at.append(now)
+                wait = b.limit_window_s
+                for charge in self._token_window:  # the oldest age out first
+                    over -= charge.tokens
+                    if over <= 0:
+                        wait = charge.at + b.limit_window_s - now
+                        break
+                return max(wait, 0.001), None
+            charge = TokenCharge(now, tokens)
+            self._token_window.append(charge)
+            self._tokens_in_window += tokens
+            self.token_charges.append(charge)
+        return None, charge
+
+    def _settle_tokens(self, charge: TokenCharge | None, usage: Mapping[str, Any]) -> None:
+        """Count what an answered request used, when the server counts ``used`` tokens."""
+        if charge is None or self.behaviour.token_charge != "used":
+            return
+        used = int(usage.get("total_tokens") or 0) or int(usage.get("input_tokens", 0)) + int(
+            usage.get("output_tokens", 0)
+        )
+        with self._lock:
+            if charge.in_window:
+                self._tokens_in_window += used - charge.tokens
+            charge.tokens = used
+
     def _headers(self) -> dict[str, str]:
         b = self.behaviour
         if not b.rate_limit_headers:
@@ -254,7 +330,7 @@ class LoopbackServer:
                 remaining = self._window_allowance() - len(self._accepted)
                 oldest = self._accepted[0] if self._accepted else time.monotonic()
             reset = max(0.0, oldest + b.limit_window_s - time.monotonic())
-        return {
+        headers = {
             "x-ratelimit-limit-requests": str(b.requests_per_minute),
             "x-ratelimit-remaining-requests": str(max(0, remaining)),
             "x-ratelimit-reset-requests": f"{int(reset * 1000)}ms",
@@ -262,6 +338,13 @@ class LoopbackServer:
             "anthropic-ratelimit-requests-limit": str(b.requests_per_minute),
             "anthropic-ratelimit-tokens-limit": str(b.tokens_per_minute),
         }
+        if b.enforce_tokens:
+            with self._lock:
+                self._age_tokens(time.monotonic())
+                left = max(0, self._token_allowance() - self._tokens_in_window)
+            headers["x-ratelimit-remaining-tokens"] = str(left)
+            headers["anthropic-ratelimit-tokens-remaining"] = str(left)
+        return headers
 
     def _injected(self, digest: str) -> str | None:
         b = self.behaviour
@@ -279,7 +362,7 @@ class LoopbackServer:
 
     async def _gate(
         self, request: web.Request, style: str
-    ) -> tuple[dict[str, Any], str] | web.StreamResponse:
+    ) -> tuple[dict[str, Any], str, TokenCharge | None] | web.StreamResponse:
         if request.content_type != "application/json":  # real APIs reject other bodies
             return self._error(400, "invalid_request_error", "Content-Type must be application/json", style)
         body = await request.json()
@@ -298,6 +381,16 @@ class LoopbackServer:
             }
             headers.update(self._headers())
             return self._error(429, "rate_limit_exceeded", "rate limit reached", style, headers)
+        charge = None
+        if b.enforce_tokens:
+            wait, charge = self._admit_tokens(body)
+            if wait is not None:
+                headers = {
+                    "retry-after-ms": str(max(1, int(wait * 1000))),
+                    "retry-after": str(max(1, round(wait))),
+                }
+                headers.update(self._headers())
+                return self._error(429, "rate_limit_exceeded", "token rate limit reached", style, headers)
         with self._lock:
             capped = b.max_in_flight is not None and self.in_flight >= b.max_in_flight
             if capped:
@@ -311,11 +404,13 @@ class LoopbackServer:
         arrived = time.monotonic()
         try:
             if b.serve_at_once is None:
-                return await self._serve_gated(body, digest, key, style)
-            if self._slots is None:
-                self._slots = asyncio.Semaphore(b.serve_at_once)
-            async with self._slots:  # the rest wait in the queue: latency grows, never a 429
-                return await self._serve_gated(body, digest, key, style)
+                served = await self._serve_gated(body, digest, key, style)
+            else:
+                if self._slots is None:
+                    self._slots = asyncio.Semaphore(b.serve_at_once)
+                async with self._slots:  # the rest wait in the queue: latency grows, never a 429
+                    served = await self._serve_gated(body, digest, key, style)
+            return served if isinstance(served, web.StreamResponse) else (*served, charge)
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -367,7 +462,7 @@ class LoopbackServer:
         gated = await self._gate(request, "openai")
         if isinstance(gated, web.StreamResponse):
             return gated
-        body, digest = gated
+        body, digest, _ = gated
         inputs = body.get("input", "")
         texts = [inputs] if isinstance(inputs, str) else [str(t) for t in inputs]
         results = []
@@ -396,8 +491,10 @@ class LoopbackServer:
         gated = await self._gate(request, "openai")
         if isinstance(gated, web.StreamResponse):
             return gated
-        body, digest = gated
-        return web.json_response(self._chat_result(body, digest), headers=self._headers())
+        body, digest, charge = gated
+        result = self._chat_result(body, digest)
+        self._settle_tokens(charge, result["usage"])
+        return web.json_response(result, headers=self._headers())
 
     def _chat_result(self, body: Mapping[str, Any], digest: str) -> dict[str, Any]:
         messages = body.get("messages", [])
@@ -429,8 +526,10 @@ class LoopbackServer:
         gated = await self._gate(request, "openai")
         if isinstance(gated, web.StreamResponse):
             return gated
-        body, digest = gated
-        return web.json_response(self._completion_result(body, digest), headers=self._headers())
+        body, digest, charge = gated
+        result = self._completion_result(body, digest)
+        self._settle_tokens(charge, result["usage"])
+        return web.json_response(result, headers=self._headers())
 
     def _completion_result(self, body: Mapping[str, Any], digest: str) -> dict[str, Any]:
         prompt = str(body.get("prompt", ""))
@@ -453,8 +552,10 @@ class LoopbackServer:
         gated = await self._gate(request, "anthropic")
         if isinstance(gated, web.StreamResponse):
             return gated
-        body, digest = gated
-        return web.json_response(self._message_result(body, digest), headers=self._headers())
+        body, digest, charge = gated
+        result = self._message_result(body, digest)
+        self._settle_tokens(charge, result["usage"])
+        return web.json_response(result, headers=self._headers())
 
     def _message_result(self, body: Mapping[str, Any], digest: str) -> dict[str, Any]:
         messages = body.get("messages", [])
@@ -724,6 +825,14 @@ def main() -> None:
     parser.add_argument("--rate-limit-headers", action="store_true")
     parser.add_argument("--rpm", type=int, default=10_000)
     parser.add_argument("--enforce", action="store_true", help="refuse requests beyond --rpm with 429")
+    parser.add_argument("--tpm", type=int, default=10_000_000)
+    parser.add_argument("--enforce-tokens", action="store_true", help="refuse requests beyond --tpm with 429")
+    parser.add_argument(
+        "--token-charge",
+        choices=["reserved", "used"],
+        default="reserved",
+        help="count what a request may use (OpenAI) or, once answered, what it used (Anthropic)",
+    )
     parser.add_argument(
         "--retry-after-ms", type=int, default=20, help="Retry-After of injected 429s; negative: none"
     )
@@ -739,6 +848,9 @@ def main() -> None:
         rate_limit_headers=args.rate_limit_headers,
         requests_per_minute=args.rpm,
         enforce_limit=args.enforce,
+        tokens_per_minute=args.tpm,
+        enforce_tokens=args.enforce_tokens,
+        token_charge=args.token_charge,
         retry_after_ms=args.retry_after_ms if args.retry_after_ms >= 0 else None,
         limit_window_s=args.window,
         max_in_flight=args.max_in_flight,
