@@ -76,6 +76,9 @@ def test_numbers_out_of_range_name_the_key() -> None:
     engine = {"max_concurrency": None, "max_retries": 0, "gc_threshold": None}
     cfg = load_config(data={"engine": engine}, environ={})
     assert cfg.engine.max_retries == 0
+    assert problems(engine={"token_charge": "maybe"}) == [
+        "$.engine.token_charge: must be one of auto, reserved, used; got 'maybe'"
+    ]
 
 
 def test_strict_scalars() -> None:

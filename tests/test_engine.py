@@ -751,15 +751,20 @@ def test_requests_sent_before_a_limit_was_known_are_charged_to_its_bucket() -> N
     assert tokens.tokens == pytest.approx(-20.0)
 
 
-def test_tokens_spent_before_a_token_limit_was_known_are_charged_to_its_bucket() -> None:
+@pytest.mark.parametrize(("charge", "counted"), [("used", 15), ("reserved", 100)])
+def test_tokens_spent_before_a_token_limit_was_known_are_charged_to_its_bucket(
+    charge: str, counted: int
+) -> None:
     """Eight requests (100 tokens estimated, 15 used) sent at once, before the first answer announced
-    600 tokens a minute (570 with the headroom: 9.5 a second, 47.5 in a full bucket): as if paced, the
-    ninth (its estimate above the bucket, it waits for a full one) waits until the 120 tokens the
-    eight used have refilled. A bucket that charged nothing let it go at once. With a token limit
-    configured nothing is collected."""
+    600 tokens a minute (570 with the headroom: 9.5 a second): as if paced, the ninth waits until the
+    tokens the eight counted have refilled: what they used, from a server that counts that (the answers
+    give back the rest), or all of their estimates, from one that counts what a request may use. A
+    bucket that charged nothing let it go at once. With a token limit configured nothing is
+    collected."""
     t = VirtualTime()
     backend = ScriptedBackend()
     backend.rate_limits = RateLimits(tokens_per_minute=600)
+    backend.token_charge = charge  # type: ignore[attr-defined]
     eng = engine(backend, t)
     assert estimate_tokens(req("a 0", max_tokens=100)) == 100
 
@@ -771,7 +776,7 @@ def test_tokens_spent_before_a_token_limit_was_known_are_charged_to_its_bucket()
 
     waited = run(burst_then_one())
     assert eng._tpm is not None and eng._early_tokens is None
-    assert waited == pytest.approx(8 * 15 / (600 * 0.95 / 60))
+    assert waited == pytest.approx(8 * counted / (600 * 0.95 / 60))
     assert engine(ScriptedBackend(), t, tokens_per_minute=6000)._early_tokens is None
 
 

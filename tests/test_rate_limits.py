@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,8 @@ from datagen._datamodel.config import EngineConfig
 from datagen._engine.core import ADAPTIVE_START, Engine
 from datagen._engine.llm import Request
 from datagen.testing_server import Behaviour, LoopbackServer
+from datagen_plugins.backends.anthropic_backend import AnthropicBackend, AnthropicConfig
+from datagen_plugins.backends.litellm_backend import LiteLLMBackend, LiteLLMConfig
 from datagen_plugins.backends.openai_backend import OpenAIBackend, OpenAIConfig
 
 KEY = "sk-test-abcdefghijklmnop0123"
@@ -98,6 +101,101 @@ def test_an_enforced_limit_is_respected_with_few_429s(headers: bool, in_flight: 
         # the pace is learned from that burst's timing: 0.95 of the limit when the loop is idle, down
         # to 0.79 seen in a full py312 run; benchmarks/clients.py measures the real use (0.90-0.93)
         assert engine._rpm is not None and 0.7 * 20 <= engine._rpm.rate_per_s <= 20
+
+
+def most_in_a_window(times: list[float], window_s: float) -> int:
+    """The most of ``times`` (sorted) inside any ``window_s`` span."""
+    first, most = 0, 0
+    for last, t in enumerate(times):
+        while t - times[first] >= window_s:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+@pytest.mark.parametrize(
+    ("counts", "provider", "charge"),
+    [("reserved", "openai", "reserved"), ("reserved", "openai", "used"), ("used", "anthropic", "auto")],
+    ids=[
+        "openai-counts-what-a-request-may-use",
+        "charged-as-used-against-it",
+        "anthropic-counts-what-was-used",
+    ],
+)
+def test_a_token_limit_is_charged_as_the_server_counts_it(counts: str, provider: str, charge: str) -> None:
+    """A configured ``tokens_per_minute``, 79,200 (1,320 a second), against a server enforcing it.
+    Each request may use 66 tokens (its 2 words and ``max_tokens`` 64) and uses about 8.
+
+    OpenAI counts what a request may use, when it arrives (here over 2 s windows: 40 requests): the
+    engine charges its estimate (``reserved``: what ``auto`` is at OpenAI's own URL, below), gives
+    nothing back, and meets at most the refusals of its bucket's
+    first tenth of a second (2 here). Charged as if the server counted what was used (how the engine
+    charged every server before), its bucket let 2.5 windows' worth go at once, and slow start met the
+    limit.
+
+    Anthropic counts output at ``max_tokens`` when a request arrives and at what it used once
+    answered, and refills up to a minute's worth (here a 6 s window, which holds the engine's 5 s
+    burst): the engine gives back what was not used, and sends more in a window than charging the
+    estimates would let it (120), with none refused."""
+    window, n = (2.0, 100) if counts == "reserved" else (6.0, 200)
+    behaviour = Behaviour(
+        latency_s=0.02,
+        enforce_tokens=True,
+        tokens_per_minute=79_200,
+        limit_window_s=window,
+        token_charge=counts,
+    )
+    with LoopbackServer(behaviour) as srv:
+        if provider == "openai":
+            backend: Any = OpenAIBackend(OpenAIConfig(base_url=srv.url + "/v1", api_key=KEY))
+        else:
+            backend = AnthropicBackend(AnthropicConfig(base_url=srv.url, api_key=KEY))
+        engine = Engine(backend, EngineConfig(tokens_per_minute=79_200, token_charge=charge))
+
+        async def send() -> None:
+            try:
+                requests = [Request(prompt=f"request {i}", max_tokens=64) for i in range(n)]
+                await asyncio.gather(*(engine.complete(r) for r in requests))
+            finally:
+                await engine.aclose()
+
+        asyncio.run(send())
+        assert sum(srv.answered.values()) == n and engine.stats.failed == 0
+        # the server counted each request at 66 when it arrived, and, counting what was used, at the
+        # few tokens of its prompt and answer once answered
+        counted = {c.tokens for c in srv.token_charges}
+        assert counted == {66} if counts == "reserved" else max(counted) < 20
+        admitted = most_in_a_window(sorted(c.at for c in srv.token_charges), window)
+        if counts == "used":
+            assert srv.limited == 0 and admitted > 120
+        elif charge == "reserved":
+            assert srv.limited <= 3
+        else:  # what was in flight when the first 429 paused the engine: 19 in a run here
+            assert srv.limited >= 8
+
+
+def test_auto_charges_tokens_as_the_backends_server_counts_them() -> None:
+    """OpenAI's own API and Azure OpenAI count what a request may use; a compatible server's limit
+    (a proxy's, or one the user sets for a local server) is taken to count what was used, and so is
+    Anthropic's output limit; a backend that says nothing is charged what its requests may use."""
+
+    def gives_back(backend: Any, charge: str = "auto") -> bool:
+        return Engine(backend, EngineConfig(token_charge=charge))._gives_back
+
+    def openai(url: str | None) -> OpenAIBackend:
+        return OpenAIBackend(OpenAIConfig(base_url=url, api_key=KEY))
+
+    assert not gives_back(openai(None)) and not gives_back(openai("https://x.openai.azure.com/openai"))
+    assert gives_back(openai("http://127.0.0.1:8000/v1"))
+    assert not gives_back(openai("http://127.0.0.1:8000/v1"), "reserved")
+    assert gives_back(AnthropicBackend(AnthropicConfig(api_key=KEY)))
+    assert gives_back(LiteLLMBackend(LiteLLMConfig(model="anthropic/claude-3-5-haiku-latest")))
+    assert not gives_back(LiteLLMBackend(LiteLLMConfig(model="openai/gpt-4o-mini")))
+
+    class Unsaid:
+        model, is_chat = "m", True
+
+    assert not gives_back(Unsaid()) and gives_back(Unsaid(), "used")
 
 
 def test_the_loopback_server_caps_or_queues_requests_in_flight() -> None:

@@ -85,6 +85,16 @@ def _known_language(_instance: Any, attribute: attrs.Attribute[Any], value: str 
         raise BoundError(attribute.name, f"no language with the ISO 639-1 code {value!r} (known: {known})")
 
 
+def one_of(*choices: str) -> Any:
+    """An attrs validator: the value is one of ``choices``."""
+
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            raise BoundError(attribute.name, f"must be one of {', '.join(choices)}; got {value!r}")
+
+    return check
+
+
 POSITIVE = bounded(above=0)
 NON_NEGATIVE = bounded(0)
 
@@ -293,6 +303,10 @@ class EngineConfig:
     timeout_s: float = attrs.field(default=120.0, validator=POSITIVE)
     requests_per_minute: float | None = attrs.field(default=None, validator=POSITIVE)
     tokens_per_minute: float | None = attrs.field(default=None, validator=POSITIVE)
+    #: how the server counts a request's tokens against a token limit: ``reserved`` (what it may use,
+    #: its prompt and ``max_tokens``, counted when it arrives: OpenAI's rate limits), ``used`` (what it
+    #: used, once answered: Anthropic's output limit), or ``auto`` (what the backend says of its server)
+    token_charge: str = attrs.field(default="auto", validator=one_of("auto", "reserved", "used"))
     max_cost_usd: float | None = attrs.field(default=None, validator=NON_NEGATIVE)
     max_tokens: int | None = attrs.field(default=None, validator=POSITIVE)
     batch: bool = False

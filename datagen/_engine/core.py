@@ -56,7 +56,11 @@ NOT_FOUND_LIMIT = 3
 #: requests may go out this many seconds' worth at once under a requests-per-minute limit (servers
 #: enforce per-minute limits over shorter intervals, so a whole minute's burst would be refused)
 REQUEST_BURST_S = 0.1
-#: seconds' worth of tokens a configured ``tokens_per_minute`` lets through at once
+#: seconds' worth of tokens a ``tokens_per_minute`` lets through at once (a request that needs more
+#: waits for a full bucket and leaves it owing the rest), when the answers give back what they did not
+#: use: the bucket holds the estimates of the requests in flight, and a short one would hold few. When
+#: the server counts what a request may use, nothing comes back, and the burst is as short as the
+#: requests' (REQUEST_BURST_S): 5 s of tokens went over a limit counted over 10 s in its first window
 TOKEN_BURST_S = 5.0
 RECENT = 50  # answers among which a share of 429s above CONGESTION_SHARE means overload
 #: latency is the mean over the last window of answers, at least LATENCY_WINDOW and at most
@@ -717,7 +721,9 @@ class RateBucket(Protocol):
 
 
 class TokenBucket:
-    """Spaces out consumption to ``rate_per_min`` with a burst of ``burst_s`` seconds' worth.
+    """Spaces out consumption to ``rate_per_min`` with a burst of ``burst_s`` seconds' worth. A taker
+    of more than that waits for a full bucket and takes all it needs: the bucket owes the rest, which
+    the next taker waits off (a long prompt under a token limit is charged in full).
 
     Takers are served one at a time in arrival order, except that a ``first`` taker (a retry) goes
     ahead of those not yet served: a retry queued behind every fresh request would finish the run late.
@@ -747,16 +753,17 @@ class TokenBucket:
     async def take(
         self, amount: float, sleep: Callable[[float], Awaitable[None]], *, first: bool = False
     ) -> None:
-        """Wait until ``amount`` can be taken (an amount above capacity waits for a full bucket)."""
-        amount = min(amount, self.capacity)
+        """Wait until ``amount`` can be taken (an amount above capacity waits for a full bucket, and
+        leaves it owing the rest)."""
+        need = min(amount, self.capacity)
         await self._turn(first)
         try:
             while True:
                 self._refill()
-                if self.tokens >= amount:
+                if self.tokens >= need:
                     self.tokens -= amount
                     return
-                await sleep((amount - self.tokens) / self.rate_per_s)
+                await sleep((need - self.tokens) / self.rate_per_s)
         finally:
             self._next()
 
@@ -894,7 +901,14 @@ class Engine:
         #: set while a request learns the pace (a cluster's limiter answers after a round trip): the
         #: requests that wake from the cool-down meanwhile wait for the pace instead of going unpaced
         self._learning: asyncio.Event | None = None
-        self._tpm = self._configured("tokens", config.tokens_per_minute, TOKEN_BURST_S)
+        #: whether an answer gives back the part of its request's estimate it did not use: only when
+        #: the server counts what was used; one that counts what a request may use never gives back
+        charge = config.token_charge
+        if charge == "auto":
+            charge = backend_attribute(backend, "token_charge")
+        self._gives_back = charge == "used"
+        self._token_burst_s = TOKEN_BURST_S if self._gives_back else REQUEST_BURST_S
+        self._tpm = self._configured("tokens", config.tokens_per_minute, self._token_burst_s)
         #: the tokens estimated for each request sent before the first answer, when no token limit
         #: is configured: charged to a limit that answer announces (None once it came)
         self._early_tokens: dict[Flight, int] | None = {} if self._tpm is None else None
@@ -1229,7 +1243,7 @@ class Engine:
         if info.tokens_per_minute and self.config.tokens_per_minute is None:
             rate = info.tokens_per_minute * HEADER_HEADROOM
             if self._tpm is None:
-                self._tpm = self._configured("tokens", rate, TOKEN_BURST_S)
+                self._tpm = self._configured("tokens", rate, self._token_burst_s)
                 if self._tpm is not None and early:
                     now = self.clock()
                     self._tpm.charge([now - f.sent_at for f in early], list(early.values()))
@@ -1271,7 +1285,7 @@ class Engine:
         self._sends.add("accepted", flight.sent_at)
         self.limit.on_success(flight)
         self._adopt_rate_limits(flight)
-        if self._tpm is not None:
+        if self._tpm is not None and self._gives_back:
             self._tpm.give_back(estimate - response.usage.total_tokens)
         return self.account(response)
 

@@ -256,6 +256,11 @@ BACKEND_DEFAULTS: dict[str, Any] = {
     "rate_limits": None,
     "preferred_concurrency": None,
     "cache_identity": "",
+    #: how the server counts a request's tokens against a token limit: ``reserved``, what it may use
+    #: (its prompt and ``max_tokens``) when it arrives, as OpenAI documents (the safe default: no
+    #: server counts more), or ``used``, what it used once answered (the engine gives back the rest
+    #: of its estimate)
+    "token_charge": "reserved",
 }
 
 

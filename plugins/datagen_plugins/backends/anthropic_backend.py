@@ -84,6 +84,9 @@ class AnthropicBackend:
     auto_choice: ClassVar[int] = 20
     #: USD per million tokens of Anthropic's models (anthropic_prices.toml)
     prices: ClassVar[dict[str, Price]] = load_prices("anthropic_prices.toml")
+    #: Anthropic counts output tokens at ``max_tokens`` when a request arrives and at what it used once
+    #: answered: the engine gives back the rest of its estimate
+    token_charge: ClassVar[str] = "used"
 
     def __init__(self, config: AnthropicConfig) -> None:
         self.config = config

@@ -72,6 +72,13 @@ class LiteLLMBackend:
         self.cache_identity = f"litellm:{config.api_base or config.model.split('/', 1)[0]}"
         self._litellm: Any = None
 
+    @property
+    def token_charge(self) -> str:
+        """How the provider counts a request against a token limit: Anthropic counts what its output
+        used, once answered (``used``); the others are charged what a request may use (``reserved``:
+        OpenAI's and Azure's way, and never more than any provider counts)."""
+        return "used" if self.config.model.split("/", 1)[0] == "anthropic" else "reserved"
+
     def validate(self) -> None:
         """LiteLLM installed, not a compromised release, the model named with its provider."""
         found = installed_version()

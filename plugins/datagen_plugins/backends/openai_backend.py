@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -89,6 +90,15 @@ class OpenAIBackend:
     def official(self) -> bool:
         """Whether this talks to OpenAI's own API (where keys have a known shape and are required)."""
         return self.base_url.startswith(OFFICIAL_URL)
+
+    @property
+    def token_charge(self) -> str:
+        """How the server counts a request against a token limit: OpenAI and Azure OpenAI count its
+        prompt and ``max_tokens`` when it arrives (``reserved``: the engine gives nothing back); a
+        compatible server's limit (a proxy's, or the user's own) is taken to count what was used."""
+        host = urlsplit(self.base_url).hostname or ""
+        openai = host == "api.openai.com" or host.endswith((".openai.azure.com", ".openai.com"))
+        return "reserved" if openai else "used"
 
     def validate(self) -> None:
         """Check the key's presence and shape, and the options, before any request."""
