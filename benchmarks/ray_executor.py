@@ -16,7 +16,12 @@
    share answered 429, and the calls to the cluster's limiter. Then (``headers``) the limit announced
    in the server's rate-limit headers instead of configured, and (``unannounced``) neither: the
    cluster learns a pace from the 429s, every worker's requests reported to the limiter.
-   ``--rate-workers`` chooses the worker counts of these three (1, 2 and 4).
+   ``--rate-workers`` chooses the worker counts of these three (1, 2 and 4). And (``tokens``) a
+   token limit instead: the server counts what each request may use (its prompt and ``max_tokens``,
+   256, as OpenAI counts) against ``TOKENS_PER_REQUEST`` times each limit a minute, with ``[engine]
+   tokens_per_minute`` set to that and ``token_charge`` to ``--token-charge`` (``reserved``, as the
+   server counts; ``used`` is how the engine charged every server before); printed: the tokens the
+   server counted while sending, as a ratio to the limit.
 4. **A restarted limiter** (``restart``): the configured arm (or each of ``--restart-told``) for
    ``--restart-seconds`` with ``--restart-workers`` workers, the limiter actor killed (and restarted
    by Ray) a third of the way in, beside the same run without the kill: the rate and the share
@@ -117,27 +122,58 @@ def enforcing(limit: int, told: str) -> Any:
     )
 
 
-def engine_config(limit: int, told: str, workers: int) -> dict[str, Any]:
+#: what the server counts for one request of the pipeline against a token limit: its prompt's ~6
+#: words and its max_tokens (the sampling default, 256)
+TOKENS_PER_REQUEST = 262
+
+
+def enforcing_tokens(limit: int) -> Any:
+    """The loopback server's behaviour: ``limit`` requests a minute's worth of tokens over 5 s windows
+    (each request counted at what it may use, when it arrives), a 429 with Retry-After beyond."""
+    from datagen.testing_server import Behaviour
+
+    return Behaviour(
+        enforce_tokens=True,
+        tokens_per_minute=limit * TOKENS_PER_REQUEST,
+        token_charge="reserved",
+        limit_window_s=5.0,
+        retry_after_ms=500,
+    )
+
+
+def engine_config(limit: int, told: str, workers: int, token_charge: str = "reserved") -> dict[str, Any]:
     """The ``[engine]`` of the rate-limit arms: 16 in flight per worker, the limit when configured."""
     engine: dict[str, Any] = {"max_concurrency": 16 * workers}
     if told == "configured":
         engine["requests_per_minute"] = limit
+    if told == "tokens":
+        engine["tokens_per_minute"] = limit * TOKENS_PER_REQUEST
+        engine["token_charge"] = token_charge
     return engine
 
 
-def rate_limit(limits: list[int], seconds: float, workers: list[int], *, told: str = "configured") -> None:
+def rate_limit(
+    limits: list[int],
+    seconds: float,
+    workers: list[int],
+    *,
+    told: str = "configured",
+    token_charge: str = "reserved",
+) -> None:
     """Each limit for ``seconds`` of requests, from each worker count; ``told``: how the workers know
     the limit: set in ``[engine]`` (``configured``), announced in the server's rate-limit headers
-    (``headers``), or not at all (``unannounced``: learned from the server's 429s)."""
+    (``headers``), or not at all (``unannounced``: learned from the server's 429s); or (``tokens``)
+    a token limit set in ``[engine]``, at ``TOKENS_PER_REQUEST`` times the limit."""
     from datagen.testing_server import LoopbackServer
 
     for limit in limits:
         rows = round(limit / 60 * seconds)
         for n in workers:
-            with tempfile.TemporaryDirectory() as tmp, LoopbackServer(enforcing(limit, told)) as srv:
+            behaviour = enforcing_tokens(limit) if told == "tokens" else enforcing(limit, told)
+            with tempfile.TemporaryDirectory() as tmp, LoopbackServer(behaviour) as srv:
                 folder = Path(tmp)
                 path = write(folder, rows=rows, group=max(1, rows // (4 * n)))
-                engine = engine_config(limit, told, n)
+                engine = engine_config(limit, told, n, token_charge)
                 executor = {"name": "ray", "workers": n}
                 took, report = timed(
                     path, folder, executor, base_url=srv.url + "/v1", config={"engine": engine}
@@ -146,9 +182,17 @@ def rate_limit(limits: list[int], seconds: float, workers: list[int], *, told: s
                 answered, received = len(stamps), sum(srv.received.values())
                 rate = (answered - 1) / (stamps[-1] - stamps[0]) * 60
                 calls = report["executor"]["limiter_calls"]
+                held = f"{rate / limit:.2f}x the limit while sending"
+                if told == "tokens":
+                    charges = srv.token_charges
+                    counted = sum(c.tokens for c in charges[:-1]) / (charges[-1].at - charges[0].at) * 60
+                    held = (
+                        f"{counted / (limit * TOKENS_PER_REQUEST):.2f}x the token limit while sending "
+                        f"(token_charge {token_charge}, {charges[0].tokens} tokens a request)"
+                    )
                 print(
                     f"rate limit {limit}/min ({told}), {n} worker(s): {answered} answered, 429 "
-                    f"{(received - answered) / received:.1%}; {rate / limit:.2f}x the limit while sending; "
+                    f"{(received - answered) / received:.1%}; {held}; "
                     f"limiter calls {calls} ({calls / received:.1%} of requests); whole run {took:.1f} s"
                 )
 
@@ -234,8 +278,9 @@ def main() -> None:
         "--skip",
         nargs="*",
         default=[],
-        choices=["startup", "throughput", "waiting", "rate", "headers", "unannounced", "restart"],
+        choices=["startup", "throughput", "waiting", "rate", "headers", "unannounced", "tokens", "restart"],
     )
+    parser.add_argument("--token-charge", default="reserved", choices=["auto", "reserved", "used"])
     parser.add_argument("--restart-seconds", type=float, default=60.0)
     parser.add_argument("--restart-workers", type=int, default=4)
     parser.add_argument(
@@ -254,9 +299,11 @@ def main() -> None:
         waiting(args.io_rows, args.group, args.workers, args.latency)
     if "rate" not in args.skip:
         rate_limit(args.limits, args.rate_seconds, args.rate_workers)
-    for told in ("headers", "unannounced"):
+    for told in ("headers", "unannounced", "tokens"):
         if told not in args.skip:
-            rate_limit(args.limits, args.rate_seconds, args.rate_workers, told=told)
+            rate_limit(
+                args.limits, args.rate_seconds, args.rate_workers, told=told, token_charge=args.token_charge
+            )
     if "restart" not in args.skip:
         for limit in args.limits:
             for told in args.restart_told:

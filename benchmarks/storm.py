@@ -24,6 +24,12 @@ provider that does not announce its limit), 400 ms per answer (the limit needs 4
 datagen with nothing set and at 4, 8 and 16 in flight, against the same told the limit
 (``engine.requests_per_minute=600``): seconds, the share of the limit used, 429s.
 
+*Tokens*: the server enforces 60,000 tokens per minute over a 5 s window, 100 ms per answer, and
+counts each request either as OpenAI does (``reserved``: its prompt's words and its ``max_tokens``,
+64, when it arrives) or as Anthropic counts output (``used``: the same when it arrives, then what it
+used once answered); datagen told ``engine.tokens_per_minute=60000`` with each ``engine.token_charge``:
+seconds, the tokens the server counted per minute while requests arrived, as a share of the limit, 429s.
+
 *Shared*: two datagen processes with nothing set against the storm's server, 400 rows each, the
 second started 0.5 s after the first (two jobs against one capped deployment): the seconds until both
 are done, against the ideal 800 / 8 x 0.1 = 10 s, and the share answered 429.
@@ -103,8 +109,12 @@ def run_client(
         received = sum(srv.received.values())
         refused = srv.errors["429-cap"] + srv.limited
         latencies = sorted(srv.latencies)
+        charges = srv.token_charges
+        span = charges[-1].at - charges[0].at if len(charges) > 1 else 0.0
+        counted = sum(c.tokens for c in charges[:-1]) / span * 60 if span else 0.0
     return {
         "seconds": took,
+        "tokens_per_minute": counted,
         "received": received,
         "refused": refused,
         "rows": made,
@@ -244,11 +254,40 @@ def budget(repeats: int, rows: int) -> None:
         )
 
 
+def tokens(repeats: int, rows: int) -> None:
+    tpm, window = 60_000, 5.0
+    print(
+        f"\n== a limit of {tpm} tokens per minute over {window:.0f} s, {LATENCY * 1000:.0f} ms per answer, "
+        f"{rows} requests (max_tokens 64), told engine.tokens_per_minute={tpm}; {repeats} runs each"
+    )
+    for counts in ("reserved", "used"):
+        behaviour = Behaviour(
+            latency_s=LATENCY,
+            enforce_tokens=True,
+            tokens_per_minute=tpm,
+            token_charge=counts,
+            limit_window_s=window,
+        )
+        for charge in ("auto", "reserved", "used"):
+            extra = ("--set", f"engine.tokens_per_minute={tpm}", "--set", f"engine.token_charge={charge}")
+            runs = [run_client("datagen", behaviour, rows, None, None, extra) for _ in range(repeats)]
+            done = [r for r in runs if r is not None]
+            if not done:
+                continue
+            seconds = statistics.median(r["seconds"] for r in done)
+            share = statistics.median(r["tokens_per_minute"] for r in done) / tpm
+            refused = ", ".join(str(int(r["refused"])) for r in done)
+            print(
+                f"server counts {counts:8s} datagen token_charge={charge:8s} {seconds:5.1f} s, "
+                f"{share:.2f} of the limit counted while sending; 429s: {refused}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rows", type=int, default=200)
-    parser.add_argument("--only", choices=["storm", "queue", "budget", "shared"])
+    parser.add_argument("--only", choices=["storm", "queue", "budget", "tokens", "shared"])
     parser.add_argument(
         "--spread", type=float, default=0.0, help="queue: each answer's latency varies by up to this share"
     )
@@ -272,6 +311,8 @@ def main() -> None:
         queue(args.repeats, args.spread, args.slots)
     if args.only in (None, "budget"):
         budget(args.repeats, 300)
+    if args.only in (None, "tokens"):
+        tokens(args.repeats, 300)
     if args.only in (None, "shared"):
         shared(args.repeats, 2 * args.rows)
 
