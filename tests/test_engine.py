@@ -733,6 +733,22 @@ def test_token_bucket_spaces_requests() -> None:
     assert t.now == pytest.approx(3.0)
 
 
+def test_a_take_larger_than_the_bucket_is_charged_in_full() -> None:
+    """Ten tokens a second, ten in the bucket: a request of 30 goes once the bucket is full and leaves
+    it owing 20, so the next waits 2.1 s for its one (charged the bucket's 10, it waited 0.1 s: a long
+    prompt went at three times the limit)."""
+    t = VirtualTime()
+    bucket = TokenBucket(600, t.clock, burst_s=1.0)
+
+    async def big_then_small() -> tuple[float, float]:
+        await bucket.take(30, t.sleep)
+        first = t.now
+        await bucket.take(1, t.sleep)
+        return first, t.now
+
+    assert run(big_then_small()) == (0.0, pytest.approx(2.1))
+
+
 def test_requests_sent_before_a_limit_was_known_are_charged_to_its_bucket() -> None:
     """Three sent at once half a second ago, at one a second with a burst of one: as if paced, the
     next goes 2.5 s from now; sends older than the pace's memory cost nothing."""
