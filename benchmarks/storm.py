@@ -27,7 +27,8 @@ datagen with nothing set and at 4, 8 and 16 in flight, against the same told the
 *Tokens*: the server enforces 60,000 tokens per minute over a 5 s window, 100 ms per answer, and
 counts each request either as OpenAI does (``reserved``: its prompt's words and its ``max_tokens``,
 64, when it arrives) or as Anthropic counts output (``used``: the same when it arrives, then what it
-used once answered); datagen told ``engine.tokens_per_minute=60000`` with each ``engine.token_charge``:
+used once answered); datagen told ``engine.tokens_per_minute=60000`` with each ``engine.token_charge``,
+and (counted as OpenAI does) told nothing, the limit announced in the server's rate-limit headers:
 seconds, the tokens the server counted per minute while requests arrived, as a share of the limit, 429s.
 
 *Shared*: two datagen processes with nothing set against the storm's server, 400 rows each, the
@@ -260,16 +261,20 @@ def tokens(repeats: int, rows: int) -> None:
         f"\n== a limit of {tpm} tokens per minute over {window:.0f} s, {LATENCY * 1000:.0f} ms per answer, "
         f"{rows} requests (max_tokens 64), told engine.tokens_per_minute={tpm}; {repeats} runs each"
     )
-    for counts in ("reserved", "used"):
+    arms = [(counts, False) for counts in ("reserved", "used")] + [("reserved", True)]
+    for counts, announced in arms:
         behaviour = Behaviour(
             latency_s=LATENCY,
             enforce_tokens=True,
             tokens_per_minute=tpm,
             token_charge=counts,
             limit_window_s=window,
+            rate_limit_headers=announced,
         )
         for charge in ("auto", "reserved", "used"):
-            extra = ("--set", f"engine.tokens_per_minute={tpm}", "--set", f"engine.token_charge={charge}")
+            extra = ("--set", f"engine.token_charge={charge}")
+            if not announced:
+                extra += ("--set", f"engine.tokens_per_minute={tpm}")
             runs = [run_client("datagen", behaviour, rows, None, None, extra) for _ in range(repeats)]
             done = [r for r in runs if r is not None]
             if not done:
@@ -277,8 +282,9 @@ def tokens(repeats: int, rows: int) -> None:
             seconds = statistics.median(r["seconds"] for r in done)
             share = statistics.median(r["tokens_per_minute"] for r in done) / tpm
             refused = ", ".join(str(int(r["refused"])) for r in done)
+            told = "announced in headers" if announced else "told"
             print(
-                f"server counts {counts:8s} datagen token_charge={charge:8s} {seconds:5.1f} s, "
+                f"server counts {counts:8s} ({told}) datagen token_charge={charge:8s} {seconds:5.1f} s, "
                 f"{share:.2f} of the limit counted while sending; 429s: {refused}"
             )
 
