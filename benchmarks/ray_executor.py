@@ -260,7 +260,6 @@ def restarted(
         f"{'killed' if kill else 'a third answered'} at {at - stamps[0]:.1f} s of "
         f"{stamps[-1] - stamps[0]:.1f} s: " + "; ".join(parts) + f"; {len(stamps)} answered, "
         f"whole run {took:.1f} s; limiter calls {report['executor']['limiter_calls']}"
-        + (" (since the restart)" if kill else "")
     )
 
 

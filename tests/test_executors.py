@@ -855,3 +855,13 @@ def test_requests_woken_while_the_pace_is_being_learned_wait_for_it(monkeypatch:
     # (on a loaded machine the first exhaustion may refuse too few to teach a pace: the next does)
     later = [round(t - learned_at[0], 2) for t in srv.limited_at if t > learned_at[0]]
     assert not later, f"the budget was spent again: 429s {later} s after the pace was learned"
+
+
+def test_the_limiters_calls_are_counted_over_its_restarts() -> None:
+    """The driver reads the limiter's count as the run goes: a limiter Ray restarted counts from 0,
+    and the count read last before the drop is kept (the report used to give the new one's alone)."""
+    from datagen_plugins.executors.ray_executor import _CallTally
+
+    tally = _CallTally()
+    seen = [tally.seen({"calls": calls}) for calls in (3, 9, 2, 5, 5, 1)]
+    assert seen == [3, 9, 11, 14, 14, 15]

@@ -19,7 +19,7 @@ import logging
 import os
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -73,6 +73,27 @@ class _RayWorker:
 
     def close(self) -> None:
         self.worker.close()
+
+
+#: how often the driver reads the limiter's call count while the workers run
+POLL_S = 1.0
+
+
+class _CallTally:
+    """The limiter's calls over the run: a limiter Ray restarts counts from 0 again, so the count read
+    last before it dropped is added to what the new one counts."""
+
+    def __init__(self) -> None:
+        self.before = 0  # counted by limiters that were lost
+        self.last = 0
+
+    def seen(self, stats: dict[str, Any]) -> int:
+        """The run's calls so far, given the limiter's ``stats()``."""
+        calls = int(stats["calls"])
+        if calls < self.last:
+            self.before += self.last
+        self.last = calls
+        return self.before + calls
 
 
 class RayExecutor:
@@ -140,9 +161,11 @@ class RayExecutor:
         actors = [remote.remote(spec, limiter, cfg.renew_s, cfg.longest_renew_s, name) for name in names]
         size = max(1, -(-len(pending) // (workers * cfg.chunks_per_worker)))
         runs = [pending[i : i + size] for i in range(0, len(pending), size)]
+        calls = _CallTally()
         try:
-            self._dispatch(ray, job, actors, runs)
+            self._dispatch(ray, job, actors, runs, lambda: calls.seen(ray.get(limiter.stats.remote())))
             stats: dict[str, Any] = ray.get(limiter.stats.remote())
+            stats["calls"] = calls.seen(stats)
         except RayTaskError as exc:
             cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else None
             if isinstance(cause, DatagenError):
@@ -159,9 +182,12 @@ class RayExecutor:
         return workers, stats
 
     @staticmethod
-    def _dispatch(ray: Any, job: PipelineJob, actors: list[Any], runs: list[list[int]]) -> None:
+    def _dispatch(
+        ray: Any, job: PipelineJob, actors: list[Any], runs: list[list[int]], poll: Callable[[], object]
+    ) -> None:
         """Hand each worker the next run of row groups as it frees up; a worker left without work is
-        closed at once, so its share of a rate limit goes to those still sending."""
+        closed at once, so its share of a rate limit goes to those still sending. ``poll`` is called
+        every ``POLL_S`` meanwhile."""
         queue = deque(runs)
         busy: dict[Any, Any] = {}  # the call in flight -> its worker
         closing = []
@@ -172,9 +198,12 @@ class RayExecutor:
                 closing.append(actor.close.remote())
         done = 0
         while busy:
-            [ready], _ = ray.wait(list(busy), num_returns=1)
-            actor = busy.pop(ready)
-            done += ray.get(ready)  # a worker's failure is raised here
+            poll()
+            found, _ = ray.wait(list(busy), num_returns=1, timeout=POLL_S)
+            if not found:
+                continue
+            actor = busy.pop(found[0])
+            done += ray.get(found[0])  # a worker's failure is raised here
             job.progress(done)
             if queue:
                 busy[actor.commit.remote(queue.popleft())] = actor
