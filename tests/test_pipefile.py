@@ -269,6 +269,39 @@ def test_plan_is_within_a_quarter_of_the_run(tmp_path: Path) -> None:
         assert abs(plan[key] - actual.report[key]) <= 0.25 * actual.report[key], (key, plan, actual.report)
 
 
+@pytest.mark.parametrize(
+    ("engine", "charge"),
+    [
+        ({"requests_per_minute": 6000}, None),
+        ({"tokens_per_minute": 600_000, "token_charge": "reserved"}, "reserved"),
+        ({"tokens_per_minute": 60_000, "token_charge": "used"}, "used"),
+    ],
+    ids=["requests", "tokens-reserved", "tokens-used"],
+)
+def test_plan_holds_its_seconds_to_a_configured_rate_limit(
+    tmp_path: Path, engine: dict[str, Any], charge: str | None
+) -> None:
+    """6,000 rows at 6,000 requests a minute take at least a minute, however fast the server answers
+    (the plan said a fraction of a second); under a token limit, the tokens as the engine charges
+    them: each request's prompt and max_tokens (256), or what the answers used."""
+    path = write(
+        tmp_path / "rate.yaml",
+        "rows: 6000\nrow_group: 500\nsteps:\n"
+        "  - {name: n, sampler: integer, low: 1, high: 9}\n"
+        "  - {name: output, llm: text, prompt: 'Say {{ n }}.'}\n",
+    )
+    with LoopbackServer() as srv:
+        plan = Pipeline.from_file(path, base_url=srv.url + "/v1", config={"engine": engine}).plan(5)
+    [llm] = [s for s in plan["steps"] if s["name"] == "output"]
+    if charge is None:
+        least = llm["requests"] / 100  # a second per 100 requests
+    elif charge == "reserved":
+        least = (llm["input_tokens"] + llm["requests"] * 256) / (engine["tokens_per_minute"] / 60)
+    else:
+        least = (llm["input_tokens"] + llm["output_tokens"]) / (engine["tokens_per_minute"] / 60)
+    assert least > 5 and abs(llm["seconds"] - least) <= 1 and plan["seconds"] >= llm["seconds"]
+
+
 def test_kill_9_at_three_moments_loses_and_repeats_no_row(tmp_path: Path) -> None:
     rows, group = 120, 10
     path = write(

@@ -925,6 +925,12 @@ class Engine:
                 raise UsageError(f"$.engine.batch: the {self.backend_name} backend has no batch API")
             self.batcher = Batcher(self, backend)
 
+    @property
+    def token_charge(self) -> str:
+        """How this engine charges a token limit: ``used`` (answers give back what they did not use)
+        or ``reserved`` (each request its estimate)."""
+        return "used" if self._gives_back else "reserved"
+
     def _configured(self, kind: str, rate_per_min: float | None, burst_s: float) -> RateBucket | None:
         """The bucket for a configured (or announced) limit: the cluster's when an executor shares one
         among its workers (the ``shared_rate_bucket`` service), else this engine's own; None without

@@ -22,7 +22,7 @@ from datagen._app.pipefile.execute import (
 from datagen._app.pipefile.sources import file_rows
 from datagen._app.pipefile.spec import Loaded, load
 from datagen._app.pipefile.store import open_store
-from datagen._datamodel.config import DatagenConfig, as_config
+from datagen._datamodel.config import DatagenConfig, EngineConfig, as_config
 from datagen._kernel.manager import PluginManager
 
 if TYPE_CHECKING:
@@ -200,9 +200,31 @@ def total_rows(prepared: Prepared) -> int:
     return min(total, spec.rows) if spec.rows is not None else total
 
 
+def rate_floor(
+    counts: Mapping[str, float], engine: EngineConfig, *, charge: str | None, max_tokens: int
+) -> float:
+    """The seconds a configured rate limit holds a step's ``counts`` to, however many are in flight:
+    its requests at ``requests_per_minute``, and its tokens at ``tokens_per_minute``, counted as its
+    engine charged them (``charge``): what each request may use (its prompt and ``max_tokens``) or
+    what they used (also when the step's engine is not known: the least it takes)."""
+    floors = [0.0]
+    if engine.requests_per_minute:
+        floors.append(counts["requests"] / engine.requests_per_minute * 60)
+    if engine.tokens_per_minute:
+        if charge == "reserved":
+            tokens = counts["input_tokens"] + counts["requests"] * max_tokens
+        else:
+            tokens = counts["input_tokens"] + counts["output_tokens"]
+        floors.append(tokens / engine.tokens_per_minute * 60)
+    return max(floors)
+
+
 def extrapolate(preview: Mapping[str, Any], rows: int, prepared: Prepared) -> dict[str, Any]:
     """The whole run's counts from a preview's (see :meth:`Pipeline.plan`)."""
-    configured = max(1, prepared.config.engine.max_concurrency or 16)
+    engine = prepared.config.engine
+    configured = max(1, engine.max_concurrency or 16)
+    specs = {getattr(s, "name", None): s for s in prepared.steps}
+    models = prepared.loaded.spec.models
     steps = []
     ahead = float(rows)
     for step in preview["steps"]:
@@ -214,7 +236,11 @@ def extrapolate(preview: Mapping[str, Any], rows: int, prepared: Prepared) -> di
         pass_rate = step["rows_out"] / step["rows_in"] if step["rows_in"] else 1.0
         counts = {k: per_row[k] * ahead for k in COUNTERS}
         counts["requests"] += per_row["cached"] * ahead  # what the run would send without a cache
-        counts["seconds"] /= speedup
+        # the answers' token limit: the step's model's own, else the sampling default
+        model = models.get(getattr(specs.get(step["name"]), "model", "") or "default")
+        most = (model.max_tokens if model is not None else None) or prepared.config.sampling.max_tokens
+        floor = rate_floor(counts, engine, charge=step.get("token_charge"), max_tokens=most)
+        counts["seconds"] = max(counts["seconds"] / speedup, floor)
         steps.append(
             {
                 "name": step["name"],

@@ -219,6 +219,8 @@ class StepTotals:
     counters: dict[str, float] = attrs.field(factory=lambda: dict.fromkeys(COUNTERS, 0))
     #: an LLM step's requests in flight at once, as its engine last allowed (None for other steps)
     concurrency: int | None = None
+    #: ... and how its engine charged a token limit (``reserved`` or ``used``; None for other steps)
+    token_charge: str | None = None
     #: a method's own figures (``RunReport.method_details``: a preference judge's tie rate, ...), one
     #: entry per row group, in the order the groups finished
     method_details: list[dict[str, Any]] = attrs.field(factory=list)
@@ -237,6 +239,8 @@ class StepTotals:
             self.removed[item["reason"]] = self.removed.get(item["reason"], 0) + item["details"]["count"]
         if meta.get("concurrency"):
             self.concurrency = meta["concurrency"]
+        if meta.get("token_charge"):
+            self.token_charge = meta["token_charge"]
         if meta.get("method_details"):  # a method's own figures, group by group
             self.method_details.append({"group": meta["group"], **meta["method_details"]})
         if not resumed:  # what this run spent: a resumed group's requests were paid before
@@ -254,6 +258,7 @@ class StepTotals:
             "groups_resumed": self.groups_resumed,
             "removed": dict(sorted(self.removed.items())),
             "concurrency": self.concurrency,
+            **({"token_charge": self.token_charge} if self.token_charge else {}),
             **({"method_details": self.method_details} if self.method_details else {}),
             **{k: round(v, 6) if k in {"cost_usd", "seconds"} else int(v) for k, v in self.counters.items()},
         }
@@ -432,6 +437,7 @@ class _Groups:
                 "method_rejections": runner.gave_up,
                 "method_details": runner.details,
                 "concurrency": runner.concurrency,
+                "token_charge": runner.token_charge,
             }
             if self.store is not None:
                 self.store.commit(self.step_key(k, group), kept, meta)

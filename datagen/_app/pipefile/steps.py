@@ -198,6 +198,9 @@ class StepRun:
         #: requests the step's engine let in flight at once, as it last stood (LLM steps; what ``plan``
         #: scales its seconds by)
         self.concurrency: int | None = None
+        #: how the step's engine charges a token limit, ``reserved`` or ``used`` (LLM steps; what
+        #: ``plan`` counts the tokens of a configured ``tokens_per_minute`` by)
+        self.token_charge: str | None = None
 
     async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
         """The rows kept (with this step's column) and the removals."""
@@ -354,7 +357,8 @@ class LLMColumn(StepRun):
     async def apply(self, rows: list[Row]) -> tuple[list[Row], list[Reject]]:
         ctx = self.models.context(self.step.model)
         done = await asyncio.gather(*(self.one(ctx, row) for row in rows))
-        self.concurrency = max(1, int(ctx.require_engine().limit.limit))
+        engine = ctx.require_engine()
+        self.concurrency, self.token_charge = max(1, int(engine.limit.limit)), engine.token_charge
         return [r for r, _ in done if r is not None], [x for _, x in done if x is not None]
 
 
