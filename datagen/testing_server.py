@@ -375,22 +375,12 @@ class LoopbackServer:
             self.auth_headers.append(key)
         b = self.behaviour
         if b.enforce_limit and (wait := self._admit()) is not None:
-            headers = {
-                "retry-after-ms": str(max(1, int(wait * 1000))),
-                "retry-after": str(max(1, round(wait))),
-            }
-            headers.update(self._headers())
-            return self._error(429, "rate_limit_exceeded", "rate limit reached", style, headers)
+            return self._limited(wait, "rate limit reached", style)
         charge = None
         if b.enforce_tokens:
             wait, charge = self._admit_tokens(body)
             if wait is not None:
-                headers = {
-                    "retry-after-ms": str(max(1, int(wait * 1000))),
-                    "retry-after": str(max(1, round(wait))),
-                }
-                headers.update(self._headers())
-                return self._error(429, "rate_limit_exceeded", "token rate limit reached", style, headers)
+                return self._limited(wait, "token rate limit reached", style)
         with self._lock:
             capped = b.max_in_flight is not None and self.in_flight >= b.max_in_flight
             if capped:
@@ -443,6 +433,11 @@ class LoopbackServer:
             self.answered[digest] += 1
             self.answered_at.append(time.monotonic())
         return body, digest
+
+    def _limited(self, wait: float, message: str, style: str) -> web.Response:
+        """A 429 of an enforced limit, with the seconds until it allows the request again."""
+        headers = {"retry-after-ms": str(max(1, int(wait * 1000))), "retry-after": str(max(1, round(wait)))}
+        return self._error(429, "rate_limit_exceeded", message, style, {**headers, **self._headers()})
 
     def _error(
         self, status: int, kind: str, message: str, style: str, headers: Mapping[str, str] | None = None

@@ -76,7 +76,7 @@ class LiteLLMBackend:
     def token_charge(self) -> str:
         """How the provider counts a request against a token limit: Anthropic counts what its output
         used, once answered (``used``); the others are charged what a request may use (``reserved``:
-        OpenAI's and Azure's way, and never more than any provider counts)."""
+        OpenAI's and Azure's way, and the most any provider counts, so never over a limit)."""
         return "used" if self.config.model.split("/", 1)[0] == "anthropic" else "reserved"
 
     def validate(self) -> None:
