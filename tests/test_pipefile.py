@@ -272,7 +272,7 @@ def test_plan_is_within_a_quarter_of_the_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("engine", "charge"),
     [
-        ({"requests_per_minute": 6000}, None),
+        ({"requests_per_minute": 600}, None),
         ({"tokens_per_minute": 600_000, "token_charge": "reserved"}, "reserved"),
         ({"tokens_per_minute": 60_000, "token_charge": "used"}, "used"),
     ],
@@ -281,9 +281,9 @@ def test_plan_is_within_a_quarter_of_the_run(tmp_path: Path) -> None:
 def test_plan_holds_its_seconds_to_a_configured_rate_limit(
     tmp_path: Path, engine: dict[str, Any], charge: str | None
 ) -> None:
-    """6,000 rows at 6,000 requests a minute take at least a minute, however fast the server answers
-    (the plan said a fraction of a second); under a token limit, the tokens as the engine charges
-    them: each request's prompt and max_tokens (256), or what the answers used."""
+    """6,000 rows at 600 requests a minute take at least ten minutes, however fast the server answers
+    (the plan said 42-60 s); under a token limit, the tokens as the engine charges them: each request's
+    prompt and max_tokens (256), or what the answers used."""
     path = write(
         tmp_path / "rate.yaml",
         "rows: 6000\nrow_group: 500\nsteps:\n"
@@ -294,12 +294,26 @@ def test_plan_holds_its_seconds_to_a_configured_rate_limit(
         plan = Pipeline.from_file(path, base_url=srv.url + "/v1", config={"engine": engine}).plan(5)
     [llm] = [s for s in plan["steps"] if s["name"] == "output"]
     if charge is None:
-        least = llm["requests"] / 100  # a second per 100 requests
+        least = llm["requests"] / 10  # a second per 10 requests
     elif charge == "reserved":
         least = (llm["input_tokens"] + llm["requests"] * 256) / (engine["tokens_per_minute"] / 60)
     else:
         least = (llm["input_tokens"] + llm["output_tokens"]) / (engine["tokens_per_minute"] / 60)
     assert least > 5 and abs(llm["seconds"] - least) <= 1 and plan["seconds"] >= llm["seconds"]
+    assert llm["limited_by"] == ("requests_per_minute" if charge is None else "tokens_per_minute")
+    assert [s["limited_by"] for s in plan["steps"] if s["name"] != "output"] == [None]  # the sampler
+
+
+def test_datagen_plan_shows_the_rate_limit_a_steps_seconds_are_held_to(cli, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "rate.yaml",
+        "rows: 600\nconfig:\n  engine: {requests_per_minute: 600}\nsteps:\n"
+        "  - {name: output, llm: text, prompt: 'Say {{ id }}.'}\n",
+    )
+    with LoopbackServer() as srv:
+        done = cli("plan", str(path), "-n", "3", "--base-url", srv.url + "/v1")
+    assert done.code == 0, done.err
+    assert "60 (rpm)" in done.out and "held to [engine] requests_per_minute (rpm)" in done.out
 
 
 def test_kill_9_at_three_moments_loses_and_repeats_no_row(tmp_path: Path) -> None:

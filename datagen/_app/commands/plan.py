@@ -11,6 +11,15 @@ import click
 from datagen._app.commands._pipefile import model_options, pipeline
 from datagen._kernel.commands import Host, pass_host
 
+#: the short names of the rate limits a step's seconds are held to, in the table
+HELD = {"requests_per_minute": "rpm", "tokens_per_minute": "tpm"}
+
+
+def seconds(step: dict[str, Any]) -> str:
+    """A step's seconds, and the rate limit they are held to (its short name), if one is."""
+    held = step.get("limited_by")
+    return f"{step['seconds']} ({HELD[held]})" if held else str(step["seconds"])
+
 
 @click.command("plan")
 @click.argument("file", type=click.Path(path_type=Path))
@@ -49,6 +58,8 @@ def plan_cmd(host: Host, /, file: Path, rows: int, as_json: bool, **opts: Any) -
             str(step["input_tokens"]),
             str(step["output_tokens"]),
             f"{step['cost_usd']:.4f}",
-            str(step["seconds"]),
+            seconds(step),
         )
+    if any(step.get("limited_by") for step in plan["steps"]):
+        table.caption = r"seconds held to \[engine] requests_per_minute (rpm) or tokens_per_minute (tpm)"
     Console().print(table)

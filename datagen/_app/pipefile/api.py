@@ -202,21 +202,22 @@ def total_rows(prepared: Prepared) -> int:
 
 def rate_floor(
     counts: Mapping[str, float], engine: EngineConfig, *, charge: str | None, max_tokens: int
-) -> float:
-    """The seconds a configured rate limit holds a step's ``counts`` to, however many are in flight:
-    its requests at ``requests_per_minute``, and its tokens at ``tokens_per_minute``, counted as its
-    engine charged them (``charge``): what each request may use (its prompt and ``max_tokens``) or
-    what they used (also when the step's engine is not known: the least it takes)."""
-    floors = [0.0]
+) -> tuple[float, str | None]:
+    """The seconds a configured rate limit holds a step's ``counts`` to, however many are in flight,
+    and the limit that does (None: neither is set): its requests at ``requests_per_minute``, and its
+    tokens at ``tokens_per_minute``, counted as its engine charged them (``charge``): what each
+    request may use (its prompt and ``max_tokens``) or what they used (also when the step's engine
+    is not known: the least it takes)."""
+    floors: list[tuple[float, str | None]] = [(0.0, None)]
     if engine.requests_per_minute:
-        floors.append(counts["requests"] / engine.requests_per_minute * 60)
+        floors.append((counts["requests"] / engine.requests_per_minute * 60, "requests_per_minute"))
     if engine.tokens_per_minute:
         if charge == "reserved":
             tokens = counts["input_tokens"] + counts["requests"] * max_tokens
         else:
             tokens = counts["input_tokens"] + counts["output_tokens"]
-        floors.append(tokens / engine.tokens_per_minute * 60)
-    return max(floors)
+        floors.append((tokens / engine.tokens_per_minute * 60, "tokens_per_minute"))
+    return max(floors, key=lambda floor: floor[0])
 
 
 def extrapolate(preview: Mapping[str, Any], rows: int, prepared: Prepared) -> dict[str, Any]:
@@ -239,14 +240,18 @@ def extrapolate(preview: Mapping[str, Any], rows: int, prepared: Prepared) -> di
         # the answers' token limit: the step's model's own, else the sampling default
         model = models.get(getattr(specs.get(step["name"]), "model", "") or "default")
         most = (model.max_tokens if model is not None else None) or prepared.config.sampling.max_tokens
-        floor = rate_floor(counts, engine, charge=step.get("token_charge"), max_tokens=most)
-        counts["seconds"] = max(counts["seconds"] / speedup, floor)
+        floor, limit = rate_floor(counts, engine, charge=step.get("token_charge"), max_tokens=most)
+        counts["seconds"] /= speedup
+        held = floor > counts["seconds"]
+        counts["seconds"] = max(counts["seconds"], floor)
         steps.append(
             {
                 "name": step["name"],
                 "kind": step["kind"],
                 "rows_in": round(ahead),
                 "pass_rate": round(pass_rate, 4),
+                # the configured rate limit its seconds are held to, if one is
+                "limited_by": limit if held else None,
                 **{
                     k: round(counts[k], 6) if k == "cost_usd" else round(counts[k])
                     for k in COUNTERS
