@@ -128,10 +128,9 @@ def test_a_token_limit_is_charged_as_the_server_counts_it(counts: str, provider:
 
     OpenAI counts what a request may use, when it arrives (here over 2 s windows: 40 requests): the
     engine charges its estimate (``reserved``: what ``auto`` is at OpenAI's own URL, below), gives
-    nothing back, and meets at most the refusals of its bucket's
-    first tenth of a second (2 here). Charged as if the server counted what was used (how the engine
-    charged every server before), its bucket let 2.5 windows' worth go at once, and slow start met the
-    limit.
+    nothing back, and meets at most the refusals of its bucket's first tenth of a second (2 here).
+    Charged as if the server counted what was used (how the engine charged every server before), its
+    bucket let 2.5 windows' worth go at once, and slow start met the limit.
 
     Anthropic counts output at ``max_tokens`` when a request arrives and at what it used once
     answered, and refills up to a minute's worth (here a 6 s window, which holds the engine's 5 s
