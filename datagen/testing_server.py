@@ -97,11 +97,16 @@ class TokenCharge:
     in_window: bool = True
 
 
+def prompt_words(messages: Any) -> int:
+    """A chat request's prompt tokens as the server counts them: the words of its messages."""
+    return sum(len(str(m.get("content", "")).split()) for m in messages)
+
+
 def reserved_tokens(body: Mapping[str, Any]) -> int:
     """What a request may use, as the server counts it: its prompt's words and its ``max_tokens``
     (by default what the server's answers are cut at: 16 for a completion prompt, 256 else)."""
     prompt = len(str(body.get("prompt", "")).split())
-    prompt += sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+    prompt += prompt_words(body.get("messages", []))
     default = 16 if "prompt" in body else 256
     return prompt + int(body.get("max_tokens") or body.get("max_completion_tokens") or default)
 
@@ -501,7 +506,7 @@ class LoopbackServer:
         if fmt.get("type") == "json_schema":
             schema = fmt["json_schema"].get("schema", {})
             text, finish = json.dumps(_schema_object(schema, source, self.behaviour.enum_choice)), "stop"
-        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+        prompt_tokens = prompt_words(messages)
         return {
             "id": f"chatcmpl-{digest}",
             "object": "chat.completion",
@@ -571,7 +576,7 @@ class LoopbackServer:
                 }
             ]
             stop_reason = "tool_use"
-        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+        prompt_tokens = prompt_words(messages)
         return {
             "id": f"msg_{digest}",
             "type": "message",
