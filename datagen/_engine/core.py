@@ -70,7 +70,10 @@ LATENCY_WINDOW = 16
 #: from how much consecutive latencies among the last LATENCY_MAX differ): answers of very different
 #: lengths need more
 LATENCY_PRECISION = 0.05
-LATENCY_MAX = 64
+#: answers that vary as LLM answers do (lognormal, sigma 0.5 to 1) need 100 to 700; over at most 64,
+#: the lowest mean (the unloaded latency) fell far below the true one and noise confirmed queues at a
+#: server that has none (100,000 requests: 7 and 9 of 20 runs capped, some at 41 in flight)
+LATENCY_MAX = 256
 MIN_LATENCY = 1e-6  # (a test's virtual clock answers in no time)
 #: the first window queued (a server with fewer slots than it) when the answers sent at its upper
 #: half of depths took longer than those sent at the lower half by QUEUE_SHRINK times and by this
@@ -277,20 +280,24 @@ class AdaptiveLimit:
     def _enough(self) -> int:
         """Answers a latency mean is taken over: a window (the limit, at least LATENCY_WINDOW; half
         that in slow start), or more when latencies vary so much that fewer would leave it further
-        than LATENCY_PRECISION off."""
-        count = len(self._samples)
+        than LATENCY_PRECISION off (up to LATENCY_MAX)."""
         # slow start doubles the load every round trip: a window as long as the limit reaches back
         # to rounds that had not queued yet, and against 8 slots the limit overshot to 30 first
         n = LATENCY_WINDOW // 2 if self._slow_start else max(LATENCY_WINDOW, int(self.limit))
-        if count >= LATENCY_WINDOW:
-            # the spread from one answer to the next (half the mean squared step): a change of load
-            # moves the level once and adds one step, where the variance around the mean would count it
-            # in every answer
-            mean = self._latency_sum / count
-            variance = max(0.0, self._jumps / (2 * (count - 1)))
-            if mean > MIN_LATENCY:
-                n = max(n, int(variance / (LATENCY_PRECISION * mean) ** 2))
-        return min(LATENCY_MAX, n)
+        return min(LATENCY_MAX, max(n, self._precise()))
+
+    def _precise(self) -> int:
+        """Answers whose mean latency is within LATENCY_PRECISION of the true one (one standard
+        error), from the spread of the answers kept (0 before a window of them)."""
+        count = len(self._samples)
+        if count < LATENCY_WINDOW:
+            return 0
+        # the spread from one answer to the next (half the mean squared step): a change of load moves
+        # the level once and adds one step, where the variance around the mean would count it in
+        # every answer
+        mean = self._latency_sum / count
+        variance = max(0.0, self._jumps / (2 * (count - 1)))
+        return int(variance / (LATENCY_PRECISION * mean) ** 2) if mean > MIN_LATENCY else 0
 
     def _forget_latencies(self) -> None:
         """Drop the latencies kept (they were measured at a load that no longer holds)."""
@@ -381,7 +388,8 @@ class AdaptiveLimit:
         # shortest, and in slow start, when answers vary in length (±80 %), their mean fell to 0.54
         # of the service time, and every later window looked queued
         total, count = self._answered_before(cut)
-        if count >= LATENCY_WINDOW:
+        # (over as many as a precise mean needs: the lowest of noisier means runs low)
+        if count >= max(LATENCY_WINDOW, min(LATENCY_MAX, self._precise())):
             self.base_latency = min(self.base_latency, max(MIN_LATENCY, total / count))
         depth, latency = self._window()
         self._mean_latency = latency  # (one pass over the window per answer: _grow reads it too)
