@@ -19,6 +19,7 @@ from datagen._datamodel.run import RunStats
 from datagen._engine.cache import ResponseCache
 from datagen._engine.core import (
     ADAPTIVE_START,
+    CHECK_ROUNDS,
     LATENCY_MAX,
     AdaptiveLimit,
     Engine,
@@ -554,6 +555,24 @@ def test_a_long_run_against_a_server_that_does_not_queue_is_not_capped_when_answ
         if limit.ceiling is not None:
             capped.append((seed, limit.ceiling))
     assert capped == []
+
+
+def test_a_shrink_is_judged_within_a_few_round_trips_at_a_small_limit() -> None:
+    """Answers of very different lengths ask for a long window (up to LATENCY_MAX); a shrink's cohort
+    takes half of one, but never more than CHECK_ROUNDS round trips' worth: a first window misjudged
+    as queued at a server that never queues (lognormal answers, sigma 1) shrank to 1 in flight and
+    waited 128 answers, 25 s, before the limit came back."""
+    t = VirtualTime()
+    limit = AdaptiveLimit(None, t.clock)
+    for i in range(LATENCY_MAX):
+        answer(limit, t, 0.02 if i % 2 else 0.18, 8)
+    assert limit._enough() == LATENCY_MAX
+    limit._shrink(1.0, 0.1, limit.limit, False)
+    t.now += 1.0
+    answer(limit, t, 0.1, 1, n=CHECK_ROUNDS - 1, every=0.1)
+    assert limit._queue_check is not None
+    answer(limit, t, 0.1, 1, every=0.1)
+    assert limit._queue_check is None  # judged after CHECK_ROUNDS answers at a limit of 1
 
 
 def test_a_queue_is_confirmed_by_throughput_and_its_knee_becomes_a_cap() -> None:

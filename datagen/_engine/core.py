@@ -74,6 +74,8 @@ LATENCY_PRECISION = 0.05
 #: the lowest mean (the unloaded latency) fell far below the true one and noise confirmed queues at a
 #: server that has none (100,000 requests: 7 and 9 of 20 runs capped, some at 41 in flight)
 LATENCY_MAX = 256
+#: a shrink's effect is judged over at most this many round trips' worth of answers
+CHECK_ROUNDS = 8
 MIN_LATENCY = 1e-6  # (a test's virtual clock answers in no time)
 #: the first window queued (a server with fewer slots than it) when the answers sent at its upper
 #: half of depths took longer than those sent at the lower half by QUEUE_SHRINK times and by this
@@ -539,7 +541,10 @@ class AdaptiveLimit:
         depth, latency, count = depth + flight.depth, latency + self._samples[-1][1], count + 1
         self._checked = (depth, latency, count, max(last, flight.sent_at))
         if self._cohort_end is None:
-            if count < max(LATENCY_WINDOW // 2, int(self.limit), self._enough() // 2):
+            # (half a window, at most CHECK_ROUNDS round trips' worth: a wide spread asks for more
+            # answers than a limit of 1 gets in 20 s)
+            enough = min(self._enough() // 2, CHECK_ROUNDS * int(self.limit))
+            if count < max(LATENCY_WINDOW // 2, int(self.limit), enough):
                 return True
             self._cohort_end = self._checked[3]
         # judged once every request sent in it is answered: the first answers in are the shortest
