@@ -544,9 +544,8 @@ def test_a_long_run_against_a_server_that_does_not_queue_is_not_capped_when_answ
     never queues, 20,000 requests a run: latency means over at most 64 answers (16 % off at sigma 1)
     set the unloaded latency low and confirmed queues that were noise: 5 of these 20 runs capped (at
     100,000 requests, 7 and 9 of 20 at sigma 0.5 and 1, some at 41-87 in flight, 3 to 14 times
-    slower). Means are now
-    over as many answers as a 5 % precision needs, up to LATENCY_MAX (256), and the unloaded latency
-    is the lowest of such means."""
+    slower). Means are now over as many answers as a 5 % precision needs, up to LATENCY_MAX (256),
+    and the unloaded latency is the lowest of such means."""
     capped = []
     for seed in range(10):
         t = VirtualTime()
