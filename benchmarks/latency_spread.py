@@ -18,15 +18,12 @@ Nothing is asserted; the same seeds give the same figures.
 from __future__ import annotations
 
 import argparse
-import heapq
-import itertools
 import math
-import random
 import statistics
 import time
-from collections import deque
 
 from datagen._engine.core import ADAPTIVE_MAX, AdaptiveLimit
+from datagen._engine.simulate import serve_fifo
 
 SERVICE_S = 0.1
 
@@ -41,33 +38,11 @@ class Clock:
         return self.now
 
 
-def serve(limit: AdaptiveLimit, clock: Clock, slots: int, n: int, sigma: float, seed: int) -> list[float]:
-    """``n`` requests through the server, as many in flight as ``limit`` allows; their latencies."""
-    rng = random.Random(seed)
-    waiting: deque[object] = deque()
-    serving: list[tuple[float, int, object]] = []
-    latencies: list[float] = []
-    sent, order = 0, itertools.count()
-    while len(latencies) < n:
-        while sent < n and limit.in_flight < int(limit.limit):
-            limit.in_flight += 1
-            waiting.append(limit.sent())
-            sent += 1
-        while waiting and len(serving) < slots:
-            took = SERVICE_S * rng.lognormvariate(0, sigma)
-            heapq.heappush(serving, (clock.now + took, next(order), waiting.popleft()))
-        clock.now, _, flight = heapq.heappop(serving)
-        limit.in_flight -= 1
-        latencies.append(clock.now - flight.sent_at)  # type: ignore[attr-defined]
-        limit.on_success(flight)  # type: ignore[arg-type]
-    return latencies
-
-
 def run(fixed: int | None, slots: int, n: int, sigma: float, seed: int) -> tuple[float, int | None, float]:
     """Seconds, the cap learned (None: none) and p95 latency of one run."""
     clock = Clock()
     limit = AdaptiveLimit(fixed, clock)
-    latencies = sorted(serve(limit, clock, slots, n, sigma, seed))
+    latencies = sorted(serve_fifo(limit, clock, slots, SERVICE_S, n, seed=seed, sigma=sigma))
     return clock.now, limit.ceiling, latencies[int(0.95 * len(latencies))]
 
 

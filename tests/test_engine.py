@@ -6,7 +6,7 @@ import asyncio
 import heapq
 import itertools
 import random
-from collections import Counter, deque
+from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,6 +30,7 @@ from datagen._engine.core import (
 )
 from datagen._engine.llm import RateLimits, Request, Response
 from datagen._engine.pricing import PriceTable
+from datagen._engine.simulate import serve_fifo
 from datagen.errors import (
     AuthenticationError,
     BudgetExhausted,
@@ -440,41 +441,6 @@ def test_a_cap_is_probed_after_seconds_and_each_probe_that_holds_goes_twice_as_f
     assert paced.ceiling == 2
 
 
-def serve_fifo(
-    limit: AdaptiveLimit,
-    t: VirtualTime,
-    slots: int,
-    service: float,
-    n: int,
-    spread: float = 0.0,
-    seed: int = 7,
-    sigma: float = 0.0,
-) -> list[float]:
-    """``n`` requests, as many in flight as the limit allows, through a server that serves ``slots``
-    at once (``service`` seconds each, ± ``spread`` of it, or times a lognormal draw of ``sigma``, as
-    LLM answers' lengths vary, drawn with ``seed``) and queues the rest first come, first served; each
-    request's latency, in the order answered."""
-    rng = random.Random(seed)
-    waiting: deque[Flight] = deque()
-    serving: list[tuple[float, int, Flight]] = []
-    latencies: list[float] = []
-    sent, order = 0, itertools.count()
-    while len(latencies) < n:
-        while sent < n and limit.in_flight < int(limit.limit):
-            limit.in_flight += 1
-            waiting.append(limit.sent())
-            sent += 1
-        while waiting and len(serving) < slots:
-            took = service * (rng.lognormvariate(0, sigma) if sigma else 1 + rng.uniform(-spread, spread))
-            heapq.heappush(serving, (t.now + took, next(order), waiting.popleft()))
-        t.now, _, flight = heapq.heappop(serving)
-        limit.in_flight -= 1
-        latencies.append(t.now - flight.sent_at)
-        limit.on_success(flight)  # before landed, as the engine does
-        limit.landed(flight)
-    return latencies
-
-
 def test_a_queueing_server_with_as_many_slots_as_slow_start_reaches_is_held_at_them() -> None:
     """Virtual time, no noise: a server with 16 slots is found at 16 and the run keeps them full."""
     t = VirtualTime()
@@ -516,7 +482,7 @@ def test_a_first_window_that_does_not_queue_gets_the_growth_it_held_back() -> No
     for slots, spread in ((16, 0.0), (10_000, 0.8)):
         t = VirtualTime()
         limit = AdaptiveLimit(None, t.clock)
-        serve_fifo(limit, t, slots, 0.1, ADAPTIVE_START, spread)
+        serve_fifo(limit, t, slots, 0.1, ADAPTIVE_START, spread=spread)
         assert limit.limit == 2 * ADAPTIVE_START and not limit.queue_seen
 
 
