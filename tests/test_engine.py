@@ -502,16 +502,17 @@ def test_a_server_that_does_not_queue_is_not_capped_when_answers_vary(spread: fl
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sigma", [0.75, 1.0])
+@pytest.mark.parametrize("sigma", [0.5, 0.75, 1.0])
 def test_a_long_run_against_a_server_that_does_not_queue_is_not_capped_when_answers_vary_as_llms(
     sigma: float,
 ) -> None:
-    """Answers whose lengths vary as LLM answers do (lognormal, sigma 0.75 and 1) from a server that
+    """Answers whose lengths vary as LLM answers do (lognormal, sigma 0.5 to 1) from a server that
     never queues, 20,000 requests a run: latency means over at most 64 answers (16 % off at sigma 1)
-    set the unloaded latency low and confirmed queues that were noise: 5 of these 20 runs capped (at
+    set the unloaded latency low and confirmed queues that were noise: 8 of these 30 runs capped (at
     100,000 requests, 7 and 9 of 20 at sigma 0.5 and 1, some at 41-87 in flight, 3 to 14 times
-    slower). Means are now over as many answers as a 5 % precision needs, up to LATENCY_MAX (256),
-    and the unloaded latency is the lowest of such means."""
+    slower). Means are now over as many answers as a 5 % precision needs, up to LATENCY_MAX (256);
+    the unloaded latency is the lowest of such means; and one measured over fewer (the first round
+    trip's 8) is raised by two of its standard errors before it sets off a shrink."""
     capped = []
     for seed in range(10):
         t = VirtualTime()

@@ -76,6 +76,9 @@ LATENCY_PRECISION = 0.05
 LATENCY_MAX = 256
 #: a shrink's effect is judged over at most this many round trips' worth of answers
 CHECK_ROUNDS = 8
+#: the queue signal's unloaded latency is raised by this many of its standard errors when it was
+#: measured over fewer answers than a precise mean needs
+BASE_ERRORS = 2.0
 MIN_LATENCY = 1e-6  # (a test's virtual clock answers in no time)
 #: the first window queued (a server with fewer slots than it) when the answers sent at its upper
 #: half of depths took longer than those sent at the lower half by QUEUE_SHRINK times and by this
@@ -196,7 +199,8 @@ class AdaptiveLimit:
         self._jumps = 0.0
         self._mean_latency = 0.0  # over the last window, as of the last answer
         self._fastest = float("inf")  # the fastest answer yet
-        self.base_latency = float("inf")  # the unloaded latency: lowest windowed mean seen
+        self.base_latency = float("inf")  # the unloaded latency: lowest windowed mean seen ...
+        self._base_count = 0  # ... over this many answers
         # a learned concurrency cap
         self.ceiling: int | None = None
         self.caps = 0
@@ -378,7 +382,7 @@ class AdaptiveLimit:
             # is the first unloaded latency, whatever order its answers came in
             total, count = self._answered_before(self._first_answer_at)
             if count:  # (none when answers take no time: a test's clock)
-                self.base_latency = max(MIN_LATENCY, total / count)
+                self.base_latency, self._base_count = max(MIN_LATENCY, total / count), count
                 self._base_whole = True
         if self._first_window is not None and self._judge_first_window(flight.depth, latency):
             return True
@@ -391,8 +395,11 @@ class AdaptiveLimit:
         # of the service time, and every later window looked queued
         total, count = self._answered_before(cut)
         # (over as many as a precise mean needs: the lowest of noisier means runs low)
-        if count >= max(LATENCY_WINDOW, min(LATENCY_MAX, self._precise())):
-            self.base_latency = min(self.base_latency, max(MIN_LATENCY, total / count))
+        if (
+            count >= max(LATENCY_WINDOW, min(LATENCY_MAX, self._precise()))
+            and total / count < self.base_latency
+        ):
+            self.base_latency, self._base_count = max(MIN_LATENCY, total / count), count
         depth, latency = self._window()
         self._mean_latency = latency  # (one pass over the window per answer: _grow reads it too)
         return self.latency_signal and self._queued(flight, depth, latency)
@@ -427,7 +434,7 @@ class AdaptiveLimit:
                 self._wake()
             return False
         first = [lat for d, lat in answers if 4 * d <= ADAPTIVE_START] or lower
-        self.base_latency = max(MIN_LATENCY, statistics.fmean(first))
+        self.base_latency, self._base_count = max(MIN_LATENCY, statistics.fmean(first)), len(first)
         throughput = len(answers) / max(MIN_LATENCY, self.clock() - self.first_sent)
         target = max(1.0, min(ADAPTIVE_START / 2, QUEUE_TARGET * throughput * self.base_latency))
         mean = statistics.fmean(lat for _, lat in answers)
@@ -502,6 +509,16 @@ class AdaptiveLimit:
         else:
             self._probe_every = min(PROBE_MAX, 2 * self._probe_every)
 
+    def _base_bound(self) -> float:
+        """The unloaded latency, raised by BASE_ERRORS of its standard errors when it was measured
+        over fewer answers than a precise mean needs (the first round trip's 8, when answers vary)."""
+        precise = self._precise()
+        if not self._base_count or self._base_count >= precise:
+            return self.base_latency
+        return self.base_latency * (
+            1 + BASE_ERRORS * LATENCY_PRECISION * math.sqrt(precise / self._base_count)
+        )
+
     def _queued(self, flight: Flight, depth: float, latency: float) -> bool:
         """The latency signal; True when it acted on this answer (no growth then).
 
@@ -511,7 +528,7 @@ class AdaptiveLimit:
         """
         if self._queue_check is not None:
             return self._confirm_queue(flight)
-        if flight.sent_at < self._last_decrease or latency <= QUEUE_SHRINK * self.base_latency:
+        if flight.sent_at < self._last_decrease or latency <= QUEUE_SHRINK * self._base_bound():
             return False
         capacity = depth * self.base_latency / latency
         target = max(1.0, min(QUEUE_TARGET * capacity, QUEUE_PROBE * self.limit))
@@ -569,11 +586,11 @@ class AdaptiveLimit:
                 return True
         if self._descent is not None:  # below the knee: this latency is the unloaded one
             # (measured here: the lowest mean seen so far is pulled low by answers that vary in length)
-            self.base_latency = max(MIN_LATENCY, mean)
+            self.base_latency, self._base_count = max(MIN_LATENCY, mean), count
             self._queue_knee(max(self._descent, throughput) * self.base_latency)
             self._descent = None
             return False
-        self.base_latency = max(MIN_LATENCY, mean)  # at the lower load: the least queued
+        self.base_latency, self._base_count = max(MIN_LATENCY, mean), count  # the least queued
         self.limit, self._slow_start = max(self.limit, limit), slow
         self._forget_latencies()
         self._wake()
