@@ -97,6 +97,7 @@ _WHERE: dict[str, str] = {
     "BatchResults": "datagen._engine.batching",
     "BatchStatus": "datagen._engine.batching",
     "check_api_key": "datagen._engine.llm",
+    "on_the_wire": "datagen._engine.llm",
     "Price": "datagen._datamodel.config",
     # for generation methods: the record stream, requests, seeds, prompts, similarity, embeddings
     "records_of": "datagen._kernel.methods",
@@ -225,6 +226,7 @@ if TYPE_CHECKING:
         Response as Response,
         check_api_key as check_api_key,
         error_for_status as error_for_status,
+        on_the_wire as on_the_wire,
         parse_rate_limits as parse_rate_limits,
         parse_retry_after as parse_retry_after,
     )

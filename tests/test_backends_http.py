@@ -23,7 +23,7 @@ from datagen._datamodel.config import EngineConfig
 from datagen._datamodel.records import Message
 from datagen._datamodel.results import Results
 from datagen._engine.core import Engine
-from datagen._engine.llm import Request
+from datagen._engine.llm import _ON_THE_WIRE, Request
 from datagen.errors import PermanentError, TransientError, UsageError
 from datagen.testing import check_backend
 from datagen.testing_server import Behaviour, LoopbackServer
@@ -319,6 +319,38 @@ def test_backends_pass_the_conformance_check(keys, server, cls, transport) -> No
     config = cls.Config(base_url=server.url + ("/v1" if cls is OpenAIBackend else ""), transport=transport)
     response = asyncio.run(check_backend(cls(config)))
     assert response.text.startswith("answer to:")
+
+
+@pytest.mark.parametrize("transport", ["direct", "lean", "httpx", "aiohttp"])
+@pytest.mark.parametrize("cls", [OpenAIBackend, AnthropicBackend])
+def test_a_request_says_when_it_went_out_on_an_open_connection(keys, cls, transport) -> None:
+    """Each request through the transports datagen builds says once, from its HTTP client's hook,
+    when its headers were written on an open connection: the engine times the server from there,
+    not from before a connection was opened (tests/test_engine.py). The SDK's own aiohttp client has
+    no such hook: its requests are timed from the send."""
+    with LoopbackServer(Behaviour(latency_s=0.05)) as srv:
+        url = srv.url + ("/v1" if cls is OpenAIBackend else "")
+        backend = cls(cls.Config(base_url=url, transport=transport))
+
+        async def one(i: int) -> tuple[int, float, float]:
+            marks: list[float] = []
+            _ON_THE_WIRE.set(lambda: marks.append(time.monotonic()))  # (each task has its own)
+            start = time.monotonic()
+            await backend.complete(Request(prompt=f"request {i}", max_tokens=8))
+            # (the server takes 0.05 s after the request went out)
+            return len(marks), (marks or [start])[0] - start, time.monotonic() - (marks or [start])[0]
+
+        async def main() -> list[tuple[int, float, float]]:
+            try:
+                return await asyncio.gather(*(one(i) for i in range(6)))
+            finally:
+                await backend.aclose()
+
+        said = asyncio.run(main())
+    if transport == "aiohttp":
+        assert all(count == 0 for count, _, _ in said)
+    else:
+        assert all(count == 1 and waited >= 0 and served >= 0.05 for count, waited, served in said)
 
 
 def test_an_unknown_transport_is_a_config_error(keys) -> None:

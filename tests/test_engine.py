@@ -611,6 +611,41 @@ def test_429s_at_the_door_with_others_in_flight_set_a_cap() -> None:
     assert limit.on_rate_limited(Flight(t.now - 0.001, 3), budget_spent=True) is not Verdict.CAP
 
 
+def test_a_refusal_is_timed_from_when_its_request_went_out() -> None:
+    """Opening a connection can take longer than a server takes to refuse a request: on a loaded
+    machine new connections took 0.14 s where serving took 0.05 s, and the refusals sent on them came
+    back as late as answers. Taken for 429s after the work, they paused the engine for their
+    Retry-After and taught it a pace that dropped the cap. Timed from when the backend says the
+    request went out, such a refusal is at the door, and only the requests that went out before it
+    count among those the server was serving: not one still opening its connection, nor one that went
+    out after it (the server may serve that one once a slot frees). A backend that does not say is
+    timed from the send."""
+    for says in (True, False):
+        t = VirtualTime()
+        limit = AdaptiveLimit(None, t.clock)
+        answer(limit, t, 0.05, 8, n=16)  # an unloaded latency of 0.05 s
+        flights = []
+        for _ in range(11):
+            limit.in_flight += 1
+            flights.append(limit.sent())
+        if says:  # 8 go out on open connections at once; 3 open new ones
+            for flight in flights[:8]:
+                limit.on_wire(flight)
+        t.now += 0.14
+        if says:  # one of the three is refused at once, one goes out after it, one is still connecting
+            limit.on_wire(flights[8])
+            t.now += 0.001
+            limit.on_wire(flights[9])
+        t.now += 0.002
+        limit.landed(flights[8])
+        limit.in_flight -= 1
+        verdict = limit.on_rate_limited(flights[8])
+        if says:
+            assert verdict is Verdict.CAP and limit.ceiling == 8 and limit._at_clamp == set(flights[:8])
+        else:
+            assert verdict is Verdict.IGNORED and limit.ceiling is None
+
+
 def test_a_429_before_any_answer_is_judged_again_by_the_first_answer() -> None:
     """Before any answer a 429 cannot be told from a refusal at the door, so it sets a cap; the first
     answer shows how long serving takes. A 429 that took as long (a busy server's, in the first round

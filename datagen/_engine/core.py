@@ -30,7 +30,14 @@ from datagen._datamodel.records import Usage
 from datagen._datamodel.run import RunStats
 from datagen._engine.batching import BatchBackend, Batcher
 from datagen._engine.cache import ResponseCache, request_key
-from datagen._engine.llm import Client, RateLimits, Request, Response, backend_attribute
+from datagen._engine.llm import (
+    _ON_THE_WIRE,
+    Client,
+    RateLimits,
+    Request,
+    Response,
+    backend_attribute,
+)
 from datagen._engine.pace import CONGESTION_SHARE, HEADER_HEADROOM, PaceReporter, SendLog
 from datagen._engine.pricing import PriceTable
 from datagen.errors import (
@@ -136,6 +143,10 @@ class Flight:
 
     sent_at: float
     depth: int  #: requests in flight, this one included, when it was sent
+    #: when it went out on an open connection, as its backend said (:func:`on_the_wire`); when it was
+    #: sent until then, or with a backend that does not say. Latency is timed from here
+    wire_at: float = attrs.field(default=attrs.Factory(lambda self: self.sent_at, takes_self=True))
+    wired: bool = False  #: its backend said it went out
 
 
 class AdaptiveLimit:
@@ -186,7 +197,9 @@ class AdaptiveLimit:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._hold = False  # after a cap's first 429, nothing is sent until an answer frees a slot
         self.clock = clock
-        self.flights: dict[Flight, None] = {}  # on the wire, oldest first
+        self.flights: dict[Flight, None] = {}  # sent, oldest first
+        #: the backend says when a request goes out on an open connection (see :meth:`on_wire`)
+        self.reports_wire = False
         self._last_decrease = float("-inf")
         self._recent: deque[bool] = deque(maxlen=RECENT)  # was each of the last answers a 429?
         self.decreases = 0  # 0.7 decreases
@@ -277,6 +290,22 @@ class AdaptiveLimit:
         self.flights[flight] = None
         return flight
 
+    def on_wire(self, flight: Flight) -> None:
+        """The request went out on an open connection now (opening one may have taken a while)."""
+        flight.wire_at, flight.wired = self.clock(), True
+        self.reports_wire = True
+
+    def _ahead_of(self, refused: Flight) -> list[Flight]:
+        """The requests in flight that may have filled the server when ``refused`` reached it: those
+        that went out on an open connection before it when the backend says when each went out, else
+        all. (One still opening its connection is served by no one yet; one that went out after the
+        refused one reached the server after it too, and may be served once a slot frees: counted,
+        such requests made a cap of 10 at a server that serves 8, and the refusals within it that
+        followed looked like a spent budget's.)"""
+        if not self.reports_wire:
+            return list(self.flights)
+        return [f for f in self.flights if f.wired and f.wire_at <= refused.wire_at]
+
     def landed(self, flight: Flight) -> None:
         """The request is off the wire (answered, refused or failed; an answer's may land first)."""
         self.flights.pop(flight, None)
@@ -351,7 +380,7 @@ class AdaptiveLimit:
 
     def _measure(self, flight: Flight) -> bool:
         """Learn from an answer's latency; True when the latency signal acted on it."""
-        latency = self.clock() - flight.sent_at
+        latency = self.clock() - flight.wire_at
         self._fastest = min(self._fastest, latency)
         if self._door_unsure is not None:
             # judged against the fastest answer up to a window, not the first few: the first round
@@ -667,15 +696,17 @@ class AdaptiveLimit:
         now = self.clock()
         # (before a window of answers, the fastest answer stands for the unloaded latency)
         served_in = self._fastest if self.base_latency == float("inf") else self.base_latency
-        at_the_door = now - flight.sent_at < AT_THE_DOOR * served_in
-        # arrival order is not send order (new connections take longer): every other request on the
-        # wire may be one the server was serving; the lowest count over a round trip's 429s is the cap
-        others = len(self.flights)
+        took = now - flight.wire_at
+        at_the_door = took < AT_THE_DOOR * served_in
+        # arrival order is not send order: every request that reached the server before this one may
+        # be one it was serving; the lowest count over a round trip's 429s is the cap
+        ahead = self._ahead_of(flight)
+        others = len(ahead)
         if not budget_spent and at_the_door and others:
             if len(self._samples) < LATENCY_WINDOW:  # no window of answers yet: the next ones judge it
-                self._door_unsure = max(self._door_unsure or 0.0, now - flight.sent_at)
+                self._door_unsure = max(self._door_unsure or 0.0, took)
             if self.ceiling is None:
-                self._clamp(others)
+                self._clamp(others, ahead)
                 return Verdict.CAP
             if flight.depth > self.ceiling or flight.sent_at < self._clamped_at:  # sent above the cap
                 if others < self.ceiling:
@@ -683,7 +714,7 @@ class AdaptiveLimit:
                     self.limit = min(self.limit, float(others))
                 return Verdict.CAP
             if self._served_since_clamp:  # refused within the cap after it served: the cap is lower
-                self._clamp(min(others, self.ceiling - 1))
+                self._clamp(min(others, self.ceiling - 1), ahead)
                 return Verdict.CAP
             return Verdict.BUDGET  # nothing sent within the cap was served yet: the budget is spent
         if flight.sent_at < self._last_decrease:
@@ -697,8 +728,9 @@ class AdaptiveLimit:
         self.decreases += 1
         return Verdict.CONGESTION
 
-    def _clamp(self, cap: int) -> None:
-        """The server serves at most ``cap`` at once: stay under it from now on."""
+    def _clamp(self, cap: int, ahead: list[Flight]) -> None:
+        """The server serves at most ``cap`` at once (``ahead``: the requests that filled it, which the
+        answers may show wrong): stay under it from now on."""
         if self.ceiling is None:
             self._before_cap = (self.limit, self._slow_start)
             self._probe_every = PROBE_PACED if self.paced else PROBE_AFTER
@@ -708,7 +740,7 @@ class AdaptiveLimit:
         self.ceiling = max(1, cap if self.ceiling is None else min(self.ceiling, cap))
         self._probing, self._at_top = False, 0
         self._probe_step, self._top_since = 1, self.clock()
-        self._at_clamp, self._served_at_clamp = set(self.flights), 0
+        self._at_clamp, self._served_at_clamp = set(ahead), 0
         self._served_since_clamp = False
         self.limit = min(self.limit, float(self.ceiling))
         self._hold = True  # the slots the refused requests leave are no slots at the server
@@ -1304,15 +1336,19 @@ class Engine:
         self.stats.finish_reasons[response.finish_reason] += 1
         return response
 
-    async def _on_the_wire(self, request: Request) -> Response:
-        """One attempt at the backend, counted as sent, and as abandoned if cancelled unanswered."""
+    async def _on_the_wire(self, request: Request, flight: Flight) -> Response:
+        """One attempt at the backend, counted as sent, and as abandoned if cancelled unanswered; the
+        backend may say when it went out (:func:`datagen.plugin.on_the_wire`)."""
         self.stats.sent += 1
+        mark = _ON_THE_WIRE.set(lambda: self.limit.on_wire(flight))
         try:
             async with asyncio.timeout(self.config.timeout_s):  # no extra task, unlike wait_for
                 return await self.backend.complete(request)
         except asyncio.CancelledError:
             self.stats.abandoned += 1
             raise
+        finally:
+            _ON_THE_WIRE.reset(mark)
 
     def _succeeded(self, response: Response, flight: Flight, estimate: int) -> Response:
         """Learn from an answer (latency, rate-limit headers, tokens used) and account for it."""
@@ -1341,7 +1377,7 @@ class Engine:
             if self._early_tokens is not None:
                 self._early_tokens[flight] = estimate
             try:
-                response = await self._on_the_wire(request)
+                response = await self._on_the_wire(request, flight)
             except AuthenticationError as exc:
                 self._fatal = exc
                 raise

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, runtime_checkable
@@ -232,6 +233,23 @@ def check_api_key(key: str | None, *, env_var: str, config_key: str, prefix: str
             f"the API key from {env_var} / {config_key} is malformed: it should start with {prefix!r}"
         )
     return key
+
+
+#: what the engine does when the request it is sending goes out on an open connection (set around each
+#: attempt it hands a backend; None outside one)
+_ON_THE_WIRE: ContextVar[Callable[[], None] | None] = ContextVar("datagen_on_the_wire", default=None)
+
+
+def on_the_wire() -> None:
+    """Say that the request being sent has gone out: its connection is open and its headers are
+    written. A backend calls this from its HTTP client's hook (aiohttp's ``on_request_headers_sent``,
+    httpx's ``trace``); the engine then times the request from here, not from before a connection was
+    opened for it. Opening one can take longer than the server takes to refuse a request, and a
+    refusal at the door then looked like one after the work (docs/backends.md, "The engine").
+    Outside a request the engine sent, nothing happens."""
+    mark = _ON_THE_WIRE.get()
+    if mark is not None:
+        mark()
 
 
 @runtime_checkable

@@ -26,6 +26,7 @@ from datagen.plugin import (
     RateLimits,
     TransientError,
     error_for_status,
+    on_the_wire,
     parse_rate_limits,
     redact_text,
 )
@@ -173,8 +174,32 @@ def raw_response_type(sdk: ModuleType) -> type[Any]:
     return response_type
 
 
+def wire_trace() -> Any:
+    """An aiohttp trace that tells the engine when each request went out on an open connection
+    (:func:`datagen.plugin.on_the_wire`): a new connection's opening is no part of how long the
+    server took."""
+    import aiohttp
+
+    async def headers_sent(*_: Any) -> None:
+        on_the_wire()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(headers_sent)
+    return trace
+
+
+async def _httpx_trace(event: str, _: Any) -> None:
+    if event.endswith("send_request_headers.complete"):  # (http11. or http2.)
+        on_the_wire()
+
+
+async def _traced(request: Any) -> None:
+    request.extensions["trace"] = _httpx_trace
+
+
 def http_client(sdk: ModuleType, transport: str, base_url: str) -> Any:
-    """The SDK's ``http_client``: ``lean`` (datagen's), ``aiohttp`` (the SDK's) or ``httpx`` (None).
+    """The SDK's ``http_client``: ``lean`` (datagen's), ``aiohttp`` (the SDK's) or ``httpx`` (the
+    SDK's default client, which tells the engine when each request went out, as ``lean`` does).
 
     With ``direct`` (requests sent without the SDK) the SDK's other calls, such as the Batch API, go
     through ``lean``. ``lean`` plugs :func:`lean_transport` into the SDK's own HTTP client, the SDK's
@@ -182,7 +207,7 @@ def http_client(sdk: ModuleType, transport: str, base_url: str) -> Any:
     stays the SDK's.
     """
     if transport == "httpx":
-        return None
+        return sdk.DefaultAsyncHttpxClient(event_hooks={"request": [_traced]})
     if transport == "aiohttp":
         return sdk.DefaultAioHttpClient()
     library = http_library(sdk)
@@ -212,7 +237,9 @@ def lean_transport(library: ModuleType, *, secure: bool) -> Any:
             if self.session is None:
                 context = library.create_ssl_context() if secure else True
                 connector = aiohttp.TCPConnector(limit=0, ssl=context)
-                self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+                self.session = aiohttp.ClientSession(
+                    connector=connector, auto_decompress=False, trace_configs=[wire_trace()]
+                )
             return self.session
 
         async def handle_async_request(self, request: Any) -> Any:
@@ -322,7 +349,9 @@ class DirectPoster:
             import aiohttp
 
             context = default_ssl_context() if self.secure else True
-            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ssl=context))
+            self.session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, ssl=context), trace_configs=[wire_trace()]
+            )
             self.send["timeout"] = aiohttp.ClientTimeout(
                 sock_connect=self.timeout_s, sock_read=self.timeout_s
             )
